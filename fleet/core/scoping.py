@@ -1,0 +1,48 @@
+"""The one place that decides what a user may see: every view, admin, API and socket goes through here."""
+
+from typing import TypeVar
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+from django.http import Http404
+
+from fleet.core.models import Membership, Organization
+
+M = TypeVar("M", bound=models.Model)
+User = AbstractBaseUser | AnonymousUser
+
+
+def org_lookup(model: type[models.Model]) -> str:
+    """The ORM path from a model to its Organization (``org_path`` on the model, else ``organization``)."""
+    if model is Organization:
+        return "pk"
+    return getattr(model, "org_path", "organization")
+
+
+def org_ids_for_user(user: User, roles: tuple[str, ...] | None = None) -> list[int]:
+    if not user.is_authenticated:
+        return []
+    memberships = Membership.objects.filter(user=user)
+    if roles:
+        memberships = memberships.filter(role__in=roles)
+    return list(memberships.values_list("organization_id", flat=True))
+
+
+def for_user(queryset: models.QuerySet[M], user: User) -> models.QuerySet[M]:
+    """Restrict a queryset to the user's organisations; superusers see everything."""
+    if user.is_authenticated and user.is_superuser:
+        return queryset
+    lookup = org_lookup(queryset.model)
+    return queryset.filter(**{f"{lookup}__in": org_ids_for_user(user)})
+
+
+def get_for_user(queryset: models.QuerySet[M], user: User, **lookup: object) -> M:
+    """Fetch one object the user may see, or raise Http404 (never 403: do not reveal that it exists)."""
+    try:
+        return for_user(queryset, user).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
+
+
+def organizations_for_user(user: User) -> models.QuerySet[Organization]:
+    return for_user(Organization.objects.all(), user)

@@ -1,0 +1,3 @@
+"""WebSocket routes served by the ASGI app (the live map consumer joins here)."""
+
+websocket_urlpatterns: list = []

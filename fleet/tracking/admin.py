@@ -1,0 +1,78 @@
+from django.contrib import admin
+from leaflet.admin import LeafletGeoAdmin
+
+from fleet.core.admin import OrgScopedAdmin
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Position
+
+
+@admin.register(DeviceGroup)
+class DeviceGroupAdmin(OrgScopedAdmin):
+    list_display = ["name", "parent", "organization", "account"]
+    list_filter = ["organization"]
+    search_fields = ["name"]
+
+
+@admin.register(Driver)
+class DriverAdmin(OrgScopedAdmin):
+    list_display = ["name", "unique_id", "phone", "organization", "account"]
+    list_filter = ["organization", "account"]
+    search_fields = ["name", "unique_id", "phone"]
+
+
+@admin.register(Device)
+class DeviceAdmin(OrgScopedAdmin):
+    list_display = [
+        "name",
+        "unique_id",
+        "plate",
+        "category",
+        "status",
+        "last_update",
+        "last_fix_time",
+        "account",
+        "group",
+    ]
+    list_filter = ["status", "organization", "account__kind", "account", "category", "disabled"]
+    search_fields = ["name", "unique_id", "plate", "vendor_id", "phone"]
+    list_select_related = ["account", "group"]
+    readonly_fields = [
+        "last_update",
+        "last_position",
+        "last_fix_time",
+        "last_latitude",
+        "last_longitude",
+        "last_speed",
+        "last_course",
+        "last_attributes",
+    ]
+
+
+@admin.register(Beacon)
+class BeaconAdmin(OrgScopedAdmin, LeafletGeoAdmin):
+    list_display = ["__str__", "uuid", "major", "minor", "floor", "last_seen", "battery_level", "account"]
+    list_filter = ["organization", "account", "floor"]
+    search_fields = ["name", "uuid", "vendor_id"]
+
+
+@admin.register(Position)
+class PositionAdmin(OrgScopedAdmin):
+    """The biggest table: no full counts, no unbounded sorting, device via autocomplete."""
+
+    list_display = ["device", "fix_time", "latitude", "longitude", "speed", "course", "valid", "server_time"]
+    list_filter = ["valid", "device__account__kind"]
+    search_fields = ["device__name", "device__unique_id"]
+    list_select_related = ["device"]
+    show_full_result_count = False
+    autocomplete_fields = ["device"]
+    ordering = ["-fix_time"]
+
+
+@admin.register(Event)
+class EventAdmin(OrgScopedAdmin):
+    list_display = ["type", "device", "time", "geofence", "task"]
+    list_filter = ["type", "organization"]
+    search_fields = ["device__name", "type"]
+    list_select_related = ["device", "geofence", "task"]
+    autocomplete_fields = ["device"]
+    raw_id_fields = ["position"]
+    show_full_result_count = False

@@ -1,0 +1,165 @@
+"""Canonical tracking data. Units: km/h, metres, degrees, seconds, UTC (ARCHITECTURE.md)."""
+
+from django.contrib.gis.db import models as gis
+from django.db import models
+
+from fleet.core.models import OrgOwned
+
+
+class VendorOwned(OrgOwned):
+    """A row mirrored from a vendor account: (account, vendor_id) identifies it there."""
+
+    account = models.ForeignKey(
+        "vendors.VendorAccount", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    vendor_id = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def unique_vendor_id(name: str) -> models.UniqueConstraint:
+    return models.UniqueConstraint(
+        fields=["account", "vendor_id"], condition=~models.Q(vendor_id=""), name=f"{name}_unique_vendor_id"
+    )
+
+
+class DeviceGroup(VendorOwned):
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [unique_vendor_id("devicegroup")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Driver(VendorOwned):
+    name = models.CharField(max_length=200)
+    unique_id = models.CharField(max_length=100, blank=True, help_text="RFID / iButton / driver card.")
+    phone = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [unique_vendor_id("driver")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Device(VendorOwned):
+    class Status(models.TextChoices):
+        ONLINE = "online"
+        OFFLINE = "offline"
+        UNKNOWN = "unknown"
+
+    unique_id = models.CharField("unique id / IMEI", max_length=100, blank=True, db_index=True)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=50, blank=True)
+    plate = models.CharField(max_length=50, blank=True)
+    group = models.ForeignKey(DeviceGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices")
+    driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices")
+    phone = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    disabled = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status, default=Status.UNKNOWN)
+    last_update = models.DateTimeField(null=True, blank=True, help_text="Last time the vendor heard from the device.")
+    # The latest fix, denormalised so the live map and lists need no join into the positions table.
+    last_position = models.ForeignKey(
+        "Position", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    last_fix_time = models.DateTimeField(null=True, blank=True)
+    last_latitude = models.FloatField(null=True, blank=True)
+    last_longitude = models.FloatField(null=True, blank=True)
+    last_speed = models.FloatField(null=True, blank=True)
+    last_course = models.FloatField(null=True, blank=True)
+    last_attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [unique_vendor_id("device")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Beacon(VendorOwned):
+    """A BLE beacon placed indoors (Safectory); positions name the beacon a tag heard."""
+
+    name = models.CharField(max_length=200, blank=True)
+    uuid = models.CharField(max_length=36)
+    major = models.PositiveIntegerField()
+    minor = models.PositiveIntegerField()
+    point = gis.PointField(srid=4326, null=True, blank=True)
+    floor = models.IntegerField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    battery_level = models.FloatField(null=True, blank=True, help_text="%")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [unique_vendor_id("beacon")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.uuid}/{self.major}/{self.minor}"
+
+
+class Position(models.Model):
+    """One fix. Deliberately non-spatial (plain floats) so bulk inserts run at COPY speed.
+
+    On PostgreSQL the table is range-partitioned by ``fix_time`` (migration 0002) with
+    primary key (id, fix_time); (device, fix_time) is unique, so re-syncs are idempotent.
+    """
+
+    org_path = "device__organization"
+
+    # No separate index: the (device, fix_time) unique index leads with device.
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="positions", db_index=False)
+    fix_time = models.DateTimeField()
+    server_time = models.DateTimeField(null=True, blank=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    altitude = models.FloatField(null=True, blank=True)
+    speed = models.FloatField(default=0.0, help_text="km/h")
+    course = models.FloatField(null=True, blank=True, help_text="degrees 0-360")
+    accuracy = models.FloatField(null=True, blank=True, help_text="metres")
+    valid = models.BooleanField(default=True)
+    # ignition, battery_level, power_v, fuel_l, odometer_m, rssi, floor, temperatures, beacon_id...
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["device", "fix_time"]
+        constraints = [models.UniqueConstraint(fields=["device", "fix_time"], name="position_unique_device_fix")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}@{self.fix_time:%Y-%m-%d %H:%M:%S}"
+
+
+class Event(OrgOwned):
+    """Something that happened to a device: ignition, geofence enter/exit, alarm, task arrival..."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=50)
+    time = models.DateTimeField()
+    position = models.ForeignKey(
+        Position, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    geofence = models.ForeignKey(
+        "geo.Geofence", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    task = models.ForeignKey("dispatch.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+    # Distinguishes simultaneous events of one type (the vendor's event id, or a geofence id).
+    key = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-time"]
+        indexes = [models.Index(fields=["device", "time"])]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "type", "time", "key"], name="event_unique_device_type_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.device} {self.time:%Y-%m-%d %H:%M:%S}"

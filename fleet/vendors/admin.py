@@ -1,0 +1,99 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from fleet.core.admin import OrgScopedAdmin
+from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
+
+
+class VendorAccountForm(forms.ModelForm):
+    """Credentials are write-only: the form never renders the stored values back."""
+
+    username = forms.CharField(required=False)
+    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+
+    class Meta:
+        model = VendorAccount
+        exclude = ["credentials", "cursors"]  # noqa: DJ006 (every other field is editable)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = (self.instance.credentials or {}) if self.instance.pk else {}
+        self.fields["username"].initial = stored.get("username", "")
+        for secret in ("password", "token"):
+            if stored.get(secret):
+                self.fields[secret].help_text = "Stored. Leave blank to keep it."
+
+    def save(self, commit: bool = True) -> VendorAccount:
+        account = super().save(commit=False)
+        creds = dict(account.credentials or {})
+        creds["username"] = self.cleaned_data["username"]
+        for secret in ("password", "token"):
+            if self.cleaned_data[secret]:
+                creds[secret] = self.cleaned_data[secret]
+        account.credentials = {k: v for k, v in creds.items() if v}
+        account.disabled_by_error = False  # an admin touched it: give it another chance
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(VendorAccount)
+class VendorAccountAdmin(OrgScopedAdmin):
+    form = VendorAccountForm
+    list_display = ["name", "kind", "organization", "enabled", "disabled_by_error", "last_success", "last_error_short"]
+    list_filter = ["kind", "enabled", "disabled_by_error", "organization"]
+    search_fields = ["name", "base_url"]
+    readonly_fields = [
+        "sync_runs",
+        "last_success",
+        "last_error",
+        "last_error_at",
+        "consecutive_errors",
+        "next_run",
+        "stream_connected",
+    ]
+    actions = ["sync_now"]
+
+    @admin.display(description="sync runs")
+    def sync_runs(self, account: VendorAccount) -> str:
+        if not account.pk:
+            return "-"
+        url = reverse("admin:vendors_syncrun_changelist") + f"?account__id__exact={account.pk}"
+        return format_html('<a href="{}">{} runs</a>', url, account.runs.count())
+
+    @admin.display(description="last error")
+    def last_error_short(self, account: VendorAccount) -> str:
+        return account.last_error[:80]
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[VendorAccount]) -> None:
+        from fleet.vendors.tasks import sync_account
+
+        for account in queryset:
+            sync_account.delay(account.pk)
+        self.message_user(request, f"Queued a sync of {queryset.count()} account(s).", messages.SUCCESS)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(OrgScopedAdmin):
+    list_display = ["account", "started", "finished", "status", "fetched", "created", "updated", "rejected", "error"]
+    list_filter = ["status", "account__kind", "account"]
+    search_fields = ["account__name", "error"]
+    list_select_related = ["account"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(VendorLink)
+class VendorLinkAdmin(OrgScopedAdmin):
+    list_display = ["account", "content_type", "object_id", "vendor_id", "last_pulled", "last_pushed", "push_error"]
+    list_filter = ["content_type", "account"]
+    search_fields = ["vendor_id"]

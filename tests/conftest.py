@@ -1,0 +1,131 @@
+"""Shared fixtures: two organisations, so isolation is always at hand."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.gis.geos import LineString, Point, Polygon
+
+from fleet.core.models import Membership, Organization
+from fleet.dispatch.models import Task
+from fleet.geo.models import POI, Geofence
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Position
+from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def make_org(slug: str) -> Organization:
+    return Organization.objects.create(name=f"Org {slug.upper()}", slug=slug)
+
+
+def make_user(django_user_model, username: str, org: Organization, role: str = Membership.Role.ADMIN, staff=True):
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username, is_staff=staff)
+    if staff:
+        user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=ORG_APPS))
+    Membership.objects.create(user=user, organization=org, role=role)
+    return user
+
+
+ORG_APPS = ["core", "tracking", "geo", "dispatch", "vendors"]
+
+
+def make_account(org: Organization, name: str = "acct", kind: str = "datatrak", **kw) -> VendorAccount:
+    kw.setdefault("credentials", {"username": "u", "password": "p"})
+    return VendorAccount.objects.create(organization=org, name=name, kind=kind, base_url="http://127.0.0.1:1", **kw)
+
+
+def make_device(org: Organization, name: str = "Van 1", account: VendorAccount | None = None, **kw) -> Device:
+    return Device.objects.create(
+        organization=org, name=name, account=account, vendor_id=kw.pop("vendor_id", name), **kw
+    )
+
+
+def make_position(device: Device, minutes: float = 0, **kw) -> Position:
+    kw.setdefault("latitude", 60.17)
+    kw.setdefault("longitude", 24.94)
+    return Position.objects.create(device=device, fix_time=T0 + timedelta(minutes=minutes), **kw)
+
+
+def populate(org: Organization) -> dict:
+    """One of every model for an organisation; returns them by model name."""
+    account = make_account(org, name=f"{org.slug}-acct")
+    group = DeviceGroup.objects.create(organization=org, name=f"{org.slug} group", account=account, vendor_id="g1")
+    driver = Driver.objects.create(organization=org, name=f"{org.slug} driver", unique_id="RFID1")
+    device = make_device(org, f"{org.slug} van", account, group=group, driver=driver)
+    position = make_position(device)
+    geofence = Geofence.objects.create(
+        organization=org,
+        name=f"{org.slug} depot",
+        geometry=Polygon(((24.9, 60.1), (25, 60.1), (25, 60.2), (24.9, 60.1))),
+    )
+    corridor = Geofence.objects.create(
+        organization=org,
+        name=f"{org.slug} road",
+        kind="corridor",
+        width_m=30,
+        geometry=LineString((24.9, 60.1), (25, 60.2)),
+    )
+    poi = POI.objects.create(
+        organization=org, name=f"{org.slug} customer", point=Point(24.95, 60.17), purpose="customer"
+    )
+    task = Task.objects.create(organization=org, order_ref="ORD-1", device=device, destination=Point(24.95, 60.17))
+    event = Event.objects.create(organization=org, device=device, type="ignitionOn", time=T0, position=position)
+    beacon = Beacon.objects.create(organization=org, account=account, vendor_id="b1", uuid="ab" * 16, major=1, minor=2)
+    run = SyncRun.objects.create(account=account)
+    link = VendorLink.objects.create(account=account, target=geofence, vendor_id="7")
+    membership = (
+        Membership.objects.get(organization=org) if Membership.objects.filter(organization=org).exists() else None
+    )
+    return {
+        "organization": org,
+        "membership": membership,
+        "vendoraccount": account,
+        "devicegroup": group,
+        "driver": driver,
+        "device": device,
+        "position": position,
+        "geofence": geofence,
+        "corridor": corridor,
+        "poi": poi,
+        "task": task,
+        "event": event,
+        "beacon": beacon,
+        "syncrun": run,
+        "vendorlink": link,
+    }
+
+
+@pytest.fixture
+def org_a(db) -> Organization:
+    return make_org("a")
+
+
+@pytest.fixture
+def org_b(db) -> Organization:
+    return make_org("b")
+
+
+@pytest.fixture
+def user_a(django_user_model, org_a):
+    return make_user(django_user_model, "alice", org_a)
+
+
+@pytest.fixture
+def user_b(django_user_model, org_b):
+    return make_user(django_user_model, "bob", org_b)
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root")
+
+
+@pytest.fixture
+def world_a(org_a, user_a) -> dict:
+    return populate(org_a)
+
+
+@pytest.fixture
+def world_b(org_b, user_b) -> dict:
+    return populate(org_b)

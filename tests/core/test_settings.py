@@ -1,0 +1,49 @@
+"""Production settings refuse insecure configurations (checked in a fresh interpreter each)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_KEY = "p" + "x7Kq2mZr9Lw4Nv8Tb3Hc6Jd1Fg5Sa0Ye" * 2
+FERNET = "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY"}}
+    base.update({"DEBUG": "false", "ALLOWED_HOSTS": "fleet.example.com", **env})
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
+
+
+def setup_only(**env: str) -> subprocess.CompletedProcess:
+    return run(
+        ["-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='fleet.settings'; django.setup()"], **env
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "short", "django-insecure-" + "a" * 60, "a" * 60],
+    ids=["missing", "short", "django-insecure", "one-character"],
+)
+def test_production_refuses_to_start_without_a_real_secret_key(key):
+    result = setup_only(SECRET_KEY=key, FIELD_ENCRYPTION_KEY=FERNET)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_encryption_key():
+    result = setup_only(SECRET_KEY=GOOD_KEY)
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY" in result.stderr
+
+
+def test_a_complete_production_config_passes_the_deploy_checks():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEY=FERNET
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
