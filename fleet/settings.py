@@ -164,6 +164,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
     "enqueue-due-syncs": {"task": "fleet.vendors.tasks.enqueue_due_syncs", "schedule": 5.0},
+    "prune-sync-runs": {"task": "fleet.vendors.tasks.prune_sync_runs", "schedule": 86400.0},
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
 }
 
@@ -171,6 +172,11 @@ CELERY_BEAT_SCHEDULE = {
 # partitions (and SpatiaLite rows) older than the retention are dropped. 0 keeps everything.
 POSITION_PARTITION_DAYS_AHEAD = env.int("POSITION_PARTITION_DAYS_AHEAD", default=7)
 POSITION_RETENTION_DAYS = env.int("POSITION_RETENTION_DAYS", default=0)
+
+# Vendor HTTP: per-request timeout (s), attempts on connection errors/5xx, history fetched on a first sync.
+VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
+VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
+VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

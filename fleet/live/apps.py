@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class LiveConfig(AppConfig):
     name = "fleet.live"
     label = "live"
+
+    def ready(self) -> None:
+        from fleet.live.broadcast import publish_positions
+        from fleet.tracking import ingest
+
+        ingest.subscribe(publish_positions)

@@ -1,0 +1,45 @@
+"""Thin Celery tasks: take ids, re-fetch, delegate to the sync service (STYLE.md rule 6)."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from fleet.vendors import sync
+from fleet.vendors.models import SyncRun, VendorAccount
+
+
+@shared_task(time_limit=600, soft_time_limit=540, ignore_result=True)
+def sync_account(account_id: int) -> str | None:
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True, disabled_by_error=False).first()
+    if account is None:
+        return None
+    try:
+        run = sync.sync_account(account)
+    except sync.Busy:
+        return "busy"
+    return run.status
+
+
+@shared_task(time_limit=30, ignore_result=True)
+def enqueue_due_syncs() -> int:
+    """Beat: queue every enabled account whose next run is due, and push its next run out so it is queued once."""
+    now = timezone.now()
+    due = VendorAccount.objects.filter(Q(next_run__lte=now), enabled=True, disabled_by_error=False)
+    queued = 0
+    for account in due:
+        # Claim it: only the beat tick that moves next_run forward queues the sync.
+        claimed = VendorAccount.objects.filter(pk=account.pk, next_run=account.next_run).update(
+            next_run=now + timedelta(seconds=max(account.sync_interval_s, 30))
+        )
+        if claimed:
+            sync_account.delay(account.pk)
+            queued += 1
+    return queued
+
+
+@shared_task(time_limit=60, ignore_result=True)
+def prune_sync_runs(keep_days: int = 14) -> int:
+    cutoff = timezone.now() - timedelta(days=keep_days)
+    return SyncRun.objects.filter(started__lt=cutoff)._raw_delete(SyncRun.objects.db)

@@ -1,0 +1,155 @@
+"""The one way positions enter fleet (ARCHITECTURE.md, Ingest).
+
+Per batch, in a constant number of queries: validate and count rejects, resolve devices,
+insert while dropping duplicates of (device, fix_time) in one statement, move each device's
+last position forward only when the new fix is newer, then hand the new positions to the
+subscribers (geofence/event engine, live broadcaster) in fix-time order.
+"""
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+
+from fleet.tracking import ingest_sql
+from fleet.tracking.models import Device
+from fleet.tracking.records import PositionRecord
+
+log = logging.getLogger(__name__)
+
+FUTURE_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class Stored:
+    """A position that ingest just stored: its row id, device pk and the record it came from."""
+
+    id: int
+    device_id: int
+    record: PositionRecord
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    created: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    stored: list[Stored] = field(default_factory=list)
+
+    def add(self, other: "IngestResult") -> None:
+        self.received += other.received
+        self.created += other.created
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.reasons.update(other.reasons)
+
+
+Subscriber = Callable[[int, list[Stored]], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(fn: Subscriber) -> None:
+    """Register a callable(organization_id, stored) run after every batch (apps do it in ready())."""
+    if fn not in _subscribers:
+        _subscribers.append(fn)
+
+
+def reject_reason(record: PositionRecord, now: datetime) -> str | None:
+    lat, lon = record.latitude, record.longitude
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (lat, lon, record.speed)):
+        return "not a finite number"
+    if not -90.0 <= lat <= 90.0:
+        return "latitude out of range"
+    if not -180.0 <= lon <= 180.0:
+        return "longitude out of range"
+    fix = record.fix_time
+    if not isinstance(fix, datetime) or fix.tzinfo is None:
+        return "fix time missing or naive"
+    if fix > now + FUTURE_SKEW:
+        return "fix time in the future"
+    if fix < EARLIEST:
+        return "fix time before 2000"
+    return None
+
+
+def _validate(records: Iterable[PositionRecord], result: IngestResult) -> list[PositionRecord]:
+    now, valid, seen = datetime.now(UTC), [], set()
+    for record in records:
+        result.received += 1
+        reason = reject_reason(record, now)
+        if reason:
+            result.rejected += 1
+            result.reasons[reason] += 1
+            continue
+        key = (record.device_id, record.fix_time)
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        valid.append(record)
+    return valid
+
+
+def _device_map(organization_id: int, account_id: int | None, vendor_ids: set[str]) -> dict[str, int]:
+    """Vendor id -> device pk, creating placeholders for devices a stream reports before a sync saw them."""
+    if account_id is None:  # imports name fleet devices by pk
+        pks = {int(v) for v in vendor_ids if v.isdigit()}
+        found = Device.objects.filter(organization_id=organization_id, pk__in=pks).values_list("pk", flat=True)
+        return {str(pk): pk for pk in found}
+    found = dict(Device.objects.filter(account_id=account_id, vendor_id__in=vendor_ids).values_list("vendor_id", "pk"))
+    missing = vendor_ids - found.keys()
+    if missing:
+        Device.objects.bulk_create(
+            [Device(organization_id=organization_id, account_id=account_id, vendor_id=v, name=v) for v in missing],
+            ignore_conflicts=True,
+        )
+        found.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
+    return found
+
+
+def positions(organization_id: int, account_id: int | None, records: Iterable[PositionRecord]) -> IngestResult:
+    """Store a batch of positions for one account (or, with no account, for fleet device pks)."""
+    result = IngestResult()
+    valid = _validate(records, result)
+    if not valid:
+        return result
+    with transaction.atomic():
+        devices = _device_map(organization_id, account_id, {r.device_id for r in valid})
+        rows = [(devices[r.device_id], r) for r in valid if r.device_id in devices]
+        unknown = len(valid) - len(rows)
+        if unknown:
+            result.rejected += unknown
+            result.reasons["unknown device"] += unknown
+        result.stored = ingest_sql.insert_positions(rows)
+        result.created = len(result.stored)
+        result.duplicates += len(rows) - result.created
+        ingest_sql.advance_last_positions(_newest_per_device(result.stored))
+    _notify(organization_id, result)
+    return result
+
+
+def _newest_per_device(stored: list[Stored]) -> list[Stored]:
+    newest: dict[int, Stored] = {}
+    for s in stored:
+        current = newest.get(s.device_id)
+        if current is None or s.record.fix_time > current.record.fix_time:
+            newest[s.device_id] = s
+    return list(newest.values())
+
+
+def _notify(organization_id: int, result: IngestResult) -> None:
+    if not result.stored:
+        return
+    result.stored.sort(key=lambda s: s.record.fix_time)
+    for fn in _subscribers:
+        try:
+            fn(organization_id, result.stored)
+        except Exception:  # a subscriber must never lose the batch that is already stored
+            log.exception("position subscriber %s failed", getattr(fn, "__qualname__", fn))

@@ -1,0 +1,11 @@
+"""Data Trak Tracking server: a Traccar 4.2 server (vendor-docs/datatrak-tracking-api.txt).
+
+Everything is standard Traccar 4.2, so the connector is the Traccar family's as it is;
+the live socket sends ``{"positions": [...]}`` first, then one key per message.
+"""
+
+from fleet.vendors.traccar import TraccarConnector
+
+
+class DataTrakConnector(TraccarConnector):
+    kind = "datatrak"

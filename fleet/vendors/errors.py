@@ -1,0 +1,17 @@
+class VendorError(Exception):
+    """Anything a vendor did wrong. ``permanent`` errors (bad credentials) disable the account."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class RateLimited(VendorError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited by the vendor, retry after {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class AuthExpired(VendorError):
+    """The session ended (401 on a call that worked before): log in again once."""

@@ -1,0 +1,75 @@
+"""Mirror vendor objects that fleet can also create (geofences today; POIs and tasks later)
+through VendorLink, so one canonical object can be linked to several vendor accounts."""
+
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import transaction
+from django.utils import timezone
+
+from fleet.geo.models import Geofence
+from fleet.tracking.records import GeofenceRecord
+from fleet.vendors.models import VendorAccount, VendorLink
+
+
+def linked_ids(account: VendorAccount, model: type) -> dict[str, int]:
+    """vendor id -> canonical pk for one account and model."""
+    ct = ContentType.objects.get_for_model(model)
+    return dict(VendorLink.objects.filter(account=account, content_type=ct).values_list("vendor_id", "object_id"))
+
+
+def geofence_fields(record: GeofenceRecord) -> dict:
+    return {
+        "name": record.name,
+        "description": record.description,
+        "kind": record.kind,
+        "geometry": GEOSGeometry(record.wkt, srid=4326),
+        "radius_m": record.radius_m,
+        "width_m": record.width_m,
+        "attributes": record.attributes,
+    }
+
+
+def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> tuple[int, int]:
+    """Create or update the account's geofences in fleet; return (created, updated)."""
+    ct = ContentType.objects.get_for_model(Geofence)
+    links = linked_ids(account, Geofence)
+    existing = Geofence.objects.in_bulk(links.values())
+    created = updated = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for record in records:
+            fields = geofence_fields(record)
+            geofence = existing.get(links.get(record.vendor_id))
+            if geofence is None:
+                geofence = Geofence.objects.create(organization_id=account.organization_id, **fields)
+                VendorLink.objects.create(account=account, content_type=ct, object_id=geofence.pk,
+                                          vendor_id=record.vendor_id, last_pulled=now)  # fmt: skip
+                created += 1
+            elif _differs(geofence, fields):
+                Geofence.objects.filter(pk=geofence.pk).update(**fields)
+                updated += 1
+    return created, updated
+
+
+def _differs(geofence: Geofence, fields: dict) -> bool:
+    for key, value in fields.items():
+        current = getattr(geofence, key)
+        if key == "geometry":
+            if not current.equals_exact(value, tolerance=1e-9):
+                return True
+        elif current != value:
+            return True
+    return False
+
+
+def record_for(geofence: Geofence, vendor_id: str = "") -> GeofenceRecord:
+    return GeofenceRecord(
+        vendor_id=vendor_id,
+        name=geofence.name,
+        kind=geofence.kind,
+        wkt=geofence.geometry.wkt,
+        radius_m=geofence.radius_m,
+        width_m=geofence.width_m,
+        description=geofence.description,
+        attributes=geofence.attributes,
+    )

@@ -1,0 +1,116 @@
+"""Safectory Track: Traccar-derived, indoor, BLE beacons (vendor-docs/safectory-track-api.txt).
+
+Differences from Traccar handled here: ``/api/beacons`` (and ``PUT /api/beacons/{id}``);
+position rows carry beaconId/beaconName/beaconMajor/beaconMinor/beaconUuid, rssi (may be
+null), scanRssi and ``attributes.floor`` as a string; several rows may share one fix time
+(one per beacon heard) and fleet keeps one position per device and time, so those rows merge
+into one position at the strongest beacon with every beacon heard in ``attributes.beacons``.
+The socket pings with ``{"status":[{"type":"PING","message":UUID}]}`` and must hear the text
+frame ``pong UUID`` back; ``{"webSessionTimeout":[s]}`` is informational.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from fleet.tracking.records import BeaconRecord, PositionRecord
+from fleet.vendors import base
+from fleet.vendors.traccar import PATHS, TraccarConnector, _number, parse_position, parse_time
+
+BEACONS = "/api/beacons"
+
+
+class SafectoryConnector(TraccarConnector):
+    kind = "safectory"
+    capabilities = (TraccarConnector.capabilities - {base.TRIPS, base.GEOFENCE_WRITE}) | {
+        base.BEACONS,
+        base.BEACON_WRITE,
+    }
+
+    def beacons(self) -> list[BeaconRecord]:
+        return [parse_beacon(b) for b in self.call("GET", BEACONS)]
+
+    def update_beacon(self, record: BeaconRecord) -> None:
+        body = render_beacon(record)
+        self.call("PUT", f"{BEACONS}/{record.vendor_id}", json=body)
+
+    def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
+        for batch in super().positions(since, until, device_ids):
+            yield merge_same_time(batch)
+
+    def parse_position(self, p: dict[str, Any]) -> PositionRecord:
+        return parse_indoor_position(p)
+
+    def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
+        parsed = super().parse_socket_message(message)
+        parsed["positions"] = merge_same_time(parsed["positions"])
+        parsed["beacons"] = [parse_beacon(b) for b in message.get("beacons") or []]
+        parsed["pings"] = [s["message"] for s in message.get("status") or [] if s.get("type") == "PING"]
+        return parsed
+
+    @staticmethod
+    def pong(ping: str) -> str:
+        return f"pong {ping}"
+
+
+def parse_indoor_position(p: dict[str, Any]) -> PositionRecord:
+    record = parse_position(p)
+    attrs = p.get("attributes") or {}
+    if (floor := _number(attrs.get("floor"))) is not None:
+        record.attributes["floor"] = int(floor)
+    if p.get("beaconId") is not None:
+        heard = {"beacon_id": str(p["beaconId"]), "name": p.get("beaconName") or "", "rssi": _number(p.get("rssi"))}
+        record.attributes["beacon_id"] = heard["beacon_id"]
+        record.attributes["beacon_name"] = heard["name"]
+        record.attributes["beacons"] = [heard]
+    if (rssi := _number(p.get("rssi"))) is not None:
+        record.attributes["rssi"] = rssi
+    return record
+
+
+def merge_same_time(records: list[PositionRecord]) -> list[PositionRecord]:
+    """Rows of one device at one time (several beacons heard) → one position at the strongest beacon."""
+    merged: dict[tuple[str, datetime], PositionRecord] = {}
+    for r in records:
+        key = (r.device_id, r.fix_time)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = r
+            continue
+        heard = first.attributes.get("beacons", []) + r.attributes.get("beacons", [])
+        if (r.attributes.get("rssi") or -999) > (first.attributes.get("rssi") or -999):
+            merged[key] = first = r
+        first.attributes["beacons"] = sorted(heard, key=lambda b: -(b["rssi"] if b["rssi"] is not None else -999))
+    return list(merged.values())
+
+
+def parse_beacon(b: dict[str, Any]) -> BeaconRecord:
+    return BeaconRecord(
+        vendor_id=str(b["id"]),
+        uuid=str(b.get("uuid") or ""),
+        major=int(b.get("major") or 0),
+        minor=int(b.get("minor") or 0),
+        name=b.get("name") or "",
+        latitude=_number(b.get("latitude")),
+        longitude=_number(b.get("longitude")),
+        floor=int(f) if (f := _number((b.get("attributes") or {}).get("floor", b.get("floor")))) is not None else None,
+        last_seen=parse_time(b.get("lastSeen")),
+        battery_level=_number(b.get("batteryLevel")),
+        attributes=dict(b.get("attributes") or {}),
+    )
+
+
+def render_beacon(record: BeaconRecord) -> dict[str, Any]:
+    return {
+        "id": int(record.vendor_id),
+        "name": record.name,
+        "uuid": record.uuid,
+        "major": record.major,
+        "minor": record.minor,
+        "latitude": record.latitude,
+        "longitude": record.longitude,
+        "attributes": record.attributes,
+    }
+
+
+__all__ = ["SafectoryConnector", "PATHS"]

@@ -1,0 +1,327 @@
+"""The Traccar family (Data Trak is Traccar 4.2; Safectory Track is derived from it).
+
+Paths, auth, fetchers, then the pure mappers. Traccar 4.2 facts (vendor-docs/reference):
+dates ``2018-11-10T12:00:00.000+0000``; speed in knots; durations in ms; geofence WKT puts
+latitude first (``CIRCLE (lat lon, r)``, ``POLYGON ((lat lon, …))``, ``LINESTRING (…)``
+with ``attributes.polylineDistance`` as the corridor width); nulls are serialised and
+unknown fields must be ignored; errors are text/plain.
+"""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.gis.geos import GEOSGeometry, LineString, Polygon
+
+from fleet.tracking.records import (
+    DeviceRecord,
+    DriverRecord,
+    EventRecord,
+    GeofenceRecord,
+    GroupRecord,
+    PositionRecord,
+    TripRecord,
+)
+from fleet.vendors import base
+from fleet.vendors.errors import AuthExpired, VendorError
+
+KNOT_KMH = 1.852
+CHUNK_DEVICES = 50  # device ids per report request
+
+PATHS = {
+    "session": "/api/session",
+    "devices": "/api/devices",
+    "groups": "/api/groups",
+    "drivers": "/api/drivers",
+    "geofences": "/api/geofences",
+    "permissions": "/api/permissions",
+    "route": "/api/reports/route",
+    "events": "/api/reports/events",
+    "trips": "/api/reports/trips",
+    "socket": "/api/socket",
+}
+
+
+class TraccarConnector(base.Connector):
+    capabilities = frozenset(
+        {base.DEVICES, base.GROUPS, base.DRIVERS, base.GEOFENCES, base.POSITIONS, base.EVENTS, base.TRIPS,
+         base.STREAM, base.GEOFENCE_WRITE}
+    )  # fmt: skip
+
+    # --- auth -------------------------------------------------------------
+    def login(self) -> None:
+        """Session login (form email/password, or ?token=), which also serves the WebSocket."""
+        creds, path = self.credentials, PATHS["session"]
+        try:
+            if creds.get("token"):
+                self.http.request("GET", path, params={"token": creds["token"]})
+            else:
+                data = {"email": creds.get("username", ""), "password": creds.get("password", "")}
+                self.http.request("POST", path, data=data)
+        except AuthExpired:
+            raise VendorError("login refused: check the account's credentials", permanent=True) from None
+        if "JSESSIONID" not in self.http.client.cookies:
+            raise VendorError("login answered without a session cookie")
+        self.logged_in = True
+
+    @property
+    def session_cookie(self) -> str:
+        return self.http.client.cookies.get("JSESSIONID", "")
+
+    # --- fetchers ---------------------------------------------------------
+    def devices(self) -> list[DeviceRecord]:
+        return [parse_device(d) for d in self.call("GET", PATHS["devices"])]
+
+    def groups(self) -> list[GroupRecord]:
+        return [parse_group(g) for g in self.call("GET", PATHS["groups"])]
+
+    def drivers(self) -> list[DriverRecord]:
+        return [parse_driver(d) for d in self.call("GET", PATHS["drivers"])]
+
+    def geofences(self) -> list[GeofenceRecord]:
+        return [parse_geofence(g) for g in self.call("GET", PATHS["geofences"])]
+
+    def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
+        for chunk in _chunks(device_ids, CHUNK_DEVICES):
+            rows = self.call("GET", PATHS["route"], params=_report_params(chunk, since, until))
+            yield [self.parse_position(p) for p in rows]
+
+    def events(self, since: datetime, until: datetime, device_ids: list[str]) -> list[EventRecord]:
+        out: list[EventRecord] = []
+        for chunk in _chunks(device_ids, CHUNK_DEVICES):
+            out += [
+                parse_event(e) for e in self.call("GET", PATHS["events"], params=_report_params(chunk, since, until))
+            ]
+        return out
+
+    def trips(self, since: datetime, until: datetime, device_ids: list[str]) -> list[TripRecord]:
+        out: list[TripRecord] = []
+        for chunk in _chunks(device_ids, CHUNK_DEVICES):
+            out += [parse_trip(t) for t in self.call("GET", PATHS["trips"], params=_report_params(chunk, since, until))]
+        return out
+
+    # --- write-back -------------------------------------------------------
+    def create_geofence(self, record: GeofenceRecord) -> str:
+        return str(self.call("POST", PATHS["geofences"], json=render_geofence(record))["id"])
+
+    def update_geofence(self, record: GeofenceRecord) -> None:
+        body = {"id": int(record.vendor_id), **render_geofence(record)}
+        self.call("PUT", f"{PATHS['geofences']}/{record.vendor_id}", json=body)
+
+    def delete_geofence(self, vendor_id: str) -> None:
+        self.call("DELETE", f"{PATHS['geofences']}/{vendor_id}")
+
+    def link_geofence(self, device_id: str, geofence_id: str, unlink: bool = False) -> None:
+        body = {"deviceId": int(device_id), "geofenceId": int(geofence_id)}
+        self.call("DELETE" if unlink else "POST", PATHS["permissions"], json=body)
+
+    # --- live -------------------------------------------------------------
+    def socket_url(self) -> str:
+        return re.sub(r"^http", "ws", self.base_url) + PATHS["socket"]
+
+    def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
+        """Split one socket message into canonical records by kind (keys absent = nothing of that kind)."""
+        return {
+            "positions": [self.parse_position(p) for p in message.get("positions") or []],
+            "devices": [parse_device(d) for d in message.get("devices") or []],
+            "events": [parse_event(e) for e in message.get("events") or []],
+        }
+
+    def parse_position(self, p: dict[str, Any]) -> PositionRecord:
+        return parse_position(p)
+
+
+# --- pure mappers -----------------------------------------------------------
+def parse_time(value: str | None) -> datetime | None:
+    """Traccar dates (``…000+0000``, ``…Z``, ``…+02:00``) → aware UTC datetimes."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _report_params(device_ids: list[str], since: datetime, until: datetime) -> list[tuple[str, str]]:
+    return [("deviceId", d) for d in device_ids] + [("from", format_time(since)), ("to", format_time(until))]
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Traccar attribute names → fleet's stable ones, in canonical units."""
+    out: dict[str, Any] = {}
+    if "ignition" in attrs:
+        out["ignition"] = bool(attrs["ignition"])
+    if "motion" in attrs:
+        out["motion"] = bool(attrs["motion"])
+    simple = {
+        "batteryLevel": "battery_level",
+        "power": "power_v",
+        "fuel": "fuel_l",
+        "rssi": "rssi",
+        "sat": "satellites",
+    }
+    for src, dst in simple.items():
+        if (v := _number(attrs.get(src))) is not None:
+            out[dst] = v
+    odometer = _number(attrs.get("odometer")) or _number(attrs.get("totalDistance"))
+    if odometer is not None:
+        out["odometer_m"] = odometer
+    if (hours := _number(attrs.get("hours"))) is not None:
+        out["engine_hours_s"] = hours / 1000.0
+    temps = [v for k, v in sorted(attrs.items()) if re.fullmatch(r"temp\d+", k) and _number(v) is not None]
+    if temps:
+        out["temperatures"] = [float(t) for t in temps]
+    for key in ("alarm", "driverUniqueId"):
+        if attrs.get(key):
+            out["alarm" if key == "alarm" else "driver_unique_id"] = str(attrs[key])
+    return out
+
+
+def parse_position(p: dict[str, Any]) -> PositionRecord:
+    return PositionRecord(
+        device_id=str(p["deviceId"]),
+        fix_time=parse_time(p.get("fixTime") or p.get("deviceTime")),
+        latitude=_coerce(p.get("latitude")),
+        longitude=_coerce(p.get("longitude")),
+        speed=(_number(p.get("speed")) or 0.0) * KNOT_KMH,
+        course=_number(p.get("course")),
+        altitude=_number(p.get("altitude")),
+        accuracy=_number(p.get("accuracy")),
+        valid=bool(p.get("valid", True)),
+        server_time=parse_time(p.get("serverTime")),
+        attributes=position_attributes(p.get("attributes") or {}),
+    )
+
+
+def _coerce(value: Any) -> float:
+    """Coordinates as floats; anything unreadable becomes NaN, which ingest rejects and counts."""
+    number = _number(value)
+    return float("nan") if number is None else number
+
+
+def parse_device(d: dict[str, Any]) -> DeviceRecord:
+    attrs = d.get("attributes") or {}
+    return DeviceRecord(
+        vendor_id=str(d["id"]),
+        name=d.get("name") or str(d["id"]),
+        unique_id=str(d.get("uniqueId") or ""),
+        category=d.get("category") or "",
+        group_id=str(d["groupId"]) if d.get("groupId") else None,
+        phone=d.get("phone") or "",
+        model=d.get("model") or "",
+        plate=str(attrs.get("plate") or attrs.get("licensePlate") or ""),
+        disabled=bool(d.get("disabled")),
+        status=d.get("status") if d.get("status") in ("online", "offline") else "unknown",
+        last_update=parse_time(d.get("lastUpdate")),
+    )
+
+
+def parse_group(g: dict[str, Any]) -> GroupRecord:
+    return GroupRecord(str(g["id"]), g.get("name") or str(g["id"]), str(g["groupId"]) if g.get("groupId") else None)
+
+
+def parse_driver(d: dict[str, Any]) -> DriverRecord:
+    attrs = d.get("attributes") or {}
+    return DriverRecord(str(d["id"]), d.get("name") or "", str(d.get("uniqueId") or ""), str(attrs.get("phone") or ""))
+
+
+def parse_event(e: dict[str, Any]) -> EventRecord:
+    return EventRecord(
+        device_id=str(e["deviceId"]),
+        type=e.get("type") or "unknown",
+        time=parse_time(e.get("serverTime") or e.get("eventTime")),  # renamed eventTime in Traccar 4.13
+        vendor_id=str(e.get("id") or ""),
+        geofence_id=str(e["geofenceId"]) if e.get("geofenceId") else None,
+        position_vendor_id=str(e["positionId"]) if e.get("positionId") else None,
+        attributes=dict(e.get("attributes") or {}),
+    )
+
+
+def parse_trip(t: dict[str, Any]) -> TripRecord:
+    return TripRecord(
+        device_id=str(t["deviceId"]),
+        start_time=parse_time(t["startTime"]),
+        end_time=parse_time(t["endTime"]),
+        distance_m=_number(t.get("distance")) or 0.0,
+        duration_s=(_number(t.get("duration")) or 0.0) / 1000.0,
+        max_speed=(_number(t.get("maxSpeed")) or 0.0) * KNOT_KMH,
+        average_speed=(_number(t.get("averageSpeed")) or 0.0) * KNOT_KMH,
+        start_lat=_number(t.get("startLat")),
+        start_lon=_number(t.get("startLon")),
+        end_lat=_number(t.get("endLat")),
+        end_lon=_number(t.get("endLon")),
+        start_address=t.get("startAddress") or "",
+        end_address=t.get("endAddress") or "",
+        driver_unique_id=str(t.get("driverUniqueId") or ""),
+        spent_fuel_l=_number(t.get("spentFuel")),
+    )
+
+
+def swap_xy(shape: GEOSGeometry) -> GEOSGeometry:
+    """Traccar writes (lat lon); GEOS wants (x=lon y=lat). Its own inverse."""
+    if isinstance(shape, Polygon):
+        return Polygon(*[[(y, x) for x, y in ring] for ring in shape])
+    if isinstance(shape, LineString):
+        return LineString([(y, x) for x, y in shape.coords])
+    raise ValueError(f"unsupported geofence area {shape.geom_type}")
+
+
+CIRCLE = re.compile(r"^\s*CIRCLE\s*\(\s*([-\d.eE]+)\s+([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\)\s*$", re.I)
+
+
+def parse_area(area: str) -> tuple[str, str, float | None]:
+    """Lat-first Traccar WKT → (kind, lon-first WKT, radius). Raises ValueError on anything else."""
+    if m := CIRCLE.match(area):
+        lat, lon, radius = (float(g) for g in m.groups())
+        return "circle", f"POINT ({lon} {lat})", radius
+    shape = GEOSGeometry(area)
+    kinds = {"Polygon": "polygon", "LineString": "corridor"}
+    if shape.geom_type not in kinds:
+        raise ValueError(f"unsupported geofence area {shape.geom_type}")
+    return kinds[shape.geom_type], swap_xy(shape).wkt, None
+
+
+def parse_geofence(g: dict[str, Any]) -> GeofenceRecord:
+    attrs = dict(g.get("attributes") or {})
+    kind, wkt, radius = parse_area(g["area"])
+    width = _number(attrs.get("polylineDistance")) if kind == "corridor" else None
+    return GeofenceRecord(
+        vendor_id=str(g["id"]),
+        name=g.get("name") or "",
+        kind=kind,
+        wkt=wkt,
+        radius_m=radius,
+        width_m=width or (25.0 if kind == "corridor" else None),
+        description=g.get("description") or "",
+        attributes=attrs,
+    )
+
+
+def render_area(record: GeofenceRecord) -> str:
+    shape = GEOSGeometry(record.wkt)
+    if record.kind == "circle":
+        return f"CIRCLE ({shape.y} {shape.x}, {record.radius_m:g})"
+    return swap_xy(shape).wkt
+
+
+def render_geofence(record: GeofenceRecord) -> dict[str, Any]:
+    attrs = dict(record.attributes)
+    if record.kind == "corridor" and record.width_m:
+        attrs["polylineDistance"] = record.width_m
+    return {"name": record.name, "description": record.description, "area": render_area(record), "attributes": attrs}

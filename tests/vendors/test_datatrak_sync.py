@@ -1,0 +1,68 @@
+import pytest
+
+from fleet.geo.models import Geofence
+from fleet.tracking.models import Device, DeviceGroup, Driver, Event
+from fleet.vendors import sync
+from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_full_sync_equals_the_simulators_ground_truth(simulator):
+    sim = simulator("datatrak", devices=6)
+    account = make_sim_account(sim, "datatrak")
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    truth = sim.truth(all=True)
+    assert len(truth["positions"]) > 100
+    assert stored_keys(account) == truth_keys(truth)
+    assert Device.objects.filter(account=account).count() == len(truth["devices"])
+    assert run.counts["positions"]["created"] == len(truth["positions"])
+
+
+def test_a_second_sync_fetches_nothing_new(simulator):
+    sim = simulator("datatrak")
+    account = make_sim_account(sim, "datatrak")
+    sync.sync_account(account)
+    before = stored_keys(account)
+    account.refresh_from_db()
+    run = sync.sync_account(account)
+    assert run.status == "ok"
+    assert run.counts["positions"].get("created", 0) == 0
+    assert stored_keys(account) == before
+
+
+def test_new_positions_arrive_on_the_next_sync(simulator):
+    sim = simulator("datatrak", lag=600)
+    account = make_sim_account(sim, "datatrak")
+    sync.sync_account(account)
+    sim.clock(advance=600)
+    account.refresh_from_db()
+    run = sync.sync_account(account)
+    assert run.counts["positions"]["created"] > 0
+    assert stored_keys(account) == truth_keys(sim.truth(all=True))
+
+
+def test_groups_drivers_geofences_and_events_are_mirrored(simulator):
+    sim = simulator("datatrak")
+    account = make_sim_account(sim, "datatrak")
+    sync.sync_account(account)
+    truth = sim.truth(all=True)
+    assert DeviceGroup.objects.filter(account=account).exists()
+    assert Driver.objects.filter(account=account).exists()
+    geofences = Geofence.objects.filter(organization=account.organization)
+    assert geofences.count() == len(truth["geofences"])
+    # Traccar WKT is latitude first; ours is longitude first (Helsinki: lon ~25, lat ~60).
+    centroid = geofences.first().geometry.centroid
+    assert 59 < centroid.y < 61 and 24 < centroid.x < 26
+    assert Event.objects.filter(organization=account.organization).exists()
+
+
+def test_bad_credentials_disable_the_account_until_fixed(simulator):
+    sim = simulator("datatrak")
+    account = make_sim_account(sim, "datatrak", username="demo", password="wrong")
+    run = sync.sync_account(account)
+    account.refresh_from_db()
+    assert run.status == "error"
+    assert account.disabled_by_error
+    assert "credentials" in account.last_error
