@@ -22,10 +22,8 @@ BEACONS = "/api/beacons"
 
 class SafectoryConnector(TraccarConnector):
     kind = "safectory"
-    capabilities = (TraccarConnector.capabilities - {base.TRIPS, base.GEOFENCE_WRITE}) | {
-        base.BEACONS,
-        base.BEACON_WRITE,
-    }
+    # Documented: session, devices, beacons, positions, reports (route/events/summary), socket.
+    capabilities = frozenset({base.DEVICES, base.BEACONS, base.POSITIONS, base.EVENTS, base.STREAM, base.BEACON_WRITE})
 
     def beacons(self) -> list[BeaconRecord]:
         return [parse_beacon(b) for b in self.call("GET", BEACONS)]

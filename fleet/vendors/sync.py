@@ -4,7 +4,7 @@ leaves exactly the vendor's data (cursors move only after what they cover is sto
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -34,13 +34,21 @@ def connector_for(account: VendorAccount) -> base.Connector:
     return connector_class(account.kind)(account.pk, account.base_url, account.credentials or {})
 
 
+LOCK_TTL_S = 60  # renewed after every chunk: a killed worker blocks its account for a minute at most
+
+
+def lock_key(account_id: int) -> str:
+    return f"fleet:sync-lock:{account_id}"
+
+
 @contextmanager
-def account_lock(account_id: int) -> Iterator[None]:
-    lock = ratelimit.client().lock(f"fleet:sync-lock:{account_id}", timeout=settings.CELERY_TASK_TIME_LIMIT)
+def account_lock(account_id: int) -> Iterator[Callable[[], None]]:
+    """Hold the account's lock; yields a heartbeat that renews it."""
+    lock = ratelimit.client().lock(lock_key(account_id), timeout=LOCK_TTL_S)
     if not lock.acquire(blocking=False):
         raise Busy(f"account {account_id} is being synced")
     try:
-        yield
+        yield lambda: lock.reacquire()
     finally:
         try:
             lock.release()
@@ -49,9 +57,10 @@ def account_lock(account_id: int) -> Iterator[None]:
 
 
 class Tally:
-    def __init__(self) -> None:
+    def __init__(self, heartbeat: Callable[[], None] = lambda: None) -> None:
         self.resources: dict[str, Counter] = {}
         self.reasons: Counter = Counter()
+        self.heartbeat = heartbeat
 
     def add(self, resource: str, **counts: int) -> None:
         self.resources.setdefault(resource, Counter()).update(counts)
@@ -62,9 +71,9 @@ class Tally:
 
 def sync_account(account: VendorAccount) -> SyncRun:
     """Run one sync; never raises for vendor trouble (it is recorded), raises Busy when locked."""
-    with account_lock(account.pk):
+    with account_lock(account.pk) as heartbeat:
         run = SyncRun.objects.create(account=account)
-        tally = Tally()
+        tally = Tally(heartbeat)
         try:
             with connector_for(account) as connector:
                 walk(account, connector, tally)
@@ -129,6 +138,7 @@ def _positions(account: VendorAccount, connector: base.Connector, tally: Tally) 
             tally.reasons.update(result.reasons)
             _advance(cursors, batch, until)
         _save_cursor(account, "positions", cursors)  # only once the chunk is stored
+        tally.heartbeat()
 
 
 def _advance(cursors: dict[str, str], batch: list, until: datetime) -> None:

@@ -6,7 +6,9 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from fleet.vendors import sync
+from fleet.geo.models import Geofence
+from fleet.vendors import sync, writeback
+from fleet.vendors.errors import VendorError
 from fleet.vendors.models import SyncRun, VendorAccount
 
 
@@ -22,7 +24,7 @@ def sync_account(account_id: int) -> str | None:
     return run.status
 
 
-@shared_task(time_limit=30, ignore_result=True)
+@shared_task(time_limit=30, soft_time_limit=25, ignore_result=True)
 def enqueue_due_syncs() -> int:
     """Beat: queue every enabled account whose next run is due, and push its next run out so it is queued once."""
     now = timezone.now()
@@ -39,7 +41,36 @@ def enqueue_due_syncs() -> int:
     return queued
 
 
-@shared_task(time_limit=60, ignore_result=True)
+@shared_task(time_limit=60, soft_time_limit=55, ignore_result=True)
 def prune_sync_runs(keep_days: int = 14) -> int:
     cutoff = timezone.now() - timedelta(days=keep_days)
     return SyncRun.objects.filter(started__lt=cutoff)._raw_delete(SyncRun.objects.db)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_geofence_task(geofence_id: int, account_id: int) -> None:
+    geofence = Geofence.objects.filter(pk=geofence_id).first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if geofence and account:
+        writeback.push_geofence(geofence, account)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def delete_geofence_task(account_id: int, vendor_id: str) -> None:
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if account:
+        writeback.delete_geofence(account, vendor_id)

@@ -52,3 +52,83 @@ def stored_keys(account: VendorAccount) -> list[tuple[str, str]]:
 def truth_keys(truth: dict, include_bad: bool = False) -> list[tuple[str, str]]:
     keys = {(str(p["deviceId"]), p["fixTime"]) for p in truth["positions"] if include_bad or not p.get("bad")}
     return sorted(keys)
+
+
+class StreamRunner:
+    """Runs the stream process's task for one account in a thread with its own event loop."""
+
+    def __init__(self, account: VendorAccount) -> None:
+        import asyncio
+        import threading
+
+        from fleet.vendors.stream import stream_account
+
+        self.loop = asyncio.new_event_loop()
+        self.stop_event = asyncio.Event()
+        self.opened = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(stream_account(account.pk, self.stop_event, on_open=self.opened.set))
+
+        self.thread = threading.Thread(target=run, daemon=True, name="test-stream")
+        self.thread.start()
+
+    def stop(self) -> None:
+        from django.db import connections
+
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=10)
+        connections.close_all()
+
+
+@pytest.fixture
+def stream():
+    runners: list[StreamRunner] = []
+
+    def start(account: VendorAccount) -> StreamRunner:
+        runner = StreamRunner(account)
+        runners.append(runner)
+        assert runner.opened.wait(10), "the stream never connected"
+        return runner
+
+    yield start
+    for runner in runners:
+        runner.stop()
+
+
+class GroupListener:
+    """Receives what ingest broadcasts to an organisation's channel-layer group, in a thread."""
+
+    def __init__(self, group: str) -> None:
+        import asyncio
+        import queue
+        import threading
+
+        from channels.layers import get_channel_layer
+
+        self.messages: queue.Queue = queue.Queue()
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.layer = get_channel_layer()
+
+        async def listen() -> None:
+            channel = await self.layer.new_channel()
+            await self.layer.group_add(group, channel)
+            self.ready.set()
+            while True:
+                message = await self.layer.receive(channel)
+                self.messages.put((time.time(), message))
+
+        self.task = self.loop.create_task(listen())
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(5)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.task.cancel)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+import time  # noqa: E402

@@ -1,0 +1,206 @@
+"""Fault knobs of the simulators and the ASGI middleware that injects the HTTP ones (see server.py
+for the list of knobs and their shapes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from fleet.simulators.server import SimCore
+
+ONE_SHOTS = ("expire_sessions", "drop_socket")
+RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("sim_recording", default=True)
+
+
+def _fraction(value: Any) -> float:
+    f = float(value)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError("fraction must be within 0..1")
+    return f
+
+
+def _positive(value: Any) -> float:
+    f = float(value)
+    if f <= 0:
+        raise ValueError("must be positive")
+    return f
+
+
+def _counted(value: dict, **defaults: Any) -> dict[str, Any]:
+    knob = {**defaults, **value}
+    knob["count"] = int(knob.get("count", 1))
+    return knob
+
+
+def _check_errors(v: dict) -> dict[str, Any]:
+    knob = _counted(v, status=500)
+    if knob["status"] not in (500, 502, 503, 504):
+        raise ValueError("errors.status must be 500, 502, 503 or 504")
+    return knob
+
+
+def _check_malformed(v: dict) -> dict[str, Any]:
+    knob = _counted(v, mode="truncated")
+    if knob["mode"] not in ("truncated", "garbage"):
+        raise ValueError("malformed.mode must be truncated or garbage")
+    return knob
+
+
+KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "rate_limit": lambda v: {"every": max(1, int(v["every"])), "retry_after": float(v.get("retry_after", 1))},
+    "errors": _check_errors,
+    "slow": lambda v: _counted(v, delay=float(v.get("delay", 30.0))),
+    "malformed": _check_malformed,
+    "duplicates": _fraction,
+    "out_of_order": lambda v: {"fraction": _fraction(v["fraction"]), "delay": _positive(v.get("delay", 60))},
+    "bad_positions": _fraction,
+    "socket_idle_timeout": _positive,
+    "ping_interval": _positive,
+    "ignore_pongs": bool,
+}
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.knobs: dict[str, Any] = {}
+        self.api_requests = 0
+
+    def update(self, body: dict[str, Any]) -> list[str]:
+        """Merge knobs; return the one-shot actions requested."""
+        if body.get("reset"):
+            self.knobs.clear()
+            self.api_requests = 0
+        shots = []
+        for name, value in body.items():
+            if name == "reset":
+                continue
+            if name in ONE_SHOTS:
+                shots += [name] if value else []
+            elif name not in KNOB_CHECKS:
+                raise ValueError(f"unknown fault knob {name!r}")
+            elif value is None or value is False or value == 0:
+                self.knobs.pop(name, None)
+            else:
+                self.knobs[name] = KNOB_CHECKS[name](value)
+                self.api_requests = 0 if name == "rate_limit" else self.api_requests
+        return shots
+
+    def take(self) -> tuple[str, dict[str, Any]] | None:
+        """Decide the fault, if any, for one /api HTTP request."""
+        limit = self.knobs.get("rate_limit")
+        if limit:
+            self.api_requests += 1
+            if self.api_requests % limit["every"] == 0:
+                return "rate_limit", limit
+        for name in ("errors", "slow", "malformed"):
+            knob = self.knobs.get(name)
+            if knob:
+                knob["count"] -= 1
+                if knob["count"] <= 0:
+                    del self.knobs[name]
+                return name, knob
+        return None
+
+
+def java_error(status: int, exception: str, where: str = "ResourceErrorHandler.java:35") -> PlainTextResponse:
+    """Traccar renders errors as a one-line Java stack trace in text/plain."""
+    return PlainTextResponse(f"{exception} ({where} < ...)", status)
+
+
+class FaultMiddleware:
+    """Inject the HTTP faults (rate limit, 5xx, slow, malformed) in front of /api/*."""
+
+    def __init__(self, app: ASGIApp, sim: SimCore) -> None:
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        self.sim.stats["requests"] += 1
+        verdict = self.sim.faults.take()
+        if verdict is None:
+            await self.app(scope, receive, send)
+            return
+        kind, knob = verdict
+        self.sim.fault_stats[kind] += 1
+        await FAULT_HANDLERS[kind](self, knob, scope, receive, send)
+
+    async def rate_limited(self, knob: dict, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {"Retry-After": str(math.ceil(knob["retry_after"]))}
+        await PlainTextResponse("Too Many Requests", 429, headers)(scope, receive, send)
+
+    async def error(self, knob: dict, scope: Scope, receive: Receive, send: Send) -> None:
+        exception = "SQLTransientConnectionException: HikariPool-1 - Connection is not available"
+        await java_error(knob["status"], exception, "DataManager.java:300")(scope, receive, send)
+
+    async def slow(self, knob: dict, scope: Scope, receive: Receive, send: Send) -> None:
+        alive, buffered = await _hold(receive, knob["delay"])
+        if not alive:
+            self.sim.stats["slow_requests_abandoned"] += 1
+            return
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def malformed(self, knob: dict, scope: Scope, receive: Receive, send: Send) -> None:
+        token = RECORDING.set(False)  # the client cannot read it, so nothing counts as served
+        try:
+            await self.app(scope, receive, _corrupting(send, knob["mode"]))
+        finally:
+            RECORDING.reset(token)
+
+
+FAULT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "rate_limit": FaultMiddleware.rate_limited,
+    "errors": FaultMiddleware.error,
+    "slow": FaultMiddleware.slow,
+    "malformed": FaultMiddleware.malformed,
+}
+
+
+async def _hold(receive: Receive, delay: float) -> tuple[bool, list[Message]]:
+    """Wait `delay` seconds; report whether the client is still there, keeping what it sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay
+    buffered: list[Message] = []
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            break
+        if message["type"] == "http.disconnect":
+            return False, buffered
+        buffered.append(message)
+    return True, buffered
+
+
+def _corrupting(send: Send, mode: str) -> Send:
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        body = body[: len(body) // 2] if mode == "truncated" else b"<html><body>upstream garbage</body></html>"
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
