@@ -13,7 +13,7 @@ migrate: setup
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py seeddemo
+	$(PY) manage.py seeddemo --simulators
 
 run: demo
 	@bash scripts/ensure-redis.sh

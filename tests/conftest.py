@@ -96,6 +96,16 @@ def populate(org: Organization) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def fresh_device_cache():
+    """Test databases reuse ids; ingest's per-process device cache must not outlive a test."""
+    from fleet.tracking.ingest import forget_devices
+
+    forget_devices()
+    yield
+    forget_devices()
+
+
 @pytest.fixture
 def org_a(db) -> Organization:
     return make_org("a")

@@ -7,13 +7,13 @@ subscribers (geofence/event engine, live broadcaster) in fix-time order.
 """
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from math import isfinite
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from fleet.tracking import ingest_sql
 from fleet.tracking.models import Device
@@ -63,19 +63,23 @@ def subscribe(fn: Subscriber) -> None:
 
 def reject_reason(record: PositionRecord, now: datetime) -> str | None:
     lat, lon = record.latitude, record.longitude
-    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (lat, lon, record.speed)):
+    try:
+        if not (isfinite(lat) and isfinite(lon) and isfinite(record.speed)):
+            return "not a finite number"
+    except TypeError:
         return "not a finite number"
     if not -90.0 <= lat <= 90.0:
         return "latitude out of range"
     if not -180.0 <= lon <= 180.0:
         return "longitude out of range"
     fix = record.fix_time
-    if not isinstance(fix, datetime) or fix.tzinfo is None:
+    try:
+        if fix > now + FUTURE_SKEW:
+            return "fix time in the future"
+        if fix < EARLIEST:
+            return "fix time before 2000"
+    except TypeError:  # None, or naive
         return "fix time missing or naive"
-    if fix > now + FUTURE_SKEW:
-        return "fix time in the future"
-    if fix < EARLIEST:
-        return "fix time before 2000"
     return None
 
 
@@ -97,21 +101,37 @@ def _validate(records: Iterable[PositionRecord], result: IngestResult) -> list[P
     return valid
 
 
+# account id -> {vendor id: device pk}; devices are created often, deleted rarely: a stale entry
+# makes the batch fail its foreign key, and ingest then retries once with a fresh map.
+_device_cache: dict[int, dict[str, int]] = {}
+
+
 def _device_map(organization_id: int, account_id: int | None, vendor_ids: set[str]) -> dict[str, int]:
     """Vendor id -> device pk, creating placeholders for devices a stream reports before a sync saw them."""
     if account_id is None:  # imports name fleet devices by pk
         pks = {int(v) for v in vendor_ids if v.isdigit()}
         found = Device.objects.filter(organization_id=organization_id, pk__in=pks).values_list("pk", flat=True)
         return {str(pk): pk for pk in found}
-    found = dict(Device.objects.filter(account_id=account_id, vendor_id__in=vendor_ids).values_list("vendor_id", "pk"))
-    missing = vendor_ids - found.keys()
+    known = _device_cache.setdefault(account_id, {})
+    missing = vendor_ids - known.keys()
+    if missing:
+        known.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
+        missing -= known.keys()
     if missing:
         Device.objects.bulk_create(
             [Device(organization_id=organization_id, account_id=account_id, vendor_id=v, name=v) for v in missing],
             ignore_conflicts=True,
         )
-        found.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
-    return found
+        known.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
+    return known
+
+
+def forget_devices(account_id: int | None = None) -> None:
+    """Drop cached device ids (all, or one account's)."""
+    if account_id is None:
+        _device_cache.clear()
+    else:
+        _device_cache.pop(account_id, None)
 
 
 def positions(organization_id: int, account_id: int | None, records: Iterable[PositionRecord]) -> IngestResult:
@@ -120,19 +140,28 @@ def positions(organization_id: int, account_id: int | None, records: Iterable[Po
     valid = _validate(records, result)
     if not valid:
         return result
+    try:
+        unknown, result.stored = _store(organization_id, account_id, valid)
+    except IntegrityError:  # a cached device was deleted meanwhile
+        forget_devices(account_id)
+        unknown, result.stored = _store(organization_id, account_id, valid)
+    if unknown:
+        result.rejected += unknown
+        result.reasons["unknown device"] += unknown
+    result.created = len(result.stored)
+    result.duplicates += len(valid) - unknown - result.created
+    _notify(organization_id, result)
+    return result
+
+
+def _store(organization_id: int, account_id: int | None, valid: list[PositionRecord]) -> tuple[int, list[Stored]]:
+    """Insert in one transaction; return (how many named no known device, what was stored)."""
     with transaction.atomic():
         devices = _device_map(organization_id, account_id, {r.device_id for r in valid})
         rows = [(devices[r.device_id], r) for r in valid if r.device_id in devices]
-        unknown = len(valid) - len(rows)
-        if unknown:
-            result.rejected += unknown
-            result.reasons["unknown device"] += unknown
-        result.stored = ingest_sql.insert_positions(rows)
-        result.created = len(result.stored)
-        result.duplicates += len(rows) - result.created
-        ingest_sql.advance_last_positions(_newest_per_device(result.stored))
-    _notify(organization_id, result)
-    return result
+        stored = ingest_sql.insert_positions(rows)
+        ingest_sql.advance_last_positions(_newest_per_device(stored))
+    return len(valid) - len(rows), stored
 
 
 def _newest_per_device(stored: list[Stored]) -> list[Stored]:

@@ -83,14 +83,17 @@ def merge_same_time(records: list[PositionRecord]) -> list[PositionRecord]:
 
 
 def parse_beacon(b: dict[str, Any]) -> BeaconRecord:
+    lat, lon = _number(b.get("latitude")), _number(b.get("longitude"))
+    if lat == 0 and lon == 0:  # beacons not placed yet come at 0, 0 (safectory-track-api.txt): no location
+        lat = lon = None
     return BeaconRecord(
         vendor_id=str(b["id"]),
         uuid=str(b.get("uuid") or ""),
         major=int(b.get("major") or 0),
         minor=int(b.get("minor") or 0),
         name=b.get("name") or "",
-        latitude=_number(b.get("latitude")),
-        longitude=_number(b.get("longitude")),
+        latitude=lat,
+        longitude=lon,
         floor=int(f) if (f := _number((b.get("attributes") or {}).get("floor", b.get("floor")))) is not None else None,
         last_seen=parse_time(b.get("lastSeen")),
         battery_level=_number(b.get("batteryLevel")),

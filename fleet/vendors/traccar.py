@@ -221,7 +221,7 @@ def parse_device(d: dict[str, Any]) -> DeviceRecord:
         vendor_id=str(d["id"]),
         name=d.get("name") or str(d["id"]),
         unique_id=str(d.get("uniqueId") or ""),
-        category=d.get("category") or "",
+        category="" if d.get("category") in (None, "null") else d["category"],  # Safectory sends the string "null"
         group_id=str(d["groupId"]) if d.get("groupId") else None,
         phone=d.get("phone") or "",
         model=d.get("model") or "",

@@ -121,3 +121,12 @@ def test_imports_without_an_account_name_devices_by_pk(org_a):
     device = make_device(org_a, "gpx")
     result = ingest.positions(org_a.pk, None, [rec(str(device.pk), 0), rec("999999", 0)])
     assert result.created == 1 and result.reasons == {"unknown device": 1}
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when ingest's own transaction commits
+def test_a_deleted_device_in_the_cache_costs_a_retry_not_the_batch(account):
+    store(account, [rec("1", 0)])
+    Device.objects.filter(vendor_id="1").delete()
+    result = store(account, [rec("1", 10)])
+    assert result.created == 1
+    assert Device.objects.get(vendor_id="1").positions.count() == 1

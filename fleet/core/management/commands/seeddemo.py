@@ -12,11 +12,23 @@ DEMO_USERS = [
 ]
 
 
+# The simulators the Procfile starts (fleet/simulators): one per vendor built so far.
+DEMO_ACCOUNTS = [
+    ("Data Trak demo", "datatrak", "http://127.0.0.1:8101"),
+    ("Safectory demo", "safectory", "http://127.0.0.1:8102"),
+]
+
+
 class Command(BaseCommand):
     help = "Create the demo organisation with an admin and a dispatcher login."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--org", default="demo", help="slug of the demo organisation")
+        parser.add_argument(
+            "--simulators",
+            action="store_true",
+            help="register the local vendor simulators (make run starts them) as the demo's vendor accounts",
+        )
 
     def handle(self, *args, **options) -> None:
         org, _ = Organization.objects.get_or_create(slug=options["org"], defaults={"name": "Demo Fleet"})
@@ -31,4 +43,18 @@ class Command(BaseCommand):
             Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
             if created:
                 self.stdout.write(f"login: {username} / {password} ({role} of {org.name})")
+        if options["simulators"]:
+            self._register_simulators(org)
         self.stdout.write(self.style.SUCCESS(f"demo organisation '{org.slug}' ready"))
+
+    def _register_simulators(self, org: Organization) -> None:
+        from fleet.vendors.models import VendorAccount
+
+        for name, kind, url in DEMO_ACCOUNTS:
+            VendorAccount.objects.update_or_create(
+                organization=org,
+                name=name,
+                defaults={"kind": kind, "base_url": url, "credentials": {"username": "demo", "password": "demo"},
+                          "sync_interval_s": 30, "enabled": True, "disabled_by_error": False},
+            )  # fmt: skip
+            self.stdout.write(f"vendor account: {name} ({kind}) at {url}")

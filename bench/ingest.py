@@ -1,0 +1,208 @@
+#!/usr/bin/env python
+"""Ingest throughput on PostGIS, two figures in one run.
+
+(a) ingest.positions alone (canonical records -> PostGIS) beside a raw binary COPY of the same
+    rows into the same table; goal: ingest / COPY >= 0.5. Batches are shaped as a connector
+    delivers them (50 devices' history each); the worst case for ingest, every batch touching
+    all devices a few positions each (a live burst), is printed too.
+(b) end to end with N devices: Data Trak simulator (own process) -> HTTP -> connector mapping ->
+    ingest -> PostGIS, positions/s (goal >= 20,000/s), with the share of time in HTTP, JSON
+    parsing, mapping and ingest. The timed loop calls the same functions the connector does.
+
+Usage: DATABASE_URL=postgis://user@host/db .venv/bin/python bench/ingest.py [--quick]
+"""
+
+import argparse
+import random
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from _db import ROOT, drop, result, scratch_postgis, setup_django
+
+
+def records(n_devices: int, per_device: int):
+    from fleet.tracking.records import PositionRecord
+
+    start = datetime.now(UTC) - timedelta(hours=2)
+    rnd = random.Random(1)
+    out = []
+    for i in range(per_device):
+        t = start + timedelta(seconds=5 * i)
+        for d in range(n_devices):
+            lat, lon = 60.1 + rnd.random() / 10, 24.9 + rnd.random() / 10
+            attrs = {"ignition": True, "odometer_m": 1000.0 * i}
+            out.append(PositionRecord(str(d + 1), t, lat, lon, speed=rnd.random() * 80, course=rnd.random() * 360,
+                                      altitude=12.0, accuracy=5.0, server_time=t, attributes=attrs))  # fmt: skip
+    return out
+
+
+def reset_positions() -> None:
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("TRUNCATE tracking_position")
+        c.execute("UPDATE tracking_device SET last_fix_time = NULL, last_position_id = NULL")
+
+
+def raw_copy(rows, device_pks) -> float:
+    from django.db import connection, transaction
+    from psycopg.types.json import Jsonb
+
+    from fleet.tracking.ingest_sql import COLUMNS, PG_TYPES, _dumps
+
+    t0 = time.perf_counter()
+    sql = f"COPY tracking_position ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    with transaction.atomic(), connection.cursor() as c, c.cursor.copy(sql) as copy:
+        copy.set_types(PG_TYPES)
+        for r in rows:
+            attrs = Jsonb(r.attributes, dumps=_dumps)
+            copy.write_row((device_pks[r.device_id], r.fix_time, r.server_time, r.latitude, r.longitude,
+                            r.altitude, r.speed, r.course, r.accuracy, r.valid, attrs))  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def run_ingest(org_id, account_id, batches) -> float:
+    from fleet.tracking import ingest
+
+    t0 = time.perf_counter()
+    for batch in batches:
+        ingest.positions(org_id, account_id, batch)
+    return time.perf_counter() - t0
+
+
+def connector_batches(rows, devices_per_batch: int = 50) -> list:
+    """rows are time-major; a connector returns each device's history, 50 devices a call."""
+    by_device: dict[str, list] = {}
+    for r in rows:
+        by_device.setdefault(r.device_id, []).append(r)
+    ids = list(by_device)
+    return [
+        [r for d in ids[i : i + devices_per_batch] for r in by_device[d]] for i in range(0, len(ids), devices_per_batch)
+    ]
+
+
+def burst_batches(rows, size: int = 5000) -> list:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def part_a(quick: bool) -> dict:
+    from fleet.core.models import Organization
+    from fleet.tracking.models import Device
+    from fleet.vendors.models import VendorAccount
+
+    org = Organization.objects.create(name="bench", slug="bench")
+    account = VendorAccount.objects.create(organization=org, kind="datatrak", name="a", base_url="http://x")
+    n_devices, per_device = (200, 100) if quick else (1000, 300)
+    Device.objects.bulk_create([Device(organization=org, account=account, vendor_id=str(d + 1), name=f"d{d}")
+                                for d in range(n_devices)])  # fmt: skip
+    pks = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
+    rows = records(n_devices, per_device)
+    best = {"copy": float("inf"), "ingest": float("inf"), "burst": float("inf")}
+    shaped, burst = connector_batches(rows), burst_batches(rows)
+    for _ in range(2 if quick else 3):
+        reset_positions()
+        best["copy"] = min(best["copy"], raw_copy(rows, pks))
+        reset_positions()
+        best["ingest"] = min(best["ingest"], run_ingest(org.pk, account.pk, shaped))
+        reset_positions()
+        best["burst"] = min(best["burst"], run_ingest(org.pk, account.pk, burst))
+    n = len(rows)
+    return {"rows": n, "copy_per_s": round(n / best["copy"]), "ingest_per_s": round(n / best["ingest"]),
+            "ratio": round(best["copy"] / best["ingest"], 3), "burst_ingest_per_s": round(n / best["burst"]),
+            "burst_ratio": round(best["copy"] / best["burst"], 3)}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def part_b(quick: bool) -> dict:
+    import orjson
+
+    from fleet.core.models import Organization
+    from fleet.tracking import ingest, services
+    from fleet.vendors.datatrak import DataTrakConnector
+    from fleet.vendors.models import VendorAccount
+    from fleet.vendors.traccar import PATHS, _report_params
+
+    devices, history = (200, 1800) if quick else (1000, 3600)
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "fleet.simulators", "datatrak", "--port", str(port),
+                            "--devices", str(devices), "--history", str(history), "--lag", "0", "--frozen"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url)
+        org = Organization.objects.create(name="e2e", slug="e2e")
+        account = VendorAccount.objects.create(organization=org, kind="datatrak", name="e2e", base_url=url,
+                                               credentials={"username": "demo", "password": "demo"})  # fmt: skip
+        connector = DataTrakConnector(account.pk, url, account.credentials)
+        services.upsert_devices(org.pk, account.pk, connector.devices())
+        ids = [str(d + 1) for d in range(devices)]
+        until = datetime.now(UTC)
+        since = until - timedelta(seconds=history + 60)
+        spent = {"http": 0.0, "parse": 0.0, "map": 0.0, "ingest": 0.0}
+        total = 0
+        t_start = time.perf_counter()
+        for start in range(0, devices, connector.position_chunk):
+            t0 = time.perf_counter()
+            response = connector.http.request(
+                "GET", PATHS["route"], params=_report_params(ids[start : start + 50], since, until)
+            )
+            t1 = time.perf_counter()
+            payload = orjson.loads(response.content)
+            t2 = time.perf_counter()
+            batch = [connector.parse_position(p) for p in payload]
+            t3 = time.perf_counter()
+            total += ingest.positions(org.pk, account.pk, batch).created
+            t4 = time.perf_counter()
+            for key, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                spent[key] += dt
+        elapsed = time.perf_counter() - t_start
+        connector.close()
+    finally:
+        sim.terminate()
+        sim.wait()
+    busy = sum(spent.values())
+    return {"devices": devices, "positions": total, "per_s": round(total / elapsed),
+            "share": {k: round(v / busy, 3) for k, v in spent.items()}}  # fmt: skip
+
+
+def _wait_for(url: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/__sim__/stats", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("simulator did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (CI)")
+    args = parser.parse_args()
+    setup_django(scratch_postgis("ingest"))
+    try:
+        a = part_a(args.quick)
+        print(f"(a) {a['rows']} rows: ingest {a['ingest_per_s']}/s, raw binary COPY {a['copy_per_s']}/s, "
+              f"ratio {a['ratio']} (goal >= 0.5); live-burst batches {a['burst_ingest_per_s']}/s, "
+              f"ratio {a['burst_ratio']}")  # fmt: skip
+        b = part_b(args.quick)
+        print(f"(b) {b['devices']} devices, {b['positions']} positions end to end: {b['per_s']}/s (goal >= 20000/s); "
+              f"time share {b['share']}")  # fmt: skip
+    finally:
+        drop("ingest")
+    result("ingest", a=a, b=b, goal_met=a["ratio"] >= 0.5 and b["per_s"] >= 20000)
+
+
+if __name__ == "__main__":
+    main()
