@@ -96,6 +96,25 @@ def populate(org: Organization) -> dict:
     }
 
 
+@pytest.fixture
+def simulator():
+    """simulator(kind, **opts) starts a vendor simulator over real HTTP on 127.0.0.1 (frozen clock and
+    fast socket ticks unless told otherwise) and stops it after the test."""
+    from fleet.simulators.server import start_simulator
+
+    started = []
+
+    def make(kind: str, **opts):
+        opts.setdefault("frozen", True)
+        opts.setdefault("tick", 0.05)
+        started.append(start_simulator(kind, **opts))
+        return started[-1]
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
 @pytest.fixture(autouse=True)
 def fresh_device_cache():
     """Test databases reuse ids; ingest's per-process device cache must not outlive a test."""

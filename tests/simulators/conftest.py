@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
-import pytest
 
-from fleet.simulators.server import RunningSimulator, start_simulator
+from fleet.simulators.server import RunningSimulator
 
 MakeSimulator = Callable[..., RunningSimulator]
-
-
-@pytest.fixture
-def simulator() -> Iterator[MakeSimulator]:
-    """simulator(kind, **opts) starts one (frozen, fast socket ticks by default) and stops it after the test."""
-    started: list[RunningSimulator] = []
-
-    def make(kind: str, **opts: Any) -> RunningSimulator:
-        opts.setdefault("frozen", True)
-        opts.setdefault("tick", 0.05)
-        sim = start_simulator(kind, **opts)
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 def login(sim: RunningSimulator, email: str = "demo", password: str = "demo") -> httpx.Client:  # noqa: S107

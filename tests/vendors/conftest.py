@@ -1,10 +1,8 @@
 """Vendor tests run against the simulators over real HTTP/WebSocket on 127.0.0.1."""
 
-from collections.abc import Iterator
-
 import pytest
 
-from fleet.simulators.server import RunningSimulator, start_simulator
+from fleet.simulators.server import RunningSimulator
 from fleet.tracking.models import Position
 from fleet.vendors.models import VendorAccount
 from tests.conftest import make_org
@@ -18,21 +16,16 @@ def fast_http(settings):
 
 
 @pytest.fixture
-def simulator() -> Iterator:
-    started: list[RunningSimulator] = []
+def simulator(simulator):
+    """The shared fixture, with a small fleet whose history is all visible (lag 0) by default."""
 
     def make(kind: str, **opts) -> RunningSimulator:
-        opts.setdefault("frozen", True)
         opts.setdefault("devices", 5)
         opts.setdefault("history", 1800)
         opts.setdefault("lag", 0)
-        sim = start_simulator(kind, **opts)
-        started.append(sim)
-        return sim
+        return simulator(kind, **opts)
 
-    yield make
-    for sim in started:
-        sim.stop()
+    return make
 
 
 def make_sim_account(sim: RunningSimulator, kind: str, org=None, name: str | None = None, **creds) -> VendorAccount:
