@@ -64,6 +64,7 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "socket_idle_timeout": _positive,
     "ping_interval": _positive,
     "ignore_pongs": bool,
+    "no_session": bool,
 }
 
 

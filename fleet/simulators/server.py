@@ -32,6 +32,7 @@ Fault knobs (they affect /api/* only):
   socket_idle_timeout: s    close sockets after s seconds without traffic (datatrak, default 600)
   ping_interval: s          seconds between PING messages (safectory, default 30)
   ignore_pongs: true        safectory treats every pong as missing, so sockets close at the next ping
+  no_session: true          POST /api/session answers 404 (a proxy that only passes Basic auth through)
 """
 
 from __future__ import annotations

@@ -247,6 +247,8 @@ class TraccarSim(SimCore):
         return PlainTextResponse("HTTP 404 Not Found", 404)
 
     async def session_create(self, request: Request) -> Response:
+        if self.faults.knobs.get("no_session"):
+            return PlainTextResponse("HTTP 404 Not Found", 404)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         email, password = form.get("email", [""])[0], form.get("password", [""])[0]
         if (email, password) != (self.cfg.username, self.cfg.password):

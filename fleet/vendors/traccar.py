@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from django.contrib.gis.geos import GEOSGeometry, LineString, Polygon
 
 from fleet.tracking.records import (
@@ -24,7 +25,7 @@ from fleet.tracking.records import (
     TripRecord,
 )
 from fleet.vendors import base
-from fleet.vendors.errors import AuthExpired, VendorError
+from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
 
 KNOT_KMH = 1.852
 CHUNK_DEVICES = 50  # device ids per report request
@@ -61,13 +62,31 @@ class TraccarConnector(base.Connector):
                 self.http.request("POST", path, data=data)
         except AuthExpired:
             raise VendorError("login refused: check the account's credentials", permanent=True) from None
+        except VendorError as exc:
+            if creds.get("token") or isinstance(exc, RateLimited):
+                raise
+            self._use_basic_auth()  # no session endpoint: Basic auth on every call (no live socket)
+            return
         if "JSESSIONID" not in self.http.client.cookies:
-            raise VendorError("login answered without a session cookie")
+            if creds.get("token"):
+                raise VendorError("token login answered without a session cookie")
+            self._use_basic_auth()
+            return
+        self.logged_in = True
+
+    def _use_basic_auth(self) -> None:
+        self.http.client.auth = httpx.BasicAuth(
+            self.credentials.get("username", ""), self.credentials.get("password", "")
+        )
         self.logged_in = True
 
     @property
     def session_cookie(self) -> str:
-        return self.http.client.cookies.get("JSESSIONID", "")
+        """The session the live socket needs (Basic auth alone cannot open it)."""
+        cookie = self.http.client.cookies.get("JSESSIONID", "")
+        if not cookie:
+            raise VendorError("no session: the live socket needs a session login, this server allows only Basic auth")
+        return cookie
 
     # --- fetchers ---------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:

@@ -66,3 +66,24 @@ def test_bad_credentials_disable_the_account_until_fixed(simulator):
     assert run.status == "error"
     assert account.disabled_by_error
     assert "credentials" in account.last_error
+
+
+def test_without_a_session_endpoint_it_falls_back_to_basic_auth(simulator):
+    sim = simulator("datatrak", devices=3)
+    sim.set_faults(no_session=True)
+    account = make_sim_account(sim, "datatrak")
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert stored_keys(account) == truth_keys(sim.truth(all=True))
+    assert sim.stats()["logins"] == 0
+
+
+def test_a_geofence_can_be_linked_to_a_device_at_the_vendor(simulator):
+    sim = simulator("datatrak", devices=3)
+    account = make_sim_account(sim, "datatrak")
+    with sync.connector_for(account) as connector:
+        geofence_id = next(iter(sim.truth()["geofences"]))["id"]
+        connector.link_geofence("2", str(geofence_id))
+        assert {"deviceId": 2, "geofenceId": geofence_id} in sim.truth()["permissions"]
+        connector.link_geofence("2", str(geofence_id), unlink=True)
+        assert {"deviceId": 2, "geofenceId": geofence_id} not in sim.truth()["permissions"]
