@@ -12,6 +12,7 @@ from collections.abc import Callable
 import orjson
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connections
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from fleet.geo.models import Geofence
@@ -68,6 +69,13 @@ def _apply(account: VendorAccount, parsed: dict[str, list]) -> int:
 
 
 async def stream_account(account_id: int, stop: asyncio.Event, on_open: Callable[[], None] | None = None) -> None:
+    try:
+        await _stream_loop(account_id, stop, on_open)
+    finally:
+        await sync_to_async(connections.close_all)()  # the DB connection of the ORM's worker thread
+
+
+async def _stream_loop(account_id: int, stop: asyncio.Event, on_open: Callable[[], None] | None) -> None:
     backoff = 1.0
     while not stop.is_set():
         account = await _load(account_id)
