@@ -3,6 +3,8 @@ model services and ingest, and record a SyncRun. Idempotent: a run killed half-w
 leaves exactly the vendor's data (cursors move only after what they cover is stored)."""
 
 import logging
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,22 +125,73 @@ def _save_cursor(account: VendorAccount, resource: str, value: object) -> None:
 
 def _positions(account: VendorAccount, connector: base.Connector, tally: Tally) -> None:
     """Per-device cursors (newest fix seen). Devices are fetched in chunks of similar cursors, so one
-    device that was silent for a day does not drag the whole fleet's window back."""
+    device that was silent for a day does not drag the whole fleet's window back. The next chunk
+    is fetched while the current one is stored."""
     until = timezone.now().replace(microsecond=0)
     device_ids = Device.objects.filter(account=account, disabled=False).values_list("vendor_id", flat=True)
     cursors: dict[str, str] = dict(account.cursors.get("positions") or {})
     ordered = sorted(device_ids, key=lambda d: cursors.get(d, ""))
-    for start in range(0, len(ordered), connector.position_chunk):
-        chunk = ordered[start : start + connector.position_chunk]
-        since = min(_window_start(cursors.get(d), until) for d in chunk)
-        for batch in connector.positions(since, until, chunk):
-            result = ingest.positions(account.organization_id, account.pk, batch)
-            tally.add("positions", fetched=result.received, created=result.created, rejected=result.rejected,
-                      duplicates=result.duplicates)  # fmt: skip
-            tally.reasons.update(result.reasons)
-            _advance(cursors, batch, until)
-        _save_cursor(account, "positions", cursors)  # only once the chunk is stored
-        tally.heartbeat()
+    chunks = [ordered[i : i + connector.position_chunk] for i in range(0, len(ordered), connector.position_chunk)]
+    windows = [(min(_window_start(cursors.get(d), until) for d in chunk), chunk) for chunk in chunks]
+    for batch in prefetched(_fetch_windows(connector, windows, until)):
+        if batch is CHUNK_DONE:
+            _save_cursor(account, "positions", cursors)  # only once the chunk is stored
+            tally.heartbeat()
+            continue
+        result = ingest.positions(account.organization_id, account.pk, batch)
+        tally.add("positions", fetched=result.received, created=result.created, rejected=result.rejected,
+                  duplicates=result.duplicates)  # fmt: skip
+        tally.reasons.update(result.reasons)
+        _advance(cursors, batch, until)
+
+
+CHUNK_DONE = object()
+
+
+def _fetch_windows(connector: base.Connector, windows: list, until: datetime) -> Iterator:
+    for since, chunk in windows:
+        yield from connector.positions(since, until, chunk)
+        yield CHUNK_DONE
+
+
+def prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """Run ``items`` in a thread ``depth`` steps ahead (vendor I/O overlaps our database work);
+    its exceptions surface here, and stopping early stops the thread."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop, end = threading.Event(), object()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put((end, exc))
+            return
+        put((end, None))
+
+    thread = threading.Thread(target=produce, daemon=True, name="sync-prefetch")
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _advance(cursors: dict[str, str], batch: list, until: datetime) -> None:

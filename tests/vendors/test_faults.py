@@ -203,3 +203,26 @@ def _this_database_url() -> str:
     if connection.vendor == "sqlite":
         return f"spatialite:///{s['NAME']}"
     return f"postgis://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def test_prefetching_hands_over_the_producers_error_and_stops_with_the_consumer():
+    def failing():
+        yield 1
+        raise sync.VendorError("vendor fell over")
+
+    got = []
+    with pytest.raises(sync.VendorError, match="fell over"):
+        for item in sync.prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+    produced = []
+
+    def endless():
+        for i in range(10_000):
+            produced.append(i)
+            yield i
+
+    for item in sync.prefetched(endless(), depth=2):
+        if item == 3:
+            break
+    assert len(produced) < 10  # the producer stopped soon after the consumer did
