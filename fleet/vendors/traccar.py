@@ -203,9 +203,9 @@ def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
         out["odometer_m"] = odometer
     if (hours := _number(attrs.get("hours"))) is not None:
         out["engine_hours_s"] = hours / 1000.0
-    temps = [v for k, v in sorted(attrs.items()) if re.fullmatch(r"temp\d+", k) and _number(v) is not None]
-    if temps:
-        out["temperatures"] = [float(t) for t in temps]
+    temps = [(int(k[4:]), _number(v)) for k, v in attrs.items() if k.startswith("temp") and k[4:].isdigit()]
+    if temps:  # temp1, temp2, ... in sensor order
+        out["temperatures"] = [t for _, t in sorted(temps) if t is not None]
     for key in ("alarm", "driverUniqueId"):
         if attrs.get(key):
             out["alarm" if key == "alarm" else "driver_unique_id"] = str(attrs[key])
