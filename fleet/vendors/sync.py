@@ -93,23 +93,23 @@ def sync_account(account: VendorAccount) -> SyncRun:
 def walk(account: VendorAccount, connector: base.Connector, tally: Tally) -> None:
     caps, org, acc = connector.capabilities, account.organization_id, account.pk
     if base.GROUPS in caps:
-        _count(tally, "groups", services.upsert_groups(org, acc, connector.groups()))
+        _mirror(tally, "groups", connector.groups(), lambda rows: services.upsert_groups(org, acc, rows))
     if base.DRIVERS in caps:
-        _count(tally, "drivers", services.upsert_drivers(org, acc, connector.drivers()))
-    _count(tally, "devices", services.upsert_devices(org, acc, connector.devices()))
+        _mirror(tally, "drivers", connector.drivers(), lambda rows: services.upsert_drivers(org, acc, rows))
+    _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
     if base.BEACONS in caps:
-        _count(tally, "beacons", services.upsert_beacons(org, acc, connector.beacons()))
+        _mirror(tally, "beacons", connector.beacons(), lambda rows: services.upsert_beacons(org, acc, rows))
     if base.GEOFENCES in caps:
-        _count(tally, "geofences", mirror.pull_geofences(account, connector.geofences()))
+        _mirror(tally, "geofences", connector.geofences(), lambda rows: mirror.pull_geofences(account, rows))
     if base.POSITIONS in caps:
         _positions(account, connector, tally)
     if base.EVENTS in caps:
         _events(account, connector, tally)
 
 
-def _count(tally: Tally, resource: str, created_updated: tuple[int, int]) -> None:
-    created, updated = created_updated
-    tally.add(resource, created=created, updated=updated)
+def _mirror(tally: Tally, resource: str, records: list, store: Callable[[list], tuple[int, int]]) -> None:
+    created, updated = store(records)
+    tally.add(resource, fetched=len(records), created=created, updated=updated)
 
 
 def _window_start(cursor: str | None, until: datetime) -> datetime:

@@ -87,3 +87,14 @@ def test_a_geofence_can_be_linked_to_a_device_at_the_vendor(simulator):
         assert {"deviceId": 2, "geofenceId": geofence_id} in sim.truth()["permissions"]
         connector.link_geofence("2", str(geofence_id), unlink=True)
         assert {"deviceId": 2, "geofenceId": geofence_id} not in sim.truth()["permissions"]
+
+
+def test_a_sync_run_counts_each_resource(simulator):
+    sim = simulator("datatrak", devices=4)
+    account = make_sim_account(sim, "datatrak")
+    run = sync.sync_account(account)
+    truth = sim.truth(all=True)
+    assert run.counts["devices"] == {"fetched": 4, "created": 4, "updated": 0}
+    assert run.counts["geofences"]["fetched"] == len(truth["geofences"])
+    assert run.fetched >= 4 + len(truth["positions"])
+    assert run.duration is not None and run.finished >= run.started
