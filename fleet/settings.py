@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "fleet.geo",
     "fleet.dispatch",
     "fleet.live",
+    "fleet.reports",
     "fleet.web",
     "fleet.simulators",
 ]
@@ -160,7 +161,8 @@ REDIS_URL = env.str("REDIS_URL", default="") or "redis://127.0.0.1:6379/0"
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # channels_redis's RedisPubSubChannelLayer, decoding a group message once per process.
+        "BACKEND": "fleet.live.layers.SharedDecodePubSubLayer",
         "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 30},
     }
 }
@@ -176,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     "enqueue-due-syncs": {"task": "fleet.vendors.tasks.enqueue_due_syncs", "schedule": 5.0},
     "prune-sync-runs": {"task": "fleet.vendors.tasks.prune_sync_runs", "schedule": 86400.0},
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
+    "refresh-device-states": {"task": "fleet.tracking.tasks.refresh_device_states", "schedule": 15.0},
 }
 
 # Positions on PostgreSQL live in daily range partitions created this many days ahead;

@@ -1,29 +1,68 @@
 """Publish what ingest stored: one channel-layer message per batch per organisation
 (ARCHITECTURE.md, Live push). Consumers in this app coalesce and forward to browsers."""
 
-from asgiref.sync import async_to_sync
+import asyncio
+import os
+import threading
+import time
+
 from channels.layers import get_channel_layer
 
 from fleet.tracking.ingest import Stored
+from fleet.tracking.state import Rules, device_state, rules_for
 
 
 def group_name(organization_id: int) -> str:
     return f"fleet.org.{organization_id}"
 
 
-def compact(stored: list[Stored]) -> list[list]:
-    """[device, epoch seconds, lat, lon, speed km/h, course, valid, ignition] per position."""
-    return [
-        [s.device_id, s.record.fix_time.timestamp(), s.record.latitude, s.record.longitude, s.record.speed,
-         s.record.course, s.record.valid, s.record.attributes.get("ignition")]
-        for s in stored
-    ]  # fmt: skip
+def compact(stored: list[Stored], rules: Rules, now: float | None = None) -> list[list]:
+    """PROTOCOL `positions` tuples: [device, epoch, lat, lon, speed, course, valid, ignition, state]."""
+    now = time.time() if now is None else now
+    out = []
+    for s in stored:
+        r = s.record
+        fix, ignition = r.fix_time.timestamp(), r.attributes.get("ignition")
+        state = device_state(fix, r.valid, r.speed, ignition, now, rules.speed_threshold_kmh, rules.stale_after_s)
+        out.append([s.device_id, fix, r.latitude, r.longitude, r.speed, r.course, r.valid, ignition, state])
+    return out
 
 
 def publish_positions(organization_id: int, stored: list[Stored]) -> None:
+    if stored and get_channel_layer() is not None:
+        message = {"type": "positions.batch", "positions": compact(stored, rules_for(organization_id))}
+        send(group_name(organization_id), message)
+
+
+def publish_states(organization_id: int, changes: list[tuple[int, str, str, float | None]]) -> None:
+    """One `states.batch` message: d = [[device, state, status]], fix = the fix time each was computed for."""
+    if changes and get_channel_layer() is not None:
+        message = {"type": "states.batch", "d": [[d, st, status] for d, st, status, _ in changes],
+                   "fix": [fix for *_, fix in changes]}  # fmt: skip
+        send(group_name(organization_id), message)
+
+
+SEND_TIMEOUT_S = 5.0
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def send(group: str, message: dict) -> None:
+    """group_send from sync code on one long-lived event loop per process.
+
+    async_to_sync would start a loop per call, and the Redis layers keep one connection per loop:
+    a reconnect per batch (measured 2.6 ms against 0.4 ms a send on a kept loop).
+    """
     layer = get_channel_layer()
-    if layer is None:
-        return
-    async_to_sync(layer.group_send)(
-        group_name(organization_id), {"type": "positions.batch", "positions": compact(stored)}
-    )
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())
+    future.result(timeout=SEND_TIMEOUT_S)
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # started lazily, and again in a forked worker
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="live-publisher", daemon=True).start()
+        return _loop

@@ -1,3 +1,7 @@
 """WebSocket routes served by the ASGI app (the live map consumer joins here)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from fleet.live.consumers import LiveConsumer
+
+websocket_urlpatterns: list = [path("ws/live/", LiveConsumer.as_asgi())]

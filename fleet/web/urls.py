@@ -4,6 +4,10 @@ from fleet.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("live/layers.json", views.live_layers, name="live-layers"),
+    path("devices/", views.device_list, name="device-list"),
     path("devices/<int:pk>/", views.device_detail, name="device-detail"),
+    path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
+    path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
 ]

@@ -1,18 +1,54 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user
-from fleet.tracking.models import Device, Position
+from fleet.dispatch.models import Task
+from fleet.geo.models import POI, Geofence
+from fleet.reports.track import Params
+from fleet.tracking.models import Beacon, Device, Position
 from fleet.vendors.models import VendorAccount
+from fleet.web import geojson, track
+
+BAD_RANGE = "give preset=hour|today|yesterday, or from/to as ISO 8601 times (from before to, at most 31 days)"
+
+
+# The live map's ES modules, preloaded in parallel instead of discovered import by import.
+MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store")]
+
+
+def map_settings() -> dict:
+    """What the map pages need from settings.LEAFLET_CONFIG: tile layers, start view."""
+    conf = settings.LEAFLET_CONFIG
+    tiles = [{"name": name, "url": url, **options} for name, url, options in conf["TILES"]]
+    return {"tiles": tiles, "center": list(conf["DEFAULT_CENTER"]), "zoom": conf["DEFAULT_ZOOM"]}
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """The live map: the page shell; devices arrive over the /ws/live/ socket (fleet/live/PROTOCOL.md)."""
+    page = {
+        **map_settings(),
+        "socket": "/ws/live/",
+        "urls": {
+            "layers": reverse("live-layers"),
+            "track": reverse("device-track", args=[0]),
+            "replay": reverse("device-replay", args=[0]),
+            "detail": reverse("device-detail", args=[0]),
+        },
+    }
+    return render(request, "web/map.html", {"page": page, "modules": MAP_MODULES})
+
+
+@login_required
+def device_list(request: HttpRequest) -> HttpResponse:
     devices = for_user(Device.objects.select_related("account", "group"), request.user)
     context = {"devices": devices.order_by("name")[:500], "device_count": devices.count()}
     context["organizations"] = organizations_for_user(request.user)
-    return render(request, "web/home.html", context)
+    return render(request, "web/device_list.html", context)
 
 
 @login_required
@@ -20,6 +56,50 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_for_user(Device.objects.select_related("account", "group", "driver"), request.user, pk=pk)
     positions = Position.objects.filter(device=device).order_by("-fix_time")[:100]
     return render(request, "web/device_detail.html", {"device": device, "positions": positions})
+
+
+@login_required
+def replay(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
+    org = device.organization
+    devices = for_user(Device.objects.only("pk", "name"), request.user).order_by("name")
+    page = {
+        **map_settings(),
+        "device": device.pk,
+        "track": reverse("device-track", args=[0]),
+        "replay": reverse("device-replay", args=[0]),
+        "org": {"timezone": org.timezone, "speed_unit": org.speed_unit},
+    }
+    return render(request, "web/replay.html", {"device": device, "devices": devices, "page": page})
+
+
+@require_GET
+@login_required
+def device_track(request: HttpRequest, pk: int) -> JsonResponse:
+    """A device's positions in a range (``from``/``to`` ISO 8601, default the last hour) and its stops."""
+    device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
+    span = track.parse_range(request.GET, device.organization.timezone)
+    if span is None:
+        return JsonResponse({"error": BAD_RANGE}, status=400)
+    rows = track.rows(device, span)
+    stops = track.stops(rows, Params.for_org(device.organization), span)
+    data = {"device": device.pk, "from": span.start.timestamp(), "to": span.end.timestamp(),
+            "truncated": len(rows) >= track.MAX_POSITIONS, "positions": rows, "stops": stops}  # fmt: skip
+    return JsonResponse(data)
+
+
+@require_GET
+@login_required
+def live_layers(request: HttpRequest) -> JsonResponse:
+    """The map's overlays (geofences, POIs, tasks, beacons) as GeoJSON, only from the user's organisations."""
+    user = request.user
+    data = geojson.layers(
+        for_user(Geofence.objects.all(), user),
+        for_user(POI.objects.all(), user),
+        for_user(Task.objects.all(), user),
+        for_user(Beacon.objects.all(), user),
+    )
+    return JsonResponse(data)
 
 
 @login_required

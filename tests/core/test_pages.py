@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from fleet.vendors.models import VendorAccount
 
-PAGES = ["home", "account-list"]
+PAGES = ["home", "device-list", "account-list"]
 
 
 @pytest.mark.parametrize("name", PAGES)

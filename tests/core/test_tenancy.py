@@ -69,9 +69,9 @@ def test_a_device_page_of_another_org_is_404(client, user_a, world_a, world_b):
     assert client.get(reverse("device-detail", args=[world_b["device"].pk])).status_code == 404
 
 
-def test_the_home_page_lists_only_the_users_devices(client, user_a, world_a, world_b):
+def test_the_device_list_shows_only_the_users_devices(client, user_a, world_a, world_b):
     client.force_login(user_a)
-    body = client.get(reverse("home")).content.decode()
+    body = client.get(reverse("device-list")).content.decode()
     assert world_a["device"].name in body
     assert world_b["device"].name not in body
 

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from io import StringIO
@@ -7,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 from fleet.vendors import ratelimit, tasks
@@ -78,18 +75,3 @@ def test_addaccount_refuses_an_unknown_organisation(db):
     with pytest.raises(CommandError, match="no organisation"):
         call_command("addaccount", "--org", "nope", "--kind", "datatrak", "--name", "x", "--base-url", "http://h",
                      "--token", "t")  # fmt: skip
-
-
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the ingest bench measures PostGIS")
-def test_the_ingest_bench_runs_quick_and_ends_with_one_json_line():
-    import json
-    import os
-
-    s = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgis://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"}
-    out = subprocess.run([sys.executable, "bench/ingest.py", "--quick"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    assert figures["bench"] == "ingest" and isinstance(figures["goal_met"], bool)
-    assert figures["a"]["ingest_per_s"] > 0 and figures["b"]["positions"] > 0

@@ -1,0 +1,188 @@
+#!/usr/bin/env python
+"""Live map rendering in headless Chromium with N devices (10,000; --quick: 2,000).
+
+A scratch database gets N devices with a last position around Helsinki (PostGIS when DATABASE_URL
+points at one, else a SpatiaLite file under .run/); Daphne serves the real app on it; Chromium logs in
+and opens the map, which receives config + snapshot over /ws/live/ like any browser.
+
+- first_render_ms: navigation start -> the first draw with every device on the canvas (in-page
+  performance.now(); includes the socket connect and the server building the snapshot).
+- batch_apply_ms: a `positions` frame of 1,000 devices handed to the page's frame handler (the same
+  function the socket's onmessage calls), timed in-page around the requestAnimationFrame apply: store
+  update, cluster index rebuild, canvas redraw, list and card refresh. Median of 20 batches.
+
+Both are measured with clustering on (the default) and off; the goal must hold in both.
+BENCH_VERBOSE=1 prints the page's own timings (first frame, snapshot, per-part apply times).
+Usage: .venv/bin/python bench/map_render.py [--quick]    (DATABASE_URL=postgis://... to use PostGIS)
+"""
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from _db import ROOT, drop, result, scratch_postgis, setup_django
+
+GOAL_FIRST_MS = 1500
+GOAL_BATCH_MS = 50
+SNAPSHOT_LIMIT = 32 * 1024 * 1024
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+def database() -> tuple[str, str]:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgis://", "postgres://", "postgresql://")):
+        return scratch_postgis("map_render"), "postgis"
+    path = ROOT / ".run" / "bench_map_render.sqlite3"
+    path.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        (path.parent / (path.name + suffix)).unlink(missing_ok=True)
+    return f"spatialite:///{path}", "spatialite"
+
+
+def populate(n: int) -> None:
+    from django.contrib.auth import get_user_model
+
+    from fleet.core.models import Membership, Organization
+    from fleet.tracking.models import Device, DeviceGroup
+    from fleet.vendors.models import VendorAccount
+
+    org = Organization.objects.create(name="Bench", slug="bench")
+    user = get_user_model().objects.create_user("bench", password="bench-pw")
+    Membership.objects.create(user=user, organization=org, role="dispatcher")
+    accounts = [VendorAccount.objects.create(organization=org, name=f"{kind} bench", kind=kind, base_url="http://x")
+                for kind in ("datatrak", "safectory")]  # fmt: skip
+    groups = [DeviceGroup.objects.create(organization=org, name=f"Group {i}") for i in range(20)]
+    rnd = random.Random(7)
+    now = datetime.now(UTC)
+    devices = []
+    for i in range(n):
+        moving = rnd.random() < 0.5
+        devices.append(Device(
+            organization=org, account=accounts[i % 2], vendor_id=str(i), name=f"Vehicle {i:05d}",
+            plate=f"BEN-{i:05d}", unique_id=f"35{i:013d}", group=groups[i % 20], status="online",
+            last_fix_time=now - timedelta(seconds=rnd.randint(0, 300)), last_latitude=60.0 + rnd.random() * 0.4,
+            last_longitude=24.5 + rnd.random() * 0.9, last_speed=rnd.random() * 80 if moving else 0.0,
+            last_course=rnd.random() * 360, last_attributes={"ignition": moving or rnd.random() < 0.3},
+        ))  # fmt: skip
+    Device.objects.bulk_create(devices, batch_size=2000)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(database_url: str, port: int) -> subprocess.Popen:
+    subprocess.run(["bash", str(ROOT / "scripts" / "ensure-redis.sh")], check=True)
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    # Daphne caps WebSocket messages at 1 MiB by default, both ways; a 10,000-device snapshot is ~4.5 MB.
+    size = ["--websocket-max-message-size", str(SNAPSHOT_LIMIT)]
+    cmd = [str(ROOT / ".venv" / "bin" / "daphne"), *size, "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("daphne did not start")
+
+
+BATCH_JS = """async ([size, rounds]) => {
+  const ids = [...fleetMap.store.devices.keys()];
+  const states = ["moving", "idle", "stopped"];
+  const times = [];
+  const parts = [];
+  for (let r = 0; r < rounds; r++) {
+    const p = [];
+    const now = Date.now() / 1000;
+    for (let i = 0; i < size; i++) {
+      const d = fleetMap.store.devices.get(ids[(r * size + i * 7) % ids.length]);
+      p.push([d.id, now + r, d.lat + 0.0005, d.lon + 0.0005, 42, (r * 37) % 360, true, true, states[i % 3]]);
+    }
+    const before = fleetMap.stats.lastApplyAt;
+    fleetMap.handle({type: "positions", p});
+    while (fleetMap.stats.lastApplyAt === before) await new Promise(requestAnimationFrame);
+    times.push(fleetMap.stats.applyMs);
+    parts.push(fleetMap.stats.parts);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  return {times, parts};
+}"""
+
+
+def measure(browser, base: str, n: int, clustering: bool) -> dict:
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    page = context.new_page()
+    page.route(lambda url: not url.startswith(base), lambda route: route.abort())  # no tile servers
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", "bench")
+    page.fill("#id_password", "bench-pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.evaluate(f"localStorage.setItem('fleet.cluster', '{'on' if clustering else 'off'}')")
+    page.goto(f"{base}/", wait_until="domcontentloaded")
+    page.wait_for_function("n => window.fleetMap && fleetMap.stats.firstRenderMs !== null", arg=n, timeout=120_000)
+    stats = page.evaluate("fleetMap.stats")
+    counts = page.evaluate("fleetMap.counts()")
+    batches = page.evaluate(BATCH_JS, [1000, 20])
+    times = batches["times"]
+    if os.environ.get("BENCH_VERBOSE"):
+        print(json.dumps({"page": stats, "batches": batches["parts"][-3:]}), file=sys.stderr)
+    context.close()
+    return {
+        "first_render_ms": round(stats["snapshotAt"] + stats["firstRenderMs"], 1),
+        "client_render_ms": round(stats["firstRenderMs"], 1),
+        "drawn": counts["drawn"],
+        "clusters": counts["clusters"],
+        "batch_apply_ms": round(statistics.median(times), 1),
+        "batch_apply_max_ms": round(max(times), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    n = 2000 if parser.parse_args().quick else 10_000
+    url, kind = database()
+    setup_django(url)
+    populate(n)
+    port = free_port()
+    server = serve(url, port)
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            runs = {mode: measure(browser, f"http://127.0.0.1:{port}", n, mode == "clustered")
+                    for mode in ("clustered", "unclustered")}  # fmt: skip
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+        if kind == "postgis":
+            drop("map_render")
+    for mode, r in runs.items():
+        print(f"{mode:12} first render {r['first_render_ms']:7.1f} ms (client {r['client_render_ms']:.1f} ms, "
+              f"{r['drawn']} drawn, {r['clusters']} clusters)  1,000-position batch: median "
+              f"{r['batch_apply_ms']:.1f} ms, max {r['batch_apply_max_ms']:.1f} ms")  # fmt: skip
+    first = max(r["first_render_ms"] for r in runs.values())
+    batch = max(r["batch_apply_ms"] for r in runs.values())
+    all_drawn = all(r["drawn"] == n for r in runs.values())
+    result("map_render", devices=n, database=kind, first_render_ms=first, batch_apply_ms=batch,
+           goal_met=first <= GOAL_FIRST_MS and batch <= GOAL_BATCH_MS and all_drawn,
+           runs=runs)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

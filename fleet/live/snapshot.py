@@ -1,0 +1,110 @@
+"""What a live socket sends on connect and resync: `config` and `snapshot` (PROTOCOL.md), built with
+one query for the organisations and two for the devices (devices with their joins, current tasks)."""
+
+import time
+from datetime import UTC, datetime
+
+from django.db.models import OuterRef, Subquery
+
+from fleet.core.models import Organization
+from fleet.core.scoping import User, org_ids_for_user
+from fleet.dispatch.models import Task
+from fleet.tracking.models import Device, Position
+from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, rules_from, state_of_device
+from fleet.vendors.registry import CONNECTORS
+
+ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
+CURRENT_TASK = (Task.Status.CREATED, Task.Status.IN_PROGRESS)
+
+
+def visible_org_ids(user: User) -> list[int]:
+    """The organisations whose groups a socket joins: the user's, or every one for a superuser."""
+    if not user.is_authenticated:
+        return []
+    if user.is_superuser:
+        return list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+    return sorted(org_ids_for_user(user))
+
+
+def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
+    orgs = list(Organization.objects.filter(pk__in=org_ids).order_by("name", "pk"))
+    frame = {
+        "type": "config",
+        "server_time": time.time(),
+        "orgs": [
+            {
+                "id": o.pk,
+                "name": o.name,
+                "timezone": o.timezone,
+                "speed_unit": o.speed_unit,
+                "distance_unit": o.distance_unit,
+                "speed_threshold_kmh": o.speed_threshold_kmh,
+                "stale_after_s": o.stale_after_minutes * 60,
+            }
+            for o in orgs
+        ],  # fmt: skip
+        "states": STATES,
+    }
+    return frame, {o.pk: rules_from(o) for o in orgs}
+
+
+def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> dict:
+    now = datetime.now(UTC)
+    tasks = current_tasks(org_ids)
+    devices = []
+    for d in devices_of(org_ids):
+        state = state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid)
+        devices.append(device_entry(d, tasks.get(d.pk), state))
+    return {"type": "snapshot", "server_time": now.timestamp(), "devices": devices}
+
+
+def devices_of(org_ids: list[int]):
+    last_valid = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
+    last_valid = last_valid.order_by().values("valid")  # no default ordering: it would join Device
+    return (
+        Device.objects.filter(organization_id__in=org_ids)
+        .select_related("account", "group", "driver")
+        .only(*DEVICE_FIELDS)
+        .annotate(valid=Subquery(last_valid[:1]))
+        .order_by("name", "pk")
+    )
+
+
+DEVICE_FIELDS = [
+    "organization_id", "account", "group", "driver", "name", "unique_id", "plate", "category", "status",
+    "last_fix_time", "last_latitude", "last_longitude", "last_speed", "last_course", "last_attributes",
+    "account__kind", "account__name", "group__name", "driver__name",
+]  # fmt: skip
+
+
+def current_tasks(org_ids: list[int]) -> dict[int, dict]:
+    """Device pk -> its newest task that is created or in progress."""
+    rows = (
+        Task.objects.filter(organization_id__in=org_ids, device__isnull=False, status__in=CURRENT_TASK)
+        .order_by("device_id", "-created", "-pk")
+        .values_list("device_id", "pk", "order_ref", "status", "destination")
+    )
+    out: dict[int, dict] = {}
+    for device_id, pk, ref, status, point in rows:
+        if device_id not in out:
+            out[device_id] = {"id": pk, "order_ref": ref, "status": status, "lat": point.y, "lon": point.x}
+    return out
+
+
+def device_entry(d: Device, task: dict | None, state: str) -> dict:
+    attrs = d.last_attributes or {}
+    has_fix = d.last_fix_time is not None
+    kind = d.account.kind if d.account else None
+    return {
+        "id": d.pk, "org": d.organization_id, "name": d.name, "unique_id": d.unique_id, "plate": d.plate,
+        "category": d.category, "vendor": kind, "vendor_label": CONNECTORS[kind][0] if kind in CONNECTORS else None,
+        "account": d.account.name if d.account else None, "group": d.group_id,
+        "group_name": d.group.name if d.group else None, "driver": d.driver.name if d.driver else None,
+        "fix": d.last_fix_time.timestamp() if has_fix else None, "lat": d.last_latitude if has_fix else None,
+        "lon": d.last_longitude if has_fix else None, "speed": d.last_speed if has_fix else None,
+        "course": d.last_course if has_fix else None,
+        "valid": (d.valid if d.valid is not None else True) if has_fix else None,
+        "ignition": attrs.get("ignition") if has_fix else None, "state": state, "status": d.status,
+        "attrs": {k: attrs[k] for k in ATTRS if k in attrs},
+        "task": task,
+    }  # fmt: skip

@@ -1,0 +1,91 @@
+// The /ws/live/ socket (fleet/live/PROTOCOL.md): reconnect with backoff, heartbeat watchdog, status.
+
+const SILENCE_MS = 15000; // heartbeat every 10 s: 15 s of silence means the link is gone
+const MAX_BACKOFF_MS = 30000;
+
+export class LiveSocket {
+  constructor(path, { onFrame, onStatus }) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    this.url = `${scheme}//${location.host}${path}`;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.attempts = 0;
+    this.lastFrame = 0;
+    this.status = null;
+    this.ws = null;
+    this.timer = null;
+    window.addEventListener("offline", () => this.setStatus("offline"));
+    window.addEventListener("online", () => this.reconnectNow());
+    setInterval(() => this.watchdog(), 1000);
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (!navigator.onLine) { this.setStatus("offline"); return; }
+    const early = window.fleetEarlySocket;
+    window.fleetEarlySocket = null;
+    const ws = early ? early.socket : new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => { this.lastFrame = Date.now(); this.openedAt = performance.now(); };
+    if (ws.readyState === WebSocket.OPEN) ws.onopen();
+    ws.onmessage = (event) => {
+      this.lastFrame = Date.now();
+      this.attempts = 0;
+      this.setStatus("live");
+      let frame;
+      try { frame = JSON.parse(event.data); } catch { return; }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (event.code === 4401) { this.setStatus("signedout"); return; }
+      this.scheduleReconnect();
+    };
+    if (early) {
+      for (const event of early.queue) ws.onmessage(event);
+      if (ws.readyState === WebSocket.CLOSED) { this.ws = null; this.scheduleReconnect(); }
+    }
+  }
+
+  scheduleReconnect() {
+    this.setStatus(navigator.onLine ? "reconnecting" : "offline");
+    const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempts);
+    this.attempts += 1;
+    this.timer = setTimeout(() => this.connect(), base * (0.5 + Math.random() / 2));
+  }
+
+  reconnectNow() {
+    this.attempts = 0;
+    if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); }
+    this.connect();
+  }
+
+  watchdog() {
+    if (!navigator.onLine) { this.setStatus("offline"); return; }
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && Date.now() - this.lastFrame > SILENCE_MS) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close();
+      this.scheduleReconnect();
+    }
+  }
+
+  send(obj) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(obj));
+  }
+
+  setStatus(status) {
+    if (status === this.status) return;
+    this.status = status;
+    this.onStatus(status);
+  }
+}
+
+const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", signedout: "Signed out", connecting: "Connecting…" };
+
+export function showStatus(node, status) {
+  if (!node) return;
+  node.dataset.state = status;
+  node.querySelector("span").textContent = LABELS[status] || status;
+}

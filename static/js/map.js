@@ -1,0 +1,193 @@
+// The live map page: wires the socket, the device store, the canvas markers, the panel and the overlays.
+// Every socket frame that changes devices is applied inside one requestAnimationFrame.
+
+import { readJSON, tileLayers, watchTiles } from "./format.js";
+import { LiveSocket, showStatus } from "./live.js";
+import { MarkerLayer } from "./markers.js";
+import { Overlays } from "./overlays.js";
+import { Panel } from "./panel.js";
+import { DeviceStore, Filter } from "./store.js";
+
+const L = window.L;
+const LIST_REFRESH_MS = 300;
+const FOLLOW_ZOOM = 15;
+
+const page = readJSON("map-page");
+const store = new DeviceStore();
+const filter = new Filter();
+const stats = { bootAt: performance.now(), frames: 0, applyMs: 0, maxApplyMs: 0, snapshotAt: null, firstRenderMs: null, lastApplyAt: 0 };
+
+const map = L.map("map", { preferCanvas: true, zoomControl: false }).setView(page.center, page.zoom);
+L.control.zoom({ position: "topright" }).addTo(map);
+const bases = tileLayers(page, L);
+const firstBase = Object.values(bases)[0];
+if (firstBase) { firstBase.addTo(map); watchTiles(firstBase, document.getElementById("tile-note")); }
+
+const markers = new MarkerLayer(store, filter);
+markers.clustering = localStorage.getItem("fleet.cluster") !== "off";
+markers.addTo(map);
+
+function setClustering(on) {
+  localStorage.setItem("fleet.cluster", on ? "on" : "off");
+  document.getElementById("cluster-toggle").checked = on;
+  markers.setClustering(on);
+}
+const overlays = new Overlays(map, store);
+for (const layer of Object.values(overlays.groups())) layer.addTo(map);
+L.control.layers(bases, overlays.groups(), { position: "topright" }).addTo(map);
+
+const ClusterToggle = L.Control.extend({
+  onAdd() {
+    const box = L.DomUtil.create("label", "leaflet-bar cluster-toggle");
+    const input = L.DomUtil.create("input", "", box);
+    input.type = "checkbox";
+    input.checked = markers.clustering;
+    input.id = "cluster-toggle";
+    box.append(" Cluster");
+    L.DomEvent.disableClickPropagation(box);
+    input.addEventListener("change", () => setClustering(input.checked));
+    return box;
+  },
+});
+new ClusterToggle({ position: "topright" }).addTo(map);
+
+const panel = new Panel(store, filter, page.urls, {
+  onFilter: () => { markers.invalidate(); schedule(); },
+  onSelect: (id, source) => select(id, source),
+  onPin: (id, on) => overlays.pin(id, on, selected),
+  pinned: overlays.pinned,
+});
+
+let selected = null;
+let fitted = false;
+
+function select(id, source) {
+  selected = id;
+  markers.selected = id;
+  panel.select(id);
+  overlays.showTrail(id, page.urls.track);
+  const d = id === null ? null : store.devices.get(id);
+  if (d && d.lat !== null && d.lat !== undefined) {
+    // No animation: a pan animation started right after a zoom change can stall in Leaflet 1.9.
+    if (source === "map") map.panTo([d.lat, d.lon], { animate: false });
+    else map.setView([d.lat, d.lon], Math.max(map.getZoom(), FOLLOW_ZOOM), { animate: false });
+  }
+  if (source === "map" && id !== null) panel.scrollTo(id);
+  markers.redraw();
+}
+markers.on("select", (e) => select(e.id, "map"));
+
+// ---- frames ----
+const pending = [];
+let scheduled = false;
+let snapshotPending = false;
+let lastList = 0;
+
+function handle(frame) {
+  stats.frames += 1;
+  if (stats.frames === 1) stats.firstFrameAt = performance.now();
+  switch (frame.type) {
+    case "config": store.config(frame); break;
+    case "snapshot":
+      stats.snapshotAt = performance.now();
+      store.snapshot(frame);
+      stats.storeSnapshotMs = performance.now() - stats.snapshotAt;
+      pending.length = 0;
+      snapshotPending = true;
+      schedule();
+      break;
+    case "positions":
+    case "states": pending.push(frame); schedule(); break;
+    case "heartbeat": store.clock(frame.server_time); break;
+    default: break;
+  }
+}
+
+// A device added on the server after our snapshot: ask for a fresh snapshot, at most every 30 s.
+const RESYNC_MIN_MS = 30000;
+let lastResync = -Infinity;
+function requestResyncIfNeeded() {
+  if (!store.unknownSeen || performance.now() - lastResync < RESYNC_MIN_MS) return;
+  store.unknownSeen = false;
+  lastResync = performance.now();
+  socket.send({ type: "resync" });
+}
+
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(apply);
+}
+
+function apply() {
+  scheduled = false;
+  const t0 = performance.now();
+  const changed = [];
+  for (const f of pending) {
+    const moved = f.type === "positions" ? store.positions(f.p) : store.states(f.d);
+    for (const d of moved) changed.push(d);
+  }
+  pending.length = 0;
+  requestResyncIfNeeded();
+  const fresh = snapshotPending;
+  const draws = markers.stats.draws;
+  if (fresh) onSnapshot(); // fitting the map to a new snapshot already redraws the markers
+  const t1 = performance.now();
+  markers.invalidate();
+  if (!fresh || markers.stats.draws === draws) markers.redraw();
+  const t2 = performance.now();
+  overlays.extendTrails(changed);
+  overlays.refreshTaskLines();
+  followSelected(changed);
+  if (fresh || t0 - lastList > LIST_REFRESH_MS) { panel.refresh(); lastList = t0; }
+  else panel.renderCard();
+  stats.applyMs = performance.now() - t0;
+  stats.parts = { store: t1 - t0, markers: t2 - t1, index: markers.stats.indexMs, rest: performance.now() - t2 };
+  stats.maxApplyMs = Math.max(stats.maxApplyMs, stats.applyMs);
+  stats.lastApplyAt = performance.now();
+  stats.lastChanged = changed.length;
+  if (fresh && stats.firstRenderMs === null) stats.firstRenderMs = performance.now() - stats.snapshotAt;
+}
+
+function onSnapshot() {
+  snapshotPending = false;
+  const t0 = performance.now();
+  panel.options();
+  if (selected !== null && !store.devices.has(selected)) select(null, "snapshot");
+  const t1 = performance.now();
+  if (!fitted) {
+    let s = 90, w = 180, n = -90, e = -180;
+    for (const d of store.devices.values()) {
+      if (d.lat === null || d.lat === undefined) continue;
+      if (d.lat < s) s = d.lat;
+      if (d.lat > n) n = d.lat;
+      if (d.lon < w) w = d.lon;
+      if (d.lon > e) e = d.lon;
+    }
+    if (n >= s) { map.fitBounds(L.latLngBounds([s, w], [n, e]).pad(0.1), { maxZoom: 14, animate: false }); fitted = true; }
+  }
+  stats.snapshotParts = { options: t1 - t0, fit: performance.now() - t1, draw: markers.stats.drawMs, index: markers.stats.indexMs };
+  overlays.load(page.urls.layers);
+}
+
+function followSelected(changed) {
+  if (selected === null || !panel.following()) return;
+  const d = changed.find((x) => x.id === selected);
+  if (d && d.lat !== null) map.panTo([d.lat, d.lon], { animate: false });
+}
+
+// ---- socket ----
+const conn = document.getElementById("conn");
+const socket = new LiveSocket(page.socket, { onFrame: handle, onStatus: (s) => showStatus(conn, s) });
+socket.connect();
+
+// A little state for tests and benches (no pixel-peeking).
+window.fleetMap = {
+  map, store, filter, markers, panel, overlays, socket, stats,
+  handle,
+  select: (id) => select(id, "list"),
+  setClustering,
+  counts: () => ({ devices: store.devices.size, listed: panel.ids.length, drawn: markers.stats.drawn, clusters: markers.stats.clusters, states: { ...panel.counts } }),
+  position: (id) => markers.screenPosition(id),
+  visibleRows: () => [...document.querySelectorAll("#list .dev:not([hidden])")].map((r) => r.querySelector(".name").textContent),
+};

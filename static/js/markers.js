@@ -1,0 +1,374 @@
+// All device markers on ONE canvas: projected once per zoom, redrawn in place, clustered with
+// supercluster when zoomed out. Hit-testing is ours (the canvas takes no pointer events).
+
+import { STATE_COLORS, STATES } from "./format.js";
+
+const L = window.L;
+const Supercluster = window.Supercluster;
+const PAD = 0.3; // draw beyond the viewport so a short pan shows markers before moveend
+const SIZE = 22; // marker sprite, CSS pixels
+const HIT_R = 12;
+const CLUSTER_MAX_ZOOM = 14;
+const LABEL_ZOOM = 15;
+const LABEL_MAX = 400;
+
+function mercator(lat, lon, zoom) {
+  const scale = 256 * 2 ** zoom;
+  const s = Math.sin((Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180);
+  return [((lon + 180) / 360) * scale, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * scale];
+}
+
+const DENSE = 1500; // more markers than this in view: draw dots
+const DOT = 10;
+const ANGLE_STEP = 10; // arrows are pre-rendered every 10 degrees: no per-marker transform when drawing
+
+function sprite(color, angle, dpr) {
+  const c = document.createElement("canvas");
+  c.width = c.height = Math.ceil(SIZE * dpr);
+  const g = c.getContext("2d");
+  g.scale(dpr, dpr);
+  const m = SIZE / 2;
+  g.translate(m, m);
+  g.beginPath();
+  g.arc(0, 0, 8, 0, 2 * Math.PI);
+  g.fillStyle = color;
+  g.fill();
+  g.lineWidth = 2;
+  g.strokeStyle = "#fff";
+  g.stroke();
+  g.fillStyle = "#fff";
+  g.beginPath();
+  if (angle === null) g.arc(0, 0, 2.5, 0, 2 * Math.PI);
+  else {
+    g.rotate((angle * Math.PI) / 180);
+    g.moveTo(0, -5.5); g.lineTo(4, 4); g.lineTo(0, 2); g.lineTo(-4, 4);
+  }
+  g.closePath();
+  g.fill();
+  return c;
+}
+
+export const MarkerLayer = L.Layer.extend({
+  initialize(store, filter) {
+    this.store = store;
+    this.filter = filter;
+    this.clustering = true;
+    this.selected = null;
+    this.hits = { x: [], y: [], id: [] }; // where the last draw put each device (canvas pixels)
+    this.clusterHits = []; // [x, y, cluster feature]
+    this.stats = { drawn: 0, clusters: 0, total: 0, drawMs: 0, indexMs: 0 };
+    this.index = null;
+    this.indexDirty = true;
+  },
+
+  onAdd(map) {
+    const pane = map.getPane("fleetMarkers") || map.createPane("fleetMarkers");
+    pane.style.zIndex = 450;
+    pane.style.pointerEvents = "none";
+    this.canvas = L.DomUtil.create("canvas", "fleet-markers leaflet-zoom-hide", pane);
+    this.ctx = this.canvas.getContext("2d");
+    this.dpr = window.devicePixelRatio || 1;
+    this.sprites = new Map();
+    this.tooltip = L.tooltip({ direction: "top", offset: [0, -10], className: "fleet-tip" });
+    map.on("moveend", this.redraw, this);
+    map.on("zoomend", this.onZoom, this);
+    map.on("resize", this.redraw, this);
+    map.on("click", this.onClick, this);
+    map.on("mousemove", this.onHover, this);
+    map.on("mouseout", () => map.closeTooltip(this.tooltip));
+    this.redraw();
+    setTimeout(() => this.warmUp(), 0);
+  },
+
+  onRemove(map) {
+    L.DomUtil.remove(this.canvas);
+    map.off("moveend", this.redraw, this);
+    map.off("zoomend", this.onZoom, this);
+    map.off("resize", this.redraw, this);
+    map.off("click", this.onClick, this);
+    map.off("mousemove", this.onHover, this);
+  },
+
+  /** Compile supercluster's hot paths while the snapshot is on its way, not when it has arrived. */
+  warmUp() {
+    if (!Supercluster || this.store.devices.size) return;
+    const points = [];
+    for (let i = 0; i < 2000; i++) {
+      points.push({ properties: { state: STATES[i % 5] }, geometry: { coordinates: [24 + (i % 50) / 50, 60 + i / 2000] } });
+    }
+    new Supercluster({ radius: 50, minZoom: 10, maxZoom: 10, minPoints: 3, map: (p) => ({ [p.state]: 1 }),
+      reduce: (acc, p) => { for (const s of STATES) if (p[s]) acc[s] = (acc[s] || 0) + p[s]; } }).load(points).getClusters([-180, -85, 180, 85], 10);
+  },
+
+  setClustering(on) {
+    this.clustering = on;
+    this.indexDirty = true;
+    this.redraw();
+  },
+
+  /** Data or filters changed: rebuild the cluster index on the next draw. */
+  invalidate() {
+    this.indexDirty = true;
+  },
+
+  onZoom() {
+    this.indexDirty = true; // moveend follows every zoomend and redraws
+  },
+
+  spriteFor(state, course) {
+    const bucket = course === null ? -1 : Math.round((((course % 360) + 360) % 360) / ANGLE_STEP) % (360 / ANGLE_STEP);
+    const key = `${state}|${bucket}`;
+    let img = this.sprites.get(key);
+    if (!img) {
+      img = sprite(STATE_COLORS[state] || STATE_COLORS.stale, bucket < 0 ? null : bucket * ANGLE_STEP, this.dpr);
+      this.sprites.set(key, img);
+    }
+    return img;
+  },
+
+  clusterActive() {
+    return this.clustering && Supercluster && this._map.getZoom() <= CLUSTER_MAX_ZOOM;
+  },
+
+  project(d, zoom) {
+    if (d.moved || d._z !== zoom) {
+      const p = mercator(d.lat, d.lon, zoom);
+      d._x = p[0]; d._y = p[1]; d._z = zoom; d.moved = false;
+    }
+  },
+
+  /** Clusters for the current zoom only: rebuilt per tick, so one level is all a draw needs. */
+  buildIndex() {
+    const t0 = performance.now();
+    const zoom = Math.round(this._map.getZoom());
+    const points = [];
+    for (const d of this.store.devices.values()) {
+      if (d.lat === null || d.lat === undefined || !this.filter.matches(d)) continue;
+      points.push({ properties: { id: d.id, state: d.state }, geometry: { coordinates: [d.lon, d.lat] } });
+    }
+    this.index = new Supercluster({
+      radius: 60, minZoom: zoom, maxZoom: zoom, minPoints: 3,
+      map: (p) => ({ [p.state]: 1 }),
+      reduce: (acc, p) => { for (const s of STATES) if (p[s]) acc[s] = (acc[s] || 0) + p[s]; },
+    }).load(points);
+    this.indexZoom = zoom;
+    this.indexDirty = false;
+    this.stats.indexMs = performance.now() - t0;
+  },
+
+  redraw() {
+    const map = this._map;
+    if (!map) return;
+    const t0 = performance.now();
+    const size = map.getSize();
+    const pad = size.multiplyBy(PAD).round();
+    const topLeft = map.containerPointToLayerPoint([0, 0]).subtract(pad);
+    const w = size.x + 2 * pad.x, h = size.y + 2 * pad.y;
+    const dpr = this.dpr;
+    if (this.canvas.width !== w * dpr || this.canvas.height !== h * dpr) {
+      this.canvas.width = w * dpr; this.canvas.height = h * dpr;
+      this.canvas.style.width = `${w}px`; this.canvas.style.height = `${h}px`;
+    }
+    L.DomUtil.setPosition(this.canvas, topLeft);
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.origin = map.getPixelOrigin().add(topLeft); // world pixel of the canvas' top-left corner
+    this.hits = { x: [], y: [], id: [] };
+    this.clusterHits = [];
+    this.stats.drawn = 0; this.stats.clusters = 0;
+    if (this.clusterActive()) this.drawClusters(ctx, w, h, pad);
+    else this.drawMarkers(ctx, w, h);
+    this.stats.drawMs = performance.now() - t0;
+    this.stats.draws = (this.stats.draws || 0) + 1;
+  },
+
+  drawMarkers(ctx, w, h) {
+    const zoom = this._map.getZoom();
+    const ox = this.origin.x, oy = this.origin.y;
+    const half = SIZE / 2;
+    const visible = [];
+    let selected = null;
+    for (const d of this.store.devices.values()) {
+      if (d.lat === null || d.lat === undefined || !this.filter.matches(d)) continue;
+      this.project(d, zoom);
+      const x = d._x - ox, y = d._y - oy;
+      if (x < -half || y < -half || x > w + half || y > h + half) continue;
+      if (d.id === this.selected) selected = d;
+      else visible.push(d);
+    }
+    // Thousands of markers on screen overlap anyway: draw small dots, cheaper and easier to read.
+    const dense = visible.length > DENSE;
+    if (dense) this.drawDots(ctx, visible, ox, oy);
+    else for (const d of visible) this.drawOne(ctx, d, d._x - ox, d._y - oy);
+    if (selected) {
+      const x = selected._x - ox, y = selected._y - oy;
+      const dpr = this.dpr;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.beginPath(); ctx.arc(x, y, 14, 0, 2 * Math.PI);
+      ctx.fillStyle = "rgba(31,111,235,.18)"; ctx.fill();
+      ctx.lineWidth = 2; ctx.strokeStyle = "#1f6feb"; ctx.stroke();
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      this.drawOne(ctx, selected, x, y, false);
+      visible.push(selected);
+    }
+    this.stats.drawn = visible.length;
+    this.stats.dense = dense;
+    if (zoom >= LABEL_ZOOM && visible.length <= LABEL_MAX) this.drawLabels(ctx, visible, ox, oy);
+  },
+
+  /** Many markers: one path per state (a software canvas fills 10,000 arcs in ~10 ms, but blits
+   * 10,000 sprites in ~50 ms). */
+  drawDots(ctx, devices, ox, oy) {
+    const dpr = this.dpr;
+    const r = DOT / 2 - 1;
+    const byState = new Map();
+    for (const d of devices) {
+      let list = byState.get(d.state);
+      if (!list) byState.set(d.state, (list = []));
+      list.push(d);
+      this.hits.x.push(d._x - ox); this.hits.y.push(d._y - oy); this.hits.id.push(d.id);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = "#fff";
+    for (const [state, list] of byState) {
+      ctx.beginPath();
+      for (const d of list) {
+        const x = d._x - ox, y = d._y - oy;
+        ctx.moveTo(x + r, y);
+        ctx.arc(x, y, r, 0, 2 * Math.PI);
+      }
+      ctx.fillStyle = STATE_COLORS[state] || STATE_COLORS.stale;
+      ctx.fill();
+      ctx.stroke();
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+  },
+
+  /** Draw one device at canvas CSS pixel (x, y); the context has the identity transform. */
+  drawOne(ctx, d, x, y) {
+    const arrow = d.course !== null && d.course !== undefined && d.state === "moving";
+    const img = this.spriteFor(d.state, arrow ? d.course : null);
+    ctx.drawImage(img, Math.round(x * this.dpr - img.width / 2), Math.round(y * this.dpr - img.height / 2));
+    this.hits.x.push(x); this.hits.y.push(y); this.hits.id.push(d.id);
+  },
+
+  drawLabels(ctx, devices, ox, oy) {
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.font = "600 11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(255,255,255,.9)";
+    ctx.fillStyle = "#1d2330";
+    for (const d of devices) {
+      const x = d._x - ox, y = d._y - oy + 22;
+      ctx.strokeText(d.name, x, y);
+      ctx.fillText(d.name, x, y);
+    }
+  },
+
+  drawClusters(ctx, w, h, pad) {
+    if (this.indexDirty || !this.index || this.indexZoom !== Math.round(this._map.getZoom())) this.buildIndex();
+    const map = this._map;
+    const zoom = map.getZoom();
+    const b = map.getBounds().pad(PAD);
+    const features = this.index.getClusters([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], this.indexZoom);
+    const dpr = this.dpr;
+    for (const f of features) {
+      const [lon, lat] = f.geometry.coordinates;
+      const [px, py] = mercator(lat, lon, zoom);
+      const x = px - this.origin.x, y = py - this.origin.y;
+      if (!f.properties.cluster) {
+        const d = this.store.devices.get(f.properties.id);
+        if (d) {
+          this.project(d, zoom);
+          ctx.setTransform(1, 0, 0, 1, 0, 0);
+          this.drawOne(ctx, d, d._x - this.origin.x, d._y - this.origin.y);
+          this.stats.drawn += 1;
+        }
+        continue;
+      }
+      this.drawCluster(ctx, f.properties, x, y, dpr);
+      this.clusterHits.push([x, y, f]);
+      this.stats.clusters += 1;
+      this.stats.drawn += f.properties.point_count;
+    }
+  },
+
+  drawCluster(ctx, p, x, y, dpr) {
+    const n = p.point_count;
+    const r = n < 10 ? 15 : n < 100 ? 18 : n < 1000 ? 22 : 26;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    let a = -Math.PI / 2;
+    for (const s of STATES) {
+      if (!p[s]) continue;
+      const sweep = (p[s] / n) * 2 * Math.PI;
+      ctx.beginPath(); ctx.moveTo(x, y); ctx.arc(x, y, r, a, a + sweep); ctx.closePath();
+      ctx.fillStyle = STATE_COLORS[s]; ctx.fill();
+      a += sweep;
+    }
+    ctx.beginPath(); ctx.arc(x, y, r - 5, 0, 2 * Math.PI);
+    ctx.fillStyle = "#fff"; ctx.fill();
+    ctx.fillStyle = "#1d2330"; ctx.font = "700 12px system-ui, sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "middle";
+    ctx.fillText(n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n), x, y + 0.5);
+    ctx.textBaseline = "alphabetic";
+  },
+
+  /** The device id or cluster feature under a layer point, or null. */
+  hit(layerPoint) {
+    if (!this.origin) return null;
+    const topLeft = this.origin.subtract(this._map.getPixelOrigin());
+    const x = layerPoint.x - topLeft.x, y = layerPoint.y - topLeft.y;
+    for (const [cx, cy, f] of this.clusterHits) if ((cx - x) ** 2 + (cy - y) ** 2 <= 24 * 24) return f;
+    const { x: xs, y: ys, id: ids } = this.hits;
+    let best = null, bestD = HIT_R * HIT_R;
+    for (let i = xs.length - 1; i >= 0; i--) {
+      const dd = (xs[i] - x) ** 2 + (ys[i] - y) ** 2;
+      if (dd <= bestD) { best = ids[i]; bestD = dd; }
+    }
+    return best;
+  },
+
+  onClick(e) {
+    const hit = this.hit(e.layerPoint);
+    if (hit === null) return;
+    if (typeof hit === "object") this.zoomInto(hit);
+    else this.fire("select", { id: hit });
+  },
+
+  zoomInto(cluster) {
+    const leaves = this.index.getLeaves(cluster.properties.cluster_id, Infinity);
+    const bounds = L.latLngBounds(leaves.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]));
+    const map = this._map;
+    if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), map.getZoom() + 2);
+    else map.fitBounds(bounds.pad(0.2), { maxZoom: CLUSTER_MAX_ZOOM + 1 });
+  },
+
+  onHover(e) {
+    const hit = this.hit(e.layerPoint);
+    const container = this._map.getContainer();
+    if (hit === null) { container.style.cursor = ""; this._map.closeTooltip(this.tooltip); return; }
+    container.style.cursor = "pointer";
+    if (typeof hit === "object") { this._map.closeTooltip(this.tooltip); return; }
+    const d = this.store.devices.get(hit);
+    if (!d) return;
+    const node = document.createElement("div");
+    const name = document.createElement("strong");
+    name.textContent = d.name;
+    const sub = document.createElement("div");
+    sub.textContent = d.vendor_label || d.vendor || "";
+    node.append(name, sub);
+    this.tooltip.setContent(node).setLatLng([d.lat, d.lon]);
+    this._map.openTooltip(this.tooltip);
+  },
+
+  /** Screen position of a drawn device (tests and benches read this, not pixels). */
+  screenPosition(id) {
+    const d = this.store.devices.get(id);
+    if (!d || d.lat === null || d.lat === undefined) return null;
+    const p = this._map.latLngToContainerPoint([d.lat, d.lon]);
+    return { x: p.x, y: p.y, lat: d.lat, lon: d.lon, drawn: this.hits.id.includes(id) };
+  },
+});

@@ -1,0 +1,54 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleet.live import broadcast
+from fleet.live.snapshot import config, snapshot, visible_org_ids
+from fleet.tracking import ingest
+from fleet.tracking.records import PositionRecord
+from tests.conftest import make_account, make_device
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_snapshot_takes_two_queries_whatever_the_fleet_size(org_a, django_assert_num_queries):
+    account = make_account(org_a)
+    for i in range(20):
+        make_device(org_a, f"Van {i}", account, vendor_id=str(i))
+    _, rules = config([org_a.pk])
+    with django_assert_num_queries(2):
+        frame = snapshot([org_a.pk], rules)
+    assert len(frame["devices"]) == 20
+
+
+def test_a_member_sees_only_their_organisations_and_a_superuser_all(user_a, org_b, superuser):
+    assert visible_org_ids(user_a) == [user_a.memberships.get().organization_id]
+    assert set(visible_org_ids(superuser)) == {user_a.memberships.get().organization_id, org_b.pk}
+
+
+def test_an_invalid_newest_fix_shows_as_nofix_in_the_snapshot(org_a):
+    account = make_account(org_a)
+    make_device(org_a, "Van", account, vendor_id="1")
+    fix = datetime.now(UTC) - timedelta(seconds=5)
+    ingest.positions(org_a.pk, account.pk, [PositionRecord("1", fix, 60.0, 24.0, speed=50.0, valid=False)])
+    _, rules = config([org_a.pk])
+    [device] = snapshot([org_a.pk], rules)["devices"]
+    assert (device["valid"], device["state"], device["fix"]) == (False, "nofix", fix.timestamp())
+
+
+def test_ingest_publishes_one_message_per_batch_with_the_state_in_each_tuple(org_a, monkeypatch):
+    account = make_account(org_a)
+    for i in range(3):
+        make_device(org_a, f"Van {i}", account, vendor_id=str(i))
+    sent = []
+    monkeypatch.setattr(broadcast, "send", lambda group, message: sent.append((group, message)))
+    fix = datetime.now(UTC) - timedelta(seconds=5)
+    records = [
+        PositionRecord(str(i), fix + timedelta(seconds=s), 60.0, 24.0, speed=40.0) for i in range(3) for s in (0, 1)
+    ]
+    ingest.positions(org_a.pk, account.pk, records)
+    [(group, message)] = sent
+    assert group == f"fleet.org.{org_a.pk}" and message["type"] == "positions.batch"
+    assert len(message["positions"]) == 6
+    assert {len(p) for p in message["positions"]} == {9}
+    assert {p[8] for p in message["positions"]} == {"moving"}
