@@ -167,6 +167,15 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Django's cache (the reports' closed-day cache, fleet/reports/cache.py), shared by every process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "fleet",
+    }
+}
+
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -179,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
     "prune-sync-runs": {"task": "fleet.vendors.tasks.prune_sync_runs", "schedule": 86400.0},
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
     "refresh-device-states": {"task": "fleet.tracking.tasks.refresh_device_states", "schedule": 15.0},
+    "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
+    "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
 }
 
 # Positions on PostgreSQL live in daily range partitions created this many days ahead;

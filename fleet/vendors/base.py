@@ -21,6 +21,7 @@ from fleet.vendors.http import VendorHTTP
 DEVICES, GROUPS, DRIVERS, GEOFENCES, BEACONS = "devices", "groups", "drivers", "geofences", "beacons"
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 GEOFENCE_WRITE, BEACON_WRITE = "geofence_write", "beacon_write"
+REPORTS = "reports"  # the vendor's own trips / stops / summary reports (``reports(kind, ...)``)
 
 
 class Connector:

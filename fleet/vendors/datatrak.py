@@ -4,8 +4,10 @@ Everything is standard Traccar 4.2, so the connector is the Traccar family's as 
 the live socket sends ``{"positions": [...]}`` first, then one key per message.
 """
 
+from fleet.vendors import base
 from fleet.vendors.traccar import TraccarConnector
 
 
 class DataTrakConnector(TraccarConnector):
     kind = "datatrak"
+    capabilities = TraccarConnector.capabilities | {base.REPORTS}  # /api/reports/{trips,stops,summary}

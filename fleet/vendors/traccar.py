@@ -40,6 +40,8 @@ PATHS = {
     "route": "/api/reports/route",
     "events": "/api/reports/events",
     "trips": "/api/reports/trips",
+    "stops": "/api/reports/stops",
+    "summary": "/api/reports/summary",
     "socket": "/api/socket",
 }
 
@@ -120,6 +122,14 @@ class TraccarConnector(base.Connector):
             out += [parse_trip(t) for t in self.call("GET", PATHS["trips"], params=_report_params(chunk, since, until))]
         return out
 
+    def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
+        """The server's own trips / stops / summary report rows, mapped to canonical units (``REPORT_PARSERS``)."""
+        parse = REPORT_PARSERS[kind]
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(device_ids, CHUNK_DEVICES):
+            out += [parse(row) for row in self.call("GET", PATHS[kind], params=_report_params(chunk, since, until))]
+        return out
+
     # --- write-back -------------------------------------------------------
     def create_geofence(self, record: GeofenceRecord) -> str:
         return str(self.call("POST", PATHS["geofences"], json=render_geofence(record))["id"])
@@ -173,6 +183,8 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _number(value: Any) -> float | None:
+    if value.__class__ is float:  # most values; float(value) would return the same object
+        return value
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -181,50 +193,69 @@ def _number(value: Any) -> float | None:
         return None
 
 
+SIMPLE_ATTRIBUTES = (
+    ("batteryLevel", "battery_level"),
+    ("power", "power_v"),
+    ("fuel", "fuel_l"),
+    ("rssi", "rssi"),
+    ("sat", "satellites"),
+)
+
+
 def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
     """Traccar attribute names → fleet's stable ones, in canonical units."""
     out: dict[str, Any] = {}
+    get = attrs.get
     if "ignition" in attrs:
         out["ignition"] = bool(attrs["ignition"])
     if "motion" in attrs:
         out["motion"] = bool(attrs["motion"])
-    simple = {
-        "batteryLevel": "battery_level",
-        "power": "power_v",
-        "fuel": "fuel_l",
-        "rssi": "rssi",
-        "sat": "satellites",
-    }
-    for src, dst in simple.items():
-        if (v := _number(attrs.get(src))) is not None:
+    for src, dst in SIMPLE_ATTRIBUTES:
+        if (v := get(src)) is not None and (v := _number(v)) is not None:
             out[dst] = v
-    odometer = _number(attrs.get("odometer")) or _number(attrs.get("totalDistance"))
+    odometer = _number(get("odometer")) or _number(get("totalDistance"))
     if odometer is not None:
         out["odometer_m"] = odometer
-    if (hours := _number(attrs.get("hours"))) is not None:
+    if (hours := _number(get("hours"))) is not None:
         out["engine_hours_s"] = hours / 1000.0
-    temps = [(int(k[4:]), _number(v)) for k, v in attrs.items() if k.startswith("temp") and k[4:].isdigit()]
-    if temps:  # temp1, temp2, ... in sensor order
-        out["temperatures"] = [t for _, t in sorted(temps) if t is not None]
-    for key in ("alarm", "driverUniqueId"):
-        if attrs.get(key):
-            out["alarm" if key == "alarm" else "driver_unique_id"] = str(attrs[key])
+    if sensors := _temperature_sensors(attrs):  # temp1, temp2, ... in sensor order
+        out["temperatures"] = [t for _, t in sorted([(n, _number(attrs[k])) for n, k in sensors]) if t is not None]
+    if alarm := get("alarm"):
+        out["alarm"] = str(alarm)
+    if driver := get("driverUniqueId"):
+        out["driver_unique_id"] = str(driver)
     return out
 
 
+_sensor_keys: dict[tuple, list[tuple[int, str]]] = {}
+
+
+def _temperature_sensors(attrs: dict[str, Any]) -> list[tuple[int, str]]:
+    """(number, key) of each tempN attribute. A device sends the same few key sets over and over,
+    so the scan of every key is cached per key set (bounded)."""
+    names = tuple(attrs)
+    sensors = _sensor_keys.get(names)
+    if sensors is None:
+        if len(_sensor_keys) >= 256:
+            _sensor_keys.clear()
+        sensors = _sensor_keys[names] = [(int(k[4:]), k) for k in names if k.startswith("temp") and k[4:].isdigit()]
+    return sensors
+
+
 def parse_position(p: dict[str, Any]) -> PositionRecord:
+    get = p.get
     return PositionRecord(
         device_id=str(p["deviceId"]),
-        fix_time=parse_time(p.get("fixTime") or p.get("deviceTime")),
-        latitude=_coerce(p.get("latitude")),
-        longitude=_coerce(p.get("longitude")),
-        speed=(_number(p.get("speed")) or 0.0) * KNOT_KMH,
-        course=_number(p.get("course")),
-        altitude=_number(p.get("altitude")),
-        accuracy=_number(p.get("accuracy")),
-        valid=bool(p.get("valid", True)),
-        server_time=parse_time(p.get("serverTime")),
-        attributes=position_attributes(p.get("attributes") or {}),
+        fix_time=parse_time(get("fixTime") or get("deviceTime")),
+        latitude=_coerce(get("latitude")),
+        longitude=_coerce(get("longitude")),
+        speed=(_number(get("speed")) or 0.0) * KNOT_KMH,
+        course=_number(get("course")),
+        altitude=_number(get("altitude")),
+        accuracy=_number(get("accuracy")),
+        valid=bool(get("valid", True)),
+        server_time=parse_time(get("serverTime")),
+        attributes=position_attributes(get("attributes") or {}),
     )
 
 
@@ -290,6 +321,67 @@ def parse_trip(t: dict[str, Any]) -> TripRecord:
         driver_unique_id=str(t.get("driverUniqueId") or ""),
         spent_fuel_l=_number(t.get("spentFuel")),
     )
+
+
+def parse_trip_report(t: dict[str, Any]) -> dict[str, Any]:
+    """A ReportTrips row: knots -> km/h, duration ms -> s, distance stays metres."""
+    trip = parse_trip(t)
+    return {
+        "device_id": trip.device_id,
+        "device_name": t.get("deviceName") or "",
+        "start": trip.start_time,
+        "end": trip.end_time,
+        "distance_m": trip.distance_m,
+        "duration_s": trip.duration_s,
+        "max_speed": trip.max_speed,
+        "average_speed": trip.average_speed,
+        "start_lat": trip.start_lat,
+        "start_lon": trip.start_lon,
+        "end_lat": trip.end_lat,
+        "end_lon": trip.end_lon,
+        "spent_fuel_l": trip.spent_fuel_l,
+        "driver": t.get("driverName") or trip.driver_unique_id,
+    }
+
+
+def _ms(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else number / 1000.0
+
+
+def parse_stop_report(s: dict[str, Any]) -> dict[str, Any]:
+    """A ReportStops row. 4.2 sends latitude/longitude (its swagger says lat/lon: both are read); duration and
+    engineHours in ms."""
+    lat = _number(s.get("latitude", s.get("lat")))
+    lon = _number(s.get("longitude", s.get("lon")))
+    return {
+        "device_id": str(s["deviceId"]),
+        "device_name": s.get("deviceName") or "",
+        "start": parse_time(s["startTime"]),
+        "end": parse_time(s["endTime"]),
+        "duration_s": _ms(s.get("duration")) or 0.0,
+        "lat": lat,
+        "lon": lon,
+        "engine_hours_s": _ms(s.get("engineHours")),
+        "spent_fuel_l": _number(s.get("spentFuel")),
+        "address": s.get("address") or "",
+    }
+
+
+def parse_summary_report(s: dict[str, Any]) -> dict[str, Any]:
+    """A ReportSummary row (one per device over the whole range): knots -> km/h, engineHours ms -> s."""
+    return {
+        "device_id": str(s["deviceId"]),
+        "device_name": s.get("deviceName") or "",
+        "distance_m": _number(s.get("distance")) or 0.0,
+        "average_speed": (_number(s.get("averageSpeed")) or 0.0) * KNOT_KMH,
+        "max_speed": (_number(s.get("maxSpeed")) or 0.0) * KNOT_KMH,
+        "engine_hours_s": _ms(s.get("engineHours")),
+        "spent_fuel_l": _number(s.get("spentFuel")),
+    }
+
+
+REPORT_PARSERS = {"trips": parse_trip_report, "stops": parse_stop_report, "summary": parse_summary_report}
 
 
 def swap_xy(shape: GEOSGeometry) -> GEOSGeometry:

@@ -89,8 +89,15 @@ def stops(track: Sequence[Row], params: Params, span: Range) -> list[dict]:
     )
     _, found = engine.detect(arrays, params, span.start, span.end)
     return [
-        {"start": s.start_time.timestamp(), "end": s.end_time.timestamp(), "duration_s": s.duration_s,
-         "lat": s.lat, "lon": s.lon, "first": s.start_index, "last": s.end_index}  # fmt: skip
+        {
+            "start": s.start_time.timestamp(),
+            "end": s.end_time.timestamp(),
+            "duration_s": s.duration_s,
+            "lat": s.lat,
+            "lon": s.lon,
+            "first": s.start_index,
+            "last": s.end_index,
+        }  # fmt: skip
         for s in found
         if arrays.valid[s.start_index : s.end_index + 1].any()  # a stop with no valid fix has no place to mark
     ]

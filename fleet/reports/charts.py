@@ -1,0 +1,232 @@
+"""Chart data: one device's series over time, and a fleet's days (distance, driving / idle / stopped share).
+
+Series are columnar (``t`` epoch seconds, ``v`` values in the organisation's units) and downsampled on the
+server with min/max bucketing so a browser never gets more than ``MAX_POINTS`` per series and a one-fix
+spike still shows: the range is cut into ``MAX_POINTS // 2`` equal time buckets and each bucket keeps its
+lowest and its highest fix, in time order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from fleet.reports.cache import detect_range_cached
+from fleet.reports.tables import Units
+from fleet.reports.track import Params
+
+MAX_POINTS = 4000
+FEET_PER_M = 1 / 0.3048
+
+
+# ---------------------------------------------------------------------------------------- downsampling
+
+
+def minmax_downsample(t: np.ndarray, v: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` of (t, v), sorted by t: per time bucket the minimum and the maximum (NaNs dropped).
+
+    Ties keep the earliest minimum and the latest maximum; a bucket with one fix, or with one value
+    throughout, keeps one point."""
+    t, v = np.asarray(t, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    known = np.isfinite(v)
+    t, v = t[known], v[known]
+    if len(t) <= max_points:
+        return t, v
+    buckets = max(1, max_points // 2)
+    span = t[-1] - t[0]
+    bucket = np.zeros(len(t), dtype=np.int64) if span <= 0 else ((t - t[0]) / span * buckets).astype(np.int64)
+    np.minimum(bucket, buckets - 1, out=bucket)
+    order = np.lexsort((v, bucket))  # by bucket, then value; stable, so equal values stay in time order
+    sorted_bucket = bucket[order]
+    edge = sorted_bucket[1:] != sorted_bucket[:-1]
+    firsts, lasts = order[np.r_[True, edge]], order[np.r_[edge, True]]
+    flat = v[firsts] == v[lasts]  # a bucket whose values are all equal needs one point, not two
+    keep = np.union1d(firsts, lasts[~flat])  # sorted indices: time order
+    return t[keep], v[keep]
+
+
+# ---------------------------------------------------------------------------------------- device series
+
+
+@dataclass
+class Series:
+    key: str
+    label: str
+    unit: str
+    t: np.ndarray
+    v: np.ndarray
+    group: str = ""  # series of one group share a chart (the temperature sensors)
+
+    def as_json(self, max_points: int = MAX_POINTS, decimals: int = 2) -> dict:
+        t, v = minmax_downsample(self.t, self.v, max_points)
+        return {
+            "key": self.key,
+            "label": self.label,
+            "unit": self.unit,
+            "group": self.group or self.key,
+            "t": np.round(t, 3).tolist(),
+            "v": np.round(v, decimals).tolist(),
+            "points": int(np.isfinite(self.v).sum()),
+        }
+
+
+@dataclass
+class DeviceSeries:
+    series: list[Series] = field(default_factory=list)
+    omitted: list[dict] = field(default_factory=list)  # {"key", "label", "note"}
+    positions: int = 0
+
+
+def _number(value) -> float:
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _temperatures(value) -> list[float]:
+    if isinstance(value, list | tuple):
+        return [_number(x) for x in value]
+    number = _number(value)
+    return [] if math.isnan(number) else [number]
+
+
+def read_positions(device_id: int, start: datetime, end: datetime) -> dict[str, np.ndarray | list]:
+    """The device's fixes in [start, end) as columns: t, speed, altitude, fuel, battery, temperatures."""
+    from fleet.tracking.models import Position
+
+    rows = (
+        Position.objects.filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end)
+        .order_by("fix_time")
+        .values_list("fix_time", "speed", "altitude", "attributes")
+        .iterator(chunk_size=20_000)
+    )
+    t, speed, altitude, fuel, battery, temps = [], [], [], [], [], []
+    for when, spd, alt, attrs in rows:
+        attrs = attrs or {}
+        t.append(when.timestamp())
+        speed.append(_number(spd))
+        altitude.append(_number(alt))
+        fuel.append(_number(attrs.get("fuel_l")))
+        battery.append(_number(attrs.get("battery_level", attrs.get("battery"))))
+        temps.append(_temperatures(attrs.get("temperatures")))
+    floats = {"t": t, "speed": speed, "altitude": altitude, "fuel": fuel, "battery": battery}
+    return {**{k: np.array(v, dtype=np.float64) for k, v in floats.items()}, "temperatures": temps}
+
+
+def _temperature_columns(temps: list[list[float]]) -> np.ndarray:
+    """Sensor k's readings as column k (NaN where a fix does not report it)."""
+    sensors = max((len(x) for x in temps), default=0)
+    out = np.full((len(temps), sensors), np.nan)
+    for i, row in enumerate(temps):
+        out[i, : len(row)] = row
+    return out
+
+
+def device_series(device, start: datetime, end: datetime, units: Units) -> DeviceSeries:
+    """Speed, altitude, fuel, battery and temperatures of one device; series it never reports are omitted."""
+    cols = read_positions(device.pk, start, end)
+    result = DeviceSeries(positions=len(cols["t"]))
+    altitude_factor, altitude_unit = (FEET_PER_M, "ft") if units.distance[1] == "mi" else (1.0, "m")
+    candidates = [
+        ("speed", "Speed", units.speed[1], cols["speed"] * units.speed[0]),
+        ("altitude", "Altitude", altitude_unit, cols["altitude"] * altitude_factor),
+        ("fuel", "Fuel", units.volume[1], cols["fuel"] * units.volume[0]),
+        ("battery", "Battery", "%", cols["battery"]),
+    ]
+    temps = _temperature_columns(cols["temperatures"])
+    for k in range(temps.shape[1]):
+        label = "Temperature" if temps.shape[1] == 1 else f"Temperature {k + 1}"
+        candidates.append((f"temperature{k + 1}", label, "°C", temps[:, k]))
+    for key, label, unit, values in candidates:
+        if np.isfinite(values).any():
+            group = "temperature" if key.startswith("temperature") else key
+            result.series.append(Series(key, label, unit, cols["t"], values, group))
+        elif not key.startswith("temperature"):
+            result.omitted.append({"key": key, "label": label, "note": _omitted_note(device, label, result.positions)})
+    if temps.shape[1] == 0:
+        note = _omitted_note(device, "Temperature", result.positions)
+        result.omitted.append({"key": "temperature", "label": "Temperature", "note": note})
+    return result
+
+
+def _omitted_note(device, label: str, positions: int) -> str:
+    if positions == 0:
+        return f"{device.name} has no positions in this range."
+    return f"{device.name} does not report {label.lower()} in this range."
+
+
+def device_payload(device, organization, start: datetime, end: datetime, max_points: int = MAX_POINTS) -> dict:
+    units = Units.for_org(organization)
+    data = device_series(device, start, end, units)
+    return {
+        "mode": "device",
+        "device": {"id": device.pk, "name": device.name},
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+        "timezone": organization.timezone,
+        "gap_s": organization.min_no_data_gap_s,
+        "positions": data.positions,
+        "max_points": max_points,
+        "series": [s.as_json(max_points) for s in data.series],
+        "omitted": data.omitted,
+    }
+
+
+# ---------------------------------------------------------------------------------------- fleet days
+
+
+@dataclass
+class Day:
+    day: str  # ISO local date
+    t: float  # the local day's start (clipped to the range), epoch seconds
+    seconds: float = 0.0  # window length x devices
+    distance_m: float = 0.0
+    driving_s: float = 0.0
+    idle_s: float = 0.0
+    stopped_s: float = 0.0
+
+    def share(self, value: float) -> float:
+        return round(100 * value / self.seconds, 2) if self.seconds else 0.0
+
+
+def fleet_days(organization, devices, start: datetime, end: datetime) -> list[Day]:
+    """Per local day of the organisation: the devices' distance and driving / idle / stopped time."""
+    params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
+    days: dict[str, Day] = {}
+    for device in devices:
+        _trips, _stops, rows = detect_range_cached(device.pk, params, start, end, zone)
+        for row in rows:
+            key = row.day.isoformat()
+            day = days.setdefault(key, Day(key, row.start.timestamp()))
+            day.seconds += (row.end - row.start).total_seconds()
+            day.distance_m += row.distance_m
+            day.driving_s += row.driving_s
+            day.idle_s += row.idle_s
+            day.stopped_s += row.stopped_s
+    return [days[k] for k in sorted(days)]
+
+
+def fleet_payload(organization, devices, start: datetime, end: datetime) -> dict:
+    units = Units.for_org(organization)
+    days = fleet_days(organization, devices, start, end)
+    factor, unit = units.distance
+    return {
+        "mode": "fleet",
+        "devices": len(devices),
+        "timezone": organization.timezone,
+        "distance_unit": unit,
+        "days": [d.day for d in days],
+        "t": [d.t for d in days],
+        "distance": [round(d.distance_m * factor, 2) for d in days],
+        "driving": [d.share(d.driving_s) for d in days],
+        "idle": [d.share(d.idle_s) for d in days],
+        "stopped": [d.share(d.stopped_s) for d in days],
+    }

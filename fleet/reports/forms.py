@@ -1,0 +1,152 @@
+"""The report form: which organisation, which devices, which range (and a few per-kind options).
+
+Every choice is limited to what the user may see (``fleet.core.scoping``): another organisation's device,
+group or geofence id is an invalid choice, never data.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from fleet.core.models import Organization
+from fleet.core.scoping import for_user, organizations_for_user
+from fleet.geo.models import Geofence
+from fleet.reports import periods
+from fleet.tracking.models import Device, DeviceGroup
+
+MAX_DAYS = 92
+EARLIEST = date(2000, 1, 1)  # no positions before 2000 (ingest rejects them)
+SPLITS = [("range", "Whole range"), ("day", "Per day")]
+# Fields only some report kinds use; the rest of the form is common to every kind.
+KIND_FIELDS = {"type": {"events"}, "geofence": {"events"}, "split": {"summary"}}
+# Traccar's event types, offered as suggestions (any type may be typed).
+EVENT_TYPES = [
+    "alarm", "commandResult", "deviceFuelDrop", "deviceInactive", "deviceMoving", "deviceOffline", "deviceOnline",
+    "deviceOverspeed", "deviceStopped", "deviceUnknown", "driverChanged", "geofenceEnter", "geofenceExit",
+    "ignitionOff", "ignitionOn", "maintenance", "textMessage",
+]  # fmt: skip
+
+
+class ReportForm(forms.Form):
+    """``ReportForm(request.GET, user=request.user, kind="trips")``; ``kind=None`` keeps every field.
+
+    ``cleaned_data``: ``organization``, ``devices`` (list of Device, by name), ``start`` / ``end`` (aware UTC,
+    [start, end)), ``scope`` (a label such as "Van 1" or "All devices"), and the options ``type``,
+    ``geofence``, ``split`` where the kind has them.
+    """
+
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False, empty_label=None)
+    device = forms.ModelChoiceField(
+        queryset=Device.objects.none(), required=False, empty_label="All devices", label="Device"
+    )
+    group = forms.ModelChoiceField(
+        queryset=DeviceGroup.objects.none(), required=False, empty_label="Any group", label="Group"
+    )
+    preset = forms.ChoiceField(choices=periods.PRESETS, required=False, initial="today", label="Range")
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    type = forms.CharField(
+        required=False,
+        max_length=50,
+        label="Event type",
+        widget=forms.TextInput(attrs={"list": "event-types", "placeholder": "any"}),
+    )
+    geofence = forms.ModelChoiceField(queryset=Geofence.objects.none(), required=False, empty_label="Any geofence")
+    split = forms.ChoiceField(choices=SPLITS, required=False, initial="range", label="Rows")
+
+    def __init__(self, data=None, *, user, kind: str | None = None, now: datetime | None = None, **kwargs) -> None:
+        super().__init__(data, **kwargs)
+        self.user, self.now = user, now
+        orgs = organizations_for_user(user)
+        self.fields["organization"].queryset = orgs
+        self.fields["device"].queryset = for_user(Device.objects.select_related("organization"), user)
+        self.fields["group"].queryset = for_user(DeviceGroup.objects.select_related("organization"), user)
+        self.fields["geofence"].queryset = for_user(Geofence.objects.all(), user)
+        # With one organisation the field is implicit (not shown), but a stray id must still be one of the user's.
+        self.single_org = orgs.first() if orgs.count() == 1 else None
+        for name, kinds in KIND_FIELDS.items():
+            if kind is not None and kind not in kinds:
+                del self.fields[name]
+        self.event_types = EVENT_TYPES
+
+    def clean_preset(self) -> str:
+        return self.cleaned_data.get("preset") or "today"
+
+    def clean_split(self) -> str:
+        return self.cleaned_data.get("split") or "range"
+
+    def clean_type(self) -> str:
+        return (self.cleaned_data.get("type") or "").strip()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        org = self._organization(data)
+        data["organization"] = org
+        data["devices"], data["scope"] = self._devices(org, data)
+        if data.get("geofence") is not None and data["geofence"].organization_id != org.pk:
+            raise ValidationError({"geofence": "That geofence belongs to another organisation."})
+        data["start"], data["end"] = self._range(org, data)
+        return data
+
+    def _organization(self, data: dict) -> Organization:
+        named = [x.organization for x in (data.get("device"), data.get("group")) if x is not None]
+        chosen = data.get("organization") or self.single_org
+        if chosen is not None and any(o.pk != chosen.pk for o in named):
+            raise ValidationError("The device or group belongs to another organisation than the one chosen.")
+        if len({o.pk for o in named}) > 1:
+            raise ValidationError("The device and the group belong to different organisations.")
+        org = chosen or (named[0] if named else None)
+        if org is None:
+            raise ValidationError({"organization": "Choose an organisation."})
+        return org
+
+    def _devices(self, org: Organization, data: dict) -> tuple[list[Device], str]:
+        device, group = data.get("device"), data.get("group")
+        devices = Device.objects.filter(organization=org).select_related("driver").order_by("name", "pk")
+        if device is not None:
+            if group is not None and device.group_id not in group_and_descendants(group):
+                raise ValidationError({"device": f"{device.name} is not in the group {group.name}."})
+            return list(devices.filter(pk=device.pk)), device.name
+        if group is not None:
+            chosen = list(devices.filter(group_id__in=group_and_descendants(group)))
+            return chosen, f"{group.name} ({len(chosen)} device{'s' if len(chosen) != 1 else ''})"
+        return list(devices), "All devices"
+
+    def _range(self, org: Organization, data: dict) -> tuple[datetime, datetime]:
+        preset, start, end = data["preset"], data.get("start"), data.get("end")
+        if preset == "custom":
+            errors = {}
+            for name, value in (("start", start), ("end", end)):
+                if value is None:
+                    errors[name] = "Give a date for a custom range."
+                elif not EARLIEST <= value <= date(2100, 12, 31):
+                    errors[name] = "Give a date between 2000 and 2100."
+            if errors:
+                raise ValidationError(errors)
+            if end < start:
+                raise ValidationError({"end": "The end date is before the start date."})
+            if (end - start).days + 1 > MAX_DAYS:
+                raise ValidationError({"end": f"A report covers at most {MAX_DAYS} days."})
+        try:
+            return periods.resolve(preset, org.timezone, start, end, now=self.now)
+        except ValueError as exc:  # a preset resolve() does not know, or an impossible date
+            raise ValidationError(str(exc)) from exc
+
+
+def group_and_descendants(group: DeviceGroup) -> set[int]:
+    """The group's id and its subgroups' ids, at any depth (cycles in vendor data are tolerated)."""
+    found, frontier = {group.pk}, {group.pk}
+    while frontier:
+        children = set(
+            DeviceGroup.objects.filter(organization_id=group.organization_id, parent_id__in=frontier).values_list(
+                "pk", flat=True
+            )
+        )
+        frontier = children - found
+        found |= frontier
+    return found

@@ -1,0 +1,188 @@
+"""GPX files into a device's positions, through the one ingest service (ARCHITECTURE.md, Ingest).
+
+Track points become ``PositionRecord``s (routes and waypoints are not a recorded track and are skipped):
+
+* time is required: a point without one is rejected and counted ("no time"); a time without a zone is UTC
+  (the GPX schema says so), others are converted to UTC;
+* elevation becomes altitude; ``<hdop>`` and ``<sat>`` go to ``attributes`` (``hdop``, ``satellites``);
+* speed (km/h) comes from GPX 1.0's ``<speed>`` or a ``speed`` element in the point's extensions (Garmin's
+  TrackPointExtension and the like; both are m/s), else from the step to the previous point of the same
+  segment (distance / time; the first point of a segment takes the step to the next one, a lone point 0);
+* course likewise from ``<course>`` / an extension ``course``, else the bearing of that same step.
+
+Ingest validates (ranges, finite numbers, not in the future, not before 2000), drops duplicates of
+(device, fix time), so importing a file again stores nothing new, and counts what it rejects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import gpxpy
+import gpxpy.gpx
+
+from fleet.tracking import ingest
+from fleet.tracking.records import PositionRecord
+
+BATCH = 5000
+NO_TIME = "no time"
+EARTH_RADIUS_M = 6_371_008.8
+_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+
+class GpxError(ValueError):
+    """The file is not a GPX track we can read; the message says why, for the user."""
+
+
+@dataclass
+class ImportResult:
+    read: int = 0  # track points in the file
+    stored: int = 0
+    duplicates: int = 0  # already stored (or repeated in the file)
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        text = f"{self.read} points read, {self.stored} stored, {self.duplicates} duplicates, {self.rejected} rejected"
+        if self.reasons:
+            text += " (" + ", ".join(f"{why}: {n}" for why, n in sorted(self.reasons.items())) + ")"
+        return text
+
+
+def decode(data: bytes | str) -> str:
+    """The file as text, in the encoding its XML declaration names (UTF-8 by default)."""
+    if isinstance(data, str):
+        return data
+    declared = _ENCODING.match(data.lstrip(b"\xef\xbb\xbf")[:200])
+    name = declared.group(1).decode() if declared else "UTF-8"
+    codec = "utf-8-sig" if name.lower().replace("_", "-") in ("utf-8", "utf8") else name
+    try:
+        return data.decode(codec)
+    except LookupError as exc:
+        raise GpxError(f"unknown text encoding {name!r}") from exc
+    except UnicodeDecodeError as exc:
+        raise GpxError(f"not {name} text (byte {exc.start})") from exc
+
+
+def parse(data: bytes | str) -> gpxpy.gpx.GPX:
+    try:
+        gpx = gpxpy.parse(decode(data))
+    except gpxpy.gpx.GPXXMLSyntaxException as exc:
+        raise GpxError(f"not a GPX file ({str(exc).removeprefix('Error parsing XML: ')})") from exc
+    except gpxpy.gpx.GPXException as exc:
+        raise GpxError(f"invalid GPX: {exc}") from exc
+    if not any(segment.points for track in gpx.tracks for segment in track.segments):
+        raise GpxError("the file has no track points")
+    return gpx
+
+
+def records(device_pk: int, gpx: gpxpy.gpx.GPX, result: ImportResult) -> Iterator[PositionRecord]:
+    """One record per timed track point; points without time are counted in ``result``."""
+    for track in gpx.tracks:
+        for segment in track.segments:
+            timed = []
+            for point in segment.points:
+                result.read += 1
+                if point.time is None:
+                    result.rejected += 1
+                    result.reasons[NO_TIME] += 1
+                else:
+                    timed.append(point)
+            yield from _segment_records(str(device_pk), timed)
+
+
+def _segment_records(device_id: str, points: list[gpxpy.gpx.GPXTrackPoint]) -> Iterator[PositionRecord]:
+    for i, point in enumerate(points):
+        j, k = (i - 1, i) if i else (0, 1)  # the step to the previous point, or to the next for the first
+        step = (points[j], points[k]) if k < len(points) else None
+        speed, course = _extension(point, "speed"), _extension(point, "course")
+        if speed is None:
+            speed = point.speed
+        attributes = {}
+        if point.horizontal_dilution is not None:
+            attributes["hdop"] = point.horizontal_dilution
+        if point.satellites is not None:
+            attributes["satellites"] = point.satellites
+        yield PositionRecord(
+            device_id=device_id,
+            fix_time=_utc(point.time),
+            latitude=point.latitude,
+            longitude=point.longitude,
+            speed=speed * 3.6 if speed is not None else _step_speed_kmh(step),
+            course=course if course is not None else point.course if point.course is not None else _bearing(step),
+            altitude=point.elevation,
+            attributes=attributes,
+        )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _extension(point: gpxpy.gpx.GPXTrackPoint, name: str) -> float | None:
+    """A numeric extension element by local name, at any depth (``gpxtpx:speed``, ``speed``, ...)."""
+    for root in point.extensions:
+        for element in root.iter():
+            tag = element.tag if isinstance(element.tag, str) else ""
+            if tag.rpartition("}")[2].lower() == name and element.text:
+                try:
+                    value = float(element.text)
+                except ValueError:
+                    return None
+                return value if math.isfinite(value) else None
+    return None
+
+
+def _step_speed_kmh(step) -> float:
+    if step is None:
+        return 0.0
+    a, b = step
+    seconds = (b.time - a.time).total_seconds()
+    return _haversine_m(a, b) / seconds * 3.6 if seconds > 0 else 0.0
+
+
+def _haversine_m(a, b) -> float:
+    p1, p2 = math.radians(a.latitude), math.radians(b.latitude)
+    dl = math.radians(b.longitude - a.longitude)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
+
+
+def _bearing(step) -> float | None:
+    if step is None or (step[0].latitude, step[0].longitude) == (step[1].latitude, step[1].longitude):
+        return None
+    a, b = step
+    p1, p2 = math.radians(a.latitude), math.radians(b.latitude)
+    dl = math.radians(b.longitude - a.longitude)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
+def import_gpx(device, data: bytes | str) -> ImportResult:
+    """Store a GPX file's track points as ``device``'s positions; raise GpxError for an unreadable file."""
+    gpx = parse(data)
+    result = ImportResult()
+    batch: list[PositionRecord] = []
+    for record in records(device.pk, gpx, result):
+        batch.append(record)
+        if len(batch) >= BATCH:
+            _store(device, batch, result)
+            batch = []
+    _store(device, batch, result)
+    return result
+
+
+def _store(device, batch: list[PositionRecord], result: ImportResult) -> None:
+    if not batch:
+        return
+    stored = ingest.positions(device.organization_id, None, batch)
+    result.stored += stored.created
+    result.duplicates += stored.duplicates
+    result.rejected += stored.rejected
+    result.reasons.update(stored.reasons)

@@ -1,0 +1,72 @@
+"""Long reports run as Celery jobs (``fleet.reports.jobs``): the query, its progress and its computed result."""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from fleet.core.models import OrgOwned
+from fleet.reports.tables import Report
+
+
+class ReportJob(OrgOwned):
+    """One report computed in the background.
+
+    ``params`` is the report form's query (``{field: [values]}``, as ``QueryDict.lists()``), so the job
+    can be re-validated and re-run exactly. The result is the computed ``Report`` itself, pickled and
+    zlib-compressed into ``result``: every export format renders from it without recomputing, it lives and
+    dies with the row (organisation cascade, no orphan files) and the database is the one store every web
+    process and worker shares. It is our own object written by our own worker, never user-supplied bytes.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    kind = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Devices computed so far.")
+    total = models.PositiveIntegerField(default=0, help_text="Devices to compute.")
+    rows = models.PositiveIntegerField(default=0, help_text="Table rows so far.")
+    task_id = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    result = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["organization", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} report #{self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("reports:job", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.status == self.Status.DONE and self.result is not None
+
+    def store_report(self, report: Report) -> None:
+        self.result = zlib.compress(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL), 6)
+
+    def load_report(self) -> Report | None:
+        if self.result is None:
+            return None
+        return pickle.loads(zlib.decompress(bytes(self.result)))  # noqa: S301 - written by our own worker

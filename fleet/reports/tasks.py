@@ -1,0 +1,30 @@
+"""Thin Celery tasks: take ids, re-fetch, delegate to ``fleet.reports.jobs`` (STYLE.md rule 6)."""
+
+from celery import shared_task
+
+from fleet.reports import jobs
+
+
+@shared_task(time_limit=jobs.TIME_LIMIT, soft_time_limit=jobs.SOFT_TIME_LIMIT, ignore_result=True)
+def run_report_job(job_id: int) -> str | None:
+    job = jobs.claim(job_id)
+    if job is None:
+        return None
+    jobs.run(job)
+    return job.status
+
+
+@shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
+def prune_report_jobs(keep_days: int = jobs.KEEP_DAYS) -> int:
+    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``."""
+    return jobs.prune(keep_days)
+
+
+@shared_task(time_limit=3300, soft_time_limit=3240, ignore_result=True)
+def warm_report_cache() -> int:
+    """Beat, hourly: each organisation's last closed local day into the reports' day cache (after local
+    midnight it is yesterday; until then the runs find it cached and cost one stamp query per device)."""
+    from fleet.core.models import Organization
+    from fleet.reports.cache import warm_yesterday
+
+    return sum(warm_yesterday(org) for org in Organization.objects.all())

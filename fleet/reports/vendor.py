@@ -1,0 +1,264 @@
+"""The vendor's own reports beside ours ("As reported by vendor").
+
+``vendor_reports(kind, devices, start, end)`` asks each vendor account behind ``devices`` for its trips, stops or
+summary over the range, through the account's connector (the one HTTP layer: timeouts, retries, rate limit), and
+returns one ``VendorTable`` per account, rows in canonical units (the connector maps knots to km/h and
+milliseconds to seconds) under the same keys as our report's rows. An account whose connector does not declare
+``REPORTS`` gets an empty table with ``message = NO_REPORTS``; a vendor error becomes the table's ``message``
+(``error`` set), never an exception.
+
+``compare(kind, ours, theirs)`` pairs our rows with the vendor's (same device; trips and stops by the largest
+time overlap, summaries by device, or by device and day) into one table of differences, flagging the rows whose
+distance or duration differs by more than ``TOLERANCE`` (absolute or relative, whichever is larger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fleet.reports.builders import TRIP_COLUMNS
+from fleet.reports.engine import day_windows
+from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, LATLON, SPEED, VOLUME, Column, Table
+
+VENDOR_KINDS = ("trips", "stops", "summary")
+NO_REPORTS = "this vendor offers no reports"
+NO_ACCOUNT = "not synced from a vendor account: there is no vendor report to compare with"
+MAX_VENDOR_DAYS = 31  # per-day vendor summaries: one request per day, so not for long ranges
+# key -> (absolute, relative) tolerance before a difference is flagged
+TOLERANCE = {"distance": (100.0, 0.10), "duration": (60.0, 0.10), "engine_hours": (60.0, 0.10)}
+
+COLUMNS = {
+    "trips": [c for c in TRIP_COLUMNS if c.key not in ("flags", "replay")],  # ours, less what vendors lack
+    "stops": [
+        Column("device", "Device"),
+        Column("start", "Start", DATETIME),
+        Column("end", "End", DATETIME),
+        Column("duration", "Duration", DURATION),
+        Column("place", "Place", LATLON),
+        Column("engine_hours", "Engine hours", DURATION),
+        Column("fuel", "Fuel spent", VOLUME, 1),
+    ],
+    "summary": [
+        Column("device", "Device"),
+        Column("distance", "Distance", DISTANCE, 2),
+        Column("avg_speed", "Avg speed (of fixes)", SPEED, 0),
+        Column("max_speed", "Max speed", SPEED, 0),
+        Column("engine_hours", "Engine hours", DURATION),
+        Column("fuel", "Fuel spent", VOLUME, 1),
+    ],
+}
+COMPARED = {"trips": ["distance", "duration"], "stops": ["duration"], "summary": ["distance", "engine_hours"]}
+KEY_COLUMNS = {
+    "distance": (DISTANCE, "Distance"),
+    "duration": (DURATION, "Duration"),
+    "engine_hours": (DURATION, "Engine hours"),
+}
+
+
+@dataclass
+class VendorTable(Table):
+    """One vendor account's report rows, or why there are none."""
+
+    account: str = ""
+    vendor: str = ""  # the vendor's label, e.g. "Data Trak (Traccar 4.2)"
+    message: str = ""  # NO_REPORTS, NO_ACCOUNT or the vendor's error; empty when rows came back
+    error: bool = False
+
+
+# --------------------------------------------------------------------------------------------- fetching
+
+
+def vendor_reports(kind: str, devices, start: datetime, end: datetime, days_tz: str | None = None) -> list[Table]:
+    """The vendor's ``kind`` report (trips / stops / summary) for ``devices``, one table per vendor account.
+
+    With ``days_tz`` a summary is asked for each local day of that timezone (rows get a ``day``), up to
+    ``MAX_VENDOR_DAYS`` days; beyond that, for the whole range."""
+    if kind not in VENDOR_KINDS:
+        raise ValueError(f"the vendors offer no {kind!r} report")
+    groups: dict[int | None, list] = {}
+    for device in devices:
+        groups.setdefault(device.account_id, []).append(device)
+    tables: list[Table] = []
+    for account_id, members in sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or 0)):
+        if account_id is None:
+            title = "No vendor account"
+            tables.append(VendorTable(f"vendor-{kind}-none", title, COLUMNS[kind], message=NO_ACCOUNT))
+            continue
+        days = day_windows(start, end, days_tz) if days_tz and kind == "summary" else []
+        windows = days if 0 < len(days) <= MAX_VENDOR_DAYS else [(start, end, None)]
+        tables.append(account_table(kind, members[0].account, members, windows))
+    return tables
+
+
+def account_table(kind: str, account, devices: list, windows: list) -> VendorTable:
+    from fleet.vendors.base import REPORTS
+    from fleet.vendors.errors import VendorError
+    from fleet.vendors.registry import CONNECTORS, connector_class
+
+    label = CONNECTORS.get(account.kind, (account.kind, ""))[0]
+    table = VendorTable(f"vendor-{kind}-{account.pk}", account.name, COLUMNS[kind], account=account.name, vendor=label)
+    try:
+        cls = connector_class(account.kind)
+    except LookupError as exc:
+        table.message, table.error = str(exc), True
+        return table
+    if REPORTS not in cls.capabilities:
+        table.message = NO_REPORTS
+        return table
+    if not account.enabled or account.disabled_by_error:
+        table.message, table.error = "the account is disabled: fix it in the admin to ask its server", True
+        return table
+    ours = {d.vendor_id: d for d in devices if d.vendor_id}
+    try:
+        with cls(account.pk, account.base_url, account.credentials or {}) as connector:
+            for a, b, day in windows:
+                for row in connector.reports(kind, _aware(a), _aware(b), list(ours)):
+                    table.rows.append(vendor_row(kind, row, ours, day))
+    except VendorError as exc:
+        table.rows, table.message, table.error = [], f"the vendor's server failed: {exc.message}", True
+    except (KeyError, TypeError, ValueError) as exc:  # a row without the fields its kind must have
+        table.rows, table.error = [], True
+        table.message = f"the vendor's report could not be read ({type(exc).__name__}: {exc})"
+    table.rows.sort(key=lambda r: (r["device"], r.get("day") or "", r.get("start") or datetime.min.replace(tzinfo=UTC)))
+    if table.rows and kind != "summary":
+        table.totals = totals(kind, table.rows)
+    return table
+
+
+def _aware(value) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _place(lat, lon) -> tuple[float, float] | None:
+    return (lat, lon) if lat is not None and lon is not None else None
+
+
+def vendor_row(kind: str, row: dict[str, Any], ours: dict[str, Any], day=None) -> dict[str, Any]:
+    """A connector's canonical report row under our report's keys (device named as we name it)."""
+    device = ours.get(row["device_id"])
+    name = device.name if device is not None else row.get("device_name") or row["device_id"]
+    common = {"device": name, "fuel": row.get("spent_fuel_l")}
+    if kind == "trips":
+        return {
+            **common,
+            "start": row["start"],
+            "end": row["end"],
+            "start_place": _place(row.get("start_lat"), row.get("start_lon")),
+            "end_place": _place(row.get("end_lat"), row.get("end_lon")),
+            "distance": row["distance_m"],
+            "duration": row["duration_s"],
+            "max_speed": row["max_speed"],
+            "avg_speed": row["average_speed"],
+            "driver": row.get("driver") or "",
+        }
+    if kind == "stops":
+        return {
+            **common,
+            "start": row["start"],
+            "end": row["end"],
+            "duration": row["duration_s"],
+            "place": _place(row.get("lat"), row.get("lon")),
+            "engine_hours": row.get("engine_hours_s"),
+        }
+    return {
+        **common,
+        **({"day": day} if day is not None else {}),
+        "distance": row["distance_m"],
+        "avg_speed": row["average_speed"],
+        "max_speed": row["max_speed"],
+        "engine_hours": row.get("engine_hours_s"),
+    }
+
+
+def totals(kind: str, rows: list[dict]) -> dict:
+    out: dict[str, Any] = {"device": f"{len(rows)} {kind}"}
+    for key in COMPARED[kind]:
+        out[key] = sum(r[key] for r in rows if r.get(key) is not None)
+    return out
+
+
+# -------------------------------------------------------------------------------------------- comparing
+
+
+def group_rows(kind: str, ours: list[dict], theirs: list[dict]) -> list[tuple[list[dict], list[dict]]]:
+    """Our rows and the vendor's in comparable groups: for trips and stops, per device, the rows whose times
+    overlap, directly or through a chain (our one trip across a short halt may be the vendor's two); for
+    summaries, per device (and day). A group may lack one side. Groups come by device, then time."""
+    buckets: dict[tuple, tuple[list[dict], list[dict]]] = {}
+    for side, rows in ((0, ours), (1, theirs)):
+        for row in rows:
+            buckets.setdefault((row["device"], row.get("day") or ""), ([], []))[side].append(row)
+    if kind == "summary":
+        return [buckets[key] for key in sorted(buckets)]
+    groups = []
+    for device, _ in sorted(buckets):
+        spans = sorted(
+            [(r["start"], r["end"], side, r) for side in (0, 1) for r in buckets[(device, "")][side]],
+            key=lambda span: (span[0], span[1], span[2]),
+        )
+        reach = None
+        for start, end, side, row in spans:
+            if reach is None or start >= reach:  # no overlap with the group so far: a new group
+                groups.append(([], []))
+                reach = end
+            groups[-1][side].append(row)
+            reach = max(reach, end)
+    return groups
+
+
+def differs(key: str, ours: float | None, theirs: float | None) -> bool:
+    if ours is None or theirs is None:
+        return False
+    absolute, relative = TOLERANCE[key]
+    return abs(theirs - ours) > max(absolute, relative * max(abs(ours), abs(theirs)))
+
+
+def _total(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return sum(values) if values else None
+
+
+def compare(kind: str, ours: Table, theirs: list[Table]) -> Table:
+    """Our rows against the vendor's, group by group (``group_rows``): totals per side, the difference
+    (vendor - ours) and a flag when it is too big or a side has nothing."""
+    vendor_rows = [r for t in theirs for r in t.rows]
+    keys = COMPARED[kind]
+    columns = [Column("device", "Device")]
+    if kind == "summary" and any("day" in r for r in vendor_rows):
+        columns.append(Column("day", "Day", DATE))
+    if kind != "summary":
+        columns += [
+            Column("start", "Start (ours)", DATETIME),
+            Column("vendor_start", "Start (vendor)", DATETIME),
+            Column("count", f"{kind.capitalize()} (ours / vendor)"),
+        ]
+    for key in keys:
+        unit_kind, label = KEY_COLUMNS[key]
+        columns += [
+            Column(key, f"{label} (ours)", unit_kind, 2),
+            Column(f"vendor_{key}", f"{label} (vendor)", unit_kind, 2),
+            Column(f"diff_{key}", f"{label} difference", unit_kind, 2),
+        ]
+    columns.append(Column("differs", "Differs", BOOL))
+    rows = []
+    for mine, vendor in group_rows(kind, ours.rows, vendor_rows):
+        first = (mine or vendor)[0]
+        row: dict[str, Any] = {
+            "device": first["device"],
+            "day": first.get("day"),
+            "count": f"{len(mine)} / {len(vendor)}",
+        }
+        row |= {
+            "start": mine[0].get("start") if mine else None,
+            "vendor_start": vendor[0].get("start") if vendor else None,
+        }
+        flag = not mine or not vendor
+        for key in keys:
+            a, b = _total(mine, key), _total(vendor, key)
+            row |= {key: a, f"vendor_{key}": b, f"diff_{key}": b - a if a is not None and b is not None else None}
+            flag |= differs(key, a, b)
+        row["differs"] = flag
+        rows.append(row)
+    return Table("comparison", "Ours against the vendor's", columns, rows)

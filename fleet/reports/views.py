@@ -1,0 +1,258 @@
+"""Report pages and exports: /reports/ (every kind with the form), /reports/<kind>/ and its downloads.
+
+Each request validates the form (scoped to the user's organisations), computes the ``Report`` once and
+renders it: as HTML tables (and a map for route / trips) or as CSV / XLSX / GPX / KML.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, path, register_converter, reverse
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from fleet.reports import exports
+from fleet.reports.builders import KINDS, build_report
+from fleet.reports.forms import ReportForm
+from fleet.reports.tables import DATETIME, LATLON, LINK, NUMBER, Column, Report, Table, Units
+from fleet.web.views import map_settings
+
+try:
+    from fleet.reports import jobs
+except ImportError:  # the background-jobs module is optional
+    jobs = None
+
+HTML_ROWS = 2000  # rows shown per table on the page; exports have them all
+MAP_POINTS = 20_000  # points drawn on the page's map, all lines together (GPX / KML have them all)
+NUMERIC = {"int", NUMBER, "duration", "distance", "speed", "volume"}
+# A form error on these fields means an id the user may not see: the export answers 404, not 400.
+SCOPED_FIELDS = {"organization", "device", "group", "geofence"}
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpx": "application/gpx+xml",
+    "kml": "application/vnd.google-earth.kml+xml",
+}
+
+
+class KindConverter:
+    regex = "|".join(KINDS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class FormatConverter(KindConverter):
+    regex = "|".join(FORMATS)
+
+
+register_converter(KindConverter, "report_kind")
+register_converter(FormatConverter, "report_format")
+
+
+# ----------------------------------------------------------------------------------------- presentation
+
+
+def table_view(table: Table, units: Units, limit: int = HTML_ROWS) -> dict:
+    """What ``reports/_table.html`` renders: headers and cells as text in the organisation's units."""
+    columns = table.columns
+    return {
+        "name": table.name,
+        "title": table.title,
+        "headers": [{"label": c.label, "numeric": c.kind in NUMERIC} for c in columns],
+        "rows": [_cells(columns, row, units) for row in table.rows[:limit]],
+        "totals": _cells(columns, table.totals, units) if table.totals else None,
+        "count": len(table.rows),
+        "truncated": len(table.rows) > limit,
+        "limit": limit,
+    }
+
+
+def _cells(columns: list[Column], row: dict, units: Units) -> list[dict]:
+    cells = []
+    for column in columns:
+        value = row.get(column.key)
+        cell = {"text": units.text(column, value), "numeric": column.kind in NUMERIC}
+        if column.kind == LATLON and value is not None:
+            cell |= {"place": True, "lat": f"{value[0]:.6f}", "lon": f"{value[1]:.6f}"}
+        elif column.kind == LINK:
+            cell["text"], cell["href"] = (column.label, value) if value else ("", None)
+        cells.append(cell)
+    return cells
+
+
+def map_tracks(report: Report, budget: int = MAP_POINTS) -> list[dict]:
+    """The report's lines for Leaflet, thinned evenly (first and last points kept) to ``budget`` points."""
+    total = sum(len(line.lats) for line in report.tracks)
+    step = max(1, math.ceil(total / budget))
+    out = []
+    for line in report.tracks:
+        points = list(zip(line.lats, line.lons, strict=True))
+        thinned = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+        out.append(
+            {"name": line.name, "device": line.device_id, "points": [[round(a, 6), round(b, 6)] for a, b in thinned]}
+        )
+    return out
+
+
+def map_points(report: Report, limit: int = HTML_ROWS) -> list[list]:
+    """Without tracks (e.g. stops): the first LATLON column's places as [lat, lon, label] markers."""
+    if report.tracks or not report.tables:
+        return []
+    table = report.tables[0]
+    place = next((c for c in table.columns if c.kind == LATLON), None)
+    if place is None:
+        return []
+    label = next((c.key for c in table.columns if c.kind == "text"), None)
+    rows = (r for r in table.rows[:limit] if r.get(place.key) is not None)
+    return [[round(r[place.key][0], 6), round(r[place.key][1], 6), str(r.get(label) or "")] for r in rows]
+
+
+def _url(name: str, fallback: str) -> str:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return fallback
+
+
+def _kinds() -> list[dict]:
+    return [{"slug": slug, **vars(kind)} for slug, kind in KINDS.items()]
+
+
+def _links() -> dict:
+    """Pages other modules own, by name when they are registered."""
+    return {
+        "charts": _url("reports:charts", "/reports/charts/"),
+        "utilisation": _url("reports:utilisation", "/reports/utilisation/"),
+        "import": _url("reports:import-gpx", "/reports/import/"),
+        "vendor": _url("reports:vendor", "/reports/vendor/"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- compute
+
+
+def _compute(request: HttpRequest, kind: str, data: dict) -> Report | HttpResponse:
+    """The report, or a redirect to a background job when it is too big to compute in this request."""
+    org, devices, start, end = data["organization"], data["devices"], data["start"], data["end"]
+    if jobs is not None and jobs.should_run_in_background(org, devices, start, end, kind):
+        return redirect(jobs.start(request.user, kind, request.GET))
+    options = {k: v for k, v in data.items() if k not in ("organization", "devices", "start", "end", "preset")}
+    return build_report(kind, org, devices, start, end, options=options)
+
+
+def _filename(kind: str, data: dict, fmt: str) -> str:
+    units = Units.for_org(data["organization"])
+    first = data["start"].astimezone(units.tz).date()
+    last = (data["end"] - timedelta(microseconds=1)).astimezone(units.tz).date()
+    days = f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+    return f"{kind}_{slugify(data['scope'])[:40] or 'devices'}_{days}.{fmt}"
+
+
+# ------------------------------------------------------------------------------------------------ views
+
+
+@require_GET
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    form = ReportForm(user=request.user)
+    context = {"form": form, "kinds": _kinds(), "links": _links()}
+    return render(request, "reports/index.html", context)
+
+
+@require_GET
+@login_required
+def report(request: HttpRequest, kind: str) -> HttpResponse:
+    spec = KINDS[kind]
+    query = request.GET.urlencode()
+    context = {"kind": kind, "spec": spec, "kinds": _kinds(), "links": _links(), "query": query}
+    if not request.GET:
+        context["form"] = ReportForm(user=request.user, kind=kind)
+        return render(request, "reports/report.html", context)
+    form = context["form"] = ReportForm(request.GET, user=request.user, kind=kind)
+    if not form.is_valid():
+        return render(request, "reports/report.html", context)
+    result = _compute(request, kind, form.cleaned_data)
+    if isinstance(result, HttpResponse):
+        return result
+    units = Units.for_org(form.cleaned_data["organization"])
+    stamp = Column("t", "t", DATETIME)
+    context |= {
+        "report": result,
+        "scope": form.cleaned_data["scope"],
+        "range": (units.text(stamp, result.start), units.text(stamp, result.end)),
+        "timezone": units.timezone,
+        "tables": [table_view(t, units) for t in result.tables],
+        "exports": _export_links(kind, result, query),
+    }
+    tracks, points = map_tracks(result), map_points(result)
+    if tracks or points:
+        context["map_page"] = {**map_settings(), "tracks": tracks, "points": points}
+    return render(request, "reports/report.html", context)
+
+
+def _export_links(kind: str, result: Report, query: str) -> list[dict]:
+    def url(fmt: str, **extra: str) -> str:
+        tail = "&".join(filter(None, [query, urlencode(extra)]))
+        return f"{reverse('reports:export', args=[kind, fmt])}?{tail}"
+
+    if len(result.tables) > 1:
+        links = [{"label": f"CSV: {t.title}", "url": url("csv", table=t.name)} for t in result.tables]
+    else:
+        links = [{"label": "CSV", "url": url("csv")}]
+    links.append({"label": "Excel", "url": url("xlsx")})
+    if KINDS[kind].tracks:
+        links += [{"label": "GPX", "url": url("gpx")}, {"label": "KML", "url": url("kml")}]
+    return links
+
+
+@require_GET
+@login_required
+def export(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
+    if fmt in ("gpx", "kml") and not KINDS[kind].tracks:
+        return HttpResponseBadRequest("GPX and KML exist for the route and trips reports only.\n")
+    form = ReportForm(request.GET, user=request.user, kind=kind)
+    if not form.is_valid():
+        if SCOPED_FIELDS & form.errors.keys():
+            raise Http404("No such device, group, geofence or organisation.")
+        return HttpResponseBadRequest(form.errors.as_text() + "\n", content_type="text/plain; charset=utf-8")
+    data, table = form.cleaned_data, request.GET.get("table") or None
+    result = _compute(request, kind, data)
+    if isinstance(result, HttpResponse):
+        return result
+    units = Units.for_org(data["organization"])
+    if table and table not in {t.name for t in result.tables}:
+        return HttpResponseBadRequest(f"This report has no table {table!r}.\n", content_type="text/plain")
+    if fmt == "csv":
+        response = StreamingHttpResponse(_with_bom(exports.to_csv(result, units, table)), content_type=FORMATS[fmt])
+    elif fmt == "xlsx":
+        response = HttpResponse(exports.to_xlsx(result, units), content_type=FORMATS[fmt])
+    elif fmt == "gpx":
+        response = HttpResponse(exports.to_gpx(result), content_type=FORMATS[fmt])
+    else:
+        response = HttpResponse(exports.to_kml(result), content_type=FORMATS[fmt])
+    name = _filename(kind, data, fmt)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    return response
+
+
+def _with_bom(lines):
+    yield "\ufeff"  # Excel reads a CSV as UTF-8 only with the byte-order mark
+    yield from lines
+
+
+urlpatterns = [
+    path("", index, name="index"),
+    path("<report_kind:kind>/", report, name="report"),
+    path("<report_kind:kind>/export.<report_format:fmt>", export, name="export"),
+]

@@ -1,0 +1,250 @@
+"""The closed-day cache: the same results as the loader, from the cache on closed days, never stale."""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.cache import cache as default_cache
+from django.db import connection
+
+from fleet.reports import cache, loader
+from fleet.reports.distance import EARTH_RADIUS_M
+from fleet.reports.engine import Params
+from fleet.tracking.models import Position
+from tests.conftest import make_device
+
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+TZ = "Europe/Helsinki"  # UTC+2 in November: local midnight is 22:00 UTC
+# Local days 2026-11-20 .. 2026-11-22 in Helsinki, all long over (the fixture clock is 2026-11-30 noon).
+START = datetime(2026, 11, 19, 22, 0, tzinfo=UTC)
+END = START + timedelta(days=3)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def locmem(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "r4-cache"}}
+    default_cache.clear()
+    yield
+    default_cache.clear()
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    monkeypatch.setattr(cache, "_now", lambda: NOW)
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """How many windows were loaded from the positions table (misses)."""
+    calls = []
+    real = loader.load_track
+
+    def counting(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
+        calls.append((start, end))
+        return real(device_id, start, end, chunk)
+
+    monkeypatch.setattr(loader, "load_track", counting)
+    return calls
+
+
+def drive(van, start: datetime, minutes: int, speed: float = 36.0, lat: float = 60.0) -> float:
+    """A parked fix 10 min before ``start``, fixes every minute at ``speed`` km/h northwards from ``lat``, then
+    parked fixes for an hour; returns where it parked."""
+    fixes, clock = [(start - timedelta(minutes=10), lat, 0.0)], start
+    step = speed / 60 * 1000 / M_PER_DEG  # degrees per minute
+    for _ in range(minutes):
+        fixes.append((clock, lat, speed))
+        lat += step
+        clock += timedelta(minutes=1)
+    for _ in range(7):
+        fixes.append((clock, lat, 0.0))
+        clock += timedelta(minutes=10)
+    Position.objects.bulk_create(
+        Position(device=van, fix_time=ts, latitude=la, longitude=25.0, speed=v, attributes={"ignition": v > 0})
+        for ts, la, v in fixes
+    )
+    return lat
+
+
+def week_of_driving(van) -> None:
+    """Day 1: a 30-min drive at 10:00 local; across the first midnight (23:40-00:20 local) a 40-min drive;
+    day 3: a 20-min drive at 14:00 local."""
+    lat = drive(van, datetime(2026, 11, 20, 8, 0, tzinfo=UTC), 30)
+    lat = drive(van, datetime(2026, 11, 20, 21, 40, tzinfo=UTC), 40, lat=lat)
+    drive(van, datetime(2026, 11, 22, 12, 0, tzinfo=UTC), 20, lat=lat)
+
+
+def cached(van, params, start=START, end=END, capture=None):
+    with capture(execute=True):
+        return cache.detect_range_cached(van.id, params, start, end, TZ)
+
+
+def test_it_returns_what_the_loader_returns_cold_and_warm(org_a, frozen_now, loads, django_capture_on_commit_callbacks):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    expected = loader.detect_range(van.id, params, START, END, tz=TZ)
+    loads.clear()
+
+    cold = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert len(loads) == 3  # three closed days, each loaded once
+    warm = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert len(loads) == 3  # nothing loaded the second time
+
+    assert cold == expected and warm == expected
+    trips, _, rows = warm
+    assert [round(t.distance_m) for t in trips] == [18_000, 24_000, 12_000]  # 36 km/h for 30, 40, 20 min
+    assert [r.trips for r in rows] == [2, 0, 1]  # the midnight trip counts on the day it began
+    assert [r.driving_s for r in rows] == [1800 + 1200, 1200, 1200]
+
+
+def test_a_warm_day_costs_one_stamp_query(
+    org_a, frozen_now, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    cached(van, params, capture=django_capture_on_commit_callbacks)
+    # No position rows: the closed days' stamps only, in one query on PostgreSQL, one per day elsewhere.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        cached(van, params, capture=django_capture_on_commit_callbacks)
+
+
+@pytest.mark.django_db
+def test_the_stamps_of_many_windows_equal_their_one_by_one_stamps(org_a):
+    van = make_device(org_a)
+    week_of_driving(van)
+    hour = timedelta(hours=1)
+    windows = [(START - 6 * hour, START + 30 * hour), (START + 18 * hour, START + 54 * hour),
+               (START + 100 * hour, START + 101 * hour), (START - 50 * hour, START - 40 * hour)]  # fmt: skip
+    stamps = cache.data_stamps(van.id, windows)
+    assert stamps == [cache.data_stamp(van.id, lo, hi) for lo, hi in windows]
+    assert stamps[0][0] > 0 and stamps[3] == (0, None, None, None, None)
+
+
+def test_a_position_inserted_into_a_closed_day_is_never_served_stale(
+    org_a, frozen_now, loads, django_capture_on_commit_callbacks
+):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    before = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert [r.trips for r in before[2]] == [2, 0, 1]
+
+    # A buffered upload arrives late: a 15-minute drive on day 2 (local), which had no trip of its own.
+    drive(van, datetime(2026, 11, 21, 9, 0, tzinfo=UTC), 15, lat=61.0)
+    loads.clear()
+    after = cached(van, params, capture=django_capture_on_commit_callbacks)
+
+    assert after == loader.detect_range(van.id, params, START, END, tz=TZ)
+    assert [r.trips for r in after[2]] == [2, 1, 1]
+    # Day 2: the midnight trip's second half (12 km) and the late 15 min at 36 km/h (9 km).
+    assert after[2][1].distance_m == pytest.approx(12_000 + 9_000)
+    assert len(loads) == 1 + 3  # only day 2 was recomputed (then the loader's own three days)
+
+
+def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
+    org_a, frozen_now, django_capture_on_commit_callbacks
+):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    cached(van, params, capture=django_capture_on_commit_callbacks)
+
+    # The day-3 drive's arrival fix (12:20) goes: the trip now ends at the next parked fix, 12:30.
+    Position.objects.filter(device=van, fix_time=datetime(2026, 11, 22, 12, 20, tzinfo=UTC)).delete()
+    trips, _, _ = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert trips[-1].duration_s == 30 * 60
+
+    # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees the new trip
+    # (it starts after midnight, so day 3 keeps one trip, but its last stop is now cut by that trip).
+    drive(van, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), 10, lat=62.0)
+    again = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert again == loader.detect_range(van.id, params, START, END, tz=TZ)
+    assert again[1][-1].end_time == datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # the stop still runs at the end
+
+
+def test_other_params_are_another_entry(org_a, frozen_now, django_capture_on_commit_callbacks):
+    van = make_device(org_a)
+    week_of_driving(van)
+    cached(van, Params.for_org(org_a), capture=django_capture_on_commit_callbacks)
+    strict = Params(min_trip_duration_s=25 * 60)  # the 20-min day-3 drive is no trip under these params
+    trips, _, rows = cached(van, strict, capture=django_capture_on_commit_callbacks)
+    assert [round(t.duration_s / 60) for t in trips] == [30, 40]
+    assert [r.trips for r in rows] == [2, 0, 0]
+
+
+def test_today_and_partial_days_are_not_cached(org_a, frozen_now, loads, django_capture_on_commit_callbacks):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    # From noon on day 1 to the end of day 2: day 1 is partial, only day 2 is a whole closed day.
+    noon = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    cached(van, params, noon, START + timedelta(days=2), capture=django_capture_on_commit_callbacks)
+    cached(van, params, noon, START + timedelta(days=2), capture=django_capture_on_commit_callbacks)
+    assert len(loads) == 2 + 1  # day 1 twice, day 2 once
+
+    loads.clear()
+    today = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)  # local 2026-11-30, still running at NOW
+    cached(van, params, today, today + timedelta(days=1), capture=django_capture_on_commit_callbacks)
+    cached(van, params, today, today + timedelta(days=1), capture=django_capture_on_commit_callbacks)
+    assert len(loads) == 2
+
+
+def test_a_result_read_inside_a_rolled_back_transaction_is_not_cached(
+    org_a, frozen_now, loads, django_capture_on_commit_callbacks
+):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        cache.detect_range_cached(van.id, params, START, END, TZ)
+    assert len(callbacks) == 3  # waiting for a commit that, in a test, never comes
+    loads.clear()
+    cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert len(loads) == 3
+
+
+def test_a_broken_cache_costs_speed_not_the_report(
+    org_a, frozen_now, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    nobody = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = {**settings.CACHES, "down": nobody}
+    monkeypatch.setattr(cache, "CACHE_ALIAS", "down")
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    result = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert result == loader.detect_range(van.id, params, START, END, tz=TZ)
+
+
+def test_without_a_timezone_it_is_the_loader(org_a, loads):
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    assert cache.detect_range_cached(van.id, params, START, END) == loader.detect_range(van.id, params, START, END)
+
+
+def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
+    org_a, frozen_now, loads, django_capture_on_commit_callbacks
+):
+    org_a.timezone = TZ
+    org_a.save()
+    van, idle = make_device(org_a, "Van"), make_device(org_a, "Idle van")
+    week_of_driving(van)
+    van.last_fix_time = datetime(2026, 11, 22, 12, 20, tzinfo=UTC)
+    van.save()
+    idle.last_fix_time = datetime(2026, 11, 1, tzinfo=UTC)  # silent for weeks: nothing to warm
+    idle.save()
+    morning = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 08:00 in Helsinki: yesterday is 2026-11-22
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cache.warm_yesterday(org_a, now=morning) == 1
+    assert len(loads) == 1  # the van's one day
+    loads.clear()
+
+    day = (START + timedelta(days=2), START + timedelta(days=3))  # local 2026-11-22
+    warm = cached(van, Params.for_org(org_a), *day, capture=django_capture_on_commit_callbacks)
+    assert loads == []  # served from the cache the warm-up filled
+    assert warm == loader.detect_range(van.id, Params.for_org(org_a), *day, tz=TZ)
+    assert [r.trips for r in warm[2]] == [1]

@@ -1,0 +1,182 @@
+"""The loader's SQL readers (PostgreSQL arrays, SQLite rows) against the ORM path that decodes JSON in Python,
+and window-by-window loading that reads each fix once."""
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from fleet.reports import loader
+from fleet.reports.track import FLOAT_FIELDS
+from fleet.tracking.models import Position
+from tests.conftest import T0, make_device
+
+IGNITIONS = [True, False, "true", " TRUE ", "off", "Yes", "no", 1, 0, 2, 0.0, 0.5, "maybe", None, [], [0], {}, {"a": 1}]
+NUMBERS = [1200.5, 0, -3, 10**15 + 1, "1300.25", " 42 ", "1e3", None, 7, 2.5e-7]
+
+
+def sql_reader():
+    return loader._READERS[connection.vendor]
+
+
+def add(van, rows: list[dict], micro: int = 0) -> None:
+    """One fix a minute from T0 (plus ``micro`` microseconds), with the given attributes."""
+    Position.objects.bulk_create(
+        Position(device=van, fix_time=T0 + timedelta(minutes=i, microseconds=micro), latitude=60 + i / 1000,
+                 longitude=25.0, speed=float(i), valid=i % 3 != 0, attributes=attrs)
+        for i, attrs in enumerate(rows)
+    )  # fmt: skip
+
+
+def both(van, chunk: int = 1000):
+    end = T0 + timedelta(days=1)
+    return (
+        list(sql_reader()(connection, van.id, T0, end, chunk)),
+        list(loader._orm_chunks(connection, van.id, T0, end, chunk)),
+    )
+
+
+def assert_same(a: list, b: list) -> None:
+    assert [len(x) for x in a] == [len(x) for x in b]
+    for x, y in zip(a, b, strict=True):
+        for name in FLOAT_FIELDS:
+            np.testing.assert_array_equal(getattr(x, name), getattr(y, name), err_msg=name)
+        np.testing.assert_array_equal(x.valid, y.valid)
+
+
+def test_the_sql_reader_reads_attributes_as_python_does(org_a, monkeypatch):
+    van = make_device(org_a)
+    rows = [
+        {"ignition": ign, "odometer_m": NUMBERS[i % len(NUMBERS)], "fuel_l": NUMBERS[(i + 3) % len(NUMBERS)]}
+        for i, ign in enumerate(IGNITIONS)
+    ]
+    rows += [{}, {"engine_hours_s": 3600}, {"ignition": None, "engine_hours_s": "7200.5", "other": [1, 2]}]
+    add(van, rows, micro=123_457)
+    monkeypatch.setattr(loader, "_orm_chunks", fail_if_called, raising=True)
+    fast = list(sql_reader()(connection, van.id, T0, T0 + timedelta(days=1), 1000))
+    monkeypatch.undo()
+    (slow,) = both(van)[1:]
+
+    assert_same(fast, slow)
+    track = fast[0]
+    assert list(track.ignition[:12]) == [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1]  # up to 0.5 (non-zero: on)
+    assert np.isnan(track.ignition[[12, 13]]).all()  # "maybe", None
+    assert list(track.ignition[14:18]) == [0, 1, 0, 1]  # [], [0], {}, {"a": 1}: their truth
+    assert track.t[0] == (T0 + timedelta(microseconds=123_457)).timestamp()
+    assert list(track.odometer[:7]) == [1200.5, 0, -3, 10**15 + 1, 1300.25, 42, 1000]
+    assert track.hours[-2:].tolist() == [3600, 7200.5]
+
+
+def fail_if_called(*args, **kwargs):
+    raise AssertionError("the SQL reader fell back to decoding values in Python")
+
+
+@pytest.mark.parametrize("odd", [True, "bad", {"km": 3}, [1], 10**400])
+def test_values_sql_cannot_cast_still_load_as_python_reads_them(org_a, odd):
+    """PostgreSQL's casts fail on these and the reader decodes in Python instead; SQLite reads them in SQL."""
+    van = make_device(org_a)
+    add(van, [{"ignition": True, "odometer_m": 5000}, {"ignition": False, "odometer_m": odd}, {"fuel_l": 3}])
+    fast, slow = both(van)
+    assert_same(fast, slow)
+    odometer = fast[0].odometer
+    assert odometer[0] == 5000 and np.isnan(odometer[2])
+    assert np.isnan(odometer[1])  # not a number, or beyond float
+    assert fast[0].fuel[2] == 3 and fast[0].ignition.tolist()[:2] == [1.0, 0.0]
+
+
+def test_plain_numbers_and_booleans_take_the_fast_way_and_read_the_same(org_a, monkeypatch):
+    van = make_device(org_a)
+    ignitions = [True, False, 2, 0, 0.5, None, True]
+    add(van, [{"ignition": v, "odometer_m": 10**6 + i, "fuel_l": 40 - i / 3, "speed_limit": 50} for i, v in
+              enumerate(ignitions)])  # fmt: skip
+    monkeypatch.setattr(loader, "_orm_chunks", fail_if_called)  # PostgreSQL: no fallback
+    monkeypatch.setattr(loader, "json", SimpleNamespace(loads=fail_if_called))  # SQLite: no value by value
+    fast = list(sql_reader()(connection, van.id, T0, T0 + timedelta(days=1), 4))
+    monkeypatch.undo()
+    slow = both(van, chunk=4)[1]
+    assert_same(fast, slow)
+    ignition = np.concatenate([c.ignition for c in fast])
+    assert ignition[:5].tolist() == [1, 0, 1, 0, 1] and np.isnan(ignition[5]) and ignition[6] == 1
+    assert np.concatenate([c.fuel for c in fast])[3] == 39
+
+
+def test_chunks_split_at_the_chunk_size_and_an_empty_range_gives_none(org_a):
+    van = make_device(org_a)
+    add(van, [{"odometer_m": 100 + i} for i in range(6)])
+    reader, end = sql_reader(), T0 + timedelta(hours=1)
+    assert [len(c) for c in reader(connection, van.id, T0, end, 3)] == [3, 3]
+    assert [len(c) for c in reader(connection, van.id, T0, end, 6)] == [6]
+    assert [len(c) for c in reader(connection, van.id, T0, end, 4)] == [4, 2]
+    assert [c.odometer.tolist() for c in reader(connection, van.id, T0, end, 4)] == [[100, 101, 102, 103], [104, 105]]
+    assert list(reader(connection, van.id, end, end + timedelta(hours=1), 3)) == []
+
+
+def test_windows_read_each_fix_once_and_get_the_same_tracks(org_a, monkeypatch):
+    van = make_device(org_a)
+    Position.objects.bulk_create(
+        Position(device=van, fix_time=T0 + timedelta(minutes=20 * i), latitude=60, longitude=25, speed=i % 5,
+                 attributes={"ignition": i % 2 == 0, "odometer_m": 1000 + i})
+        for i in range(3 * 72)
+    )  # fmt: skip
+    reads = []
+    original = loader.load_track
+
+    def spy(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
+        reads.append((start, end))
+        return original(device_id, start, end, chunk)
+
+    monkeypatch.setattr(loader, "load_track", spy)
+    margin = timedelta(hours=6)
+    windows = list(loader.iter_tracks(van.id, T0, T0 + timedelta(days=3), margin=margin))
+
+    day = timedelta(days=1)
+    assert reads == [(T0 - margin, T0 + day + margin), (T0 + day + margin, T0 + 2 * day + margin),
+                     (T0 + 2 * day + margin, T0 + 3 * day + margin)]  # fmt: skip
+    for win_start, win_end, track in windows:
+        fresh = original(van.id, win_start - margin, win_end + margin)
+        assert len(track) == len(fresh) > 0
+        assert_same([track], [fresh])
+
+
+def test_load_points_gives_the_valid_fixes_of_a_range_as_arrays(org_a):
+    van, other = make_device(org_a, "Van 1"), make_device(org_a, "Van 2")
+    for minute, valid, altitude in [(0, True, 12.5), (1, False, 13.0), (2, True, None), (3, True, 14.0)]:
+        Position.objects.create(device=van, fix_time=T0 + timedelta(minutes=minute, microseconds=250_001),
+                                latitude=60 + minute / 100, longitude=25.0, speed=10.0 * minute, valid=valid,
+                                altitude=altitude)  # fmt: skip
+    Position.objects.create(device=other, fix_time=T0, latitude=1, longitude=2)
+
+    points = loader.load_points(van.id, T0, T0 + timedelta(minutes=3))  # half-open: minute 3 is out
+
+    assert sorted(points) == ["altitude", "lat", "lon", "speed", "t"]
+    assert points["t"].tolist() == [(T0 + timedelta(minutes=m, microseconds=250_001)).timestamp() for m in (0, 2)]
+    assert points["lat"].tolist() == [60.0, 60.02] and points["lon"].tolist() == [25.0, 25.0]
+    assert points["speed"].tolist() == [0.0, 20.0]
+    assert points["altitude"][0] == 12.5 and np.isnan(points["altitude"][1])
+    assert loader.load_points(van.id, T0 + timedelta(hours=1), T0 + timedelta(hours=2))["t"].shape == (0,)
+    np.testing.assert_array_equal(points["t"], np.array(loader._orm_points(van.id, T0, T0 + timedelta(minutes=3))[0]))
+
+
+def test_load_points_over_spans_keeps_every_fix_inside_them(org_a):
+    van = make_device(org_a, "Van 1")
+    Position.objects.bulk_create(
+        Position(device=van, fix_time=T0 + timedelta(minutes=m), latitude=60 + m / 1000, longitude=25.0, speed=m)
+        for m in range(60)
+    )
+    minute = timedelta(minutes=1)
+    spans = [(T0 + 5 * minute, T0 + 10 * minute), (T0 + 30 * minute, T0 + 31 * minute)]
+    whole = loader.load_points(van.id, T0, T0 + timedelta(hours=1))
+    narrowed = loader.load_points(van.id, T0, T0 + timedelta(hours=1), spans)
+
+    def inside(points):
+        keep = np.zeros(len(points["t"]), dtype=bool)
+        for a, b in spans:
+            keep |= (points["t"] >= a.timestamp()) & (points["t"] < b.timestamp())
+        return {name: values[keep].tolist() for name, values in points.items() if name != "altitude"}  # NaN != NaN
+
+    assert inside(narrowed) == inside(whole)
+    assert inside(whole)["speed"] == [5, 6, 7, 8, 9, 30]
+    if connection.vendor == "postgresql":  # narrowed in SQL; elsewhere the whole range comes back
+        assert narrowed["speed"].tolist() == [5, 6, 7, 8, 9, 30]
