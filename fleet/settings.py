@@ -113,7 +113,11 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or f"spatialite:///{BASE_DIR 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = _DB_ENGINES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
+# Spelled out (Django would derive the same): the live-server tests' forked Daphne derives it again from a
+# NAME that already is the test database's, so an implicit name would become test_test_<name> there.
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None) or (
+    f"test_{DATABASES['default']['NAME']}" if not DATABASES["default"]["ENGINE"].endswith("spatialite") else None
+)
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     # Web, worker, beat and the stream process write at once: WAL, waiting for locks, IMMEDIATE
     # transactions; tests get a file too, so threads and subprocesses share their database.
