@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fleet.reports.builders import TRIP_COLUMNS
+from fleet.reports.builders import STOP_COLUMNS, TRIP_COLUMNS
 from fleet.reports.engine import day_windows
-from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, LATLON, SPEED, VOLUME, Column, Table
+from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
 
 VENDOR_KINDS = ("trips", "stops", "summary")
 NO_REPORTS = "this vendor offers no reports"
@@ -31,15 +31,7 @@ TOLERANCE = {"distance": (100.0, 0.10), "duration": (60.0, 0.10), "engine_hours"
 
 COLUMNS = {
     "trips": [c for c in TRIP_COLUMNS if c.key not in ("flags", "replay")],  # ours, less what vendors lack
-    "stops": [
-        Column("device", "Device"),
-        Column("start", "Start", DATETIME),
-        Column("end", "End", DATETIME),
-        Column("duration", "Duration", DURATION),
-        Column("place", "Place", LATLON),
-        Column("engine_hours", "Engine hours", DURATION),
-        Column("fuel", "Fuel spent", VOLUME, 1),
-    ],
+    "stops": [*(c for c in STOP_COLUMNS if c.key not in ("idle", "flags")), Column("fuel", "Fuel spent", VOLUME, 1)],
     "summary": [
         Column("device", "Device"),
         Column("distance", "Distance", DISTANCE, 2),
