@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from fleet.reports.builders import STOP_COLUMNS, TRIP_COLUMNS
 from fleet.reports.engine import day_windows
 from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
@@ -110,6 +112,9 @@ def account_table(kind: str, account, devices: list, windows: list) -> VendorTab
                     table.rows.append(vendor_row(kind, row, ours, day))
     except VendorError as exc:
         table.rows, table.message, table.error = [], f"the vendor's server failed: {exc.message}", True
+    except RedisError:  # the per-account rate limiter lives in Redis: without it we must not call the vendor
+        table.rows, table.error = [], True
+        table.message = "the vendor cannot be asked right now (our rate limiter's Redis is unavailable)"
     except (KeyError, TypeError, ValueError) as exc:  # a row without the fields its kind must have
         table.rows, table.error = [], True
         table.message = f"the vendor's report could not be read ({type(exc).__name__}: {exc})"

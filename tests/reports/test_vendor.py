@@ -342,6 +342,25 @@ def test_a_vendor_error_is_a_message_not_a_500(org_a, user_a, client):
     assert 'role="alert"' in response.content.decode()
 
 
+def test_without_the_rate_limiters_redis_the_vendor_is_not_asked_and_the_page_says_so(org_a, user_a, client, settings):
+    from fleet.vendors import ratelimit
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: the per-account token bucket is unreachable
+    account = make_account(org_a, name="Outdoor", kind="datatrak")
+    make_device(org_a, "Van", account, vendor_id="1")
+    client.force_login(user_a)
+    ratelimit.client.cache_clear()
+    ratelimit._script.cache_clear()
+    try:
+        response = page(client, **custom_range(kind="trips"))
+    finally:
+        ratelimit.client.cache_clear()  # the next user gets the real Redis again
+        ratelimit._script.cache_clear()
+    assert response.status_code == 200
+    (theirs,) = response.context["theirs"]
+    assert theirs["table"].error and "rate limiter" in theirs["table"].message
+
+
 def test_vendor_reports_groups_devices_by_account(org_a):
     safectory = make_account(org_a, name="Indoor", kind="safectory")
     datatrak = make_account(org_a, name="Outdoor", kind="datatrak", enabled=False)
