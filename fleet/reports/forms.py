@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 
 from fleet.core.models import Organization
 from fleet.core.scoping import for_user, organizations_for_user
-from fleet.geo.models import Geofence
+from fleet.geo.models import POI, Geofence
 from fleet.reports import periods
 from fleet.tracking.models import Device, DeviceGroup
 
@@ -21,7 +21,7 @@ MAX_DAYS = 92
 EARLIEST = date(2000, 1, 1)  # no positions before 2000 (ingest rejects them)
 SPLITS = [("range", "Whole range"), ("day", "Per day")]
 # Fields only some report kinds use; the rest of the form is common to every kind.
-KIND_FIELDS = {"type": {"events"}, "geofence": {"events"}, "split": {"summary"}}
+KIND_FIELDS = {"type": {"events"}, "geofence": {"events", "visits"}, "poi": {"visits"}, "split": {"summary"}}
 # Traccar's event types, offered as suggestions (any type may be typed).
 EVENT_TYPES = [
     "alarm", "commandResult", "deviceFuelDrop", "deviceInactive", "deviceMoving", "deviceOffline", "deviceOnline",
@@ -35,7 +35,7 @@ class ReportForm(forms.Form):
 
     ``cleaned_data``: ``organization``, ``devices`` (list of Device, by name), ``start`` / ``end`` (aware UTC,
     [start, end)), ``scope`` (a label such as "Van 1" or "All devices"), and the options ``type``,
-    ``geofence``, ``split`` where the kind has them.
+    ``geofence``, ``poi``, ``split`` where the kind has them.
     """
 
     organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False, empty_label=None)
@@ -55,6 +55,7 @@ class ReportForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "event-types", "placeholder": "any"}),
     )
     geofence = forms.ModelChoiceField(queryset=Geofence.objects.none(), required=False, empty_label="Any geofence")
+    poi = forms.ModelChoiceField(queryset=POI.objects.none(), required=False, empty_label="Any POI", label="POI")
     split = forms.ChoiceField(choices=SPLITS, required=False, initial="range", label="Rows")
 
     def __init__(self, data=None, *, user, kind: str | None = None, now: datetime | None = None, **kwargs) -> None:
@@ -65,6 +66,7 @@ class ReportForm(forms.Form):
         self.fields["device"].queryset = for_user(Device.objects.select_related("organization"), user)
         self.fields["group"].queryset = for_user(DeviceGroup.objects.select_related("organization"), user)
         self.fields["geofence"].queryset = for_user(Geofence.objects.all(), user)
+        self.fields["poi"].queryset = for_user(POI.objects.all(), user)
         # With one organisation the field is implicit (not shown), but a stray id must still be one of the user's.
         self.single_org = orgs.first() if orgs.count() == 1 else None
         for name, kinds in KIND_FIELDS.items():
@@ -88,8 +90,9 @@ class ReportForm(forms.Form):
         org = self._organization(data)
         data["organization"] = org
         data["devices"], data["scope"] = self._devices(org, data)
-        if data.get("geofence") is not None and data["geofence"].organization_id != org.pk:
-            raise ValidationError({"geofence": "That geofence belongs to another organisation."})
+        for name, what in (("geofence", "geofence"), ("poi", "POI")):
+            if data.get(name) is not None and data[name].organization_id != org.pk:
+                raise ValidationError({name: f"That {what} belongs to another organisation."})
         data["start"], data["end"] = self._range(org, data)
         return data
 

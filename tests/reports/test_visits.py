@@ -270,3 +270,24 @@ def test_another_organisations_places_are_not_visited(org_a, org_b, places):
     drive(van, THROUGH_AND_PARK)
     _, rows, _ = run(org_a, [van])
     assert {r["place"] for r in rows} == {"Depot square", "Customer"}
+
+
+def test_the_visits_page_picks_a_poi_or_geofence_and_refuses_another_organisations(
+    org_a, org_b, user_a, client, places
+):
+    square, poi = places
+    van = make_device(org_a, "Van 9")
+    drive(van, THROUGH_AND_PARK)
+    foreign = POI.objects.create(organization=org_b, name="B customer", point=Point(LON, lat(POI_AT_M)), radius_m=50)
+    client.force_login(user_a)
+    local_day = T0.date().isoformat()
+    query = {"device": van.pk, "preset": "custom", "start": local_day, "end": local_day}
+
+    rows = client.get("/reports/visits/", {**query, "poi": poi.pk}).context["report"].tables[0].rows
+    assert [r["place"] for r in rows] == ["Customer"]
+    rows = client.get("/reports/visits/", {**query, "geofence": square.pk}).context["report"].tables[0].rows
+    assert [r["place"] for r in rows] == ["Depot square"]
+
+    response = client.get("/reports/visits/", {**query, "poi": foreign.pk})
+    assert response.status_code in (200, 400) and response.context["form"].errors.get("poi")
+    assert "B customer" not in response.content.decode()
