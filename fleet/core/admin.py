@@ -52,6 +52,7 @@ class OrganizationAdmin(OrgScopedAdmin):
                     "min_no_data_gap_s",
                     "speed_threshold_kmh",
                     "use_ignition",
+                    "trip_needs_distance_and_duration",
                     "stale_after_minutes",
                 ]
             },

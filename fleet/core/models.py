@@ -46,6 +46,11 @@ class Organization(models.Model):
     use_ignition = models.BooleanField(
         default=True, help_text="Use ignition to split trips when the device reports it."
     )
+    trip_needs_distance_and_duration = models.BooleanField(
+        default=True,
+        help_text="A movement is a trip only if it is long enough in distance and in time. Off: either suffices "
+        "(Traccar's rule, which can turn parked GPS wander into trips).",
+    )
     stale_after_minutes = models.PositiveIntegerField(default=15, help_text="A device silent this long is shown stale.")
     created = models.DateTimeField(auto_now_add=True)
 

@@ -25,7 +25,7 @@ class Params:
     min_no_data_gap_s: float = 3600.0
     speed_threshold_kmh: float = 1.852
     use_ignition: bool = True
-    # fleet's own knobs (not per organisation yet):
+    # fleet's own knobs (require_both is the organisation's trip_needs_distance_and_duration):
     # True: a movement is a trip only if it is long enough in distance AND in time (parked jitter that
     # drifts for minutes never becomes a trip). False: Traccar's rule, either one suffices
     # (MotionProcessor.updateState: ``duration >= minimalTripDuration || distance >= minimalTripDistance``).
@@ -47,6 +47,7 @@ class Params:
             min_no_data_gap_s=float(org.min_no_data_gap_s),
             speed_threshold_kmh=float(org.speed_threshold_kmh),
             use_ignition=bool(org.use_ignition),
+            require_both=bool(org.trip_needs_distance_and_duration),
         )
 
 

@@ -23,6 +23,7 @@ from fleet.dispatch.models import Task
 from fleet.geo.models import Geofence
 from fleet.reports.builders import KINDS, attribute_summary, build_report, replay_url
 from fleet.reports.distance import EARTH_RADIUS_M
+from fleet.reports.track import Params
 from fleet.tracking.models import Driver, Event, Position
 from tests.conftest import make_device
 
@@ -273,3 +274,12 @@ def test_attribute_summary_is_sorted_and_cut():
     assert attribute_summary(None) == ""
     long = attribute_summary({"k": "v" * 500}, limit=20)
     assert len(long) == 20 and long.endswith("…")
+
+
+@pytest.mark.django_db
+def test_the_organisation_chooses_traccars_either_or_trip_rule(org_a):
+    assert Params.for_org(org_a).require_both is True  # default: distance AND duration
+    org_a.trip_needs_distance_and_duration = False
+    org_a.save()
+    org_a.refresh_from_db()
+    assert Params.for_org(org_a).require_both is False
