@@ -443,6 +443,7 @@ def test_params_come_from_the_organisation():
     class Org:
         min_trip_distance_m, min_trip_duration_s, min_parking_duration_s = 1000, 120, 600
         min_no_data_gap_s, speed_threshold_kmh, use_ignition = 1800, 5.0, False
+        trip_needs_distance_and_duration = False  # Traccar's either/or rule
 
     params = Params.for_org(Org())
     assert params == Params(
@@ -452,6 +453,7 @@ def test_params_come_from_the_organisation():
         min_no_data_gap_s=1800,
         speed_threshold_kmh=5.0,
         use_ignition=False,
+        require_both=False,
     )
 
 
