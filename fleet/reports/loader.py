@@ -13,7 +13,7 @@ from the JSON, so no row's JSON is decoded in Python and no datetime or model ob
   value only when one of them is not a plain number (a string, an object, a boolean counter).
 * Other databases: ``values_list(...).iterator(chunk_size)`` and the attributes decoded in Python.
 
-All three give the same arrays as decoding the JSON in Python by the rules of ``_ignition`` and ``_number``
+All three give the same arrays as decoding the JSON in Python by the rules of ``ignition_value`` and ``_number``
 below (tests/reports/test_loader_speed_paths.py). Peak memory is the arrays plus one chunk (PostgreSQL: plus
 the range's column bytes). ``load_points`` reads map lines (valid fixes with altitude) the same ways.
 
@@ -67,7 +67,7 @@ def _number(value) -> float:
         return math.nan
 
 
-def _ignition(value) -> float:
+def ignition_value(value) -> float:
     """The ``ignition`` attribute (bool, 0/1 or "true"/"false") as 1.0 / 0.0, NaN when absent."""
     if value is None:
         return math.nan
@@ -84,7 +84,7 @@ def _chunk_track(rows: list[tuple]) -> Track:
         lat=np.array(lats, dtype=np.float64),
         lon=np.array(lons, dtype=np.float64),
         speed=np.array([math.nan if s is None else s for s in speeds], dtype=np.float64),
-        ignition=np.array([_ignition((a or {}).get("ignition")) for a in attrs]),
+        ignition=np.array([ignition_value((a or {}).get("ignition")) for a in attrs]),
         odometer=np.array([_number((a or {}).get("odometer_m")) for a in attrs]),
         fuel=np.array([_number((a or {}).get("fuel_l")) for a in attrs]),
         hours=np.array([_number((a or {}).get("engine_hours_s")) for a in attrs]),
@@ -124,7 +124,7 @@ def _pg_number(key: str) -> str:
 
 
 # JSON true / "true" and false / "false" are settled by the first two branches; the rest (numbers, other
-# words, arrays, objects) rarely occurs and goes through jsonb_typeof, as ``_ignition`` decides in Python.
+# words, arrays, objects) rarely occurs and goes through jsonb_typeof, as ``ignition_value`` decides in Python.
 _PG_IGNITION_TEXT = "lower(btrim(attributes->>'ignition', E' \\t\\n\\r\\f\\v'))"
 _PG_IGNITION = (
     "COALESCE(CASE attributes->>'ignition' WHEN 'true' THEN 1 WHEN 'false' THEN 0 ELSE "
@@ -223,7 +223,7 @@ def _sqlite_attributes(texts: tuple[str, ...]) -> np.ndarray:
             ignition[known] = ignition[known] != 0
             return values
     rows = [json.loads(text) for text in texts]
-    return np.array([(_ignition(i), _number(o), _number(f), _number(h)) for i, o, f, h in rows], dtype=np.float64)
+    return np.array([(ignition_value(i), _number(o), _number(f), _number(h)) for i, o, f, h in rows], dtype=np.float64)
 
 
 @contextmanager

@@ -152,11 +152,34 @@ def _compute(request: HttpRequest, kind: str, data: dict) -> Report | HttpRespon
 
 
 def _filename(kind: str, data: dict, fmt: str) -> str:
-    units = Units.for_org(data["organization"])
-    first = data["start"].astimezone(units.tz).date()
-    last = (data["end"] - timedelta(microseconds=1)).astimezone(units.tz).date()
-    days = f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+    days = days_label(data["start"], data["end"], Units.for_org(data["organization"]))
     return f"{kind}_{slugify(data['scope'])[:40] or 'devices'}_{days}.{fmt}"
+
+
+def days_label(start, end, units: Units) -> str:
+    """The local days of [start, end) for a file name: "2026-11-30" or "2026-11-01_2026-11-30"."""
+    first = start.astimezone(units.tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(units.tz).date()
+    return f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+
+
+def download(report: Report, units: Units, fmt: str, table: str | None, filename: str) -> HttpResponse:
+    """A report as an attachment in ``fmt`` (the page's and the background job's downloads alike); 400 for a
+    table the report lacks, or GPX / KML of a report without tracks."""
+    if table and table not in {t.name for t in report.tables}:
+        return HttpResponseBadRequest(f"This report has no table {table!r}.\n", content_type="text/plain")
+    if fmt in ("gpx", "kml") and not KINDS[report.kind].tracks:
+        return HttpResponseBadRequest("GPX and KML exist for the route and trips reports only.\n")
+    if fmt == "csv":
+        response = StreamingHttpResponse(_with_bom(exports.to_csv(report, units, table)), content_type=FORMATS[fmt])
+    elif fmt == "xlsx":
+        response = HttpResponse(exports.to_xlsx(report, units), content_type=FORMATS[fmt])
+    elif fmt == "gpx":
+        response = HttpResponse(exports.to_gpx(report), content_type=FORMATS[fmt])
+    else:
+        response = HttpResponse(exports.to_kml(report), content_type=FORMATS[fmt])
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    return response
 
 
 # ------------------------------------------------------------------------------------------------ views
@@ -230,20 +253,7 @@ def export(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
     result = _compute(request, kind, data)
     if isinstance(result, HttpResponse):
         return result
-    units = Units.for_org(data["organization"])
-    if table and table not in {t.name for t in result.tables}:
-        return HttpResponseBadRequest(f"This report has no table {table!r}.\n", content_type="text/plain")
-    if fmt == "csv":
-        response = StreamingHttpResponse(_with_bom(exports.to_csv(result, units, table)), content_type=FORMATS[fmt])
-    elif fmt == "xlsx":
-        response = HttpResponse(exports.to_xlsx(result, units), content_type=FORMATS[fmt])
-    elif fmt == "gpx":
-        response = HttpResponse(exports.to_gpx(result), content_type=FORMATS[fmt])
-    else:
-        response = HttpResponse(exports.to_kml(result), content_type=FORMATS[fmt])
-    name = _filename(kind, data, fmt)
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
-    return response
+    return download(result, Units.for_org(data["organization"]), fmt, table, _filename(kind, data, fmt))
 
 
 def _with_bom(lines):

@@ -4,23 +4,20 @@ job is a 404."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from fleet.core.scoping import get_for_user, organizations_for_user
-from fleet.reports import charts, exports, jobs
+from fleet.reports import charts, jobs
 from fleet.reports.builders import KINDS
 from fleet.reports.forms import ReportForm
 from fleet.reports.models import ReportJob
 from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Units
 from fleet.reports.utilisation import Figures, overview, report_url
-from fleet.reports.views import FORMATS, SCOPED_FIELDS, table_view
+from fleet.reports.views import FORMATS, SCOPED_FIELDS, days_label, download, table_view
 from fleet.tracking.models import Device
 
 CHART_KIND = "charts"  # the form without the per-report options (event type, geofence, rows per day)
@@ -229,40 +226,9 @@ def job_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     if report is None:
         return HttpResponse("The report is not ready.\n", status=409, content_type="text/plain")
     table = request.GET.get("table") or None
-    if table and table not in {t.name for t in report.tables}:
-        return HttpResponseBadRequest(f"This report has no table {table!r}.\n", content_type="text/plain")
     units = Units.for_org(job.organization)
-    try:
-        response = _render_export(report, units, fmt, table)
-    except exports.NoTracks:
-        return HttpResponseBadRequest("GPX and KML exist for the route and trips reports only.\n")
-    name = _filename(job, report, fmt)
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
-    return response
-
-
-def _render_export(report, units: Units, fmt: str, table: str | None) -> HttpResponse:
-    if fmt == "csv":
-        lines = exports.to_csv(report, units, table)
-        return StreamingHttpResponse(_with_bom(lines), content_type=FORMATS[fmt])
-    if fmt == "xlsx":
-        return HttpResponse(exports.to_xlsx(report, units), content_type=FORMATS[fmt])
-    if fmt == "gpx":
-        return HttpResponse(exports.to_gpx(report), content_type=FORMATS[fmt])
-    return HttpResponse(exports.to_kml(report), content_type=FORMATS[fmt])
-
-
-def _with_bom(lines):
-    yield "\ufeff"  # Excel reads a CSV as UTF-8 only with the byte-order mark
-    yield from lines
-
-
-def _filename(job: ReportJob, report, fmt: str) -> str:
-    zone = Units.for_org(job.organization).tz
-    first = report.start.astimezone(zone).date()
-    last = (report.end - timedelta(microseconds=1)).astimezone(zone).date()
-    days = f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
-    return f"{job.kind}_job{job.pk}_{days}.{fmt}"
+    name = f"{job.kind}_job{job.pk}_{days_label(report.start, report.end, units)}.{fmt}"
+    return download(report, units, fmt, table, name)
 
 
 urlpatterns = [

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from fleet.reports import engine
-from fleet.reports.loader import _ignition
+from fleet.reports.loader import ignition_value
 from fleet.reports.track import Params, Track
 from fleet.tracking.models import Device, Position
 
@@ -84,7 +84,7 @@ def stops(track: Sequence[Row], params: Params, span: Range) -> list[dict]:
         lat=np.array(rows[1], dtype=np.float64),
         lon=np.array(rows[2], dtype=np.float64),
         speed=np.array([np.nan if v is None else v for v in rows[3]], dtype=np.float64),
-        ignition=np.array([_ignition(v) for v in rows[6]], dtype=np.float64),
+        ignition=np.array([ignition_value(v) for v in rows[6]], dtype=np.float64),
         valid=np.array(rows[5], dtype=bool),
     )
     _, found = engine.detect(arrays, params, span.start, span.end)
