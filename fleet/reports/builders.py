@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -144,7 +144,7 @@ def route_report(organization, devices, start, end, options=None, progress=None)
     table = Table("route", "Positions", ROUTE_COLUMNS)
     tracks = []
     for device in _each(devices, progress, table):
-        line = TrackLine(device.name, device.pk, [], [], [], [], [])
+        valid_fixes = []
         fixes = (
             Position.objects.filter(device_id=device.pk, fix_time__gte=start, fix_time__lt=end)
             .order_by("fix_time")
@@ -170,18 +170,10 @@ def route_report(organization, devices, start, end, options=None, progress=None)
                 }
             )
             if valid:
-                _append(line, when, lat, lon, speed, altitude)
-        if line.times:
-            tracks.append(line)
+                valid_fixes.append((when, lat, lon, speed, altitude))
+        if valid_fixes:
+            tracks.append(TrackLine.from_fixes(device.name, device.pk, valid_fixes))
     return _report("route", organization, devices, start, end, [table], tracks=tracks)
-
-
-def _append(line: TrackLine, when, lat, lon, speed, altitude) -> None:
-    line.times.append(when)
-    line.lats.append(lat)
-    line.lons.append(lon)
-    line.speeds.append(speed)
-    line.altitudes.append(altitude)
 
 
 # ------------------------------------------------------------------------------------------------ trips
@@ -264,7 +256,7 @@ def _trip_totals(rows: list[dict]) -> dict:
 
 def _trip_lines(device, trips: list[Trip], zone: ZoneInfo) -> list[TrackLine]:
     """One line per trip: the device's valid fixes over all its trips read once as arrays
-    (``loader.load_points``), cut per trip with ``searchsorted``."""
+    (``loader.load_points``), cut per trip with ``searchsorted`` into views of those arrays."""
     if not trips:
         return []
     tick = timedelta(microseconds=1)  # load_points reads [a, b); a trip's end fix belongs to it
@@ -278,23 +270,9 @@ def _trip_lines(device, trips: list[Trip], zone: ZoneInfo) -> list[TrackLine]:
         if hi <= lo:
             continue
         name = f"{device.name} {trip.start_time.astimezone(zone):%Y-%m-%d %H:%M}"
-        lines.append(
-            TrackLine(
-                name,
-                device.pk,
-                [datetime.fromtimestamp(x, UTC) for x in t[lo:hi].tolist()],
-                points["lat"][lo:hi].tolist(),
-                points["lon"][lo:hi].tolist(),
-                _optional(points["speed"][lo:hi]),
-                _optional(points["altitude"][lo:hi]),
-            )
-        )
+        cut = (points[key][lo:hi] for key in ("lat", "lon", "speed", "altitude"))
+        lines.append(TrackLine(name, device.pk, t[lo:hi], *cut))
     return lines
-
-
-def _optional(values: np.ndarray) -> list[float | None]:
-    """NaN (unknown) as None, the way TrackLine and the exports expect it."""
-    return [None if v != v else v for v in values.tolist()]
 
 
 # ------------------------------------------------------------------------------------------------ stops

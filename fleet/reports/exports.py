@@ -269,13 +269,9 @@ def to_gpx(report: Report) -> str:
     for line in report.tracks:
         track = gpxpy.gpx.GPXTrack(name=xml_text(line.name))
         segment = gpxpy.gpx.GPXTrackSegment()
-        speeds = line.speeds or [None] * len(line.times)
-        altitudes = line.altitudes or [None] * len(line.times)
-        for when, lat, lon, kmh, alt in zip(line.times, line.lats, line.lons, speeds, altitudes, strict=True):
+        for when, lat, lon, kmh, alt in line.fixes():
             speed = None if kmh is None else round(kmh / 3.6, 3)
-            segment.points.append(
-                gpxpy.gpx.GPXTrackPoint(lat, lon, elevation=alt, time=when.astimezone(UTC), speed=speed)
-            )
+            segment.points.append(gpxpy.gpx.GPXTrackPoint(lat, lon, elevation=alt, time=when, speed=speed))
         track.segments.append(segment)
         gpx.tracks.append(track)
     return gpx.to_xml(version="1.0")
@@ -306,13 +302,15 @@ def to_kml(report: Report) -> str:
     for line in report.tracks:
         mark = sub(doc, "Placemark")
         sub(mark, "name", line.name)
-        if line.times:
+        if len(line):
             span = sub(mark, "TimeSpan")
-            sub(span, "begin", _iso(line.times[0]))
-            sub(span, "end", _iso(line.times[-1]))
+            sub(span, "begin", _iso(line.time(0)))
+            sub(span, "end", _iso(line.time(-1)))
         sub(mark, "styleUrl", "#track")
-        coordinates = " ".join(f"{lon:.6f},{lat:.6f}" for lat, lon in zip(line.lats, line.lons, strict=True))
-        if len(line.lats) >= 2:
+        coordinates = " ".join(
+            f"{lon:.6f},{lat:.6f}" for lat, lon in zip(line.lat.tolist(), line.lon.tolist(), strict=True)
+        )
+        if len(line) >= 2:
             geometry = sub(mark, "LineString")
             sub(geometry, "tessellate", "1")
         else:

@@ -10,9 +10,12 @@ display and export; each ``Column.kind`` says which conversion applies and which
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 # Column kinds. Canonical unit in, organisation unit out.
 TEXT = "text"
@@ -52,17 +55,55 @@ class Table:
     totals: dict | None = None  # an optional footer row, same keys as rows
 
 
-@dataclass
+@dataclass(eq=False)
 class TrackLine:
-    """A polyline for GPX / KML / the page's map: one device's route or one trip."""
+    """A polyline for GPX / KML / the page's map: one device's route or one trip, as float64 arrays of one
+    length in time order. NaN is an unknown speed or altitude. Only the exports need every fix as Python
+    objects: ``fixes()`` makes them on demand."""
 
     name: str
     device_id: int
-    times: list[datetime]
-    lats: list[float]
-    lons: list[float]
-    speeds: list[float | None] = field(default_factory=list)  # km/h, optional
-    altitudes: list[float | None] = field(default_factory=list)  # metres, optional
+    t: np.ndarray  # epoch seconds (UTC)
+    lat: np.ndarray
+    lon: np.ndarray
+    speed: np.ndarray  # km/h
+    altitude: np.ndarray  # metres
+
+    @classmethod
+    def from_fixes(cls, name: str, device_id: int, fixes: list[tuple]) -> TrackLine:
+        """From (aware datetime, lat, lon, speed, altitude) tuples, None for an unknown speed or altitude."""
+        times, lats, lons, speeds, altitudes = zip(*fixes, strict=True) if fixes else ((),) * 5
+        seconds = np.array([when.timestamp() for when in times], dtype=float)
+        return cls(name, device_id, seconds, *(np.array(v, dtype=float) for v in (lats, lons, speeds, altitudes)))
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __setstate__(self, state: dict) -> None:
+        if "lats" in state:  # pickled when lines held lists (a background job's stored report): convert
+            n = len(state["lats"])
+            state = {
+                "name": state["name"],
+                "device_id": state["device_id"],
+                "t": np.array([when.timestamp() for when in state["times"]], dtype=float),
+                **{new: np.array(state[old] or [None] * n, dtype=float) for new, old in _OLD_NAMES.items()},
+            }
+        self.__dict__.update(state)
+
+    def time(self, i: int) -> datetime:
+        return datetime.fromtimestamp(float(self.t[i]), UTC)
+
+    def fixes(self) -> Iterator[tuple[datetime, float, float, float | None, float | None]]:
+        """Each fix as (aware UTC datetime, lat, lon, speed, altitude), None for an unknown speed or altitude."""
+        times = [datetime.fromtimestamp(x, UTC) for x in self.t.tolist()]
+        return zip(times, self.lat.tolist(), self.lon.tolist(), _known(self.speed), _known(self.altitude), strict=True)
+
+
+_OLD_NAMES = {"lat": "lats", "lon": "lons", "speed": "speeds", "altitude": "altitudes"}
+
+
+def _known(values: np.ndarray) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]  # NaN != NaN
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Fixtures shared by the report tests: a logged-in client and hand-built drives."""
 
+import html
 import math
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,6 +12,11 @@ from fleet.tracking.models import Position
 from tests.reports.test_builders import HEL, drive_day
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+
+
+def cell_texts(row: str) -> list[str]:
+    """The text a reader sees in each ``<td>`` of a table_view row (links and escapes undone)."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
 
 
 @pytest.fixture

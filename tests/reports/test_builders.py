@@ -114,9 +114,9 @@ def test_each_trip_has_a_track_line_with_its_own_fixes(hel_org, van):
     report = build_report("trips", hel_org, [van], DAY_START, DAY_END)
     first, second = report.tracks
     assert first.name == "Van 7 2026-11-20 10:00"  # local start time in the name
-    assert len(first.times) == 21 and first.times[0] == at(8) and first.times[-1] == at(8, 20)
-    assert len(second.times) == 31 and second.times[-1] == at(10, 30)
-    assert first.speeds[10] == 54.0 and second.altitudes[-1] == 12.0
+    assert len(first) == 21 and first.time(0) == at(8) and first.time(-1) == at(8, 20)
+    assert len(second) == 31 and second.time(-1) == at(10, 30)
+    assert first.speed[10] == 54.0 and second.altitude[-1] == 12.0
 
 
 def test_a_trip_cut_by_the_range_is_kept_and_flagged(hel_org, van):
@@ -213,7 +213,7 @@ def test_route_has_every_fix_in_the_range_and_one_line(hel_org, van):
     assert (odd["valid"], odd["course"], odd["battery"], odd["odometer"]) == (False, 90.0, 87.0, 1500.0)
     assert odd["address"] == "Mannerheimintie 1" and odd["ignition"] is None and odd["fuel"] is None
     (line,) = report.tracks
-    assert len(line.times) == 100  # the invalid fix is not drawn
+    assert len(line) == 100  # the invalid fix is not drawn
     short = build_report("route", hel_org, [van], at(8), at(8, 20))
     assert len(short.tables[0].rows) == 20  # [start, end): the 08:20 fix is out
 

@@ -2,9 +2,12 @@
 
 import csv
 import io
-from datetime import UTC, date, datetime
+import math
+import pickle
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import gpxpy
 import openpyxl
@@ -28,6 +31,7 @@ from fleet.reports.tables import (
     Units,
 )
 from fleet.tracking.models import Position
+from tests.reports.conftest import cell_texts
 from tests.reports.test_builders import HEL, at
 
 DAY = {"preset": "custom", "start": "2026-11-20", "end": "2026-11-20"}
@@ -78,7 +82,7 @@ def small_report() -> Report:
          "duration": 0, "moving": False},
     ]  # fmt: skip
     table = Table("trips", "Trips", columns, rows, totals={"distance": 1609.344, "duration": 3600})
-    line = TrackLine("Van <1> & co", 1, [datetime(2026, 7, 1, 21, 30, tzinfo=UTC)], [60.1], [24.9], [36.0], [None])
+    line = TrackLine.from_fixes("Van <1> & co", 1, [(datetime(2026, 7, 1, 21, 30, tzinfo=UTC), 60.1, 24.9, 36.0, None)])
     return Report("trips", "Trips", 1, rows[0]["start"], rows[0]["start"], [1], [table], tracks=[line])
 
 
@@ -150,6 +154,26 @@ def test_gpx_and_kml_are_well_formed_with_escaped_names():
         exports.to_kml(report)
 
 
+def test_a_track_line_gives_back_its_fixes_with_utc_times_and_none_for_unknown():
+    local = datetime(2026, 7, 2, 0, 30, 15, 123456, tzinfo=ZoneInfo(HEL))
+    fixes = [(local, 60.1, 24.9, None, 12.5), (local + timedelta(seconds=5), 60.2, 25.0, 36.0, None)]
+    line = TrackLine.from_fixes("Van", 1, fixes)
+    assert len(line) == 2 and line.t.dtype == float and math.isnan(line.speed[0]) and math.isnan(line.altitude[1])
+    assert list(line.fixes()) == fixes  # to the microsecond
+    assert {when.tzinfo for when, *_ in line.fixes()} == {UTC} and line.time(-1) == fixes[-1][0]
+
+
+def test_a_track_line_pickled_with_lists_still_exports():
+    """A background job's report stored before lines held arrays unpickles into the new form."""
+    when = datetime(2026, 7, 1, 21, 30, tzinfo=UTC)
+    old = {"name": "Van", "device_id": 1, "times": [when, when + timedelta(seconds=5)], "lats": [60.1, 60.2],
+           "lons": [24.9, 25.0], "speeds": [None, 36.0], "altitudes": []}  # fmt: skip
+    line = TrackLine.__new__(TrackLine)
+    line.__setstate__(old)
+    assert list(line.fixes()) == [(when, 60.1, 24.9, None, None), (when + timedelta(seconds=5), 60.2, 25.0, 36.0, None)]
+    assert pickle.loads(pickle.dumps(line)).name == "Van"  # noqa: S301 - our own bytes
+
+
 # ------------------------------------------------------------------------------------------ through HTTP
 
 
@@ -189,11 +213,11 @@ def test_xlsx_figures_equal_the_page_in_the_organisations_units(alice, hel_world
     header = [c.value for c in sheet[1]]
     distance, top, avg = header.index("Distance (mi)"), header.index("Max speed (mph)"), header.index("Avg speed (mph)")
     start = header.index("Start (Europe/Helsinki)")
-    for r, cells in enumerate(table["rows"], 2):
-        row = [c.value for c in sheet[r]]
-        assert f"{row[distance]:.2f} mi" == cells[5]["text"]
-        assert f"{row[top]:.0f} mph" == cells[7]["text"] and f"{row[avg]:.0f} mph" == cells[8]["text"]
-        assert isinstance(row[start], datetime) and row[start].strftime("%Y-%m-%d %H:%M:%S") == cells[1]["text"]
+    for r, html in enumerate(table["rows"], 2):
+        row, cells = [c.value for c in sheet[r]], cell_texts(html)
+        assert f"{row[distance]:.2f} mi" == cells[5]
+        assert f"{row[top]:.0f} mph" == cells[7] and f"{row[avg]:.0f} mph" == cells[8]
+        assert isinstance(row[start], datetime) and row[start].strftime("%Y-%m-%d %H:%M:%S") == cells[1]
     first = [c.value for c in sheet[2]]
     assert first[distance] == 7.456 and first[top] == 33.55  # 12 km / 1.609344; 54 km/h / 1.609344
     assert first[start] == datetime(2026, 11, 20, 10, 0)

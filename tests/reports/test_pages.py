@@ -4,16 +4,21 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import json_script
 
 from fleet.core.models import Membership
 from fleet.reports import periods
 from fleet.reports import views as report_views
 from fleet.reports.builders import KINDS
 from fleet.reports.forms import ReportForm
+from fleet.reports.tables import DISTANCE, LATLON, LINK, Column, Report, Table, TrackLine, Units
 from fleet.tracking.models import DeviceGroup, Position
 from tests.conftest import make_device
+from tests.reports.conftest import cell_texts
 
 KIND_NAMES = list(KINDS)
 DAY = {"preset": "custom", "start": "2026-11-20", "end": "2026-11-20"}
@@ -22,6 +27,43 @@ DAY = {"preset": "custom", "start": "2026-11-20", "end": "2026-11-20"}
 def page(kind: str, **params) -> str:
     url = reverse("reports:report", args=[kind])
     return f"{url}?{urlencode(params)}" if params else url
+
+
+def test_table_rows_are_escaped_html_with_place_and_replay_links():
+    columns = [Column("device", "Device"), Column("place", "From", LATLON), Column("distance", "Distance", DISTANCE, 2),
+               Column("replay", "Replay", LINK)]  # fmt: skip
+    rows = [
+        {"device": "<b>Van</b> & co", "place": (60.1, 24.9), "distance": 1500.0, "replay": "/replay/?a=1&b=2"},
+        {"device": "Van 2", "place": None, "distance": None, "replay": ""},
+    ]
+    view = report_views.table_view(Table("trips", "Trips", columns, rows, totals={"distance": 1500.0}), Units())
+    assert view["rows"] == [
+        "<td>&lt;b&gt;Van&lt;/b&gt; &amp; co</td>"
+        '<td><a href="#report-map" class="place" data-lat="60.100000" data-lon="24.900000">60.10000, 24.90000</a></td>'
+        '<td class="num">1.50 km</td><td><a href="/replay/?a=1&amp;b=2">Replay</a></td>',
+        '<td>Van 2</td><td></td><td class="num"></td><td></td>',
+    ]
+    assert view["totals"] == '<td>Total</td><td></td><td class="num">1.50 km</td><td></td>'
+    html = render_to_string("reports/_table.html", {"t": view})
+    assert "<tr><td>&lt;b&gt;Van&lt;/b&gt; &amp; co</td>" in html and "<b>" not in html  # escaped once
+    assert '<tfoot><tr><td>Total</td><td></td><td class="num">1.50 km</td><td></td></tr></tfoot>' in html
+
+
+def test_the_map_thins_lines_evenly_and_keeps_each_lines_ends():
+    def line(n: int) -> TrackLine:
+        nan = np.full(n, np.nan)
+        return TrackLine("a van", 1, np.arange(n, dtype=float), 60 + np.arange(n) / 1000, np.full(n, 25.0), nan, nan)
+
+    moment = datetime(2026, 11, 20, tzinfo=UTC)
+    report = Report("trips", "Trips", 1, moment, moment, [1], [], tracks=[line(10), line(5)])
+    first, second = report_views.map_tracks(report, budget=5)  # 15 points: every third
+    assert first["points"] == [[60.0, 25.0], [60.003, 25.0], [60.006, 25.0], [60.009, 25.0]]
+    assert second["points"] == [[60.0, 25.0], [60.003, 25.0], [60.004, 25.0]]  # and the last
+
+
+def test_the_map_data_script_is_djangos_json_script():
+    value = {"tiles": [{"attribution": "&copy; OSM"}], "tracks": [{"name": "</script><b>", "points": [[60.1, 24.9]]}]}
+    assert report_views.json_script(value, "report-map-data") == json_script(value, "report-map-data")
 
 
 @pytest.mark.parametrize("name", ["index", "report", "export"])
@@ -140,10 +182,10 @@ def test_trips_page_shows_figures_in_org_units_a_map_and_links(alice, hel_world)
     response = alice.get(page("trips", **DAY, device=device.pk))
     body = response.content.decode()
     (table,) = response.context["tables"]
-    first = [c["text"] for c in table["rows"][0]]
+    first = cell_texts(table["rows"][0])
     assert first[:3] == ["a van", "2026-11-20 10:00:00", "2026-11-20 10:20:00"]  # local times
     assert first[5:9] == ["12.00 km", "0:20:00", "54 km/h", "36 km/h"]
-    assert [c["text"] for c in table["totals"]][5:7] == ["27.00 km", "0:50:00"]
+    assert cell_texts(table["totals"])[5:7] == ["27.00 km", "0:50:00"]
     assert 'class="num"' in body and "<tfoot>" in body
     assert f'href="/devices/{device.pk}/replay/?from=2026-11-20T08%3A00%3A00%2B00%3A00' in body
     assert 'class="place" data-lat="60.000000" data-lon="25.000000"' in body
@@ -161,7 +203,7 @@ def test_units_follow_the_organisation(alice, hel_world):
     org.distance_unit, org.speed_unit = "mi", "mph"
     org.save()
     response = alice.get(page("trips", **DAY))
-    first = [c["text"] for c in response.context["tables"][0]["rows"][0]]
+    first = cell_texts(response.context["tables"][0]["rows"][0])
     assert first[5] == "7.46 mi" and first[7] == "34 mph"  # 12 km = 7.456 mi; 54 km/h = 33.55 mph
 
 

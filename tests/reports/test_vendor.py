@@ -14,6 +14,7 @@ from fleet.vendors.models import VendorAccount
 from fleet.vendors.safectory import SafectoryConnector
 from fleet.vendors.traccar import parse_stop_report, parse_summary_report, parse_trip_report
 from tests.conftest import make_account, make_device, make_org, make_user
+from tests.reports.conftest import cell_texts
 from tests.simulators.conftest import login
 
 approx = pytest.approx
@@ -272,7 +273,7 @@ def test_the_page_shows_our_trips_and_the_vendors_side_by_side(synced, client, u
     assert {r["device"] for r in table.rows} == {device.name}
     comparison = ctx["comparison"]
     column = [h["label"] for h in comparison["headers"]].index("Trips (ours / vendor)")
-    counts = [[int(n) for n in row["cells"][column]["text"].split(" / ")] for row in comparison["rows"]]
+    counts = [[int(n) for n in cell_texts(row["cells"])[column].split(" / ")] for row in comparison["rows"]]
     assert sum(v for _, v in counts) == len(table.rows)  # every vendor trip is in one group
     assert sum(o for o, _ in counts) == ctx["ours"]["count"]
     html = response.content.decode()
