@@ -196,6 +196,9 @@ CELERY_BEAT_SCHEDULE = {
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
 }
 
+# The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
+REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
+
 # Positions on PostgreSQL live in daily range partitions created this many days ahead;
 # partitions (and SpatiaLite rows) older than the retention are dropped. 0 keeps everything.
 POSITION_PARTITION_DAYS_AHEAD = env.int("POSITION_PARTITION_DAYS_AHEAD", default=7)

@@ -1,7 +1,8 @@
 """The vendor's own reports beside ours ("As reported by vendor").
 
 ``vendor_reports(kind, devices, start, end)`` asks each vendor account behind ``devices`` for its trips, stops or
-summary over the range, through the account's connector (the one HTTP layer: timeouts, retries, rate limit), and
+summary over the range, through ``settings.REPORTS_VENDOR_FETCH`` (``fleet.vendors.reports.fetch``: the account's
+connector, with its one HTTP layer of timeouts, retries and rate limit; this app imports no vendor code), and
 returns one ``VendorTable`` per account, rows in canonical units (the connector maps knots to km/h and
 milliseconds to seconds) under the same keys as our report's rows. An account whose connector does not declare
 ``REPORTS`` gets an empty table with ``message = NO_REPORTS``; a vendor error becomes the table's ``message``
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from fleet.reports.builders import STOP_COLUMNS, TRIP_COLUMNS
 from fleet.reports.engine import day_windows
@@ -87,34 +89,20 @@ def vendor_reports(kind: str, devices, start: datetime, end: datetime, days_tz: 
 
 
 def account_table(kind: str, account, devices: list, windows: list) -> VendorTable:
-    from fleet.vendors.base import REPORTS
-    from fleet.vendors.errors import VendorError
-    from fleet.vendors.registry import CONNECTORS, connector_class
-
-    label = CONNECTORS.get(account.kind, (account.kind, ""))[0]
-    table = VendorTable(f"vendor-{kind}-{account.pk}", account.name, COLUMNS[kind], account=account.name, vendor=label)
-    try:
-        cls = connector_class(account.kind)
-    except LookupError as exc:
-        table.message, table.error = str(exc), True
-        return table
-    if REPORTS not in cls.capabilities:
+    ours = {d.vendor_id: d for d in devices if d.vendor_id}
+    answer = import_string(settings.REPORTS_VENDOR_FETCH)(
+        kind, account, list(ours), [(_aware(a), _aware(b), day) for a, b, day in windows]
+    )
+    table = VendorTable(f"vendor-{kind}-{account.pk}", account.name, COLUMNS[kind], account=account.name)
+    table.vendor = answer["vendor"]
+    if not answer["offers"]:
         table.message = NO_REPORTS
         return table
-    if not account.enabled or account.disabled_by_error:
-        table.message, table.error = "the account is disabled: fix it in the admin to ask its server", True
+    if answer["error"]:
+        table.message, table.error = answer["error"], True
         return table
-    ours = {d.vendor_id: d for d in devices if d.vendor_id}
     try:
-        with cls(account.pk, account.base_url, account.credentials or {}) as connector:
-            for a, b, day in windows:
-                for row in connector.reports(kind, _aware(a), _aware(b), list(ours)):
-                    table.rows.append(vendor_row(kind, row, ours, day))
-    except VendorError as exc:
-        table.rows, table.message, table.error = [], f"the vendor's server failed: {exc.message}", True
-    except RedisError:  # the per-account rate limiter lives in Redis: without it we must not call the vendor
-        table.rows, table.error = [], True
-        table.message = "the vendor cannot be asked right now (our rate limiter's Redis is unavailable)"
+        table.rows = [vendor_row(kind, row, ours, day) for row, day in answer["rows"]]
     except (KeyError, TypeError, ValueError) as exc:  # a row without the fields its kind must have
         table.rows, table.error = [], True
         table.message = f"the vendor's report could not be read ({type(exc).__name__}: {exc})"

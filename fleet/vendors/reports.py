@@ -1,0 +1,48 @@
+"""The vendors' own reports, for the reports app's "As reported by vendor" tab.
+
+The reports app does not import vendor code (ARCHITECTURE.md): it reaches this function through the
+``REPORTS_VENDOR_FETCH`` setting (a dotted path, as Django names its backends). Everything that talks to
+a vendor stays here: the connector (its one HTTP layer with timeouts, retries and the per-account rate
+limit), its capabilities, the account's state and the vendor's errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from fleet.vendors.base import REPORTS
+from fleet.vendors.errors import VendorError
+from fleet.vendors.registry import CONNECTORS, connector_class
+
+
+def fetch(kind: str, account, vendor_ids: list[str], windows: list[tuple[datetime, datetime, Any]]) -> dict:
+    """The account's ``kind`` report (trips / stops / summary) for the devices ``vendor_ids`` over each
+    (start, end, tag) window, as the connector's canonical rows.
+
+    Returns {"vendor": the vendor's label, "offers": whether its connector has reports, "rows": [(row, tag)],
+    "error": why there are no rows (a vendor or rate-limiter failure, a disabled account) or ""}; it never
+    raises for the vendor's sake."""
+    answer = {"vendor": CONNECTORS.get(account.kind, (account.kind, ""))[0], "offers": True, "rows": [], "error": ""}
+    try:
+        cls = connector_class(account.kind)
+    except LookupError as exc:
+        return answer | {"error": str(exc)}
+    if REPORTS not in cls.capabilities:
+        return answer | {"offers": False}
+    if not account.enabled or account.disabled_by_error:
+        return answer | {"error": "the account is disabled: fix it in the admin to ask its server"}
+    try:
+        with cls(account.pk, account.base_url, account.credentials or {}) as connector:
+            for start, end, tag in windows:
+                answer["rows"] += [(row, tag) for row in connector.reports(kind, start, end, vendor_ids)]
+    except VendorError as exc:
+        return answer | {"rows": [], "error": f"the vendor's server failed: {exc.message}"}
+    except RedisError:  # the per-account rate limiter lives in Redis: without it we must not call the vendor
+        return answer | {
+            "rows": [],
+            "error": "the vendor cannot be asked right now (our rate limiter's Redis is unavailable)",
+        }
+    return answer
