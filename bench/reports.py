@@ -28,12 +28,16 @@
 
 (2) Trips page. One device, 30 days at one fix every 5 s (parked too: ~500,000 positions), written
     straight into the positions table of a scratch database (PostGIS when DATABASE_URL names PostgreSQL,
-    else a SpatiaLite file under .run/), then timed server-side: ``loader.load_track`` over the month,
+    else a SpatiaLite file under .run/), then timed server-side: reading the month from the positions table,
+    archiving its closed UTC days (``fleet.reports.archive``), ``loader.load_track`` (now from the archive),
     ``loader.detect_range`` (local days with margins) now and with the first loader (git b68a277, ORM rows
-    with JSON decoded in Python), the trips' map lines through ``loader.load_points`` (valid fixes as lists,
-    cut per trip), ``builders.build_report("trips", ...)`` and a GET of /reports/trips/ through Django's test
-    client (the jobs module's inline limits are lifted for that timing, the cache is a dummy: a cold
-    request). Goal: the page in under 1 s.
+    with JSON decoded in Python), the trips' map lines through ``loader.load_points``,
+    ``builders.build_report("trips", ...)`` and GETs of /reports/trips/ through Django's test client with
+    the jobs module's inline limits lifted and the report cache a dummy: the month's first view ever (its
+    days read from the positions table and archived on the way), then the page as anyone opening a past
+    month finds it (closed days archived: the hourly warm-up archives yesterday for every device that
+    reported), and with the closed days' results in Redis too.
+    Goal: the page in under 1 s with the closed days archived.
 
 Usage: [DATABASE_URL=postgis://user@host/db] .venv/bin/python bench/reports.py [--quick] [--part 1|2]
 The last line printed is one JSON object {"bench": "reports", ..., "goal_met": true|false}.
@@ -417,12 +421,24 @@ def _part2(quick: bool) -> dict:
     params, repeat = Params.for_org(org), 2 if quick else 3
     out: dict = {"database": connection.vendor, "days": days, "positions": inside}
 
+    from fleet.reports import archive
+    from fleet.reports.models import TrackDay
+    from fleet.reports.track import Track
+
+    table_s, track = timed(lambda: Track.concat(list(loader.iter_chunks(device.pk, start, end))), repeat)
+    utc_days = archive.utc_days(start, end)
+    archive_s, _ = timed(lambda: (TrackDay.objects.all().update(built_version=None),
+                                  archive.archive_days(device.pk, loader.read_positions(device.pk), utc_days[0],
+                                                       utc_days[-1])), repeat)  # fmt: skip
     read_s, track = timed(lambda: loader.load_track(device.pk, start, end), repeat)
     after_s, (trips, stops, _) = timed(lambda: loader.detect_range(device.pk, params, start, end, tz=TZ), repeat)
-    out |= {"read_s": round(read_s, 3), "read_per_s": round(len(track) / read_s), "detect_range_s": round(after_s, 3),
-            "trips": len(trips), "stops": len(stops)}  # fmt: skip
+    out |= {"table_read_s": round(table_s, 3), "archive_build_s": round(archive_s, 3), "read_s": round(read_s, 3),
+            "read_per_s": round(len(track) / read_s), "detect_range_s": round(after_s, 3), "trips": len(trips),
+            "stops": len(stops)}  # fmt: skip
     print(
-        f"    loader now: read {len(track)} positions in {read_s:.3f} s ({out['read_per_s']:,}/s); "
+        f"    positions table: read {len(track)} positions in {table_s:.3f} s ({len(track) / table_s:,.0f}/s); "
+        f"archiving its {len(utc_days)} UTC days {archive_s:.3f} s\n"
+        f"    loader (closed days from the archive): read {read_s:.3f} s ({out['read_per_s']:,}/s); "
         f"detect_range (local days, margins) {after_s:.3f} s: {len(trips)} trips, {len(stops)} stops"
     )
     before = loader_before()
@@ -498,14 +514,22 @@ def _page_timing(org, device, start, days: int, repeat: int, client_class) -> di
     first = start.astimezone(ZoneInfo(TZ)).date()
     query = {"organization": org.pk, "device": device.pk, "preset": "custom", "start": first.isoformat(),
              "end": (first + timedelta(days=days - 1)).isoformat()}  # fmt: skip
+    from fleet.reports.models import TrackDay
+
     with override_settings(ALLOWED_HOSTS=["testserver"]):  # inline: a month of one device is within jobs' limits
+        TrackDay.objects.all().delete()  # the month's first view ever: read from the positions table, archived
+        first_s, response = timed(lambda: client.get(url, query), 1)
+        print(f"    GET {url} ({days} days), first view (nothing archived): HTTP {response.status_code} in "
+              f"{first_s:.3f} s")  # fmt: skip
         page_s, response = timed(lambda: client.get(url, query), repeat)
-    print(f"    GET {url} ({days} days): HTTP {response.status_code} in {page_s:.3f} s cold")
+    print(f"    GET {url} ({days} days), closed days archived, no result cache: HTTP {response.status_code} in "
+          f"{page_s:.3f} s")  # fmt: skip
     from fleet import settings as project
 
     with override_settings(CACHES=project.CACHES):  # the caller turned the cache off for the cold timings
         warm_s = _warm_page_timing(url, query, client, repeat)
-    return {"page_s": round(page_s, 3), "page_warm_s": round(warm_s, 3), "page_status": response.status_code}
+    return {"page_first_s": round(first_s, 3), "page_s": round(page_s, 3), "page_warm_s": round(warm_s, 3),
+            "page_status": response.status_code}  # fmt: skip
 
 
 def _warm_page_timing(url: str, query: dict, client, repeat: int) -> float:
@@ -594,8 +618,8 @@ def main() -> None:
             "server_under_1s_warm": page_ok and two.get("page_warm_s", float("inf")) < 1.0}  # fmt: skip
     print(
         f"goal: >= 20x trackintel {goal['trackintel_ratio']}, >= 95% of its stops matched {goal['stops_matched']}, "
-        f"trips page under 1 s ({server_s:.3f} s cold) {goal['server_under_1s']}, "
-        f"with closed days cached ({two.get('page_warm_s', float('nan')):.3f} s) {goal['server_under_1s_warm']}"
+        f"trips page under 1 s ({server_s:.3f} s, closed days archived) {goal['server_under_1s']}, "
+        f"with their results cached too ({two.get('page_warm_s', float('nan')):.3f} s) {goal['server_under_1s_warm']}"
         + (f"; {why}" if why else "")
     )
     figures = {"quick": args.quick, "detection": one, "trips_page": two, "goal": goal}

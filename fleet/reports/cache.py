@@ -9,12 +9,14 @@ What a day's entry holds: the window's trips, stops and summary rows as ``detect
 them, before the cross-window bookkeeping (``_continues`` counting, ``stitch``), which is redone on every
 call, so a cached day combines with its neighbours exactly like a computed one.
 
-**Never stale.** The key holds a data stamp of the positions the day's computation reads: the device's
-fixes in [day start - margin, day end + margin), the window the loader loads. The stamp is one aggregate
-query over the (device, fix_time) unique index: count, max(id), max(server_time), min / max(fix_time).
-Ids only grow, so any insert raises max(id) and any delete lowers the count (or, with an insert, changes
-max(id)); ingest never rewrites a fix in place, and a vendor correction that did would set server_time.
-Any change therefore produces a new key, and the old entry simply expires (``TIMEOUT``).
+**Never stale.** The key holds a stamp of the positions the day's computation reads: the device's fixes in
+[day start - margin, day end + margin), the window the loader loads (``window_stamps``). For the UTC days of
+that window that are closed, the stamp is their archive versions (``fleet.reports.archive``: triggers raise a
+closed day's version on any insert, update or delete of its fixes); for the rest (a window that reaches into
+today), one aggregate query over the (device, fix_time) unique index: count, max(id), max(server_time), min /
+max(fix_time). Ids only grow, so any insert raises max(id) and any delete lowers the count (or, with an
+insert, changes max(id)); ingest never rewrites a fix in place, and a vendor correction that did would set
+server_time. Any change therefore produces a new key, and the old entry simply expires (``TIMEOUT``).
 
 The key also holds the report parameters, the timezone, the margin, the database name (dev servers and
 test runs can share one Redis) and a hash of the engine's source, so a deployment that changes how trips
@@ -25,9 +27,9 @@ failed import) never reaches the cache. A cache that is down costs speed, not th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
+import pickle
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,7 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from fleet.reports import loader
+from fleet.reports import archive, loader
 from fleet.reports.engine import Stop, SummaryRow, Trip, day_windows
 from fleet.reports.track import Params
 
@@ -46,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_ALIAS = "default"
 TIMEOUT = 35 * 86400  # a month of closed days stays warm; a changed day's old entry ages out
-_ENGINE_FILES = ("engine.py", "motion.py", "distance.py", "track.py", "loader.py", "cache.py")
+_ENGINE_FILES = ("engine.py", "motion.py", "distance.py", "track.py", "loader.py", "cache.py", "archive.py")
 ENGINE_VERSION = hashlib.sha1(  # noqa: S324 - a fingerprint, not security
     b"".join((Path(__file__).with_name(name)).read_bytes() for name in _ENGINE_FILES)
 ).hexdigest()[:12]
@@ -69,7 +71,7 @@ def detect_range_cached(
         for a, b, day in day_windows(start, end, zone)
     ]
     closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
-    stamps = data_stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])  # one query
+    stamps = window_stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])  # two queries
     keys = {ws: day_key(device_id, params, ws, we, zone, stamp) for (ws, we), stamp in zip(closed, stamps, strict=True)}
     hits = _get_many(list(keys.values()))  # one cache round trip
 
@@ -78,7 +80,7 @@ def detect_range_cached(
             if not is_closed:
                 yield compute_window(reader, params, win_start, win_end, zone)
             elif (hit := hits.get(keys[win_start])) is not None:
-                yield hit
+                yield pickle.loads(hit)  # noqa: S301 - our own entry (see _computed_closed_day)
             else:
                 yield _computed_closed_day(reader, params, win_start, win_end, zone, keys[win_start])
 
@@ -103,10 +105,29 @@ def _computed_closed_day(
     reader: loader.WindowReader, params: Params, win_start: datetime, win_end: datetime, zone, key: str
 ) -> DayResult:
     result = compute_window(reader, params, win_start, win_end, zone)
-    # Copied now (the caller adjusts the first summary row), stored only if the data we read commits.
-    snapshot = copy.deepcopy(result)
+    # Pickled now (the caller adjusts the first summary row), stored only if the data we read commits.
+    snapshot = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
     transaction.on_commit(lambda: _set(key, snapshot))
     return result
+
+
+def window_stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
+    """What changes whenever the device's positions in a window change, for each window: the archive's
+    versions of the closed UTC days it touches (``fleet.reports.archive``: any change to a closed day raises
+    its version) and ``data_stamp`` of its part after them. Read before the positions themselves."""
+    if not windows:
+        return []
+    closed = archive.closed_until()
+    days = archive.utc_days(min(lo for lo, _ in windows), min(max(hi for _, hi in windows), closed))
+    known = archive.versions(device_id, days[0], days[-1]) if days else {}
+    recent = [(max(lo, closed), hi) for lo, hi in windows if hi > closed]
+    recent_stamps = dict(zip(recent, data_stamps(device_id, recent), strict=True))
+    out = []
+    for lo, hi in windows:
+        closed_days = archive.utc_days(lo, min(hi, closed))
+        versions = tuple((day.toordinal(), known.get(day, (0,))[0]) for day in closed_days)
+        out.append((versions, recent_stamps.get((max(lo, closed), hi))))
+    return out
 
 
 STAMP_FIELDS = ("n", "last_id", "last_server", "first", "last")
@@ -165,7 +186,7 @@ def day_key(
     with its margins (computed here unless given)."""
     margin = loader.DEFAULT_MARGIN
     if stamp is None:
-        stamp = data_stamp(device_id, win_start - margin, win_end + margin)
+        (stamp,) = window_stamps(device_id, [(win_start - margin, win_end + margin)])
     parts = (
         ENGINE_VERSION,
         connection.settings_dict.get("NAME"),
@@ -189,7 +210,7 @@ def _plain(value):
     return value.timestamp() if isinstance(value, datetime) else value
 
 
-def _get_many(keys: list[str]) -> dict[str, DayResult]:
+def _get_many(keys: list[str]) -> dict[str, bytes]:
     if not keys:
         return {}
     try:
@@ -199,7 +220,7 @@ def _get_many(keys: list[str]) -> dict[str, DayResult]:
         return {}
 
 
-def _set(key: str, value: DayResult) -> None:
+def _set(key: str, value: bytes) -> None:
     try:
         caches[CACHE_ALIAS].set(key, value, TIMEOUT)
     except Exception:

@@ -51,6 +51,7 @@ import numpy as np
 from fleet.reports.motion import (
     GPS,
     Counters,
+    Prepared,
     at,
     cumulative_time,
     distance_profile,
@@ -144,10 +145,13 @@ def _interp_point(track: Track, when: float, fix: int, exact: bool) -> tuple[flo
     return float(np.interp(when, track.t[ok], track.lat[ok])), float(np.interp(when, track.t[ok], track.lon[ok]))
 
 
-def detect(track: Track, params: Params, range_start, range_end) -> tuple[list[Trip], list[Stop]]:
-    """Trips and stops of ``track`` overlapping [range_start, range_end) (datetimes or epoch seconds)."""
+def detect(
+    track: Track, params: Params, range_start, range_end, prepared: Prepared | None = None
+) -> tuple[list[Trip], list[Stop]]:
+    """Trips and stops of ``track`` overlapping [range_start, range_end) (datetimes or epoch seconds).
+    ``prepared``: ``motion.prepare(track, params)``, when the caller has it (to share it with ``summary``)."""
     a, b = to_epoch(range_start), to_epoch(range_end)
-    p, starts, ends, sources, open_start, open_end = extents(track, params)
+    p, starts, ends, sources, open_start, open_end = extents(track, params, prepared)
     if p.n == 0:
         return [], []
     t = p.t
@@ -256,6 +260,7 @@ def summary(
     range_start,
     range_end,
     split_days_tz=None,
+    prepared: Prepared | None = None,
 ) -> list[SummaryRow]:
     """One row for the range, or one per local day of ``split_days_tz``, from ``detect``'s output.
 
@@ -273,7 +278,7 @@ def summary(
     """
     a, b = to_epoch(range_start), to_epoch(range_end)
     windows = day_windows(a, b, split_days_tz) if split_days_tz else [(a, b, None)]
-    p = prepare(track, params)
+    p = prepared if prepared is not None else prepare(track, params)
     counters = Counters(track, params)
     starts = np.array([tr.start_index for tr in trips], dtype=np.intp)
     ends = np.array([tr.end_index for tr in trips], dtype=np.intp)

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import QueryDict
 
+from fleet.reports import archive
 from fleet.reports.models import ReportJob
 
 MAX_DEVICE_DAYS = 62
@@ -57,11 +58,21 @@ def _ids(devices) -> list[int]:
 
 
 def position_count(devices, start: datetime, end: datetime, limit: int) -> int:
-    """Positions of ``devices`` in [start, end), counted up to ``limit`` (the count stops there)."""
+    """Positions of ``devices`` in [start, end), counted up to about ``limit`` (the count stops there): the
+    archived days from their row counts, the rest from the positions table."""
     from fleet.tracking.models import Position
 
-    rows = Position.objects.filter(device_id__in=_ids(devices), fix_time__gte=start, fix_time__lt=end)
-    return rows.order_by().values("fix_time")[:limit].count()  # the (device, fix_time) index suffices
+    known, spans = archive.count(_ids(devices), start, end)
+    if known >= limit or not spans:
+        return known
+    by_span: dict[tuple[datetime, datetime], list[int]] = {}
+    for device_id, lo, hi in spans:
+        by_span.setdefault((lo, hi), []).append(device_id)
+    where = Q()
+    for (lo, hi), ids in by_span.items():
+        where |= Q(device_id__in=ids, fix_time__gte=lo, fix_time__lt=hi)
+    rows = Position.objects.filter(where).order_by().values("fix_time")
+    return known + rows[: limit - known].count()  # the (device, fix_time) index suffices
 
 
 def should_run_in_background(organization, devices, start: datetime, end: datetime, kind: str | None = None) -> bool:
@@ -241,3 +252,9 @@ def prune(keep_days: int = KEEP_DAYS) -> int:
     cutoff = _now() - timedelta(days=keep_days)
     deleted, _ = ReportJob.objects.filter(created__lt=cutoff).delete()
     return deleted
+
+
+def prune_archive() -> int:
+    """The archive's days older than the positions' retention, and those of deleted devices."""
+    retention = settings.POSITION_RETENTION_DAYS
+    return archive.prune(_now().date() - timedelta(days=retention) if retention > 0 else None)

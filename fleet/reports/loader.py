@@ -40,6 +40,7 @@ from itertools import islice
 
 import numpy as np
 
+from fleet.reports import archive
 from fleet.reports.engine import (
     Stop,
     SummaryRow,
@@ -50,11 +51,12 @@ from fleet.reports.engine import (
     stitch,
     summary,
 )
+from fleet.reports.motion import prepare
 from fleet.reports.track import Params, Track
 
 DEFAULT_CHUNK = 20_000
 DEFAULT_MARGIN = timedelta(hours=6)
-FIELDS = ("fix_time", "latitude", "longitude", "speed", "valid", "attributes")
+FIELDS = ("fix_time", "latitude", "longitude", "speed", "valid", "attributes", "altitude")
 
 
 def _number(value) -> float:
@@ -78,7 +80,7 @@ def ignition_value(value) -> float:
 
 
 def _chunk_track(rows: list[tuple]) -> Track:
-    times, lats, lons, speeds, valids, attrs = zip(*rows, strict=True)
+    times, lats, lons, speeds, valids, attrs, altitudes = zip(*rows, strict=True)
     return Track(
         t=np.fromiter((ts.timestamp() for ts in times), dtype=np.float64, count=len(rows)),
         lat=np.array(lats, dtype=np.float64),
@@ -89,11 +91,13 @@ def _chunk_track(rows: list[tuple]) -> Track:
         fuel=np.array([_number((a or {}).get("fuel_l")) for a in attrs]),
         hours=np.array([_number((a or {}).get("engine_hours_s")) for a in attrs]),
         valid=np.array(valids, dtype=bool),
+        altitude=np.array([math.nan if a is None else a for a in altitudes], dtype=np.float64),
     )
 
 
 def iter_chunks(device_id: int, start: datetime, end: datetime, chunk: int = DEFAULT_CHUNK) -> Iterator[Track]:
-    """The device's fixes with start <= fix_time < end, in time order, as tracks of at most ``chunk`` fixes."""
+    """The device's fixes with start <= fix_time < end from the positions table (not the archive), in time
+    order, as tracks of at most ``chunk`` fixes."""
     from django.db import connection
 
     reader = _READERS.get(connection.vendor, _orm_chunks)
@@ -145,6 +149,7 @@ _PG_COLUMNS = [
     ("odometer", _pg_number("odometer_m"), ">f8"),
     ("fuel", _pg_number("fuel_l"), ">f8"),
     ("hours", _pg_number("engine_hours_s"), ">f8"),
+    ("altitude", "COALESCE(altitude, 'NaN')", ">f8"),
 ]
 _PG_SELECT = (
     "SELECT "
@@ -199,7 +204,7 @@ def _postgresql_chunks(connection, device_id: int, start: datetime, end: datetim
 _SQLITE_TIME_US = "unixepoch(fix_time) * 1000000 + CAST(substr(fix_time || '.000000', 21, 6) AS INTEGER)"
 # One json_extract with four paths parses each row's JSON once and gives "[ignition,odometer,fuel,hours]".
 _SQLITE_SELECT = (
-    f"SELECT {_SQLITE_TIME_US}, latitude, longitude, speed, valid, "
+    f"SELECT {_SQLITE_TIME_US}, latitude, longitude, speed, valid, altitude, "
     "COALESCE(json_extract(attributes, '$.ignition', '$.odometer_m', '$.fuel_l', '$.engine_hours_s'), "
     "'[null,null,null,null]') "
     "FROM tracking_position WHERE device_id = ? AND fix_time >= ? AND fix_time < ? ORDER BY fix_time"
@@ -241,7 +246,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def _sqlite_track(rows: list[tuple]) -> Track:
-    t, lat, lon, speed, valid, attributes = zip(*rows, strict=True)
+    t, lat, lon, speed, valid, altitude, attributes = zip(*rows, strict=True)
     ign, odometer, fuel, hours = _sqlite_attributes(attributes).T
     return Track(
         t=np.array(t, dtype=np.float64) / 1e6,
@@ -253,6 +258,7 @@ def _sqlite_track(rows: list[tuple]) -> Track:
         odometer=odometer,
         fuel=fuel,
         hours=hours,
+        altitude=np.array(altitude, dtype=np.float64),
     )
 
 
@@ -303,8 +309,24 @@ def load_points(
     ``speed`` (km/h) and ``altitude`` (metres, NaN when unknown), read without an object per fix: what map
     lines and GPX tracks need (one call over a device's trips, then ``np.searchsorted`` per trip).
 
-    ``spans`` ([a, b) pairs inside the range) narrows the read on PostgreSQL to fixes inside them; elsewhere
-    the whole range is read (the caller cuts the spans out either way)."""
+    Closed days come from the archive (``archive.DaySource``); the rest from the positions table, where
+    ``spans`` ([a, b) pairs inside the range) narrows the read on PostgreSQL to fixes inside them (the caller
+    cuts the spans out either way)."""
+    source = day_source(device_id)
+    if start >= source.closed:
+        return _table_points(device_id, start, end, spans)
+    track = source.track(start, min(end, source.closed))
+    kept = track.valid
+    archived = [track.t[kept], track.lat[kept], track.lon[kept], track.speed[kept], track.altitude[kept]]
+    if end <= source.closed:
+        return dict(zip(POINT_FIELDS, archived, strict=True))
+    recent = _table_points(device_id, source.closed, end, spans)
+    return {name: np.concatenate([a, recent[name]]) for name, a in zip(POINT_FIELDS, archived, strict=True)}
+
+
+def _table_points(
+    device_id: int, start: datetime, end: datetime, spans: list[tuple[datetime, datetime]] | None
+) -> dict[str, np.ndarray]:
     from django.db import connection
 
     connection.ensure_connection()
@@ -313,6 +335,7 @@ def load_points(
         from psycopg.types.range import Range
 
         query, args = _PG_POINTS, [device_id, start, end]
+        spans = [(max(a, start), b) for a, b in spans or () if b > start]
         if spans:
             query, args = _PG_SPAN_POINTS, [*args, [Range(a, b, "[)") for a, b in spans]]
         with Cursor(connection.connection) as cursor:
@@ -355,9 +378,18 @@ def _orm_points(device_id: int, start: datetime, end: datetime) -> list[np.ndarr
     return [m[:, i] for i in range(5)]
 
 
+def read_positions(device_id: int, chunk: int = DEFAULT_CHUNK) -> archive.Reader:
+    """The archive's way to the positions table for one device."""
+    return lambda lo, hi: Track.concat(list(iter_chunks(device_id, lo, hi, chunk)))
+
+
+def day_source(device_id: int, chunk: int = DEFAULT_CHUNK) -> archive.DaySource:
+    return archive.DaySource(device_id, read_positions(device_id, chunk))
+
+
 def load_track(device_id: int, start: datetime, end: datetime, chunk: int = DEFAULT_CHUNK) -> Track:
-    """One device's fixes with start <= fix_time < end as a single track."""
-    return Track.concat(list(iter_chunks(device_id, start, end, chunk)))
+    """One device's fixes with start <= fix_time < end as a single track (closed days from the archive)."""
+    return day_source(device_id, chunk).track(start, end)
 
 
 def iter_tracks(
@@ -394,16 +426,16 @@ class WindowReader:
     the margin: the part the previous window already loaded is kept rather than read again."""
 
     def __init__(self, device_id: int, chunk: int = DEFAULT_CHUNK) -> None:
-        self.device_id, self.chunk = device_id, chunk
+        self.source = day_source(device_id, chunk)
         self.track: Track | None = None
         self.span: tuple[datetime, datetime] | None = None
 
     def load(self, lo: datetime, hi: datetime) -> Track:
         if self.track is not None and self.span[0] <= lo < self.span[1] <= hi:
             kept = self.track.between(lo.timestamp(), self.span[1].timestamp())
-            track = Track.concat([kept, load_track(self.device_id, self.span[1], hi, self.chunk)])
+            track = Track.concat([kept, self.source.track(self.span[1], hi)])
         else:
-            track = load_track(self.device_id, lo, hi, self.chunk)
+            track = self.source.track(lo, hi)
         self.track, self.span = track, (lo, hi)
         return track
 
@@ -432,8 +464,9 @@ WindowResult = tuple[list[Trip], list[Stop], list[SummaryRow]]
 def detect_window(track: Track, params: Params, win_start: datetime, win_end: datetime, tz=None) -> WindowResult:
     """One window: trips and stops of the track (loaded with its margin) clipped to the window, and its
     summary rows (one per local day of ``tz``, else one)."""
-    win_trips, win_stops = detect(track, params, win_start, win_end)
-    return win_trips, win_stops, summary(track, win_trips, win_stops, params, win_start, win_end, split_days_tz=tz)
+    prepared = prepare(track, params)  # shared by detection and the summary
+    win_trips, win_stops = detect(track, params, win_start, win_end, prepared)
+    return win_trips, win_stops, summary(track, win_trips, win_stops, params, win_start, win_end, tz, prepared)
 
 
 def join_windows(results: Iterable[WindowResult]) -> WindowResult:

@@ -158,9 +158,10 @@ class Counters:
         return float(np.interp(b, times, values) - np.interp(a, times, values))
 
 
-def extents(track: Track, params: Params):
-    """The kept trips over the whole track: (prepared, starts, ends, sources, open_start, open_end)."""
-    p = prepare(track, params)
+def extents(track: Track, params: Params, prepared: Prepared | None = None):
+    """The kept trips over the whole track: (prepared, starts, ends, sources, open_start, open_end).
+    ``prepared``: ``prepare(track, params)`` when the caller has it already."""
+    p = prepared if prepared is not None else prepare(track, params)
     if p.n == 0:
         empty = np.empty(0, dtype=np.intp)
         return p, empty, empty, [], np.empty(0, dtype=bool), np.empty(0, dtype=bool)

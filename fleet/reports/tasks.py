@@ -16,8 +16,9 @@ def run_report_job(job_id: int) -> str | None:
 
 @shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
 def prune_report_jobs(keep_days: int = jobs.KEEP_DAYS) -> int:
-    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``."""
-    return jobs.prune(keep_days)
+    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``, and the archived
+    days the positions' retention dropped or whose device is gone."""
+    return jobs.prune(keep_days) + jobs.prune_archive()
 
 
 @shared_task(time_limit=3300, soft_time_limit=3240, ignore_result=True)

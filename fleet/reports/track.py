@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-FLOAT_FIELDS = ("t", "lat", "lon", "speed", "ignition", "odometer", "fuel", "hours")
+FLOAT_FIELDS = ("t", "lat", "lon", "speed", "ignition", "odometer", "fuel", "hours", "altitude")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Track:
     fuel: np.ndarray | None = None
     hours: np.ndarray | None = None
     valid: np.ndarray | None = None
+    altitude: np.ndarray | None = None  # metres; not used by detection, carried for map lines and GPX
 
     def __post_init__(self) -> None:
         n = len(self.t)

@@ -36,15 +36,15 @@ def frozen_now(monkeypatch):
 
 @pytest.fixture
 def loads(monkeypatch):
-    """How many windows were loaded from the positions table (misses)."""
+    """How many windows were computed (cache misses, and the loader's own windows)."""
     calls = []
-    real = loader.load_track
+    real = loader.detect_window
 
-    def counting(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
-        calls.append((start, end))
-        return real(device_id, start, end, chunk)
+    def counting(track, params, win_start, win_end, tz=None):
+        calls.append((win_start, win_end))
+        return real(track, params, win_start, win_end, tz)
 
-    monkeypatch.setattr(loader, "load_track", counting)
+    monkeypatch.setattr(loader, "detect_window", counting)
     return calls
 
 
@@ -106,8 +106,8 @@ def test_a_warm_day_costs_one_stamp_query(
     week_of_driving(van)
     params = Params.for_org(org_a)
     cached(van, params, capture=django_capture_on_commit_callbacks)
-    # No position rows: the closed days' stamps only, in one query on PostgreSQL, one per day elsewhere.
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+    # No position rows: the closed days' archive versions only (one query; on PostgreSQL one more for its clock).
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 1):
         cached(van, params, capture=django_capture_on_commit_callbacks)
 
 
@@ -141,7 +141,9 @@ def test_a_position_inserted_into_a_closed_day_is_never_served_stale(
     assert [r.trips for r in after[2]] == [2, 1, 1]
     # Day 2: the midnight trip's second half (12 km) and the late 15 min at 36 km/h (9 km).
     assert after[2][1].distance_m == pytest.approx(12_000 + 9_000)
-    assert len(loads) == 1 + 3  # only day 2 was recomputed (then the loader's own three days)
+    # Recomputed: the days whose windows (each local day with 6 h margins) touch the changed UTC day, 2026-11-21:
+    # all three here (then the loader's own three days).
+    assert len(loads) == 3 + 3
 
 
 def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
