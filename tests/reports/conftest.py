@@ -51,3 +51,19 @@ def drive(van, start: datetime, minutes: int, idle_after_min: int = 0) -> None:
         Position(device=van, fix_time=ts, latitude=la, longitude=25.0, speed=v, attributes={"ignition": ign})
         for ts, la, v, ign in fixes
     )
+
+
+@pytest.fixture
+def table_reads(monkeypatch) -> list:
+    """Each (start, end) the loader reads from the positions table (not the archive), in order."""
+    from fleet.reports import loader
+
+    reads = []
+    real = loader.iter_chunks
+
+    def spy(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
+        reads.append((start, end))
+        return real(device_id, start, end, chunk)
+
+    monkeypatch.setattr(loader, "iter_chunks", spy)
+    return reads

@@ -42,18 +42,6 @@ def assert_same(a: Track, b: Track) -> None:
     np.testing.assert_array_equal(a.valid, b.valid)
 
 
-def table_reads(monkeypatch) -> list:
-    reads = []
-    real = loader.iter_chunks
-
-    def spy(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
-        reads.append((start, end))
-        return real(device_id, start, end, chunk)
-
-    monkeypatch.setattr(loader, "iter_chunks", spy)
-    return reads
-
-
 def row(van, day: datetime) -> TrackDay:
     return TrackDay.objects.get(device_id=van.id, day=day.date())
 
@@ -70,11 +58,12 @@ def test_encoding_keeps_every_value_bit_for_bit():
 
 
 @pytest.mark.django_db
-def test_a_closed_day_is_read_once_then_served_from_the_archive(org_a, monkeypatch):
+def test_a_closed_day_is_read_once_then_served_from_the_archive(org_a, table_reads):
     van = make_device(org_a)
     fixes(van, DAY1 + timedelta(hours=1), 100)
     expected = table(van, DAY1, DAY2)
-    reads = table_reads(monkeypatch)
+    reads = table_reads
+    reads.clear()  # from here on
 
     first = loader.load_track(van.id, DAY1 + timedelta(hours=2), DAY2)
     assert reads == [(DAY1, DAY2)]  # the whole UTC day, once
@@ -88,12 +77,13 @@ def test_a_closed_day_is_read_once_then_served_from_the_archive(org_a, monkeypat
 
 
 @pytest.mark.django_db
-def test_today_is_read_from_the_positions_table_and_never_archived(org_a, monkeypatch):
+def test_today_is_read_from_the_positions_table_and_never_archived(org_a, table_reads):
     van = make_device(org_a)
     today = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
     now = datetime.now(UTC)
     fixes(van, min(today + timedelta(minutes=1), now - timedelta(minutes=10)), 3, every_s=60)
-    reads = table_reads(monkeypatch)
+    reads = table_reads
+    reads.clear()  # from here on
     assert len(loader.load_track(van.id, today - timedelta(days=3), now + timedelta(hours=1))) == 3
     assert reads[-1][1] == now + timedelta(hours=1)
     assert not TrackDay.objects.filter(device_id=van.id, day=today.date()).exists()
@@ -101,7 +91,7 @@ def test_today_is_read_from_the_positions_table_and_never_archived(org_a, monkey
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("change", ["ingest", "orm insert", "delete", "update"])
-def test_any_change_to_an_archived_day_makes_it_read_again(org_a, monkeypatch, change):
+def test_any_change_to_an_archived_day_makes_it_read_again(org_a, table_reads, change):
     van = make_device(org_a)
     fixes(van, DAY1 + timedelta(hours=1), 50)
     loader.load_track(van.id, DAY1, DAY2)  # archived
@@ -119,7 +109,8 @@ def test_any_change_to_an_archived_day_makes_it_read_again(org_a, monkeypatch, c
         Position.objects.filter(device=van, fix_time__lt=DAY1 + timedelta(hours=2)).update(speed=99.0)
     assert row(van, DAY1).version > before == row(van, DAY1).built_version  # out of date
 
-    reads = table_reads(monkeypatch)
+    reads = table_reads
+    reads.clear()  # from here on
     track = loader.load_track(van.id, DAY1, DAY2)
     assert reads == [(DAY1, DAY2)]
     assert_same(track, table(van, DAY1, DAY2))

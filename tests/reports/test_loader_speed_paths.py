@@ -113,21 +113,14 @@ def test_chunks_split_at_the_chunk_size_and_an_empty_range_gives_none(org_a):
     assert list(reader(connection, van.id, end, end + timedelta(hours=1), 3)) == []
 
 
-def test_windows_read_each_fix_once_and_get_the_same_tracks(org_a, monkeypatch):
+def test_windows_read_each_fix_once_and_get_the_same_tracks(org_a, table_reads, monkeypatch):
     van = make_device(org_a)
     Position.objects.bulk_create(
         Position(device=van, fix_time=T0 + timedelta(minutes=20 * i), latitude=60, longitude=25, speed=i % 5,
                  attributes={"ignition": i % 2 == 0, "odometer_m": 1000 + i})
         for i in range(3 * 72)
     )  # fmt: skip
-    reads = []
-    original = loader.iter_chunks
-
-    def spy(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
-        reads.append((start, end))
-        return original(device_id, start, end, chunk)
-
-    monkeypatch.setattr(loader, "iter_chunks", spy)
+    reads = table_reads
     margin = timedelta(hours=6)
     windows = list(loader.iter_tracks(van.id, T0, T0 + timedelta(days=3), margin=margin))
 

@@ -45,7 +45,8 @@ PG_BACKWARD = "".join(
 
 # SQLite stores fix_time as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC and a date as "YYYY-MM-DD".
 _SQLITE_TOUCH = (
-    "INSERT INTO reports_trackday (device_id, day, version, count) VALUES ({row}.device_id, date({row}.fix_time), 1, 0) "
+    "INSERT INTO reports_trackday (device_id, day, version, count) "
+    "VALUES ({row}.device_id, date({row}.fix_time), 1, 0) "
     "ON CONFLICT (device_id, day) DO UPDATE SET version = version + 1;"
 )
 SQLITE_FORWARD = [
@@ -59,20 +60,18 @@ SQLITE_BACKWARD = [
 ]
 
 
-def triggers(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
+STATEMENTS = {  # (forward, backward) per database
+    "postgresql": ([PG_FORWARD], [PG_BACKWARD]),
+    "sqlite": (SQLITE_FORWARD, SQLITE_BACKWARD),
+}
 
 
-def drop_triggers(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_BACKWARD)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
+def statements(direction: int):
+    def run(apps, schema_editor) -> None:
+        for statement in STATEMENTS.get(schema_editor.connection.vendor, ([], []))[direction]:
             schema_editor.execute(statement)
+
+    return run
 
 
 class Migration(migrations.Migration):
@@ -106,5 +105,5 @@ class Migration(migrations.Migration):
                 "constraints": [models.UniqueConstraint(fields=("device", "day"), name="reports_trackday_device_day")],
             },
         ),
-        migrations.RunPython(triggers, drop_triggers),
+        migrations.RunPython(statements(0), statements(1)),
     ]
