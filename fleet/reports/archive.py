@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 
 GRACE = timedelta(hours=1)
 DAY = timedelta(days=1)
-_MAGIC = b"FTD1"
-_FLOATS = ("lat", "lon", "speed", "altitude", "ignition", "odometer", "fuel", "hours")
+_MAGIC = b"FTD2"  # FTD1 had no battery column: such rows are rebuilt
+_FLOATS = ("lat", "lon", "speed", "altitude", "ignition", "odometer", "fuel", "hours", "battery")
 _ROW_BYTES = 8 + 1 + 8 * len(_FLOATS)  # time step, validity, the float columns
 _LEVEL = 1  # zstd's fastest level: a day (17,280 fixes, 1.4 MB of columns) compresses in ~2 ms to ~40 %
 
@@ -186,10 +186,11 @@ class DaySource:
         missing = []
         for day in days:
             version, built, _, data = rows.get(day, (0, None, 0, None))
-            if data is not None and built == version:
-                self.days[day] = decode(bytes(data))
-            else:
+            track = _decoded(data) if data is not None and built == version else None
+            if track is None:
                 missing.append((day, version))
+            else:
+                self.days[day] = track
         # consecutive missing days in one read
         for _, run in groupby(enumerate(missing), key=lambda item: item[1][0].toordinal() - item[0]):
             run = [day_version for _, day_version in run]
@@ -197,6 +198,14 @@ class DaySource:
             for day, version in run:
                 self.days[day] = whole.between(day_start(day).timestamp(), (day_start(day) + DAY).timestamp())
                 store(self.device_id, day, version, self.days[day])
+
+
+def _decoded(data) -> Track | None:
+    """An archived day, or None when it cannot be read (an older format, damage): it is built again."""
+    try:
+        return decode(bytes(data))
+    except (ValueError, zstandard.ZstdError):
+        return None
 
 
 def count(device_ids: list[int], start: datetime, end: datetime) -> tuple[int, list[tuple[int, datetime, datetime]]]:

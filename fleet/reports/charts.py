@@ -98,36 +98,33 @@ def _temperatures(value) -> list[float]:
     return [] if math.isnan(number) else [number]
 
 
-def read_positions(device_id: int, start: datetime, end: datetime) -> dict[str, np.ndarray | list]:
-    """The device's fixes in [start, end) as columns: t, speed, altitude, fuel, battery, temperatures."""
+def read_positions(device_id: int, start: datetime, end: datetime) -> dict[str, np.ndarray]:
+    """The device's fixes in [start, end) as columns: t, speed, altitude, fuel, battery, and temperatures
+    as an (n, sensors) array, sensor k in column k (NaN where a fix does not report it).
+
+    All but the temperatures come from the loader (closed days from the reports archive); the temperatures,
+    which only some vehicles report (reefers), from the fixes that carry them."""
+    from fleet.reports.loader import load_track
     from fleet.tracking.models import Position
 
+    track = load_track(device_id, start, end)
+    readings: dict[int, list[float]] = {}
     rows = (
         Position.objects.filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end)
+        .filter(attributes__has_key="temperatures")
         .order_by("fix_time")
-        .values_list("fix_time", "speed", "altitude", "attributes")
+        .values_list("fix_time", "attributes__temperatures")
         .iterator(chunk_size=20_000)
     )
-    t, speed, altitude, fuel, battery, temps = [], [], [], [], [], []
-    for when, spd, alt, attrs in rows:
-        attrs = attrs or {}
-        t.append(when.timestamp())
-        speed.append(_number(spd))
-        altitude.append(_number(alt))
-        fuel.append(_number(attrs.get("fuel_l")))
-        battery.append(_number(attrs.get("battery_level", attrs.get("battery"))))
-        temps.append(_temperatures(attrs.get("temperatures")))
-    floats = {"t": t, "speed": speed, "altitude": altitude, "fuel": fuel, "battery": battery}
-    return {**{k: np.array(v, dtype=np.float64) for k, v in floats.items()}, "temperatures": temps}
-
-
-def _temperature_columns(temps: list[list[float]]) -> np.ndarray:
-    """Sensor k's readings as column k (NaN where a fix does not report it)."""
-    sensors = max((len(x) for x in temps), default=0)
-    out = np.full((len(temps), sensors), np.nan)
-    for i, row in enumerate(temps):
-        out[i, : len(row)] = row
-    return out
+    for when, value in rows:
+        i = int(np.searchsorted(track.t, when.timestamp()))
+        if i < len(track) and track.t[i] == when.timestamp():
+            readings[i] = _temperatures(value)
+    temps = np.full((len(track), max(map(len, readings.values()), default=0)), np.nan)
+    for i, values in readings.items():
+        temps[i, : len(values)] = values
+    columns = {"t": track.t, "speed": track.speed, "altitude": track.altitude, "fuel": track.fuel}
+    return {**columns, "battery": track.battery, "temperatures": temps}
 
 
 def device_series(device, start: datetime, end: datetime, units: Units) -> DeviceSeries:
@@ -141,7 +138,7 @@ def device_series(device, start: datetime, end: datetime, units: Units) -> Devic
         ("fuel", "Fuel", units.volume[1], cols["fuel"] * units.volume[0]),
         ("battery", "Battery", "%", cols["battery"]),
     ]
-    temps = _temperature_columns(cols["temperatures"])
+    temps = cols["temperatures"]
     for k in range(temps.shape[1]):
         label = "Temperature" if temps.shape[1] == 1 else f"Temperature {k + 1}"
         candidates.append((f"temperature{k + 1}", label, "°C", temps[:, k]))

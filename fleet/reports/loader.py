@@ -79,6 +79,12 @@ def ignition_value(value) -> float:
     return 1.0 if value else 0.0
 
 
+def battery_value(attributes: dict) -> float:
+    """``battery_level`` when it is a number, else ``battery``; NaN when neither is."""
+    level = _number(attributes.get("battery_level"))
+    return _number(attributes.get("battery")) if math.isnan(level) else level
+
+
 def _chunk_track(rows: list[tuple]) -> Track:
     times, lats, lons, speeds, valids, attrs, altitudes = zip(*rows, strict=True)
     return Track(
@@ -92,6 +98,7 @@ def _chunk_track(rows: list[tuple]) -> Track:
         hours=np.array([_number((a or {}).get("engine_hours_s")) for a in attrs]),
         valid=np.array(valids, dtype=bool),
         altitude=np.array([math.nan if a is None else a for a in altitudes], dtype=np.float64),
+        battery=np.array([battery_value(a or {}) for a in attrs]),
     )
 
 
@@ -150,6 +157,7 @@ _PG_COLUMNS = [
     ("fuel", _pg_number("fuel_l"), ">f8"),
     ("hours", _pg_number("engine_hours_s"), ">f8"),
     ("altitude", "COALESCE(altitude, 'NaN')", ">f8"),
+    ("battery", f"COALESCE(NULLIF({_pg_number('battery_level')}, 'NaN'), {_pg_number('battery')})", ">f8"),
 ]
 _PG_SELECT = (
     "SELECT "
@@ -202,11 +210,11 @@ def _postgresql_chunks(connection, device_id: int, start: datetime, end: datetim
 
 # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC: whole seconds, then the microseconds if any.
 _SQLITE_TIME_US = "unixepoch(fix_time) * 1000000 + CAST(substr(fix_time || '.000000', 21, 6) AS INTEGER)"
-# One json_extract with four paths parses each row's JSON once and gives "[ignition,odometer,fuel,hours]".
+# One json_extract with six paths parses each row's JSON once: "[ignition,odometer,fuel,hours,level,battery]".
 _SQLITE_SELECT = (
     f"SELECT {_SQLITE_TIME_US}, latitude, longitude, speed, valid, altitude, "
-    "COALESCE(json_extract(attributes, '$.ignition', '$.odometer_m', '$.fuel_l', '$.engine_hours_s'), "
-    "'[null,null,null,null]') "
+    "COALESCE(json_extract(attributes, '$.ignition', '$.odometer_m', '$.fuel_l', '$.engine_hours_s', "
+    "'$.battery_level', '$.battery'), '[null,null,null,null,null,null]') "
     "FROM tracking_position WHERE device_id = ? AND fix_time >= ? AND fix_time < ? ORDER BY fix_time"
 )
 # In the joined "[ign,odo,fuel,hours],[...]" text, these mean a value that is not a number, a boolean ignition
@@ -215,20 +223,26 @@ _NOT_PLAIN = ('"', "{", ",true", ",false")
 
 
 def _sqlite_attributes(texts: tuple[str, ...]) -> np.ndarray:
-    """(n, 4) floats: ignition as 1 / 0, then odometer, fuel and engine hours; NaN when unknown."""
+    """(n, 5) floats: ignition as 1 / 0, then odometer, fuel, engine hours and battery; NaN when unknown."""
     joined = ",".join(texts)
     if joined.count("[") == len(texts) and not any(mark in joined for mark in _NOT_PLAIN):  # no nested array
         plain = joined.replace("],[", ",").replace("true", "1").replace("false", "0").replace("null", "nan")
         values = np.fromstring(plain[1:-1], dtype=np.float64, sep=",")
         # inf: a number beyond float's range, which Python reads as inf or, written as an integer, NaN
-        if values.shape == (4 * len(texts),) and not np.isinf(values).any():
-            values = values.reshape(-1, 4)
+        if values.shape == (6 * len(texts),) and not np.isinf(values).any():
+            values = values.reshape(-1, 6)
             ignition = values[:, 0]  # true / false read as 1 / 0; any other number is on unless it is 0
             known = ~np.isnan(ignition)
             ignition[known] = ignition[known] != 0
-            return values
+            level = values[:, 4]
+            values[:, 4] = np.where(np.isnan(level), values[:, 5], level)  # battery_level, else battery
+            return values[:, :5]
     rows = [json.loads(text) for text in texts]
-    return np.array([(ignition_value(i), _number(o), _number(f), _number(h)) for i, o, f, h in rows], dtype=np.float64)
+    return np.array(
+        [(ignition_value(i), _number(o), _number(f), _number(h), battery_value({"battery_level": lv, "battery": b}))
+         for i, o, f, h, lv, b in rows],
+        dtype=np.float64,
+    ).reshape(-1, 5)  # fmt: skip
 
 
 @contextmanager
@@ -247,7 +261,7 @@ def _no_gc() -> Iterator[None]:
 
 def _sqlite_track(rows: list[tuple]) -> Track:
     t, lat, lon, speed, valid, altitude, attributes = zip(*rows, strict=True)
-    ign, odometer, fuel, hours = _sqlite_attributes(attributes).T
+    ign, odometer, fuel, hours, battery = _sqlite_attributes(attributes).T
     return Track(
         t=np.array(t, dtype=np.float64) / 1e6,
         lat=np.array(lat, dtype=np.float64),
@@ -259,6 +273,7 @@ def _sqlite_track(rows: list[tuple]) -> Track:
         fuel=fuel,
         hours=hours,
         altitude=np.array(altitude, dtype=np.float64),
+        battery=battery,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-FLOAT_FIELDS = ("t", "lat", "lon", "speed", "ignition", "odometer", "fuel", "hours", "altitude")
+FLOAT_FIELDS = ("t", "lat", "lon", "speed", "ignition", "odometer", "fuel", "hours", "altitude", "battery")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class Track:
     hours: np.ndarray | None = None
     valid: np.ndarray | None = None
     altitude: np.ndarray | None = None  # metres; not used by detection, carried for map lines and GPX
+    battery: np.ndarray | None = None  # per cent or volts as reported; not used by detection, for charts
 
     def __post_init__(self) -> None:
         n = len(self.t)

@@ -53,6 +53,8 @@ def test_the_sql_reader_reads_attributes_as_python_does(org_a, monkeypatch):
         for i, ign in enumerate(IGNITIONS)
     ]
     rows += [{}, {"engine_hours_s": 3600}, {"ignition": None, "engine_hours_s": "7200.5", "other": [1, 2]}]
+    rows += [{"battery_level": 87}, {"battery": 12.6}, {"battery_level": 55, "battery": 12.1},
+             {"battery_level": None, "battery": 11.9}, {"battery_level": "40"}]  # fmt: skip
     add(van, rows, micro=123_457)
     monkeypatch.setattr(loader, "_orm_chunks", fail_if_called, raising=True)
     fast = list(sql_reader()(connection, van.id, T0, T0 + timedelta(days=1), 1000))
@@ -66,7 +68,8 @@ def test_the_sql_reader_reads_attributes_as_python_does(org_a, monkeypatch):
     assert list(track.ignition[14:18]) == [0, 1, 0, 1]  # [], [0], {}, {"a": 1}: their truth
     assert track.t[0] == (T0 + timedelta(microseconds=123_457)).timestamp()
     assert list(track.odometer[:7]) == [1200.5, 0, -3, 10**15 + 1, 1300.25, 42, 1000]
-    assert track.hours[-2:].tolist() == [3600, 7200.5]
+    assert track.hours[-7:-5].tolist() == [3600, 7200.5]
+    assert track.battery[-5:].tolist() == [87, 12.6, 55, 11.9, 40]  # battery_level when a number, else battery
 
 
 def fail_if_called(*args, **kwargs):
@@ -89,8 +92,9 @@ def test_values_sql_cannot_cast_still_load_as_python_reads_them(org_a, odd):
 def test_plain_numbers_and_booleans_take_the_fast_way_and_read_the_same(org_a, monkeypatch):
     van = make_device(org_a)
     ignitions = [True, False, 2, 0, 0.5, None, True]
-    add(van, [{"ignition": v, "odometer_m": 10**6 + i, "fuel_l": 40 - i / 3, "speed_limit": 50} for i, v in
-              enumerate(ignitions)])  # fmt: skip
+    batteries = [{"battery_level": 80 - i} if i % 2 else {"battery": 12.5} for i in range(len(ignitions))]
+    add(van, [{"ignition": v, "odometer_m": 10**6 + i, "fuel_l": 40 - i / 3, "speed_limit": 50, **batteries[i]}
+              for i, v in enumerate(ignitions)])  # fmt: skip
     monkeypatch.setattr(loader, "_orm_chunks", fail_if_called)  # PostgreSQL: no fallback
     monkeypatch.setattr(loader, "json", SimpleNamespace(loads=fail_if_called))  # SQLite: no value by value
     fast = list(sql_reader()(connection, van.id, T0, T0 + timedelta(days=1), 4))
@@ -100,6 +104,7 @@ def test_plain_numbers_and_booleans_take_the_fast_way_and_read_the_same(org_a, m
     ignition = np.concatenate([c.ignition for c in fast])
     assert ignition[:5].tolist() == [1, 0, 1, 0, 1] and np.isnan(ignition[5]) and ignition[6] == 1
     assert np.concatenate([c.fuel for c in fast])[3] == 39
+    assert np.concatenate([c.battery for c in fast]).tolist() == [12.5, 79, 12.5, 77, 12.5, 75, 12.5]
 
 
 def test_chunks_split_at_the_chunk_size_and_an_empty_range_gives_none(org_a):
