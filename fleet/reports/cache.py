@@ -246,3 +246,21 @@ def warm_yesterday(organization, now: datetime | None = None) -> int:
             detect_range_cached(device_id, params, start, end, tz=zone)
         visited += 1
     return visited
+
+
+def archive_recent_days(days: int, organization=None) -> tuple[int, int]:
+    """Fill the reports archive for the last ``days`` UTC days of every device (of ``organization``, or all):
+    days missing or out of date are read from the positions table once (``archive.archive_days``). Returns
+    (device-days read, devices visited)."""
+    from fleet.tracking.models import Device
+
+    today = _now().astimezone(UTC).date()
+    first, last = today - timedelta(days=days), today - timedelta(days=1)
+    devices = Device.objects.order_by("pk")
+    if organization is not None:
+        devices = devices.filter(organization=organization)
+    read = visited = 0
+    for device_id in devices.values_list("pk", flat=True):
+        read += archive.archive_days(device_id, loader.read_positions(device_id), first, last)
+        visited += 1
+    return read, visited

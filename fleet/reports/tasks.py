@@ -29,3 +29,12 @@ def warm_report_cache() -> int:
     from fleet.reports.cache import warm_yesterday
 
     return sum(warm_yesterday(org) for org in Organization.objects.all())
+
+
+@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, ignore_result=True)
+def archive_closed_days(days: int = 31) -> int:
+    """Beat, daily: archive the closed days of the last ``days`` that no report has read yet (or whose
+    positions changed since), so the first report over them reads the archive."""
+    from fleet.reports.cache import archive_recent_days
+
+    return archive_recent_days(days)[0]

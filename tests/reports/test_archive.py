@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
-from fleet.reports import archive, jobs, loader
+from fleet.reports import archive, jobs, loader, tasks
 from fleet.reports.models import TrackDay
 from fleet.reports.track import FLOAT_FIELDS, Track
 from fleet.tracking import ingest
@@ -193,6 +193,22 @@ def test_the_command_fills_the_archive_and_prune_drops_deleted_devices_and_expir
     van.delete()  # the positions go by cascade; the triggers touch its days once more
     jobs.prune_archive()
     assert not TrackDay.objects.filter(device_id=van.id).exists()
+
+
+@pytest.mark.django_db
+def test_the_daily_task_archives_what_no_report_read_and_then_finds_nothing_to_do(org_a, org_b):
+    vans = [make_device(org_a, "Van"), make_device(org_b, "Van B")]
+    for van in vans:
+        fixes(van, DAY1 + timedelta(hours=1), 12)
+    days = (datetime.now(UTC).date() - DAY1.date()).days  # from DAY1 to yesterday
+    closed = archive.utc_days(DAY1, archive.closed_until())  # yesterday only from 01:00 UTC on
+    assert tasks.archive_closed_days(days) == 2 * len(closed)  # every closed day of both devices, empty ones too
+    assert {row(van, DAY1).count for van in vans} == {12}
+    assert tasks.archive_closed_days(days) == 0
+    Position.objects.create(device=vans[1], fix_time=DAY1 + timedelta(hours=5), latitude=60, longitude=25)
+    assert tasks.archive_closed_days(days) == 1 and row(vans[1], DAY1).count == 13
+    with pytest.raises(CommandError):
+        call_command("archive_positions", "--org", "nope")
 
 
 @pytest.mark.django_db

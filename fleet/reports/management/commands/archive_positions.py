@@ -1,16 +1,14 @@
-from datetime import UTC, datetime, timedelta
-
 from django.core.management.base import BaseCommand, CommandError
 
-from fleet.reports import archive, loader
-from fleet.tracking.models import Device
+from fleet.core.models import Organization
+from fleet.reports.cache import archive_recent_days
 
 
 class Command(BaseCommand):
     help = (
         "Fill the reports' archive of closed days (fleet.reports.archive) for the last DAYS UTC days: "
-        "days missing or out of date are read from the positions table once. Reports do this as they go; "
-        "run it after a bulk import or on a new deployment so the first reports over past days are fast."
+        "days missing or out of date are read from the positions table once. Reports and the daily beat task "
+        "do this as they go; run it after a bulk import so the first reports over past days are fast."
     )
 
     def add_arguments(self, parser) -> None:
@@ -20,12 +18,10 @@ class Command(BaseCommand):
     def handle(self, *args, **o) -> None:
         if o["days"] < 1:
             raise CommandError("--days must be at least 1")
-        today = datetime.now(UTC).date()
-        first, last = today - timedelta(days=o["days"]), today - timedelta(days=1)
-        devices = Device.objects.order_by("pk")
+        organization = None
         if o["org"]:
-            devices = devices.filter(organization__slug=o["org"])
-        read = 0
-        for device_id in devices.values_list("pk", flat=True):
-            read += archive.archive_days(device_id, loader.read_positions(device_id), first, last)
-        self.stdout.write(f"{read} device-days archived ({first} .. {last}, {devices.count()} devices)")
+            organization = Organization.objects.filter(slug=o["org"]).first()
+            if organization is None:
+                raise CommandError(f"no organisation {o['org']!r}")
+        read, devices = archive_recent_days(o["days"], organization)
+        self.stdout.write(f"{read} device-days archived (last {o['days']} days, {devices} devices)")
