@@ -153,15 +153,16 @@ class DaySource:
     lacks), the rest from the positions table through ``read``. Decoded days are kept while the caller
     moves forward (windows of a long range), so each closed day is read once per report."""
 
-    def __init__(self, device_id: int, read: Reader, archive: bool = True) -> None:
-        self.device_id, self.read, self.archive = device_id, read, archive
+    def __init__(self, device_id: int, read: Reader) -> None:
+        self.device_id, self.read = device_id, read
         self.days: dict[date, Track] = {}
         self._closed: datetime | None = None
 
     @property
     def closed(self) -> datetime:
+        """``closed_until()``, asked once."""
         if self._closed is None:
-            self._closed = closed_until() if self.archive else datetime.min.replace(tzinfo=UTC)
+            self._closed = closed_until()
         return self._closed
 
     def track(self, lo: datetime, hi: datetime) -> Track:
@@ -212,20 +213,17 @@ def count(device_ids: list[int], start: datetime, end: datetime) -> tuple[int, l
     """(positions the archive knows of in [start, end), the (device, lo, hi) spans it does not cover): the
     whole UTC days inside the range that are archived and current are counted from their rows."""
     whole = [d for d in utc_days(start, end) if start <= day_start(d) and day_start(d) + DAY <= end]
-    first, last = (whole[0], whole[-1]) if whole else (None, None)
     known: dict[int, dict[date, int]] = {}
     if whole and device_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT device_id, day, count FROM reports_trackday WHERE device_id = ANY(%s) AND day >= %s "
-                "AND day <= %s AND built_version = version"
-                if connection.vendor == "postgresql"
-                else "SELECT device_id, day, count FROM reports_trackday WHERE device_id IN "
-                f"({','.join(['%s'] * len(device_ids))}) AND day >= %s AND day <= %s AND built_version = version",
-                [device_ids, first, last] if connection.vendor == "postgresql" else [*device_ids, first, last],
-            )
-            for device_id, day, n in cursor.fetchall():
-                known.setdefault(device_id, {})[_date(day)] = n
+        from django.db.models import F
+
+        from fleet.reports.models import TrackDay
+
+        rows = TrackDay.objects.filter(
+            device_id__in=device_ids, day__gte=whole[0], day__lte=whole[-1], built_version=F("version")
+        )
+        for device_id, day, n in rows.values_list("device_id", "day", "count"):
+            known.setdefault(device_id, {})[day] = n
     total, spans = 0, []
     for device_id in device_ids:
         days = known.get(device_id, {})
