@@ -191,7 +191,7 @@ CELERY_BEAT_SCHEDULE = {
     "enqueue-due-syncs": {"task": "fleet.vendors.tasks.enqueue_due_syncs", "schedule": 5.0},
     "prune-sync-runs": {"task": "fleet.vendors.tasks.prune_sync_runs", "schedule": 86400.0},
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
-    "refresh-device-states": {"task": "fleet.tracking.tasks.refresh_device_states", "schedule": 15.0},
+    "refresh-device-states": {"task": "fleet.live.tasks.refresh_device_states", "schedule": 15.0},
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
     "archive-closed-days": {"task": "fleet.reports.tasks.archive_closed_days", "schedule": 86400.0},

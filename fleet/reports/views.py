@@ -23,11 +23,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from fleet.core.maps import map_settings
 from fleet.reports import exports
 from fleet.reports.builders import KINDS, build_report
 from fleet.reports.forms import ReportForm
 from fleet.reports.tables import DATETIME, LATLON, LINK, NUMBER, Column, Report, Table, Units
-from fleet.web.views import map_settings
 
 try:
     from fleet.reports import jobs

@@ -11,7 +11,7 @@ from django.urls import path
 
 from fleet.core.models import Membership
 from fleet.core.scoping import for_user, org_ids_for_user
-from fleet.reports.gpximport import GpxError, import_gpx
+from fleet.tracking.gpximport import GpxError, import_gpx
 from fleet.tracking.models import Device
 
 MAX_BYTES = 20 * 1024 * 1024

@@ -9,11 +9,3 @@ def maintain_partitions() -> dict:
     created = partitions.ensure_partitions(settings.POSITION_PARTITION_DAYS_AHEAD)
     dropped = partitions.drop_expired(settings.POSITION_RETENTION_DAYS)
     return {"created": created, "dropped_positions": dropped}
-
-
-@shared_task(time_limit=60, soft_time_limit=50)
-def refresh_device_states() -> dict:
-    """Publish devices that turned stale (and offline) without new data; see fleet/live/status.py."""
-    from fleet.live.status import push_silent_changes
-
-    return {"changed": push_silent_changes()}

@@ -1,10 +1,10 @@
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from fleet.core.maps import map_settings
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
@@ -18,13 +18,6 @@ BAD_RANGE = "give preset=hour|today|yesterday, or from/to as ISO 8601 times (fro
 
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.
 MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store")]
-
-
-def map_settings() -> dict:
-    """What the map pages need from settings.LEAFLET_CONFIG: tile layers, start view."""
-    conf = settings.LEAFLET_CONFIG
-    tiles = [{"name": name, "url": url, **options} for name, url, options in conf["TILES"]]
-    return {"tiles": tiles, "center": list(conf["DEFAULT_CENTER"]), "zoom": conf["DEFAULT_ZOOM"]}
 
 
 @login_required

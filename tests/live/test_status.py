@@ -4,8 +4,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from fleet.live.status import silent_changes
+from fleet.live.tasks import refresh_device_states
 from fleet.tracking.models import Device
-from fleet.tracking.tasks import refresh_device_states
 from tests.conftest import make_device
 from tests.live.conftest import close_layer, connect_and_sync, receive_type
 

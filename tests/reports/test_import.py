@@ -12,7 +12,7 @@ from django.urls import reverse
 from fleet.core.models import Membership
 from fleet.reports import views_import
 from fleet.reports.distance import EARTH_RADIUS_M
-from fleet.reports.gpximport import GpxError, import_gpx
+from fleet.tracking.gpximport import GpxError, import_gpx
 from fleet.tracking.models import Position
 from tests.conftest import make_device, make_user
 

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from fleet.core.models import Organization
-from fleet.reports.gpximport import GpxError, import_gpx
+from fleet.tracking.gpximport import GpxError, import_gpx
 from fleet.tracking.models import Device
 
 
