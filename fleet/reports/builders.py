@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 
 from fleet.reports import loader
 from fleet.reports.cache import detect_range_cached
+from fleet.reports.distance import average_kmh
 from fleet.reports.engine import Stop, SummaryRow, Trip, combine_summaries
 from fleet.reports.tables import (
     BOOL,
@@ -249,7 +250,7 @@ def _trip_totals(rows: list[dict]) -> dict:
         "distance": distance,
         "duration": duration,
         "max_speed": max((r["max_speed"] for r in rows), default=0.0),
-        "avg_speed": distance / duration * 3.6 if duration > 0 else 0.0,
+        "avg_speed": average_kmh(distance, duration),
         "fuel": _sum(r["fuel"] for r in rows),
     }
 

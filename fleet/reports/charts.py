@@ -20,7 +20,6 @@ from fleet.reports.tables import Units
 from fleet.reports.track import Params
 
 MAX_POINTS = 4000
-FEET_PER_M = 1 / 0.3048
 
 
 # ---------------------------------------------------------------------------------------- downsampling
@@ -131,7 +130,7 @@ def device_series(device, start: datetime, end: datetime, units: Units) -> Devic
     """Speed, altitude, fuel, battery and temperatures of one device; series it never reports are omitted."""
     cols = read_positions(device.pk, start, end)
     result = DeviceSeries(positions=len(cols["t"]))
-    altitude_factor, altitude_unit = (FEET_PER_M, "ft") if units.distance[1] == "mi" else (1.0, "m")
+    altitude_factor, altitude_unit = units.altitude
     candidates = [
         ("speed", "Speed", units.speed[1], cols["speed"] * units.speed[0]),
         ("altitude", "Altitude", altitude_unit, cols["altitude"] * altitude_factor),

@@ -24,6 +24,11 @@ def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+def average_kmh(metres: float, seconds: float) -> float:
+    """Average speed in km/h over a distance and a time; 0 without time."""
+    return metres / seconds * 3.6 if seconds > 0 else 0.0
+
+
 def valid_steps(t, lat, lon, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps between consecutive *valid* fixes (invalid fixes are skipped, not joined).
 

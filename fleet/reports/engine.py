@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from fleet.reports.distance import average_kmh
 from fleet.reports.motion import (
     GPS,
     Counters,
@@ -182,7 +183,7 @@ def detect(
                 distance_m=distance,
                 duration_s=duration,
                 max_speed=float(p.speed[lo : hi + 1].max()) if hi >= lo else 0.0,
-                average_speed=distance / duration * 3.6 if duration > 0 else 0.0,
+                average_speed=average_kmh(distance, duration),
                 spent_fuel_l=counters.fuel_spent(cs, ce, s, e),
                 clipped_start=bool(t[s] < a or open_start[k]),
                 clipped_end=bool(t[e] > b or open_end[k]),
@@ -322,7 +323,7 @@ def summary(
                 idle_s=idle,
                 stopped_s=(wb - wa) - driving - idle,
                 max_speed=max_speed,
-                average_speed=distance / driving * 3.6 if driving > 0 else 0.0,
+                average_speed=average_kmh(distance, driving),
                 engine_hours_s=hours,
                 spent_fuel_l=fuel,
                 trips=len(started),
@@ -358,7 +359,7 @@ def combine_summaries(rows: list[SummaryRow]) -> SummaryRow:
         idle_s=sum(r.idle_s for r in rows),
         stopped_s=sum(r.stopped_s for r in rows),
         max_speed=max(r.max_speed for r in rows),
-        average_speed=distance / driving * 3.6 if driving > 0 else 0.0,
+        average_speed=average_kmh(distance, driving),
         engine_hours_s=hours,
         spent_fuel_l=fuel,
         trips=sum(r.trips for r in rows),
@@ -413,7 +414,7 @@ def _join(x, y):
         end_lon=y.end_lon,
         distance_m=distance,
         max_speed=max(x.max_speed, y.max_speed),
-        average_speed=distance / duration * 3.6 if duration > 0 else 0.0,
+        average_speed=average_kmh(distance, duration),
         spent_fuel_l=_add_optional(x.spent_fuel_l, y.spent_fuel_l),
         distance_source=x.distance_source if x.distance_source == y.distance_source else GPS,
     )

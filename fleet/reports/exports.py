@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 import gpxpy.gpx
 import xlsxwriter
 
+from fleet.reports.builders import KINDS
 from fleet.reports.tables import (
     DATE,
     DATETIME,
@@ -35,7 +36,6 @@ from fleet.reports.tables import (
     Units,
 )
 
-TRACK_KINDS = {"route", "trips"}
 KML_NS = "http://www.opengis.net/kml/2.2"
 GPX_SCHEMA = ["http://www.topografix.com/GPX/1/0", "http://www.topografix.com/GPX/1/0/gpx.xsd"]
 # Characters XML 1.0 forbids; vendor strings (device names) could carry them.
@@ -252,7 +252,7 @@ def _about(sheet, report: Report, units: Units, formats: _Formats) -> None:
 
 
 def _check_tracks(report: Report) -> None:
-    if report.kind not in TRACK_KINDS:
+    if not KINDS[report.kind].tracks:
         raise NoTracks(f"a {report.kind} report has no tracks: GPX and KML exist for route and trips")
 
 

@@ -132,6 +132,11 @@ class Units:
         self.timezone = timezone
         self.distance, self.speed, self.volume = self.DISTANCE[distance], self.SPEED[speed], self.VOLUME[volume]
 
+    @property
+    def altitude(self) -> tuple[float, str]:
+        """(factor from metres, label): feet where distances are in miles, else metres."""
+        return (1 / 0.3048, "ft") if self.distance[1] == "mi" else (1.0, "m")
+
     @classmethod
     def for_org(cls, org) -> Units:
         return cls(org.timezone, org.distance_unit, org.speed_unit, org.volume_unit)

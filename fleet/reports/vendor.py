@@ -22,11 +22,11 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from fleet.reports.builders import STOP_COLUMNS, TRIP_COLUMNS
+from fleet.reports.builders import KINDS, STOP_COLUMNS, TRIP_COLUMNS
 from fleet.reports.engine import day_windows
 from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
 
-VENDOR_KINDS = ("trips", "stops", "summary")
+VENDOR_KINDS = tuple(slug for slug, kind in KINDS.items() if kind.vendor_tab)  # trips, stops, summary
 NO_REPORTS = "this vendor offers no reports"
 NO_ACCOUNT = "not synced from a vendor account: there is no vendor report to compare with"
 MAX_VENDOR_DAYS = 31  # per-day vendor summaries: one request per day, so not for long ranges
