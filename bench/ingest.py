@@ -51,17 +51,18 @@ def reset_positions() -> None:
 
 
 def raw_copy(rows, device_pks) -> float:
+    import orjson
     from django.db import connection, transaction
     from psycopg.types.json import Jsonb
 
-    from fleet.tracking.ingest_sql import COLUMNS, PG_TYPES, _dumps
+    from fleet.tracking.store.postgres import COLUMNS, TYPES
 
     t0 = time.perf_counter()
     sql = f"COPY tracking_position ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
     with transaction.atomic(), connection.cursor() as c, c.cursor.copy(sql) as copy:
-        copy.set_types(PG_TYPES)
+        copy.set_types(TYPES)
         for r in rows:
-            attrs = Jsonb(r.attributes, dumps=_dumps)
+            attrs = Jsonb(r.attributes, dumps=orjson.dumps)
             copy.write_row((device_pks[r.device_id], r.fix_time, r.server_time, r.latitude, r.longitude,
                             r.altitude, r.speed, r.course, r.accuracy, r.valid, attrs))  # fmt: skip
     return time.perf_counter() - t0

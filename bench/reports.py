@@ -29,10 +29,10 @@
 (2) Trips page. One device, 30 days at one fix every 5 s (parked too: ~500,000 positions), written
     straight into the positions table of a scratch database (PostGIS when DATABASE_URL names PostgreSQL,
     else a SpatiaLite file under .run/), then timed server-side: reading the month from the positions table,
-    archiving its closed UTC days (``fleet.reports.archive``), ``loader.load_track`` (now from the archive),
-    ``loader.detect_range`` (local days with margins) now and with the first loader (git b68a277, ORM rows
-    with JSON decoded in Python), the trips' map lines through ``loader.load_points``,
-    ``builders.build_report("trips", ...)`` and GETs of /reports/trips/ through Django's test client with
+    archiving its closed UTC days (``fleet.tracking.store.archive``), ``store.window`` (now from the archive),
+    ``ranges.detect_range`` (local days with margins) now and with the first loader (git b68a277, ORM rows
+    with JSON decoded in Python), the trips' map lines through ``store.points``,
+    ``kinds.build_report("trips", ...)`` and GETs of /reports/trips/ through Django's test client with
     the jobs module's inline limits lifted and the report cache a dummy: the month's first view ever (its
     days read from the positions table and archived on the way), then the page as anyone opening a past
     month finds it (closed days archived: the hourly warm-up archives yesterday for every device that
@@ -322,7 +322,7 @@ def store_positions(device_pk: int, points: dict) -> float:
     import orjson
     from django.db import connection, transaction
 
-    from fleet.tracking.ingest_sql import COLUMNS
+    from fleet.tracking.store.postgres import COLUMNS
 
     t0 = time.perf_counter()
     stamps = (np.datetime64("1970-01-01T00:00:00") + points["t"].astype("timedelta64[s]")).astype(object)
@@ -356,13 +356,13 @@ def _copy_postgresql(device_pk: int, columns, names: str) -> None:
     from psycopg.types.json import Jsonb
 
     from fleet.tracking import partitions
-    from fleet.tracking.ingest_sql import PG_TYPES
+    from fleet.tracking.store.postgres import TYPES
 
     rows = list(columns)
     first, last = rows[0][0].date(), rows[-1][0].date()
     partitions.ensure_partitions(days_ahead=0, days_back=(last - first).days + 1, today=last)
     with connection.cursor() as c, c.cursor.copy(f"COPY tracking_position ({names}) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.set_types(PG_TYPES)
+        cp.set_types(TYPES)
         for t, la, lo, v, ok, a in rows:
             cp.write_row((device_pk, t, t, la, lo, None, v, None, 5.0, ok, Jsonb(a, dumps=str)))
 
@@ -376,6 +376,10 @@ def loader_before():
                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
+    from fleet.reports import engine
+
+    # It imported Params and Track from fleet.reports.track (now the engine's and the store's).
+    sys.modules.setdefault("fleet.reports.track", types.SimpleNamespace(Params=engine.Params, Track=engine.Track))
     module = types.ModuleType("loader_before")
     exec(compile(source, "loader_before.py", "exec"), module.__dict__)  # noqa: S102 - our own file from git
     return module
@@ -405,8 +409,9 @@ def _part2(quick: bool) -> dict:
     from django.db import connection
 
     from fleet.core.models import Organization
-    from fleet.reports import loader
-    from fleet.reports.track import Params
+    from fleet.reports import ranges
+    from fleet.reports.engine import Params
+    from fleet.tracking import store
     from fleet.tracking.models import Device
 
     days = 3 if quick else 30
@@ -421,24 +426,23 @@ def _part2(quick: bool) -> dict:
     params, repeat = Params.for_org(org), 2 if quick else 3
     out: dict = {"database": connection.vendor, "days": days, "positions": inside}
 
-    from fleet.reports import archive
-    from fleet.reports.models import TrackDay
-    from fleet.reports.track import Track
+    from fleet.tracking.models import TrackDay
+    from fleet.tracking.store import Track, archive
 
-    table_s, track = timed(lambda: Track.concat(list(loader.iter_chunks(device.pk, start, end))), repeat)
+    table_s, track = timed(lambda: Track.concat(list(store.read(device.pk, start, end))), repeat)
     utc_days = archive.utc_days(start, end)
     archive_s, _ = timed(lambda: (TrackDay.objects.all().update(built_version=None),
-                                  archive.archive_days(device.pk, loader.read_positions(device.pk), utc_days[0],
+                                  archive.archive_days(device.pk, store.table_reader(device.pk), utc_days[0],
                                                        utc_days[-1])), repeat)  # fmt: skip
-    read_s, track = timed(lambda: loader.load_track(device.pk, start, end), repeat)
-    after_s, (trips, stops, _) = timed(lambda: loader.detect_range(device.pk, params, start, end, tz=TZ), repeat)
+    read_s, track = timed(lambda: store.window(device.pk, start, end), repeat)
+    after_s, (trips, stops, _) = timed(lambda: ranges.detect_range(device.pk, params, start, end, tz=TZ), repeat)
     out |= {"table_read_s": round(table_s, 3), "archive_build_s": round(archive_s, 3), "read_s": round(read_s, 3),
             "read_per_s": round(len(track) / read_s), "detect_range_s": round(after_s, 3), "trips": len(trips),
             "stops": len(stops)}  # fmt: skip
     print(
         f"    positions table: read {len(track)} positions in {table_s:.3f} s ({len(track) / table_s:,.0f}/s); "
         f"archiving its {len(utc_days)} UTC days {archive_s:.3f} s\n"
-        f"    loader (closed days from the archive): read {read_s:.3f} s ({out['read_per_s']:,}/s); "
+        f"    store.window (closed days from the archive): read {read_s:.3f} s ({out['read_per_s']:,}/s); "
         f"detect_range (local days, margins) {after_s:.3f} s: {len(trips)} trips, {len(stops)} stops"
     )
     before = loader_before()
@@ -453,17 +457,17 @@ def _part2(quick: bool) -> dict:
               f"({old_s / after_s:.1f}x slower); same trips: {same}")  # fmt: skip
     lines_s, points = timed(lambda: trip_lines(device.pk, trips), repeat)
     out["trip_lines_s"] = round(lines_s, 3)
-    print(f"    the trips' map lines ({points} fixes) through loader.load_points: {lines_s:.3f} s")
+    print(f"    the trips' map lines ({points} fixes) through store.points: {lines_s:.3f} s")
     out |= _report_timings(org, device, start, end, days, repeat)
     return out
 
 
 def trip_lines(device_id: int, trips: list) -> int:
     """What the trips report draws: each trip's valid fixes as lists (times as datetimes), cut from one
-    ``load_points`` read by np.searchsorted; returns how many fixes."""
-    from fleet.reports import loader
+    ``store.points`` read by np.searchsorted; returns how many fixes."""
+    from fleet.tracking import store
 
-    points = loader.load_points(device_id, trips[0].start_time, trips[-1].end_time + timedelta(microseconds=1))
+    points = store.points(device_id, trips[0].start_time, trips[-1].end_time + timedelta(microseconds=1))
     t, total = points["t"], 0
     for trip in trips:
         lo, hi = (
@@ -481,11 +485,8 @@ def _report_timings(org, device, start, end, days: int, repeat: int) -> dict:
     from django.test import Client, override_settings
 
     out: dict = {}
-    try:
-        from fleet.reports.builders import build_report
-    except ImportError:
-        print("    fleet.reports.builders not there yet: report and page not timed")
-        return out
+    from fleet.reports.kinds import build_report
+
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}):
         build_s, report = timed(lambda: build_report("trips", org, [device], start, end), repeat)
         rows = sum(len(t.rows) for t in report.tables)
@@ -514,7 +515,7 @@ def _page_timing(org, device, start, days: int, repeat: int, client_class) -> di
     first = start.astimezone(ZoneInfo(TZ)).date()
     query = {"organization": org.pk, "device": device.pk, "preset": "custom", "start": first.isoformat(),
              "end": (first + timedelta(days=days - 1)).isoformat()}  # fmt: skip
-    from fleet.reports.models import TrackDay
+    from fleet.tracking.models import TrackDay
 
     with override_settings(ALLOWED_HOSTS=["testserver"]):  # inline: a month of one device is within jobs' limits
         TrackDay.objects.all().delete()  # the month's first view ever: read from the positions table, archived

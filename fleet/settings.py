@@ -194,7 +194,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-device-states": {"task": "fleet.live.tasks.refresh_device_states", "schedule": 15.0},
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
-    "archive-closed-days": {"task": "fleet.reports.tasks.archive_closed_days", "schedule": 86400.0},
+    "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
 }
 
 # The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.

@@ -158,3 +158,19 @@ def world_a(org_a, user_a) -> dict:
 @pytest.fixture
 def world_b(org_b, user_b) -> dict:
     return populate(org_b)
+
+
+@pytest.fixture
+def table_reads(monkeypatch) -> list:
+    """Each (start, end) the store reads from the positions table (not the archive), in order."""
+    from fleet.tracking import store
+
+    reads = []
+    real = store.read
+
+    def spy(device_id, start, end, chunk=store.DEFAULT_CHUNK):
+        reads.append((start, end))
+        return real(device_id, start, end, chunk)
+
+    monkeypatch.setattr(store, "read", spy)
+    return reads

@@ -8,7 +8,6 @@ lowest and its highest fix, in time order.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,8 +15,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from fleet.reports.cache import detect_range_cached
+from fleet.reports.engine import Params
 from fleet.reports.tables import Units
-from fleet.reports.track import Params
+from fleet.tracking import store
 
 MAX_POINTS = 4000
 
@@ -80,45 +80,18 @@ class DeviceSeries:
     positions: int = 0
 
 
-def _number(value) -> float:
-    if value is None or isinstance(value, bool):
-        return math.nan
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
-def _temperatures(value) -> list[float]:
-    if isinstance(value, list | tuple):
-        return [_number(x) for x in value]
-    number = _number(value)
-    return [] if math.isnan(number) else [number]
-
-
 def read_positions(device_id: int, start: datetime, end: datetime) -> dict[str, np.ndarray]:
     """The device's fixes in [start, end) as columns: t, speed, altitude, fuel, battery, and temperatures
     as an (n, sensors) array, sensor k in column k (NaN where a fix does not report it).
 
-    All but the temperatures come from the loader (closed days from the reports archive); the temperatures,
+    All but the temperatures come from the store's window (closed days from the archive); the temperatures,
     which only some vehicles report (reefers), from the fixes that carry them."""
-    from fleet.reports.loader import load_track
-    from fleet.tracking.models import Position
-
-    track = load_track(device_id, start, end)
+    track = store.window(device_id, start, end)
     readings: dict[int, list[float]] = {}
-    rows = (
-        Position.objects.filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end)
-        .filter(attributes__has_key="temperatures")
-        .order_by("fix_time")
-        .values_list("fix_time", "attributes__temperatures")
-        .iterator(chunk_size=20_000)
-    )
-    for when, value in rows:
-        i = int(np.searchsorted(track.t, when.timestamp()))
-        if i < len(track) and track.t[i] == when.timestamp():
-            readings[i] = _temperatures(value)
+    for when, values in store.attribute(device_id, start, end, "temperatures"):
+        i = int(np.searchsorted(track.t, when))
+        if i < len(track) and track.t[i] == when:
+            readings[i] = values
     temps = np.full((len(track), max(map(len, readings.values()), default=0)), np.nan)
     for i, values in readings.items():
         temps[i, : len(values)] = values

@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 import gpxpy.gpx
 import xlsxwriter
 
-from fleet.reports.builders import KINDS
+from fleet.reports.kinds import KINDS
 from fleet.reports.tables import (
     DATE,
     DATETIME,

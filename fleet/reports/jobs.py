@@ -32,8 +32,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import QueryDict
 
-from fleet.reports import archive
 from fleet.reports.models import ReportJob
+from fleet.tracking import store
 
 MAX_DEVICE_DAYS = 62
 MAX_POSITIONS = 1_000_000
@@ -58,21 +58,8 @@ def _ids(devices) -> list[int]:
 
 
 def position_count(devices, start: datetime, end: datetime, limit: int) -> int:
-    """Positions of ``devices`` in [start, end), counted up to about ``limit`` (the count stops there): the
-    archived days from their row counts, the rest from the positions table."""
-    from fleet.tracking.models import Position
-
-    known, spans = archive.count(_ids(devices), start, end)
-    if known >= limit or not spans:
-        return known
-    by_span: dict[tuple[datetime, datetime], list[int]] = {}
-    for device_id, lo, hi in spans:
-        by_span.setdefault((lo, hi), []).append(device_id)
-    where = Q()
-    for (lo, hi), ids in by_span.items():
-        where |= Q(device_id__in=ids, fix_time__gte=lo, fix_time__lt=hi)
-    rows = Position.objects.filter(where).order_by().values("fix_time")
-    return known + rows[: limit - known].count()  # the (device, fix_time) index suffices
+    """Positions of ``devices`` in [start, end), counted up to about ``limit``."""
+    return store.count(_ids(devices), start, end, limit)
 
 
 def should_run_in_background(organization, devices, start: datetime, end: datetime, kind: str | None = None) -> bool:
@@ -210,8 +197,8 @@ class JobError(Exception):
 
 
 def compute(job: ReportJob):
-    from fleet.reports.builders import build_report
     from fleet.reports.forms import ReportForm
+    from fleet.reports.kinds import build_report
 
     if job.user is None or not job.user.is_active:
         raise JobError("The user who asked for this report no longer exists.")
@@ -252,9 +239,3 @@ def prune(keep_days: int = KEEP_DAYS) -> int:
     cutoff = _now() - timedelta(days=keep_days)
     deleted, _ = ReportJob.objects.filter(created__lt=cutoff).delete()
     return deleted
-
-
-def prune_archive() -> int:
-    """The archive's days older than the positions' retention, and those of deleted devices."""
-    retention = settings.POSITION_RETENTION_DAYS
-    return archive.prune(_now().date() - timedelta(days=retention) if retention > 0 else None)

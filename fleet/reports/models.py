@@ -70,29 +70,3 @@ class ReportJob(OrgOwned):
         if self.result is None:
             return None
         return pickle.loads(zlib.decompress(bytes(self.result)))  # noqa: S301 - written by our own worker
-
-
-class TrackDay(models.Model):
-    """One device's closed UTC day of positions, column by column (``fleet.reports.archive``).
-
-    ``version`` counts the changes to that day's positions once the day is over: database triggers on the
-    positions table raise it on every insert, update or delete of a fix dated before the current UTC day
-    (migration 0002). ``data`` is valid while ``built_version`` equals it. The device is not a database
-    foreign key: the triggers may touch a day of a device whose deletion is under way; ``archive.prune``
-    removes such rows.
-    """
-
-    device = models.ForeignKey(
-        "tracking.Device", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
-    day = models.DateField()
-    version = models.IntegerField(default=0)
-    built_version = models.IntegerField(null=True, blank=True)
-    count = models.IntegerField(default=0)
-    data = models.BinaryField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["device", "day"], name="reports_trackday_device_day")]
-
-    def __str__(self) -> str:
-        return f"device {self.device_id} {self.day} v{self.version}"

@@ -1,9 +1,13 @@
-"""Report ranges: presets resolved in the organisation's timezone to aware UTC [start, end)."""
+"""Time ranges: presets resolved in the organisation's timezone to aware UTC [start, end), and ranges read
+from a query string."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from django.utils.dateparse import parse_datetime
 
 PRESETS: list[tuple[str, str]] = [
     ("today", "Today"),
@@ -29,12 +33,14 @@ def resolve(
 ) -> tuple[datetime, datetime]:
     """[start, end) in UTC for a preset, in local days of ``tz`` (weeks start on Monday).
 
-    "today" and "this_*" end now (not at midnight), "last_7_days" is the 7 local days ending today
-    (today included, up to now); "custom" takes ``start`` and ``end`` as inclusive local dates.
+    "hour" is the last hour; "today" and "this_*" end now (not at midnight), "last_7_days" is the 7 local days
+    ending today (today included, up to now); "custom" takes ``start`` and ``end`` as inclusive local dates.
     """
     zone = ZoneInfo(tz)
     now = (now or datetime.now(UTC)).astimezone(zone)
     today = now.date()
+    if preset == "hour":
+        return (now - timedelta(hours=1)).astimezone(UTC), now.astimezone(UTC)
     if preset == "today":
         return _midnight(today, zone), now.astimezone(UTC)
     if preset == "yesterday":
@@ -55,3 +61,40 @@ def resolve(
             raise ValueError("the end date is before the start date")
         return _midnight(start, zone), _midnight(end + timedelta(days=1), zone)
     raise ValueError(f"unknown range preset {preset!r}")
+
+
+@dataclass(frozen=True)
+class Range:
+    start: datetime
+    end: datetime
+
+
+def parse_range(
+    params, tz: str = "UTC", default: timedelta = timedelta(hours=1), longest: timedelta = timedelta(days=31)
+) -> Range | None:
+    """The range a query asks for: ``preset`` (see ``resolve``; "custom" is not one here) or ``from`` / ``to``
+    as ISO 8601 times (naive times are in ``tz``; a missing ``to`` is now, a missing ``from`` ``default``
+    before it). None when unreadable, empty or longer than ``longest``."""
+    zone = ZoneInfo(tz)
+    try:
+        if params.get("preset"):
+            if params["preset"] == "custom":
+                return None
+            start, end = resolve(params["preset"], tz)
+        else:
+            end = _parse_time(params.get("to"), zone) or datetime.now(UTC)
+            start = _parse_time(params.get("from"), zone) or end - default
+    except ValueError:
+        return None
+    if start >= end or end - start > longest:
+        return None
+    return Range(start, end)
+
+
+def _parse_time(value: str | None, zone: ZoneInfo) -> datetime | None:
+    if not value:
+        return None
+    parsed = parse_datetime(value.strip().replace(" ", "+"))  # a "+" in a query string arrives as a space
+    if parsed is None:
+        raise ValueError(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)

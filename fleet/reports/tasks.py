@@ -16,9 +16,8 @@ def run_report_job(job_id: int) -> str | None:
 
 @shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
 def prune_report_jobs(keep_days: int = jobs.KEEP_DAYS) -> int:
-    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``, and the archived
-    days the positions' retention dropped or whose device is gone."""
-    return jobs.prune(keep_days) + jobs.prune_archive()
+    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``."""
+    return jobs.prune(keep_days)
 
 
 @shared_task(time_limit=3300, soft_time_limit=3240, ignore_result=True)
@@ -29,12 +28,3 @@ def warm_report_cache() -> int:
     from fleet.reports.cache import warm_yesterday
 
     return sum(warm_yesterday(org) for org in Organization.objects.all())
-
-
-@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, ignore_result=True)
-def archive_closed_days(days: int = 31) -> int:
-    """Beat, daily: archive the closed days of the last ``days`` that no report has read yet (or whose
-    positions changed since), so the first report over them reads the archive."""
-    from fleet.reports.cache import archive_recent_days
-
-    return archive_recent_days(days)[0]

@@ -1,8 +1,19 @@
-"""/reports/: the pages and exports (views), charts, utilisation and long-report jobs (views_charts), the
-vendor's own reports (views_extra) and GPX import (views_import). Each module owns its ``urlpatterns``;
-names live in the "reports" namespace."""
+"""/reports/: every page of the reports app, named in the "reports" namespace."""
 
-from fleet.reports import views, views_charts, views_extra, views_import
+from django.urls import path
+
+from fleet.reports.views import charts, jobs, pages, vendor
 
 app_name = "reports"
-urlpatterns = [*views.urlpatterns, *views_charts.urlpatterns, *views_extra.urlpatterns, *views_import.urlpatterns]
+urlpatterns = [
+    path("", pages.index, name="index"),
+    path("charts/", charts.charts_page, name="charts"),
+    path("charts/data.json", charts.chart_data, name="chart-data"),
+    path("utilisation/", charts.utilisation_page, name="utilisation"),
+    path("jobs/<int:pk>/", jobs.job_page, name="job"),
+    path("jobs/<int:pk>.json", jobs.job_status, name="job-status"),
+    path("jobs/<int:pk>/export.<str:fmt>", jobs.job_export, name="job-export"),
+    path("vendor/", vendor.vendor, name="vendor"),
+    path("<report_kind:kind>/", pages.report, name="report"),
+    path("<report_kind:kind>/export.<report_format:fmt>", pages.export, name="export"),
+]

@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from fleet.reports import periods
 from fleet.reports.cache import detect_range_cached
-from fleet.reports.engine import SummaryRow
-from fleet.reports.track import Params
+from fleet.reports.engine import Params, SummaryRow
+from fleet.tracking import store
 
 TOP = 5
 
@@ -164,12 +164,9 @@ def _vehicle(device, rows: list[SummaryRow]) -> VehicleFigures:
 def _mark_data(figures: list[Figures]) -> None:
     """Which vehicles have a position in each period: one indexed existence check per vehicle and period
     (a vehicle that drove or idled has data without asking)."""
-    from fleet.tracking.models import Position
-
     for fig in figures:
         for v in fig.vehicles:
-            window = {"fix_time__gte": fig.period.start, "fix_time__lt": fig.period.end}
-            v.has_data = v.moved or v.idle_s > 0 or Position.objects.filter(device_id=v.device.pk, **window).exists()
+            v.has_data = v.moved or v.idle_s > 0 or store.exists(v.device.pk, fig.period.start, fig.period.end)
 
 
 def report_url(kind: str, period: Period, organization=None, device=None) -> str:

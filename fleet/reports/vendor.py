@@ -22,8 +22,10 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from fleet.reports.builders import KINDS, STOP_COLUMNS, TRIP_COLUMNS
 from fleet.reports.engine import day_windows
+from fleet.reports.kinds import KINDS
+from fleet.reports.kinds.stops import STOP_COLUMNS
+from fleet.reports.kinds.trips import TRIP_COLUMNS
 from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
 
 VENDOR_KINDS = tuple(slug for slug, kind in KINDS.items() if kind.vendor_tab)  # trips, stops, summary

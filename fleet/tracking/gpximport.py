@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 import gpxpy
 import gpxpy.gpx
 
+from fleet.core.geodesy import bearing_deg, haversine_m
 from fleet.tracking import ingest
 from fleet.tracking.records import PositionRecord
 
 BATCH = 5000
 NO_TIME = "no time"
-EARTH_RADIUS_M = 6_371_008.8
+
 _ENCODING = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 
 
@@ -143,25 +144,14 @@ def _step_speed_kmh(step) -> float:
         return 0.0
     a, b = step
     seconds = (b.time - a.time).total_seconds()
-    return _haversine_m(a, b) / seconds * 3.6 if seconds > 0 else 0.0
-
-
-def _haversine_m(a, b) -> float:
-    p1, p2 = math.radians(a.latitude), math.radians(b.latitude)
-    dl = math.radians(b.longitude - a.longitude)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
+    return float(haversine_m(a.latitude, a.longitude, b.latitude, b.longitude)) / seconds * 3.6 if seconds > 0 else 0.0
 
 
 def _bearing(step) -> float | None:
     if step is None or (step[0].latitude, step[0].longitude) == (step[1].latitude, step[1].longitude):
         return None
     a, b = step
-    p1, p2 = math.radians(a.latitude), math.radians(b.latitude)
-    dl = math.radians(b.longitude - a.longitude)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
+    return float(bearing_deg(a.latitude, a.longitude, b.latitude, b.longitude))
 
 
 def import_gpx(device, data: bytes | str) -> ImportResult:

@@ -1,9 +1,9 @@
-"""The one way positions enter fleet (ARCHITECTURE.md, Ingest).
+"""The one way positions enter fleet.
 
-Per batch, in a constant number of queries: validate and count rejects, resolve devices,
-insert while dropping duplicates of (device, fix_time) in one statement, move each device's
-last position forward only when the new fix is newer, then hand the new positions to the
-subscribers (geofence/event engine, live broadcaster) in fix-time order.
+Per batch, in a constant number of queries: validate (coercing attributes to their canonical types) and
+count rejects, resolve devices, store through the positions store (duplicates of (device, fix_time)
+dropped, each device's last position moved forward only), then hand the new positions to the subscribers
+(live broadcaster, event engine) in fix-time order.
 """
 
 import gc
@@ -18,7 +18,8 @@ from operator import attrgetter
 
 from django.db import IntegrityError, transaction
 
-from fleet.tracking import ingest_sql
+from fleet.tracking import store
+from fleet.tracking.attributes import canonical, is_canonical
 from fleet.tracking.models import Device
 from fleet.tracking.records import PositionRecord
 
@@ -114,6 +115,9 @@ def _validate(records: Iterable[PositionRecord], result: IngestResult) -> list[P
             result.duplicates += 1
             continue
         times.add(record.fix_time)
+        attributes = record.attributes
+        if attributes.__class__ is not dict or not is_canonical(attributes):
+            record.attributes = canonical(attributes)
         valid.append(record)
     result.received += received
     return valid
@@ -202,7 +206,7 @@ def _store(organization_id: int, account_id: int | None, valid: list[PositionRec
     with transaction.atomic():
         devices = _device_map(organization_id, account_id, {r.device_id for r in valid})
         known = [r for r in valid if r.device_id in devices]
-        stored = ingest_sql.store_positions(known, devices)
+        stored = store.insert(known, devices)
     return len(valid) - len(known), stored
 
 

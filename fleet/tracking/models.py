@@ -163,3 +163,28 @@ class Event(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.type} {self.device} {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+class TrackDay(models.Model):
+    """One device's closed UTC day of positions, column by column (``fleet.tracking.store.archive``).
+
+    ``version`` counts the changes to that day's positions once the day is over: triggers on the positions
+    table raise it on every insert, update or delete of a fix dated before the current UTC day. ``data`` is
+    valid while ``built_version`` equals it. The device is not a database foreign key: the triggers may
+    touch a day of a device whose deletion is under way; ``archive.prune`` removes such rows.
+    """
+
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    day = models.DateField()
+    version = models.IntegerField(default=0)
+    built_version = models.IntegerField(null=True, blank=True)
+    count = models.IntegerField(default=0)
+    data = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "day"], name="tracking_trackday_device_day")]
+
+    def __str__(self) -> str:
+        return f"device {self.device_id} {self.day} v{self.version}"

@@ -8,7 +8,8 @@ from fleet.core.maps import map_settings
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
-from fleet.reports.track import Params
+from fleet.reports import periods
+from fleet.reports.engine import Params
 from fleet.tracking.models import Beacon, Device, Position
 from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
@@ -71,7 +72,7 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
 def device_track(request: HttpRequest, pk: int) -> JsonResponse:
     """A device's positions in a range (``from``/``to`` ISO 8601, default the last hour) and its stops."""
     device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
-    span = track.parse_range(request.GET, device.organization.timezone)
+    span = periods.parse_range(request.GET, device.organization.timezone)
     if span is None:
         return JsonResponse({"error": BAD_RANGE}, status=400)
     rows = track.rows(device, span)

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from fleet.reports.distance import EARTH_RADIUS_M
+from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.tracking.models import Position
-from tests.reports.test_builders import HEL, drive_day
+from tests.reports.test_kinds import HEL, drive_day
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 
@@ -27,7 +27,7 @@ def alice(client, user_a):
 
 @pytest.fixture
 def hel_world(world_a):
-    """Org A in Europe/Helsinki; its van drives test_builders' hand-built day (and nothing else)."""
+    """Org A in Europe/Helsinki; its van drives test_kinds' hand-built day (and nothing else)."""
     org = world_a["organization"]
     org.timezone = HEL
     org.save()
@@ -51,19 +51,3 @@ def drive(van, start: datetime, minutes: int, idle_after_min: int = 0) -> None:
         Position(device=van, fix_time=ts, latitude=la, longitude=25.0, speed=v, attributes={"ignition": ign})
         for ts, la, v, ign in fixes
     )
-
-
-@pytest.fixture
-def table_reads(monkeypatch) -> list:
-    """Each (start, end) the loader reads from the positions table (not the archive), in order."""
-    from fleet.reports import loader
-
-    reads = []
-    real = loader.iter_chunks
-
-    def spy(device_id, start, end, chunk=loader.DEFAULT_CHUNK):
-        reads.append((start, end))
-        return real(device_id, start, end, chunk)
-
-    monkeypatch.setattr(loader, "iter_chunks", spy)
-    return reads

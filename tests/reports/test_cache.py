@@ -1,4 +1,4 @@
-"""The closed-day cache: the same results as the loader, from the cache on closed days, never stale."""
+"""The closed-day cache: the same results as computing them, from the cache on closed days, never stale."""
 
 import math
 from datetime import UTC, datetime, timedelta
@@ -7,9 +7,10 @@ import pytest
 from django.core.cache import cache as default_cache
 from django.db import connection
 
-from fleet.reports import cache, loader
-from fleet.reports.distance import EARTH_RADIUS_M
+from fleet.core.geodesy import EARTH_RADIUS_M
+from fleet.reports import cache, ranges
 from fleet.reports.engine import Params
+from fleet.tracking import store
 from fleet.tracking.models import Position
 from tests.conftest import make_device
 
@@ -38,13 +39,13 @@ def frozen_now(monkeypatch):
 def loads(monkeypatch):
     """How many windows were computed (cache misses, and the loader's own windows)."""
     calls = []
-    real = loader.detect_window
+    real = ranges.compute_window
 
-    def counting(track, params, win_start, win_end, tz=None):
+    def counting(reader, params, win_start, win_end, tz=None, margin=ranges.DEFAULT_MARGIN):
         calls.append((win_start, win_end))
-        return real(track, params, win_start, win_end, tz)
+        return real(reader, params, win_start, win_end, tz, margin)
 
-    monkeypatch.setattr(loader, "detect_window", counting)
+    monkeypatch.setattr(ranges, "compute_window", counting)
     return calls
 
 
@@ -80,11 +81,13 @@ def cached(van, params, start=START, end=END, capture=None):
         return cache.detect_range_cached(van.id, params, start, end, TZ)
 
 
-def test_it_returns_what_the_loader_returns_cold_and_warm(org_a, frozen_now, loads, django_capture_on_commit_callbacks):
+def test_it_returns_what_detect_range_returns_cold_and_warm(
+    org_a, frozen_now, loads, django_capture_on_commit_callbacks
+):
     van = make_device(org_a)
     week_of_driving(van)
     params = Params.for_org(org_a)
-    expected = loader.detect_range(van.id, params, START, END, tz=TZ)
+    expected = ranges.detect_range(van.id, params, START, END, tz=TZ)
     loads.clear()
 
     cold = cached(van, params, capture=django_capture_on_commit_callbacks)
@@ -118,8 +121,8 @@ def test_the_stamps_of_many_windows_equal_their_one_by_one_stamps(org_a):
     hour = timedelta(hours=1)
     windows = [(START - 6 * hour, START + 30 * hour), (START + 18 * hour, START + 54 * hour),
                (START + 100 * hour, START + 101 * hour), (START - 50 * hour, START - 40 * hour)]  # fmt: skip
-    stamps = cache.data_stamps(van.id, windows)
-    assert stamps == [cache.data_stamp(van.id, lo, hi) for lo, hi in windows]
+    stamps = store.data_stamps(van.id, windows)
+    assert stamps == [store.data_stamp(van.id, lo, hi) for lo, hi in windows]
     assert stamps[0][0] > 0 and stamps[3] == (0, None, None, None, None)
 
 
@@ -137,7 +140,7 @@ def test_a_position_inserted_into_a_closed_day_is_never_served_stale(
     loads.clear()
     after = cached(van, params, capture=django_capture_on_commit_callbacks)
 
-    assert after == loader.detect_range(van.id, params, START, END, tz=TZ)
+    assert after == ranges.detect_range(van.id, params, START, END, tz=TZ)
     assert [r.trips for r in after[2]] == [2, 1, 1]
     # Day 2: the midnight trip's second half (12 km) and the late 15 min at 36 km/h (9 km).
     assert after[2][1].distance_m == pytest.approx(12_000 + 9_000)
@@ -163,7 +166,7 @@ def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
     # (it starts after midnight, so day 3 keeps one trip, but its last stop is now cut by that trip).
     drive(van, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), 10, lat=62.0)
     again = cached(van, params, capture=django_capture_on_commit_callbacks)
-    assert again == loader.detect_range(van.id, params, START, END, tz=TZ)
+    assert again == ranges.detect_range(van.id, params, START, END, tz=TZ)
     assert again[1][-1].end_time == datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # the stop still runs at the end
 
 
@@ -218,14 +221,14 @@ def test_a_broken_cache_costs_speed_not_the_report(
     week_of_driving(van)
     params = Params.for_org(org_a)
     result = cached(van, params, capture=django_capture_on_commit_callbacks)
-    assert result == loader.detect_range(van.id, params, START, END, tz=TZ)
+    assert result == ranges.detect_range(van.id, params, START, END, tz=TZ)
 
 
-def test_without_a_timezone_it_is_the_loader(org_a, loads):
+def test_without_a_timezone_it_is_detect_range(org_a, loads):
     van = make_device(org_a)
     week_of_driving(van)
     params = Params.for_org(org_a)
-    assert cache.detect_range_cached(van.id, params, START, END) == loader.detect_range(van.id, params, START, END)
+    assert cache.detect_range_cached(van.id, params, START, END) == ranges.detect_range(van.id, params, START, END)
 
 
 def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
@@ -248,5 +251,5 @@ def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
     day = (START + timedelta(days=2), START + timedelta(days=3))  # local 2026-11-22
     warm = cached(van, Params.for_org(org_a), *day, capture=django_capture_on_commit_callbacks)
     assert loads == []  # served from the cache the warm-up filled
-    assert warm == loader.detect_range(van.id, Params.for_org(org_a), *day, tz=TZ)
+    assert warm == ranges.detect_range(van.id, Params.for_org(org_a), *day, tz=TZ)
     assert [r.trips for r in warm[2]] == [1]

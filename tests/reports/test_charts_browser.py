@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from fleet.celery import app as celery_app
+from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.reports import jobs
-from fleet.reports.distance import EARTH_RADIUS_M
 from fleet.reports.models import ReportJob
 from fleet.tracking.models import Position
 from tests.conftest import make_device, make_org, make_user

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from fleet.reports.distance import EARTH_RADIUS_M, haversine_m
+from fleet.core.geodesy import EARTH_RADIUS_M, haversine_m
 from fleet.reports.engine import Params, Track, combine_summaries, day_windows, detect, stitch, summary
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180

@@ -32,7 +32,7 @@ from fleet.reports.tables import (
 )
 from fleet.tracking.models import Position
 from tests.reports.conftest import cell_texts
-from tests.reports.test_builders import HEL, at
+from tests.reports.test_kinds import HEL, at
 
 DAY = {"preset": "custom", "start": "2026-11-20", "end": "2026-11-20"}
 KML = "{http://www.opengis.net/kml/2.2}"

@@ -21,10 +21,10 @@ from django.core.cache import cache as default_cache
 from django.urls import reverse
 
 from fleet.celery import app as celery_app
+from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.reports import exports, jobs, tasks
-from fleet.reports.builders import build_report
-from fleet.reports.distance import EARTH_RADIUS_M
 from fleet.reports.forms import ReportForm
+from fleet.reports.kinds import build_report
 from fleet.reports.models import ReportJob
 from fleet.reports.tables import Units
 from fleet.tracking.models import Position
@@ -242,7 +242,7 @@ def test_a_job_past_its_soft_time_limit_fails_and_says_so(org_a, user_a, monkeyp
     def too_slow(*args, **kwargs):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr("fleet.reports.builders.build_report", too_slow)
+    monkeypatch.setattr("fleet.reports.kinds.build_report", too_slow)
     assert tasks.run_report_job(job.pk) == "failed"
     job.refresh_from_db()
     assert job.error == "The report took longer than 25 minutes; choose fewer devices or days."

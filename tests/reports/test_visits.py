@@ -7,20 +7,12 @@ Vehicles drive along a meridian (lon 25.01) north of LAT0 = 60.0, where a metre 
 import math
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from django.contrib.gis.geos import LineString, Point, Polygon
 
+from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.geo.models import POI, Geofence
-from fleet.reports.distance import EARTH_RADIUS_M
-from fleet.reports.visits import (
-    INSIDE_AT_START,
-    OPEN_AT_END,
-    circle_contains,
-    corridor_contains,
-    polygon_contains,
-    visits_report,
-)
+from fleet.reports.kinds.visits import INSIDE_AT_START, OPEN_AT_END, visits_report
 from fleet.tracking.models import Position
 from tests.conftest import T0, make_device
 
@@ -179,25 +171,6 @@ def test_corridor_is_the_line_buffered_by_half_its_width(org_a):
     assert [(r["place"], r["enter"], r["exit"], r["dwell_s"]) for r in rows] == [("Ring road", at(1), at(3), 120)]
     assert rows[0]["distance_m"] == approx(80, abs=0.01)
     assert totals[0]["visits"] == 1
-
-
-def test_corridor_ends_are_round_caps():
-    line = np.array([[25.0, 60.1], [25.05, 60.1]])
-    lats = np.array([60.1, 60.1, 60.1 + 45 / M_PER_DEG, 60.1 + 55 / M_PER_DEG])
-    lons = np.array([25.05 + east(40, 60.1), 25.05 + east(60, 60.1), 25.02, 25.02])
-    assert corridor_contains(line, 50, lats, lons).tolist() == [True, False, True, False]
-
-
-def test_polygon_with_a_hole_and_circle_by_haversine():
-    outer = np.array([[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], dtype=float)
-    hole = np.array([[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]], dtype=float)
-    lats, lons = np.array([1.0, 5.0, 5.0, 11.0]), np.array([1.0, 5.0, 8.0, 5.0])
-    assert polygon_contains([outer, hole], lats, lons).tolist() == [True, False, True, False]
-    centre = lat(0)
-    assert circle_contains(centre, LON, 300, np.array([lat(299.9), lat(300.1)]), np.array([LON, LON])).tolist() == [
-        True,
-        False,
-    ]
 
 
 def test_a_visit_open_at_the_range_end_and_one_begun_before_the_range(org_a, places):

@@ -1,0 +1,38 @@
+"""The report engine: trips, stops and summaries from a device's track, in numpy, without Django.
+
+``params`` (the organisation's parameters), ``distance`` and ``motion`` (per-fix and per-interval arrays),
+``detect`` (trips, stops, summaries, and joining the windows of a long range). The rules are in
+docs/reports-engine.md.
+"""
+
+from fleet.reports.engine.detect import (
+    Stop,
+    SummaryRow,
+    Trip,
+    WindowResult,
+    combine_summaries,
+    day_windows,
+    detect,
+    detect_window,
+    join_windows,
+    stitch,
+    summary,
+)
+from fleet.reports.engine.params import Params
+from fleet.tracking.track import Track
+
+__all__ = [
+    "Params",
+    "Stop",
+    "SummaryRow",
+    "Track",
+    "Trip",
+    "WindowResult",
+    "combine_summaries",
+    "day_windows",
+    "detect",
+    "detect_window",
+    "join_windows",
+    "stitch",
+    "summary",
+]

@@ -1,0 +1,48 @@
+"""The stops report: where vehicles stood, how long, with engine hours and idling."""
+
+from __future__ import annotations
+
+from fleet.reports.cache import detect_range_cached
+from fleet.reports.engine import Params, Stop
+from fleet.reports.kinds.common import clipped_flags, each, report, total
+from fleet.reports.tables import DATETIME, DURATION, LATLON, Column, Report, Table
+
+STOP_COLUMNS = [
+    Column("device", "Device"),
+    Column("start", "Start", DATETIME),
+    Column("end", "End", DATETIME),
+    Column("duration", "Duration", DURATION),
+    Column("place", "Place", LATLON),
+    Column("engine_hours", "Engine hours", DURATION),
+    Column("idle", "Idle", DURATION),
+    Column("flags", "Clipped"),
+]
+
+
+def stops_report(organization, devices, start, end, options=None, progress=None) -> Report:
+    params = Params.for_org(organization)
+    table = Table("stops", "Stops", STOP_COLUMNS)
+    for device in each(devices, progress, table):
+        _trips, stops, _rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        table.rows.extend(_stop_row(device, stop) for stop in stops)
+    rows = table.rows
+    table.totals = {
+        "device": f"{len(rows)} stop{'s' if len(rows) != 1 else ''}",
+        "duration": sum(r["duration"] for r in rows),
+        "engine_hours": total(r["engine_hours"] for r in rows),
+        "idle": sum(r["idle"] for r in rows),
+    }
+    return report("stops", organization, devices, start, end, [table])
+
+
+def _stop_row(device, stop: Stop) -> dict:
+    return {
+        "device": device.name,
+        "start": stop.start_time,
+        "end": stop.end_time,
+        "duration": stop.duration_s,
+        "place": (stop.lat, stop.lon),
+        "engine_hours": stop.engine_hours_s,
+        "idle": stop.idle_s,
+        "flags": clipped_flags(stop, "still stopped"),
+    }

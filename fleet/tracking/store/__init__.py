@@ -1,0 +1,313 @@
+"""The positions store: the one way in and out of the positions table and its closed-day archive.
+
+Writers hand it a batch (``insert``); readers ask for a device's fixes over a time window as numpy columns
+(``window``, ``WindowReader`` for consecutive windows, ``read`` for the table alone), map points
+(``points``), row tuples (``rows``), counts and change stamps. Closed UTC days come from the archive
+(``archive``); the rest from the table. ``postgres`` and ``sqlite`` hold each database's statements.
+docs/positions-store.md describes the design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from itertools import islice
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Max, Min, Q
+
+from fleet.tracking.store import archive
+from fleet.tracking.track import FLOAT_FIELDS, Track, attribute_values
+
+if TYPE_CHECKING:
+    from fleet.tracking.ingest import Stored
+    from fleet.tracking.records import PositionRecord
+
+__all__ = [
+    "FLOAT_FIELDS",
+    "POINT_FIELDS",
+    "Track",
+    "WindowReader",
+    "archive",
+    "count",
+    "days",
+    "exists",
+    "insert",
+    "points",
+    "read",
+    "rows",
+    "stamps",
+    "window",
+]
+
+DEFAULT_CHUNK = 20_000
+POINT_FIELDS = ("t", "lat", "lon", "speed", "altitude")
+
+
+def backend() -> ModuleType:
+    """The statements of the database in use (PostgreSQL or SQLite)."""
+    if connection.vendor == "postgresql":
+        from fleet.tracking.store import postgres
+
+        return postgres
+    from fleet.tracking.store import sqlite
+
+    return sqlite
+
+
+def _positions():
+    from fleet.tracking.models import Position
+
+    return Position.objects
+
+
+# ------------------------------------------------------------------------------------------------ write
+
+
+def insert(records: list[PositionRecord], devices: dict[str, int]) -> list[Stored]:
+    """Insert the records (``devices`` maps their device ids to pks), dropping duplicates of (device, fix_time);
+    move each device's last position forward to its newest new fix, never back; return what was stored."""
+    if not records:
+        return []
+    return backend().insert(records, devices)
+
+
+# ------------------------------------------------------------------------------------------------- read
+
+
+def read(device_id: int, start: datetime, end: datetime, chunk: int = DEFAULT_CHUNK) -> Iterator[Track]:
+    """The device's fixes with start <= fix_time < end from the positions table (not the archive), in time
+    order, as tracks of at most ``chunk`` fixes."""
+    tracks = backend().chunks(device_id, start, end, chunk)
+    yield from _decoded_chunks(device_id, start, end, chunk) if tracks is None else tracks
+
+
+WINDOW_FIELDS = ("fix_time", "latitude", "longitude", "speed", "valid", "attributes", "altitude")
+
+
+def _decoded_chunks(device_id: int, start: datetime, end: datetime, chunk: int) -> Iterator[Track]:
+    """The slow way, for rows whose attributes predate ingest's coercion: each row's JSON decoded here."""
+    fixes = (
+        _positions()
+        .filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end)
+        .order_by("fix_time")
+        .values_list(*WINDOW_FIELDS)
+        .iterator(chunk_size=chunk)
+    )
+    keys = ("ignition", "odometer_m", "fuel_l", "engine_hours_s", "battery_level", "battery")
+    while batch := list(islice(fixes, chunk)):
+        times, lats, lons, speeds, valids, attrs, altitudes = zip(*batch, strict=True)
+        columns = np.array([attribute_values(*((a or {}).get(k) for k in keys)) for a in attrs]).reshape(-1, 5)
+        yield Track(
+            t=np.fromiter((ts.timestamp() for ts in times), dtype=np.float64, count=len(batch)),
+            lat=np.array(lats, dtype=np.float64),
+            lon=np.array(lons, dtype=np.float64),
+            speed=np.array(speeds, dtype=np.float64),
+            valid=np.array(valids, dtype=bool),
+            altitude=np.array(altitudes, dtype=np.float64),
+            **dict(zip(("ignition", "odometer", "fuel", "hours", "battery"), columns.T, strict=True)),
+        )
+
+
+def table_reader(device_id: int, chunk: int = DEFAULT_CHUNK) -> archive.Reader:
+    """The device's fixes from the positions table as one track: ``reader(lo, hi)``."""
+    return lambda lo, hi: Track.concat(list(read(device_id, lo, hi, chunk)))
+
+
+def days(device_id: int, chunk: int = DEFAULT_CHUNK) -> archive.DaySource:
+    """The device's fixes, closed days from the archive and the rest from the table."""
+    return archive.DaySource(device_id, table_reader(device_id, chunk))
+
+
+def window(device_id: int, start: datetime, end: datetime, chunk: int = DEFAULT_CHUNK) -> Track:
+    """One device's fixes with start <= fix_time < end as a single track."""
+    return days(device_id, chunk).track(start, end)
+
+
+class WindowReader:
+    """Loads consecutive windows of one device. Windows that overlap (a report's days with their margins)
+    keep the part the previous window loaded rather than read it again."""
+
+    def __init__(self, device_id: int, chunk: int = DEFAULT_CHUNK) -> None:
+        self.source = days(device_id, chunk)
+        self.track: Track | None = None
+        self.span: tuple[datetime, datetime] | None = None
+
+    def load(self, lo: datetime, hi: datetime) -> Track:
+        if self.track is not None and self.span[0] <= lo < self.span[1] <= hi:
+            kept = self.track.between(lo.timestamp(), self.span[1].timestamp())
+            track = Track.concat([kept, self.source.track(self.span[1], hi)])
+        else:
+            track = self.source.track(lo, hi)
+        self.track, self.span = track, (lo, hi)
+        return track
+
+
+def before(device_id: int, start: datetime, fixes: int) -> Track:
+    """The device's last ``fixes`` fixes before ``start``."""
+    times = list(
+        _positions()
+        .filter(device_id=device_id, fix_time__lt=start)
+        .order_by("-fix_time")
+        .values_list("fix_time", flat=True)[:fixes]
+    )
+    return window(device_id, min(times), start) if times else Track.empty()
+
+
+def points(
+    device_id: int, start: datetime, end: datetime, spans: list[tuple[datetime, datetime]] | None = None
+) -> dict[str, np.ndarray]:
+    """The device's valid fixes with start <= fix_time < end as arrays ``t`` (epoch seconds), ``lat``, ``lon``,
+    ``speed`` (km/h) and ``altitude`` (metres, NaN when unknown): what map lines and GPX tracks need.
+    ``spans`` ([a, b) pairs inside the range) lets the table read only fixes inside them (the caller cuts
+    the spans out either way)."""
+    source = days(device_id)
+    if start >= source.closed:
+        return table_points(device_id, start, end, spans)
+    track = source.track(start, min(end, source.closed))
+    kept = track.valid
+    archived = [track.t[kept], track.lat[kept], track.lon[kept], track.speed[kept], track.altitude[kept]]
+    if end <= source.closed:
+        return dict(zip(POINT_FIELDS, archived, strict=True))
+    recent = table_points(device_id, source.closed, end, spans)
+    return {name: np.concatenate([a, recent[name]]) for name, a in zip(POINT_FIELDS, archived, strict=True)}
+
+
+def table_points(
+    device_id: int, start: datetime, end: datetime, spans: list[tuple[datetime, datetime]] | None = None
+) -> dict[str, np.ndarray]:
+    """``points`` from the positions table alone."""
+    spans = [(max(a, start), b) for a, b in spans or () if b > start]
+    out = dict(zip(POINT_FIELDS, backend().points(device_id, start, end, spans), strict=True))
+    if len(out["t"]) > 1 and not (np.diff(out["t"]) > 0).all():
+        order = np.argsort(out["t"], kind="stable")
+        out = {name: values[order] for name, values in out.items()}
+    return out
+
+
+def rows(
+    device_id: int,
+    start: datetime,
+    end: datetime,
+    fields: tuple[str, ...],
+    include_end: bool = False,
+    limit: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+) -> Iterator[tuple]:
+    """The device's fixes in [start, end) (or [start, end] with ``include_end``) in time order, as tuples of
+    ``fields`` (Position field names), at most ``limit`` of them."""
+    until = {"fix_time__lte": end} if include_end else {"fix_time__lt": end}
+    fixes = _positions().filter(device_id=device_id, fix_time__gte=start, **until).order_by("fix_time")
+    fixes = fixes.values_list(*fields)
+    if limit is not None:
+        return iter(fixes[:limit])
+    return fixes.iterator(chunk_size=chunk)
+
+
+def attribute(device_id: int, start: datetime, end: datetime, key: str) -> Iterator[tuple[float, object]]:
+    """(fix epoch seconds, value) of the device's fixes in [start, end) that carry the attribute ``key``."""
+    fixes = (
+        _positions()
+        .filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end, attributes__has_key=key)
+        .order_by("fix_time")
+        .values_list("fix_time", f"attributes__{key}")
+        .iterator(chunk_size=DEFAULT_CHUNK)
+    )
+    return ((when.timestamp(), value) for when, value in fixes)
+
+
+def exists(device_id: int, start: datetime, end: datetime) -> bool:
+    """Whether the device has a fix in [start, end) (one index probe)."""
+    return _positions().filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end).exists()
+
+
+def count(device_ids: list[int], start: datetime, end: datetime, limit: int) -> int:
+    """Positions of the devices in [start, end), counted up to about ``limit`` (the count stops there): the
+    archived days from their row counts, the rest from the positions table."""
+    known, spans = archive.count(device_ids, start, end)
+    if known >= limit or not spans:
+        return known
+    by_span: dict[tuple[datetime, datetime], list[int]] = {}
+    for device_id, lo, hi in spans:
+        by_span.setdefault((lo, hi), []).append(device_id)
+    where = Q()
+    for (lo, hi), ids in by_span.items():
+        where |= Q(device_id__in=ids, fix_time__gte=lo, fix_time__lt=hi)
+    fixes = _positions().filter(where).order_by().values("fix_time")
+    return known + fixes[: limit - known].count()  # the (device, fix_time) index suffices
+
+
+# ----------------------------------------------------------------------------------------------- stamps
+
+STAMP_FIELDS = ("n", "last_id", "last_server", "first", "last")
+
+
+def stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
+    """For each window, a value that changes whenever the device's fixes in it change: the archive versions
+    of the closed UTC days it touches (any change to a closed day raises its version) and ``data_stamp`` of
+    its part after them. Two queries whatever the number of windows; read before the fixes themselves."""
+    if not windows:
+        return []
+    closed = archive.closed_until()
+    utc_days = archive.utc_days(min(lo for lo, _ in windows), min(max(hi for _, hi in windows), closed))
+    known = archive.versions(device_id, utc_days[0], utc_days[-1]) if utc_days else {}
+    recent = [(max(lo, closed), hi) for lo, hi in windows if hi > closed]
+    recent_stamps = dict(zip(recent, data_stamps(device_id, recent), strict=True))
+    out = []
+    for lo, hi in windows:
+        closed_days = archive.utc_days(lo, min(hi, closed))
+        versions = tuple((day.toordinal(), known.get(day, (0,))[0]) for day in closed_days)
+        out.append((versions, recent_stamps.get((max(lo, closed), hi))))
+    return out
+
+
+def data_stamp(device_id: int, start: datetime, end: datetime) -> tuple:
+    """What changes whenever the device's fixes with start <= fix_time < end change: count, max(id),
+    max(server_time), min / max(fix_time). Ids only grow, so an insert raises max(id) and a delete lowers
+    the count (or, with an insert, changes max(id)); ingest never rewrites a fix in place."""
+    stats = (
+        _positions()
+        .filter(device_id=device_id, fix_time__gte=start, fix_time__lt=end)
+        .aggregate(
+            n=Count("id"),
+            last_id=Max("id"),
+            last_server=Max("server_time"),
+            first=Min("fix_time"),
+            last=Max("fix_time"),
+        )
+    )
+    return tuple(_plain(stats[k]) for k in STAMP_FIELDS)
+
+
+def data_stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
+    """``data_stamp`` of each window; on PostgreSQL in one query whatever the number of windows (their edges
+    cut the range into buckets; a window's stamp combines the buckets it spans)."""
+    if not windows:
+        return []
+    if connection.vendor != "postgresql":
+        return [data_stamp(device_id, lo, hi) for lo, hi in windows]
+    edges = sorted({edge for span in windows for edge in span})
+    buckets = backend().bucket_stamps(device_id, edges)  # bucket k holds [edges[k-1], edges[k])
+    index = {edge: k for k, edge in enumerate(edges)}
+    out = []
+    for lo, hi in windows:
+        parts = [buckets[k] for k in range(index[lo] + 1, index[hi] + 1) if k in buckets]
+        columns = list(zip(*parts, strict=True)) or [()] * 5
+        n, last_id, last_server = sum(columns[0]), _max(columns[1]), _max(columns[2])
+        out.append((n, last_id, _plain(last_server), _plain(_min(columns[3])), _plain(_max(columns[4]))))
+    return out
+
+
+def _max(values):
+    return max((v for v in values if v is not None), default=None)
+
+
+def _min(values):
+    return min((v for v in values if v is not None), default=None)
+
+
+def _plain(value):
+    return value.timestamp() if isinstance(value, datetime) else value

@@ -1,0 +1,233 @@
+"""The positions store on PostgreSQL: binary COPY in, binary arrays out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+import psycopg
+from django.db import connection, transaction
+from psycopg.types.json import Jsonb
+from psycopg.types.range import Range
+
+from fleet.tracking.models import Device, Position, TrackDay
+from fleet.tracking.track import Track
+
+if TYPE_CHECKING:
+    from fleet.tracking.ingest import Stored
+    from fleet.tracking.records import PositionRecord
+
+POSITIONS, DEVICES, DAYS = Position._meta.db_table, Device._meta.db_table, TrackDay._meta.db_table
+COLUMNS = "device_id, fix_time, server_time, latitude, longitude, altitude, speed, course, accuracy, valid, attributes"
+TYPES = [
+    "int8",
+    "timestamptz",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "bool",
+    "jsonb",
+]
+EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC
+
+
+def _cursor() -> psycopg.Cursor:
+    """A raw psycopg cursor: it binds server-side and reads binary, where Django's quotes client-side and
+    reads text (which costs more than the statements themselves here)."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+# ------------------------------------------------------------------------------------------------ insert
+
+BATCH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_batch (ord int4, device_id int8, fix_time timestamptz, "
+    "server_time timestamptz, latitude float8, longitude float8, altitude float8, speed float8, "
+    "course float8, accuracy float8, valid bool, attributes jsonb) ON COMMIT DELETE ROWS"
+)
+SET_LAST = (
+    "last_position_id = v.pid, last_fix_time = v.fix, last_latitude = v.lat, last_longitude = v.lon, "
+    "last_speed = v.speed, last_course = v.course, last_attributes = v.attrs, status = 'online'"
+)
+# One statement, one round trip: insert what is new; move each device's last position to its newest new fix
+# when that is newer than the one it has; name the stored rows by their place in the batch (ord), as two
+# arrays in fix-time order. RETURNING keeps only the key: the newest rows' values are read back from the
+# batch (one row per device) rather than materialising every inserted row's attributes.
+STORE = f"""
+WITH new AS (
+    INSERT INTO {POSITIONS} ({COLUMNS}) SELECT {COLUMNS} FROM ingest_batch
+    ON CONFLICT (device_id, fix_time) DO NOTHING
+    RETURNING id, device_id, fix_time
+), newest AS (
+    SELECT DISTINCT ON (device_id) device_id, id, fix_time FROM new ORDER BY device_id, fix_time DESC
+), moved AS (
+    UPDATE {DEVICES} d SET {SET_LAST}, last_update = greatest(d.last_update, v.seen)
+    FROM (
+        SELECT n.device_id AS did, n.id AS pid, n.fix_time AS fix, b.latitude AS lat, b.longitude AS lon,
+            b.speed, b.course, b.attributes AS attrs, coalesce(b.server_time, now()) AS seen
+        FROM newest n JOIN ingest_batch b USING (device_id, fix_time)
+    ) v
+    WHERE d.id = v.did AND (d.last_fix_time IS NULL OR d.last_fix_time < v.fix)
+)
+SELECT array_agg(ord), array_agg(id) FROM (
+    SELECT b.ord, new.id FROM new JOIN ingest_batch b USING (device_id, fix_time) ORDER BY b.fix_time, b.ord
+) stored
+"""
+
+
+def insert(records: list[PositionRecord], devices: dict[str, int]) -> list[Stored]:
+    from fleet.tracking.ingest import Stored
+
+    with _cursor() as cursor:
+        # Positions can be fetched again from the vendor (cursors are saved after this commit), so the commit
+        # need not wait for the WAL flush: WAL order keeps it safe.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(BATCH_TABLE)
+        with cursor.copy(f"COPY ingest_batch (ord, {COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", *TYPES])
+            write = copy.write_row
+            for i, r in enumerate(records):
+                attributes = Jsonb(r.attributes, dumps=orjson.dumps)
+                write((i, devices[r.device_id], r.fix_time, r.server_time, r.latitude, r.longitude, r.altitude,
+                       r.speed, r.course, r.accuracy, r.valid, attributes))  # fmt: skip
+        ords, ids = cursor.execute(STORE, binary=True).fetchone()
+    if not ids:  # all duplicates
+        return []
+    return [Stored(pk, devices[(r := records[i]).device_id], r) for i, pk in zip(ords, ids, strict=True)]
+
+
+# ------------------------------------------------------------------------------------------ read a window
+
+
+def _number(key: str) -> str:
+    return f"COALESCE((attributes->>'{key}')::float8, 'NaN')"
+
+
+# (array name, SQL expression, element type in PostgreSQL's binary format); never NULL, so fixed-width.
+# The casts trust ingest's canonical types; a row they cannot read fails the query (see ``chunks``).
+WINDOW_COLUMNS = [
+    ("t", "fix_time", ">i8"),
+    ("lat", "latitude", ">f8"),
+    ("lon", "longitude", ">f8"),
+    ("speed", "COALESCE(speed, 'NaN')", ">f8"),
+    ("valid", "valid", "?"),
+    ("ignition", "COALESCE((attributes->>'ignition')::boolean::int::float8, 'NaN')", ">f8"),
+    ("odometer", _number("odometer_m"), ">f8"),
+    ("fuel", _number("fuel_l"), ">f8"),
+    ("hours", _number("engine_hours_s"), ">f8"),
+    ("altitude", "COALESCE(altitude, 'NaN')", ">f8"),
+    ("battery", f"COALESCE(NULLIF({_number('battery_level')}, 'NaN'), {_number('battery')})", ">f8"),
+]
+WINDOW = (
+    "SELECT "
+    + ", ".join(f"array_send(array_agg({name}))" for name, _, _ in WINDOW_COLUMNS)
+    + " FROM (SELECT "
+    + ", ".join(f"{expr} AS {name}" for name, expr, _ in WINDOW_COLUMNS)
+    + f" FROM {POSITIONS} WHERE device_id = %s AND fix_time >= %s AND fix_time < %s ORDER BY fix_time) AS fix"
+)
+
+
+def array(blob: bytes, kind: str) -> np.ndarray:
+    """The elements of a one-dimensional array in binary format (array_send): a 20-byte header, then
+    (length, value) per element."""
+    if int.from_bytes(blob[:4], "big") != 1:
+        raise RuntimeError("expected a one-dimensional array")
+    items = np.frombuffer(blob, dtype=np.dtype([("length", ">i4"), ("value", kind)]), offset=20)
+    if not (items["length"] == np.dtype(kind).itemsize).all():
+        raise RuntimeError("unexpected NULL or element size in a positions array")
+    return items["value"]
+
+
+def _sorted(t: np.ndarray) -> np.ndarray | None:
+    """array_agg keeps the ordered subquery's order (PostgreSQL does, though SQL does not promise it): the
+    permutation that sorts ``t`` when it is not sorted, else None."""
+    return None if len(t) < 2 or (np.diff(t) > 0).all() else np.argsort(t, kind="stable")
+
+
+def chunks(device_id: int, start: datetime, end: datetime, chunk: int) -> Iterator[Track] | None:
+    """The window as tracks of at most ``chunk`` fixes, each column one array; None when a row's attributes
+    are not of their canonical types (rows stored before ingest coerced them): the caller reads it slowly."""
+    try:
+        with transaction.atomic(), _cursor() as cursor:
+            blobs = cursor.execute(WINDOW, (device_id, start, end), binary=True).fetchone()
+    except psycopg.DataError:
+        return None
+    return _split(blobs, chunk)
+
+
+def _split(blobs: tuple, chunk: int) -> Iterator[Track]:
+    if blobs[0] is None:  # no rows
+        return
+    arrays = {name: array(blob, kind) for blob, (name, _, kind) in zip(blobs, WINDOW_COLUMNS, strict=True)}
+    t = (arrays.pop("t").astype(np.int64) + EPOCH_US) / 1e6
+    valid = arrays.pop("valid").astype(bool)
+    floats = {name: values.astype(np.float64) for name, values in arrays.items()}
+    order = _sorted(t)
+    for lo in range(0, len(t), chunk):
+        part = slice(lo, lo + chunk) if order is None else order[lo : lo + chunk]
+        yield Track(t=t[part], valid=valid[part], **{name: values[part] for name, values in floats.items()})
+
+
+# ------------------------------------------------------------------------------------------- map points
+
+POINTS = (
+    "SELECT array_send(array_agg(fix_time)), array_send(array_agg(latitude)), array_send(array_agg(longitude)), "
+    "array_send(array_agg(COALESCE(speed, 'NaN'))), array_send(array_agg(COALESCE(altitude, 'NaN'))) "
+    f"FROM (SELECT fix_time, latitude, longitude, speed, altitude FROM {POSITIONS} "
+    "WHERE device_id = %s AND fix_time >= %s AND fix_time < %s AND valid ORDER BY fix_time) AS fix"
+)
+# The same narrowed to spans (a device's trips): a multirange test per row (a binary search), so a month of
+# parked fixes between the trips is skipped before it is aggregated and sent.
+SPAN_POINTS = POINTS.replace(
+    "AND valid ORDER BY", "AND valid AND fix_time <@ tstzmultirange(VARIADIC %s::tstzrange[]) ORDER BY"
+)
+
+
+def points(device_id: int, start: datetime, end: datetime, spans: list[tuple[datetime, datetime]]) -> list:
+    query, args = POINTS, [device_id, start, end]
+    if spans:
+        query, args = SPAN_POINTS, [*args, [Range(a, b, "[)") for a, b in spans]]
+    with _cursor() as cursor:
+        blobs = cursor.execute(query, args, binary=True).fetchone()
+    if blobs[0] is None:
+        return [np.empty(0)] * 5
+    kinds = (">i8", ">f8", ">f8", ">f8", ">f8")
+    t, *rest = (array(blob, kind).astype(np.float64) for blob, kind in zip(blobs, kinds, strict=True))
+    return [(t + EPOCH_US) / 1e6, *rest]
+
+
+# ---------------------------------------------------------------------------------- stamps and the archive
+
+# Per bucket between consecutive window edges, in one pass over the range.
+BUCKET_STAMPS = (
+    "SELECT width_bucket(fix_time, %s::timestamptz[]), count(*), max(id), max(server_time), min(fix_time), "
+    f"max(fix_time) FROM {POSITIONS} WHERE device_id = %s AND fix_time >= %s AND fix_time < %s GROUP BY 1"
+)
+
+
+def bucket_stamps(device_id: int, edges: list[datetime]) -> dict[int, tuple]:
+    """{bucket k: (count, max id, max server time, min fix time, max fix time)} of the fixes in
+    [edges[k-1], edges[k]), in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(BUCKET_STAMPS, [edges, device_id, edges[0], edges[-1]])
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def now() -> datetime:
+    """The database's clock (the one the archive's triggers use)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def fetch_days(query: str, args: list) -> list[tuple]:
+    """Archive rows with their data: bytea read in binary (Django's cursor reads it as hex text)."""
+    with _cursor() as cursor:
+        return cursor.execute(query, args, binary=True).fetchall()
