@@ -33,7 +33,12 @@ class Busy(Exception):
 
 
 def connector_for(account: VendorAccount) -> base.Connector:
-    return connector_class(account.kind)(account.pk, account.base_url, account.credentials or {})
+    """The account's connector; an account whose kind has none has a permanent error."""
+    try:
+        cls = connector_class(account.kind)
+    except LookupError as exc:
+        raise VendorError(str(exc), permanent=True) from None
+    return cls(account.pk, account.base_url, account.credentials or {})
 
 
 LOCK_TTL_S = 60  # renewed after every chunk: a killed worker blocks its account for a minute at most
