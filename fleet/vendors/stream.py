@@ -99,7 +99,7 @@ async def _one_connection(account: VendorAccount, stop: asyncio.Event, on_open: 
     connector = sync.connector_for(account)
     try:
         await asyncio.to_thread(connector.login)  # a fresh session for every connection
-        headers = {"Cookie": f"JSESSIONID={connector.session_cookie}", "User-Agent": user_agent()}
+        headers = {**connector.socket_auth(), "User-Agent": user_agent()}
         async with websockets.connect(connector.socket_url(), additional_headers=headers, open_timeout=10,
                                       max_size=None) as ws:  # fmt: skip
             await _set_connected(account.pk, True)

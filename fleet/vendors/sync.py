@@ -101,7 +101,8 @@ def walk(account: VendorAccount, connector: base.Connector, tally: Tally) -> Non
         _mirror(tally, "groups", connector.groups(), lambda rows: services.upsert_groups(org, acc, rows))
     if base.DRIVERS in caps:
         _mirror(tally, "drivers", connector.drivers(), lambda rows: services.upsert_drivers(org, acc, rows))
-    _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
+    if base.DEVICES in caps:
+        _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
     if base.BEACONS in caps:
         _mirror(tally, "beacons", connector.beacons(), lambda rows: services.upsert_beacons(org, acc, rows))
     if base.GEOFENCES in caps:
