@@ -4,11 +4,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from fleet.geo import services
+from fleet.geo.models import Geofence
 from fleet.vendors import base, reports, stream, sync, tasks, writeback
-from fleet.vendors.models import SyncRun, VendorAccount
+from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
 from fleet.vendors.registry import CONNECTORS, KIND_CHOICES, capabilities, connector_class
 from tests.conftest import make_account, make_device, make_user
 
@@ -88,9 +91,19 @@ def test_pages_listing_a_stored_account_without_a_connector_still_render(staff_c
     assert "No connector for kind &#x27;metrotec&#x27;" in change
 
 
-def test_stream_and_write_back_skip_an_account_without_a_connector(orphan, org_a):
+def test_stream_and_write_back_skip_an_account_without_a_connector(orphan, org_a, django_capture_on_commit_callbacks):
     assert stream.streamable() == []
     assert writeback.writable_accounts(org_a.pk, base.GEOFENCE_WRITE) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        fence = services.save_geofence(
+            Geofence(organization=org_a, name="Depot", kind="circle", geometry=Point(24.9, 60.2), radius_m=80)
+        )
+    assert not VendorLink.objects.filter(object_id=fence.pk).exists()
+    VendorLink.objects.create(account=orphan, target=fence, vendor_id="41")  # pulled back when it had a connector
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.delete_geofence(fence)
+    assert callbacks == []  # no delete queued for a connector that does not exist
+    assert not VendorLink.objects.filter(account=orphan).exists()
 
 
 @pytest.mark.django_db(transaction=True)
