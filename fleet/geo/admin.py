@@ -1,7 +1,15 @@
+"""Admin for geofences and POIs. Geofences are saved and deleted through ``fleet.geo.services``, so the
+vendor accounts that hold a copy follow."""
+
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
 from fleet.core.admin import OrgScopedAdmin
+from fleet.geo import services
 from fleet.geo.models import POI, Geofence
 
 
@@ -10,6 +18,17 @@ class GeofenceAdmin(OrgScopedAdmin, LeafletGeoAdmin):
     list_display = ["name", "kind", "radius_m", "width_m", "organization", "updated"]
     list_filter = ["kind", "organization"]
     search_fields = ["name", "description"]
+
+    def save_model(self, request: HttpRequest, obj: Geofence, form: ModelForm, change: bool) -> None:
+        services.save_geofence(obj)
+
+    def delete_model(self, request: HttpRequest, obj: Geofence) -> None:
+        services.delete_geofence(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Geofence]) -> None:
+        with transaction.atomic():  # all or none, as the bulk delete it replaces
+            for geofence in queryset:
+                services.delete_geofence(geofence)
 
 
 @admin.register(POI)

@@ -112,3 +112,30 @@ class TripRecord:
     driver_unique_id: str = ""
     spent_fuel_l: float | None = None
     attributes: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PoiRecord:
+    vendor_id: str
+    name: str
+    latitude: float
+    longitude: float
+    radius_m: float = 50.0
+    description: str = ""
+    address: str = ""
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    vendor_id: str
+    order_ref: str
+    latitude: float  # the destination
+    longitude: float
+    device_id: str | None = None  # the vendor's device id
+    title: str = ""
+    status: str = "created"
+    planned_start: datetime | None = None
+    planned_stop: datetime | None = None
+    address: str = ""
+    attributes: dict = field(default_factory=dict)

@@ -1,3 +1,6 @@
+"""Admin for vendor accounts (credentials write-only, kinds limited to the registry's), their sync runs
+and the links between vendor objects and fleet's."""
+
 from typing import Any
 
 from django import forms
@@ -5,10 +8,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from fleet.core.admin import OrgScopedAdmin
 from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
+from fleet.vendors.registry import CONNECTORS
+
+NO_CONNECTOR = "No connector for kind %(value)r: fleet can sync " + ", ".join(sorted(CONNECTORS)) + "."
 
 
 class VendorAccountForm(forms.ModelForm):
@@ -21,9 +27,12 @@ class VendorAccountForm(forms.ModelForm):
     class Meta:
         model = VendorAccount
         exclude = ["credentials", "cursors"]  # noqa: DJ006 (every other field is editable)
+        error_messages = {"kind": {"invalid_choice": NO_CONNECTOR}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.kind not in CONNECTORS:
+            self.fields["kind"].help_text = escape(NO_CONNECTOR % {"value": self.instance.kind})  # admin renders it raw
         stored = (self.instance.credentials or {}) if self.instance.pk else {}
         self.fields["username"].initial = stored.get("username", "")
         for secret in ("password", "token"):

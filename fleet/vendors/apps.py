@@ -1,3 +1,5 @@
+"""The vendors app: its ready() registers the geofence write-back with ``fleet.geo.services``."""
+
 from django.apps import AppConfig
 
 
@@ -6,4 +8,8 @@ class VendorsConfig(AppConfig):
     label = "vendors"
 
     def ready(self) -> None:
-        from fleet.vendors import signals  # noqa: F401  (connects the write-back receivers)
+        from fleet.geo import services
+        from fleet.vendors import writeback
+
+        services.on_geofence_saved(writeback.schedule_geofence_push)
+        services.on_geofence_deleted(writeback.schedule_geofence_delete)

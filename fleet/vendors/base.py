@@ -1,4 +1,5 @@
-"""The small interface every vendor connector implements (STYLE.md rule 3)."""
+"""The connector contract: every hook a vendor connector may implement, and the capabilities that
+declare which ones it does. A hook a connector does not override raises a permanent VendorError."""
 
 from collections.abc import Iterator
 from datetime import datetime
@@ -11,17 +12,41 @@ from fleet.tracking.records import (
     EventRecord,
     GeofenceRecord,
     GroupRecord,
+    PoiRecord,
     PositionRecord,
+    TaskRecord,
     TripRecord,
 )
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.http import VendorHTTP
 
 # What a connector can do; the sync walks only what its connector declares.
-DEVICES, GROUPS, DRIVERS, GEOFENCES, BEACONS = "devices", "groups", "drivers", "geofences", "beacons"
+DEVICES, GROUPS, DRIVERS, BEACONS = "devices", "groups", "drivers", "beacons"
+GEOFENCES, POIS, TASKS = "geofences", "pois", "tasks"
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
-GEOFENCE_WRITE, BEACON_WRITE = "geofence_write", "beacon_write"
-REPORTS = "reports"  # the vendor's own trips / stops / summary reports (``reports(kind, ...)``)
+REPORTS = "reports"  # the vendor's own trips / stops / summary reports
+GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
+
+# Capability -> the hooks a connector declaring it must override. ``login`` is needed by every
+# connector; ``pong`` only by one whose socket messages carry pings.
+CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
+    DEVICES: ("devices",),
+    GROUPS: ("groups",),
+    DRIVERS: ("drivers",),
+    BEACONS: ("beacons",),
+    GEOFENCES: ("geofences",),
+    POIS: ("pois",),
+    TASKS: ("tasks",),
+    POSITIONS: ("positions",),
+    EVENTS: ("events",),
+    TRIPS: ("trips",),
+    REPORTS: ("reports",),
+    GEOFENCE_WRITE: ("create_geofence", "update_geofence", "delete_geofence", "link_geofence"),
+    POI_WRITE: ("create_poi", "update_poi", "delete_poi"),
+    TASK_WRITE: ("create_task", "update_task", "delete_task"),
+    BEACON_WRITE: ("update_beacon",),
+    STREAM: ("socket_url", "socket_auth", "parse_socket_message"),
+}
 
 
 class Connector:
@@ -63,39 +88,101 @@ class Connector:
             except AuthExpired:
                 raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
 
-    # The interface. Connectors override what their capabilities name.
-    def login(self) -> None:
-        raise NotImplementedError
+    def _cannot(self, ability: str) -> VendorError:
+        """The permanent error of a hook this connector does not implement."""
+        return VendorError(f"{getattr(self, 'kind', type(self).__name__)} cannot {ability}", permanent=True)
 
+    # --- auth ---------------------------------------------------------------
+    def login(self) -> None:
+        """Authenticate ``self.http`` and set ``logged_in``."""
+        raise self._cannot("log in")
+
+    # --- fetchers -----------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:
-        raise NotImplementedError
+        raise self._cannot("list devices")
 
     def groups(self) -> list[GroupRecord]:
-        return []
+        raise self._cannot("list device groups")
 
     def drivers(self) -> list[DriverRecord]:
-        return []
+        raise self._cannot("list drivers")
 
     def beacons(self) -> list[BeaconRecord]:
-        return []
+        raise self._cannot("list beacons")
 
     def geofences(self) -> list[GeofenceRecord]:
-        return []
+        raise self._cannot("list geofences")
+
+    def pois(self) -> list[PoiRecord]:
+        raise self._cannot("list POIs")
+
+    def tasks(self) -> list[TaskRecord]:
+        raise self._cannot("list tasks")
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
-        raise NotImplementedError
+        """Yield batches of the devices' positions fixed in [since, until]."""
+        raise self._cannot("fetch positions")
 
     def events(self, since: datetime, until: datetime, device_ids: list[str]) -> list[EventRecord]:
-        return []
+        raise self._cannot("fetch events")
 
     def trips(self, since: datetime, until: datetime, device_ids: list[str]) -> list[TripRecord]:
-        return []
+        raise self._cannot("fetch trips")
 
+    def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
+        """Return the vendor's own ``kind`` report (trips / stops / summary) rows, in canonical units."""
+        raise self._cannot("run its own reports")
+
+    # --- write-back ---------------------------------------------------------
     def create_geofence(self, record: GeofenceRecord) -> str:
-        raise VendorError(f"{self.kind} cannot create geofences", permanent=True)
+        """Create the geofence at the vendor; return the vendor's id."""
+        raise self._cannot("create geofences")
 
     def update_geofence(self, record: GeofenceRecord) -> None:
-        raise VendorError(f"{self.kind} cannot update geofences", permanent=True)
+        raise self._cannot("update geofences")
 
     def delete_geofence(self, vendor_id: str) -> None:
-        raise VendorError(f"{self.kind} cannot delete geofences", permanent=True)
+        raise self._cannot("delete geofences")
+
+    def link_geofence(self, device_id: str, geofence_id: str, unlink: bool = False) -> None:
+        """Attach the vendor's geofence to the vendor's device (or detach it with ``unlink``)."""
+        raise self._cannot("link geofences to devices")
+
+    def create_poi(self, record: PoiRecord) -> str:
+        """Create the POI at the vendor; return the vendor's id."""
+        raise self._cannot("create POIs")
+
+    def update_poi(self, record: PoiRecord) -> None:
+        raise self._cannot("update POIs")
+
+    def delete_poi(self, vendor_id: str) -> None:
+        raise self._cannot("delete POIs")
+
+    def create_task(self, record: TaskRecord) -> str:
+        """Create the task at the vendor; return the vendor's id."""
+        raise self._cannot("create tasks")
+
+    def update_task(self, record: TaskRecord) -> None:
+        raise self._cannot("update tasks")
+
+    def delete_task(self, vendor_id: str) -> None:
+        raise self._cannot("delete tasks")
+
+    def update_beacon(self, record: BeaconRecord) -> None:
+        raise self._cannot("update beacons")
+
+    # --- live socket --------------------------------------------------------
+    def socket_url(self) -> str:
+        raise self._cannot("stream (it has no live socket)")
+
+    def socket_auth(self) -> dict[str, str]:
+        """Return the extra headers the socket handshake needs (after ``login``)."""
+        raise self._cannot("authenticate a live socket")
+
+    def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
+        """Split one decoded socket message into canonical records by kind, plus ``"pings"`` to answer."""
+        raise self._cannot("read live socket messages")
+
+    def pong(self, ping: str) -> str:
+        """Return the text frame that answers ``ping``."""
+        raise self._cannot("answer socket pings")

@@ -1,3 +1,6 @@
+"""The one vendor error type (``permanent`` disables the account) and its two special cases."""
+
+
 class VendorError(Exception):
     """Anything a vendor did wrong. ``permanent`` errors (bad credentials) disable the account."""
 

@@ -41,9 +41,8 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> tup
             fields = geofence_fields(record)
             geofence = existing.get(links.get(record.vendor_id))
             if geofence is None:
-                geofence = Geofence(organization_id=account.organization_id, **fields)
-                geofence._from_vendor = True  # not echoed back by the write-back signal
-                geofence.save()
+                # Saved directly, not through geo.services: the vendor's own geofence is not pushed back.
+                geofence = Geofence.objects.create(organization_id=account.organization_id, **fields)
                 VendorLink.objects.create(account=account, content_type=ct, object_id=geofence.pk,
                                           vendor_id=record.vendor_id, last_pulled=now)  # fmt: skip
                 created += 1

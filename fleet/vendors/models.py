@@ -1,3 +1,5 @@
+"""Vendor accounts, their sync runs, and the links between vendor objects and fleet's canonical ones."""
+
 from datetime import timedelta
 
 from django.contrib.contenttypes.fields import GenericForeignKey

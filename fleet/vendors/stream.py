@@ -21,7 +21,7 @@ from fleet.vendors import base, mirror, sync
 from fleet.vendors.errors import VendorError
 from fleet.vendors.http import user_agent
 from fleet.vendors.models import VendorAccount
-from fleet.vendors.registry import connector_class
+from fleet.vendors.registry import capabilities
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,7 @@ def streamable(names: list[str] | None = None) -> list[VendorAccount]:
     accounts = VendorAccount.objects.filter(enabled=True, disabled_by_error=False)
     if names:
         accounts = accounts.filter(name__in=names)
-    return [a for a in accounts if base.STREAM in _capabilities(a.kind)]
-
-
-def _capabilities(kind: str) -> frozenset[str]:
-    try:
-        return connector_class(kind).capabilities
-    except LookupError:
-        return frozenset()
+    return [a for a in accounts if base.STREAM in capabilities(a.kind)]
 
 
 @sync_to_async
@@ -79,7 +72,7 @@ async def _stream_loop(account_id: int, stop: asyncio.Event, on_open: Callable[[
     backoff = 1.0
     while not stop.is_set():
         account = await _load(account_id)
-        if account is None:
+        if account is None or base.STREAM not in capabilities(account.kind):
             return
         started = asyncio.get_running_loop().time()
         try:
@@ -106,7 +99,7 @@ async def _one_connection(account: VendorAccount, stop: asyncio.Event, on_open: 
     connector = sync.connector_for(account)
     try:
         await asyncio.to_thread(connector.login)  # a fresh session for every connection
-        headers = {"Cookie": f"JSESSIONID={connector.session_cookie}", "User-Agent": user_agent()}
+        headers = {**connector.socket_auth(), "User-Agent": user_agent()}
         async with websockets.connect(connector.socket_url(), additional_headers=headers, open_timeout=10,
                                       max_size=None) as ws:  # fmt: skip
             await _set_connected(account.pk, True)

@@ -33,7 +33,12 @@ class Busy(Exception):
 
 
 def connector_for(account: VendorAccount) -> base.Connector:
-    return connector_class(account.kind)(account.pk, account.base_url, account.credentials or {})
+    """The account's connector; an account whose kind has none has a permanent error."""
+    try:
+        cls = connector_class(account.kind)
+    except LookupError as exc:
+        raise VendorError(str(exc), permanent=True) from None
+    return cls(account.pk, account.base_url, account.credentials or {})
 
 
 LOCK_TTL_S = 60  # renewed after every chunk: a killed worker blocks its account for a minute at most
@@ -96,7 +101,8 @@ def walk(account: VendorAccount, connector: base.Connector, tally: Tally) -> Non
         _mirror(tally, "groups", connector.groups(), lambda rows: services.upsert_groups(org, acc, rows))
     if base.DRIVERS in caps:
         _mirror(tally, "drivers", connector.drivers(), lambda rows: services.upsert_drivers(org, acc, rows))
-    _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
+    if base.DEVICES in caps:
+        _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
     if base.BEACONS in caps:
         _mirror(tally, "beacons", connector.beacons(), lambda rows: services.upsert_beacons(org, acc, rows))
     if base.GEOFENCES in caps:

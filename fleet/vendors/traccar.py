@@ -82,14 +82,6 @@ class TraccarConnector(base.Connector):
         )
         self.logged_in = True
 
-    @property
-    def session_cookie(self) -> str:
-        """The session the live socket needs (Basic auth alone cannot open it)."""
-        cookie = self.http.client.cookies.get("JSESSIONID", "")
-        if not cookie:
-            raise VendorError("no session: the live socket needs a session login, this server allows only Basic auth")
-        return cookie
-
     # --- fetchers ---------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:
         return [parse_device(d) for d in self.call("GET", PATHS["devices"])]
@@ -149,12 +141,20 @@ class TraccarConnector(base.Connector):
     def socket_url(self) -> str:
         return re.sub(r"^http", "ws", self.base_url) + PATHS["socket"]
 
+    def socket_auth(self) -> dict[str, str]:
+        """The session cookie of ``login``: Basic auth alone cannot open the socket."""
+        cookie = self.http.client.cookies.get("JSESSIONID", "")
+        if not cookie:
+            raise VendorError("no session: the live socket needs a session login, this server allows only Basic auth")
+        return {"Cookie": f"JSESSIONID={cookie}"}
+
     def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
         """Split one socket message into canonical records by kind (keys absent = nothing of that kind)."""
         return {
             "positions": [self.parse_position(p) for p in message.get("positions") or []],
             "devices": [parse_device(d) for d in message.get("devices") or []],
             "events": [parse_event(e) for e in message.get("events") or []],
+            "pings": [],  # Traccar's socket does not ping
         }
 
     def parse_position(self, p: dict[str, Any]) -> PositionRecord:

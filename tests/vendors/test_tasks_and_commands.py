@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from fleet.vendors import ratelimit, tasks
-from fleet.vendors.models import VendorAccount
+from fleet.vendors.models import SyncRun, VendorAccount
 from tests.conftest import make_account, make_org
 from tests.vendors.conftest import make_sim_account
 
@@ -75,3 +75,12 @@ def test_addaccount_refuses_an_unknown_organisation(db):
     with pytest.raises(CommandError, match="no organisation"):
         call_command("addaccount", "--org", "nope", "--kind", "datatrak", "--name", "x", "--base-url", "http://h",
                      "--token", "t")  # fmt: skip
+
+
+def test_pruning_old_sync_runs_is_one_delete_statement(org_a, django_assert_max_num_queries):
+    account = make_account(org_a)
+    for days in (30, 20, 15, 1):
+        SyncRun.objects.create(account=account, started=timezone.now() - timedelta(days=days))
+    with django_assert_max_num_queries(1):
+        assert tasks.prune_sync_runs(keep_days=14) == 3
+    assert SyncRun.objects.filter(account=account).count() == 1

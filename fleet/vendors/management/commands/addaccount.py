@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--org", required=True, help="organisation slug")
-        parser.add_argument("--kind", required=True, choices=sorted(CONNECTORS))
+        parser.add_argument(
+            "--kind", required=True, choices=sorted(CONNECTORS), help="a vendor kind with a connector (the registry's)"
+        )
         parser.add_argument("--name", required=True)
         parser.add_argument("--base-url", required=True)
         parser.add_argument("--username", default="")
