@@ -23,6 +23,7 @@ run: demo
 test: setup
 	@bash scripts/ensure-redis.sh
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)

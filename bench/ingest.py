@@ -37,8 +37,20 @@ def records(n_devices: int, per_device: int):
         for d in range(n_devices):
             lat, lon = 60.1 + rnd.random() / 10, 24.9 + rnd.random() / 10
             attrs = {"ignition": True, "odometer_m": 1000.0 * i}
-            out.append(PositionRecord(str(d + 1), t, lat, lon, speed=rnd.random() * 80, course=rnd.random() * 360,
-                                      altitude=12.0, accuracy=5.0, server_time=t, attributes=attrs))  # fmt: skip
+            out.append(
+                PositionRecord(
+                    str(d + 1),
+                    t,
+                    lat,
+                    lon,
+                    speed=rnd.random() * 80,
+                    course=rnd.random() * 360,
+                    altitude=12.0,
+                    accuracy=5.0,
+                    server_time=t,
+                    attributes=attrs,
+                )
+            )
     return out
 
 
@@ -63,8 +75,21 @@ def raw_copy(rows, device_pks) -> float:
         copy.set_types(TYPES)
         for r in rows:
             attrs = Jsonb(r.attributes, dumps=orjson.dumps)
-            copy.write_row((device_pks[r.device_id], r.fix_time, r.server_time, r.latitude, r.longitude,
-                            r.altitude, r.speed, r.course, r.accuracy, r.valid, attrs))  # fmt: skip
+            copy.write_row(
+                (
+                    device_pks[r.device_id],
+                    r.fix_time,
+                    r.server_time,
+                    r.latitude,
+                    r.longitude,
+                    r.altitude,
+                    r.speed,
+                    r.course,
+                    r.accuracy,
+                    r.valid,
+                    attrs,
+                )
+            )
     return time.perf_counter() - t0
 
 
@@ -100,8 +125,9 @@ def part_a(quick: bool) -> dict:
     org = Organization.objects.create(name="bench", slug="bench")
     account = VendorAccount.objects.create(organization=org, kind="datatrak", name="a", base_url="http://x")
     n_devices, per_device = (200, 100) if quick else (1000, 300)
-    Device.objects.bulk_create([Device(organization=org, account=account, vendor_id=str(d + 1), name=f"d{d}")
-                                for d in range(n_devices)])  # fmt: skip
+    Device.objects.bulk_create(
+        [Device(organization=org, account=account, vendor_id=str(d + 1), name=f"d{d}") for d in range(n_devices)]
+    )
     pks = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
     rows = records(n_devices, per_device)
     best = {"copy": float("inf"), "ingest": float("inf"), "burst": float("inf")}
@@ -114,9 +140,14 @@ def part_a(quick: bool) -> dict:
         reset_positions()
         best["burst"] = min(best["burst"], run_ingest(org.pk, account.pk, burst))
     n = len(rows)
-    return {"rows": n, "copy_per_s": round(n / best["copy"]), "ingest_per_s": round(n / best["ingest"]),
-            "ratio": round(best["copy"] / best["ingest"], 3), "burst_ingest_per_s": round(n / best["burst"]),
-            "burst_ratio": round(best["copy"] / best["burst"], 3)}  # fmt: skip
+    return {
+        "rows": n,
+        "copy_per_s": round(n / best["copy"]),
+        "ingest_per_s": round(n / best["ingest"]),
+        "ratio": round(best["copy"] / best["ingest"], 3),
+        "burst_ingest_per_s": round(n / best["burst"]),
+        "burst_ratio": round(best["copy"] / best["burst"], 3),
+    }
 
 
 def free_port() -> int:
@@ -136,15 +167,37 @@ def part_b(quick: bool) -> dict:
 
     devices, history = (200, 1800) if quick else (1000, 3600)
     port = free_port()
-    sim = subprocess.Popen([sys.executable, "-m", "fleet.simulators", "datatrak", "--port", str(port),
-                            "--devices", str(devices), "--history", str(history), "--lag", "0", "--frozen"],
-                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleet.simulators",
+            "datatrak",
+            "--port",
+            str(port),
+            "--devices",
+            str(devices),
+            "--history",
+            str(history),
+            "--lag",
+            "0",
+            "--frozen",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(url)
         org = Organization.objects.create(name="e2e", slug="e2e")
-        account = VendorAccount.objects.create(organization=org, kind="datatrak", name="e2e", base_url=url,
-                                               credentials={"username": "demo", "password": "demo"})  # fmt: skip
+        account = VendorAccount.objects.create(
+            organization=org,
+            kind="datatrak",
+            name="e2e",
+            base_url=url,
+            credentials={"username": "demo", "password": "demo"},
+        )
         connector = DataTrakConnector(account.pk, url, account.credentials)
         services.upsert_devices(org.pk, account.pk, connector.devices())
         ids = [str(d + 1) for d in range(devices)]
@@ -175,8 +228,14 @@ def part_b(quick: bool) -> dict:
         sim.wait()
     busy = sum(spent.values())
     share = {k: round(v / busy, 3) for k, v in spent.items()}
-    return {"devices": devices, "positions": synced, "per_s": round(synced / sync_s),
-            "sequential_per_s": round(total / elapsed), "share": share, "sync_s": phases}  # fmt: skip
+    return {
+        "devices": devices,
+        "positions": synced,
+        "per_s": round(synced / sync_s),
+        "sequential_per_s": round(total / elapsed),
+        "share": share,
+        "sync_s": phases,
+    }
 
 
 def real_sync(url: str, history: float, sim_pid: int) -> tuple[int, float, dict]:
@@ -190,8 +249,13 @@ def real_sync(url: str, history: float, sim_pid: int) -> tuple[int, float, dict]
 
     settings.VENDOR_INITIAL_HISTORY_S = int(history + 60)
     org = Organization.objects.create(name="sync", slug="sync")
-    account = VendorAccount.objects.create(organization=org, kind="datatrak", name="sync", base_url=url,
-                                           credentials={"username": "demo", "password": "demo"})  # fmt: skip
+    account = VendorAccount.objects.create(
+        organization=org,
+        kind="datatrak",
+        name="sync",
+        base_url=url,
+        credentials={"username": "demo", "password": "demo"},
+    )
     phases = {"positions": 0.0, "events": 0.0}
     steps = {name: getattr(sync, f"_{name}") for name in phases}
     for name, step in steps.items():  # one timer around each step (called once per sync): nothing else changes
@@ -253,13 +317,17 @@ def main() -> None:
     setup_django(scratch_postgis("ingest"))
     try:
         a = part_a(args.quick)
-        print(f"(a) {a['rows']} rows: ingest {a['ingest_per_s']}/s, raw binary COPY {a['copy_per_s']}/s, "
-              f"ratio {a['ratio']} (goal >= 0.5); live-burst batches {a['burst_ingest_per_s']}/s, "
-              f"ratio {a['burst_ratio']}")  # fmt: skip
+        print(
+            f"(a) {a['rows']} rows: ingest {a['ingest_per_s']}/s, raw binary COPY {a['copy_per_s']}/s, "
+            f"ratio {a['ratio']} (goal >= 0.5); live-burst batches {a['burst_ingest_per_s']}/s, "
+            f"ratio {a['burst_ratio']}"
+        )
         b = part_b(args.quick)
-        print(f"(b) {b['devices']} devices, {b['positions']} positions end to end (sync_account): {b['per_s']}/s "
-              f"(goal >= 20000/s); sequential instrumented pass {b['sequential_per_s']}/s, "
-              f"time share {b['share']}; sync_account wall time (s) {b['sync_s']}")  # fmt: skip
+        print(
+            f"(b) {b['devices']} devices, {b['positions']} positions end to end (sync_account): {b['per_s']}/s "
+            f"(goal >= 20000/s); sequential instrumented pass {b['sequential_per_s']}/s, "
+            f"time share {b['share']}; sync_account wall time (s) {b['sync_s']}"
+        )
     finally:
         drop("ingest")
     result("ingest", a=a, b=b, goal_met=a["ratio"] >= 0.5 and b["per_s"] >= 20000)

@@ -81,10 +81,17 @@ def run_ingest(database_url: str, org_id: int, account_id: int, n_devices: int, 
             late += 1
         fix = datetime.now(UTC)
         records = [
-            PositionRecord(str(i), fix, 60.1 + rnd.random() / 10, 24.9 + rnd.random() / 10, speed=rnd.random() * 80,
-                           course=rnd.random() * 360, attributes={"ignition": rnd.random() > 0.2})
+            PositionRecord(
+                str(i),
+                fix,
+                60.1 + rnd.random() / 10,
+                24.9 + rnd.random() / 10,
+                speed=rnd.random() * 80,
+                course=rnd.random() * 360,
+                attributes={"ignition": rnd.random() > 0.2},
+            )
             for i in slices[tick % BATCHES_PER_S]
-        ]  # fmt: skip
+        ]
         t0 = time.perf_counter()
         stored = ingest.positions(org_id, account_id, records)
         costs.append(time.perf_counter() - t0)
@@ -92,9 +99,16 @@ def run_ingest(database_url: str, org_id: int, account_id: int, n_devices: int, 
         for s in stored.stored:
             newest[s.record.device_id] = s.record.fix_time.timestamp()
     costs.sort()
-    out.put({"newest": newest, "batches": len(costs), "late": late, "cost_by_fix": cost_by_fix,
-             "ingest_ms_p50": round(costs[len(costs) // 2] * 1000, 1),
-             "ingest_ms_p99": round(costs[int(len(costs) * 0.99)] * 1000, 1)})  # fmt: skip
+    out.put(
+        {
+            "newest": newest,
+            "batches": len(costs),
+            "late": late,
+            "cost_by_fix": cost_by_fix,
+            "ingest_ms_p50": round(costs[len(costs) // 2] * 1000, 1),
+            "ingest_ms_p99": round(costs[int(len(costs) * 0.99)] * 1000, 1),
+        }
+    )
 
 
 def free_port() -> int:
@@ -134,8 +148,13 @@ class Client:
         from websockets.asyncio.client import connect
 
         uri, origin = f"ws://127.0.0.1:{self.port}/ws/live/", f"http://127.0.0.1:{self.port}"
-        async with connect(uri, additional_headers={"Cookie": self.cookie, "Origin": origin}, compression=None,
-                           max_size=None, open_timeout=10) as ws:  # fmt: skip
+        async with connect(
+            uri,
+            additional_headers={"Cookie": self.cookie, "Origin": origin},
+            compression=None,
+            max_size=None,
+            open_timeout=10,
+        ) as ws:
             while (left := self.stop_at - time.time()) > 0:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), timeout=left)
@@ -217,12 +236,13 @@ def main() -> None:
         if errors:
             print("daphne stderr (tail):", errors[-2000:], file=sys.stderr)
         drop("live")
-    print(f"{n_devices} devices x 1/s for {seconds:.0f} s, {args.clients} clients on 2 daphne processes: "
-          f"{figures['delivered_per_s']} positions/s delivered; latency p50 {figures['p50_ms']} ms, "
-          f"p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms; latest positions lost {figures['lost']}; "
-          f"ingest batch p50 {fed['ingest_ms_p50']} ms, p99 {fed['ingest_ms_p99']} ms, {fed['late']} batches late; "
-          f"after ingest returned p50 {figures['after_ingest_p50_ms']} ms, p99 {figures['after_ingest_p99_ms']} ms"
-          )  # fmt: skip
+    print(
+        f"{n_devices} devices x 1/s for {seconds:.0f} s, {args.clients} clients on 2 daphne processes: "
+        f"{figures['delivered_per_s']} positions/s delivered; latency p50 {figures['p50_ms']} ms, "
+        f"p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms; latest positions lost {figures['lost']}; "
+        f"ingest batch p50 {fed['ingest_ms_p50']} ms, p99 {fed['ingest_ms_p99']} ms, {fed['late']} batches late; "
+        f"after ingest returned p50 {figures['after_ingest_p50_ms']} ms, p99 {figures['after_ingest_p99_ms']} ms"
+    )
     result("live", **figures, goal_met=figures["p99_ms"] <= 250 and figures["lost"] == 0)
 
 

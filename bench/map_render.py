@@ -32,8 +32,13 @@ from _db import ROOT, drop, result, scratch_postgis, setup_django
 GOAL_FIRST_MS = 1500
 GOAL_BATCH_MS = 50
 SNAPSHOT_LIMIT = 32 * 1024 * 1024
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def database() -> tuple[str, str]:
@@ -57,21 +62,34 @@ def populate(n: int) -> None:
     org = Organization.objects.create(name="Bench", slug="bench")
     user = get_user_model().objects.create_user("bench", password="bench-pw")
     Membership.objects.create(user=user, organization=org, role="dispatcher")
-    accounts = [VendorAccount.objects.create(organization=org, name=f"{kind} bench", kind=kind, base_url="http://x")
-                for kind in ("datatrak", "safectory")]  # fmt: skip
+    accounts = [
+        VendorAccount.objects.create(organization=org, name=f"{kind} bench", kind=kind, base_url="http://x")
+        for kind in ("datatrak", "safectory")
+    ]
     groups = [DeviceGroup.objects.create(organization=org, name=f"Group {i}") for i in range(20)]
     rnd = random.Random(7)
     now = datetime.now(UTC)
     devices = []
     for i in range(n):
         moving = rnd.random() < 0.5
-        devices.append(Device(
-            organization=org, account=accounts[i % 2], vendor_id=str(i), name=f"Vehicle {i:05d}",
-            plate=f"BEN-{i:05d}", unique_id=f"35{i:013d}", group=groups[i % 20], status="online",
-            last_fix_time=now - timedelta(seconds=rnd.randint(0, 300)), last_latitude=60.0 + rnd.random() * 0.4,
-            last_longitude=24.5 + rnd.random() * 0.9, last_speed=rnd.random() * 80 if moving else 0.0,
-            last_course=rnd.random() * 360, last_attributes={"ignition": moving or rnd.random() < 0.3},
-        ))  # fmt: skip
+        devices.append(
+            Device(
+                organization=org,
+                account=accounts[i % 2],
+                vendor_id=str(i),
+                name=f"Vehicle {i:05d}",
+                plate=f"BEN-{i:05d}",
+                unique_id=f"35{i:013d}",
+                group=groups[i % 20],
+                status="online",
+                last_fix_time=now - timedelta(seconds=rnd.randint(0, 300)),
+                last_latitude=60.0 + rnd.random() * 0.4,
+                last_longitude=24.5 + rnd.random() * 0.9,
+                last_speed=rnd.random() * 80 if moving else 0.0,
+                last_course=rnd.random() * 360,
+                last_attributes={"ignition": moving or rnd.random() < 0.3},
+            )
+        )
     Device.objects.bulk_create(devices, batch_size=2000)
 
 
@@ -164,8 +182,10 @@ def main() -> None:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-            runs = {mode: measure(browser, f"http://127.0.0.1:{port}", n, mode == "clustered")
-                    for mode in ("clustered", "unclustered")}  # fmt: skip
+            runs = {
+                mode: measure(browser, f"http://127.0.0.1:{port}", n, mode == "clustered")
+                for mode in ("clustered", "unclustered")
+            }
             browser.close()
     finally:
         server.terminate()
@@ -173,15 +193,23 @@ def main() -> None:
         if kind == "postgis":
             drop("map_render")
     for mode, r in runs.items():
-        print(f"{mode:12} first render {r['first_render_ms']:7.1f} ms (client {r['client_render_ms']:.1f} ms, "
-              f"{r['drawn']} drawn, {r['clusters']} clusters)  1,000-position batch: median "
-              f"{r['batch_apply_ms']:.1f} ms, max {r['batch_apply_max_ms']:.1f} ms")  # fmt: skip
+        print(
+            f"{mode:12} first render {r['first_render_ms']:7.1f} ms (client {r['client_render_ms']:.1f} ms, "
+            f"{r['drawn']} drawn, {r['clusters']} clusters)  1,000-position batch: median "
+            f"{r['batch_apply_ms']:.1f} ms, max {r['batch_apply_max_ms']:.1f} ms"
+        )
     first = max(r["first_render_ms"] for r in runs.values())
     batch = max(r["batch_apply_ms"] for r in runs.values())
     all_drawn = all(r["drawn"] == n for r in runs.values())
-    result("map_render", devices=n, database=kind, first_render_ms=first, batch_apply_ms=batch,
-           goal_met=first <= GOAL_FIRST_MS and batch <= GOAL_BATCH_MS and all_drawn,
-           runs=runs)  # fmt: skip
+    result(
+        "map_render",
+        devices=n,
+        database=kind,
+        first_render_ms=first,
+        batch_apply_ms=batch,
+        goal_met=first <= GOAL_FIRST_MS and batch <= GOAL_BATCH_MS and all_drawn,
+        runs=runs,
+    )
 
 
 if __name__ == "__main__":

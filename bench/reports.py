@@ -133,9 +133,12 @@ def generate(
     t0 = int(T0.timestamp())
     columns = {name: [] for name in FIELDS}
     for vehicle in motion.make_identities(
-        n_devices, seed, {c: c.title() for c in motion.SPECS}, {c: s.weight for c, s in motion.SPECS.items()},
+        n_devices,
+        seed,
+        {c: c.title() for c in motion.SPECS},
+        {c: s.weight for c, s in motion.SPECS.items()},
         {c: s.models for c, s in motion.SPECS.items()},
-    ):  # fmt: skip
+    ):
         every = interval or rnd.choice((5, 10, 15, 20, 30))
         track = vehicle_class(vehicle, seed, t0, every, clock)
         if parked_every is not None:
@@ -148,9 +151,18 @@ def generate(
         fixes = fixes[:per_device]
         columns["device"].append(np.full(per_device, vehicle.index, dtype=np.int32))
         columns["t"].append(np.asarray(times[:per_device], dtype=np.float64))
-        for name, attr in (("lat", "lat"), ("lon", "lon"), ("speed", "speed_kmh"), ("ignition", "ignition"),
-                           ("valid", "valid"), ("odometer", "odometer_m"), ("fuel", "fuel_l"),
-                           ("battery", "battery_level"), ("power", "power_v"), ("sats", "satellites")):  # fmt: skip
+        for name, attr in (
+            ("lat", "lat"),
+            ("lon", "lon"),
+            ("speed", "speed_kmh"),
+            ("ignition", "ignition"),
+            ("valid", "valid"),
+            ("odometer", "odometer_m"),
+            ("fuel", "fuel_l"),
+            ("battery", "battery_level"),
+            ("power", "power_v"),
+            ("sats", "satellites"),
+        ):
             columns[name].append(np.array([getattr(f, attr) for f in fixes]))
     out = {name: np.concatenate(parts) for name, parts in columns.items()}
     out["ignition"] = out["ignition"].astype(np.float64)
@@ -197,12 +209,20 @@ def _run_trackintel(gdf, repeat: int) -> dict:
     best = float("inf")
     for _ in range(repeat):
         t1 = time.perf_counter()
-        _, sp = pfs.generate_staypoints(method="sliding", distance_metric="haversine", dist_threshold=RADIUS_M,
-                                        time_threshold=MIN_STAY_S / 60, gap_threshold=GAP_S / 60,
-                                        include_last=True, n_jobs=1)  # fmt: skip
+        _, sp = pfs.generate_staypoints(
+            method="sliding",
+            distance_metric="haversine",
+            dist_threshold=RADIUS_M,
+            time_threshold=MIN_STAY_S / 60,
+            gap_threshold=GAP_S / 60,
+            include_last=True,
+            n_jobs=1,
+        )
         best = min(best, time.perf_counter() - t1)
-    stays = [(int(u), s.timestamp(), e.timestamp()) for u, s, e in zip(sp["user_id"], sp["started_at"],
-                                                                        sp["finished_at"], strict=True)]  # fmt: skip
+    stays = [
+        (int(u), s.timestamp(), e.timestamp())
+        for u, s, e in zip(sp["user_id"], sp["started_at"], sp["finished_at"], strict=True)
+    ]
     return {"version": ti.__version__, "construct_s": built - t0, "detect_s": best, "stays": stays}
 
 
@@ -229,8 +249,10 @@ def baseline_python(install: bool) -> tuple[Path | None, str]:
     if not install:
         return None, f"baselines not installed in {BASELINE_VENV} (--quick does not install them)"
     print(f"installing the baselines into {BASELINE_VENV} ...", flush=True)
-    steps = [["/usr/bin/python3", "-m", "venv", str(BASELINE_VENV)],
-             [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)]]  # fmt: skip
+    steps = [
+        ["/usr/bin/python3", "-m", "venv", str(BASELINE_VENV)],
+        [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+    ]
     for step in steps:
         try:
             done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
@@ -245,8 +267,15 @@ def run_baselines(python: Path, points: dict, which: list[str], workdir: Path, r
     """trackintel best of ``repeat`` runs, movingpandas once (it takes minutes), in the baselines' venv."""
     path, out = workdir / "points.npz", workdir / "baselines.json"
     np.savez(path, **{k: points[k] for k in ("device", "t", "lat", "lon")})
-    cmd = [str(python), str(Path(__file__).resolve()), "--baseline-worker", str(path), str(out), ",".join(which),
-           str(repeat)]  # fmt: skip
+    cmd = [
+        str(python),
+        str(Path(__file__).resolve()),
+        "--baseline-worker",
+        str(path),
+        str(out),
+        ",".join(which),
+        str(repeat),
+    ]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return json.loads(out.read_text())
 
@@ -264,9 +293,16 @@ def ours(points: dict, slices: list[slice], repeat: int) -> tuple[float, list[tu
         stays, trips = [], 0
         t0 = time.perf_counter()
         for s in slices:
-            track = Track(t=points["t"][s], lat=points["lat"][s], lon=points["lon"][s], speed=points["speed"][s],
-                          ignition=points["ignition"][s], valid=points["valid"][s], odometer=points["odometer"][s],
-                          fuel=points["fuel"][s])  # fmt: skip
+            track = Track(
+                t=points["t"][s],
+                lat=points["lat"][s],
+                lon=points["lon"][s],
+                speed=points["speed"][s],
+                ignition=points["ignition"][s],
+                valid=points["valid"][s],
+                odometer=points["odometer"][s],
+                fuel=points["fuel"][s],
+            )
             found_trips, found_stops = detect(track, params, track.t[0], track.t[-1] + 1)
             trips += len(found_trips)
             device = int(points["device"][s.start])
@@ -327,13 +363,32 @@ def store_positions(device_pk: int, points: dict) -> float:
     t0 = time.perf_counter()
     stamps = (np.datetime64("1970-01-01T00:00:00") + points["t"].astype("timedelta64[s]")).astype(object)
     stamps = [s.replace(tzinfo=UTC) for s in stamps.tolist()]
-    attrs = [orjson.dumps({"ignition": bool(i), "motion": bool(v > 0), "odometer_m": o, "fuel_l": f,
-                           "battery_level": b, "power_v": p, "satellites": int(n)}).decode()
-             for i, v, o, f, b, p, n in zip(*(points[k].tolist() for k in ("ignition", "speed", "odometer", "fuel",
-                                                                              "battery", "power", "sats")),
-                                            strict=True)]  # fmt: skip
-    columns = zip(stamps, points["lat"].tolist(), points["lon"].tolist(), points["speed"].tolist(),
-                  points["valid"].tolist(), attrs, strict=True)  # fmt: skip
+    attrs = [
+        orjson.dumps(
+            {
+                "ignition": bool(i),
+                "motion": bool(v > 0),
+                "odometer_m": o,
+                "fuel_l": f,
+                "battery_level": b,
+                "power_v": p,
+                "satellites": int(n),
+            }
+        ).decode()
+        for i, v, o, f, b, p, n in zip(
+            *(points[k].tolist() for k in ("ignition", "speed", "odometer", "fuel", "battery", "power", "sats")),
+            strict=True,
+        )
+    ]
+    columns = zip(
+        stamps,
+        points["lat"].tolist(),
+        points["lon"].tolist(),
+        points["speed"].tolist(),
+        points["valid"].tolist(),
+        attrs,
+        strict=True,
+    )
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _copy_postgresql(device_pk, columns, COLUMNS)
@@ -372,8 +427,13 @@ def loader_before():
     import types
 
     try:
-        source = subprocess.run(["git", "show", f"{BEFORE_COMMIT}:fleet/reports/loader.py"], cwd=ROOT,
-                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        source = subprocess.run(
+            ["git", "show", f"{BEFORE_COMMIT}:fleet/reports/loader.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     from fleet.reports import engine
@@ -421,8 +481,11 @@ def _part2(quick: bool) -> dict:
     start, end = T0, T0 + timedelta(days=days)
     inside = int(((points["t"] >= start.timestamp()) & (points["t"] < end.timestamp())).sum())
     stored_s = store_positions(device.pk, points)
-    print(f"(2) {connection.vendor}: one device, {days} days at 5 s: {inside} positions in the range "
-          f"(stored in {stored_s:.1f} s)", flush=True)  # fmt: skip
+    print(
+        f"(2) {connection.vendor}: one device, {days} days at 5 s: {inside} positions in the range "
+        f"(stored in {stored_s:.1f} s)",
+        flush=True,
+    )
     params, repeat = Params.for_org(org), 2 if quick else 3
     out: dict = {"database": connection.vendor, "days": days, "positions": inside}
 
@@ -431,14 +494,24 @@ def _part2(quick: bool) -> dict:
 
     table_s, track = timed(lambda: Track.concat(list(store.read(device.pk, start, end))), repeat)
     utc_days = archive.utc_days(start, end)
-    archive_s, _ = timed(lambda: (TrackDay.objects.all().update(built_version=None),
-                                  archive.archive_days(device.pk, store.table_reader(device.pk), utc_days[0],
-                                                       utc_days[-1])), repeat)  # fmt: skip
+    archive_s, _ = timed(
+        lambda: (
+            TrackDay.objects.all().update(built_version=None),
+            archive.archive_days(device.pk, store.table_reader(device.pk), utc_days[0], utc_days[-1]),
+        ),
+        repeat,
+    )
     read_s, track = timed(lambda: store.window(device.pk, start, end), repeat)
     after_s, (trips, stops, _) = timed(lambda: ranges.detect_range(device.pk, params, start, end, tz=TZ), repeat)
-    out |= {"table_read_s": round(table_s, 3), "archive_build_s": round(archive_s, 3), "read_s": round(read_s, 3),
-            "read_per_s": round(len(track) / read_s), "detect_range_s": round(after_s, 3), "trips": len(trips),
-            "stops": len(stops)}  # fmt: skip
+    out |= {
+        "table_read_s": round(table_s, 3),
+        "archive_build_s": round(archive_s, 3),
+        "read_s": round(read_s, 3),
+        "read_per_s": round(len(track) / read_s),
+        "detect_range_s": round(after_s, 3),
+        "trips": len(trips),
+        "stops": len(stops),
+    }
     print(
         f"    positions table: read {len(track)} positions in {table_s:.3f} s ({len(track) / table_s:,.0f}/s); "
         f"archiving its {len(utc_days)} UTC days {archive_s:.3f} s\n"
@@ -453,8 +526,10 @@ def _part2(quick: bool) -> dict:
             (t.start_time, t.end_time, round(t.distance_m, 3)) for t in trips
         ]
         out |= {"before_read_s": round(old_read_s, 3), "before_detect_range_s": round(old_s, 3), "same_trips": same}
-        print(f"    loader before ({BEFORE_COMMIT}): read {old_read_s:.3f} s, detect_range {old_s:.3f} s "
-              f"({old_s / after_s:.1f}x slower); same trips: {same}")  # fmt: skip
+        print(
+            f"    loader before ({BEFORE_COMMIT}): read {old_read_s:.3f} s, detect_range {old_s:.3f} s "
+            f"({old_s / after_s:.1f}x slower); same trips: {same}"
+        )
     lines_s, points = timed(lambda: trip_lines(device.pk, trips), repeat)
     out["trip_lines_s"] = round(lines_s, 3)
     print(f"    the trips' map lines ({points} fixes) through store.points: {lines_s:.3f} s")
@@ -513,24 +588,37 @@ def _page_timing(org, device, start, days: int, repeat: int, client_class) -> di
     client = client_class()
     client.force_login(user)
     first = start.astimezone(ZoneInfo(TZ)).date()
-    query = {"organization": org.pk, "device": device.pk, "preset": "custom", "start": first.isoformat(),
-             "end": (first + timedelta(days=days - 1)).isoformat()}  # fmt: skip
+    query = {
+        "organization": org.pk,
+        "device": device.pk,
+        "preset": "custom",
+        "start": first.isoformat(),
+        "end": (first + timedelta(days=days - 1)).isoformat(),
+    }
     from fleet.tracking.models import TrackDay
 
     with override_settings(ALLOWED_HOSTS=["testserver"]):  # inline: a month of one device is within jobs' limits
         TrackDay.objects.all().delete()  # the month's first view ever: read from the positions table, archived
         first_s, response = timed(lambda: client.get(url, query), 1)
-        print(f"    GET {url} ({days} days), first view (nothing archived): HTTP {response.status_code} in "
-              f"{first_s:.3f} s")  # fmt: skip
+        print(
+            f"    GET {url} ({days} days), first view (nothing archived): HTTP {response.status_code} in "
+            f"{first_s:.3f} s"
+        )
         page_s, response = timed(lambda: client.get(url, query), repeat)
-    print(f"    GET {url} ({days} days), closed days archived, no result cache: HTTP {response.status_code} in "
-          f"{page_s:.3f} s")  # fmt: skip
+    print(
+        f"    GET {url} ({days} days), closed days archived, no result cache: HTTP {response.status_code} in "
+        f"{page_s:.3f} s"
+    )
     from fleet import settings as project
 
     with override_settings(CACHES=project.CACHES):  # the caller turned the cache off for the cold timings
         warm_s = _warm_page_timing(url, query, client, repeat)
-    return {"page_first_s": round(first_s, 3), "page_s": round(page_s, 3), "page_warm_s": round(warm_s, 3),
-            "page_status": response.status_code}  # fmt: skip
+    return {
+        "page_first_s": round(first_s, 3),
+        "page_s": round(page_s, 3),
+        "page_warm_s": round(warm_s, 3),
+        "page_status": response.status_code,
+    }
 
 
 def _warm_page_timing(url: str, query: dict, client, repeat: int) -> float:
@@ -561,10 +649,16 @@ def part1(quick: bool) -> tuple[dict, str | None]:
         flush=True,
     )
     ours_s, our_stays, our_trips = ours(points, slices, repeat=3 if quick else 5)
-    out = {"positions": len(points["t"]), "devices": n_devices, "ours_s": round(ours_s, 4),
-           "ours_stops": len(our_stays), "ours_trips": our_trips}  # fmt: skip
-    print(f"    ours (engine.detect per device, trips + stops): {ours_s:.3f} s, {our_trips} trips, "
-          f"{len(our_stays)} stops")  # fmt: skip
+    out = {
+        "positions": len(points["t"]),
+        "devices": n_devices,
+        "ours_s": round(ours_s, 4),
+        "ours_stops": len(our_stays),
+        "ours_trips": our_trips,
+    }
+    print(
+        f"    ours (engine.detect per device, trips + stops): {ours_s:.3f} s, {our_trips} trips, {len(our_stays)} stops"
+    )
     python, status = baseline_python(install=not quick)
     if python is None:
         print(f"    baselines skipped: {status}")
@@ -585,13 +679,20 @@ def part1(quick: bool) -> tuple[dict, str | None]:
         ratio = b["detect_s"] / ours_s
         theirs_matched = matched_share(b["stays"], our_stays)
         ours_matched = matched_share(our_stays, b["stays"])
-        out[name] = {"version": b["version"], "detect_s": round(b["detect_s"], 3),
-                     "construct_s": round(b["construct_s"] + base["frame_s"], 3), "stops": len(b["stays"]),
-                     "ratio": round(ratio, 1), "their_stops_matched": round(theirs_matched, 4),
-                     "our_stops_matched": round(ours_matched, 4)}  # fmt: skip
-        print(f"    {name} {b['version']}: {b['detect_s']:.3f} s ({len(b['stays'])} stops; building its frames "
-              f"{out[name]['construct_s']:.3f} s, not counted) -> ours is {ratio:.1f}x faster; its stops matched "
-              f"by ours {theirs_matched:.1%}, ours matched by its {ours_matched:.1%}")  # fmt: skip
+        out[name] = {
+            "version": b["version"],
+            "detect_s": round(b["detect_s"], 3),
+            "construct_s": round(b["construct_s"] + base["frame_s"], 3),
+            "stops": len(b["stays"]),
+            "ratio": round(ratio, 1),
+            "their_stops_matched": round(theirs_matched, 4),
+            "our_stops_matched": round(ours_matched, 4),
+        }
+        print(
+            f"    {name} {b['version']}: {b['detect_s']:.3f} s ({len(b['stays'])} stops; building its frames "
+            f"{out[name]['construct_s']:.3f} s, not counted) -> ours is {ratio:.1f}x faster; its stops matched "
+            f"by ours {theirs_matched:.1%}, ours matched by its {ours_matched:.1%}"
+        )
     return out, None
 
 
@@ -599,8 +700,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute (CI)")
     parser.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 (detection) or 2 (trips page)")
-    parser.add_argument("--baseline-worker", nargs=4, metavar=("POINTS", "OUT", "WHICH", "REPEAT"),
-                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument(
+        "--baseline-worker", nargs=4, metavar=("POINTS", "OUT", "WHICH", "REPEAT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.baseline_worker:
         points_path, out_path, which, repeat = args.baseline_worker
@@ -614,9 +716,12 @@ def main() -> None:
     ti = one.get("trackintel", {})
     server_s = two.get("page_s", two.get("build_report_s", two.get("detect_range_s", float("inf"))))
     page_ok = two.get("page_status", 200) == 200
-    goal = {"trackintel_ratio": ti.get("ratio", 0) >= 20, "stops_matched": ti.get("their_stops_matched", 0) >= 0.95,
-            "server_under_1s": page_ok and server_s < 1.0,
-            "server_under_1s_warm": page_ok and two.get("page_warm_s", float("inf")) < 1.0}  # fmt: skip
+    goal = {
+        "trackintel_ratio": ti.get("ratio", 0) >= 20,
+        "stops_matched": ti.get("their_stops_matched", 0) >= 0.95,
+        "server_under_1s": page_ok and server_s < 1.0,
+        "server_under_1s_warm": page_ok and two.get("page_warm_s", float("inf")) < 1.0,
+    }
     print(
         f"goal: >= 20x trackintel {goal['trackintel_ratio']}, >= 95% of its stops matched {goal['stops_matched']}, "
         f"trips page under 1 s ({server_s:.3f} s, closed days archived) {goal['server_under_1s']}, "

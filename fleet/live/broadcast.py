@@ -37,8 +37,11 @@ def publish_positions(organization_id: int, stored: list[Stored]) -> None:
 def publish_states(organization_id: int, changes: list[tuple[int, str, str, float | None]]) -> None:
     """One `states.batch` message: d = [[device, state, status]], fix = the fix time each was computed for."""
     if changes and get_channel_layer() is not None:
-        message = {"type": "states.batch", "d": [[d, st, status] for d, st, status, _ in changes],
-                   "fix": [fix for *_, fix in changes]}  # fmt: skip
+        message = {
+            "type": "states.batch",
+            "d": [[d, st, status] for d, st, status, _ in changes],
+            "fix": [fix for *_, fix in changes],
+        }
         send(group_name(organization_id), message)
 
 

@@ -42,7 +42,7 @@ def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
                 "stale_after_s": o.stale_after_minutes * 60,
             }
             for o in orgs
-        ],  # fmt: skip
+        ],
         "states": STATES,
     }
     return frame, {o.pk: rules_from(o) for o in orgs}
@@ -71,10 +71,26 @@ def devices_of(org_ids: list[int]):
 
 
 DEVICE_FIELDS = [
-    "organization_id", "account", "group", "driver", "name", "unique_id", "plate", "category", "status",
-    "last_fix_time", "last_latitude", "last_longitude", "last_speed", "last_course", "last_attributes",
-    "account__kind", "account__name", "group__name", "driver__name",
-]  # fmt: skip
+    "organization_id",
+    "account",
+    "group",
+    "driver",
+    "name",
+    "unique_id",
+    "plate",
+    "category",
+    "status",
+    "last_fix_time",
+    "last_latitude",
+    "last_longitude",
+    "last_speed",
+    "last_course",
+    "last_attributes",
+    "account__kind",
+    "account__name",
+    "group__name",
+    "driver__name",
+]
 
 
 def current_tasks(org_ids: list[int]) -> dict[int, dict]:
@@ -96,15 +112,27 @@ def device_entry(d: Device, task: dict | None, state: str) -> dict:
     has_fix = d.last_fix_time is not None
     kind = d.account.kind if d.account else None
     return {
-        "id": d.pk, "org": d.organization_id, "name": d.name, "unique_id": d.unique_id, "plate": d.plate,
-        "category": d.category, "vendor": kind, "vendor_label": CONNECTORS[kind][0] if kind in CONNECTORS else None,
-        "account": d.account.name if d.account else None, "group": d.group_id,
-        "group_name": d.group.name if d.group else None, "driver": d.driver.name if d.driver else None,
-        "fix": d.last_fix_time.timestamp() if has_fix else None, "lat": d.last_latitude if has_fix else None,
-        "lon": d.last_longitude if has_fix else None, "speed": d.last_speed if has_fix else None,
+        "id": d.pk,
+        "org": d.organization_id,
+        "name": d.name,
+        "unique_id": d.unique_id,
+        "plate": d.plate,
+        "category": d.category,
+        "vendor": kind,
+        "vendor_label": CONNECTORS[kind][0] if kind in CONNECTORS else None,
+        "account": d.account.name if d.account else None,
+        "group": d.group_id,
+        "group_name": d.group.name if d.group else None,
+        "driver": d.driver.name if d.driver else None,
+        "fix": d.last_fix_time.timestamp() if has_fix else None,
+        "lat": d.last_latitude if has_fix else None,
+        "lon": d.last_longitude if has_fix else None,
+        "speed": d.last_speed if has_fix else None,
         "course": d.last_course if has_fix else None,
         "valid": (d.valid if d.valid is not None else True) if has_fix else None,
-        "ignition": attrs.get("ignition") if has_fix else None, "state": state, "status": d.status,
+        "ignition": attrs.get("ignition") if has_fix else None,
+        "state": state,
+        "status": d.status,
         "attrs": {k: attrs[k] for k in ATTRS if k in attrs},
         "task": task,
-    }  # fmt: skip
+    }

@@ -45,8 +45,9 @@ def silent_changes(now: datetime) -> dict[int, list[Change]]:
     out: dict[int, list[Change]] = defaultdict(list)
     for pk, org_id, fix, valid, speed, attrs, _ in rows:
         rules = orgs[org_id]
-        state = device_state(fix, valid, speed, (attrs or {}).get("ignition"), now, rules.speed_threshold_kmh,
-                             rules.stale_after_s)  # fmt: skip
+        state = device_state(
+            fix, valid, speed, (attrs or {}).get("ignition"), now, rules.speed_threshold_kmh, rules.stale_after_s
+        )
         out[org_id].append((pk, state, Device.Status.OFFLINE.value, fix.timestamp()))
     return dict(out)
 

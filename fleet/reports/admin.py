@@ -14,8 +14,21 @@ class ReportJobAdmin(OrgScopedAdmin):
     list_select_related = ["user", "organization"]
     search_fields = ["error", "user__username"]
     date_hierarchy = "created"
-    fields = ["organization", "user", "kind", "params", "status", "done", "total", "rows", "task_id", "created",
-              "started", "finished", "error"]  # fmt: skip
+    fields = [
+        "organization",
+        "user",
+        "kind",
+        "params",
+        "status",
+        "done",
+        "total",
+        "rows",
+        "task_id",
+        "created",
+        "started",
+        "finished",
+        "error",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

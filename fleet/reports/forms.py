@@ -24,10 +24,24 @@ SPLITS = [("range", "Whole range"), ("day", "Per day")]
 KIND_FIELDS = {"type": {"events"}, "geofence": {"events", "visits"}, "poi": {"visits"}, "split": {"summary"}}
 # Traccar's event types, offered as suggestions (any type may be typed).
 EVENT_TYPES = [
-    "alarm", "commandResult", "deviceFuelDrop", "deviceInactive", "deviceMoving", "deviceOffline", "deviceOnline",
-    "deviceOverspeed", "deviceStopped", "deviceUnknown", "driverChanged", "geofenceEnter", "geofenceExit",
-    "ignitionOff", "ignitionOn", "maintenance", "textMessage",
-]  # fmt: skip
+    "alarm",
+    "commandResult",
+    "deviceFuelDrop",
+    "deviceInactive",
+    "deviceMoving",
+    "deviceOffline",
+    "deviceOnline",
+    "deviceOverspeed",
+    "deviceStopped",
+    "deviceUnknown",
+    "driverChanged",
+    "geofenceEnter",
+    "geofenceExit",
+    "ignitionOff",
+    "ignitionOn",
+    "maintenance",
+    "textMessage",
+]
 
 
 class ReportForm(forms.Form):

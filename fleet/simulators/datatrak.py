@@ -178,14 +178,30 @@ class DatatrakSim(TraccarSim):
         distance = round(fix.odometer_m - self.store.fixes[prev].odometer_m, 2) if prev is not None else 0.0
         moving = fix.speed_kmh > MOVING_KMH
         if category == "car":  # a phone running the OsmAnd/Traccar Client protocol
-            return {"batteryLevel": fix.battery_level, "ignition": fix.ignition, "distance": distance,
-                    "totalDistance": fix.odometer_m, "motion": moving}  # fmt: skip
+            return {
+                "batteryLevel": fix.battery_level,
+                "ignition": fix.ignition,
+                "distance": distance,
+                "totalDistance": fix.odometer_m,
+                "motion": moving,
+            }
         attrs = {
-            "priority": 0, "sat": fix.satellites, "event": 0, "ignition": fix.ignition, "motion": moving,
-            "hdop": round(fix.accuracy / 2.5, 1), "rssi": 4, "power": fix.power_v, "battery": 4.1,
-            "batteryLevel": fix.battery_level, "fuel": fix.fuel_l, "odometer": int(fix.odometer_m),
-            "distance": distance, "totalDistance": fix.odometer_m, "hours": int(self.hours[i]),
-        }  # fmt: skip
+            "priority": 0,
+            "sat": fix.satellites,
+            "event": 0,
+            "ignition": fix.ignition,
+            "motion": moving,
+            "hdop": round(fix.accuracy / 2.5, 1),
+            "rssi": 4,
+            "power": fix.power_v,
+            "battery": 4.1,
+            "batteryLevel": fix.battery_level,
+            "fuel": fix.fuel_l,
+            "odometer": int(fix.odometer_m),
+            "distance": distance,
+            "totalDistance": fix.odometer_m,
+            "hours": int(self.hours[i]),
+        }
         driver = self.device_driver[fix.device]
         if driver is not None and fix.ignition:
             attrs["driverUniqueId"] = self.drivers[driver]["uniqueId"]
@@ -242,12 +258,27 @@ class DatatrakSim(TraccarSim):
 
     async def server_view(self, request: Request) -> Response:
         place = self.model.places[0]
-        return self.json({
-            "id": 1, "attributes": {}, "registration": False, "readonly": False, "deviceReadonly": False,
-            "map": None, "bingKey": None, "mapUrl": None, "poiLayer": None, "latitude": place.lat,
-            "longitude": place.lon, "zoom": 13, "twelveHourFormat": False, "version": "4.2",
-            "forceSettings": False, "coordinateFormat": None, "limitCommands": False,
-        })  # fmt: skip
+        return self.json(
+            {
+                "id": 1,
+                "attributes": {},
+                "registration": False,
+                "readonly": False,
+                "deviceReadonly": False,
+                "map": None,
+                "bingKey": None,
+                "mapUrl": None,
+                "poiLayer": None,
+                "latitude": place.lat,
+                "longitude": place.lon,
+                "zoom": 13,
+                "twelveHourFormat": False,
+                "version": "4.2",
+                "forceSettings": False,
+                "coordinateFormat": None,
+                "limitCommands": False,
+            }
+        )
 
     async def devices_view(self, request: Request) -> Response:
         now = self.sync()
@@ -270,9 +301,13 @@ class DatatrakSim(TraccarSim):
         if gid is None:
             gid, self.next_geofence_id = self.next_geofence_id, self.next_geofence_id + 1
         geofence = {
-            "id": gid, "attributes": body.get("attributes") or {}, "name": body.get("name"),
-            "description": body.get("description"), "area": body["area"], "calendarId": body.get("calendarId") or 0,
-        }  # fmt: skip
+            "id": gid,
+            "attributes": body.get("attributes") or {},
+            "name": body.get("name"),
+            "description": body.get("description"),
+            "area": body["area"],
+            "calendarId": body.get("calendarId") or 0,
+        }
         self.geofences[gid] = geofence
         return geofence
 
@@ -328,10 +363,15 @@ class DatatrakSim(TraccarSim):
     def base_report(self, d: int, first: int, last: int) -> dict[str, Any]:
         a, b = self.store.fixes[first], self.store.fixes[last]
         return {
-            "deviceId": self.device_id(d), "deviceName": self.model.vehicles[d].name,
-            "distance": round(b.odometer_m - a.odometer_m, 2), "averageSpeed": 0.0, "maxSpeed": 0.0,
-            "spentFuel": round(a.fuel_l - b.fuel_l, 2), "startOdometer": a.odometer_m, "endOdometer": b.odometer_m,
-        }  # fmt: skip
+            "deviceId": self.device_id(d),
+            "deviceName": self.model.vehicles[d].name,
+            "distance": round(b.odometer_m - a.odometer_m, 2),
+            "averageSpeed": 0.0,
+            "maxSpeed": 0.0,
+            "spentFuel": round(a.fuel_l - b.fuel_l, 2),
+            "startOdometer": a.odometer_m,
+            "endOdometer": b.odometer_m,
+        }
 
     def trip(self, d: int, rows: list[int], first: int, last: int) -> dict[str, Any]:
         a, b, store = self.store.fixes[first], self.store.fixes[last], self.store
@@ -342,22 +382,35 @@ class DatatrakSim(TraccarSim):
         report.update(
             averageSpeed=speed_kmh / KMH_PER_KNOT,
             maxSpeed=max(store.fixes[i].speed_kmh for i in rows) / KMH_PER_KNOT,
-            duration=int(duration * 1000), startTime=self.fmt(store.times[first]), endTime=self.fmt(store.times[last]),
-            startPositionId=self.first_position_id + first, endPositionId=self.first_position_id + last,
-            startLat=a.lat, startLon=a.lon, endLat=b.lat, endLon=b.lon, startAddress=None, endAddress=None,
+            duration=int(duration * 1000),
+            startTime=self.fmt(store.times[first]),
+            endTime=self.fmt(store.times[last]),
+            startPositionId=self.first_position_id + first,
+            endPositionId=self.first_position_id + last,
+            startLat=a.lat,
+            startLon=a.lon,
+            endLat=b.lat,
+            endLon=b.lon,
+            startAddress=None,
+            endAddress=None,
             driverUniqueId=self.drivers[driver]["uniqueId"] if driver is not None else None,
             driverName=self.drivers[driver]["name"] if driver is not None else None,
-        )  # fmt: skip
+        )
         return report
 
     def stop(self, d: int, first: int, last: int) -> dict[str, Any]:
         a, times = self.store.fixes[first], self.store.times
         report = self.base_report(d, first, last)
         report.update(
-            positionId=self.first_position_id + first, latitude=a.lat, longitude=a.lon,
-            startTime=self.fmt(times[first]), endTime=self.fmt(times[last]), address=None,
-            duration=int((times[last] - times[first]) * 1000), engineHours=int(self.hours[last] - self.hours[first]),
-        )  # fmt: skip
+            positionId=self.first_position_id + first,
+            latitude=a.lat,
+            longitude=a.lon,
+            startTime=self.fmt(times[first]),
+            endTime=self.fmt(times[last]),
+            address=None,
+            duration=int((times[last] - times[first]) * 1000),
+            engineHours=int(self.hours[last] - self.hours[first]),
+        )
         return report
 
     def segments(self, rows: list[int], ignition: bool) -> list[tuple[list[int], int, int]]:
@@ -382,14 +435,27 @@ class DatatrakSim(TraccarSim):
         out = []
         for d, rows in per_device:
             if not rows:
-                out.append({"deviceId": self.device_id(d), "deviceName": self.model.vehicles[d].name, "distance": 0.0,
-                            "averageSpeed": 0.0, "maxSpeed": 0.0, "spentFuel": 0.0, "startOdometer": 0.0,
-                            "endOdometer": 0.0, "engineHours": 0})  # fmt: skip
+                out.append(
+                    {
+                        "deviceId": self.device_id(d),
+                        "deviceName": self.model.vehicles[d].name,
+                        "distance": 0.0,
+                        "averageSpeed": 0.0,
+                        "maxSpeed": 0.0,
+                        "spentFuel": 0.0,
+                        "startOdometer": 0.0,
+                        "endOdometer": 0.0,
+                        "engineHours": 0,
+                    }
+                )
                 continue
             speeds = [self.store.fixes[i].speed_kmh / KMH_PER_KNOT for i in rows]
             report = self.base_report(d, rows[0], rows[-1])
-            report.update(averageSpeed=sum(speeds) / len(speeds), maxSpeed=max(speeds),
-                          engineHours=int(self.hours[rows[-1]] - self.hours[rows[0]]))  # fmt: skip
+            report.update(
+                averageSpeed=sum(speeds) / len(speeds),
+                maxSpeed=max(speeds),
+                engineHours=int(self.hours[rows[-1]] - self.hours[rows[0]]),
+            )
             out.append(report)
         return self.json(out)
 

@@ -61,11 +61,20 @@ class SafectorySim(TraccarSim):
     @staticmethod
     def beacon_json(b: Any) -> dict[str, Any]:
         return {
-            "id": BEACON_BASE + b.id, "name": b.name, "attributes": {"floor": str(b.floor)}, "deviceId": None,
-            "uuid": str(b.uuid).replace("-", "").lower(), "major": b.major, "roleGroupId": ROLE_GROUP_ID,
-            "minor": b.minor, "latitude": b.lat, "longitude": b.lon, "lastSeen": None,
-            "batteryLevel": b.battery_level, "relative": False,
-        }  # fmt: skip
+            "id": BEACON_BASE + b.id,
+            "name": b.name,
+            "attributes": {"floor": str(b.floor)},
+            "deviceId": None,
+            "uuid": str(b.uuid).replace("-", "").lower(),
+            "major": b.major,
+            "roleGroupId": ROLE_GROUP_ID,
+            "minor": b.minor,
+            "latitude": b.lat,
+            "longitude": b.lon,
+            "lastSeen": None,
+            "batteryLevel": b.battery_level,
+            "relative": False,
+        }
 
     def on_fix(self, i: int) -> None:
         super().on_fix(i)
@@ -95,7 +104,7 @@ class SafectorySim(TraccarSim):
                 "distance": 0.0,
                 "totalDistance": fix.odometer_m,
                 "motion": fix.speed_kmh > MOVING_KMH,
-            },  # fmt: skip
+            },
             "protocol": "osmand",
             "serverTime": self.fmt(self.server_ts(i)),
             "deviceTime": self.fmt(t),
@@ -163,9 +172,15 @@ class SafectorySim(TraccarSim):
         _kind, i = self.events[e]
         beacon = self.beacons[BEACON_BASE + self.store.fixes[i].beacon_id]
         event.update(
-            trackableId=None, message=None, userId=None, beaconId=beacon["id"], beaconName=beacon["name"],
-            beaconMajor=beacon["major"], beaconMinor=beacon["minor"], beaconUuid=beacon["uuid"],
-        )  # fmt: skip
+            trackableId=None,
+            message=None,
+            userId=None,
+            beaconId=beacon["id"],
+            beaconName=beacon["name"],
+            beaconMajor=beacon["major"],
+            beaconMinor=beacon["minor"],
+            beaconUuid=beacon["uuid"],
+        )
         return event
 
     def truth_row(self, i: int) -> dict[str, Any]:
@@ -244,11 +259,18 @@ class SafectorySim(TraccarSim):
         speeds = [f.speed_kmh / KMH_PER_KNOT for f in fixes] or [0.0]
         start, end = (fixes[0].odometer_m, fixes[-1].odometer_m) if fixes else (0.0, 0.0)
         return {
-            "deviceId": self.device_id(d), "deviceName": self.model.vehicles[d].name,
-            "distance": round(end - start, 2), "averageSpeed": sum(speeds) / len(speeds), "maxSpeed": max(speeds),
-            "spentFuel": 0.0, "startOdometer": start, "endOdometer": end, "engineHours": 0,
-            "beaconCount": len({f.beacon_id for f in fixes}), "positionCount": len(rows),
-        }  # fmt: skip
+            "deviceId": self.device_id(d),
+            "deviceName": self.model.vehicles[d].name,
+            "distance": round(end - start, 2),
+            "averageSpeed": sum(speeds) / len(speeds),
+            "maxSpeed": max(speeds),
+            "spentFuel": 0.0,
+            "startOdometer": start,
+            "endOdometer": end,
+            "engineHours": 0,
+            "beaconCount": len({f.beacon_id for f in fixes}),
+            "positionCount": len(rows),
+        }
 
     # --- socket ---
     def socket_greeting(self, conn: SocketConn, now: float) -> None:

@@ -76,9 +76,19 @@ SIMULATORS = {
 }
 DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102}
 STAT_KEYS = (
-    "requests", "logins", "login_failures", "unauthorized", "sockets_opened", "sockets_closed", "sockets_rejected",
-    "pings_sent", "pongs_received", "sockets_pong_timeout", "sockets_idle_closed", "slow_requests_abandoned",
-)  # fmt: skip
+    "requests",
+    "logins",
+    "login_failures",
+    "unauthorized",
+    "sockets_opened",
+    "sockets_closed",
+    "sockets_rejected",
+    "pings_sent",
+    "pongs_received",
+    "sockets_pong_timeout",
+    "sockets_idle_closed",
+    "slow_requests_abandoned",
+)
 
 
 @dataclass
@@ -422,9 +432,16 @@ def start_simulator(
 ) -> RunningSimulator:
     """Start a simulator on 127.0.0.1 (port 0: any free port) and wait until it answers."""
     sim = make_simulator(
-        kind, devices=devices, seed=seed, history=history, interval=interval, frozen=frozen,
-        username=username, password=password, **opts,
-    )  # fmt: skip
+        kind,
+        devices=devices,
+        seed=seed,
+        history=history,
+        interval=interval,
+        frozen=frozen,
+        username=username,
+        password=password,
+        **opts,
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -461,11 +478,19 @@ def serve(options: dict[str, Any]) -> None:
     """Run one simulator in the foreground (CLI entry)."""
     kind = options["kind"]
     sim = make_simulator(
-        kind, devices=options["devices"], seed=options["seed"], history=options["history"],
-        lag=options["lag"], interval=options["interval"], frozen=options["frozen"], username=options["username"],
-        password=options["password"], token=options["token"], ping_interval=options["ping_interval"],
+        kind,
+        devices=options["devices"],
+        seed=options["seed"],
+        history=options["history"],
+        lag=options["lag"],
+        interval=options["interval"],
+        frozen=options["frozen"],
+        username=options["username"],
+        password=options["password"],
+        token=options["token"],
+        ping_interval=options["ping_interval"],
         socket_idle_timeout=options["idle_timeout"],
-    )  # fmt: skip
+    )
     port = options["port"] or DEFAULT_PORTS[kind]
     uvicorn.run(build_app(sim), host=options["host"], port=port, ws="websockets-sansio", log_level="info")
 

@@ -220,13 +220,30 @@ class TraccarSim(SimCore):
     # --- session ---
     def user_json(self) -> dict[str, Any]:
         return {
-            "id": 1, "attributes": {}, "name": self.cfg.username, "login": None, "email": self.cfg.username,
-            "phone": None, "readonly": False, "administrator": False, "map": None, "latitude": 0.0,
-            "longitude": 0.0, "zoom": 0, "twelveHourFormat": False, "coordinateFormat": None,
-            "disabled": False, "expirationTime": None, "deviceLimit": -1, "userLimit": 0,
-            "deviceReadonly": False, "token": self.cfg.token, "limitCommands": False, "poiLayer": None,
+            "id": 1,
+            "attributes": {},
+            "name": self.cfg.username,
+            "login": None,
+            "email": self.cfg.username,
+            "phone": None,
+            "readonly": False,
+            "administrator": False,
+            "map": None,
+            "latitude": 0.0,
+            "longitude": 0.0,
+            "zoom": 0,
+            "twelveHourFormat": False,
+            "coordinateFormat": None,
+            "disabled": False,
+            "expirationTime": None,
+            "deviceLimit": -1,
+            "userLimit": 0,
+            "deviceReadonly": False,
+            "token": self.cfg.token,
+            "limitCommands": False,
+            "poiLayer": None,
             "password": None,
-        }  # fmt: skip
+        }
 
     def with_session(self, response: Response) -> Response:
         sid = self.sessions.open()

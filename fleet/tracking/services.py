@@ -47,8 +47,10 @@ def upsert_groups(org_id: int, account_id: int, records: Iterable[GroupRecord]) 
 
 
 def upsert_drivers(org_id: int, account_id: int, records: Iterable[DriverRecord]) -> tuple[int, int]:
-    rows = {r.vendor_id: {"name": r.name, "unique_id": r.unique_id, "phone": r.phone, "attributes": r.attributes}
-            for r in records}  # fmt: skip
+    rows = {
+        r.vendor_id: {"name": r.name, "unique_id": r.unique_id, "phone": r.phone, "attributes": r.attributes}
+        for r in records
+    }
     return upsert(Driver, org_id, account_id, rows)
 
 
@@ -73,8 +75,16 @@ def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]
         point = (
             Point(r.longitude, r.latitude, srid=4326) if r.latitude is not None and r.longitude is not None else None
         )
-        rows[r.vendor_id] = {"uuid": r.uuid, "major": r.major, "minor": r.minor, "name": r.name, "point": point,
-                             "floor": r.floor, "last_seen": r.last_seen, "battery_level": r.battery_level}  # fmt: skip
+        rows[r.vendor_id] = {
+            "uuid": r.uuid,
+            "major": r.major,
+            "minor": r.minor,
+            "name": r.name,
+            "point": point,
+            "floor": r.floor,
+            "last_seen": r.last_seen,
+            "battery_level": r.battery_level,
+        }
     return upsert(Beacon, org_id, account_id, rows)
 
 
@@ -92,10 +102,18 @@ def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], g
     devices = vendor_pks(Device, account_id)
     ops = connection.ops
     rows = [
-        (org_id, devices[r.device_id], r.type, ops.adapt_datetimefield_value(r.time), r.vendor_id,
-         geofences.get(r.geofence_id or ""), ops.adapt_json_value(r.attributes or {}, None))
-        for r in records if r.device_id in devices and r.time is not None
-    ]  # fmt: skip
+        (
+            org_id,
+            devices[r.device_id],
+            r.type,
+            ops.adapt_datetimefield_value(r.time),
+            r.vendor_id,
+            geofences.get(r.geofence_id or ""),
+            ops.adapt_json_value(r.attributes or {}, None),
+        )
+        for r in records
+        if r.device_id in devices and r.time is not None
+    ]
     if not rows:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:

@@ -75,6 +75,11 @@ def state_of_device(device, now: datetime, rules: Rules, valid: bool | None = Tr
     """State of a Device row from its denormalised last_* fields (``valid`` of its last fix, if known)."""
     attrs = device.last_attributes or {}
     return device_state(
-        device.last_fix_time, valid, device.last_speed, attrs.get("ignition"), now, rules.speed_threshold_kmh,
+        device.last_fix_time,
+        valid,
+        device.last_speed,
+        attrs.get("ignition"),
+        now,
+        rules.speed_threshold_kmh,
         rules.stale_after_s,
-    )  # fmt: skip
+    )

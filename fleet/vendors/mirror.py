@@ -43,8 +43,9 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> tup
             if geofence is None:
                 # Saved directly, not through geo.services: the vendor's own geofence is not pushed back.
                 geofence = Geofence.objects.create(organization_id=account.organization_id, **fields)
-                VendorLink.objects.create(account=account, content_type=ct, object_id=geofence.pk,
-                                          vendor_id=record.vendor_id, last_pulled=now)  # fmt: skip
+                VendorLink.objects.create(
+                    account=account, content_type=ct, object_id=geofence.pk, vendor_id=record.vendor_id, last_pulled=now
+                )
                 created += 1
             elif _differs(geofence, fields):
                 Geofence.objects.filter(pk=geofence.pk).update(**fields)

@@ -100,8 +100,9 @@ async def _one_connection(account: VendorAccount, stop: asyncio.Event, on_open: 
     try:
         await asyncio.to_thread(connector.login)  # a fresh session for every connection
         headers = {**connector.socket_auth(), "User-Agent": user_agent()}
-        async with websockets.connect(connector.socket_url(), additional_headers=headers, open_timeout=10,
-                                      max_size=None) as ws:  # fmt: skip
+        async with websockets.connect(
+            connector.socket_url(), additional_headers=headers, open_timeout=10, max_size=None
+        ) as ws:
             await _set_connected(account.pk, True)
             log.info("stream of account %s connected", account.pk)
             if on_open:

@@ -145,8 +145,13 @@ def _positions(account: VendorAccount, connector: base.Connector, tally: Tally) 
             tally.heartbeat()
             continue
         result = ingest.positions(account.organization_id, account.pk, batch)
-        tally.add("positions", fetched=result.received, created=result.created, rejected=result.rejected,
-                  duplicates=result.duplicates)  # fmt: skip
+        tally.add(
+            "positions",
+            fetched=result.received,
+            created=result.created,
+            rejected=result.rejected,
+            duplicates=result.duplicates,
+        )
         tally.reasons.update(result.reasons)
         _advance(cursors, batch, until)
 

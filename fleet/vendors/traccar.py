@@ -48,9 +48,18 @@ PATHS = {
 
 class TraccarConnector(base.Connector):
     capabilities = frozenset(
-        {base.DEVICES, base.GROUPS, base.DRIVERS, base.GEOFENCES, base.POSITIONS, base.EVENTS, base.TRIPS,
-         base.STREAM, base.GEOFENCE_WRITE}
-    )  # fmt: skip
+        {
+            base.DEVICES,
+            base.GROUPS,
+            base.DRIVERS,
+            base.GEOFENCES,
+            base.POSITIONS,
+            base.EVENTS,
+            base.TRIPS,
+            base.STREAM,
+            base.GEOFENCE_WRITE,
+        }
+    )
 
     # --- auth -------------------------------------------------------------
     def login(self) -> None:

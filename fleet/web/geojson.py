@@ -19,28 +19,47 @@ def collection(features: Iterable[dict]) -> dict:
 
 
 def feature(geometry, **properties: object) -> dict:
-    return {"type": "Feature", "geometry": {"type": geometry.geom_type, "coordinates": geometry.coords},
-            "properties": properties}  # fmt: skip
+    return {
+        "type": "Feature",
+        "geometry": {"type": geometry.geom_type, "coordinates": geometry.coords},
+        "properties": properties,
+    }
 
 
 def geofence_feature(g: Geofence) -> dict:
-    return feature(g.geometry, id=g.pk, org=g.organization_id, name=g.name, kind=g.kind,
-                   radius_m=g.radius_m, width_m=g.width_m, description=g.description)  # fmt: skip
+    return feature(
+        g.geometry,
+        id=g.pk,
+        org=g.organization_id,
+        name=g.name,
+        kind=g.kind,
+        radius_m=g.radius_m,
+        width_m=g.width_m,
+        description=g.description,
+    )
 
 
 def poi_feature(p: POI) -> dict:
-    return feature(p.point, id=p.pk, org=p.organization_id, name=p.name, purpose=p.purpose,
-                   radius_m=p.radius_m, address=p.address)  # fmt: skip
+    return feature(
+        p.point, id=p.pk, org=p.organization_id, name=p.name, purpose=p.purpose, radius_m=p.radius_m, address=p.address
+    )
 
 
 def task_feature(t: Task) -> dict:
-    return feature(t.destination, id=t.pk, org=t.organization_id, order_ref=t.order_ref, title=t.title,
-                   status=t.status, device=t.device_id, address=t.destination_address)  # fmt: skip
+    return feature(
+        t.destination,
+        id=t.pk,
+        org=t.organization_id,
+        order_ref=t.order_ref,
+        title=t.title,
+        status=t.status,
+        device=t.device_id,
+        address=t.destination_address,
+    )
 
 
 def beacon_feature(b: Beacon) -> dict:
-    return feature(b.point, id=b.pk, org=b.organization_id, name=str(b), floor=b.floor,
-                   battery_level=b.battery_level)  # fmt: skip
+    return feature(b.point, id=b.pk, org=b.organization_id, name=str(b), floor=b.floor, battery_level=b.battery_level)
 
 
 def shown_tasks(tasks):

@@ -48,7 +48,7 @@ def stops(track: Sequence[Row], params: engine.Params, span: Range) -> list[dict
             "lon": s.lon,
             "first": s.start_index,
             "last": s.end_index,
-        }  # fmt: skip
+        }
         for s in found
         if arrays.valid[s.start_index : s.end_index + 1].any()  # a stop with no valid fix has no place to mark
     ]

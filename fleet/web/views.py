@@ -77,8 +77,14 @@ def device_track(request: HttpRequest, pk: int) -> JsonResponse:
         return JsonResponse({"error": BAD_RANGE}, status=400)
     rows = track.rows(device, span)
     stops = track.stops(rows, Params.for_org(device.organization), span)
-    data = {"device": device.pk, "from": span.start.timestamp(), "to": span.end.timestamp(),
-            "truncated": len(rows) >= track.MAX_POSITIONS, "positions": rows, "stops": stops}  # fmt: skip
+    data = {
+        "device": device.pk,
+        "from": span.start.timestamp(),
+        "to": span.end.timestamp(),
+        "truncated": len(rows) >= track.MAX_POSITIONS,
+        "positions": rows,
+        "stops": stops,
+    }
     return JsonResponse(data)
 
 

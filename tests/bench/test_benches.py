@@ -29,8 +29,14 @@ def run_bench(script: str, timeout: float = 300) -> dict:
         env["DATABASE_URL"] = postgis_url()
     else:
         env.pop("DATABASE_URL", None)
-    out = subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=timeout)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, f"bench/{script}", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     print(out.stdout)  # the figures, in the CI log (pytest -rA or -s shows them)
     figures = json.loads(out.stdout.strip().splitlines()[-1])

@@ -28,14 +28,38 @@ def van_a(org_a):
     group = DeviceGroup.objects.create(organization=org_a, name="Vans")
     driver = Driver.objects.create(organization=org_a, name="Anna K.")
     attrs = {"ignition": True, "battery_level": 98, "odometer_m": 5, "rssi": -70}
-    device = make_device(org_a, "Van 07", account, vendor_id="1", unique_id="356307042441013", plate="ABC-123",
-                         category="van", group=group, driver=driver, status="online", last_fix_time=recent(10),
-                         last_latitude=60.17, last_longitude=24.94, last_speed=32.5, last_course=270.0,
-                         last_attributes=attrs)  # fmt: skip
-    Task.objects.create(organization=org_a, order_ref="ORD-OLD", device=device, destination=Point(24.0, 60.0),
-                        status=Task.Status.COMPLETED)  # fmt: skip
-    Task.objects.create(organization=org_a, order_ref="ORD-1", device=device, destination=Point(24.93, 60.16),
-                        status=Task.Status.IN_PROGRESS)  # fmt: skip
+    device = make_device(
+        org_a,
+        "Van 07",
+        account,
+        vendor_id="1",
+        unique_id="356307042441013",
+        plate="ABC-123",
+        category="van",
+        group=group,
+        driver=driver,
+        status="online",
+        last_fix_time=recent(10),
+        last_latitude=60.17,
+        last_longitude=24.94,
+        last_speed=32.5,
+        last_course=270.0,
+        last_attributes=attrs,
+    )
+    Task.objects.create(
+        organization=org_a,
+        order_ref="ORD-OLD",
+        device=device,
+        destination=Point(24.0, 60.0),
+        status=Task.Status.COMPLETED,
+    )
+    Task.objects.create(
+        organization=org_a,
+        order_ref="ORD-1",
+        device=device,
+        destination=Point(24.93, 60.16),
+        status=Task.Status.IN_PROGRESS,
+    )
     return device
 
 
@@ -60,13 +84,29 @@ async def test_config_and_snapshot_describe_only_the_users_organisation(user_a, 
     [device] = snapshot["devices"]
     task = device.pop("task")
     assert device == {
-        "id": van_a.pk, "org": van_a.organization_id, "name": "Van 07", "unique_id": "356307042441013",
-        "plate": "ABC-123", "category": "van", "vendor": "datatrak", "vendor_label": "Data Trak (Traccar 4.2)",
-        "account": "A trak", "group": van_a.group_id, "group_name": "Vans", "driver": "Anna K.",
-        "fix": van_a.last_fix_time.timestamp(), "lat": 60.17, "lon": 24.94, "speed": 32.5, "course": 270.0,
-        "valid": True, "ignition": True, "state": "moving", "status": "online",
+        "id": van_a.pk,
+        "org": van_a.organization_id,
+        "name": "Van 07",
+        "unique_id": "356307042441013",
+        "plate": "ABC-123",
+        "category": "van",
+        "vendor": "datatrak",
+        "vendor_label": "Data Trak (Traccar 4.2)",
+        "account": "A trak",
+        "group": van_a.group_id,
+        "group_name": "Vans",
+        "driver": "Anna K.",
+        "fix": van_a.last_fix_time.timestamp(),
+        "lat": 60.17,
+        "lon": 24.94,
+        "speed": 32.5,
+        "course": 270.0,
+        "valid": True,
+        "ignition": True,
+        "state": "moving",
+        "status": "online",
         "attrs": {"battery_level": 98, "rssi": -70},
-    }  # fmt: skip
+    }
     assert task["order_ref"] == "ORD-1" and task["status"] == "in_progress"
     assert (task["lat"], task["lon"]) == (60.16, 24.93)
     await communicator.disconnect()

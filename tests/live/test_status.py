@@ -15,8 +15,16 @@ def ago(minutes: float) -> datetime:
 
 
 def silent(org, name: str, minutes: float, status: str = "online") -> Device:
-    return make_device(org, name, status=status, last_fix_time=ago(minutes), last_latitude=60.0, last_longitude=24.0,
-                       last_speed=40.0, last_attributes={"ignition": True})  # fmt: skip
+    return make_device(
+        org,
+        name,
+        status=status,
+        last_fix_time=ago(minutes),
+        last_latitude=60.0,
+        last_longitude=24.0,
+        last_speed=40.0,
+        last_attributes={"ignition": True},
+    )
 
 
 @pytest.mark.asyncio

@@ -119,8 +119,12 @@ def test_the_stamps_of_many_windows_equal_their_one_by_one_stamps(org_a):
     van = make_device(org_a)
     week_of_driving(van)
     hour = timedelta(hours=1)
-    windows = [(START - 6 * hour, START + 30 * hour), (START + 18 * hour, START + 54 * hour),
-               (START + 100 * hour, START + 101 * hour), (START - 50 * hour, START - 40 * hour)]  # fmt: skip
+    windows = [
+        (START - 6 * hour, START + 30 * hour),
+        (START + 18 * hour, START + 54 * hour),
+        (START + 100 * hour, START + 101 * hour),
+        (START - 50 * hour, START - 40 * hour),
+    ]
     stamps = store.data_stamps(van.id, windows)
     assert stamps == [store.data_stamp(van.id, lo, hi) for lo, hi in windows]
     assert stamps[0][0] > 0 and stamps[3] == (0, None, None, None, None)

@@ -87,8 +87,10 @@ class ChartsAndJobsTests(BrowserTestCase):
         assert page.evaluate("fleetCharts.omitted") == ["battery"]
         # Temperatures: both sensors in one chart.
         assert page.evaluate("fleetCharts.charts[3].series.map(s => s.label)") == [
-            "Time", "Temperature 1", "Temperature 2",
-        ]  # fmt: skip
+            "Time",
+            "Temperature 1",
+            "Temperature 2",
+        ]
 
         # Hovering the speed chart moves the cursor of the others to the same instant.
         over = page.locator("#charts .chart-card").nth(0).locator(".u-over")

@@ -68,7 +68,7 @@ def small_report() -> Report:
     ]
     rows = [
         {
-            "device": "=HYPERLINK(\"http://evil\")",
+            "device": '=HYPERLINK("http://evil")',
             "start": datetime(2026, 7, 1, 21, 30, tzinfo=UTC),
             "day": date(2026, 7, 2),
             "place": (60.1, 24.9),
@@ -78,9 +78,17 @@ def small_report() -> Report:
             "moving": True,
             "replay": "/devices/1/replay/",
         },
-        {"device": "Van\x01 2", "start": None, "day": None, "place": None, "distance": None, "speed": None,
-         "duration": 0, "moving": False},
-    ]  # fmt: skip
+        {
+            "device": "Van\x01 2",
+            "start": None,
+            "day": None,
+            "place": None,
+            "distance": None,
+            "speed": None,
+            "duration": 0,
+            "moving": False,
+        },
+    ]
     table = Table("trips", "Trips", columns, rows, totals={"distance": 1609.344, "duration": 3600})
     line = TrackLine.from_fixes("Van <1> & co", 1, [(datetime(2026, 7, 1, 21, 30, tzinfo=UTC), 60.1, 24.9, 36.0, None)])
     return Report("trips", "Trips", 1, rows[0]["start"], rows[0]["start"], [1], [table], tracks=[line])
@@ -100,8 +108,17 @@ def test_csv_has_units_in_headers_local_times_and_two_columns_for_a_place():
         "Duration (s)",
         "Moving",
     ]  # the LINK column is for the page only
-    assert rows[1] == ["'=HYPERLINK(\"http://evil\")", "2026-07-02 00:30:00", "2026-07-02", "60.1", "24.9", "1.0",
-                       "62.14", "3600", "true"]  # fmt: skip
+    assert rows[1] == [
+        '\'=HYPERLINK("http://evil")',
+        "2026-07-02 00:30:00",
+        "2026-07-02",
+        "60.1",
+        "24.9",
+        "1.0",
+        "62.14",
+        "3600",
+        "true",
+    ]
     assert rows[2] == ["Van\x01 2", "", "", "", "", "", "", "0", "false"]
     assert len(rows) == 3  # no totals row in a CSV
 
@@ -166,8 +183,15 @@ def test_a_track_line_gives_back_its_fixes_with_utc_times_and_none_for_unknown()
 def test_a_track_line_pickled_with_lists_still_exports():
     """A background job's report stored before lines held arrays unpickles into the new form."""
     when = datetime(2026, 7, 1, 21, 30, tzinfo=UTC)
-    old = {"name": "Van", "device_id": 1, "times": [when, when + timedelta(seconds=5)], "lats": [60.1, 60.2],
-           "lons": [24.9, 25.0], "speeds": [None, 36.0], "altitudes": []}  # fmt: skip
+    old = {
+        "name": "Van",
+        "device_id": 1,
+        "times": [when, when + timedelta(seconds=5)],
+        "lats": [60.1, 60.2],
+        "lons": [24.9, 25.0],
+        "speeds": [None, 36.0],
+        "altitudes": [],
+    }
     line = TrackLine.__new__(TrackLine)
     line.__setstate__(old)
     assert list(line.fixes()) == [(when, 60.1, 24.9, None, None), (when + timedelta(seconds=5), 60.2, 25.0, 36.0, None)]

@@ -115,9 +115,16 @@ def test_a_big_report_runs_on_a_worker_and_downloads_like_an_inline_build(client
 
     status = client.get(reverse("reports:job-status", args=[job.pk])).json()
     assert status | {"id": 0} == {
-        "id": 0, "status": "done", "done": 3, "total": 3, "rows": 96, "percent": 100, "error": "",
-        "finished": True, "url": job.get_absolute_url(),
-    }  # fmt: skip
+        "id": 0,
+        "status": "done",
+        "done": 3,
+        "total": 3,
+        "rows": 96,
+        "percent": 100,
+        "error": "",
+        "finished": True,
+        "url": job.get_absolute_url(),
+    }
 
     units = Units.for_org(org)
     csv = client.get(reverse("reports:job-export", args=[job.pk, "csv"]), {"table": "days"})

@@ -30,8 +30,12 @@ def page(kind: str, **params) -> str:
 
 
 def test_table_rows_are_escaped_html_with_place_and_replay_links():
-    columns = [Column("device", "Device"), Column("place", "From", LATLON), Column("distance", "Distance", DISTANCE, 2),
-               Column("replay", "Replay", LINK)]  # fmt: skip
+    columns = [
+        Column("device", "Device"),
+        Column("place", "From", LATLON),
+        Column("distance", "Distance", DISTANCE, 2),
+        Column("replay", "Replay", LINK),
+    ]
     rows = [
         {"device": "<b>Van</b> & co", "place": (60.1, 24.9), "distance": 1500.0, "replay": "/replay/?a=1&b=2"},
         {"device": "Van 2", "place": None, "distance": None, "replay": ""},

@@ -17,13 +17,41 @@ from tests.simulators.conftest import MakeSimulator, login, session_cookie
 TRACCAR_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 EVER = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
 POSITION_KEYS = {
-    "id", "attributes", "deviceId", "type", "protocol", "serverTime", "deviceTime", "fixTime", "outdated",
-    "valid", "latitude", "longitude", "altitude", "speed", "course", "address", "accuracy", "network",
-}  # fmt: skip
+    "id",
+    "attributes",
+    "deviceId",
+    "type",
+    "protocol",
+    "serverTime",
+    "deviceTime",
+    "fixTime",
+    "outdated",
+    "valid",
+    "latitude",
+    "longitude",
+    "altitude",
+    "speed",
+    "course",
+    "address",
+    "accuracy",
+    "network",
+}
 DEVICE_KEYS = {
-    "id", "attributes", "groupId", "name", "uniqueId", "status", "lastUpdate", "positionId", "geofenceIds",
-    "phone", "model", "contact", "category", "disabled",
-}  # fmt: skip
+    "id",
+    "attributes",
+    "groupId",
+    "name",
+    "uniqueId",
+    "status",
+    "lastUpdate",
+    "positionId",
+    "geofenceIds",
+    "phone",
+    "model",
+    "contact",
+    "category",
+    "disabled",
+}
 
 
 @pytest.fixture

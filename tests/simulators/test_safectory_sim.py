@@ -77,8 +77,21 @@ def test_devices_carry_safectory_extras_and_accept_the_csv_switch(api):
 def test_beacons_have_the_documented_fields(api):
     beacons = api.get("/api/beacons").json()
     assert beacons
-    keys = {"id", "name", "attributes", "deviceId", "uuid", "major", "minor", "latitude", "longitude", "lastSeen",
-            "batteryLevel", "relative", "roleGroupId"}  # fmt: skip
+    keys = {
+        "id",
+        "name",
+        "attributes",
+        "deviceId",
+        "uuid",
+        "major",
+        "minor",
+        "latitude",
+        "longitude",
+        "lastSeen",
+        "batteryLevel",
+        "relative",
+        "roleGroupId",
+    }
     assert all(keys <= set(b) for b in beacons)
     assert all(re.fullmatch(r"[0-9a-f]{32}", b["uuid"]) for b in beacons)
 

@@ -22,11 +22,18 @@ DAY2 = DAY1 + timedelta(days=1)
 
 def fixes(van, start: datetime, n: int, every_s: int = 600, **attributes) -> None:
     Position.objects.bulk_create(
-        Position(device=van, fix_time=start + timedelta(seconds=every_s * i, microseconds=7), latitude=60 + i / 1e4,
-                 longitude=25 - i / 1e4, speed=float(i % 40), altitude=None if i % 4 else 12.5 + i, valid=i % 9 != 4,
-                 attributes={"ignition": i % 3 != 0, "odometer_m": 1000 * i, **attributes})
+        Position(
+            device=van,
+            fix_time=start + timedelta(seconds=every_s * i, microseconds=7),
+            latitude=60 + i / 1e4,
+            longitude=25 - i / 1e4,
+            speed=float(i % 40),
+            altitude=None if i % 4 else 12.5 + i,
+            valid=i % 9 != 4,
+            attributes={"ignition": i % 3 != 0, "odometer_m": 1000 * i, **attributes},
+        )
         for i in range(n)
-    )  # fmt: skip
+    )
 
 
 def table(van, lo: datetime, hi: datetime) -> Track:
@@ -47,9 +54,16 @@ def row(van, day: datetime) -> TrackDay:
 
 def test_encoding_keeps_every_value_bit_for_bit():
     t = np.array([1.7e9 + 0.000007, 1.7e9 + 5.123456, 1.7e9 + 3600.5])
-    track = Track(t=t, lat=[60.123456789, 60.2, -33.9], lon=[24.9, 25.0, 151.2], speed=[0, np.nan, 88.25],
-                  ignition=[1, 0, np.nan], odometer=[np.nan, 1e15 + 1, 3], valid=[True, False, True],
-                  altitude=[np.nan, -4.5, 1e4])  # fmt: skip
+    track = Track(
+        t=t,
+        lat=[60.123456789, 60.2, -33.9],
+        lon=[24.9, 25.0, 151.2],
+        speed=[0, np.nan, 88.25],
+        ignition=[1, 0, np.nan],
+        odometer=[np.nan, 1e15 + 1, 3],
+        valid=[True, False, True],
+        altitude=[np.nan, -4.5, 1e4],
+    )
     assert_same(archive.decode(archive.encode(track)), track)
     assert len(archive.decode(archive.encode(Track.empty()))) == 0
     with pytest.raises(ValueError):

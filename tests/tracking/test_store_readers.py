@@ -27,8 +27,13 @@ def odd_rows() -> list[dict]:
         for i, ign in enumerate(IGNITIONS)
     ]
     rows += [{}, {"engine_hours_s": 3600}, {"ignition": None, "engine_hours_s": "7200.5", "other": [1, 2]}]
-    rows += [{"battery_level": 87}, {"battery": 12.6}, {"battery_level": 55, "battery": 12.1},
-             {"battery_level": None, "battery": 11.9}, {"battery_level": "40"}]  # fmt: skip
+    rows += [
+        {"battery_level": 87},
+        {"battery": 12.6},
+        {"battery_level": 55, "battery": 12.1},
+        {"battery_level": None, "battery": 11.9},
+        {"battery_level": "40"},
+    ]
     return rows
 
 
@@ -36,19 +41,33 @@ def add(van, rows: list[dict], micro: int = 0) -> None:
     """One fix a minute from T0 (plus ``micro`` microseconds), with the given attributes, written straight to
     the table (as rows stored before ingest coerced attributes were)."""
     Position.objects.bulk_create(
-        Position(device=van, fix_time=T0 + timedelta(minutes=i, microseconds=micro), latitude=60 + i / 1000,
-                 longitude=25.0, speed=float(i), valid=i % 3 != 0, attributes=attrs)
+        Position(
+            device=van,
+            fix_time=T0 + timedelta(minutes=i, microseconds=micro),
+            latitude=60 + i / 1000,
+            longitude=25.0,
+            speed=float(i),
+            valid=i % 3 != 0,
+            attributes=attrs,
+        )
         for i, attrs in enumerate(rows)
-    )  # fmt: skip
+    )
 
 
 def ingested(van, rows: list[dict], micro: int = 0) -> None:
     """The same fixes through ingest."""
     records = [
-        PositionRecord(str(van.pk), T0 + timedelta(minutes=i, microseconds=micro), 60 + i / 1000, 25.0,
-                       speed=float(i), valid=i % 3 != 0, attributes=attrs)
+        PositionRecord(
+            str(van.pk),
+            T0 + timedelta(minutes=i, microseconds=micro),
+            60 + i / 1000,
+            25.0,
+            speed=float(i),
+            valid=i % 3 != 0,
+            attributes=attrs,
+        )
         for i, attrs in enumerate(rows)
-    ]  # fmt: skip
+    ]
     assert ingest.positions(van.organization_id, None, records).created == len(rows)
 
 
@@ -118,8 +137,13 @@ def test_plain_numbers_and_booleans_take_the_fast_way_and_read_the_same(org_a, m
     van = make_device(org_a)
     ignitions = [True, False, 2, 0, 0.5, None, True]
     batteries = [{"battery_level": 80 - i} if i % 2 else {"battery": 12.5} for i in range(len(ignitions))]
-    ingested(van, [{"ignition": v, "odometer_m": 10**6 + i, "fuel_l": 40 - i / 3, "speed_limit": 50,
-                   **batteries[i]} for i, v in enumerate(ignitions)])  # fmt: skip
+    ingested(
+        van,
+        [
+            {"ignition": v, "odometer_m": 10**6 + i, "fuel_l": 40 - i / 3, "speed_limit": 50, **batteries[i]}
+            for i, v in enumerate(ignitions)
+        ],
+    )
     fast = sql_only(monkeypatch, van, chunk=4)
     assert_same(fast, decoded(van, chunk=4))
     ignition = np.concatenate([c.ignition for c in fast])
@@ -142,10 +166,16 @@ def test_chunks_split_at_the_chunk_size_and_an_empty_range_gives_none(org_a):
 def test_windows_read_each_fix_once_and_get_the_same_tracks(org_a, table_reads, monkeypatch):
     van = make_device(org_a)
     Position.objects.bulk_create(
-        Position(device=van, fix_time=T0 + timedelta(minutes=20 * i), latitude=60, longitude=25, speed=i % 5,
-                 attributes={"ignition": i % 2 == 0, "odometer_m": 1000 + i})
+        Position(
+            device=van,
+            fix_time=T0 + timedelta(minutes=20 * i),
+            latitude=60,
+            longitude=25,
+            speed=i % 5,
+            attributes={"ignition": i % 2 == 0, "odometer_m": 1000 + i},
+        )
         for i in range(3 * 72)
-    )  # fmt: skip
+    )
     reads = table_reads
     margin = timedelta(hours=6)
     windows = list(ranges.iter_tracks(van.id, T0, T0 + timedelta(days=3), margin=margin))
@@ -164,9 +194,15 @@ def test_windows_read_each_fix_once_and_get_the_same_tracks(org_a, table_reads, 
 def test_load_points_gives_the_valid_fixes_of_a_range_as_arrays(org_a):
     van, other = make_device(org_a, "Van 1"), make_device(org_a, "Van 2")
     for minute, valid, altitude in [(0, True, 12.5), (1, False, 13.0), (2, True, None), (3, True, 14.0)]:
-        Position.objects.create(device=van, fix_time=T0 + timedelta(minutes=minute, microseconds=250_001),
-                                latitude=60 + minute / 100, longitude=25.0, speed=10.0 * minute, valid=valid,
-                                altitude=altitude)  # fmt: skip
+        Position.objects.create(
+            device=van,
+            fix_time=T0 + timedelta(minutes=minute, microseconds=250_001),
+            latitude=60 + minute / 100,
+            longitude=25.0,
+            speed=10.0 * minute,
+            valid=valid,
+            altitude=altitude,
+        )
     Position.objects.create(device=other, fix_time=T0, latitude=1, longitude=2)
 
     points = store.points(van.id, T0, T0 + timedelta(minutes=3))  # half-open: minute 3 is out

@@ -182,8 +182,13 @@ def test_a_sync_process_killed_with_sigkill_and_rerun_loses_and_duplicates_nothi
     sim.set_faults(slow={"delay": 0.8, "count": 100})
     env = {**os.environ, "DATABASE_URL": _this_database_url(), "VENDOR_HTTP_TIMEOUT": "5"}
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "manage.py", "sync", account.name], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "sync", account.name],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not Position.objects.filter(device__account=account).exists():
         assert time.monotonic() < deadline and proc.poll() is None, "the sync never stored anything"

@@ -26,8 +26,13 @@ def test_credentials_appear_in_no_log_line_sync_error_or_admin_page(simulator, c
     sim.set_faults(errors={"status": 500, "count": 10}, expire_sessions=True)
     account.refresh_from_db()
     sync.sync_account(account)
-    wrong = make_sim_account(sim, "datatrak", org=account.organization, name="wrong",
-                             **{k: v + "-wrong" if k != "username" else v for k, v in creds.items()})  # fmt: skip
+    wrong = make_sim_account(
+        sim,
+        "datatrak",
+        org=account.organization,
+        name="wrong",
+        **{k: v + "-wrong" if k != "username" else v for k, v in creds.items()},
+    )
     assert sync.sync_account(wrong).status == "error"
     client.force_login(superuser)
     pages = [

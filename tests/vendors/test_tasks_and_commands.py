@@ -54,8 +54,24 @@ def test_addaccount_then_sync_prints_counts(simulator):
     sim = simulator("datatrak", devices=3)
     make_org("ops")
     out = StringIO()
-    call_command("addaccount", "--org", "ops", "--kind", "datatrak", "--name", "dt", "--base-url", sim.url,
-                 "--username", "demo", "--password", "demo", "--interval", "20", stdout=out)  # fmt: skip
+    call_command(
+        "addaccount",
+        "--org",
+        "ops",
+        "--kind",
+        "datatrak",
+        "--name",
+        "dt",
+        "--base-url",
+        sim.url,
+        "--username",
+        "demo",
+        "--password",
+        "demo",
+        "--interval",
+        "20",
+        stdout=out,
+    )
     account = VendorAccount.objects.get(name="dt")
     assert (account.sync_interval_s, account.credentials["password"]) == (20, "demo")
     call_command("sync", "dt", stdout=out)
@@ -73,8 +89,9 @@ def test_sync_exits_1_on_failure(simulator):
 
 def test_addaccount_refuses_an_unknown_organisation(db):
     with pytest.raises(CommandError, match="no organisation"):
-        call_command("addaccount", "--org", "nope", "--kind", "datatrak", "--name", "x", "--base-url", "http://h",
-                     "--token", "t")  # fmt: skip
+        call_command(
+            "addaccount", "--org", "nope", "--kind", "datatrak", "--name", "x", "--base-url", "http://h", "--token", "t"
+        )
 
 
 def test_pruning_old_sync_runs_is_one_delete_statement(org_a, django_assert_max_num_queries):

@@ -38,8 +38,17 @@ def staff_client(client, django_user_model, org_a):
 
 
 def account_form(org, **fields) -> dict:
-    return {"organization": org.pk, "name": "New", "base_url": "https://track.example.com", "enabled": "on",
-            "sync_interval_s": "60", "username": "ops", "password": "secret", "token": "", **fields}  # fmt: skip
+    return {
+        "organization": org.pk,
+        "name": "New",
+        "base_url": "https://track.example.com",
+        "enabled": "on",
+        "sync_interval_s": "60",
+        "username": "ops",
+        "password": "secret",
+        "token": "",
+        **fields,
+    }
 
 
 def test_the_admin_refuses_a_kind_without_a_connector(staff_client, org_a):
@@ -59,8 +68,19 @@ def test_the_admin_still_adds_a_kind_with_a_connector(staff_client, org_a):
 
 def test_addaccount_refuses_a_kind_without_a_connector(org_a):
     with pytest.raises(CommandError, match=r"--kind: invalid choice: 'metrotec' \(choose from 'datatrak', 'safectory'"):
-        call_command("addaccount", "--org", org_a.slug, "--kind", "metrotec", "--name", "x",
-                     "--base-url", "http://h", "--token", "t")  # fmt: skip
+        call_command(
+            "addaccount",
+            "--org",
+            org_a.slug,
+            "--kind",
+            "metrotec",
+            "--name",
+            "x",
+            "--base-url",
+            "http://h",
+            "--token",
+            "t",
+        )
     assert not VendorAccount.objects.filter(name="x").exists()
 
 
@@ -84,8 +104,14 @@ def test_the_sync_loop_tries_it_once_and_then_leaves_it_alone(orphan, monkeypatc
 
 def test_pages_listing_a_stored_account_without_a_connector_still_render(staff_client, orphan, org_a):
     make_device(org_a, "Old van", orphan)
-    for url in ["/accounts/", "/devices/", "/", "/admin/vendors/vendoraccount/",
-                f"/admin/vendors/vendoraccount/{orphan.pk}/change/", "/admin/vendors/syncrun/"]:  # fmt: skip
+    for url in [
+        "/accounts/",
+        "/devices/",
+        "/",
+        "/admin/vendors/vendoraccount/",
+        f"/admin/vendors/vendoraccount/{orphan.pk}/change/",
+        "/admin/vendors/syncrun/",
+    ]:
         assert staff_client.get(url).status_code == 200, url
     change = staff_client.get(f"/admin/vendors/vendoraccount/{orphan.pk}/change/").content.decode()
     assert "No connector for kind &#x27;metrotec&#x27;" in change

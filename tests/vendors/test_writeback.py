@@ -67,9 +67,14 @@ def test_a_corridor_keeps_its_width_and_a_sync_does_not_echo_it_back(simulator):
     sim = simulator("datatrak", devices=2)
     account = make_sim_account(sim, "datatrak")
     road = services.save_geofence(
-        Geofence(organization=account.organization, name="Ring road", kind="corridor", width_m=40,
-                 geometry=LineString((24.9, 60.2), (24.95, 60.21)))
-    )  # fmt: skip
+        Geofence(
+            organization=account.organization,
+            name="Ring road",
+            kind="corridor",
+            width_m=40,
+            geometry=LineString((24.9, 60.2), (24.95, 60.21)),
+        )
+    )
     vendor_id = VendorLink.objects.get(object_id=road.pk).vendor_id
     assert vendor_copy(sim, vendor_id)["attributes"]["polylineDistance"] == 40
     before = len(sim.truth()["geofences"])
@@ -83,8 +88,9 @@ def test_an_invalid_geofence_is_refused_and_nothing_is_pushed(simulator):
     account = make_sim_account(sim, "datatrak")
     before = vendor_geofences(sim)
     with pytest.raises(ValidationError, match="radius"):
-        services.save_geofence(Geofence(organization=account.organization, name="No radius", kind="circle",
-                                        geometry=Point(24.9, 60.2)))  # fmt: skip
+        services.save_geofence(
+            Geofence(organization=account.organization, name="No radius", kind="circle", geometry=Point(24.9, 60.2))
+        )
     assert not Geofence.objects.filter(name="No radius").exists()
     assert vendor_geofences(sim) == before
 
@@ -94,8 +100,9 @@ def test_a_plain_model_save_and_a_sync_pull_push_nothing(simulator):
     account = make_sim_account(sim, "datatrak")
     before = vendor_geofences(sim)
     assert before, "the simulator serves geofences of its own"
-    Geofence.objects.create(organization=account.organization, name="Scratch", kind="circle",
-                            geometry=Point(24.9, 60.2), radius_m=50)  # fmt: skip
+    Geofence.objects.create(
+        organization=account.organization, name="Scratch", kind="circle", geometry=Point(24.9, 60.2), radius_m=50
+    )
     sync.sync_account(account)
     assert Geofence.objects.filter(organization=account.organization).count() == len(before) + 1
     assert vendor_geofences(sim) == before  # neither the scratch row nor the pulled ones were pushed
@@ -111,9 +118,17 @@ def test_the_admin_saves_and_deletes_a_geofence_through_the_service(simulator, c
     sim = simulator("datatrak", devices=2)
     account = make_sim_account(sim, "datatrak")
     client = admin_client(client, django_user_model, account)
-    form = {"organization": account.organization_id, "name": "Admin yard", "description": "", "kind": "circle",
-            "geometry": "SRID=4326;POINT (24.9 60.2)", "radius_m": "120", "width_m": "", "calendar": "",
-            "attributes": "{}"}  # fmt: skip
+    form = {
+        "organization": account.organization_id,
+        "name": "Admin yard",
+        "description": "",
+        "kind": "circle",
+        "geometry": "SRID=4326;POINT (24.9 60.2)",
+        "radius_m": "120",
+        "width_m": "",
+        "calendar": "",
+        "attributes": "{}",
+    }
     response = client.post("/admin/geo/geofence/add/", form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     yard = Geofence.objects.get(name="Admin yard")
@@ -136,10 +151,17 @@ def test_the_admins_bulk_delete_removes_every_vendor_copy(simulator, client, dja
     account = make_sim_account(sim, "datatrak")
     client = admin_client(client, django_user_model, account)
     fences = [
-        services.save_geofence(Geofence(organization=account.organization, name=f"Pin {i}", kind="circle",
-                                        geometry=Point(24.9 + i / 100, 60.2), radius_m=50))
+        services.save_geofence(
+            Geofence(
+                organization=account.organization,
+                name=f"Pin {i}",
+                kind="circle",
+                geometry=Point(24.9 + i / 100, 60.2),
+                radius_m=50,
+            )
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     vendor_ids = [VendorLink.objects.get(object_id=g.pk, account=account).vendor_id for g in fences]
     assert all(vendor_copy(sim, v) for v in vendor_ids)
     response = client.post(

@@ -17,8 +17,13 @@ from fleet.tracking import ingest
 from fleet.tracking.records import PositionRecord
 from tests.conftest import make_account, make_device, make_org, make_user
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 EXTERNAL = re.compile(r"^https?://(?!localhost[:/]|127\.0\.0\.1[:/])")
 
 
@@ -49,8 +54,9 @@ def send_positions(device, *records: PositionRecord) -> None:
 
 def fix(device, lat: float, lon: float, seconds_ago: float = 0, speed: float = 0.0, ignition=None, **kw):
     attrs = {} if ignition is None else {"ignition": ignition}
-    return PositionRecord(device.vendor_id, now() - timedelta(seconds=seconds_ago), lat, lon, speed=speed,
-                          attributes=attrs, **kw)  # fmt: skip
+    return PositionRecord(
+        device.vendor_id, now() - timedelta(seconds=seconds_ago), lat, lon, speed=speed, attributes=attrs, **kw
+    )
 
 
 @override_settings(CHANNEL_LAYERS=private_layers())

@@ -135,15 +135,27 @@ class LiveMapTests(BrowserTestCase):
         from fleet.dispatch.models import Task
         from fleet.geo.models import POI, Geofence
 
-        Geofence.objects.create(organization=self.org, name="Depot", kind="circle", radius_m=200,
-                                geometry=Point(24.95, 60.17))  # fmt: skip
-        Geofence.objects.create(organization=self.org, name="Ring road", kind="corridor", width_m=40,
-                                geometry=LineString((24.9, 60.1), (25.0, 60.2)))  # fmt: skip
+        Geofence.objects.create(
+            organization=self.org, name="Depot", kind="circle", radius_m=200, geometry=Point(24.95, 60.17)
+        )
+        Geofence.objects.create(
+            organization=self.org,
+            name="Ring road",
+            kind="corridor",
+            width_m=40,
+            geometry=LineString((24.9, 60.1), (25.0, 60.2)),
+        )
         POI.objects.create(organization=self.org, name="<b>Customer</b>", point=Point(24.93, 60.16))
-        Task.objects.create(organization=self.org, order_ref="ORD-9", device=self.van, destination=Point(25.0, 60.2),
-                            status="in_progress")  # fmt: skip
-        Geofence.objects.create(organization=self.org_b, name="B fence", kind="circle", radius_m=50,
-                                geometry=Point(24.95, 60.17))  # fmt: skip
+        Task.objects.create(
+            organization=self.org,
+            order_ref="ORD-9",
+            device=self.van,
+            destination=Point(25.0, 60.2),
+            status="in_progress",
+        )
+        Geofence.objects.create(
+            organization=self.org_b, name="B fence", kind="circle", radius_m=50, geometry=Point(24.95, 60.17)
+        )
 
     def test_the_overlay_layers_and_the_trail_load(self):
         page = self.page
@@ -173,8 +185,10 @@ class ReplayTests(BrowserTestCase):
         super().setUp()
         self.make_world()
         # 20 minutes of a van driving east, then parked for 8 minutes: one stop.
-        records = [fix(self.van, 60.17, 24.90 + i * 0.002, 1800 - i * 60, speed=40.0, ignition=True, course=90.0)
-                   for i in range(20)]  # fmt: skip
+        records = [
+            fix(self.van, 60.17, 24.90 + i * 0.002, 1800 - i * 60, speed=40.0, ignition=True, course=90.0)
+            for i in range(20)
+        ]
         records += [fix(self.van, 60.17, 24.94, 600 - i * 60, speed=0.0, ignition=False) for i in range(9)]
         send_positions(self.van, *records)
         assert Position.objects.filter(device=self.van).count() == 30

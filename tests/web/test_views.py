@@ -113,8 +113,15 @@ def test_the_track_view_returns_stops(client, user_a, world_a):
     device = world_a["device"]
     Position.objects.filter(device=device).delete()
     for t, lat, lon, speed, course, _valid, ignition in drive_park_drive():
-        make_position(device, minutes=t / 60, latitude=lat, longitude=lon, speed=speed, course=course,
-                      attributes={"ignition": ignition})  # fmt: skip
+        make_position(
+            device,
+            minutes=t / 60,
+            latitude=lat,
+            longitude=lon,
+            speed=speed,
+            course=course,
+            attributes={"ignition": ignition},
+        )
     client.force_login(user_a)
     data = client.get(track_url(device, **AROUND_T0)).json()
     assert len(data["stops"]) == 1 and data["stops"][0]["duration_s"] == 600.0

@@ -56,8 +56,9 @@ def chart_data(request: HttpRequest) -> HttpResponse:
     device = data.get("device")
     if device is None:
         if jobs.should_run_in_background(org, data["devices"], start, end):
-            return JsonResponse({"errors": {"__all__": [{"message": "Too many devices x days to chart at once."}]}},
-                                status=400)  # fmt: skip
+            return JsonResponse(
+                {"errors": {"__all__": [{"message": "Too many devices x days to chart at once."}]}}, status=400
+            )
         return JsonResponse(charts.fleet_payload(org, data["devices"], start, end))
     if jobs.position_count([device], start, end, MAX_CHART_POSITIONS + 1) > MAX_CHART_POSITIONS:
         message = f"{device.name} has more than {MAX_CHART_POSITIONS:,} positions in this range: choose fewer days."
@@ -145,7 +146,7 @@ def _figures_view(fig: Figures, units: Units, org) -> dict:
                 report_url("trips", period, org),
             ),
             ("Idle share of engine time", _percent(fig.idle_share), report_url("stops", period, org)),
-        ],  # fmt: skip
+        ],
         "top": [vehicle(v) for v in fig.top],
         "bottom": [vehicle(v) for v in fig.bottom],
         "no_data": [{"name": v.device.name, "url": report_url("route", period, org, v.device)} for v in fig.no_data],

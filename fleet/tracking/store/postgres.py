@@ -95,8 +95,22 @@ def insert(records: list[PositionRecord], devices: dict[str, int]) -> list[Store
             write = copy.write_row
             for i, r in enumerate(records):
                 attributes = Jsonb(r.attributes, dumps=orjson.dumps)
-                write((i, devices[r.device_id], r.fix_time, r.server_time, r.latitude, r.longitude, r.altitude,
-                       r.speed, r.course, r.accuracy, r.valid, attributes))  # fmt: skip
+                write(
+                    (
+                        i,
+                        devices[r.device_id],
+                        r.fix_time,
+                        r.server_time,
+                        r.latitude,
+                        r.longitude,
+                        r.altitude,
+                        r.speed,
+                        r.course,
+                        r.accuracy,
+                        r.valid,
+                        attributes,
+                    )
+                )
         ords, ids = cursor.execute(STORE, binary=True).fetchone()
     if not ids:  # all duplicates
         return []

@@ -61,8 +61,19 @@ def _insert(rows: list[tuple[int, PositionRecord]]) -> list[Stored]:
             chunk = rows[start : start + CHUNK]
             params = []
             for device_id, r in chunk:
-                params += [device_id, adapt(r.fix_time), adapt(r.server_time), r.latitude, r.longitude, r.altitude,
-                           r.speed, r.course, r.accuracy, r.valid, json.dumps(r.attributes)]  # fmt: skip
+                params += [
+                    device_id,
+                    adapt(r.fix_time),
+                    adapt(r.server_time),
+                    r.latitude,
+                    r.longitude,
+                    r.altitude,
+                    r.speed,
+                    r.course,
+                    r.accuracy,
+                    r.valid,
+                    json.dumps(r.attributes),
+                ]
             values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
             cursor.execute(
                 f"INSERT INTO {POSITIONS} ({COLUMNS}) VALUES {values} "
@@ -92,8 +103,17 @@ def _advance(newest: list[Stored]) -> None:
     params = []
     for s in newest:
         r = s.record
-        params += [s.device_id, s.id, adapt(r.fix_time), r.latitude, r.longitude, r.speed, r.course,
-                   json.dumps(r.attributes), adapt(r.server_time or now)]  # fmt: skip
+        params += [
+            s.device_id,
+            s.id,
+            adapt(r.fix_time),
+            r.latitude,
+            r.longitude,
+            r.speed,
+            r.course,
+            json.dumps(r.attributes),
+            adapt(r.server_time or now),
+        ]
     values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(newest))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -54,7 +54,13 @@ class Command(BaseCommand):
             VendorAccount.objects.update_or_create(
                 organization=org,
                 name=name,
-                defaults={"kind": kind, "base_url": url, "credentials": {"username": "demo", "password": "demo"},
-                          "sync_interval_s": 30, "enabled": True, "disabled_by_error": False},
-            )  # fmt: skip
+                defaults={
+                    "kind": kind,
+                    "base_url": url,
+                    "credentials": {"username": "demo", "password": "demo"},
+                    "sync_interval_s": 30,
+                    "enabled": True,
+                    "disabled_by_error": False,
+                },
+            )
             self.stdout.write(f"vendor account: {name} ({kind}) at {url}")

@@ -31,8 +31,14 @@ class Command(BaseCommand):
         account, created = VendorAccount.objects.update_or_create(
             organization=org,
             name=o["name"],
-            defaults={"kind": o["kind"], "base_url": o["base_url"], "credentials": credentials,
-                      "sync_interval_s": o["interval"], "enabled": True, "disabled_by_error": False},
-        )  # fmt: skip
+            defaults={
+                "kind": o["kind"],
+                "base_url": o["base_url"],
+                "credentials": credentials,
+                "sync_interval_s": o["interval"],
+                "enabled": True,
+                "disabled_by_error": False,
+            },
+        )
         account.full_clean()
         self.stdout.write(f"{'added' if created else 'updated'} account {account.name} ({account.kind}) of {org.slug}")
