@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from django.core.cache import caches
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet.reports import ranges
+from fleet.reports import ranges, serial
 from fleet.reports.engine import Params, WindowResult, day_windows, join_windows
 from fleet.reports.ranges import DEFAULT_MARGIN
 from fleet.tracking import store
@@ -54,8 +53,8 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
         for win_start, win_end, is_closed in windows:
             if not is_closed:
                 yield ranges.compute_window(reader, params, win_start, win_end, zone)
-            elif (hit := hits.get(keys[win_start])) is not None:
-                yield pickle.loads(hit)  # noqa: S301 - our own entry (see _computed_closed_day)
+            elif (hit := _decoded(hits.get(keys[win_start]))) is not None:
+                yield hit
             else:
                 yield _computed_closed_day(reader, params, win_start, win_end, zone, keys[win_start])
 
@@ -72,8 +71,8 @@ def _computed_closed_day(
     reader: store.WindowReader, params: Params, win_start: datetime, win_end: datetime, zone, key: str
 ) -> WindowResult:
     result = ranges.compute_window(reader, params, win_start, win_end, zone)
-    # Pickled now (the caller adjusts the first summary row), stored only if the data we read commits.
-    snapshot = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+    # Encoded now (the caller adjusts the first summary row), stored only if the data we read commits.
+    snapshot = serial.dumps(result)
     transaction.on_commit(lambda: _set(key, snapshot))
     return result
 
@@ -88,6 +87,7 @@ def day_key(
         (stamp,) = store.stamps(device_id, [(win_start - margin, win_end + margin)])
     parts = (
         ENGINE_VERSION,
+        serial.FORMAT,
         connection.settings_dict.get("NAME"),
         device_id,
         win_start.timestamp(),
@@ -103,6 +103,17 @@ def day_key(
 
 def _now() -> datetime:
     return timezone.now()
+
+
+def _decoded(entry: bytes | None):
+    """A cached day's result; None for a miss or an entry this version cannot read."""
+    if entry is None:
+        return None
+    try:
+        trips, stops, rows = serial.loads(entry)
+    except (serial.FormatError, ValueError):
+        return None
+    return trips, stops, rows
 
 
 def _get_many(keys: list[str]) -> dict[str, bytes]:

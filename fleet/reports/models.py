@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
-import zlib
-
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
 from fleet.core.models import OrgOwned
+from fleet.reports import serial
 from fleet.reports.tables import Report
 
 
@@ -17,10 +15,9 @@ class ReportJob(OrgOwned):
     """One report computed in the background.
 
     ``params`` is the report form's query (``{field: [values]}``, as ``QueryDict.lists()``), so the job
-    can be re-validated and re-run exactly. The result is the computed ``Report`` itself, pickled and
-    zlib-compressed into ``result``: every export format renders from it without recomputing, it lives and
-    dies with the row (organisation cascade, no orphan files) and the database is the one store every web
-    process and worker shares. It is our own object written by our own worker, never user-supplied bytes.
+    can be re-validated and re-run exactly. ``result`` is the computed ``Report`` itself, in the versioned
+    format of ``fleet.reports.serial``: every export renders from it without recomputing, and it lives and dies
+    with the row (organisation cascade, no orphan files) in the one store every process shares.
     """
 
     class Status(models.TextChoices):
@@ -64,9 +61,13 @@ class ReportJob(OrgOwned):
         return self.status == self.Status.DONE and self.result is not None
 
     def store_report(self, report: Report) -> None:
-        self.result = zlib.compress(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        self.result = serial.dumps(report, compress=True)
 
     def load_report(self) -> Report | None:
+        """The stored report; None when there is none or it was stored in another format (run it again)."""
         if self.result is None:
             return None
-        return pickle.loads(zlib.decompress(bytes(self.result)))  # noqa: S301 - written by our own worker
+        try:
+            return serial.loads(self.result)
+        except serial.FormatError:
+            return None

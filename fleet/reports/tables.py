@@ -79,17 +79,6 @@ class TrackLine:
     def __len__(self) -> int:
         return len(self.t)
 
-    def __setstate__(self, state: dict) -> None:
-        if "lats" in state:  # pickled when lines held lists (a background job's stored report): convert
-            n = len(state["lats"])
-            state = {
-                "name": state["name"],
-                "device_id": state["device_id"],
-                "t": np.array([when.timestamp() for when in state["times"]], dtype=float),
-                **{new: np.array(state[old] or [None] * n, dtype=float) for new, old in _OLD_NAMES.items()},
-            }
-        self.__dict__.update(state)
-
     def time(self, i: int) -> datetime:
         return datetime.fromtimestamp(float(self.t[i]), UTC)
 
@@ -97,9 +86,6 @@ class TrackLine:
         """Each fix as (aware UTC datetime, lat, lon, speed, altitude), None for an unknown speed or altitude."""
         times = [datetime.fromtimestamp(x, UTC) for x in self.t.tolist()]
         return zip(times, self.lat.tolist(), self.lon.tolist(), _known(self.speed), _known(self.altitude), strict=True)
-
-
-_OLD_NAMES = {"lat": "lats", "lon": "lons", "speed": "speeds", "altitude": "altitudes"}
 
 
 def _known(values: np.ndarray) -> list[float | None]:

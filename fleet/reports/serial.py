@@ -1,0 +1,95 @@
+"""What the reports app stores outside the process (a background job's ``Report`` in the database, a closed
+day's engine result in the cache) as versioned msgpack: plain values, with extension types for datetimes,
+dates, tuples, numpy arrays and the report dataclasses. Nothing is unpickled; bytes of another format or
+version decode to ``None`` and the caller computes again."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from fleet.reports.engine import Stop, SummaryRow, Trip
+from fleet.reports.tables import Column, Report, Table, TrackLine
+
+FORMAT = 1  # raise it whenever the encoding of a type changes
+MAGIC = b"FRS"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Extension type codes. Dataclasses are tagged with their name in CLASSES.
+_DATETIME, _DATE, _TUPLE, _ARRAY, _DATACLASS = 1, 2, 3, 4, 5
+CLASSES: dict[str, type] = {cls.__name__: cls for cls in (Report, Table, Column, TrackLine, Trip, Stop, SummaryRow)}
+
+
+class FormatError(ValueError):
+    """Bytes that are not this format and version."""
+
+
+def _default(value: Any) -> msgpack.ExtType:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("naive datetimes are not stored: reports hold aware UTC datetimes")
+        micros = (value - _EPOCH) // timedelta(microseconds=1)
+        return msgpack.ExtType(_DATETIME, micros.to_bytes(8, "little", signed=True))
+    if isinstance(value, date):
+        return msgpack.ExtType(_DATE, value.toordinal().to_bytes(4, "little"))
+    if isinstance(value, tuple):
+        return msgpack.ExtType(_TUPLE, _pack(list(value)))
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        return msgpack.ExtType(_ARRAY, _pack([array.dtype.str, list(array.shape), array.tobytes()]))
+    if isinstance(value, np.generic):
+        return value.item()
+    if dataclasses.is_dataclass(value) and type(value).__name__ in CLASSES:
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return msgpack.ExtType(_DATACLASS, _pack([type(value).__name__, fields]))
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+def _ext(code: int, data: bytes) -> Any:
+    if code == _DATETIME:
+        return _EPOCH + timedelta(microseconds=int.from_bytes(data, "little", signed=True))
+    if code == _DATE:
+        return date.fromordinal(int.from_bytes(data, "little"))
+    if code == _TUPLE:
+        return tuple(_unpack(data))
+    if code == _ARRAY:
+        dtype, shape, raw = _unpack(data)
+        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
+    if code == _DATACLASS:
+        name, fields = _unpack(data)
+        if name not in CLASSES:
+            raise FormatError(f"unknown stored type {name!r}")
+        return CLASSES[name](**fields)
+    raise FormatError(f"unknown extension type {code}")
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, default=_default, use_bin_type=True, strict_types=True)
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False)
+
+
+def dumps(value: Any, compress: bool = False) -> bytes:
+    """``value`` (reports' plain values and dataclasses) as bytes of this format."""
+    body = _pack(value)
+    if compress:
+        return MAGIC + b"z" + bytes([FORMAT]) + zlib.compress(body, 6)
+    return MAGIC + b"-" + bytes([FORMAT]) + body
+
+
+def loads(data: bytes) -> Any:
+    """What ``dumps`` stored; raises FormatError for bytes of another format or version."""
+    data = bytes(data)
+    if len(data) < 5 or data[:3] != MAGIC or data[4] != FORMAT or data[3:4] not in (b"z", b"-"):
+        raise FormatError("not a stored report of this version")
+    try:
+        return _unpack(zlib.decompress(data[5:]) if data[3:4] == b"z" else data[5:])
+    except (zlib.error, ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+        raise FormatError(f"unreadable stored report: {exc}") from exc

@@ -1,0 +1,81 @@
+"""The closed-day cache keys on ``cache.ENGINE_VERSION``: cached days computed by another engine are never read.
+This test notices when the engine's results change, so that the version is raised with them.
+
+It runs the engine over real GPS tracks (tests/fixtures/real-tracks) with two sets of parameters and compares
+a digest of every trip, stop and summary figure with the digest recorded for the current version. When it
+fails after a deliberate change to detection: raise ENGINE_VERSION in fleet/reports/cache.py and record the
+digest the failure prints under the new version in GOLDEN."""
+
+import csv
+import hashlib
+import json
+from dataclasses import astuple
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fleet.reports.cache import ENGINE_VERSION
+from fleet.reports.engine import Params, Track, detect, summary
+from fleet.tracking import gpximport
+
+TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "real-tracks"
+GOLDEN = {1: "5e9f09bc8272ab249a709dedb7b6c7965aba85ee338eeaa7d3e8796f5af59a5d"}
+
+
+def bus() -> Track:
+    gpx = gpximport.parse((TRACKS / "bus-304-limerick.gpx").read_bytes())
+    fixes = list(gpximport.records(1, gpx, gpximport.ImportResult()))
+    return Track(
+        t=np.array([r.fix_time.timestamp() for r in fixes]),
+        lat=np.array([r.latitude for r in fixes]),
+        lon=np.array([r.longitude for r in fixes]),
+        speed=np.array([r.speed for r in fixes]),
+    )
+
+
+def geolife() -> Track:
+    with (TRACKS / "geolife-beijing-demodata.csv").open() as f:
+        rows = sorted(
+            (datetime.fromisoformat(r["t"]).astimezone(UTC).timestamp(), float(r["Y"]), float(r["X"]))
+            for r in csv.DictReader(f, delimiter=";")
+        )
+    t, lat, lon = (np.array(column) for column in zip(*rows, strict=True))
+    t, keep = np.unique(t, return_index=True)
+    lat, lon = lat[keep], lon[keep]
+    step = np.r_[np.hypot(np.diff(lat), np.diff(lon) * 0.77) * 111_195 / np.maximum(np.diff(t), 1) * 3.6, 0.0]
+    return Track(t=t, lat=lat, lon=lon, speed=step)
+
+
+def figures(track: Track, params: Params) -> list:
+    start, end = track.t[0], track.t[-1] + 1
+    trips, stops = detect(track, params, start, end)
+    rows = summary(track, trips, stops, params, start, end, "Europe/Dublin")
+    return [[_plain(v) for v in astuple(item)] for item in [*trips, *stops, *rows]]
+
+
+def _plain(value):
+    if isinstance(value, float):
+        return None if value != value else round(value, 4)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+PARKS = Params(min_parking_duration_s=60, min_trip_distance_m=200, min_trip_duration_s=60)  # a bus's halts
+
+
+def digest() -> str:
+    results = [figures(track, params) for track in (bus(), geolife()) for params in (Params(), PARKS)]
+    return hashlib.sha256(json.dumps(results).encode()).hexdigest()
+
+
+def test_the_engine_version_names_the_engines_results():
+    found = digest()
+    assert GOLDEN.get(ENGINE_VERSION) == found, (
+        f"The engine's results are not those recorded for ENGINE_VERSION {ENGINE_VERSION}. If detection was "
+        f"meant to change, raise ENGINE_VERSION in fleet/reports/cache.py and add {{{ENGINE_VERSION + 1}: "
+        f'"{found}"}} to GOLDEN in {Path(__file__).name}.'
+    )
+
+
+def test_the_tracks_give_trips_and_stops_to_compare():
+    assert len(figures(bus(), PARKS)) > 5 and len(figures(geolife(), Params())) > 10  # not a digest of nothing
