@@ -89,7 +89,8 @@ def drop_expired(retention_days: int, today: date | None = None) -> int:
     if not is_partitioned():
         from fleet.tracking.models import Position
 
-        return Position.objects.filter(fix_time__lt=cutoff)._raw_delete(Position.objects.db)
+        deleted, _ = Position.objects.filter(fix_time__lt=cutoff).delete()  # one DELETE: nothing cascades
+        return deleted
     dropped = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for name in sorted(existing_partitions()):
