@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from fleet.tracking.attributes import number
 from fleet.tracking.records import BeaconRecord, PositionRecord
 from fleet.vendors import base
-from fleet.vendors.traccar import PATHS, TraccarConnector, _number, parse_position, parse_time
+from fleet.vendors.traccar import PATHS, TraccarConnector, parse_position, parse_time
 
 BEACONS = "/api/beacons"
 
@@ -54,14 +55,14 @@ class SafectoryConnector(TraccarConnector):
 def parse_indoor_position(p: dict[str, Any]) -> PositionRecord:
     record = parse_position(p)
     attrs = p.get("attributes") or {}
-    if (floor := _number(attrs.get("floor"))) is not None:
+    if (floor := number(attrs.get("floor"))) is not None:
         record.attributes["floor"] = int(floor)
     if p.get("beaconId") is not None:
-        heard = {"beacon_id": str(p["beaconId"]), "name": p.get("beaconName") or "", "rssi": _number(p.get("rssi"))}
+        heard = {"beacon_id": str(p["beaconId"]), "name": p.get("beaconName") or "", "rssi": number(p.get("rssi"))}
         record.attributes["beacon_id"] = heard["beacon_id"]
         record.attributes["beacon_name"] = heard["name"]
         record.attributes["beacons"] = [heard]
-    if (rssi := _number(p.get("rssi"))) is not None:
+    if (rssi := number(p.get("rssi"))) is not None:
         record.attributes["rssi"] = rssi
     return record
 
@@ -83,7 +84,7 @@ def merge_same_time(records: list[PositionRecord]) -> list[PositionRecord]:
 
 
 def parse_beacon(b: dict[str, Any]) -> BeaconRecord:
-    lat, lon = _number(b.get("latitude")), _number(b.get("longitude"))
+    lat, lon = number(b.get("latitude")), number(b.get("longitude"))
     if lat == 0 and lon == 0:  # beacons not placed yet come at 0, 0 (safectory-track-api.txt): no location
         lat = lon = None
     return BeaconRecord(
@@ -94,9 +95,9 @@ def parse_beacon(b: dict[str, Any]) -> BeaconRecord:
         name=b.get("name") or "",
         latitude=lat,
         longitude=lon,
-        floor=int(f) if (f := _number((b.get("attributes") or {}).get("floor", b.get("floor")))) is not None else None,
+        floor=int(f) if (f := number((b.get("attributes") or {}).get("floor", b.get("floor")))) is not None else None,
         last_seen=parse_time(b.get("lastSeen")),
-        battery_level=_number(b.get("batteryLevel")),
+        battery_level=number(b.get("batteryLevel")),
         attributes=dict(b.get("attributes") or {}),
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from django.contrib.gis.geos import GEOSGeometry, LineString, Polygon
 
+from fleet.tracking.attributes import number
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
@@ -191,17 +192,6 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _number(value: Any) -> float | None:
-    if value.__class__ is float:  # most values; float(value) would return the same object
-        return value
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 SIMPLE_ATTRIBUTES = (
     ("batteryLevel", "battery_level"),
     ("power", "power_v"),
@@ -220,15 +210,15 @@ def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
     if "motion" in attrs:
         out["motion"] = bool(attrs["motion"])
     for src, dst in SIMPLE_ATTRIBUTES:
-        if (v := get(src)) is not None and (v := _number(v)) is not None:
+        if (v := get(src)) is not None and (v := number(v)) is not None:
             out[dst] = v
-    odometer = _number(get("odometer")) or _number(get("totalDistance"))
+    odometer = number(get("odometer")) or number(get("totalDistance"))
     if odometer is not None:
         out["odometer_m"] = odometer
-    if (hours := _number(get("hours"))) is not None:
+    if (hours := number(get("hours"))) is not None:
         out["engine_hours_s"] = hours / 1000.0
     if sensors := _temperature_sensors(attrs):  # temp1, temp2, ... in sensor order
-        out["temperatures"] = [t for _, t in sorted([(n, _number(attrs[k])) for n, k in sensors]) if t is not None]
+        out["temperatures"] = [t for _, t in sorted([(n, number(attrs[k])) for n, k in sensors]) if t is not None]
     if alarm := get("alarm"):
         out["alarm"] = str(alarm)
     if driver := get("driverUniqueId"):
@@ -258,10 +248,10 @@ def parse_position(p: dict[str, Any]) -> PositionRecord:
         fix_time=parse_time(get("fixTime") or get("deviceTime")),
         latitude=_coerce(get("latitude")),
         longitude=_coerce(get("longitude")),
-        speed=(_number(get("speed")) or 0.0) * KNOT_KMH,
-        course=_number(get("course")),
-        altitude=_number(get("altitude")),
-        accuracy=_number(get("accuracy")),
+        speed=(number(get("speed")) or 0.0) * KNOT_KMH,
+        course=number(get("course")),
+        altitude=number(get("altitude")),
+        accuracy=number(get("accuracy")),
         valid=bool(get("valid", True)),
         server_time=parse_time(get("serverTime")),
         attributes=position_attributes(get("attributes") or {}),
@@ -270,8 +260,8 @@ def parse_position(p: dict[str, Any]) -> PositionRecord:
 
 def _coerce(value: Any) -> float:
     """Coordinates as floats; anything unreadable becomes NaN, which ingest rejects and counts."""
-    number = _number(value)
-    return float("nan") if number is None else number
+    value = number(value)
+    return float("nan") if value is None else value
 
 
 def parse_device(d: dict[str, Any]) -> DeviceRecord:
@@ -317,18 +307,18 @@ def parse_trip(t: dict[str, Any]) -> TripRecord:
         device_id=str(t["deviceId"]),
         start_time=parse_time(t["startTime"]),
         end_time=parse_time(t["endTime"]),
-        distance_m=_number(t.get("distance")) or 0.0,
-        duration_s=(_number(t.get("duration")) or 0.0) / 1000.0,
-        max_speed=(_number(t.get("maxSpeed")) or 0.0) * KNOT_KMH,
-        average_speed=(_number(t.get("averageSpeed")) or 0.0) * KNOT_KMH,
-        start_lat=_number(t.get("startLat")),
-        start_lon=_number(t.get("startLon")),
-        end_lat=_number(t.get("endLat")),
-        end_lon=_number(t.get("endLon")),
+        distance_m=number(t.get("distance")) or 0.0,
+        duration_s=(number(t.get("duration")) or 0.0) / 1000.0,
+        max_speed=(number(t.get("maxSpeed")) or 0.0) * KNOT_KMH,
+        average_speed=(number(t.get("averageSpeed")) or 0.0) * KNOT_KMH,
+        start_lat=number(t.get("startLat")),
+        start_lon=number(t.get("startLon")),
+        end_lat=number(t.get("endLat")),
+        end_lon=number(t.get("endLon")),
         start_address=t.get("startAddress") or "",
         end_address=t.get("endAddress") or "",
         driver_unique_id=str(t.get("driverUniqueId") or ""),
-        spent_fuel_l=_number(t.get("spentFuel")),
+        spent_fuel_l=number(t.get("spentFuel")),
     )
 
 
@@ -354,15 +344,15 @@ def parse_trip_report(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ms(value: Any) -> float | None:
-    number = _number(value)
-    return None if number is None else number / 1000.0
+    value = number(value)
+    return None if value is None else value / 1000.0
 
 
 def parse_stop_report(s: dict[str, Any]) -> dict[str, Any]:
     """A ReportStops row. 4.2 sends latitude/longitude (its swagger says lat/lon: both are read); duration and
     engineHours in ms."""
-    lat = _number(s.get("latitude", s.get("lat")))
-    lon = _number(s.get("longitude", s.get("lon")))
+    lat = number(s.get("latitude", s.get("lat")))
+    lon = number(s.get("longitude", s.get("lon")))
     return {
         "device_id": str(s["deviceId"]),
         "device_name": s.get("deviceName") or "",
@@ -372,7 +362,7 @@ def parse_stop_report(s: dict[str, Any]) -> dict[str, Any]:
         "lat": lat,
         "lon": lon,
         "engine_hours_s": _ms(s.get("engineHours")),
-        "spent_fuel_l": _number(s.get("spentFuel")),
+        "spent_fuel_l": number(s.get("spentFuel")),
         "address": s.get("address") or "",
     }
 
@@ -382,11 +372,11 @@ def parse_summary_report(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "device_id": str(s["deviceId"]),
         "device_name": s.get("deviceName") or "",
-        "distance_m": _number(s.get("distance")) or 0.0,
-        "average_speed": (_number(s.get("averageSpeed")) or 0.0) * KNOT_KMH,
-        "max_speed": (_number(s.get("maxSpeed")) or 0.0) * KNOT_KMH,
+        "distance_m": number(s.get("distance")) or 0.0,
+        "average_speed": (number(s.get("averageSpeed")) or 0.0) * KNOT_KMH,
+        "max_speed": (number(s.get("maxSpeed")) or 0.0) * KNOT_KMH,
         "engine_hours_s": _ms(s.get("engineHours")),
-        "spent_fuel_l": _number(s.get("spentFuel")),
+        "spent_fuel_l": number(s.get("spentFuel")),
     }
 
 
@@ -420,7 +410,7 @@ def parse_area(area: str) -> tuple[str, str, float | None]:
 def parse_geofence(g: dict[str, Any]) -> GeofenceRecord:
     attrs = dict(g.get("attributes") or {})
     kind, wkt, radius = parse_area(g["area"])
-    width = _number(attrs.get("polylineDistance")) if kind == "corridor" else None
+    width = number(attrs.get("polylineDistance")) if kind == "corridor" else None
     return GeofenceRecord(
         vendor_id=str(g["id"]),
         name=g.get("name") or "",

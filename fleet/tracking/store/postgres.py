@@ -120,7 +120,7 @@ def insert(records: list[PositionRecord], devices: dict[str, int]) -> list[Store
 # ------------------------------------------------------------------------------------------ read a window
 
 
-def _number(key: str) -> str:
+def _number_sql(key: str) -> str:
     return f"COALESCE((attributes->>'{key}')::float8, 'NaN')"
 
 
@@ -133,11 +133,11 @@ WINDOW_COLUMNS = [
     ("speed", "COALESCE(speed, 'NaN')", ">f8"),
     ("valid", "valid", "?"),
     ("ignition", "COALESCE((attributes->>'ignition')::boolean::int::float8, 'NaN')", ">f8"),
-    ("odometer", _number("odometer_m"), ">f8"),
-    ("fuel", _number("fuel_l"), ">f8"),
-    ("hours", _number("engine_hours_s"), ">f8"),
+    ("odometer", _number_sql("odometer_m"), ">f8"),
+    ("fuel", _number_sql("fuel_l"), ">f8"),
+    ("hours", _number_sql("engine_hours_s"), ">f8"),
     ("altitude", "COALESCE(altitude, 'NaN')", ">f8"),
-    ("battery", f"COALESCE(NULLIF({_number('battery_level')}, 'NaN'), {_number('battery')})", ">f8"),
+    ("battery", f"COALESCE(NULLIF({_number_sql('battery_level')}, 'NaN'), {_number_sql('battery')})", ">f8"),
 ]
 WINDOW = (
     "SELECT "
