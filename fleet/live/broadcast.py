@@ -1,5 +1,5 @@
-"""Publish what ingest stored: one channel-layer message per batch per organisation
-(ARCHITECTURE.md, Live push). Consumers in this app coalesce and forward to browsers."""
+"""Publish what ingest stored: one channel-layer message per batch per organisation (docs/architecture.md,
+Live push). Consumers in this app coalesce and forward to browsers."""
 
 import asyncio
 import os
@@ -17,7 +17,7 @@ def group_name(organization_id: int) -> str:
 
 
 def compact(stored: list[Stored], rules: Rules, now: float | None = None) -> list[list]:
-    """PROTOCOL `positions` tuples: [device, epoch, lat, lon, speed, course, valid, ignition, state]."""
+    """`positions` tuples (docs/live-protocol.md): [device, epoch, lat, lon, speed, course, valid, ignition, state]."""
     now = time.time() if now is None else now
     out = []
     for s in stored:
@@ -55,7 +55,7 @@ def send(group: str, message: dict) -> None:
     """group_send from sync code on one long-lived event loop per process.
 
     async_to_sync would start a loop per call, and the Redis layers keep one connection per loop:
-    a reconnect per batch (measured 2.6 ms against 0.4 ms a send on a kept loop).
+    a reconnect per batch.
     """
     layer = get_channel_layer()
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())

@@ -1,4 +1,4 @@
-"""The live map socket (PROTOCOL.md): authorise in connect(), join only the user's organisation
+"""The live map socket (docs/live-protocol.md): authorise in connect(), join only the user's organisation
 groups, send config + snapshot, then push coalesced positions, state changes and heartbeats."""
 
 import asyncio

@@ -1,5 +1,5 @@
-"""What a live socket sends on connect and resync: `config` and `snapshot` (PROTOCOL.md), built with
-one query for the organisations and two for the devices (devices with their joins, current tasks)."""
+"""What a live socket sends on connect and resync: `config` and `snapshot` (docs/live-protocol.md), built
+with one query for the organisations and two for the devices (devices with their joins, current tasks)."""
 
 import time
 from datetime import UTC, datetime

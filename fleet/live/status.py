@@ -1,5 +1,5 @@
-"""States that change without new data (PROTOCOL.md `states`): a silent device turns stale and goes
-offline. Run by the `refresh_device_states` beat task; set-based, three queries whatever the fleet size."""
+"""States that change without new data (`states` in docs/live-protocol.md): a silent device turns stale
+and goes offline. Run by the `refresh_device_states` beat task; set-based, three queries whatever the fleet size."""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta

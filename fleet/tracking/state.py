@@ -1,4 +1,4 @@
-"""The one place that decides a device's state (fleet/live/PROTOCOL.md, State rules).
+"""The one place that decides a device's state (docs/live-protocol.md, State rules).
 
 ``device_state`` is a pure function; the helpers feed it a Device row or a stored position with
 the organisation's rules, which are cached briefly so the ingest hot path queries nothing.

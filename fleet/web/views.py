@@ -23,7 +23,7 @@ MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The live map: the page shell; devices arrive over the /ws/live/ socket (fleet/live/PROTOCOL.md)."""
+    """The live map: the page shell; devices arrive over the /ws/live/ socket (docs/live-protocol.md)."""
     page = {
         **map_settings(),
         "socket": "/ws/live/",

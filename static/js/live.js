@@ -1,4 +1,4 @@
-// The /ws/live/ socket (fleet/live/PROTOCOL.md): reconnect with backoff, heartbeat watchdog, status.
+// The /ws/live/ socket (docs/live-protocol.md): reconnect with backoff, heartbeat watchdog, status.
 
 const SILENCE_MS = 15000; // heartbeat every 10 s: 15 s of silence means the link is gone
 const MAX_BACKOFF_MS = 30000;
