@@ -1,17 +1,6 @@
-"""GPX files into a device's positions, through the one ingest service (ARCHITECTURE.md, Ingest).
-
-Track points become ``PositionRecord``s (routes and waypoints are not a recorded track and are skipped):
-
-* time is required: a point without one is rejected and counted ("no time"); a time without a zone is UTC
-  (the GPX schema says so), others are converted to UTC;
-* elevation becomes altitude; ``<hdop>`` and ``<sat>`` go to ``attributes`` (``hdop``, ``satellites``);
-* speed (km/h) comes from GPX 1.0's ``<speed>`` or a ``speed`` element in the point's extensions (Garmin's
-  TrackPointExtension and the like; both are m/s), else from the step to the previous point of the same
-  segment (distance / time; the first point of a segment takes the step to the next one, a lone point 0);
-* course likewise from ``<course>`` / an extension ``course``, else the bearing of that same step.
-
-Ingest validates (ranges, finite numbers, not in the future, not before 2000), drops duplicates of
-(device, fix time), so importing a file again stores nothing new, and counts what it rejects.
+"""GPX files into a device's positions: track points become ``PositionRecord``s for the one ingest service,
+so importing a file again stores nothing new. How times, speeds and courses are read: docs/positions-store.md
+(Ingest, GPX import).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The one way positions enter fleet.
-
-Per batch, in a constant number of queries: validate (coercing attributes to their canonical types) and
-count rejects, resolve devices, store through the positions store (duplicates of (device, fix_time)
-dropped, each device's last position moved forward only), then hand the new positions to the subscribers
-(live broadcaster, event engine) in fix-time order.
+"""The one way positions enter fleet: validate and coerce a batch, store it through the positions store, and
+hand what was stored to the subscribers (the live broadcaster), in a constant number of queries per batch.
+The rules are in docs/positions-store.md (Ingest).
 """
 
 import gc
@@ -169,9 +166,9 @@ def positions(organization_id: int, account_id: int | None, records: Iterable[Po
 def _gc_paused() -> Iterator[None]:
     """Hold back the cyclic GC for one batch. A batch allocates a few containers per position (Stored,
     broadcast rows) that live until the batch ends: each automatic collection that finds them alive
-    promotes them, and the promotions trigger full collections over the whole process heap, measured at
-    ~10% of ingest in a process that holds many objects. Ingest builds no reference cycles; anything
-    cyclic allocated meanwhile is collected at the next automatic collection after the batch."""
+    promotes them, and the promotions trigger full collections over the whole process heap, a cost that
+    grows with every object the process holds. Ingest builds no reference cycles; anything cyclic
+    allocated meanwhile is collected at the next automatic collection after the batch."""
     if not gc.isenabled():  # disabled by the caller, or by a concurrent batch in another thread
         yield
         return

@@ -1,4 +1,4 @@
-"""Canonical tracking data. Units: km/h, metres, degrees, seconds, UTC (ARCHITECTURE.md)."""
+"""Canonical tracking data. Units: km/h, metres, degrees, seconds, UTC (docs/architecture.md)."""
 
 from django.contrib.gis.db import models as gis
 from django.db import models
@@ -109,7 +109,7 @@ class Beacon(VendorOwned):
 class Position(models.Model):
     """One fix. Deliberately non-spatial (plain floats) so bulk inserts run at COPY speed.
 
-    On PostgreSQL the table is range-partitioned by ``fix_time`` (migration 0002) with
+    On PostgreSQL the table is range-partitioned by ``fix_time`` (migration 0003) with
     primary key (id, fix_time); (device, fix_time) is unique, so re-syncs are idempotent.
     """
 

@@ -1,7 +1,7 @@
 """Canonical records: what connectors (and importers) hand to ingest and the model services.
 
-Units are canonical here already (ARCHITECTURE.md): UTC-aware datetimes, km/h, metres,
-degrees, seconds; vendor extras live in ``attributes`` under stable names.
+Units are canonical here already: UTC-aware datetimes, km/h, metres, degrees, seconds; vendor extras live in
+``attributes`` under stable names (docs/architecture.md, Canonical records).
 """
 
 from dataclasses import dataclass, field

@@ -1,10 +1,8 @@
 """The positions store: the one way in and out of the positions table and its closed-day archive.
 
-Writers hand it a batch (``insert``); readers ask for a device's fixes over a time window as numpy columns
-(``window``, ``WindowReader`` for consecutive windows, ``read`` for the table alone), map points
-(``points``), row tuples (``rows``), counts and change stamps. Closed UTC days come from the archive
-(``archive``); the rest from the table. ``postgres`` and ``sqlite`` hold each database's statements.
-docs/positions-store.md describes the design.
+Writers hand it a batch (``insert``); readers get a device's fixes over a time window as numpy columns, map
+points, row tuples, counts and change stamps; closed UTC days come from ``archive``. ``postgres`` and
+``sqlite`` hold each database's statements. The design: docs/positions-store.md.
 """
 
 from __future__ import annotations
@@ -248,7 +246,7 @@ STAMP_FIELDS = ("n", "last_id", "last_server", "first", "last")
 def stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
     """For each window, a value that changes whenever the device's fixes in it change: the archive versions
     of the closed UTC days it touches (any change to a closed day raises its version) and ``data_stamp`` of
-    its part after them. Two queries whatever the number of windows; read before the fixes themselves."""
+    its part after them. Read before the fixes themselves."""
     if not windows:
         return []
     closed = archive.closed_until()
