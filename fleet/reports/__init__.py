@@ -1,1 +1,2 @@
-"""Reports: the trip / stop / summary engine (pure numpy, see ``engine``), and later views, exports and jobs."""
+"""Reports: the numpy engine (``engine``), one module per report kind (``kinds``), their pages and exports
+(``views``), the closed-day result cache and background jobs (docs/reports-engine.md)."""

@@ -1,9 +1,6 @@
 """Chart data: one device's series over time, and a fleet's days (distance, driving / idle / stopped share).
 
-Series are columnar (``t`` epoch seconds, ``v`` values in the organisation's units) and downsampled on the
-server with min/max bucketing so a browser never gets more than ``MAX_POINTS`` per series and a one-fix
-spike still shows: the range is cut into ``MAX_POINTS // 2`` equal time buckets and each bucket keeps its
-lowest and its highest fix, in time order.
+Series are columnar and downsampled on the server with min/max bucketing (docs/reports-engine.md, Charts).
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""Trips, stops and summaries over long ranges: window by window (a local day each), one window in memory.
-
-Each window's track is loaded with a ``margin`` either side; detection runs over the whole loaded track and
-clips to the window, so a trip crossing a window edge comes back as two clipped halves that meet at the
-edge, and ``engine.join_windows`` stitches them. The margin should exceed the longest trip or stop whose
-exact extent matters (trips are kept or dropped on their full extent); a longer stop still comes out right
-because its halves are stitched.
+"""Trips, stops and summaries over long ranges: window by window (a local day each), one window in memory,
+each loaded with a margin either side and stitched to the next (docs/reports-engine.md, Long ranges).
 """
 
 from __future__ import annotations

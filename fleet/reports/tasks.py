@@ -1,4 +1,4 @@
-"""Thin Celery tasks: take ids, re-fetch, delegate to ``fleet.reports.jobs`` (STYLE.md rule 6)."""
+"""Thin Celery tasks: take ids, re-fetch, delegate to ``fleet.reports.jobs`` and ``fleet.reports.cache``."""
 
 from celery import shared_task
 

@@ -1,17 +1,6 @@
-"""The fleet utilisation overview a manager reads each morning: yesterday and the seven days to yesterday.
-
-Both periods are whole local days of the organisation that are over, so every device-day comes from the
-closed-day cache after its first computation. Per device the engine's daily summary rows give distance,
-driving and idle time; the figures (``Figures``) add them up:
-
-* utilisation (time): driving / (period length x vehicles): the share of all vehicle-hours spent driving;
-* utilisation (vehicles): vehicles that moved (any trip time) / vehicles;
-* active vehicles: vehicles with at least one position in the period; the rest are listed as "no data";
-* idle share of engine time: idle / (driving + idle), engine-on time being driving plus idling;
-* top 5 / bottom 5 vehicles by distance: bottom 5 among the active vehicles not already in the top 5.
-
-Every vehicle of the organisation counts (the same set as the reports' "All devices"), so the figures
-match the summary report the page links to.
+"""The fleet utilisation overview a manager reads each morning: yesterday and the seven days to yesterday,
+from the engine's daily summary rows (closed days come from the result cache). The figures and how they are
+computed: docs/reports-engine.md (Utilisation).
 """
 
 from __future__ import annotations

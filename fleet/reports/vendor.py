@@ -1,16 +1,6 @@
-"""The vendor's own reports beside ours ("As reported by vendor").
-
-``vendor_reports(kind, devices, start, end)`` asks each vendor account behind ``devices`` for its trips, stops or
-summary over the range, through ``settings.REPORTS_VENDOR_FETCH`` (``fleet.vendors.reports.fetch``: the account's
-connector, with its one HTTP layer of timeouts, retries and rate limit; this app imports no vendor code), and
-returns one ``VendorTable`` per account, rows in canonical units (the connector maps knots to km/h and
-milliseconds to seconds) under the same keys as our report's rows. An account whose connector does not declare
-``REPORTS`` gets an empty table with ``message = NO_REPORTS``; a vendor error becomes the table's ``message``
-(``error`` set), never an exception.
-
-``compare(kind, ours, theirs)`` pairs our rows with the vendor's (same device; trips and stops by the largest
-time overlap, summaries by device, or by device and day) into one table of differences, flagging the rows whose
-distance or duration differs by more than ``TOLERANCE`` (absolute or relative, whichever is larger).
+"""The vendor's own reports beside ours ("As reported by vendor"): ``vendor_reports`` fetches them through
+``settings.REPORTS_VENDOR_FETCH`` (this app imports no vendor code), one table per vendor account, and
+``compare`` pairs them with our rows. The rules: docs/reports-engine.md (As reported by vendor).
 """
 
 from __future__ import annotations

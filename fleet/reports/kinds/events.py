@@ -1,4 +1,4 @@
-"""The events report: what the vendors (and fleet) recorded happening to each device."""
+"""The events report: what the vendors recorded happening to each device (fleet raises no events of its own)."""
 
 from __future__ import annotations
 

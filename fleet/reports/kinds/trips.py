@@ -96,7 +96,7 @@ def _trip_lines(device, trips: list[Trip], zone: ZoneInfo) -> list[TrackLine]:
     (``store.points``), cut per trip with ``searchsorted`` into views of those arrays."""
     if not trips:
         return []
-    tick = timedelta(microseconds=1)  # load_points reads [a, b); a trip's end fix belongs to it
+    tick = timedelta(microseconds=1)  # store.points reads [a, b); a trip's end fix belongs to it
     spans = [(trip.start_time, trip.end_time + tick) for trip in trips]
     points = store.points(device.pk, spans[0][0], spans[-1][1], spans)
     t = points["t"]

@@ -18,7 +18,7 @@ from fleet.reports.views.pages import SCOPED_FIELDS
 from fleet.tracking.models import Device
 
 CHART_KIND = "charts"  # the form without the per-report options (event type, geofence, rows per day)
-MAX_CHART_POSITIONS = 1_000_000  # one device: closed days come from the reports archive (500k fixes: ~0.5 s)
+MAX_CHART_POSITIONS = 1_000_000  # one device: closed days come from the positions store's archive
 
 
 # ---------------------------------------------------------------------------------------------- charts

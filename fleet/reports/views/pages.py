@@ -134,7 +134,8 @@ def map_points(report: Report, limit: int = HTML_ROWS) -> list[list]:
 
 def json_script(value, element_id: str) -> SafeString:
     """Django's ``json_script``, escaping with ``str.replace``: its ``str.translate`` takes a slow path over the
-    rest of the text from the first character it escapes (the tiles' "&copy;"), 20 ms over the map's points."""
+    rest of the text from the first character it escapes (the tiles' "&copy;"), which is slow over the map's
+    points."""
     text = json.dumps(value, cls=DjangoJSONEncoder)
     for char, escaped in (("&", "\\u0026"), ("<", "\\u003C"), (">", "\\u003E")):
         text = text.replace(char, escaped)

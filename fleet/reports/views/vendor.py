@@ -1,9 +1,8 @@
 """/reports/vendor/: the vendor's own trips / stops / summary beside ours ("As reported by vendor").
 
-Same query as the report pages (``ReportForm``: device, group, preset, start, end, split) plus ``kind``. Our report
-comes from ``builders.build_report``, the vendor's from ``vendor.vendor_reports``; ``vendor.compare`` pairs them.
-A device or group id of another organisation answers 404; a bad query re-renders the form with its errors (400);
-a vendor failure is a message on the page.
+Same query as the report pages plus ``kind``. Our report comes from ``kinds.build_report``, the vendor's from
+``vendor.vendor_reports``; ``vendor.compare`` pairs them. Another organisation's device or group is a 404; a bad
+query re-renders the form (400); a vendor failure is a message on the page.
 """
 
 from __future__ import annotations
