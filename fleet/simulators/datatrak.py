@@ -1,10 +1,6 @@
-"""Data Trak Tracking = a Traccar 4.2 server, driven by the outdoor motion model.
-
-Serves /api/server, /api/session, /api/devices, /api/groups, /api/drivers, /api/geofences (CRUD, lat-first
-WKT), /api/permissions, /api/positions, /api/reports/{route,events,trips,stops,summary} and /api/socket,
-shaped as Traccar 4.2 renders them (dates 2018-11-10T12:00:00.000+0000, nulls serialised, speed in knots,
-durations in ms, distances in m). Trips and stops follow ignition: a trip runs from the first ignition-on
-fix to the first ignition-off fix after it, a stop the other way round.
+"""Data Trak Tracking = a Traccar 4.2 server, driven by the outdoor motion model. Its paths and formats are in
+docs/simulators.md (Data Trak). Trips and stops follow ignition: a trip runs from the first ignition-on fix
+to the first ignition-off fix after it, a stop the other way round.
 """
 
 from __future__ import annotations

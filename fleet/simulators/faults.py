@@ -1,5 +1,5 @@
-"""Fault knobs of the simulators and the ASGI middleware that injects the HTTP ones (see server.py
-for the list of knobs and their shapes)."""
+"""Fault knobs of the simulators and the ASGI middleware that injects the HTTP ones (the knobs and their
+shapes: docs/simulators.md)."""
 
 from __future__ import annotations
 

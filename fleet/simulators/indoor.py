@@ -1,11 +1,6 @@
-"""An indoor fleet for the Safectory (BLE beacon) simulator: a warehouse in Bamberg.
-
-Trackables (forklifts, pallets, workers) move along the warehouse's corridors
-between beacons and dwell at them. Each report names the beacon the tracker
-heard; sometimes it hears two at once, which gives two rows with the same time.
-Positions are the trackable's estimated position; the heard beacon is within
-range of it. Same determinism and ``advance``/``latest`` contract as
-``motion.Fleet``.
+"""An indoor fleet for the Safectory (BLE beacon) simulator: a warehouse in Bamberg. Trackables move along
+its corridors between beacons and dwell at them; a tracker sometimes hears two beacons at once (two rows with
+the same time). Same determinism and ``advance``/``latest`` contract as ``motion.Fleet``.
 """
 
 from __future__ import annotations

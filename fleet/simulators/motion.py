@@ -1,10 +1,8 @@
 """Deterministic vehicles on real streets: the truth every vendor simulator renders.
 
-Each vehicle alternates parking (ignition off) at a place and driving to another
-place along the fastest path of ``roads``. A vehicle draws everything from its
-own random generators and plans one whole leg (a park or a drive) at a time, so
-the fixes depend only on (n, seed, start, report_interval), never on how
-``advance`` calls are chunked.
+Each vehicle alternates parking (ignition off) at a place and driving to another along the fastest path of
+``roads``, planning one whole leg at a time from its own random generators, so the fixes depend only on
+(n, seed, start, report_interval), never on how ``advance`` calls are chunked.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Real streets for the simulators: central Helsinki's drivable OSM graph.
-
-The graph is read from ``data/helsinki_roads.json.gz`` (derived by
-``derive_roads.py``; © OpenStreetMap contributors, ODbL 1.0) with the standard
-library and numpy only, once per process. Routing is Dijkstra by free-flow
-travel time; routes between nodes are cached with their resampled geometry so
-the motion model can interpolate positions without per-fix work.
+"""Real streets for the simulators: central Helsinki's drivable OSM graph (``data/helsinki_roads.json.gz``,
+© OpenStreetMap contributors, ODbL 1.0), read once per process. Routing is Dijkstra by free-flow travel time;
+routes are cached with their resampled geometry so the motion model needs no per-fix work.
 """
 
 from __future__ import annotations

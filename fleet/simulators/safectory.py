@@ -1,13 +1,5 @@
 """Safectory Track: a Traccar-derived indoor (BLE beacon) tracking server, driven by the indoor model.
-
-Serves /api/session (JSESSIONID, Path=/api), /api/devices, /api/beacons (GET, PUT /{id}), /api/positions,
-/api/reports/{route,events,summary} (GET with query or POST with a JSON body) and /api/socket. Dates are
-rendered 2025-02-21T10:05:04.882+00:00 (the current vendor examples); input dates may end in Z, +00:00 or
-+0000. One position row per (device, fixTime, beacon); rows heard in one scan share fixTime and serverTime.
-
-Socket: after connect {"devices": all}, {"beacons": all}, {"positions": latest}, {"webSessionTimeout": [86400]},
-then one message per change. Every ping_interval seconds {"status": [{"type": "PING", "message": UUID, ...}]};
-the client must answer with the text frame "pong UUID" before the next ping, or the socket is closed (1008).
+Its paths, date format, rows per scan and socket pings are in docs/simulators.md (Safectory Track).
 """
 
 from __future__ import annotations

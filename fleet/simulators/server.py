@@ -1,38 +1,6 @@
 """Shared machinery of the vendor simulators: the simulator core, the control surface, the threaded
 runner and the CLI. Importable without Django (state.py: clock, store, sessions, sockets; faults.py: knobs).
-
-Clock: the model starts at real_now - history; sim_now = real_now - lag with lag = history at start
-(override with lag=..., e.g. lag=0 to begin caught up with an hour of data). The model is advanced lazily
-to sim_now on each request and by the socket ticker; nothing with fixTime > sim_now is ever served.
-
-Runner: start_simulator(kind, devices=5, seed=1, history=3600, interval=None, frozen=False, ..., port=0,
-**SimConfig fields) -> RunningSimulator(.url, .ws_url, .truth(all=False), .set_faults(**knobs),
-.clock(**body), .stats(), .stop(); a context manager). CLI: python -m fleet.simulators KIND --port ...
-
-Control surface (no auth):
-  GET  /__sim__/truth[?all=1]  {"devices": [...], "positions": [...], ...vendor extras}; positions are
-       every position served at least once (REST or socket), or with all=1 every one visible up to sim now.
-  GET|POST /__sim__/clock      {"advance": s} | {"freeze": bool} | {"to_now": true} -> {"now", "lag", "frozen"}
-  GET|POST /__sim__/faults     POST merges knobs, {"reset": true} clears them first; GET shows them
-  GET  /__sim__/stats          counters: requests, logins, sockets, pings, faults by kind, ...
-
-Fault knobs (they affect /api/* only):
-  rate_limit: {"every": N, "retry_after": s}      every Nth /api HTTP request -> 429 with Retry-After
-  errors: {"status": 500|502|503|504, "count": K}  the next K requests -> that status (text/plain stack trace)
-  slow: {"delay": s, "count": K}                  the next K responses are held for s seconds; if the client
-                                                  hung up meanwhile the request is dropped (nothing served)
-  malformed: {"count": K, "mode": "truncated"|"garbage"}  the next K responses: 200, half a body / not JSON
-  expire_sessions: true     one-shot: every existing session becomes invalid (401 until a new login)
-  drop_socket: true         one-shot: close every open WebSocket now (code 1011)
-  duplicates: f             share f of positions in responses and socket pushes are sent twice
-  out_of_order: {"fraction": f, "delay": s}  positions generated from now on: share f becomes visible only
-                            s sim-seconds after its fixTime (keep s <= 120: clients look back 5 minutes)
-  bad_positions: f          share f of positions first served from now on is corrupted for good (latitude 91,
-                            latitude "NaN" or fixTime in 2099, by position id) and flagged "bad" in truth
-  socket_idle_timeout: s    close sockets after s seconds without traffic (datatrak, default 600)
-  ping_interval: s          seconds between PING messages (safectory, default 30)
-  ignore_pongs: true        safectory treats every pong as missing, so sockets close at the next ping
-  no_session: true          POST /api/session answers 404 (a proxy that only passes Basic auth through)
+The clock, the control surface and the fault knobs are specified in docs/simulators.md.
 """
 
 from __future__ import annotations
