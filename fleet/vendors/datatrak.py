@@ -1,4 +1,4 @@
-"""Data Trak Tracking server: a Traccar 4.2 server (vendor-docs/datatrak-tracking-api.txt).
+"""Data Trak Tracking server: a Traccar 4.2 server (the vendor's Data Trak Tracking API document).
 
 Everything is standard Traccar 4.2, so the connector is the Traccar family's as it is;
 the live socket sends ``{"positions": [...]}`` first, then one key per message.

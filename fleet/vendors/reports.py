@@ -1,6 +1,6 @@
 """The vendors' own reports, for the reports app's "As reported by vendor" tab.
 
-The reports app does not import vendor code (ARCHITECTURE.md): it reaches this function through the
+The reports app does not import vendor code (docs/architecture.md): it reaches this function through the
 ``REPORTS_VENDOR_FETCH`` setting (a dotted path, as Django names its backends). Everything that talks to
 a vendor stays here: the connector (its one HTTP layer with timeouts, retries and the per-account rate
 limit), its capabilities, the account's state and the vendor's errors.

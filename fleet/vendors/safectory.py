@@ -1,12 +1,8 @@
-"""Safectory Track: Traccar-derived, indoor, BLE beacons (vendor-docs/safectory-track-api.txt).
+"""Safectory Track: Traccar-derived, indoor, BLE beacons (the vendor's Safectory Track API document).
 
-Differences from Traccar handled here: ``/api/beacons`` (and ``PUT /api/beacons/{id}``);
-position rows carry beaconId/beaconName/beaconMajor/beaconMinor/beaconUuid, rssi (may be
-null), scanRssi and ``attributes.floor`` as a string; several rows may share one fix time
-(one per beacon heard) and fleet keeps one position per device and time, so those rows merge
-into one position at the strongest beacon with every beacon heard in ``attributes.beacons``.
-The socket pings with ``{"status":[{"type":"PING","message":UUID}]}`` and must hear the text
-frame ``pong UUID`` back; ``{"webSessionTimeout":[s]}`` is informational.
+Its differences from Traccar are handled here: beacons, rows of one fix time merged into one position at the
+strongest beacon, socket pings (docs/architecture.md, Connectors). ``{"webSessionTimeout":[s]}`` is
+informational.
 """
 
 from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""Thin Celery tasks: take ids, re-fetch, delegate to the sync service (STYLE.md rule 6)."""
+"""Thin Celery tasks: take ids, re-fetch, delegate to the sync and write-back services."""
 
 from datetime import timedelta
 

@@ -1,10 +1,7 @@
 """The Traccar family (Data Trak is Traccar 4.2; Safectory Track is derived from it).
 
-Paths, auth, fetchers, then the pure mappers. Traccar 4.2 facts (vendor-docs/reference):
-dates ``2018-11-10T12:00:00.000+0000``; speed in knots; durations in ms; geofence WKT puts
-latitude first (``CIRCLE (lat lon, r)``, ``POLYGON ((lat lon, …))``, ``LINESTRING (…)``
-with ``attributes.polylineDistance`` as the corridor width); nulls are serialised and
-unknown fields must be ignored; errors are text/plain.
+Paths, auth, fetchers, then the pure mappers. The Traccar facts handled here (dates, knots, milliseconds,
+lat-first geofence WKT) are listed in docs/architecture.md (Connectors).
 """
 
 import re
