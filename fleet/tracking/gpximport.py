@@ -17,7 +17,7 @@ import gpxpy
 import gpxpy.gpx
 
 from fleet.core.geodesy import bearing_deg, haversine_m
-from fleet.tracking import ingest
+from fleet.tracking import ingest, validate
 from fleet.tracking.records import PositionRecord
 
 BATCH = 5000
@@ -140,7 +140,7 @@ def _checked(device_id: str, point, zone: tzinfo, now: datetime, result: ImportR
     fix_time, reason = _fix_time(point.time, zone, result)
     if reason is None:
         record = PositionRecord(device_id, fix_time, point.latitude, point.longitude, attributes=_attributes(point))
-        reason = ingest.reject_reason(record, now)  # ingest's own rules, applied before any step is derived
+        reason = validate.position(record, now, math.inf, Counter())  # the gate, before any step is derived
         if reason is None:
             record.altitude = _elevation(point.elevation, result)
             return record
