@@ -58,6 +58,12 @@ def upsert(model: type[models.Model], org_id: int, account_id: int, rows: dict[s
     tally.duplicates += len(rows) - len(new) - len(changed)
 
 
+def retire(model: type[models.Model], account_id: int, listed: set[str]) -> int:
+    """Mark the account's objects the vendor no longer lists as retired (kept, hidden); return how many."""
+    gone = model.objects.filter(account_id=account_id, retired__isnull=True).exclude(vendor_id="")
+    return gone.exclude(vendor_id__in=listed).update(retired=timezone.now())
+
+
 def vendor_pks(model: type[models.Model], account_id: int) -> dict[str, int]:
     return dict(model.objects.filter(account_id=account_id).values_list("vendor_id", "pk"))
 
@@ -65,13 +71,8 @@ def vendor_pks(model: type[models.Model], account_id: int) -> dict[str, int]:
 def upsert_groups(org_id: int, account_id: int, records: Iterable[GroupRecord]) -> Tally:
     tally = Tally()
     records = gated(records, validate.group, tally)
-    upsert(
-        DeviceGroup,
-        org_id,
-        account_id,
-        {r.vendor_id: {"name": r.name, "attributes": r.attributes} for r in records},
-        tally,
-    )
+    rows = {r.vendor_id: {"name": r.name, "attributes": r.attributes, "retired": None} for r in records}
+    upsert(DeviceGroup, org_id, account_id, rows, tally)
     pks = vendor_pks(DeviceGroup, account_id)  # parents once every group exists
     upsert(
         DeviceGroup, org_id, account_id, {r.vendor_id: {"parent_id": pks.get(r.parent_id)} for r in records}, Tally()
@@ -83,6 +84,7 @@ def upsert_drivers(org_id: int, account_id: int, records: Iterable[DriverRecord]
     tally = Tally()
     rows = {
         r.vendor_id: {"name": r.name, "unique_id": r.unique_id, "phone": r.phone, "attributes": r.attributes}
+        | {"retired": None}
         for r in gated(records, validate.driver, tally)
     }
     upsert(Driver, org_id, account_id, rows, tally)
@@ -109,6 +111,7 @@ def upsert_devices(org_id: int, account_id: int, records: Iterable[DeviceRecord]
         if r.plate:
             values["plate"] = r.plate
         values["group_id"] = groups.get(r.group_id) if r.group_id else None
+        values["retired"] = None
         known = heard.get(r.vendor_id)
         if known is not None and (r.last_update is None or r.last_update < known):
             del values["status"], values["last_update"]
@@ -131,6 +134,7 @@ def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]
             "floor": r.floor,
             "last_seen": r.last_seen,
             "battery_level": r.battery_level,
+            "retired": None,
         }
     upsert(Beacon, org_id, account_id, rows, tally)
     return tally

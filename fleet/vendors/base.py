@@ -33,6 +33,9 @@ POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
 
+# Resources whose objects are retired when the vendor stops listing them (the sync compares the ids listed).
+LISTED = frozenset({DEVICES, GROUPS, DRIVERS, BEACONS, GEOFENCES})
+
 # Capability -> the hooks a connector declaring it must override. ``login`` is needed by every
 # connector; ``pong`` only by one whose socket messages carry pings.
 CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
@@ -96,6 +99,7 @@ class Connector:
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
+        self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
 
     def __enter__(self) -> "Connector":
         return self
@@ -132,6 +136,10 @@ class Connector:
             return []
         if not isinstance(rows, list):
             raise VendorError(f"{resource}: expected a list, got {type(rows).__name__}")
+        if resource in LISTED:
+            self.listed.setdefault(resource, set()).update(
+                str(i) for row in rows if (i := row_id(row)) not in ("", None)
+            )
         out = []
         for row in rows:
             try:

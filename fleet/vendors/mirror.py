@@ -29,6 +29,7 @@ def geofence_fields(record: GeofenceRecord) -> dict:
         "radius_m": record.radius_m,
         "width_m": record.width_m,
         "attributes": record.attributes,
+        "retired": None,
     }
 
 
@@ -57,6 +58,13 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> Tal
             else:
                 tally.duplicates += 1
     return tally
+
+
+def retire_geofences(account: VendorAccount, listed: set[str]) -> int:
+    """Mark the account's geofences the vendor no longer lists as retired (kept, hidden); return how many."""
+    gone = VendorLink.objects.filter(account=account, content_type=ContentType.objects.get_for_model(Geofence))
+    ids = gone.exclude(vendor_id__in=listed).values("object_id")
+    return Geofence.objects.filter(pk__in=ids, retired__isnull=True).update(retired=timezone.now())
 
 
 def _differs(geofence: Geofence, fields: dict) -> bool:

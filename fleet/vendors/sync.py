@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from fleet.geo.models import Geofence
 from fleet.tracking import ingest, services
-from fleet.tracking.models import Device
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver
 from fleet.tracking.validate import Tally
 from fleet.vendors import base, mirror, ratelimit
 from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
@@ -70,6 +70,7 @@ class Progress:
     def __init__(self, heartbeat: Callable[[], None] = lambda: None) -> None:
         self.resources: dict[str, Tally] = {}
         self.errors: dict[str, str] = {}
+        self.retired: dict[str, int] = {}
         self.heartbeat = heartbeat
 
     def tally(self, resource: str) -> Tally:
@@ -85,6 +86,8 @@ class Progress:
             counts["fetched"] = counts.pop("received")
             if resource in self.errors:
                 counts["error"] = self.errors[resource]
+            if self.retired.get(resource):
+                counts["retired"] = self.retired[resource]
             out[resource] = counts
         return out
 
@@ -134,9 +137,22 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         except Exception as exc:  # a bug or a payload no mapper expected: this resource only
             log.exception("sync of account %s: %s failed", account.pk, resource)
             progress.errors[resource] = f"unexpected {type(exc).__name__}: {exc}"
+        else:
+            if resource in connector.listed:
+                progress.retired[resource] = _retire(account, resource, connector.listed.pop(resource))
         finally:
             progress.tally(resource).add(connector.rejects.pop(resource, Tally()))
         progress.heartbeat()
+
+
+RETIRABLE = {base.DEVICES: Device, base.GROUPS: DeviceGroup, base.DRIVERS: Driver, base.BEACONS: Beacon}
+
+
+def _retire(account: VendorAccount, resource: str, listed: set[str]) -> int:
+    """Objects of a resource the vendor listed in full, that the list no longer names."""
+    if resource == base.GEOFENCES:
+        return mirror.retire_geofences(account, listed)
+    return services.retire(RETIRABLE[resource], account.pk, listed)
 
 
 def _window_start(cursor: str | None, until: datetime) -> datetime:

@@ -22,7 +22,8 @@ IMPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
 
 def importable_devices(user) -> QuerySet[Device]:
     """Devices of the organisations where the user may import (superusers: all)."""
-    devices = Device.objects.select_related("organization").order_by("organization__name", "name")
+    devices = Device.objects.filter(retired__isnull=True).select_related("organization")
+    devices = devices.order_by("organization__name", "name")
     if user.is_superuser:
         return devices
     return devices.filter(organization_id__in=org_ids_for_user(user, IMPORT_ROLES))
