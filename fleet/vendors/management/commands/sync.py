@@ -7,7 +7,10 @@ from fleet.vendors.models import SyncRun, VendorAccount
 
 
 class Command(BaseCommand):
-    help = "Sync one vendor account now, synchronously; print the counts; exit 1 on failure."
+    help = (
+        "Sync one vendor account now and print what happened to each resource; "
+        "exit 0 when it synced, 2 when some resources failed, 1 when it failed."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("name", help="account name")
@@ -28,8 +31,31 @@ class Command(BaseCommand):
             f"{run.status}: fetched {run.fetched}, created {run.created}, updated {run.updated}, "
             f"rejected {run.rejected} in {seconds:.2f} s"
         )
-        for resource, counts in sorted(run.counts.items()):
-            self.stdout.write(f"  {resource}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        for line in describe(run.counts):
+            self.stdout.write(line)
         if run.status != SyncRun.Status.OK:
             self.stderr.write(f"error: {run.error}")
-            sys.exit(1)
+            sys.exit(EXIT_CODES.get(run.status, 1))
+
+
+EXIT_CODES = {SyncRun.Status.OK: 0, SyncRun.Status.PARTIAL: 2, SyncRun.Status.ERROR: 1}
+COLUMNS = ("fetched", "created", "updated", "duplicates", "rejected")
+
+
+def describe(counts: dict, reasons: int = 3) -> list[str]:
+    """Per resource: the counts, its error, and the top reasons for rejecting rows with an example id each."""
+    lines = []
+    for resource, c in sorted(counts.items()):
+        if not isinstance(c, dict):
+            continue
+        lines.append(f"  {resource}: " + ", ".join(f"{k} {c.get(k, 0)}" for k in COLUMNS))
+        if c.get("error"):
+            lines.append(f"    failed: {c['error']}")
+        examples = c.get("examples") or {}
+        top = sorted((c.get("reasons") or {}).items(), key=lambda item: -item[1])[:reasons]
+        for reason, n in top:
+            example = f" (e.g. {examples[reason]})" if reason in examples else ""
+            lines.append(f"    rejected {n}: {reason}{example}")
+        for note, n in sorted((c.get("notes") or {}).items(), key=lambda item: -item[1])[:reasons]:
+            lines.append(f"    kept {n} with {note}")
+    return lines
