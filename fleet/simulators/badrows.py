@@ -16,7 +16,9 @@ from fleet.simulators.state import INFINITY, MINUS_INFINITY, NAN, RECORDING
 Doc = dict[str, Any]
 Fmt = Callable[[float], str | None]
 
-NULL_BODY_RESOURCES = ("devices", "groups", "drivers", "geofences", "beacons", "positions", "events")
+BODY_RESOURCES = ("devices", "groups", "drivers", "geofences", "beacons", "positions", "events")
+# missing_ids: whole bodies served instead of a resource's list
+BODIES: dict[str, Any] = {"null": None, "object": {"message": "Service temporarily unavailable"}}
 
 
 def _attributes(**values: Any) -> Callable[[Doc], None]:
@@ -129,7 +131,7 @@ class BadRows:
         self.stats = stats
         self.kinds: dict[str, dict[int, str]] = {"positions": {}, "events": {}}
         self.ledger: dict[str, dict[Any, Doc]] = {r: {} for r in resources}
-        self.null_bodies: Counter[str] = Counter()
+        self.bodies: dict[str, Counter[str]] = {kind: Counter() for kind in BODIES}
         self.extra_device_ids: set[int] = set()
         self.turns: Counter[tuple[str, str]] = Counter()
 
@@ -155,13 +157,15 @@ class BadRows:
             if knob:
                 self.stats[knob] += 1
 
-    def null_body(self, resource: str) -> bool:
+    def body(self, resource: str) -> str | None:
+        """The kind of body ("null", "object") the resource answers instead of its list, if any."""
         knob = self.knobs.get("missing_ids")
-        if not knob or resource not in knob["null_body"]:
-            return False
-        if RECORDING.get():
-            self.null_bodies[resource] += 1
-        return True
+        for kind in BODIES:
+            if knob and resource in knob[f"{kind}_body"]:
+                if RECORDING.get():
+                    self.bodies[kind][resource] += 1
+                return kind
+        return None
 
     def extras(self, resource: str, rows: list[Doc]) -> list[Doc]:
         """The bad rows served after the good `rows` of a list resource."""
@@ -200,7 +204,7 @@ class BadRows:
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {resource: list(rows.values()) for resource, rows in self.ledger.items()}
-        out["null_bodies"] = dict(self.null_bodies)
+        out.update({f"{kind}_bodies": dict(counts) for kind, counts in self.bodies.items()})
         return out
 
 

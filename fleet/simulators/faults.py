@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet.simulators.badrows import AREA_FAULTS, MISSING_KINDS, NULL_BODY_RESOURCES, TIME_FAULTS, VALUE_FAULTS
+from fleet.simulators.badrows import AREA_FAULTS, BODIES, BODY_RESOURCES, MISSING_KINDS, TIME_FAULTS, VALUE_FAULTS
 from fleet.simulators.state import RECORDING
 
 if TYPE_CHECKING:
@@ -88,16 +88,20 @@ def _count_of(catalogue: Iterable[str]) -> Callable[[Any], dict[str, Any]]:
     return check
 
 
+def _resources(value: Any, name: str) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value or [])
+    if unknown := set(names) - set(BODY_RESOURCES):
+        raise ValueError(f"{name}: unknown resources {sorted(unknown)}; choose from {list(BODY_RESOURCES)}")
+    return names
+
+
 def _check_missing_ids(value: Any) -> dict[str, Any]:
-    """A rate of rows plus "null_body": the resources that answer null (then the fraction defaults to 0)."""
+    """A rate of rows, plus "null_body" / "object_body": the resources that answer null or an object instead
+    of their list (when one is given the fraction defaults to 0)."""
     body = value if isinstance(value, dict) else {"fraction": value}
-    nulls = body.get("null_body") or []
-    nulls = [nulls] if isinstance(nulls, str) else list(nulls)
-    unknown = set(nulls) - set(NULL_BODY_RESOURCES)
-    if unknown:
-        raise ValueError(f"null_body: unknown resources {sorted(unknown)}; choose from {list(NULL_BODY_RESOURCES)}")
-    rate = {"fraction": body.get("fraction", 0.0 if nulls else 1.0), "kinds": body.get("kinds")}
-    return {**_rate_of(MISSING_KINDS)(rate), "null_body": nulls}
+    bodies = {f"{kind}_body": _resources(body.get(f"{kind}_body"), f"{kind}_body") for kind in BODIES}
+    rate = {"fraction": body.get("fraction", 0.0 if any(bodies.values()) else 1.0), "kinds": body.get("kinds")}
+    return {**_rate_of(MISSING_KINDS)(rate), **bodies}
 
 
 KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {

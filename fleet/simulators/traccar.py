@@ -20,7 +20,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from fleet.simulators.badrows import BAD_POSITION_MODES, PHANTOM_DEVICE, PHANTOM_ROW, UNKNOWN_DEVICE, BadRows, damage
+from fleet.simulators.badrows import (
+    BAD_POSITION_MODES,
+    BODIES,
+    PHANTOM_DEVICE,
+    PHANTOM_ROW,
+    UNKNOWN_DEVICE,
+    BadRows,
+    damage,
+)
 from fleet.simulators.server import SimCore, SocketConn, java_error, json_response
 from fleet.simulators.state import RECORDING, iso_z
 
@@ -262,10 +270,13 @@ class TraccarSim(SimCore):
         return doc
 
     def listing(self, resource: str, rows: list[dict[str, Any]]) -> Response:
-        """A list resource's response: its rows and the extra bad ones, or null (the row knobs)."""
-        if self.bad_rows.null_body(resource):
-            return self.json(None)
-        return self.json(rows + self.bad_rows.extras(resource, rows))
+        """A list resource's response: its rows and the extra bad ones, or another body (the row knobs)."""
+        return self.other_body(resource) or self.json(rows + self.bad_rows.extras(resource, rows))
+
+    def other_body(self, resource: str) -> Response | None:
+        """The body served instead of the resource's list (missing_ids: null_body, object_body), if any."""
+        kind = self.bad_rows.body(resource)
+        return self.json(BODIES[kind]) if kind else None
 
     def truth_row(self, i: int) -> dict[str, Any]:
         row = super().truth_row(i)
@@ -397,9 +408,7 @@ class TraccarSim(SimCore):
                 rows = [i for i in [self.store.latest(device, now)] if i is not None]
         else:
             rows = self.latest_all(now)
-        if self.bad_rows.null_body("positions"):
-            return self.json(None)
-        return self.json(self.serve(rows))
+        return self.other_body("positions") or self.json(self.serve(rows))
 
     async def report_params(self, request: Request) -> dict[str, Any]:
         """deviceId/groupId (repeatable), from, to from the query (or a JSON body on POST)."""
@@ -423,17 +432,16 @@ class TraccarSim(SimCore):
     async def route_view(self, request: Request) -> Response:
         now = self.sync()
         devices, t_from, t_to = self.report_window(await self.report_params(request))
-        if self.bad_rows.null_body("positions"):
-            return self.json(None)
-        return self.json(self.serve([i for d in devices for i in self.store.window(d, t_from, t_to, now)]))
+        rows = [i for d in devices for i in self.store.window(d, t_from, t_to, now)]
+        return self.other_body("positions") or self.json(self.serve(rows))
 
     async def events_view(self, request: Request) -> Response:
         now = self.sync()
         params = await self.report_params(request)
         devices, t_from, t_to = self.report_window(params)
         types = set(request.query_params.getlist("type")) or set(params.get("types") or []) or {"%"}
-        if self.bad_rows.null_body("events"):
-            return self.json(None)
+        if body := self.other_body("events"):
+            return body
         rows = []
         for d in devices:
             for e in self.events_by_device[d]:

@@ -177,9 +177,8 @@ def test_truth_events_are_the_served_events_with_their_millisecond_times(datatra
         assert row["deviceId"] == event["deviceId"] and row["positionId"] == event["positionId"]
         assert row["bad"] is False and "fault" not in row
     assert len(sim.truth(all=True)["events"]) >= len(served)
-    assert truth["bad"] == {r: [] for r in ("devices", "groups", "drivers", "geofences", "positions", "events")} | {
-        "null_bodies": {}
-    }
+    resources = ("devices", "groups", "drivers", "geofences", "positions", "events")
+    assert truth["bad"] == {r: [] for r in resources} | {"null_bodies": {}, "object_bodies": {}}
 
 
 # --- unknown_devices --------------------------------------------------------------------------------
@@ -263,13 +262,15 @@ def test_missing_ids_damages_position_and_event_rows(datatrak):
     assert all(("deviceId" in e) == (event_kinds[e["id"]] != "no deviceId") for e in served_events)
 
 
-def test_a_null_body_fails_one_resource_alone(datatrak):
+def test_a_resource_can_answer_null_or_an_object_instead_of_its_list(datatrak):
     sim, api = datatrak
-    sim.set_faults(missing_ids={"null_body": "groups"})
+    sim.set_faults(missing_ids={"null_body": "groups", "object_body": ["drivers"]})
     assert api.get("/api/groups").content == b"null"
+    assert api.get("/api/drivers").json() == {"message": "Service temporarily unavailable"}
     assert len(api.get("/api/devices").json()) == 4  # no extra rows: the fraction defaults to 0
     assert route(api, [1])
-    assert sim.truth()["bad"]["null_bodies"] == {"groups": 1}
+    bad = sim.truth()["bad"]
+    assert (bad["null_bodies"], bad["object_bodies"]) == ({"groups": 1}, {"drivers": 1})
     sim.set_faults(missing_ids={"null_body": ["positions", "events"]})
     assert route(api, [1]) is None and events(api, [1]) is None
     assert api.get("/api/positions").content == b"null"
@@ -318,7 +319,7 @@ def test_safectory_lists_get_extra_rows_over_rest_and_the_socket(safectory):
     assert len(beacons) == 30 + 3 * 2  # a tenth of 30 beacons: three rounds of both kinds
     assert len({(b["uuid"], b["major"], b["minor"]) for b in beacons}) == len(beacons)
     bad = sim.truth()["bad"]
-    assert set(bad) == {"devices", "beacons", "positions", "events", "null_bodies"}
+    assert set(bad) == {"devices", "beacons", "positions", "events", "null_bodies", "object_bodies"}
     assert [b["kind"] for b in bad["devices"]] == ["no id", "attributes: list"]
     assert len(bad["beacons"]) == 6
     with connect(sim.ws_url, additional_headers={"Cookie": session_cookie(api)}, open_timeout=5) as ws:
