@@ -7,10 +7,12 @@ FIELD_ENCRYPTION_KEY.
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -163,11 +165,27 @@ STORAGES = {
 
 REDIS_URL = env.str("REDIS_URL", default="") or "redis://127.0.0.1:6379/0"
 
+
+def default_channel_prefix(secret_key: str, database_name: str, redis_url: str) -> str:
+    """This installation's channel-layer prefix. Redis pub/sub ignores the database number, so without it
+    installations sharing a Redis server share every group. All processes of one installation agree on
+    the SECRET_KEY (sessions), the database and the Redis database; two installations differ in one."""
+    redis_db = parse_redis_url(redis_url).get("db", 0)
+    seed = f"fleet channel prefix\n{secret_key}\n{database_name}\n{redis_db}"
+    return f"fleet{hashlib.sha256(seed.encode()).hexdigest()[:12]}."
+
+
+CHANNEL_PREFIX = env.str("CHANNEL_PREFIX", default="") or default_channel_prefix(
+    SECRET_KEY, str(DATABASES["default"]["NAME"]), REDIS_URL
+)
+if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", CHANNEL_PREFIX):
+    raise ImproperlyConfigured("CHANNEL_PREFIX may hold only letters, digits, '.', '_' and '-' (at most 40).")
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's RedisPubSubChannelLayer, decoding a group message once per process.
+        # channels_redis's RedisPubSubChannelLayer, decoding a group message once per process; the prefix
+        # starts every channel and group name it subscribes to or publishes on.
         "BACKEND": "fleet.live.layers.SharedDecodePubSubLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 30},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_PREFIX, "capacity": 5000, "expiry": 30},
     }
 }
 
