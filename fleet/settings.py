@@ -188,6 +188,10 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_PREFIX, "capacity": 5000, "expiry": 30},
     }
 }
+# The live socket (docs/live-protocol.md): seconds between access re-checks.
+LIVE_ACCESS_CHECK_S = env.float("LIVE_ACCESS_CHECK_S", default=30.0)
+if not 0 < LIVE_ACCESS_CHECK_S <= 60:
+    raise ImproperlyConfigured("LIVE_ACCESS_CHECK_S must be in (0, 60] seconds.")
 
 # Django's cache (the reports' closed-day cache, fleet/reports/cache.py), shared by every process.
 CACHES = {

@@ -2,6 +2,8 @@
 
 const SILENCE_MS = 15000; // heartbeat every 10 s: 15 s of silence means the link is gone
 const MAX_BACKOFF_MS = 30000;
+// Close codes after which the page does not reconnect but says why.
+const FINAL = { 4401: "signedout", 4403: "noaccess" };
 
 export class LiveSocket {
   constructor(path, { onFrame, onStatus }) {
@@ -39,7 +41,7 @@ export class LiveSocket {
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (event.code === 4401) { this.setStatus("signedout"); return; }
+      if (FINAL[event.code]) { this.setStatus(FINAL[event.code]); return; }
       this.scheduleReconnect();
     };
     if (early) {
@@ -82,7 +84,7 @@ export class LiveSocket {
   }
 }
 
-const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", signedout: "Signed out", connecting: "Connecting…" };
+const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", signedout: "Signed out", noaccess: "No access", connecting: "Connecting…" };
 
 export function showStatus(node, status) {
   if (!node) return;

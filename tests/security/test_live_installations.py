@@ -13,7 +13,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from fleet.live.broadcast import group_name
+from fleet.live.broadcast import group_name, user_group_name
 from fleet.live.layers import SharedDecodePubSubLayer
 from fleet.settings import default_channel_prefix
 from tests.live.conftest import close_layer, connect_and_sync, receive_type
@@ -123,7 +123,10 @@ async def test_a_socket_subscribes_only_under_its_installations_prefix(user_a, o
     channels = sorted(c.decode() for c in client.pubsub_channels(f"{ours['prefix']}*"))
     client.close()
     prefix = ours["prefix"]
-    assert channels[0] == f"{prefix}__group__{group_name(org_a.pk)}"
-    assert len(channels) == 2 and channels[1].startswith(f"{prefix}specific.")  # the socket's own channel
+    assert channels[:2] == [
+        f"{prefix}__group__{group_name(org_a.pk)}",
+        f"{prefix}__group__{user_group_name(user_a.pk)}",
+    ]
+    assert len(channels) == 3 and channels[2].startswith(f"{prefix}specific.")  # the socket's own channel
     await alice.disconnect()
     await close_layer()
