@@ -16,9 +16,12 @@ from fleet.live import access, snapshot
 from fleet.live.broadcast import group_name, user_group_name
 
 log = logging.getLogger(__name__)
-# Daphne (autobahn) lets an application close only with 1000 or 3000-4999, so RFC 6455's 1011 is spelled
-# in the 4000s.
+# Daphne (autobahn) lets an application close only with 1000 or 3000-4999, so RFC 6455's 1009 and 1011 are
+# spelled in the 4000s.
+TOO_BIG = 4413  # an inbound frame over MAX_INBOUND
 UNVERIFIED = 4500  # access could not be re-checked (the page reconnects)
+MAX_INBOUND = 4096  # characters in one browser frame; the browser only ever sends {"type": "resync"}
+PER_FRAME = 2000  # entries in one `positions` or `states` frame at most
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -54,10 +57,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.sent_fix: dict[int, float] = {}  # device -> newest fix the browser has
         self.held_states: list[dict] = []  # `states.batch` messages that arrived during a snapshot
         self.flush_task: asyncio.Task | None = None
+        self.resync_task: asyncio.Task | None = None
         self.tasks: list[asyncio.Task] = []
         self.tokens, self.tokens_at = self.burst, time.monotonic()
-        self.paused = self.closing = False
+        self.paused = self.closing = self.resync_wanted = False
         self.lock = asyncio.Lock()  # one access check or snapshot at a time
+        self.last_snapshot = float("-inf")
+        self.resync_min_s: float = settings.LIVE_RESYNC_MIN_S
         self.access_check_s: float = settings.LIVE_ACCESS_CHECK_S
 
     async def refuse(self, code: int) -> None:
@@ -66,7 +72,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for task in (*self.tasks, self.flush_task):
+        for task in (*self.tasks, self.flush_task, self.resync_task):
             if task is not None:
                 task.cancel()
         for group in list(self.joined):
@@ -137,24 +143,46 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # ---- from the browser ----
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        data = text_data if text_data is not None else bytes_data
+        if data is None or self.org_ids is None or self.closing:
+            return
+        if len(data) > MAX_INBOUND:
+            await self.shut(TOO_BIG)
+            return
         try:
-            message = orjson.loads(text_data or bytes_data or b"")
+            message = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        if isinstance(message, dict) and message.get("type") == "resync" and self.org_ids is not None:
-            await self.refresh(snapshot_wanted=True)
+        if isinstance(message, dict) and message.get("type") == "resync":
+            self.resync_wanted = True
+            if self.resync_task is None:
+                self.resync_task = asyncio.create_task(self.resyncs())
+
+    async def resyncs(self) -> None:
+        """Serve resync requests with one snapshot per resync_min_s at most; requests meanwhile fold into it."""
+        try:
+            while self.resync_wanted and not self.closing:
+                wait = self.last_snapshot + self.resync_min_s - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.resync_wanted = False
+                await self.refresh(snapshot_wanted=True)
+        finally:
+            self.resync_task = None
 
     # ---- to the browser ----
     async def send_snapshot(self) -> None:
-        """config + snapshot; positions and states wait meanwhile and are sent after it if newer."""
+        """config + snapshot (in parts); positions and states wait meanwhile and are sent after it if newer."""
         self.paused = True
         try:
             config, rules = await database_sync_to_async(snapshot.config)(self.org_ids)
             await self.send_frame(config)
             frame = await database_sync_to_async(snapshot.snapshot)(self.org_ids, rules)
-            await self.send_frame(frame)
+            for part in snapshot.encode(frame):
+                await self.send_text(part)
             self.sent_fix = sent = {d["id"]: d["fix"] for d in frame["devices"] if d["fix"] is not None}
             self.pending = {k: p for k, p in self.pending.items() if p[1] > sent.get(k, float("-inf"))}
+            self.last_snapshot = time.monotonic()
         finally:
             self.paused = False
         held, self.held_states = self.held_states, []
@@ -192,8 +220,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             if current is not None:  # the state was computed for this pending position; messages are shared
                 self.pending[device] = [*current[:8], state]
             out.append([device, state, status])
-        if out:
-            await self.send_frame({"type": "states", "d": out})
+        for i in range(0, len(out), PER_FRAME):
+            await self.send_frame({"type": "states", "d": out[i : i + PER_FRAME]})
 
     async def schedule_flush(self) -> None:
         if self.flush_task is None and not self.paused:
@@ -220,8 +248,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         sent = self.sent_fix
         for p in batch:
             sent[p[0]] = p[1]
-        if batch:
-            await self.send_frame({"type": "positions", "p": batch})
+        for i in range(0, len(batch), PER_FRAME):
+            await self.send_frame({"type": "positions", "p": batch[i : i + PER_FRAME]})
 
     async def heartbeats(self) -> None:
         while not self.closing:
@@ -230,5 +258,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self.send_frame({"type": "heartbeat", "server_time": time.time()})
 
     async def send_frame(self, frame: dict) -> None:
+        await self.send_text(orjson.dumps(frame))
+
+    async def send_text(self, frame: bytes) -> None:
         if not self.closing:
-            await self.send(text_data=orjson.dumps(frame).decode())
+            await self.send(text_data=frame.decode())
