@@ -5,6 +5,9 @@ from django.urls import include, path
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Where an invitation's link leads: Django's password reset confirmation, which sets the first password.
+    path("password/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("password/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("reports/", include("fleet.reports.urls")),
     path("", include("fleet.web.urls")),
