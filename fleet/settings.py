@@ -209,6 +209,10 @@ POSITION_RETENTION_DAYS = env.int("POSITION_RETENTION_DAYS", default=0)
 VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
 VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
+# Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
+# (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
+# production unless a vendor server really is on the private network.
+VENDOR_ALLOW_PRIVATE_NETWORKS = env.bool("VENDOR_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
