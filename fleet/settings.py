@@ -7,6 +7,7 @@ FIELD_ENCRYPTION_KEY.
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "leaflet",
     "channels",
+    "axes",
     "fleet.core",
     "fleet.vendors",
     "fleet.tracking",
@@ -83,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "fleet.urls"
@@ -141,6 +144,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): every password login (the login page, the admin's) is checked first; after
+# LOGIN_FAILURE_LIMIT failures of one username from one IP address, that pair is locked for LOGIN_LOCKOUT_MINUTES
+# (HTTP 429 and a page saying so; its passwords are not even hashed meanwhile). A successful login clears the
+# count; superusers unlock early in the admin (Axes: Access attempts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "fleet.core.auth.lockout"  # templates/registration/locked_out.html
+AXES_DISABLE_ACCESS_LOG = True  # failures are recorded, successful logins are not
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 # Django itself keeps UTC; TIME_ZONE from the environment is the default for new organisations.

@@ -1,6 +1,8 @@
 from typing import Any
 
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib import admin, messages
 from django.db import models
 from django.http import Http404, HttpRequest
 
@@ -81,3 +83,35 @@ class MembershipAdmin(OrgScopedAdmin):
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     autocomplete_fields = ["user"]
+
+
+class LoginAttemptAdmin(AccessAttemptAdmin):
+    """Failed logins per username and IP address (django-axes), for superusers only: they name the users of
+    every organisation. Unlocking deletes a pair's failures."""
+
+    actions = ["unlock"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    @admin.action(description="Unlock the selected logins", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: models.QuerySet[AccessAttempt]) -> None:
+        pairs = [f"{a.username} from {a.ip_address}" for a in queryset]
+        queryset.delete()
+        self.message_user(request, f"Unlocked {len(pairs)} login(s): {', '.join(pairs)}.", messages.SUCCESS)
+
+
+# axes registers its own admins (unrestricted, and two of them for logs fleet does not keep): replaced.
+for model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+admin.site.register(AccessAttempt, LoginAttemptAdmin)
