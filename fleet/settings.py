@@ -215,6 +215,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
 REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
+# Background report jobs (fleet/reports/jobs.py): the Celery queue they go to (empty: the default queue; a
+# worker started with -Q <queue> serves them), and how many may be queued or running at once per user and per
+# organisation (more are refused with HTTP 429 until one is done).
+REPORTS_QUEUE = env.str("REPORTS_QUEUE", default="")
+REPORT_JOBS_PER_USER = env.int("REPORT_JOBS_PER_USER", default=3)
+REPORT_JOBS_PER_ORGANIZATION = env.int("REPORT_JOBS_PER_ORGANIZATION", default=10)
 
 # Positions on PostgreSQL live in daily range partitions created this many days ahead;
 # partitions (and SpatiaLite rows) older than the retention are dropped. 0 keeps everything.
