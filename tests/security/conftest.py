@@ -1,12 +1,18 @@
 """A tiny HTTP server on this machine's loopback, answering what a test tells it and recording what it got."""
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -63,11 +69,16 @@ class LocalServer:
 
 @pytest.fixture
 def local_server() -> Iterator:
-    """local_server(host="127.0.0.1") starts a server on that loopback address (``::1`` for IPv6)."""
+    """local_server(host="127.0.0.1", tls=None) starts a server on that loopback address (``::1`` for IPv6),
+    serving HTTPS when ``tls`` is a (certificate file, key file) pair."""
     started: list[_Server] = []
 
-    def start(host: str = "127.0.0.1") -> LocalServer:
+    def start(host: str = "127.0.0.1", tls: tuple[str, str] | None = None) -> LocalServer:
         server = _Server(host, socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         started.append(server)
         return LocalServer(server)
@@ -76,3 +87,28 @@ def local_server() -> Iterator:
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+def self_signed(directory, name: str) -> tuple[str, str]:
+    """A certificate for the DNS name ``name``, signed by itself (trusted as its own CA), and its key: files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)

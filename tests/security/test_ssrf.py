@@ -20,8 +20,10 @@ from fleet.core import egress
 from fleet.core.fields import validate_base_url
 from fleet.vendors import stream, sync
 from fleet.vendors.errors import VendorError
+from fleet.vendors.http import VendorHTTP
 from fleet.vendors.models import SyncRun, VendorAccount
 from tests.conftest import make_account
+from tests.security.conftest import self_signed
 
 pytestmark = pytest.mark.django_db
 
@@ -238,6 +240,26 @@ def test_each_request_goes_to_the_address_checked_for_it_with_the_vendors_host_h
     assert len(server.seen) > 1
     assert {host for _, _, host in server.seen} == {f"vendor.test:{server.port}"}
     assert lookups["vendor.test"] == len(server.seen)  # one lookup per request, none left to the HTTP library
+
+
+@pytest.mark.parametrize("certified", ["vendor.test", "other.test"])
+def test_https_to_the_checked_address_still_verifies_the_vendors_certificate(
+    tmp_path, monkeypatch, local_server, resolver, private_allowed, certified
+):
+    cert, key = self_signed(tmp_path, certified)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the only certificate httpx trusts here
+    server = local_server(tls=(cert, key))
+    resolver("vendor.test", ["127.0.0.1"])
+    http = VendorHTTP(1, f"https://vendor.test:{server.port}")
+    try:
+        if certified == "vendor.test":
+            assert http.request("GET", "/api/server").status_code == 200
+            assert server.seen == [("GET", "/api/server", f"vendor.test:{server.port}")]
+        else:  # a certificate for another name: refused, although the address is the same
+            with pytest.raises(VendorError, match="connection failed"):
+                http.request("GET", "/api/server")
+    finally:
+        http.close()
 
 
 def test_a_redirect_is_not_followed(org_a, local_server, private_allowed):
