@@ -2,9 +2,11 @@
 cheaply, on the login page and the admin's; other addresses and usernames are unaffected; a superuser unlocks."""
 
 import pytest
+from asgiref.sync import sync_to_async
 from axes.models import AccessAttempt
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.db import connections
 from django.urls import reverse
 
 from tests.conftest import make_user
@@ -118,8 +120,11 @@ def test_a_superuser_unlocks_in_the_admin_and_no_one_else_sees_the_attempts(clie
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_the_lockout_page_is_served_over_asgi_as_daphne_serves_it(async_client, alice):
-    for _ in range(10):
-        response = await async_client.post("/login/", {"username": "alice", "password": "wrong"})
-    assert response.status_code == 429
-    right = await async_client.post("/login/", {"username": "alice", "password": "pw-alice"})
-    assert right.status_code == 429 and LOCKED in " ".join(right.content.decode().split())
+    try:
+        for _ in range(10):
+            response = await async_client.post("/login/", {"username": "alice", "password": "wrong"})
+        assert response.status_code == 429
+        right = await async_client.post("/login/", {"username": "alice", "password": "pw-alice"})
+        assert right.status_code == 429 and LOCKED in " ".join(right.content.decode().split())
+    finally:  # the views ran in asgiref's thread: its database connection must not outlive the test
+        await sync_to_async(connections.close_all)()
