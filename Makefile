@@ -4,7 +4,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: setup run test lint migrate demo bench clean
+.PHONY: setup run test lint migrate demo static deploy-check bench clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -15,10 +15,19 @@ migrate: setup
 demo: migrate
 	$(PY) manage.py seeddemo --simulators
 
-run: demo
+# The static files as the server will serve them (with DEBUG off: hashed names and their manifest).
+static: setup
+	$(PY) manage.py collectstatic --noinput -v0
+
+run: demo static
 	@bash scripts/ensure-redis.sh
 	@echo "fleet is starting: open http://$(HOST):$(PORT)/ (log in as dispatcher / dispatcher, admin / admin)"
 	.venv/bin/honcho start -f Procfile
+
+# Before deploying, with the production environment: static files collected, then Django's deployment checks.
+deploy-check: setup
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py check --deploy
 
 test: setup
 	@bash scripts/ensure-redis.sh

@@ -8,6 +8,7 @@ FIELD_ENCRYPTION_KEY.
 import base64
 import hashlib
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "leaflet",
     "channels",
+    "axes",
     "fleet.core",
     "fleet.vendors",
     "fleet.tracking",
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "fleet.urls"
@@ -151,6 +154,19 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Login throttling (django-axes): every password login (the login page, the admin's) is checked first; after
+# LOGIN_FAILURE_LIMIT failures of one username from one IP address, that pair is locked for LOGIN_LOCKOUT_MINUTES
+# (HTTP 429 and a page saying so; its passwords are not even hashed meanwhile). A successful login clears the
+# count; superusers unlock early in the admin (Axes: Access attempts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "fleet.core.auth.lockout"  # templates/registration/locked_out.html
+AXES_DISABLE_ACCESS_LOG = True  # failures are recorded, successful logins are not
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 # Django itself keeps UTC; TIME_ZONE from the environment is the default for new organisations.
 TIME_ZONE = "UTC"
@@ -159,7 +175,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# With DEBUG off, pages link the hashed names of STATIC_ROOT/staticfiles.json: collectstatic must have run
+# (make run does; manage.py check --deploy warns when the manifest is missing or behind).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -230,6 +248,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
 REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
+# Background report jobs (fleet/reports/jobs.py): the Celery queue they go to (empty: the default queue; a
+# worker started with -Q <queue> serves them), and how many may be queued or running at once per user and per
+# organisation (more are refused with HTTP 429 until one is done).
+REPORTS_QUEUE = env.str("REPORTS_QUEUE", default="")
+REPORT_JOBS_PER_USER = env.int("REPORT_JOBS_PER_USER", default=3)
+REPORT_JOBS_PER_ORGANIZATION = env.int("REPORT_JOBS_PER_ORGANIZATION", default=10)
 
 # Positions on PostgreSQL live in daily range partitions created this many days ahead;
 # partitions (and SpatiaLite rows) older than the retention are dropped. 0 keeps everything.
@@ -240,6 +264,10 @@ POSITION_RETENTION_DAYS = env.int("POSITION_RETENTION_DAYS", default=0)
 VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
 VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
+# Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
+# (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
+# production unless a vendor server really is on the private network.
+VENDOR_ALLOW_PRIVATE_NETWORKS = env.bool("VENDOR_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,5 +1,6 @@
 """Shared fixtures: two organisations, so isolation is always at hand."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,15 @@ from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Po
 from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def pytest_configure(config) -> None:
+    """The simulators and test servers listen on 127.0.0.1: vendors on private addresses are allowed here, and
+    in the subprocesses tests start (tests/security turns it off where it checks the refusal)."""
+    from django.conf import settings
+
+    settings.VENDOR_ALLOW_PRIVATE_NETWORKS = True
+    os.environ["VENDOR_ALLOW_PRIVATE_NETWORKS"] = "true"
 
 
 def make_org(slug: str) -> Organization:
@@ -32,7 +42,8 @@ ORG_APPS = ["core", "tracking", "geo", "dispatch", "vendors"]
 
 def make_account(org: Organization, name: str = "acct", kind: str = "datatrak", **kw) -> VendorAccount:
     kw.setdefault("credentials", {"username": "u", "password": "p"})
-    return VendorAccount.objects.create(organization=org, name=name, kind=kind, base_url="http://127.0.0.1:1", **kw)
+    kw.setdefault("base_url", "http://127.0.0.1:1")
+    return VendorAccount.objects.create(organization=org, name=name, kind=kind, **kw)
 
 
 def make_device(org: Organization, name: str = "Van 1", account: VendorAccount | None = None, **kw) -> Device:

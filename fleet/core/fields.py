@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from fleet.core import egress
+
 
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
@@ -54,7 +56,16 @@ class EncryptedJSONField(models.TextField):
 
 
 def validate_base_url(value: str) -> None:
-    """An http(s) URL with a host; single-label hosts (service names) are fine."""
+    """An http(s) URL with a host (single-label hosts, i.e. service names, are fine) that is not, and does not
+    resolve to, an address fleet refuses to connect to (``fleet.core.egress``)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{value!r} is not an http(s) URL with a host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ValidationError(f"{value!r} has no valid port.") from None
+    try:
+        egress.check_host(parts.hostname, port)
+    except egress.RefusedAddress as exc:
+        raise ValidationError(str(exc)) from None

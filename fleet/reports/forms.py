@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from fleet.core.models import Organization
 from fleet.core.scoping import for_user, organizations_for_user
@@ -104,6 +105,7 @@ class ReportForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
+        self.field_values = dict(data)  # each field's own value, before the ones below replace some
         org = self._organization(data)
         data["organization"] = org
         data["devices"], data["scope"] = self._devices(org, data)
@@ -112,6 +114,15 @@ class ReportForm(forms.Form):
                 raise ValidationError({name: f"That {what} belongs to another organisation."})
         data["start"], data["end"] = self._range(org, data)
         return data
+
+    def canonical_query(self) -> dict[str, list[str]]:
+        """The validated query in one spelling, so that two requests for the same report compare equal: this
+        kind's fields only, in name order, each written from its cleaned value (an id, an ISO date), empty ones
+        left out, and the dates only for a custom range (the other presets ignore them)."""
+        values = self.field_values
+        if values["preset"] != "custom":
+            values = {k: v for k, v in values.items() if k not in ("start", "end")}
+        return {name: [_text(values[name])] for name in sorted(values) if values[name] not in (None, "")}
 
     def _organization(self, data: dict) -> Organization:
         named = [x.organization for x in (data.get("device"), data.get("group")) if x is not None]
@@ -157,6 +168,12 @@ class ReportForm(forms.Form):
             return periods.resolve(preset, org.timezone, start, end, now=self.now)
         except ValueError as exc:  # a preset resolve() does not know, or an impossible date
             raise ValidationError(str(exc)) from exc
+
+
+def _text(value) -> str:
+    if isinstance(value, models.Model):
+        return str(value.pk)
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def group_and_descendants(group: DeviceGroup) -> set[int]:

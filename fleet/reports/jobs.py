@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.http import QueryDict
@@ -54,42 +55,66 @@ def should_run_in_background(organization, devices, start: datetime, end: dateti
     return position_count(devices, start, end, limit + 1) > limit
 
 
-def _params(querydict) -> dict[str, list[str]]:
-    """The query as ``{field: [values]}``, without the page's own switches."""
-    if isinstance(querydict, QueryDict):
-        items = querydict.lists()
-    else:
-        items = ((k, v if isinstance(v, list) else [v]) for k, v in dict(querydict).items())
-    return {k: [str(x) for x in v] for k, v in items if k not in ("format", "page")}
+class TooManyJobs(Exception):
+    """The user or the organisation already has its share of jobs queued or running; the message says which."""
 
 
-def start(user, kind: str, querydict) -> ReportJob:
-    """Create a job for the report ``kind`` over the validated form query and enqueue it after commit.
+def start(user, kind: str, query) -> ReportJob:
+    """Create a job for the report ``kind`` over the form query ``query`` (a QueryDict or a dict) and enqueue it
+    after commit. The same report asked again while its job is fresh gets that job: the query is compared in its
+    canonical spelling (``ReportForm.canonical_query``), so stray or reordered parameters make no new job.
 
-    Raises ValueError when the query does not validate (the view validated it already, so this is a bug
-    or a race such as a device deleted meanwhile)."""
+    Raises ValueError when the query does not validate (the view validated it already, so this is a bug or a
+    race such as a device deleted meanwhile), TooManyJobs when a cap (``REPORT_JOBS_PER_USER``,
+    ``REPORT_JOBS_PER_ORGANIZATION``) is reached."""
     from fleet.reports.forms import ReportForm
 
-    params = _params(querydict)
-    form = ReportForm(_querydict(params), user=user, kind=kind)
+    form = ReportForm(query, user=user, kind=kind)
     if not form.is_valid():
         raise ValueError(f"invalid report query: {form.errors.as_text()}")
-    organization = form.cleaned_data["organization"]
-    recent = ReportJob.objects.filter(
-        organization=organization,
-        user=user,
-        kind=kind,
-        params=params,
-        status__in=[ReportJob.Status.QUEUED, ReportJob.Status.RUNNING],
-        created__gte=_now() - DEDUPLICATE_WITHIN,
-    ).first()
-    if recent is not None:
-        return recent
-    job = ReportJob.objects.create(
-        organization=organization, user=user, kind=kind, params=params, total=len(form.cleaned_data["devices"])
-    )
-    transaction.on_commit(lambda: enqueue(job))
+    params, organization = form.canonical_query(), form.cleaned_data["organization"]
+    with transaction.atomic():
+        _lock(user, organization)
+        active = _active()
+        recent = active.filter(
+            organization=organization, user=user, kind=kind, params=params, created__gte=_now() - DEDUPLICATE_WITHIN
+        ).first()
+        if recent is not None:
+            return recent
+        _check_caps(active, user, organization)
+        job = ReportJob.objects.create(
+            organization=organization, user=user, kind=kind, params=params, total=len(form.cleaned_data["devices"])
+        )
+        transaction.on_commit(lambda: enqueue(job))
     return job
+
+
+def _lock(user, organization) -> None:
+    """Serialise job starts of this user and organisation, so that two requests at once cannot both pass a cap
+    (SQLite's IMMEDIATE transactions serialise them already)."""
+    for model, pk in ((get_user_model(), user.pk), (type(organization), organization.pk)):
+        list(model.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True))
+
+
+def _active():
+    """Jobs that hold a place under the caps: queued or running, and younger than ``ACTIVE_FOR`` (an older one
+    lost its worker, or waits behind stopped workers, and no longer blocks anyone)."""
+    live = [ReportJob.Status.QUEUED, ReportJob.Status.RUNNING]
+    return ReportJob.objects.filter(status__in=live, created__gte=_now() - ACTIVE_FOR)
+
+
+def _check_caps(active, user, organization) -> None:
+    per_user, per_org = settings.REPORT_JOBS_PER_USER, settings.REPORT_JOBS_PER_ORGANIZATION
+    if active.filter(user=user).count() >= per_user:
+        raise TooManyJobs(
+            f"You already have {per_user} reports being computed in the background: "
+            "ask for this one again when one of them is done."
+        )
+    if active.filter(organization=organization).count() >= per_org:
+        raise TooManyJobs(
+            f"{organization.name} already has {per_org} reports being computed in the background: "
+            "ask for this one again in a few minutes."
+        )
 
 
 def enqueue(job: ReportJob) -> None:
@@ -123,6 +148,7 @@ SOFT_TIME_LIMIT = 25 * 60
 TIME_LIMIT = 30 * 60
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second
 KEEP_DAYS = 7  # a job's page and downloads stay this long (tasks.prune_report_jobs, daily)
+ACTIVE_FOR = timedelta(seconds=2 * TIME_LIMIT)  # how long a queued or running job counts under the caps
 
 
 class Progress:

@@ -98,7 +98,7 @@ class Connector:
         self.account_id = account_id
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
-        self.http = VendorHTTP(account_id, self.base_url, self.rate)
+        self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=tuple(map(str, credentials.values())))
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource

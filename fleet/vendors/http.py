@@ -1,7 +1,9 @@
 """The one HTTP layer every connector uses: timeouts, retries with backoff and jitter on
 connection errors, timeouts, 5xx and truncated bodies; 429 surfaced as RateLimited (the sync
 task reschedules instead of sleeping); 401 surfaced as AuthExpired; a shared per-account
-token bucket; a clear User-Agent. Error messages name the path, never the query (tokens)."""
+token bucket; a clear User-Agent; connections only to addresses ``fleet.core.egress`` allows,
+checked on every request, and no redirects followed. Error messages name the path, never the
+query (tokens), and never hold the vendor's reply: an error body goes to the log only."""
 
 import json
 import logging
@@ -13,6 +15,7 @@ from django.conf import settings
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 import fleet
+from fleet.core import egress
 from fleet.vendors import ratelimit
 from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
 
@@ -24,6 +27,40 @@ class _Transient(Exception):
 
 
 RETRYABLE = (httpx.TransportError, _Transient)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class CheckedTransport(httpx.HTTPTransport):
+    """Resolves each request's host itself, checks every address (``egress.allowed_addresses``) and sends the
+    request to a checked address, the Host header and the TLS server name staying the host's: what is
+    connected to is what was checked, whatever the name resolves to a moment later (DNS rebinding)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        try:
+            addresses = egress.allowed_addresses(url.host, url.port or DEFAULT_PORTS.get(url.scheme, 80))
+        except (OSError, UnicodeError) as exc:
+            raise httpx.ConnectError(f"cannot resolve {url.host}", request=request) from exc
+        if egress.literal(url.host) is not None:
+            return super().handle_request(request)
+        error = None
+        for ip in addresses:
+            try:
+                return super().handle_request(_pinned(request, ip))
+            except httpx.ConnectError as exc:
+                error = exc
+        raise error or httpx.ConnectError(f"{url.host} has no address", request=request)
+
+
+def _pinned(request: httpx.Request, ip: egress.IPAddress) -> httpx.Request:
+    """``request`` sent to ``ip``: its Host header is kept, and TLS checks the certificate of the host."""
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(ip)),
+        headers=request.headers,
+        stream=request.stream,
+        extensions={**request.extensions, "sni_hostname": request.url.host},
+    )
 
 
 def user_agent() -> str:
@@ -38,16 +75,20 @@ def retry_after(response: httpx.Response, default: float = 1.0) -> float:
 
 
 class VendorHTTP:
-    def __init__(self, account_id: int, base_url: str, rate: tuple[float, int] = (20.0, 40)) -> None:
+    def __init__(
+        self, account_id: int, base_url: str, rate: tuple[float, int] = (20.0, 40), secrets: tuple[str, ...] = ()
+    ) -> None:
         self.account_id = account_id
         self.rate = rate
+        self.secrets = tuple(s for s in secrets if s)  # masked in the error bodies this logs
         timeout = getattr(settings, "VENDOR_HTTP_TIMEOUT", 20.0)
         self.attempts = getattr(settings, "VENDOR_HTTP_ATTEMPTS", 4)
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             headers={"User-Agent": user_agent(), "Accept": "application/json"},
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            transport=CheckedTransport(limits=httpx.Limits(max_connections=8, max_keepalive_connections=8)),
+            follow_redirects=False,  # a redirect is the vendor's answer, never a second request
         )
 
     def close(self) -> None:
@@ -70,6 +111,8 @@ class VendorHTTP:
             raise VendorError(f"{method} {path}: connection failed ({type(exc).__name__})") from None
         except _Transient as exc:
             raise VendorError(f"{method} {path}: {exc}") from None
+        except egress.RefusedAddress as exc:
+            raise VendorError(f"{method} {path}: {exc}", permanent=True) from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, parse=True, **kwargs)._parsed
@@ -77,18 +120,28 @@ class VendorHTTP:
     def _once(self, method: str, path: str, parse: bool = False, **kwargs: Any) -> httpx.Response:
         ratelimit.acquire(self.account_id, *self.rate)
         response = self.client.request(method, path, **kwargs)
-        status = response.status_code
-        if status == 429:
-            raise RateLimited(retry_after(response))
-        if status == 401:
-            raise AuthExpired(f"{method} {path}: HTTP 401")
-        if status >= 500:
-            raise _Transient(f"HTTP {status}: {_excerpt(response)}")
-        if status >= 400:
-            raise VendorError(f"{method} {path}: HTTP {status}: {_excerpt(response)}", status=status)
+        if response.status_code >= 300:
+            raise self._error(method, path, response)
         if parse:
             response._parsed = parse_json(response.content)
         return response
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> Exception:
+        """The exception of an error status. The vendor's reply goes to the log only (users see the status)."""
+        status = response.status_code
+        if status == 429:
+            return RateLimited(retry_after(response))
+        if status == 401:
+            return AuthExpired(f"{method} {path}: HTTP 401")
+        if status < 400:  # followed, a redirect could lead anywhere: the base URL should name the server itself
+            return VendorError(f"{method} {path}: HTTP {status} from the vendor (a redirect: fleet follows none)")
+        excerpt = _excerpt(response, self.secrets)
+        log.warning(
+            "account %s: %s %s: HTTP %s from the vendor, saying %r", self.account_id, method, path, status, excerpt
+        )
+        if status >= 500:
+            return _Transient(f"HTTP {status} from the vendor")
+        return VendorError(f"{method} {path}: HTTP {status} from the vendor", status=status)
 
 
 def parse_json(content: bytes) -> Any:
@@ -106,6 +159,11 @@ def parse_json(content: bytes) -> Any:
         raise _Transient(f"malformed JSON ({len(content)} bytes)") from None
 
 
-def _excerpt(response: httpx.Response) -> str:
-    text = response.text.strip().splitlines()
-    return (text[0] if text else "")[:200]
+def _excerpt(response: httpx.Response, secrets: tuple[str, ...] = ()) -> str:
+    """The first line of an error body, for the log only: at most 200 characters, the account's credentials
+    masked (a server may echo what it was sent)."""
+    lines = response.text.strip().splitlines()
+    text = lines[0] if lines else ""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:200]

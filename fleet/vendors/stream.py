@@ -1,21 +1,26 @@
 """The stream process: one asyncio task per stream-capable account, feeding every socket message
 through the same ingest and model services as the poller. Reconnects with backoff, logs in
 again for every connection (a session may have expired), answers vendor pings, and flags the
-account while its socket is up so polling relaxes (and resumes its pace when it drops)."""
+account while its socket is up so polling relaxes (and resumes its pace when it drops). The socket connects
+only to an address ``fleet.core.egress`` allows, checked right before, and follows no redirect."""
 
 import asyncio
 import contextlib
 import logging
 import random
+import socket
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import orjson
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.utils import timezone
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from fleet.core import egress
 from fleet.geo.models import Geofence
 from fleet.tracking import ingest, services
 from fleet.vendors import base, mirror, sync
@@ -26,6 +31,7 @@ from fleet.vendors.registry import capabilities
 
 log = logging.getLogger(__name__)
 
+OPEN_TIMEOUT_S = 10.0
 BACKOFF_MAX_S = 60.0
 STABLE_AFTER_S = 30.0  # a connection that lived this long resets the backoff
 
@@ -105,9 +111,7 @@ async def _one_connection(account: VendorAccount, stop: asyncio.Event, on_open: 
     try:
         await asyncio.to_thread(connector.login)  # a fresh session for every connection
         headers = {**connector.socket_auth(), "User-Agent": user_agent()}
-        async with websockets.connect(
-            connector.socket_url(), additional_headers=headers, open_timeout=10, max_size=None
-        ) as ws:
+        async with await _open(connector.socket_url(), headers) as ws:
             await _set_connected(account.pk, True)
             log.info("stream of account %s connected", account.pk)
             if on_open:
@@ -115,6 +119,32 @@ async def _one_connection(account: VendorAccount, stop: asyncio.Event, on_open: 
             await _read(account, connector, ws, stop)
     finally:
         connector.close()
+
+
+async def _open(url: str, headers: dict[str, str]) -> ClientConnection:
+    """The socket at ``url``, over a TCP connection to a checked address (websockets follows no redirect on a
+    connection it did not open)."""
+    sock = await asyncio.to_thread(checked_socket, url)
+    try:
+        return await websockets.connect(
+            url, sock=sock, additional_headers=headers, open_timeout=OPEN_TIMEOUT_S, max_size=None
+        )
+    except ValueError:  # what websockets raises for a redirect on our own connection
+        sock.close()
+        raise VendorError("the socket handshake answered with a redirect (fleet follows none)") from None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def checked_socket(url: str) -> socket.socket:
+    """A TCP connection to one of ``url``'s host's allowed addresses; VendorError when the host is refused."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    try:
+        return egress.connect(parts.hostname or "", port, timeout=OPEN_TIMEOUT_S)
+    except egress.RefusedAddress as exc:
+        raise VendorError(f"socket: {exc}", permanent=True) from None
 
 
 async def _read(account: VendorAccount, connector: base.Connector, ws, stop: asyncio.Event) -> None:

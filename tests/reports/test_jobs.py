@@ -32,6 +32,7 @@ from tests.conftest import make_device, make_org, make_user
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 OCTOBER = {"preset": "custom", "start": "2026-10-01", "end": "2026-10-31"}  # 31 days: 3 devices = 93 device-days
+OCTOBER_PARAMS = {"end": ["2026-10-31"], "preset": ["custom"], "start": ["2026-10-01"]}  # as a job stores it
 
 
 @pytest.fixture(autouse=True)
@@ -194,7 +195,7 @@ def test_start_stores_the_query_and_enqueues_after_commit(
     assert sent == [((job.pk,), {})]  # the default queue unless REPORTS_QUEUE names one
     job.refresh_from_db()
     assert (job.kind, job.status, job.total, job.task_id) == ("trips", "queued", 1, "t-1")
-    assert job.params == {"preset": ["custom"], "start": ["2026-10-01"], "end": ["2026-10-31"]}
+    assert job.params == OCTOBER_PARAMS
     assert job.organization == org_a and job.user == user_a
     # The same request again (a double click) gets the same job.
     with django_capture_on_commit_callbacks(execute=True):
@@ -211,7 +212,7 @@ def test_start_stores_the_query_and_enqueues_after_commit(
 def test_progress_is_written_per_device_and_a_claimed_job_is_not_run_twice(org_a, user_a, monkeypatch):
     for i in range(3):
         make_device(org_a, f"Van {i}")
-    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="summary", params=jobs._params(OCTOBER))
+    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="summary", params=OCTOBER_PARAMS)
     seen = []
     real = jobs.Progress.__call__
 
@@ -230,7 +231,7 @@ def test_progress_is_written_per_device_and_a_claimed_job_is_not_run_twice(org_a
 def test_a_job_whose_query_no_longer_validates_fails_with_the_reason(client, org_a, user_a):
     van = make_device(org_a, "Van 1")
     job = ReportJob.objects.create(
-        organization=org_a, user=user_a, kind="trips", params=jobs._params({**OCTOBER, "device": str(van.pk)})
+        organization=org_a, user=user_a, kind="trips", params={**OCTOBER_PARAMS, "device": [str(van.pk)]}
     )
     van.delete()
     assert tasks.run_report_job(job.pk) == "failed"
@@ -244,7 +245,7 @@ def test_a_job_whose_query_no_longer_validates_fails_with_the_reason(client, org
 
 def test_a_job_past_its_soft_time_limit_fails_and_says_so(org_a, user_a, monkeypatch):
     make_device(org_a, "Van 1")
-    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="trips", params=jobs._params(OCTOBER))
+    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="trips", params=OCTOBER_PARAMS)
 
     def too_slow(*args, **kwargs):
         raise SoftTimeLimitExceeded()
@@ -272,7 +273,7 @@ def test_the_job_page_polls_while_running(client, org_a, user_a):
 
 def test_another_organisations_job_is_a_404_everywhere(client, org_a, user_a, org_b, user_b):
     make_device(org_a, "Van 1")
-    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="trips", params=jobs._params(OCTOBER))
+    job = ReportJob.objects.create(organization=org_a, user=user_a, kind="trips", params=OCTOBER_PARAMS)
     assert tasks.run_report_job(job.pk) == "done"
     client.force_login(user_b)
     for url in (

@@ -151,7 +151,8 @@ def _kinds() -> list[dict]:
 
 
 def _compute(request: HttpRequest, kind: str, data: dict) -> Report | HttpResponse:
-    """The report, or a redirect to a background job when it is too big to compute in this request."""
+    """The report, or a redirect to a background job when it is too big to compute in this request (raises
+    ``jobs.TooManyJobs`` when no more jobs may start: the callers answer 429)."""
     org, devices, start, end = data["organization"], data["devices"], data["start"], data["end"]
     if jobs.should_run_in_background(org, devices, start, end, kind):
         return redirect(jobs.start(request.user, kind, request.GET))
@@ -213,7 +214,10 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
     form = context["form"] = ReportForm(request.GET, user=request.user, kind=kind)
     if not form.is_valid():
         return render(request, "reports/report.html", context)
-    result = _compute(request, kind, form.cleaned_data)
+    try:
+        result = _compute(request, kind, form.cleaned_data)
+    except jobs.TooManyJobs as exc:
+        return _retry_later(render(request, "reports/report.html", context | {"refused": str(exc)}, status=429))
     if isinstance(result, HttpResponse):
         return result
     units = Units.for_org(form.cleaned_data["organization"])
@@ -259,10 +263,18 @@ def export(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
             raise Http404("No such device, group, geofence or organisation.")
         return HttpResponseBadRequest(form.errors.as_text() + "\n", content_type="text/plain; charset=utf-8")
     data, table = form.cleaned_data, request.GET.get("table") or None
-    result = _compute(request, kind, data)
+    try:
+        result = _compute(request, kind, data)
+    except jobs.TooManyJobs as exc:
+        return _retry_later(HttpResponse(f"{exc}\n", status=429, content_type="text/plain; charset=utf-8"))
     if isinstance(result, HttpResponse):
         return result
     return download(result, Units.for_org(data["organization"]), fmt, table, _filename(kind, data, fmt))
+
+
+def _retry_later(response: HttpResponse) -> HttpResponse:
+    response["Retry-After"] = "60"
+    return response
 
 
 def _with_bom(lines):

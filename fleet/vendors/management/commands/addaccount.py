@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from fleet.core.models import Organization
@@ -28,17 +29,14 @@ class Command(BaseCommand):
         if not (o["token"] or o["username"]):
             raise CommandError("give --username/--password or --token")
         credentials = {k: o[k] for k in ("username", "password", "token") if o[k]}
-        account, created = VendorAccount.objects.update_or_create(
-            organization=org,
-            name=o["name"],
-            defaults={
-                "kind": o["kind"],
-                "base_url": o["base_url"],
-                "credentials": credentials,
-                "sync_interval_s": o["interval"],
-                "enabled": True,
-                "disabled_by_error": False,
-            },
-        )
-        account.full_clean()
+        account = VendorAccount.objects.filter(organization=org, name=o["name"]).first()
+        created = account is None
+        account = account or VendorAccount(organization=org, name=o["name"])
+        account.kind, account.base_url, account.credentials = o["kind"], o["base_url"], credentials
+        account.sync_interval_s, account.enabled, account.disabled_by_error = o["interval"], True, False
+        try:
+            account.full_clean()  # before saving: a refused base URL is never stored
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+        account.save()
         self.stdout.write(f"{'added' if created else 'updated'} account {account.name} ({account.kind}) of {org.slug}")
