@@ -172,14 +172,15 @@ class XssTests(BrowserTestCase):
         page.mouse.move(1, 1)
         page.wait_for_selector(".leaflet-tooltip", state="detached")
         page.evaluate(f"([lat, lon]) => {map_js}.setView([lat, lon], 16, {{ animate: false }})", [lat, lon])
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         box = page.locator(f"#{map_id}").bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        for nudge in range(5):  # the first move after a view change may go unseen: move a pixel more
-            page.mouse.move(x + nudge, y)
+        for nudge in range(30):  # a move while the map redraws may go unseen: move a pixel again
+            page.mouse.move(x + nudge % 2, y)
             if page.locator(".leaflet-tooltip").count():
                 break
             page.wait_for_timeout(100)
-        page.wait_for_selector(".leaflet-tooltip")
+        assert page.locator(".leaflet-tooltip").count(), f"no tooltip at {lat}, {lon} on {page.url}"
         text = page.inner_text(".leaflet-tooltip")
         self.assert_inert(f"a tooltip on {map_id}")
         return text
