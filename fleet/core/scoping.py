@@ -10,6 +10,7 @@ from fleet.core.models import Membership, Organization
 
 M = TypeVar("M", bound=models.Model)
 User = AbstractBaseUser | AnonymousUser
+MAX_PK = 2**63 - 1  # the largest id a 64-bit key holds
 
 
 def org_lookup(model: type[models.Model]) -> str:
@@ -49,6 +50,15 @@ def get_for_user(queryset: models.QuerySet[M], user: User, **lookup: object) -> 
         return for_user(queryset, user).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
+
+
+def parse_pk(value: object) -> int | None:
+    """An id from a query string or a form, or None: ASCII digits only (``"²".isdigit()`` is true, yet
+    ``int("²")`` fails) and no larger than a 64-bit key."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    pk = int(value)
+    return pk if 0 < pk <= MAX_PK else None
 
 
 def organizations_for_user(user: User) -> models.QuerySet[Organization]:

@@ -34,6 +34,7 @@ from fleet.reports.tables import (
     Report,
     Table,
     Units,
+    unknown,
 )
 
 KML_NS = "http://www.opengis.net/kml/2.2"
@@ -84,7 +85,7 @@ class _Echo:
 
 
 def _csv_cell(value) -> str | float | int:
-    if value is None:
+    if unknown(value):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -157,7 +158,7 @@ def _cells(table: Table) -> list[Column]:
 
 
 def _write(sheet, row: int, col: int, column: Column, value, fmt) -> None:
-    if value is None:
+    if unknown(value):  # a non-finite number too: XLSX has no NaN or infinity
         sheet.write_blank(row, col, None, fmt)
     elif isinstance(value, bool):
         sheet.write_boolean(row, col, value, fmt)

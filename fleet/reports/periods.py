@@ -18,6 +18,9 @@ PRESETS: list[tuple[str, str]] = [
     ("last_7_days", "Last 7 days"),
     ("custom", "Custom"),
 ]
+# The times a query may ask for: no position is older (ingest rejects them) and none lies so far ahead.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2101, 1, 1, tzinfo=UTC)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -74,7 +77,7 @@ def parse_range(
 ) -> Range | None:
     """The range a query asks for: ``preset`` (see ``resolve``; "custom" is not one here) or ``from`` / ``to``
     as ISO 8601 times (naive times are in ``tz``; a missing ``to`` is now, a missing ``from`` ``default``
-    before it). None when unreadable, empty or longer than ``longest``."""
+    before it). None when unreadable, empty, longer than ``longest`` or outside [EARLIEST, LATEST]."""
     zone = ZoneInfo(tz)
     try:
         if params.get("preset"):
@@ -84,9 +87,9 @@ def parse_range(
         else:
             end = _parse_time(params.get("to"), zone) or datetime.now(UTC)
             start = _parse_time(params.get("from"), zone) or end - default
-    except ValueError:
-        return None
-    if start >= end or end - start > longest:
+        if not EARLIEST <= start < end <= LATEST or end - start > longest:
+            return None
+    except (ValueError, OverflowError):  # unreadable, or a time at the ends of the calendar (year 1 or 9999)
         return None
     return Range(start, end)
 

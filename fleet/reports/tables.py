@@ -10,6 +10,7 @@ units and timezone for display and export; each ``Column.kind`` says which conve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,7 +90,12 @@ class TrackLine:
 
 
 def _known(values: np.ndarray) -> list[float | None]:
-    return [None if v != v else v for v in values.tolist()]  # NaN != NaN
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+def unknown(value) -> bool:
+    """None, or a float that is not a number (NaN, ±Infinity: a database column can hold them)."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 @dataclass
@@ -142,8 +148,9 @@ class Units:
         return f"{column.label} ({unit})" if unit else column.label
 
     def value(self, column: Column, value):
-        """Export value in the organisation's units: numbers stay numbers; datetimes local and naive."""
-        if value is None:
+        """Export value in the organisation's units: numbers stay numbers; datetimes local and naive; None for
+        an unknown value (a non-finite number too)."""
+        if unknown(value):
             return None
         kind = column.kind
         if kind == DISTANCE:
@@ -156,11 +163,13 @@ class Units:
             return round(float(value))
         if kind == DATETIME:
             return value.astimezone(self.tz).replace(tzinfo=None)
+        if kind == LATLON and (unknown(value[0]) or unknown(value[1])):
+            return None
         return value
 
     def text(self, column: Column, value) -> str:
-        """HTML text: "12.3 km", "1:02:03", "2026-11-30 08:15:02"."""
-        if value is None or value == "":
+        """HTML text: "12.3 km", "1:02:03", "2026-11-30 08:15:02"; "" for an unknown value."""
+        if value == "" or unknown(value):
             return ""
         kind = column.kind
         if kind in (DISTANCE, SPEED, VOLUME):
@@ -172,7 +181,7 @@ class Units:
         if kind == DATETIME:
             return self.value(column, value).strftime("%Y-%m-%d %H:%M:%S")
         if kind == LATLON:
-            return f"{value[0]:.5f}, {value[1]:.5f}"
+            return "" if unknown(value[0]) or unknown(value[1]) else f"{value[0]:.5f}, {value[1]:.5f}"
         if kind == DATE:
             return value.isoformat()
         if kind == BOOL:

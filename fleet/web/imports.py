@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from fleet.core.models import Membership
-from fleet.core.scoping import for_user, org_ids_for_user
+from fleet.core.scoping import for_user, org_ids_for_user, parse_pk
 from fleet.tracking.gpximport import GpxError, import_gpx
 from fleet.tracking.models import Device
 
@@ -74,8 +74,8 @@ def _content_length(request: HttpRequest) -> int:
 
 def _deny_other_roles(request: HttpRequest) -> None:
     """403 when the user may see the posted device but not import into its organisation."""
-    pk = request.POST.get("device", "")
-    visible = pk.isdigit() and for_user(Device.objects.filter(pk=pk), request.user).exists()
+    pk = parse_pk(request.POST.get("device"))
+    visible = pk is not None and for_user(Device.objects.filter(pk=pk), request.user).exists()
     if visible and not importable_devices(request.user).filter(pk=pk).exists():
         raise PermissionDenied("Only admins and dispatchers of the device's organisation may import.")
 

@@ -1,9 +1,10 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from fleet.core.jsonout import JsonResponse
 from fleet.core.maps import map_settings
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user
 from fleet.dispatch.models import Task
@@ -15,7 +16,10 @@ from fleet.vendors import summary
 from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
 
-BAD_RANGE = "give preset=hour|today|yesterday, or from/to as ISO 8601 times (from before to, at most 31 days)"
+BAD_RANGE = (
+    "give preset=hour|today|yesterday, or from/to as ISO 8601 times (from before to, at most 31 days, "
+    "between the years 2000 and 2100)"
+)
 
 
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.

@@ -1,4 +1,6 @@
 // The report page's map: the report's lines (route, trips) or places (stops), and the table's position links.
+// Device names and labels are vendor strings: tooltips and popups get DOM nodes holding them as text
+// (Leaflet parses a string content as HTML).
 
 import { el, readJSON, tileLayers, watchTiles } from "./format.js";
 
@@ -18,10 +20,11 @@ page.tracks.forEach((track, i) => {
   const line = track.points.length > 1
     ? L.polyline(track.points, { color, weight: 4, opacity: 0.8 })
     : L.circleMarker(track.points[0], { color, radius: 5 });
-  line.bindTooltip(track.name, { sticky: true }).addTo(lines);
+  line.bindTooltip(el("span", {}, track.name), { sticky: true }).addTo(lines);
 });
 for (const [lat, lon, label] of page.points) {
-  L.circleMarker([lat, lon], { color: "#2563eb", radius: 6, weight: 2, fillOpacity: 0.5 }).bindTooltip(label).addTo(lines);
+  L.circleMarker([lat, lon], { color: "#2563eb", radius: 6, weight: 2, fillOpacity: 0.5 })
+    .bindTooltip(el("span", {}, label)).addTo(lines);
 }
 if (lines.getLayers().length) map.fitBounds(lines.getBounds(), { padding: [24, 24], maxZoom: 16 });
 

@@ -72,7 +72,7 @@ class ChartsAndJobsTests(BrowserTestCase):
 
     def charts(self, query: str) -> None:
         self.page.goto(f"{self.live_server_url}/reports/charts/?{query}", wait_until="domcontentloaded")
-        self.page.wait_for_function("window.fleetCharts && fleetCharts.ready")
+        self.page.wait_for_function("() => window.fleetCharts && fleetCharts.ready")
         assert self.page.evaluate("fleetCharts.error") is None
 
     def test_a_devices_series_are_drawn_by_uplot_with_synced_cursors(self):
@@ -96,7 +96,7 @@ class ChartsAndJobsTests(BrowserTestCase):
         over = page.locator("#charts .chart-card").nth(0).locator(".u-over")
         box = over.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.36, box["y"] + box["height"] / 2)
-        page.wait_for_function("fleetCharts.charts.every(u => u.cursor.idx != null)")
+        page.wait_for_function("() => fleetCharts.charts.every(u => u.cursor.idx != null)")
         times = page.evaluate("fleetCharts.charts.map(u => u.data[0][u.cursor.idx])")
         # The fixes are a minute apart; each chart's nearest point is within a minute of the speed chart's.
         assert max(times) - min(times) <= 60
@@ -131,7 +131,7 @@ class ChartsAndJobsTests(BrowserTestCase):
         job = ReportJob.objects.get()
         assert page.url.endswith(f"/reports/jobs/{job.pk}/")
         assert page.inner_text("#job-percent") == "0 %"  # no worker yet: queued
-        page.wait_for_function("window.fleetJob && fleetJob.status === 'queued'")
+        page.wait_for_function("() => window.fleetJob && fleetJob.status === 'queued'")
 
         with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[QUEUE], shutdown_timeout=30):
             page.wait_for_selector("#job-downloads", timeout=60_000)

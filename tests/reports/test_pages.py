@@ -1,5 +1,6 @@
 """Report pages: the form, scoping to the user's organisations, ranges, and what the result page shows."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -65,9 +66,14 @@ def test_the_map_thins_lines_evenly_and_keeps_each_lines_ends():
     assert second["points"] == [[60.0, 25.0], [60.003, 25.0], [60.004, 25.0]]  # and the last
 
 
-def test_the_map_data_script_is_djangos_json_script():
+def test_the_map_data_script_escapes_as_djangos_json_script_does():
     value = {"tiles": [{"attribution": "&copy; OSM"}], "tracks": [{"name": "</script><b>", "points": [[60.1, 24.9]]}]}
-    assert report_views.json_script(value, "report-map-data") == json_script(value, "report-map-data")
+    ours, django = report_views.json_script(value, "report-map-data"), json_script(value, "report-map-data")
+    head = '<script id="report-map-data" type="application/json">'
+    assert ours.startswith(head) and ours.endswith("</script>")
+    inner = ours[len(head) : -len("</script>")]
+    assert not {"<", ">", "&"} & set(inner)
+    assert json.loads(inner) == json.loads(django[len(head) : -len("</script>")]) == value
 
 
 @pytest.mark.parametrize("name", ["index", "report", "export"])
@@ -112,7 +118,7 @@ def test_another_orgs_id_is_a_form_error_without_its_data(alice, world_a, world_
     key = {"device": "device", "group": "devicegroup", "geofence": "geofence"}[field]
     response = alice.get(page("events", **DAY, **{field: world_b[key].pk}))
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Select a valid choice" in body and "report" not in response.context
     assert "b van" not in body and "b depot" not in body and "report-table" not in body
 
@@ -132,7 +138,7 @@ def test_another_orgs_id_is_a_form_error_without_its_data(alice, world_a, world_
 )
 def test_bad_input_is_a_form_error_never_a_500(alice, world_a, params, message):
     response = alice.get(page("summary", **params))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert message in response.content.decode()
     assert "report" not in response.context
 

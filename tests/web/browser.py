@@ -1,4 +1,7 @@
-"""Browser-test plumbing: Debian's Chromium through Playwright against a live Daphne (HTTP + WebSocket)."""
+"""Browser-test plumbing: Debian's Chromium through Playwright against a live Daphne (HTTP + WebSocket).
+
+Pages run under fleet's Content-Security-Policy, which forbids eval: give ``wait_for_function`` a function
+("() => …"), never a bare expression (Playwright evals those in the page). A test fails on any violation."""
 
 import os
 import re
@@ -25,6 +28,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 EXTERNAL = re.compile(r"^https?://(?!localhost[:/]|127\.0\.0\.1[:/])")
+# In every page before its own scripts: report each Content-Security-Policy violation on the console.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`csp-violation ${e.effectiveDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
 
 
 def _fresh_executors_after_fork() -> None:
@@ -93,11 +102,19 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
         self.page.route(EXTERNAL, lambda route: route.abort())  # no tile servers in tests
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.csp_violations: list[str] = []
+        self.context.add_init_script(CSP_LISTENER)
+        self.page.on("console", self._on_console)
+
+    def _on_console(self, message) -> None:
+        if message.text.startswith("csp-violation") or "Content Security Policy" in message.text:
+            self.csp_violations.append(f"{self.page.url}: {message.text}")
 
     def tearDown(self) -> None:
         self.context.close()
         ingest.forget_devices()
         assert not self.errors, self.errors
+        assert not self.csp_violations, self.csp_violations  # every page runs under the policy, inline-free
 
     # ---- data ----
     def make_world(self) -> None:

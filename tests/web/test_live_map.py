@@ -39,8 +39,8 @@ class LiveMapTests(BrowserTestCase):
         before = page.evaluate(f"fleetMap.position({self.van.pk})")
         started = time.monotonic()
         send_positions(self.van, fix(self.van, 60.171, 24.945, 0, speed=72.0, ignition=True, course=45.0))
-        page.wait_for_function(f"fleetMap.position({self.van.pk}).lon > 24.944", timeout=1000)
-        page.wait_for_function("document.querySelector('[data-f=speed]').textContent === '72 km/h'", timeout=1000)
+        page.wait_for_function(f"() => fleetMap.position({self.van.pk}).lon > 24.944", timeout=1000)
+        page.wait_for_function("() => document.querySelector('[data-f=speed]').textContent === '72 km/h'", timeout=1000)
         assert time.monotonic() - started < 1.5  # the two waits above already bound each step to 1 s
         after = page.evaluate(f"fleetMap.position({self.van.pk})")
         assert after["drawn"] and (after["lat"], after["lon"]) != (before["lat"], before["lon"])
@@ -50,12 +50,12 @@ class LiveMapTests(BrowserTestCase):
     def test_filters_narrow_the_list_and_the_map(self):
         page = self.page
         page.evaluate("fleetMap.setClustering(false)")
-        one = "fleetMap.visibleRows().length === 1 && fleetMap.counts().drawn === 1"
+        one = "() => fleetMap.visibleRows().length === 1 && fleetMap.counts().drawn === 1"
         page.fill("#q", "trk-002")  # plate, any case
         page.wait_for_function(one)
         assert page.evaluate("fleetMap.visibleRows()") == ["Truck 02"]
         page.fill("#q", "356000001")  # IMEI
-        page.wait_for_function("fleetMap.visibleRows()[0] === 'Van 01' && fleetMap.counts().drawn === 1")
+        page.wait_for_function("() => fleetMap.visibleRows()[0] === 'Van 01' && fleetMap.counts().drawn === 1")
         page.fill("#q", "")
         page.select_option("#f-vendor", "safectory")
         page.wait_for_function(one)
@@ -79,17 +79,17 @@ class LiveMapTests(BrowserTestCase):
         assert abs(centre[0] - 60.170) < 1e-3 and abs(centre[1] - 24.940) < 1e-3
         send_positions(self.van, fix(self.van, 60.1900, 24.9900, 0, speed=50.0, ignition=True, course=10.0))
         near = "(c => Math.abs(c.lat - 60.19) + Math.abs(c.lng - 24.99))(fleetMap.map.getCenter())"
-        page.wait_for_function(f"{near} < 2e-3")
+        page.wait_for_function(f"() => {near} < 2e-3")
         assert page.get_attribute("[data-f=replay]", "href") == f"/devices/{self.van.pk}/replay/"
         page.focus("#list")
         page.keyboard.press("ArrowUp")  # the previous device by name
-        page.wait_for_function("document.querySelector('[data-f=name]').textContent === 'Truck 02'")
+        page.wait_for_function("() => document.querySelector('[data-f=name]').textContent === 'Truck 02'")
 
     def test_clicking_a_marker_selects_its_device(self):
         page = self.page
         page.evaluate("fleetMap.setClustering(false)")
         page.evaluate("fleetMap.map.setView([60.18, 24.96], 15, { animate: false })")
-        page.wait_for_function(f"fleetMap.position({self.truck.pk}).drawn")
+        page.wait_for_function(f"() => fleetMap.position({self.truck.pk}).drawn")
         box = page.locator("#map").bounding_box()
         at = page.evaluate(f"fleetMap.position({self.truck.pk})")
         page.mouse.move(box["x"] + at["x"], box["y"] + at["y"])
@@ -116,18 +116,18 @@ class LiveMapTests(BrowserTestCase):
         page = self.page
         first_snapshot = page.evaluate("fleetMap.stats.snapshotAt")
         page.evaluate("fleetMap.socket.ws.close()")
-        page.wait_for_function("document.querySelector('#conn').dataset.state === 'reconnecting'", timeout=1000)
+        page.wait_for_function("() => document.querySelector('#conn').dataset.state === 'reconnecting'", timeout=1000)
         send_positions(self.truck, fix(self.truck, 60.185, 24.965, 0, speed=0.0, ignition=False))
-        page.wait_for_function(f"fleetMap.stats.snapshotAt > {first_snapshot}")  # config + snapshot again
-        page.wait_for_function("document.querySelector('#conn').dataset.state === 'live'")
-        page.wait_for_function(f"fleetMap.position({self.truck.pk}).lat === 60.185")
+        page.wait_for_function(f"() => fleetMap.stats.snapshotAt > {first_snapshot}")  # config + snapshot again
+        page.wait_for_function("() => document.querySelector('#conn').dataset.state === 'live'")
+        page.wait_for_function(f"() => fleetMap.position({self.truck.pk}).lat === 60.185")
 
     def test_the_indicator_shows_offline_when_the_browser_has_no_network(self):
         self.context.set_offline(True)
-        self.page.wait_for_function("document.querySelector('#conn').dataset.state === 'offline'")
+        self.page.wait_for_function("() => document.querySelector('#conn').dataset.state === 'offline'")
         assert self.page.inner_text("#conn") == "Offline"
         self.context.set_offline(False)
-        self.page.wait_for_function("document.querySelector('#conn').dataset.state === 'live'")
+        self.page.wait_for_function("() => document.querySelector('#conn').dataset.state === 'live'")
 
     def add_overlays(self) -> None:
         from django.contrib.gis.geos import LineString, Point
@@ -160,12 +160,12 @@ class LiveMapTests(BrowserTestCase):
     def test_the_overlay_layers_and_the_trail_load(self):
         page = self.page
         page.evaluate(f"fleetMap.select({self.van.pk})")
-        page.wait_for_function(f"fleetMap.overlays.trails.get({self.van.pk}).points.length >= 1")
+        page.wait_for_function(f"() => fleetMap.overlays.trails.get({self.van.pk}).points.length >= 1")
         send_positions(self.van, fix(self.van, 60.172, 24.948, 0, speed=30.0, ignition=True))
-        page.wait_for_function(f"fleetMap.overlays.trails.get({self.van.pk}).points.length >= 2")
+        page.wait_for_function(f"() => fleetMap.overlays.trails.get({self.van.pk}).points.length >= 2")
         self.add_overlays()
         page.evaluate("fleetMap.overlays.load('/live/layers.json')")
-        page.wait_for_function("fleetMap.overlays.counts.geofences === 2")
+        page.wait_for_function("() => fleetMap.overlays.counts.geofences === 2")
         assert page.evaluate("fleetMap.overlays.counts") == {"geofences": 2, "pois": 1, "tasks": 1, "beacons": 0}
         poi = page.evaluate("fleetMap.overlays.pois.getLayers()[0].getTooltip().getContent().textContent")
         assert poi.startswith("<b>Customer</b>")  # vendor/user strings are text in tooltips too
@@ -173,10 +173,10 @@ class LiveMapTests(BrowserTestCase):
         assert line == [[60.172, 24.948], [60.2, 25.0]]  # from the van's live position to the destination
         page.check("[data-f=pin]")  # keep the van's trail while the truck is selected
         page.evaluate(f"fleetMap.select({self.truck.pk})")
-        page.wait_for_function(f"fleetMap.overlays.trails.has({self.truck.pk})")
+        page.wait_for_function(f"() => fleetMap.overlays.trails.has({self.truck.pk})")
         assert page.evaluate("[...fleetMap.overlays.trails.keys()].sort()") == sorted([self.van.pk, self.truck.pk])
         page.evaluate(f"fleetMap.select({self.tag.pk})")
-        page.wait_for_function(f"fleetMap.overlays.trails.has({self.tag.pk})")
+        page.wait_for_function(f"() => fleetMap.overlays.trails.has({self.tag.pk})")
         assert page.evaluate("[...fleetMap.overlays.trails.keys()].sort()") == sorted([self.van.pk, self.tag.pk])
 
 
@@ -197,12 +197,12 @@ class ReplayTests(BrowserTestCase):
     def test_replay_plays_and_the_scrubber_moves_the_marker(self):
         page = self.page
         page.goto(f"{self.live_server_url}/devices/{self.van.pk}/replay/", wait_until="domcontentloaded")
-        page.wait_for_function("window.fleetReplay && fleetReplay.state.positions.length === 30")
+        page.wait_for_function("() => window.fleetReplay && fleetReplay.state.positions.length === 30")
         assert "1 stop" in page.inner_text("#r-summary")
         start = page.evaluate("fleetReplay.marker()")
         page.select_option("#r-speed", "64")
         page.click("#r-play")
-        page.wait_for_function("fleetReplay.marker().lon > 24.905")
+        page.wait_for_function("() => fleetReplay.marker().lon > 24.905")
         page.click("#r-play")  # pause
         assert page.evaluate("fleetReplay.marker()")["lon"] > start["lon"]
         # scrub to the end: the marker sits on the last position and its row is highlighted
@@ -220,7 +220,7 @@ class ReplayTests(BrowserTestCase):
         start, end = first[0].fix_time, first[9].fix_time  # the first 10 fixes
         query = urlencode({"from": start.isoformat(), "to": end.isoformat()})
         self.page.goto(f"{self.live_server_url}/devices/{self.van.pk}/replay/?{query}", wait_until="domcontentloaded")
-        self.page.wait_for_function("window.fleetReplay && fleetReplay.state.positions.length > 0")
+        self.page.wait_for_function("() => window.fleetReplay && fleetReplay.state.positions.length > 0")
         assert self.page.evaluate("fleetReplay.state.positions.length") == 10
         assert self.page.get_attribute("[data-preset='custom']", "aria-pressed") == "true"
         assert self.page.input_value("#r-from") != ""

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from fleet.core.scoping import get_for_user, organizations_for_user
+from fleet.core.jsonout import JsonResponse, json_script
+from fleet.core.scoping import get_for_user, organizations_for_user, parse_pk
 from fleet.reports import charts, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Units
@@ -39,6 +40,7 @@ def charts_page(request: HttpRequest) -> HttpResponse:
         else:
             fleet = charts.fleet_payload(data["organization"], data["devices"], data["start"], data["end"])
             context |= {"fleet": fleet, "fleet_rows": _fleet_rows(fleet)}
+            context["fleet_script"] = json_script(fleet, "fleet-data")
     return render(request, "reports/charts.html", context, status=400 if form.is_bound and form.errors else 200)
 
 
@@ -91,9 +93,10 @@ def utilisation_page(request: HttpRequest) -> HttpResponse:
     orgs = organizations_for_user(request.user)
     chosen = request.GET.get("organization")
     if chosen:
-        if not chosen.isdigit():
+        pk = parse_pk(chosen)
+        if pk is None:
             return HttpResponseBadRequest("organization must be an id.\n", content_type="text/plain")
-        org = get_for_user(orgs, request.user, pk=int(chosen))
+        org = get_for_user(orgs, request.user, pk=pk)
     else:
         org = orgs.first()
         if org is None:

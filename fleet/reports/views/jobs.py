@@ -4,11 +4,12 @@ organisation's job is a 404."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from fleet.core.jsonout import JsonResponse
 from fleet.core.scoping import get_for_user
 from fleet.reports.kinds import KINDS
 from fleet.reports.models import ReportJob

@@ -6,23 +6,22 @@ renders it: as HTML tables (and a map for route / trips) or as CSV / XLSX / GPX 
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import numpy as np
 from django.contrib.auth.decorators import login_required
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import register_converter, reverse
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
 from fleet.reports import exports, jobs
 from fleet.reports.forms import ReportForm
@@ -132,17 +131,6 @@ def map_points(report: Report, limit: int = HTML_ROWS) -> list[list]:
     return [[round(r[place.key][0], 6), round(r[place.key][1], 6), str(r.get(label) or "")] for r in rows]
 
 
-def json_script(value, element_id: str) -> SafeString:
-    """Django's ``json_script``, escaping with ``str.replace``: its ``str.translate`` takes a slow path over the
-    rest of the text from the first character it escapes (the tiles' "&copy;"), which is slow over the map's
-    points."""
-    text = json.dumps(value, cls=DjangoJSONEncoder)
-    for char, escaped in (("&", "\\u0026"), ("<", "\\u003C"), (">", "\\u003E")):
-        text = text.replace(char, escaped)
-    script = '<script id="{}" type="application/json">{}</script>'
-    return format_html(script, element_id, mark_safe(text))  # noqa: S308 - escaped above
-
-
 def _kinds() -> list[dict]:
     return [{"slug": slug, **vars(kind)} for slug, kind in KINDS.items()]
 
@@ -213,7 +201,7 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         return render(request, "reports/report.html", context)
     form = context["form"] = ReportForm(request.GET, user=request.user, kind=kind)
     if not form.is_valid():
-        return render(request, "reports/report.html", context)
+        return render(request, "reports/report.html", context, status=400)
     try:
         result = _compute(request, kind, form.cleaned_data)
     except jobs.TooManyJobs as exc:

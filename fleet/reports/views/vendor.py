@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from fleet.core.scoping import get_for_user
+from fleet.core.scoping import get_for_user, parse_pk
 from fleet.reports import jobs
 from fleet.reports import vendor as vendor_reports
 from fleet.reports.engine import day_windows
@@ -28,9 +28,9 @@ QUERY_FIELDS = ("organization", "device", "group", "preset", "start", "end", "sp
 def _check_scope(request: HttpRequest) -> None:
     """404 for a device or group id the user may not see (the form alone would call it an invalid choice)."""
     for name, model in (("device", Device), ("group", DeviceGroup)):
-        value = request.GET.get(name, "")
-        if value.isdigit():
-            get_for_user(model.objects.all(), request.user, pk=int(value))
+        pk = parse_pk(request.GET.get(name))
+        if pk is not None:
+            get_for_user(model.objects.all(), request.user, pk=pk)
 
 
 @require_GET
