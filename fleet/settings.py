@@ -206,6 +206,9 @@ REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
 POSITION_PARTITION_DAYS_AHEAD = env.int("POSITION_PARTITION_DAYS_AHEAD", default=7)
 POSITION_RETENTION_DAYS = env.int("POSITION_RETENTION_DAYS", default=0)
 
+# GPX uploads: the address space (MB) reading one file may add to its worker process (fleet/tracking/gpxjobs.py).
+GPX_IMPORT_MEMORY_MB = env.int("GPX_IMPORT_MEMORY_MB", default=1024)
+
 # Vendor HTTP: per-request timeout (s), attempts on connection errors/5xx, history fetched on a first sync.
 VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)

@@ -21,9 +21,6 @@ from fleet.tracking.models import Device, GpxImport
 # the hard limit kills a worker stuck past it (the job page then reports it lost).
 SOFT_TIME_LIMIT = 5 * 60
 TIME_LIMIT = 6 * 60
-# Address space reading a file may add to its worker process (``jobs.memory_limit``); a 20 MB file of track
-# points needs a small part of it. Storing goes in batches and is not limited.
-MEMORY_LIMIT_MB = 1024
 KEEP_DAYS = 7  # a job's page stays this long (tasks.prune_gpx_imports, daily)
 
 logger = logging.getLogger(__name__)
@@ -62,7 +59,8 @@ def run(job: GpxImport) -> None:
     either way the stored file is dropped."""
     data, job.data = bytes(job.data or b""), None
     try:
-        with jobs.memory_limit(MEMORY_LIMIT_MB * 1024 * 1024):  # reading is what grows with the file
+        # Reading is what grows with the file; storing goes in batches.
+        with jobs.memory_limit(settings.GPX_IMPORT_MEMORY_MB * 1024 * 1024):
             segments = parse(data)
         del data
         result = import_segments(job.device, segments, zoneinfo.ZoneInfo(job.timezone), jobs.Progress(job))
@@ -78,7 +76,7 @@ def _failure(job: GpxImport, exc: Exception) -> str:
     if isinstance(exc, GpxError):
         return f"Cannot import this file: {exc}."
     if isinstance(exc, MemoryError):
-        return f"Cannot import this file: reading it needs more than {MEMORY_LIMIT_MB} MB of memory."
+        return f"Cannot import this file: reading it needs more than {settings.GPX_IMPORT_MEMORY_MB} MB of memory."
     if isinstance(exc, SoftTimeLimitExceeded):
         return _stopped(f"took longer than {SOFT_TIME_LIMIT // 60} minutes")
     logger.error("GPX import %s failed", job.pk, exc_info=exc)

@@ -2,7 +2,8 @@
 import job, and the web process (the test client) keeps serving. The file that crashes gpxpy (150,000 nested
 elements) never runs in this process: a subprocess shows the parser refuses it before anything recursive
 runs, and a real prefork Celery worker refuses it and goes on to import the next upload. The upload's job
-also runs end to end on Celery's embedded worker, as report jobs do (tests/reports/test_jobs.py).
+also runs end to end on Celery's embedded worker, as report jobs do (tests/reports/test_jobs.py), and the
+prefork worker fails a file that needs more memory than it may take.
 
 The workers consume Redis at REDIS_URL, on a queue of the test's own (``IMPORTS_QUEUE``), so no other worker
 on the shared Redis takes the jobs.
@@ -29,7 +30,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from fleet.celery import app as celery_app
-from fleet.tracking import gpxjobs, gpxparse, tasks
+from fleet.core import jobs
+from fleet.tracking import gpxparse, tasks
 from fleet.tracking.models import GpxImport, Position
 from tests.conftest import make_device, make_org, make_user
 from tests.tracking.test_gpximport import LAUGHS, TRACKS, make_gpx, trkpt
@@ -190,20 +192,12 @@ def test_importing_builds_no_tree_and_calls_neither_gpxpys_parser_nor_the_namesp
     assert tasks.run_gpx_import(job.pk) == "done"  # a Garmin file: five namespaces, extensions
 
 
-def test_an_import_needing_more_memory_than_allowed_fails_and_the_process_carries_on(org_a, user_a, monkeypatch):
+def test_the_memory_limit_refuses_an_allocation_past_it_and_is_restored_after():
     limit = resource.getrlimit(resource.RLIMIT_AS)
-    monkeypatch.setattr(gpxjobs, "MEMORY_LIMIT_MB", 8)
-    van = make_device(org_a)
-    big = make_gpx(*[trkpt()] * 200_000)  # 14 MB: decoded, then 200,000 points read
-    job = GpxImport.objects.create(organization=org_a, user=user_a, device=van, data=big)
-
-    assert tasks.run_gpx_import(job.pk) == "failed"
-
-    job.refresh_from_db()
-    assert job.error == "Cannot import this file: reading it needs more than 8 MB of memory."
-    assert resource.getrlimit(resource.RLIMIT_AS) == limit  # restored
-    small = GpxImport.objects.create(organization=org_a, user=user_a, device=van, data=GPX)
-    assert tasks.run_gpx_import(small.pk) == "done"
+    with pytest.raises(MemoryError), jobs.memory_limit(8 * 1024 * 1024):
+        bytearray(64 * 1024 * 1024)  # past glibc's largest heap request: a new mapping, never reused memory
+    assert resource.getrlimit(resource.RLIMIT_AS) == limit
+    assert len(bytearray(64 * 1024 * 1024)) == 64 * 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------------------ the crash case
@@ -238,9 +232,10 @@ def database_url() -> str:
 
 
 @contextmanager
-def prefork_worker(queue: str, log: Path):
+def prefork_worker(queue: str, log: Path, memory_mb: int):
     """``celery worker`` with the prefork pool (one child), as deployed, in its own process group."""
     env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": celery_app.conf.broker_url}
+    env["GPX_IMPORT_MEMORY_MB"] = str(memory_mb)
     command = [sys.executable, "-m", "celery", "-A", "fleet", "worker", "--pool=prefork", "--concurrency=1"]
     command += ["-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     with log.open("wb") as out:
@@ -256,33 +251,36 @@ def prefork_worker(queue: str, log: Path):
                 worker.wait()
 
 
-def wait_for(*jobs: GpxImport, timeout: float = 120) -> None:
+def wait_for(*imports: GpxImport, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    for job in jobs:
+    for job in imports:
         while job.refresh_from_db() or not job.is_over:
             assert time.monotonic() < deadline, f"import {job.pk} still {job.status} after {timeout} s"
             time.sleep(0.2)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_prefork_worker_refuses_the_crashing_and_the_flooding_file_and_imports_the_next(
+def test_a_prefork_worker_refuses_the_crashing_the_flooding_and_the_too_big_file_and_imports_the_next(
     client, django_user_model, settings, tmp_path
 ):
     settings.IMPORTS_QUEUE = queue = f"fleet-test-imports-{uuid.uuid4().hex[:10]}"
     org = make_org("a")
     client.force_login(make_user(django_user_model, "alice", org))
     van = make_device(org, "Van 1")
+    many = make_gpx(*[trkpt()] * 250_000)  # 17 MB: 250,000 points to read, far more than 16 MB
 
-    with prefork_worker(queue, tmp_path / "worker.log") as worker:
+    with prefork_worker(queue, tmp_path / "worker.log", memory_mb=16) as worker:
         deep = post(client, van, nested(150_000), "deep.gpx")
         flood = post(client, van, HOSTILE["namespace flood"][0](), "flood.gpx")
+        big = post(client, van, many, "many.gpx")
         good = post(client, van, GPX, "morning.gpx")
-        wait_for(deep, flood, good)
+        wait_for(deep, flood, big, good)
         alive = worker.poll() is None
 
     assert alive, (tmp_path / "worker.log").read_text()
     assert deep.error == "Cannot import this file: the file nests elements deeper than 100."
     assert flood.error == "Cannot import this file: the file declares more than 100 XML namespaces."
+    assert big.error == "Cannot import this file: reading it needs more than 16 MB of memory."
     assert (good.status, good.summary) == ("done", "4 points read, 3 stored, 0 duplicates, 1 rejected (no time: 1)")
     assert Position.objects.filter(device=van).count() == 3
     assert client.get(URL).status_code == 200
