@@ -246,6 +246,7 @@ CELERY_BEAT_SCHEDULE = {
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
     "refresh-device-states": {"task": "fleet.live.tasks.refresh_device_states", "schedule": 15.0},
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
+    "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
 }
@@ -263,6 +264,9 @@ REPORT_JOBS_PER_ORGANIZATION = env.int("REPORT_JOBS_PER_ORGANIZATION", default=1
 # partitions (and SpatiaLite rows) older than the retention are dropped. 0 keeps everything.
 POSITION_PARTITION_DAYS_AHEAD = env.int("POSITION_PARTITION_DAYS_AHEAD", default=7)
 POSITION_RETENTION_DAYS = env.int("POSITION_RETENTION_DAYS", default=0)
+
+# GPX uploads: the address space (MB) reading one file may add to its worker process (fleet/tracking/gpxjobs.py).
+GPX_IMPORT_MEMORY_MB = env.int("GPX_IMPORT_MEMORY_MB", default=1024)
 
 # Vendor HTTP: per-request timeout (s), attempts on connection errors/5xx, history fetched on a first sync.
 VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)

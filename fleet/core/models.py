@@ -91,3 +91,50 @@ class OrgOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Job(OrgOwned):
+    """Abstract base of a background job run by a Celery task (a report, a GPX import): who asked, its status,
+    progress as done of total, and why it failed. The helpers every kind shares are in ``fleet.core.jobs``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def is_over(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    def status_data(self) -> dict:
+        """What a job page polls (``static/js/job.js``)."""
+        return {
+            "id": self.pk,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "percent": self.percent,
+            "error": self.error,
+            "finished": self.is_over,
+            "url": self.get_absolute_url(),
+        }

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -14,9 +13,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.http import QueryDict
 
+from fleet.core import jobs
 from fleet.reports.models import ReportJob
 from fleet.tracking import store
 
@@ -151,33 +150,21 @@ KEEP_DAYS = 7  # a job's page and downloads stay this long (tasks.prune_report_j
 ACTIVE_FOR = timedelta(seconds=2 * TIME_LIMIT)  # how long a queued or running job counts under the caps
 
 
-class Progress:
+class Progress(jobs.Progress):
     """The ``progress(done, total)`` callback handed to the builder: saves done / total (and the rows so far
     when the builder reports them) to the job row, throttled."""
 
     def __init__(self, job: ReportJob) -> None:
-        self.job, self.last = job, 0.0
+        super().__init__(job, PROGRESS_EVERY_S)
 
     def __call__(self, done: int, total: int, rows: int | None = None) -> None:
-        now = time.monotonic()
-        if done < total and now - self.last < PROGRESS_EVERY_S:
-            return
-        self.last = now
-        fields = {"done": done, "total": total} if rows is None else {"done": done, "total": total, "rows": rows}
-        ReportJob.objects.filter(pk=self.job.pk).update(**fields)
+        super().__call__(done, total, **({} if rows is None else {"rows": rows}))
 
 
 def claim(job_id: int) -> ReportJob | None:
-    """Mark a queued job running and return it; None when it is gone, finished, or running elsewhere.
-
-    A job still "running" long after the hard time limit lost its worker (acks_late redelivers the task):
-    it may be claimed again."""
-    now = _now()
-    stale = now - timedelta(seconds=TIME_LIMIT + 60)
-    claimable = Q(status=ReportJob.Status.QUEUED) | Q(status=ReportJob.Status.RUNNING, started__lt=stale)
-    if not ReportJob.objects.filter(claimable, pk=job_id).update(status=ReportJob.Status.RUNNING, started=now):
-        return None
-    return ReportJob.objects.select_related("organization", "user").get(pk=job_id)
+    """Mark a queued job running and return it; None when it is gone, finished, or running elsewhere (a job
+    still "running" a minute past the hard time limit lost its worker: it may be claimed again)."""
+    return jobs.claim(ReportJob.objects.select_related("organization", "user"), job_id, TIME_LIMIT)
 
 
 def run(job: ReportJob) -> None:
@@ -195,11 +182,7 @@ def run(job: ReportJob) -> None:
         fail(job, f"The report could not be computed ({type(exc).__name__}).")
         return
     job.store_report(report)
-    rows = sum(len(table.rows) for table in report.tables)
-    finished = {"status": ReportJob.Status.DONE, "finished": _now(), "error": "", "rows": rows}
-    # An update, not save(): the progress callback wrote done / total to the row meanwhile.
-    ReportJob.objects.filter(pk=job.pk).update(result=job.result, **finished)
-    job.refresh_from_db()
+    jobs.finish(job, result=job.result, rows=sum(len(table.rows) for table in report.tables))
 
 
 class JobError(Exception):
@@ -240,8 +223,7 @@ def options(cleaned_data: dict) -> dict:
 
 
 def fail(job: ReportJob, message: str) -> None:
-    ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.FAILED, error=message, finished=_now())
-    job.refresh_from_db()
+    jobs.fail(job, message)
 
 
 def prune(keep_days: int = KEEP_DAYS) -> int:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from fleet.core.models import OrgOwned
+from fleet.core.models import Job
 from fleet.reports import serial
 from fleet.reports.tables import Report
 
 
-class ReportJob(OrgOwned):
+class ReportJob(Job):
     """One report computed in the background.
 
     ``params`` is the report form's query (``{field: [values]}``, as ``QueryDict.lists()``), so the job
@@ -20,24 +19,11 @@ class ReportJob(OrgOwned):
     with the row (organisation cascade, no orphan files) in the one store every process shares.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     kind = models.CharField(max_length=32)
     params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0, help_text="Devices computed so far.")
     total = models.PositiveIntegerField(default=0, help_text="Devices to compute.")
     rows = models.PositiveIntegerField(default=0, help_text="Table rows so far.")
-    task_id = models.CharField(max_length=64, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     result = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -49,12 +35,6 @@ class ReportJob(OrgOwned):
 
     def get_absolute_url(self) -> str:
         return reverse("reports:job", args=[self.pk])
-
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.DONE:
-            return 100
-        return int(100 * self.done / self.total) if self.total else 0
 
     @property
     def finished_ok(self) -> bool:

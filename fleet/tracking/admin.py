@@ -1,8 +1,9 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
 from fleet.core.admin import OrgScopedAdmin, RetiredFilter
-from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Position
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, GpxImport, Position
 
 
 @admin.register(DeviceGroup)
@@ -77,3 +78,41 @@ class EventAdmin(OrgScopedAdmin):
     autocomplete_fields = ["device"]
     raw_id_fields = ["position"]
     show_full_result_count = False
+
+
+@admin.register(GpxImport)
+class GpxImportAdmin(OrgScopedAdmin):
+    """GPX import jobs, read-only: created by the upload page and written by the worker (the file is not shown)."""
+
+    list_display = ["id", "file_name", "device", "status", "done", "total", "user", "organization", "created"]
+    list_filter = ["status", "organization"]
+    list_select_related = ["device", "user", "organization"]
+    search_fields = ["file_name", "error", "summary", "user__username"]
+    date_hierarchy = "created"
+    fields = [
+        "organization",
+        "device",
+        "user",
+        "file_name",
+        "timezone",
+        "status",
+        "done",
+        "total",
+        "summary",
+        "warned",
+        "error",
+        "task_id",
+        "created",
+        "started",
+        "finished",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).defer("data")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: GpxImport | None = None) -> bool:
+        return False

@@ -1,23 +1,19 @@
-"""GPX files into a device's positions: track points become ``PositionRecord``s for the one ingest service,
-so importing a file again stores nothing new. How points are checked and read: docs/positions-store.md
-(Ingest, GPX import).
+"""GPX files into a device's positions: the track points the hardened parser (``gpxparse``) reads become
+``PositionRecord``s for the one ingest service, so importing a file again stores nothing new. How points are
+checked and read: docs/positions-store.md (Ingest, GPX import).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from xml.parsers import expat
-
-import gpxpy
-import gpxpy.gpx
 
 from fleet.core.geodesy import bearing_deg, haversine_m
 from fleet.tracking import ingest, validate
+from fleet.tracking.gpxparse import GpxError, TrackPoint, parse
 from fleet.tracking.records import PositionRecord
 
 BATCH = 5000
@@ -25,13 +21,8 @@ NO_TIME = "no time"
 TIME_OUT_OF_RANGE = "time out of range"
 ELEVATION_M = (-500.0, 20_000.0)
 
-_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
-
 Step = tuple[PositionRecord, PositionRecord] | None
-
-
-class GpxError(ValueError):
-    """The file is not a GPX track we can read; the message says why, for the user."""
+Progress = Callable[[int, int], None]  # (points done, points in the file)
 
 
 @dataclass
@@ -61,80 +52,23 @@ def _counts(counter: Counter) -> str:
     return ", ".join(f"{why}: {n}" for why, n in sorted(counter.items()))
 
 
-def decode(data: bytes | str) -> str:
-    """The file as text, in the encoding its XML declaration names (UTF-8 by default)."""
-    if isinstance(data, str):
-        return data
-    declared = _ENCODING.match(data.lstrip(b"\xef\xbb\xbf")[:200])
-    name = declared.group(1).decode() if declared else "UTF-8"
-    codec = "utf-8-sig" if name.lower().replace("_", "-") in ("utf-8", "utf8") else name
-    try:
-        return data.decode(codec)
-    except LookupError as exc:
-        raise GpxError(f"unknown text encoding {name!r}") from exc
-    except UnicodeDecodeError as exc:
-        raise GpxError(f"not {name} text (byte {exc.start})") from exc
-    except UnicodeError as exc:  # codecs such as punycode raise the base class
-        raise GpxError(f"not {name} text") from exc
-
-
-class _RootReached(Exception):
-    pass
-
-
-class _DoctypeFound(Exception):
-    pass
-
-
-def _raise(error: type[Exception]):
-    def handler(*args) -> None:
-        raise error
-
-    return handler
-
-
-def refuse_dtd(text: str) -> None:
-    """Raise GpxError if the text declares a document type: GPX needs none, and a DTD is how entity expansion
-    bombs and external entities get in. Only the prolog is read: no DTD may follow the root element."""
-    parser = expat.ParserCreate(namespace_separator="}")  # as ElementTree, so both see the same syntax errors
-    parser.StartDoctypeDeclHandler = _raise(_DoctypeFound)
-    parser.StartElementHandler = _raise(_RootReached)
-    try:
-        parser.Parse(text, True)
-    except _DoctypeFound:
-        raise GpxError("the file declares a document type (DTD), which GPX files do not use") from None
-    except (_RootReached, expat.ExpatError):  # a syntax error is reported by the GPX parser
-        pass
-
-
-def parse(data: bytes | str) -> gpxpy.gpx.GPX:
-    text = decode(data)
-    refuse_dtd(text)
-    try:
-        gpx = gpxpy.parse(text)
-    except gpxpy.gpx.GPXXMLSyntaxException as exc:
-        raise GpxError(f"not a GPX file ({str(exc).removeprefix('Error parsing XML: ')})") from exc
-    except gpxpy.gpx.GPXException as exc:
-        raise GpxError(f"invalid GPX: {exc}") from exc
-    if not any(segment.points for track in gpx.tracks for segment in track.segments):
-        raise GpxError("the file has no track points")
-    return gpx
-
-
-def records(device_pk: int, gpx: gpxpy.gpx.GPX, result: ImportResult, zone: tzinfo = UTC) -> Iterator[PositionRecord]:
+def records(
+    device_pk: int, segments: list[list[TrackPoint]], result: ImportResult, zone: tzinfo = UTC
+) -> Iterator[PositionRecord]:
     """One record per usable track point, segment by segment; rejected points are counted in ``result``."""
     now = datetime.now(UTC)
-    for track in gpx.tracks:
-        for segment in track.segments:
-            usable = []
-            for point in segment.points:
-                record = _checked(str(device_pk), point, zone, now, result)
-                if record is not None:
-                    usable.append((point, record))
-            yield from _with_motion(usable)
+    for segment in segments:
+        usable = []
+        for point in segment:
+            record = _checked(str(device_pk), point, zone, now, result)
+            if record is not None:
+                usable.append((point, record))
+        yield from _with_motion(usable)
 
 
-def _checked(device_id: str, point, zone: tzinfo, now: datetime, result: ImportResult) -> PositionRecord | None:
+def _checked(
+    device_id: str, point: TrackPoint, zone: tzinfo, now: datetime, result: ImportResult
+) -> PositionRecord | None:
     """The point as a record without speed and course, or None when it is rejected (counted with its reason)."""
     result.read += 1
     fix_time, reason = _fix_time(point.time, zone, result)
@@ -161,10 +95,10 @@ def _fix_time(moment: datetime | None, zone: tzinfo, result: ImportResult) -> tu
         return None, TIME_OUT_OF_RANGE
 
 
-def _attributes(point: gpxpy.gpx.GPXTrackPoint) -> dict:
+def _attributes(point: TrackPoint) -> dict:
     attributes = {}
-    if point.horizontal_dilution is not None:
-        attributes["hdop"] = point.horizontal_dilution
+    if point.hdop is not None:
+        attributes["hdop"] = point.hdop
     if point.satellites is not None:
         attributes["satellites"] = point.satellites
     return attributes
@@ -183,14 +117,14 @@ def _elevation(value: float | None, result: ImportResult) -> float | None:
     return None
 
 
-def _with_motion(points: list[tuple[gpxpy.gpx.GPXTrackPoint, PositionRecord]]) -> Iterator[PositionRecord]:
+def _with_motion(points: list[tuple[TrackPoint, PositionRecord]]) -> Iterator[PositionRecord]:
     """Speed and course from the file when it has them, else from the step between usable neighbours."""
     segment = [record for _, record in points]
     for i, (point, record) in enumerate(points):
         step = _step(segment, i)
-        speed = _first_finite(_extension(point, "speed"), point.speed, low=0.0)
+        speed = _first_finite(point.extension_speed, point.speed, low=0.0)
         record.speed = speed * 3.6 if speed is not None else _step_speed_kmh(step)
-        course = _first_finite(_extension(point, "course"), point.course)
+        course = _first_finite(point.extension_course, point.course)
         record.course = course % 360.0 if course is not None else _bearing(step)
         yield record
 
@@ -204,20 +138,6 @@ def _step(segment: list[PositionRecord], i: int) -> Step:
 
 def _first_finite(*values: float | None, low: float = -math.inf) -> float | None:
     return next((v for v in values if v is not None and math.isfinite(v) and v >= low), None)
-
-
-def _extension(point: gpxpy.gpx.GPXTrackPoint, name: str) -> float | None:
-    """A numeric extension element by local name, at any depth (``gpxtpx:speed``, ``speed``, ...)."""
-    for root in point.extensions:
-        for element in root.iter():
-            tag = element.tag if isinstance(element.tag, str) else ""
-            if tag.rpartition("}")[2].lower() == name and element.text:
-                try:
-                    value = float(element.text)
-                except ValueError:
-                    return None
-                return value if math.isfinite(value) else None
-    return None
 
 
 def _step_speed_kmh(step: Step) -> float:
@@ -237,20 +157,35 @@ def _bearing(step: Step) -> float | None:
 
 def import_gpx(device, data: bytes | str, zone: tzinfo = UTC) -> ImportResult:
     """Store a GPX file's track points as ``device``'s positions, reading times without a zone in ``zone``;
-    raise GpxError for a file that cannot be read or has no point to store."""
-    gpx = parse(data)
+    raise GpxError for a file that cannot be read or has no point to store. The whole file is read (and
+    refused past a limit) before anything is stored."""
+    return import_segments(device, parse(data), zone)
+
+
+def import_segments(
+    device, segments: list[list[TrackPoint]], zone: tzinfo = UTC, progress: Progress | None = None
+) -> ImportResult:
+    """Store the track points of a parsed file (``parse``), batch by batch, calling ``progress(points done,
+    points in the file)`` after each; raise GpxError when no point can be stored."""
+    total = sum(map(len, segments))
+    if progress is not None:
+        progress(0, total)
     result = ImportResult(zone=str(zone))
     batch: list[PositionRecord] = []
     usable = 0
-    for record in records(device.pk, gpx, result, zone):
+    for record in records(device.pk, segments, result, zone):
         usable += 1
         batch.append(record)
         if len(batch) >= BATCH:
             _store(device, batch, result)
             batch = []
+            if progress is not None:
+                progress(result.read, total)
     if not usable:
         raise GpxError(_nothing_to_store(result))
     _store(device, batch, result)
+    if progress is not None:
+        progress(total, total)
     return result
 
 

@@ -2,8 +2,9 @@
 
 from django.contrib.gis.db import models as gis
 from django.db import models
+from django.urls import reverse
 
-from fleet.core.models import OrgOwned
+from fleet.core.models import Job, OrgOwned
 
 
 class VendorOwned(OrgOwned):
@@ -191,3 +192,32 @@ class TrackDay(models.Model):
 
     def __str__(self) -> str:
         return f"device {self.device_id} {self.day} v{self.version}"
+
+
+class GpxImport(Job):
+    """A GPX file uploaded for one device, imported by a Celery task (``fleet.tracking.gpxjobs``).
+
+    ``data`` is the uploaded file, kept in the one store the web process and every worker share until the
+    task has read it (then emptied); ``summary`` is the result's counts for the user, ``warned`` whether
+    they deserve a second look (every point rejected, times read in a chosen zone).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    data = models.BinaryField(null=True, blank=True, editable=False)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="The zone of times written without one.")
+    done = models.PositiveIntegerField(default=0, help_text="Track points checked and stored so far.")
+    total = models.PositiveIntegerField(default=0, help_text="Track points in the file (0 until it is read).")
+    summary = models.TextField(blank=True)
+    warned = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["organization", "-created"])]
+        verbose_name = "GPX import"
+
+    def __str__(self) -> str:
+        return f"GPX import #{self.pk} of {self.file_name or 'a file'} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("import-job", args=[self.pk])

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from fleet.tracking import partitions
+from fleet.tracking import gpxjobs, partitions
 from fleet.tracking.store import archive
 
 
@@ -20,3 +20,19 @@ def archive_closed_days(days: int = 31) -> int:
     built = archive.archive_recent_days(days)[0]
     archive.prune_expired()
     return built
+
+
+@shared_task(time_limit=gpxjobs.TIME_LIMIT, soft_time_limit=gpxjobs.SOFT_TIME_LIMIT, ignore_result=True)
+def run_gpx_import(job_id: int) -> str | None:
+    """An uploaded GPX file into its device's positions (``fleet.tracking.gpxjobs``)."""
+    job = gpxjobs.claim(job_id)
+    if job is None:
+        return None
+    gpxjobs.run(job)
+    return job.status
+
+
+@shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
+def prune_gpx_imports(keep_days: int = gpxjobs.KEEP_DAYS) -> int:
+    """Beat, daily: drop GPX import jobs older than ``keep_days``."""
+    return gpxjobs.prune(keep_days)

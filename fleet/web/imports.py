@@ -1,23 +1,25 @@
-"""GPX import: upload a file as one device's positions (admins and dispatchers of the device's organisation)."""
+"""GPX import: upload a file as one device's positions (admins and dispatchers of the device's organisation).
+The upload is stored and imported by a worker (``fleet.tracking.gpxjobs``); its page follows the job."""
 
 import zoneinfo
 from functools import cache
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
 from fleet.core.models import Membership
 from fleet.core.scoping import for_user, org_ids_for_user, parse_pk
-from fleet.tracking.gpximport import GpxError, import_gpx
-from fleet.tracking.models import Device
+from fleet.tracking import gpxjobs
+from fleet.tracking.models import Device, GpxImport
 
 MAX_BYTES = 20 * 1024 * 1024
 IMPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
+RECENT = 10  # imports listed under the form
 
 
 def importable_devices(user) -> QuerySet[Device]:
@@ -27,6 +29,14 @@ def importable_devices(user) -> QuerySet[Device]:
     if user.is_superuser:
         return devices
     return devices.filter(organization_id__in=org_ids_for_user(user, IMPORT_ROLES))
+
+
+def importing_jobs(user) -> QuerySet[GpxImport]:
+    """Import jobs of the organisations where the user may import (superusers: all)."""
+    jobs = GpxImport.objects.select_related("device", "user").defer("data")
+    if user.is_superuser:
+        return jobs
+    return jobs.filter(organization_id__in=org_ids_for_user(user, IMPORT_ROLES))
 
 
 def too_large() -> str:
@@ -80,28 +90,52 @@ def _deny_other_roles(request: HttpRequest) -> None:
         raise PermissionDenied("Only admins and dispatchers of the device's organisation may import.")
 
 
-@login_required
-def import_gpx_view(request: HttpRequest) -> HttpResponse:
-    user = request.user
+def _may_import(user) -> None:
     if not user.is_superuser and not org_ids_for_user(user, IMPORT_ROLES):
         raise PermissionDenied("Only admins and dispatchers may import positions.")
-    devices = importable_devices(user)
+
+
+def _page(request: HttpRequest, form: GpxImportForm, status: int = 200, error: str = "") -> HttpResponse:
+    context = {"form": form, "error": error, "recent": importing_jobs(request.user)[:RECENT]}
+    return render(request, "web/import.html", context, status=status)
+
+
+@login_required
+def import_gpx_view(request: HttpRequest) -> HttpResponse:
+    _may_import(request.user)
+    devices = importable_devices(request.user)
     if request.method != "POST":
-        return render(request, "web/import.html", {"form": GpxImportForm(devices=devices)})
+        return _page(request, GpxImportForm(devices=devices))
     if _content_length(request) > MAX_BYTES + 64 * 1024:  # refuse before the upload is read and spooled to disk
-        context = {"form": GpxImportForm(devices=devices), "error": too_large()}
-        return render(request, "web/import.html", context, status=400)
+        return _page(request, GpxImportForm(devices=devices), status=400, error=too_large())
     _deny_other_roles(request)
     form = GpxImportForm(request.POST, request.FILES, devices=devices)
-    if form.is_valid():
-        device = form.cleaned_data["device"]
-        try:
-            result = import_gpx(device, form.cleaned_data["file"].read(), form.cleaned_data["timezone"])
-        except GpxError as exc:
-            form.add_error("file", f"Cannot import this file: {exc}.")
-        else:
-            warn = (result.rejected and not result.stored) or result.zoneless
-            level = messages.WARNING if warn else messages.SUCCESS
-            messages.add_message(request, level, f"{device.name}: {result.summary()}.")
-            return redirect("import-gpx")
-    return render(request, "web/import.html", {"form": form}, status=400)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    upload = form.cleaned_data["file"]
+    job = gpxjobs.start(
+        request.user, form.cleaned_data["device"], upload.name or "", upload.read(), form.cleaned_data["timezone"]
+    )
+    return redirect(job)
+
+
+def _job_for(request: HttpRequest, pk: int) -> GpxImport:
+    _may_import(request.user)
+    try:
+        job = importing_jobs(request.user).get(pk=pk)
+    except GpxImport.DoesNotExist:
+        raise Http404("No such import.") from None
+    gpxjobs.check_lost(job)
+    return job
+
+
+@require_GET
+@login_required
+def import_job_page(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "web/import_job.html", {"job": _job_for(request, pk)})
+
+
+@require_GET
+@login_required
+def import_job_status(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_job_for(request, pk).status_data(), headers={"Cache-Control": "no-store"})

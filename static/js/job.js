@@ -1,5 +1,6 @@
-// Background report job page: polls /reports/jobs/<id>.json every second, moves the progress bar, and
-// reloads the page once the job is done (the server then renders the tables and the download links) or failed.
+// A background job's page (a report, a GPX import): polls the JSON at #job's data-status-url every second, moves
+// the progress bar (templates/jobs/_progress.html), and reloads the page once the job is done (the server then
+// renders its result) or failed.
 
 const POLL_MS = 1000;
 const root = document.getElementById("job");
@@ -14,8 +15,10 @@ function show(s) {
   $("job-percent").textContent = `${s.percent} %`;
   $("job-done").textContent = s.done;
   $("job-total").textContent = s.total;
-  $("job-rows").textContent = s.rows.toLocaleString();
-  $("job-rows-wrap").hidden = !s.rows; // only builders that report their rows as they go
+  if ($("job-rows")) {
+    $("job-rows").textContent = s.rows.toLocaleString();
+    $("job-rows-wrap").hidden = !s.rows; // only report builders that count their rows as they go
+  }
   $("job-state").textContent = s.status;
   root.dataset.status = s.status;
   window.fleetJob = s; // for the browser tests

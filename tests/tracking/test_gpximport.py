@@ -1,14 +1,16 @@
-"""GPX import's checks at the edge: real tracks, hostile points and files, time zones."""
+"""GPX import's checks at the edge: real tracks, hostile points and files, time zones, the parser and encodings."""
 
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import gpxpy
 import pytest
 
 from fleet.core.geodesy import M_PER_DEG, haversine_m
-from fleet.tracking.gpximport import GpxError, import_gpx
+from fleet.tracking.gpximport import GpxError, import_gpx, parse
 from fleet.tracking.models import Position
 from tests.conftest import make_device
 
@@ -225,8 +227,85 @@ def test_a_file_with_a_document_type_is_refused_before_any_entity_is_expanded(or
     assert not Position.objects.exists()
 
 
-@pytest.mark.parametrize(("encoding", "message"), [("punycode", "not punycode text"), ("hex", "unknown text encoding")])
-def test_an_encoding_that_cannot_decode_the_file_is_a_clear_error(org_a, encoding, message):
+@pytest.mark.parametrize("encoding", ["punycode", "hex", "UTF-7", "cp037"])
+def test_an_encoding_other_than_utf8_utf16_or_latin1_is_refused_by_name(org_a, encoding):
     gpx = make_gpx(trkpt()).replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
-    with pytest.raises(GpxError, match=message):
+    with pytest.raises(GpxError, match=f"^encoding '{encoding}' is not accepted: use UTF-8$"):
         import_gpx(make_device(org_a), gpx)
+
+
+# ------------------------------------------------------------------------------------------ the parser
+
+
+@pytest.mark.parametrize("name", ["bus-304-limerick.gpx", "car-visnjan-croatia.gpx", "hike-mojstrovka-bad-time.gpx"])
+def test_the_parser_reads_every_real_track_as_gpxpy_does(name):
+    data = (TRACKS / name).read_bytes()
+    ours = parse(data)
+    theirs = [segment.points for track in gpxpy.parse(data.decode()).tracks for segment in track.segments]
+
+    assert [len(s) for s in ours] == [len(s) for s in theirs]
+    for a, b in zip(itertools.chain(*ours), itertools.chain(*theirs), strict=True):
+        assert (a.latitude, a.longitude, a.elevation, a.time, a.satellites, a.hdop, a.speed, a.course) == (
+            b.latitude,
+            b.longitude,
+            b.elevation,
+            b.time,
+            b.satellites,
+            b.horizontal_dilution,
+            b.speed,
+            b.course,
+        )
+
+
+def test_a_speed_extension_counts_at_any_depth_under_any_prefix_and_the_first_with_text_wins():
+    extensions = (
+        "<extensions><x:TrackPointExtension xmlns:x='urn:x'><x:Speed></x:Speed><x:deep><y:speed xmlns:y='urn:y'>"
+        "4.5</y:speed></x:deep><x:speed>9</x:speed><x:course>nan</x:course></x:TrackPointExtension></extensions>"
+    )
+    [[point]] = parse(make_gpx(trkpt(inner=f"<ele> 12.5 </ele><ele>99</ele>{extensions}<speed>3</speed>")))
+    assert (point.elevation, point.extension_speed, point.extension_course, point.speed) == (12.5, 4.5, None, None)
+
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        ("<ele>high</ele>", "track point 1 has <ele> 'high', not a number"),
+        ("<sat>7.5</sat>", "track point 1 has <sat> '7.5', not a whole number"),
+        (f"<hdop>{'9' * 2000}</hdop>", "track point 1 has <hdop> a value too long to read, not a number"),
+    ],
+)
+def test_a_value_that_is_not_a_number_makes_the_file_invalid_as_gpxpy_has_it(inner, message):
+    with pytest.raises(GpxError, match=f"^invalid GPX: {re.escape(message)}$"):
+        parse(make_gpx(trkpt(inner=inner)))
+
+
+NAMED = make_gpx(trkpt(inner="<name>Kärkölä – Ääkkönen</name>"), trkpt("60.001", time="2026-11-20T08:01:00Z"))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("UTF-8 with a byte order mark", b"\xef\xbb\xbf" + NAMED),
+        ("UTF-16, little end first", NAMED.decode().replace("UTF-8", "UTF-16").encode("utf-16-le")),
+        ("UTF-16 with a byte order mark", NAMED.decode().replace("UTF-8", "UTF-16").encode("utf-16")),
+        ("UTF-16 without a declaration", NAMED.decode().replace(' encoding="UTF-8"', "").encode("utf-16-be")),
+        ("ISO-8859-1", NAMED.decode().replace("–", "-").replace("UTF-8", "ISO-8859-1").encode("latin-1")),
+        ("latin1", NAMED.decode().replace("–", "-").replace("UTF-8", "latin1").encode("latin-1")),
+    ],
+)
+def test_a_file_in_utf16_or_latin1_imports_as_its_utf8_original(org_a, encoding, data):
+    assert import_gpx(make_device(org_a), data).summary() == "2 points read, 2 stored, 0 duplicates, 0 rejected"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (NAMED.decode().encode("utf-16"), "the file declares encoding 'UTF-8' but is UTF-16 text"),
+        (NAMED.replace(b"UTF-8", b"UTF-16"), "the file declares encoding 'UTF-16' but is UTF-8 text"),
+        (NAMED.replace(b"UTF-8", b"US-ASCII"), "not US-ASCII text (byte 170)"),
+        (b"\xef\xbb\xbf" + NAMED.replace(b"UTF-8", b"ISO-8859-1"), "declares encoding 'ISO-8859-1' but is UTF-8 text"),
+    ],
+)
+def test_a_file_whose_bytes_contradict_its_declared_encoding_is_refused(data, message):
+    with pytest.raises(GpxError, match=re.escape(message)):
+        parse(data)

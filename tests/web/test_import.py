@@ -1,19 +1,21 @@
-"""GPX import: the command and the upload form, through the one ingest service."""
+"""GPX import: the command, the upload form and the background job that imports the upload."""
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.messages import get_messages
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command, execute_from_command_line
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
 from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.core.models import Membership
+from fleet.tracking import gpxjobs, tasks
 from fleet.tracking.gpximport import GpxError, import_gpx
-from fleet.tracking.models import Position
+from fleet.tracking.models import GpxImport, Position
 from fleet.web import imports as views_import
 from tests.conftest import make_device, make_user
 from tests.tracking.test_gpximport import ZONELESS, make_gpx, trkpt
@@ -169,39 +171,53 @@ def upload(name: str = "morning.gpx", data: bytes = GPX) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="application/gpx+xml")
 
 
-def test_a_dispatcher_imports_a_file_and_sees_the_counts(client, django_user_model, org_a):
+def upload_and_run(client, data: dict) -> GpxImport:
+    """Post the form, which redirects to the import's page, then run the queued import as a worker does."""
+    response = client.post(URL, data)
+    job = GpxImport.objects.latest("pk")
+    assert response.status_code == 302 and response.url == job.get_absolute_url() == f"{URL}{job.pk}/"
+    assert job.status == "queued" and bytes(job.data) == data["file"].open().read()
+    tasks.run_gpx_import(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_dispatcher_imports_a_file_and_its_page_shows_the_counts(client, django_user_model, org_a):
     van = make_device(org_a, "Van 1")
     client.force_login(make_user(django_user_model, "disp", org_a, role=Membership.Role.DISPATCHER, staff=False))
     assert reverse("import-gpx") == URL
 
     page = client.get(URL)
-    response = client.post(URL, {"device": van.pk, "file": upload()})
-    again = client.post(URL, {"device": van.pk, "file": upload()}, follow=True)
+    first = upload_and_run(client, {"device": van.pk, "file": upload()})
+    again = upload_and_run(client, {"device": van.pk, "file": upload()})
 
     assert page.status_code == 200 and b"Van 1 (Org A)" in page.content
-    assert response.status_code == 302 and response.url == URL
-    assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "Van 1: 4 points read, 3 stored, 0 duplicates, 1 rejected (no time: 1)."
-    ]
-    assert "Van 1: 4 points read, 0 stored, 3 duplicates, 1 rejected (no time: 1)." in again.content.decode()
+    assert (first.status, first.done, first.total, first.data, first.warned) == ("done", 4, 4, None, False)
+    assert first.summary == "4 points read, 3 stored, 0 duplicates, 1 rejected (no time: 1)"
+    assert "Van 1: 4 points read, 0 stored, 3 duplicates, 1 rejected (no time: 1)." in (
+        client.get(again.get_absolute_url()).content.decode()
+    )
     assert Position.objects.filter(device=van).count() == 3
+    listed = client.get(URL).content.decode()
+    assert listed.count('href="/devices/import/') == 2 and "morning.gpx" in listed
 
 
-def test_a_broken_file_is_a_form_error(client, user_a, org_a):
+def test_a_broken_file_fails_its_import_with_the_reason(client, user_a, org_a):
     van = make_device(org_a)
     client.force_login(user_a)
-    response = client.post(URL, {"device": van.pk, "file": upload(data=b"<gpx><trk>")})
-    assert response.status_code == 400
-    assert "Cannot import this file: not a GPX file" in response.content.decode()
+    job = upload_and_run(client, {"device": van.pk, "file": upload(data=b"<gpx><trk>")})
+    assert (job.status, job.data) == ("failed", None)
+    assert job.error == "Cannot import this file: not a GPX file (no element found: line 1, column 10)."
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert f'role="alert">{job.error}</p>' in page and "js/job.js" not in page
     assert not Position.objects.exists()
 
 
-def test_a_file_without_times_is_a_form_error(client, user_a, org_a):
+def test_a_file_without_times_fails_its_import(client, user_a, org_a):
     client.force_login(user_a)
     timeless = make_gpx(trkpt(time=None))
-    response = client.post(URL, {"device": make_device(org_a).pk, "file": upload(data=timeless)})
-    assert response.status_code == 400
-    assert "Cannot import this file: no track point has a time." in response.content.decode()
+    job = upload_and_run(client, {"device": make_device(org_a).pk, "file": upload(data=timeless)})
+    assert job.error == "Cannot import this file: no track point has a time."
 
 
 def test_the_form_offers_the_iana_time_zones_with_utc_chosen(client, user_a):
@@ -216,22 +232,21 @@ def test_the_form_reads_times_without_a_zone_in_the_zone_chosen_and_warns(client
     van = make_device(org_a, "Van 1")
     client.force_login(user_a)
 
-    response = client.post(URL, {"device": van.pk, "file": upload(data=ZONELESS), "timezone": "Europe/Helsinki"})
+    job = upload_and_run(client, {"device": van.pk, "file": upload(data=ZONELESS), "timezone": "Europe/Helsinki"})
 
-    [message] = get_messages(response.wsgi_request)
-    assert message.level_tag == "warning"
-    assert str(message) == (
-        "Van 1: 3 points read, 3 stored, 0 duplicates, 0 rejected; 2 times had no time zone: read as Europe/Helsinki."
+    assert job.warned and job.timezone == "Europe/Helsinki"
+    assert job.summary == (
+        "3 points read, 3 stored, 0 duplicates, 0 rejected; 2 times had no time zone: read as Europe/Helsinki"
     )
+    assert 'class="warning"' in client.get(job.get_absolute_url()).content.decode()
     assert Position.objects.filter(device=van).earliest("fix_time").fix_time == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def test_without_a_time_zone_chosen_the_form_reads_times_without_one_as_utc(client, user_a, org_a):
     van = make_device(org_a, "Van 1")
     client.force_login(user_a)
-    response = client.post(URL, {"device": van.pk, "file": upload(data=ZONELESS)})
-    [message] = get_messages(response.wsgi_request)
-    assert str(message).endswith("; 2 times had no time zone: read as UTC.")
+    job = upload_and_run(client, {"device": van.pk, "file": upload(data=ZONELESS)})
+    assert job.summary.endswith("; 2 times had no time zone: read as UTC")
 
 
 def test_an_unknown_time_zone_is_a_form_error(client, user_a, org_a):
@@ -249,12 +264,10 @@ def test_a_point_at_infinity_is_rejected_and_its_neighbours_stored(client, user_
         trkpt(), trkpt("60.001", "inf", "2026-11-20T08:01:00Z"), trkpt("60.002", time="2026-11-20T08:02:00Z")
     )
 
-    response = client.post(URL, {"device": van.pk, "file": upload(data=gpx)})
+    job = upload_and_run(client, {"device": van.pk, "file": upload(data=gpx)})
 
-    assert response.status_code == 302
-    assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "Van 1: 3 points read, 2 stored, 0 duplicates, 1 rejected (not a finite number: 1)."
-    ]
+    assert (job.status, job.warned) == ("done", False)
+    assert job.summary == "3 points read, 2 stored, 0 duplicates, 1 rejected (not a finite number: 1)"
     assert Position.objects.filter(device=van).count() == 2
 
 
@@ -263,7 +276,7 @@ def test_a_file_over_the_size_limit_is_a_form_error(client, user_a, org_a, monke
     client.force_login(user_a)
     response = client.post(URL, {"device": make_device(org_a).pk, "file": upload()})
     assert response.status_code == 400 and "The file is larger than" in response.content.decode()
-    assert not Position.objects.exists()
+    assert not GpxImport.objects.exists()
 
 
 def test_a_request_far_over_the_limit_is_refused_before_it_is_read(client, user_a, org_a, monkeypatch):
@@ -272,7 +285,7 @@ def test_a_request_far_over_the_limit_is_refused_before_it_is_read(client, user_
     big = GPX.replace(b"<trk>", b"<trk><desc>" + b"x" * 100_000 + b"</desc>")
     response = client.post(URL, {"device": make_device(org_a).pk, "file": upload(data=big)})
     assert response.status_code == 400 and "The file is larger than 0.000976562 MB." in response.content.decode()
-    assert not Position.objects.exists()
+    assert not GpxImport.objects.exists()
 
 
 def test_another_organisations_device_cannot_be_chosen(client, user_a, org_b):
@@ -282,7 +295,7 @@ def test_another_organisations_device_cannot_be_chosen(client, user_a, org_b):
     response = client.post(URL, {"device": theirs.pk, "file": upload()})
     assert b"Their van" not in page.content
     assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
-    assert not Position.objects.exists()
+    assert not GpxImport.objects.exists()
 
 
 def test_viewers_may_not_import(client, django_user_model, org_a, org_b):
@@ -295,9 +308,116 @@ def test_viewers_may_not_import(client, django_user_model, org_a, org_b):
     Membership.objects.create(user=viewer, organization=org_b, role=Membership.Role.DISPATCHER)
     assert client.get(URL).status_code == 200
     assert client.post(URL, {"device": van.pk, "file": upload()}).status_code == 403
-    assert not Position.objects.exists()
+    assert not GpxImport.objects.exists()
 
 
 def test_anonymous_users_are_sent_to_log_in(client):
     response = client.get(URL)
     assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+
+def queued(org, user, data: bytes = GPX, **kw) -> GpxImport:
+    device = kw.pop("device", None) or make_device(org)
+    return GpxImport.objects.create(organization=org, user=user, device=device, file_name="a.gpx", data=data, **kw)
+
+
+def test_the_import_page_polls_while_the_file_is_imported(client, user_a, org_a):
+    job = queued(org_a, user_a, status="running", done=5000, total=20000)
+    client.force_login(user_a)
+
+    page = client.get(job.get_absolute_url()).content.decode()
+    status = client.get(reverse("import-job-status", args=[job.pk]))
+
+    assert '<progress id="job-bar" max="20000" value="5000"' in page and ">25 %</strong>" in page
+    assert 'of <span id="job-total">20000</span> track points' in page
+    assert "js/job.js" in page and f'data-status-url="/devices/import/{job.pk}.json"' in page
+    assert status["Cache-Control"] == "no-store"
+    assert status.json() == {
+        "id": job.pk,
+        "status": "running",
+        "done": 5000,
+        "total": 20000,
+        "percent": 25,
+        "error": "",
+        "finished": False,
+        "url": f"/devices/import/{job.pk}/",
+    }
+
+
+def test_another_organisations_import_and_a_viewers_are_refused(client, django_user_model, user_a, org_a, org_b):
+    ours = queued(org_a, user_a)
+    theirs = queued(org_b, None)
+    client.force_login(user_a)
+    assert client.get(ours.get_absolute_url()).status_code == 200
+    assert client.get(theirs.get_absolute_url()).status_code == 404
+    assert client.get(reverse("import-job-status", args=[theirs.pk])).status_code == 404
+    assert "a.gpx" in client.get(URL).content.decode()
+    client.force_login(make_user(django_user_model, "viewer", org_a, role=Membership.Role.VIEWER, staff=False))
+    assert client.get(ours.get_absolute_url()).status_code == 403
+
+
+def test_an_import_is_run_once_and_a_job_lost_with_its_worker_fails_on_its_page(client, user_a, org_a):
+    job = queued(org_a, user_a)
+    assert tasks.run_gpx_import(job.pk) == "done"
+    assert tasks.run_gpx_import(job.pk) is None  # a redelivered task does nothing
+    assert tasks.run_gpx_import(10**9) is None  # gone
+
+    lost = queued(org_a, user_a, status="running")
+    started = timezone.now() - timedelta(seconds=gpxjobs.TIME_LIMIT + 120)
+    GpxImport.objects.filter(pk=lost.pk).update(started=started)
+    client.force_login(user_a)
+    page = client.get(lost.get_absolute_url()).content.decode()
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.error.startswith("The import stopped without finishing")
+    assert "importing the file again stores the rest" in page
+
+
+def test_an_import_past_its_soft_time_limit_fails_and_says_so(org_a, user_a, monkeypatch):
+    job = queued(org_a, user_a)
+
+    def too_slow(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(gpxjobs, "import_segments", too_slow)
+    assert tasks.run_gpx_import(job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.error.startswith("The import took longer than 5 minutes. Points stored before it stopped are kept")
+    assert job.data is None
+
+
+def test_the_import_task_has_explicit_limits_soft_below_hard():
+    assert tasks.run_gpx_import.soft_time_limit == gpxjobs.SOFT_TIME_LIMIT
+    assert tasks.run_gpx_import.time_limit == gpxjobs.TIME_LIMIT
+    assert 0 < gpxjobs.SOFT_TIME_LIMIT < gpxjobs.TIME_LIMIT
+
+
+def test_the_upload_is_queued_after_commit_on_the_imports_queue(
+    client, user_a, org_a, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    van = make_device(org_a)
+    sent = []
+
+    def apply_async(args, **options):
+        sent.append((args, options))
+        return type("Result", (), {"id": "t-1"})
+
+    monkeypatch.setattr(tasks.run_gpx_import, "apply_async", apply_async)
+    client.force_login(user_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(URL, {"device": van.pk, "file": upload()})
+    settings.IMPORTS_QUEUE = "imports"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(URL, {"device": van.pk, "file": upload()})
+    first, second = GpxImport.objects.order_by("pk")
+    assert sent == [((first.pk,), {}), ((second.pk,), {"queue": "imports"})]
+    assert first.task_id == "t-1" and first.status == "queued"
+
+
+def test_old_imports_are_pruned(org_a, user_a):
+    old, new = queued(org_a, user_a), queued(org_a, user_a)
+    GpxImport.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=gpxjobs.KEEP_DAYS, minutes=1))
+    assert tasks.prune_gpx_imports() == 1
+    assert list(GpxImport.objects.values_list("pk", flat=True)) == [new.pk]

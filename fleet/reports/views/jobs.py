@@ -59,20 +59,7 @@ def _job_exports(job: ReportJob, report) -> list[dict]:
 @login_required
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
     job = _job_for(request, pk)
-    return JsonResponse(
-        {
-            "id": job.pk,
-            "status": job.status,
-            "done": job.done,
-            "total": job.total,
-            "rows": job.rows,
-            "percent": job.percent,
-            "error": job.error,
-            "finished": job.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED),
-            "url": job.get_absolute_url(),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    return JsonResponse(job.status_data() | {"rows": job.rows}, headers={"Cache-Control": "no-store"})
 
 
 @require_GET
