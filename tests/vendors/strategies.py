@@ -572,6 +572,15 @@ def typical(name: str, schema: dict) -> st.SearchStrategy:
     return value(name, schema)
 
 
+@st.composite
+def _with_extra_fields(draw: st.DrawFn, known: st.SearchStrategy) -> dict:
+    """A drawn object, now and then with unknown fields as well (a composite, so a failing example prints as the
+    plain JSON object it is)."""
+    row = draw(known)
+    extra = draw(st.one_of(st.just({}), EXTRA_FIELDS))
+    return {**{k: v for k, v in extra.items() if k not in row}, **row}
+
+
 @cache
 def rows(name: str, wild: bool = False, vendor: str = "traccar") -> st.SearchStrategy:
     """JSON objects of one definition: each property absent, null or a value (off the spec too when ``wild``),
@@ -582,11 +591,7 @@ def rows(name: str, wild: bool = False, vendor: str = "traccar") -> st.SearchStr
     core = {prop: typical(prop, props[prop]) for prop in CORE.get(name, ()) if prop in props}
     others = {prop: strategy for prop, strategy in optional.items() if prop not in core}
     known = st.one_of(st.fixed_dictionaries({}, optional=optional), st.fixed_dictionaries(core, optional=others))
-    objects = st.builds(
-        lambda known, extra: {**{k: v for k, v in extra.items() if k not in known}, **known},
-        known,
-        st.one_of(st.just({}), EXTRA_FIELDS),
-    )
+    objects = _with_extra_fields(known)
     if not wild:
         return objects
     return st.integers(0, 7).flatmap(lambda i: WILD_ROWS if i == 0 else objects)  # 1 row in 8 not an object
@@ -626,6 +631,4 @@ def socket_messages(vendor: str = "traccar", wild: bool = False) -> st.SearchStr
     )
     several = st.fixed_dictionaries({}, optional=lists)
     message = st.one_of(single, several, st.just({}))
-    if wild:
-        message = st.one_of(message, st.builds(lambda m, e: {**e, **m}, message, EXTRA_FIELDS))
-    return message
+    return _with_extra_fields(message) if wild else message
