@@ -1,7 +1,7 @@
-"""ARCHITECTURE.md's dependency rules, read from the imports: `api`/`web`/`live` -> `reports`/`dispatch`/`geo`/
-`tracking` -> `core`; `vendors` depends on tracking, geo and dispatch; nothing but tests, `make run` and benches
-depends on `simulators`. The reports app reaches the vendors' own reports through the REPORTS_VENDOR_FETCH
-setting, never by import.
+"""The dependency rules of docs/architecture.md, read from the imports: `api`/`web`/`live` ->
+`reports`/`dispatch`/`geo`/`tracking` -> `core`; `vendors` depends on tracking, geo and dispatch; nothing but
+tests, `make run` and benches depends on `simulators`. The reports app reaches the vendors' own reports
+through the REPORTS_VENDOR_FETCH setting, never by import.
 
 The same rules hold where no import shows the dependency: model references by name (`ForeignKey("app.Model")`,
 `apps.get_model("app", "Model")`) and table names in raw SQL. And reports read positions only through

@@ -27,6 +27,21 @@ class OrgScopedAdmin(admin.ModelAdmin):
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
 
 
+class RetiredFilter(admin.SimpleListFilter):
+    """Objects a vendor still lists, or those it stopped listing (``retired``)."""
+
+    title = "listed by the vendor"
+    parameter_name = "retired"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("no", "Listed"), ("yes", "Retired")]
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(retired__isnull=self.value() == "no")
+        return queryset
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1

@@ -2,6 +2,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -50,6 +51,11 @@ class Organization(models.Model):
         default=True,
         help_text="A movement is a trip only if it is long enough in distance and in time. Off: either suffices "
         "(Traccar's rule, which can turn parked GPS wander into trips).",
+    )
+    max_speed_kmh = models.FloatField(
+        default=300.0,
+        validators=[MinValueValidator(1.0)],
+        help_text="Fixes reported faster than this are refused as implausible (and no trip reaches it).",
     )
     stale_after_minutes = models.PositiveIntegerField(default=15, help_text="A device silent this long is shown stale.")
     created = models.DateTimeField(auto_now_add=True)

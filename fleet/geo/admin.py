@@ -8,15 +8,15 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
-from fleet.core.admin import OrgScopedAdmin
+from fleet.core.admin import OrgScopedAdmin, RetiredFilter
 from fleet.geo import services
 from fleet.geo.models import POI, Geofence
 
 
 @admin.register(Geofence)
 class GeofenceAdmin(OrgScopedAdmin, LeafletGeoAdmin):
-    list_display = ["name", "kind", "radius_m", "width_m", "organization", "updated"]
-    list_filter = ["kind", "organization"]
+    list_display = ["name", "kind", "radius_m", "width_m", "organization", "updated", "retired"]
+    list_filter = ["kind", "organization", RetiredFilter]
     search_fields = ["name", "description"]
 
     def save_model(self, request: HttpRequest, obj: Geofence, form: ModelForm, change: bool) -> None:

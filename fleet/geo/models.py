@@ -22,6 +22,9 @@ class Geofence(OrgOwned):
     calendar = models.TextField(blank=True, help_text="Optional iCalendar text: the geofence is active only then.")
     attributes = models.JSONField(default=dict, blank=True)
     updated = models.DateTimeField(auto_now=True)
+    retired = models.DateTimeField(
+        null=True, blank=True, help_text="When its vendor stopped listing it: kept for history, hidden from the map."
+    )
 
     class Meta:
         ordering = ["name"]

@@ -62,7 +62,7 @@ def devices_of(org_ids: list[int]):
     last_valid = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
     last_valid = last_valid.order_by().values("valid")  # no default ordering: it would join Device
     return (
-        Device.objects.filter(organization_id__in=org_ids)
+        Device.objects.filter(organization_id__in=org_ids, retired__isnull=True)
         .select_related("account", "group", "driver")
         .only(*DEVICE_FIELDS)
         .annotate(valid=Subquery(last_valid[:1]))

@@ -45,7 +45,7 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
         for a, b, day in day_windows(start, end, zone)
     ]
     closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
-    stamps = store.stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])  # two queries
+    stamps = store.stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])
     keys = {ws: day_key(device_id, params, ws, we, zone, stamp) for (ws, we), stamp in zip(closed, stamps, strict=True)}
     hits = _get_many(list(keys.values()))  # one cache round trip
 

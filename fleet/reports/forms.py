@@ -77,9 +77,12 @@ class ReportForm(forms.Form):
         self.user, self.now = user, now
         orgs = organizations_for_user(user)
         self.fields["organization"].queryset = orgs
-        self.fields["device"].queryset = for_user(Device.objects.select_related("organization"), user)
-        self.fields["group"].queryset = for_user(DeviceGroup.objects.select_related("organization"), user)
-        self.fields["geofence"].queryset = for_user(Geofence.objects.all(), user)
+        listed = {"retired__isnull": True}  # what the vendors stopped listing is kept, but not offered
+        self.fields["device"].queryset = for_user(Device.objects.filter(**listed).select_related("organization"), user)
+        self.fields["group"].queryset = for_user(
+            DeviceGroup.objects.filter(**listed).select_related("organization"), user
+        )
+        self.fields["geofence"].queryset = for_user(Geofence.objects.filter(**listed), user)
         self.fields["poi"].queryset = for_user(POI.objects.all(), user)
         # With one organisation the field is implicit (not shown), but a stray id must still be one of the user's.
         self.single_org = orgs.first() if orgs.count() == 1 else None
@@ -124,7 +127,8 @@ class ReportForm(forms.Form):
 
     def _devices(self, org: Organization, data: dict) -> tuple[list[Device], str]:
         device, group = data.get("device"), data.get("group")
-        devices = Device.objects.filter(organization=org).select_related("driver").order_by("name", "pk")
+        devices = Device.objects.filter(organization=org, retired__isnull=True).select_related("driver")
+        devices = devices.order_by("name", "pk")
         if device is not None:
             if group is not None and device.group_id not in group_and_descendants(group):
                 raise ValidationError({"device": f"{device.name} is not in the group {group.name}."})

@@ -1,22 +1,6 @@
-"""Long reports as Celery jobs: when a report is too big to compute inside a request, and starting one.
-
-R1's report view asks ``should_run_in_background(organization, devices, start, end)`` before computing
-inline; when it says yes the view redirects to ``start(user, kind, request.GET).get_absolute_url()``.
-
-The decision is cheap and conservative, in two steps:
-
-1. **Device-days**: devices x days of the range (partial days count whole). More than ``MAX_DEVICE_DAYS``
-   (62: a 31-day month of two devices is the most computed inline) always goes to the background, without
-   touching the positions table.
-2. **Positions**: otherwise one bounded count, ``SELECT COUNT(*) FROM (... LIMIT MAX_POSITIONS + 1)``,
-   over the (device, fix_time) unique index; it stops after ``MAX_POSITIONS`` + 1 index entries, so it
-   costs at most that many index reads however big the range (10 ms for 100k positions on SpatiaLite).
-   Above ``MAX_POSITIONS`` (1,000,000; ``MAX_ROUTE_POSITIONS``, 300,000, for the route report, which
-   builds a table row per position) the report goes to the background: the loader reads about 400-500k
-   positions a second on PostgreSQL (bench/reports.py: a month of 5 s fixes, 503k positions, renders the
-   trips page in about 2 s cold, under 1 s when its closed days are cached), so the limit is a few
-   seconds of a request at most.
-"""
+"""Long reports as Celery jobs: whether a report is too big to compute inside a request (device-days, then a
+bounded count of positions), starting one, running it and pruning old ones. The thresholds and their reasons
+are in docs/reports-engine.md (Background jobs)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 A report is computed once into a ``Report`` (tables + optional tracks); the HTML page, CSV, XLSX, GPX and KML
 are all views of that one object, so the downloads match the page by construction.
 
-Values in ``Table.rows`` are canonical (ARCHITECTURE.md): metres, seconds, km/h, litres, timezone-aware UTC
-datetimes, floats for coordinates. ``Units`` converts them to the organisation's units and timezone for
-display and export; each ``Column.kind`` says which conversion applies and which unit the header shows.
+Values in ``Table.rows`` are canonical (docs/architecture.md, Canonical records): metres, seconds, km/h,
+litres, timezone-aware UTC datetimes, floats for coordinates. ``Units`` converts them to the organisation's
+units and timezone for display and export; each ``Column.kind`` says which conversion applies.
 """
 
 from __future__ import annotations

@@ -1,21 +1,21 @@
 from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
-from fleet.core.admin import OrgScopedAdmin
+from fleet.core.admin import OrgScopedAdmin, RetiredFilter
 from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Position
 
 
 @admin.register(DeviceGroup)
 class DeviceGroupAdmin(OrgScopedAdmin):
-    list_display = ["name", "parent", "organization", "account"]
-    list_filter = ["organization"]
+    list_display = ["name", "parent", "organization", "account", "retired"]
+    list_filter = ["organization", RetiredFilter]
     search_fields = ["name"]
 
 
 @admin.register(Driver)
 class DriverAdmin(OrgScopedAdmin):
-    list_display = ["name", "unique_id", "phone", "organization", "account"]
-    list_filter = ["organization", "account"]
+    list_display = ["name", "unique_id", "phone", "organization", "account", "retired"]
+    list_filter = ["organization", "account", RetiredFilter]
     search_fields = ["name", "unique_id", "phone"]
 
 
@@ -31,8 +31,9 @@ class DeviceAdmin(OrgScopedAdmin):
         "last_fix_time",
         "account",
         "group",
+        "retired",
     ]
-    list_filter = ["status", "organization", "account__kind", "account", "category", "disabled"]
+    list_filter = ["status", RetiredFilter, "organization", "account__kind", "account", "category", "disabled"]
     search_fields = ["name", "unique_id", "plate", "vendor_id", "phone"]
     list_select_related = ["account", "group"]
     readonly_fields = [
@@ -49,8 +50,8 @@ class DeviceAdmin(OrgScopedAdmin):
 
 @admin.register(Beacon)
 class BeaconAdmin(OrgScopedAdmin, LeafletGeoAdmin):
-    list_display = ["__str__", "uuid", "major", "minor", "floor", "last_seen", "battery_level", "account"]
-    list_filter = ["organization", "account", "floor"]
+    list_display = ["__str__", "uuid", "major", "minor", "floor", "last_seen", "battery_level", "account", "retired"]
+    list_filter = ["organization", "account", "floor", RetiredFilter]
     search_fields = ["name", "uuid", "vendor_id"]
 
 

@@ -76,6 +76,11 @@ def _count_or_number(value: Any) -> int | float | None:
     return number(value)
 
 
+def json_safe(value: Any) -> dict:
+    """A dict that both databases store alike: non-finite numbers dropped, huge integers as text, keys as text."""
+    return _plain(value) if isinstance(value, dict) else {}
+
+
 def _canonical_value(key: str, value: Any) -> Any:
     if key in FLAGS:
         return flag(value)

@@ -1,5 +1,5 @@
 """GPX files into a device's positions: track points become ``PositionRecord``s for the one ingest service,
-so importing a file again stores nothing new. How times, speeds and courses are read: docs/positions-store.md
+so importing a file again stores nothing new. How points are checked and read: docs/positions-store.md
 (Ingest, GPX import).
 """
 
@@ -10,19 +10,24 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from xml.parsers import expat
 
 import gpxpy
 import gpxpy.gpx
 
 from fleet.core.geodesy import bearing_deg, haversine_m
-from fleet.tracking import ingest
+from fleet.tracking import ingest, validate
 from fleet.tracking.records import PositionRecord
 
 BATCH = 5000
 NO_TIME = "no time"
+TIME_OUT_OF_RANGE = "time out of range"
+ELEVATION_M = (-500.0, 20_000.0)
 
 _ENCODING = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+Step = tuple[PositionRecord, PositionRecord] | None
 
 
 class GpxError(ValueError):
@@ -36,12 +41,24 @@ class ImportResult:
     duplicates: int = 0  # already stored (or repeated in the file)
     rejected: int = 0
     reasons: Counter = field(default_factory=Counter)
+    elevations_dropped: Counter = field(default_factory=Counter)  # why -> kept points that lost their elevation
+    zoneless: int = 0  # times written without a zone
+    zone: str = "UTC"  # the zone they were read in
 
     def summary(self) -> str:
         text = f"{self.read} points read, {self.stored} stored, {self.duplicates} duplicates, {self.rejected} rejected"
         if self.reasons:
-            text += " (" + ", ".join(f"{why}: {n}" for why, n in sorted(self.reasons.items())) + ")"
+            text += f" ({_counts(self.reasons)})"
+        if dropped := self.elevations_dropped.total():
+            text += f"; {dropped} elevation{'s' * (dropped != 1)} dropped ({_counts(self.elevations_dropped)})"
+        if self.zoneless:
+            many = self.zoneless != 1
+            text += f"; {self.zoneless} time{'s' * many} had no time zone: read as {self.zone}"
         return text
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{why}: {n}" for why, n in sorted(counter.items()))
 
 
 def decode(data: bytes | str) -> str:
@@ -57,11 +74,44 @@ def decode(data: bytes | str) -> str:
         raise GpxError(f"unknown text encoding {name!r}") from exc
     except UnicodeDecodeError as exc:
         raise GpxError(f"not {name} text (byte {exc.start})") from exc
+    except UnicodeError as exc:  # codecs such as punycode raise the base class
+        raise GpxError(f"not {name} text") from exc
+
+
+class _RootReached(Exception):
+    pass
+
+
+class _DoctypeFound(Exception):
+    pass
+
+
+def _raise(error: type[Exception]):
+    def handler(*args) -> None:
+        raise error
+
+    return handler
+
+
+def refuse_dtd(text: str) -> None:
+    """Raise GpxError if the text declares a document type: GPX needs none, and a DTD is how entity expansion
+    bombs and external entities get in. Only the prolog is read: no DTD may follow the root element."""
+    parser = expat.ParserCreate(namespace_separator="}")  # as ElementTree, so both see the same syntax errors
+    parser.StartDoctypeDeclHandler = _raise(_DoctypeFound)
+    parser.StartElementHandler = _raise(_RootReached)
+    try:
+        parser.Parse(text, True)
+    except _DoctypeFound:
+        raise GpxError("the file declares a document type (DTD), which GPX files do not use") from None
+    except (_RootReached, expat.ExpatError):  # a syntax error is reported by the GPX parser
+        pass
 
 
 def parse(data: bytes | str) -> gpxpy.gpx.GPX:
+    text = decode(data)
+    refuse_dtd(text)
     try:
-        gpx = gpxpy.parse(decode(data))
+        gpx = gpxpy.parse(text)
     except gpxpy.gpx.GPXXMLSyntaxException as exc:
         raise GpxError(f"not a GPX file ({str(exc).removeprefix('Error parsing XML: ')})") from exc
     except gpxpy.gpx.GPXException as exc:
@@ -71,47 +121,89 @@ def parse(data: bytes | str) -> gpxpy.gpx.GPX:
     return gpx
 
 
-def records(device_pk: int, gpx: gpxpy.gpx.GPX, result: ImportResult) -> Iterator[PositionRecord]:
-    """One record per timed track point; points without time are counted in ``result``."""
+def records(device_pk: int, gpx: gpxpy.gpx.GPX, result: ImportResult, zone: tzinfo = UTC) -> Iterator[PositionRecord]:
+    """One record per usable track point, segment by segment; rejected points are counted in ``result``."""
+    now = datetime.now(UTC)
     for track in gpx.tracks:
         for segment in track.segments:
-            timed = []
+            usable = []
             for point in segment.points:
-                result.read += 1
-                if point.time is None:
-                    result.rejected += 1
-                    result.reasons[NO_TIME] += 1
-                else:
-                    timed.append(point)
-            yield from _segment_records(str(device_pk), timed)
+                record = _checked(str(device_pk), point, zone, now, result)
+                if record is not None:
+                    usable.append((point, record))
+            yield from _with_motion(usable)
 
 
-def _segment_records(device_id: str, points: list[gpxpy.gpx.GPXTrackPoint]) -> Iterator[PositionRecord]:
-    for i, point in enumerate(points):
-        j, k = (i - 1, i) if i else (0, 1)  # the step to the previous point, or to the next for the first
-        step = (points[j], points[k]) if k < len(points) else None
-        speed, course = _extension(point, "speed"), _extension(point, "course")
-        if speed is None:
-            speed = point.speed
-        attributes = {}
-        if point.horizontal_dilution is not None:
-            attributes["hdop"] = point.horizontal_dilution
-        if point.satellites is not None:
-            attributes["satellites"] = point.satellites
-        yield PositionRecord(
-            device_id=device_id,
-            fix_time=_utc(point.time),
-            latitude=point.latitude,
-            longitude=point.longitude,
-            speed=speed * 3.6 if speed is not None else _step_speed_kmh(step),
-            course=course if course is not None else point.course if point.course is not None else _bearing(step),
-            altitude=point.elevation,
-            attributes=attributes,
-        )
+def _checked(device_id: str, point, zone: tzinfo, now: datetime, result: ImportResult) -> PositionRecord | None:
+    """The point as a record without speed and course, or None when it is rejected (counted with its reason)."""
+    result.read += 1
+    fix_time, reason = _fix_time(point.time, zone, result)
+    if reason is None:
+        record = PositionRecord(device_id, fix_time, point.latitude, point.longitude, attributes=_attributes(point))
+        reason = validate.position(record, now, math.inf, Counter())  # the gate, before any step is derived
+        if reason is None:
+            record.altitude = _elevation(point.elevation, result)
+            return record
+    result.rejected += 1
+    result.reasons[reason] += 1
+    return None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _fix_time(moment: datetime | None, zone: tzinfo, result: ImportResult) -> tuple[datetime | None, str | None]:
+    if moment is None:  # absent, or not a time gpxpy can read
+        return None, NO_TIME
+    if moment.tzinfo is None:
+        result.zoneless += 1
+        moment = moment.replace(tzinfo=zone)
+    try:
+        return moment.astimezone(UTC), None
+    except (ValueError, OverflowError):  # an offset of a day or more, or a shift past year 1 or 9999
+        return None, TIME_OUT_OF_RANGE
+
+
+def _attributes(point: gpxpy.gpx.GPXTrackPoint) -> dict:
+    attributes = {}
+    if point.horizontal_dilution is not None:
+        attributes["hdop"] = point.horizontal_dilution
+    if point.satellites is not None:
+        attributes["satellites"] = point.satellites
+    return attributes
+
+
+def _elevation(value: float | None, result: ImportResult) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        why = "not a finite number"
+    elif not ELEVATION_M[0] <= value <= ELEVATION_M[1]:
+        why = "out of range"
+    else:
+        return value
+    result.elevations_dropped[why] += 1
+    return None
+
+
+def _with_motion(points: list[tuple[gpxpy.gpx.GPXTrackPoint, PositionRecord]]) -> Iterator[PositionRecord]:
+    """Speed and course from the file when it has them, else from the step between usable neighbours."""
+    segment = [record for _, record in points]
+    for i, (point, record) in enumerate(points):
+        step = _step(segment, i)
+        speed = _first_finite(_extension(point, "speed"), point.speed, low=0.0)
+        record.speed = speed * 3.6 if speed is not None else _step_speed_kmh(step)
+        course = _first_finite(_extension(point, "course"), point.course)
+        record.course = course % 360.0 if course is not None else _bearing(step)
+        yield record
+
+
+def _step(segment: list[PositionRecord], i: int) -> Step:
+    """The step from the previous point, or to the next one for the first; None for a lone point."""
+    if len(segment) < 2:
+        return None
+    return (segment[i - 1], segment[i]) if i else (segment[0], segment[1])
+
+
+def _first_finite(*values: float | None, low: float = -math.inf) -> float | None:
+    return next((v for v in values if v is not None and math.isfinite(v) and v >= low), None)
 
 
 def _extension(point: gpxpy.gpx.GPXTrackPoint, name: str) -> float | None:
@@ -128,33 +220,44 @@ def _extension(point: gpxpy.gpx.GPXTrackPoint, name: str) -> float | None:
     return None
 
 
-def _step_speed_kmh(step) -> float:
+def _step_speed_kmh(step: Step) -> float:
     if step is None:
         return 0.0
     a, b = step
-    seconds = (b.time - a.time).total_seconds()
+    seconds = (b.fix_time - a.fix_time).total_seconds()
     return float(haversine_m(a.latitude, a.longitude, b.latitude, b.longitude)) / seconds * 3.6 if seconds > 0 else 0.0
 
 
-def _bearing(step) -> float | None:
+def _bearing(step: Step) -> float | None:
     if step is None or (step[0].latitude, step[0].longitude) == (step[1].latitude, step[1].longitude):
         return None
     a, b = step
     return float(bearing_deg(a.latitude, a.longitude, b.latitude, b.longitude))
 
 
-def import_gpx(device, data: bytes | str) -> ImportResult:
-    """Store a GPX file's track points as ``device``'s positions; raise GpxError for an unreadable file."""
+def import_gpx(device, data: bytes | str, zone: tzinfo = UTC) -> ImportResult:
+    """Store a GPX file's track points as ``device``'s positions, reading times without a zone in ``zone``;
+    raise GpxError for a file that cannot be read or has no point to store."""
     gpx = parse(data)
-    result = ImportResult()
+    result = ImportResult(zone=str(zone))
     batch: list[PositionRecord] = []
-    for record in records(device.pk, gpx, result):
+    usable = 0
+    for record in records(device.pk, gpx, result, zone):
+        usable += 1
         batch.append(record)
         if len(batch) >= BATCH:
             _store(device, batch, result)
             batch = []
+    if not usable:
+        raise GpxError(_nothing_to_store(result))
     _store(device, batch, result)
     return result
+
+
+def _nothing_to_store(result: ImportResult) -> str:
+    if result.reasons[NO_TIME] == result.read:
+        return "no track point has a time"
+    return f"every track point was rejected ({_counts(result.reasons)})"
 
 
 def _store(device, batch: list[PositionRecord], result: ImportResult) -> None:

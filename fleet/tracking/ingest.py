@@ -5,25 +5,26 @@ The rules are in docs/positions-store.md (Ingest).
 
 import gc
 import logging
-from collections import Counter
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from math import isfinite
+from datetime import UTC, datetime
 from operator import attrgetter
 
 from django.db import IntegrityError, transaction
 
-from fleet.tracking import store
+from fleet.core.geodesy import haversine_m
+from fleet.tracking import store, validate
 from fleet.tracking.attributes import canonical, is_canonical
 from fleet.tracking.models import Device
 from fleet.tracking.records import PositionRecord
+from fleet.tracking.validate import Tally
 
 log = logging.getLogger(__name__)
 
-FUTURE_SKEW = timedelta(minutes=5)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SKEW, EARLIEST = validate.FUTURE_SKEW, validate.EARLIEST
+ALTITUDE_MIN, ALTITUDE_MAX = validate.ALTITUDE_RANGE_M
 
 
 @dataclass(slots=True)
@@ -36,20 +37,16 @@ class Stored:
 
 
 @dataclass
-class IngestResult:
-    received: int = 0
-    created: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    stored: list[Stored] = field(default_factory=list)
+class IngestResult(Tally):
+    """A ``Tally`` of the batch (``received == created + duplicates + rejected``), the positions stored, and
+    the vendor ids of devices the account does not have (their positions are rejected as "unknown device")."""
 
-    def add(self, other: "IngestResult") -> None:
-        self.received += other.received
-        self.created += other.created
-        self.duplicates += other.duplicates
-        self.rejected += other.rejected
-        self.reasons.update(other.reasons)
+    stored: list[Stored] = field(default_factory=list)
+    unknown_devices: set[str] = field(default_factory=set)
+
+    def add(self, other: Tally) -> None:
+        super().add(other)
+        self.unknown_devices |= getattr(other, "unknown_devices", set())
 
 
 Subscriber = Callable[[int, list[Stored]], None]
@@ -62,48 +59,41 @@ def subscribe(fn: Subscriber) -> None:
         _subscribers.append(fn)
 
 
-def reject_reason(record: PositionRecord, now: datetime) -> str | None:
-    lat, lon = record.latitude, record.longitude
-    try:
-        if not (isfinite(lat) and isfinite(lon) and isfinite(record.speed)):
-            return "not a finite number"
-    except TypeError:
-        return "not a finite number"
-    if not -90.0 <= lat <= 90.0:
-        return "latitude out of range"
-    if not -180.0 <= lon <= 180.0:
-        return "longitude out of range"
-    fix = record.fix_time
-    try:
-        if fix > now + FUTURE_SKEW:
-            return "fix time in the future"
-        if fix < EARLIEST:
-            return "fix time before 2000"
-    except TypeError:  # None, or naive
-        return "fix time missing or naive"
-    return None
-
-
-def _validate(records: Iterable[PositionRecord], result: IngestResult) -> list[PositionRecord]:
-    now, valid, seen = datetime.now(UTC), [], {}
+def _validate(records: Iterable[PositionRecord], result: IngestResult, max_speed: float):
+    """(records that pass the gate, records at (0, 0) that only the device's whereabouts can admit)."""
+    now, valid, seen, null_island = datetime.now(UTC), [], {}, []
     latest = now + FUTURE_SKEW
     received = 0
     for record in records:
         received += 1
-        # The common case in one expression (a coordinate in range is finite); reject_reason names the rest.
+        # The common case in one expression (NaN fails every comparison); the gate names and mends the rest.
         try:
-            ok = (
-                -90.0 <= record.latitude <= 90.0
-                and -180.0 <= record.longitude <= 180.0
-                and EARLIEST <= record.fix_time <= latest
-                and isfinite(record.speed)
+            lat, lon, course, altitude, accuracy = (
+                record.latitude,
+                record.longitude,
+                record.course,
+                record.altitude,
+                record.accuracy,
             )
-        except Exception:  # None, naive, not a number...: reject_reason decides, as for any record that fails
+            ok = (
+                -90.0 <= lat <= 90.0
+                and -180.0 <= lon <= 180.0
+                and (lat != 0 or lon != 0)
+                and EARLIEST <= record.fix_time <= latest
+                and 0.0 <= record.speed <= max_speed
+                and (course is None or 0.0 <= course < 360.0)
+                and (altitude is None or ALTITUDE_MIN <= altitude <= ALTITUDE_MAX)
+                and (accuracy is None or accuracy >= 0.0)
+            )
+        except Exception:  # None, naive, not a number...: the gate decides, as for any record that fails
             ok = False
-        if not ok and (reason := reject_reason(record, now)):
-            result.rejected += 1
-            result.reasons[reason] += 1
-            continue
+        if not ok:
+            if reason := validate.position(record, now, max_speed, result.notes):
+                result.reject(reason, record.device_id)
+                continue
+            if validate.is_null_island(record):
+                null_island.append(record)
+                continue
         # fix times per device: no (device, fix) tuple to build and hash per record
         times = seen.get(record.device_id)
         if times is None:
@@ -117,7 +107,42 @@ def _validate(records: Iterable[PositionRecord], result: IngestResult) -> list[P
             record.attributes = canonical(attributes)
         valid.append(record)
     result.received += received
-    return valid
+    return valid, null_island
+
+
+_max_speeds: dict[int, tuple[float, float]] = {}  # organization id -> (km/h, monotonic time read)
+
+
+def max_speed(organization_id: int) -> float:
+    """The organisation's plausible maximum speed, read at most once a minute per process."""
+    cached = _max_speeds.get(organization_id)
+    if cached is not None and time.monotonic() - cached[1] < 60:
+        return cached[0]
+    from fleet.core.models import Organization
+
+    value = Organization.objects.filter(pk=organization_id).values_list("max_speed_kmh", flat=True).first()
+    value = float(value) if value else validate.DEFAULT_MAX_SPEED_KMH
+    _max_speeds[organization_id] = (value, time.monotonic())
+    return value
+
+
+def _near_their_device(records: list[PositionRecord], devices: dict[str, int], result: IngestResult) -> list:
+    """The (0, 0) fixes worth believing: marked valid by the vendor, of a device last seen near (0, 0)."""
+    pks = {devices[r.device_id] for r in records if r.valid and r.device_id in devices}
+    near = set()
+    if pks:
+        last = Device.objects.filter(pk__in=pks).values_list("pk", "last_latitude", "last_longitude")
+        for pk, lat, lon in last:
+            if lat is not None and lon is not None and haversine_m(0.0, 0.0, lat, lon) <= validate.NULL_ISLAND_NEAR_M:
+                near.add(pk)
+    kept = []
+    for record in records:
+        if record.valid and devices.get(record.device_id) in near:
+            record.attributes = canonical(record.attributes)
+            kept.append(record)
+        else:
+            result.reject("null island (0, 0)", record.device_id)
+    return kept
 
 
 # account id -> {vendor id: device pk}; devices are created often, deleted rarely: a stale entry
@@ -126,8 +151,8 @@ _device_cache: dict[int, dict[str, int]] = {}
 
 
 def _device_map(organization_id: int, account_id: int | None, vendor_ids: set[str]) -> dict[str, int]:
-    """Vendor id -> device pk, creating placeholders for devices a stream reports before a sync saw them."""
-    if account_id is None:  # imports name fleet devices by pk
+    """Vendor id -> device pk of the devices the account has (imports without an account name fleet pks)."""
+    if account_id is None:
         pks = {int(v) for v in vendor_ids if v.isdigit()}
         found = Device.objects.filter(organization_id=organization_id, pk__in=pks).values_list("pk", flat=True)
         return {str(pk): pk for pk in found}
@@ -137,13 +162,6 @@ def _device_map(organization_id: int, account_id: int | None, vendor_ids: set[st
             Device.objects.filter(account_id=account_id).values_list("vendor_id", "pk")
         )
     elif missing := vendor_ids - known.keys():  # created since
-        known.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
-    missing = vendor_ids - known.keys()
-    if missing:
-        Device.objects.bulk_create(
-            [Device(organization_id=organization_id, account_id=account_id, vendor_id=v, name=v) for v in missing],
-            ignore_conflicts=True,
-        )
         known.update(Device.objects.filter(account_id=account_id, vendor_id__in=missing).values_list("vendor_id", "pk"))
     return known
 
@@ -181,30 +199,39 @@ def _gc_paused() -> Iterator[None]:
 
 def _positions(organization_id: int, account_id: int | None, records: Iterable[PositionRecord]) -> IngestResult:
     result = IngestResult()
-    valid = _validate(records, result)
-    if not valid:
+    valid, null_island = _validate(records, result, max_speed(organization_id))
+    if not valid and not null_island:
         return result
     try:
-        unknown, result.stored = _store(organization_id, account_id, valid)
+        result.stored = _store(organization_id, account_id, valid, null_island, result)
     except IntegrityError:  # a cached device was deleted meanwhile
         forget_devices(account_id)
-        unknown, result.stored = _store(organization_id, account_id, valid)
-    if unknown:
-        result.rejected += unknown
-        result.reasons["unknown device"] += unknown
+        result.stored = _store(organization_id, account_id, valid, null_island, result)
     result.created = len(result.stored)
-    result.duplicates += len(valid) - unknown - result.created
+    result.duplicates = result.received - result.created - result.rejected
     _notify(organization_id, result)
     return result
 
 
-def _store(organization_id: int, account_id: int | None, valid: list[PositionRecord]) -> tuple[int, list[Stored]]:
-    """Insert in one transaction; return (how many named no known device, what was stored)."""
+def _store(
+    organization_id: int, account_id: int | None, valid: list, null_island: list, result: IngestResult
+) -> list[Stored]:
+    """Insert in one transaction what names a known device; count the rest as rejected."""
+    result.unknown_devices.clear()
+    before = result.rejected, result.reasons.copy()
     with transaction.atomic():
-        devices = _device_map(organization_id, account_id, {r.device_id for r in valid})
+        devices = _device_map(organization_id, account_id, {r.device_id for r in valid + null_island})
         known = [r for r in valid if r.device_id in devices]
-        stored = store.insert(known, devices)
-    return len(valid) - len(known), stored
+        known += _near_their_device([r for r in null_island if r.device_id in devices], devices, result)
+        for record in valid + null_island:
+            if record.device_id not in devices:
+                result.reject("unknown device", record.device_id)
+                result.unknown_devices.add(record.device_id)
+        try:
+            return store.insert(known, devices)
+        except IntegrityError:
+            result.rejected, result.reasons = before  # counted again on the retry
+            raise
 
 
 _fix_time = attrgetter("record.fix_time")

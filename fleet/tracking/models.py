@@ -14,6 +14,9 @@ class VendorOwned(OrgOwned):
     )
     vendor_id = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    retired = models.DateTimeField(
+        null=True, blank=True, help_text="When the vendor stopped listing it: kept for history, hidden from the map."
+    )
 
     class Meta:
         abstract = True

@@ -1,17 +1,41 @@
-"""Model services: upsert what connectors report, in bulk, keyed by (account, vendor_id)."""
+"""Model services: store what connectors report, in bulk, keyed by (account, vendor_id), through the
+validation gate (``fleet.tracking.validate``); each returns a ``Tally`` of what it created, updated, found
+unchanged (``duplicates``) and rejected with a reason."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.db import connection, models, transaction
+from django.utils import timezone
 
+from fleet.tracking import validate
 from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event
 from fleet.tracking.records import BeaconRecord, DeviceRecord, DriverRecord, EventRecord, GroupRecord
+from fleet.tracking.validate import Tally
 
 
-def upsert(model: type[models.Model], org_id: int, account_id: int, rows: dict[str, dict[str, Any]]) -> tuple[int, int]:
-    """Create or update ``model`` rows of one account from {vendor_id: fields}; return (created, updated)."""
+def gated(records: Iterable, check: Callable[[Any, datetime], str | None], tally: Tally, key: str = "vendor_id"):
+    """The records that pass ``check`` (counted in ``tally.received``; the others rejected with their reason);
+    a second record with an id already seen in the batch is a duplicate."""
+    now, seen, kept = timezone.now(), set(), []
+    for record in records:
+        tally.received += 1
+        if reason := check(record, now):
+            tally.reject(reason, getattr(record, key, ""))
+            continue
+        ident = getattr(record, key)
+        if ident in seen:
+            tally.duplicates += 1
+            continue
+        seen.add(ident)
+        kept.append(record)
+    return kept
+
+
+def upsert(model: type[models.Model], org_id: int, account_id: int, rows: dict[str, dict[str, Any]], tally: Tally):
+    """Create or update ``model`` rows of one account from {vendor_id: fields}, counted in ``tally``."""
     existing = {o.vendor_id: o for o in model.objects.filter(account_id=account_id, vendor_id__in=rows.keys())}
     new, changed, fields = [], [], set()
     for vendor_id, values in rows.items():
@@ -29,52 +53,78 @@ def upsert(model: type[models.Model], org_id: int, account_id: int, rows: dict[s
         model.objects.bulk_create(new, ignore_conflicts=True)
         if changed:
             model.objects.bulk_update(changed, sorted(fields), batch_size=500)
-    return len(new), len(changed)
+    tally.created += len(new)
+    tally.updated += len(changed)
+    tally.duplicates += len(rows) - len(new) - len(changed)
+
+
+def retire(model: type[models.Model], account_id: int, listed: set[str]) -> int:
+    """Mark the account's objects the vendor no longer lists as retired (kept, hidden); return how many."""
+    gone = model.objects.filter(account_id=account_id, retired__isnull=True).exclude(vendor_id="")
+    return gone.exclude(vendor_id__in=listed).update(retired=timezone.now())
 
 
 def vendor_pks(model: type[models.Model], account_id: int) -> dict[str, int]:
     return dict(model.objects.filter(account_id=account_id).values_list("vendor_id", "pk"))
 
 
-def upsert_groups(org_id: int, account_id: int, records: Iterable[GroupRecord]) -> tuple[int, int]:
-    records = list(records)
-    counts = upsert(
-        DeviceGroup, org_id, account_id, {r.vendor_id: {"name": r.name, "attributes": r.attributes} for r in records}
-    )
+def upsert_groups(org_id: int, account_id: int, records: Iterable[GroupRecord]) -> Tally:
+    tally = Tally()
+    records = gated(records, validate.group, tally)
+    rows = {r.vendor_id: {"name": r.name, "attributes": r.attributes, "retired": None} for r in records}
+    upsert(DeviceGroup, org_id, account_id, rows, tally)
     pks = vendor_pks(DeviceGroup, account_id)  # parents once every group exists
-    upsert(DeviceGroup, org_id, account_id, {r.vendor_id: {"parent_id": pks.get(r.parent_id)} for r in records})
-    return counts
+    upsert(
+        DeviceGroup, org_id, account_id, {r.vendor_id: {"parent_id": pks.get(r.parent_id)} for r in records}, Tally()
+    )
+    return tally
 
 
-def upsert_drivers(org_id: int, account_id: int, records: Iterable[DriverRecord]) -> tuple[int, int]:
+def upsert_drivers(org_id: int, account_id: int, records: Iterable[DriverRecord]) -> Tally:
+    tally = Tally()
     rows = {
         r.vendor_id: {"name": r.name, "unique_id": r.unique_id, "phone": r.phone, "attributes": r.attributes}
-        for r in records
+        | {"retired": None}
+        for r in gated(records, validate.driver, tally)
     }
-    return upsert(Driver, org_id, account_id, rows)
+    upsert(Driver, org_id, account_id, rows, tally)
+    return tally
 
 
 DEVICE_FIELDS = ["name", "unique_id", "category", "phone", "model", "disabled", "status", "last_update"]
 
 
-def upsert_devices(org_id: int, account_id: int, records: Iterable[DeviceRecord]) -> tuple[int, int]:
+def upsert_devices(org_id: int, account_id: int, records: Iterable[DeviceRecord]) -> Tally:
+    """Devices as the vendor lists them; their status and last update never move back in time (ingest may
+    have heard from a device since the vendor's list was made)."""
+    tally = Tally()
+    records = gated(records, validate.device, tally)
     groups = vendor_pks(DeviceGroup, account_id)
+    heard = dict(
+        Device.objects.filter(account_id=account_id, vendor_id__in=[r.vendor_id for r in records]).values_list(
+            "vendor_id", "last_update"
+        )
+    )
     rows = {}
     for r in records:
         values = {f: getattr(r, f) for f in DEVICE_FIELDS}
         if r.plate:
             values["plate"] = r.plate
         values["group_id"] = groups.get(r.group_id) if r.group_id else None
+        values["retired"] = None
+        known = heard.get(r.vendor_id)
+        if known is not None and (r.last_update is None or r.last_update < known):
+            del values["status"], values["last_update"]
         rows[r.vendor_id] = values
-    return upsert(Device, org_id, account_id, rows)
+    upsert(Device, org_id, account_id, rows, tally)
+    return tally
 
 
-def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]) -> tuple[int, int]:
+def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]) -> Tally:
+    tally = Tally()
     rows = {}
-    for r in records:
-        point = (
-            Point(r.longitude, r.latitude, srid=4326) if r.latitude is not None and r.longitude is not None else None
-        )
+    for r in gated(records, validate.beacon, tally):
+        point = Point(r.longitude, r.latitude, srid=4326) if r.latitude is not None else None
         rows[r.vendor_id] = {
             "uuid": r.uuid,
             "major": r.major,
@@ -84,8 +134,10 @@ def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]
             "floor": r.floor,
             "last_seen": r.last_seen,
             "battery_level": r.battery_level,
+            "retired": None,
         }
-    return upsert(Beacon, org_id, account_id, rows)
+    upsert(Beacon, org_id, account_id, rows, tally)
+    return tally
 
 
 EVENT_INSERT = (
@@ -94,28 +146,36 @@ EVENT_INSERT = (
 )
 
 
-def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], geofences: dict[str, int]) -> int:
-    """Insert events once (unique device/type/time/key); return how many were new.
+def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], geofences: dict[str, int]) -> Tally:
+    """Insert events once (unique device / type / time / key), through the gate; an event of a device the
+    account does not have is rejected as "unknown device".
 
-    One prepared INSERT … ON CONFLICT DO NOTHING run over all rows (psycopg pipelines it; SQLite runs it
-    in one call): no model instance per event, and the count of new rows comes from the statement itself."""
+    One prepared INSERT … ON CONFLICT DO NOTHING run over all rows: no model instance per event, and the
+    count of new rows comes from the statement itself."""
+    tally = Tally()
     devices = vendor_pks(Device, account_id)
     ops = connection.ops
-    rows = [
-        (
-            org_id,
-            devices[r.device_id],
-            r.type,
-            ops.adapt_datetimefield_value(r.time),
-            r.vendor_id,
-            geofences.get(r.geofence_id or ""),
-            ops.adapt_json_value(r.attributes or {}, None),
+    rows = []
+    now = timezone.now()
+    for r in records:
+        tally.received += 1
+        if reason := validate.event(r, now) or (None if r.device_id in devices else "unknown device"):
+            tally.reject(reason, r.vendor_id or r.device_id)
+            continue
+        rows.append(
+            (
+                org_id,
+                devices[r.device_id],
+                r.type,
+                ops.adapt_datetimefield_value(r.time),
+                r.vendor_id,
+                geofences.get(r.geofence_id or ""),
+                ops.adapt_json_value(r.attributes, None),
+            )
         )
-        for r in records
-        if r.device_id in devices and r.time is not None
-    ]
-    if not rows:
-        return 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(EVENT_INSERT, rows)
-        return max(cursor.rowcount, 0)
+    if rows:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(EVENT_INSERT, rows)
+            tally.created = max(cursor.rowcount, 0)
+    tally.duplicates = len(rows) - tally.created
+    return tally

@@ -1,9 +1,12 @@
 """The connector contract: every hook a vendor connector may implement, and the capabilities that
 declare which ones it does. A hook a connector does not override raises a permanent VendorError."""
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from django.contrib.gis.geos import GEOSException
 
 from fleet.tracking.records import (
     BeaconRecord,
@@ -17,8 +20,11 @@ from fleet.tracking.records import (
     TaskRecord,
     TripRecord,
 )
+from fleet.tracking.validate import Tally
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.http import VendorHTTP
+
+Record = TypeVar("Record")
 
 # What a connector can do; the sync walks only what its connector declares.
 DEVICES, GROUPS, DRIVERS, BEACONS = "devices", "groups", "drivers", "beacons"
@@ -26,6 +32,9 @@ GEOFENCES, POIS, TASKS = "geofences", "pois", "tasks"
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
+
+# Resources whose objects are retired when the vendor stops listing them (the sync compares the ids listed).
+LISTED = frozenset({DEVICES, GROUPS, DRIVERS, BEACONS, GEOFENCES})
 
 # Capability -> the hooks a connector declaring it must override. ``login`` is needed by every
 # connector; ``pong`` only by one whose socket messages carry pings.
@@ -49,6 +58,33 @@ CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
 }
 
 
+class Reject(ValueError):  # noqa: N818 - a row's fate, not an error of ours
+    """A vendor row that cannot become a record; ``reason`` names the field ("no deviceId", "time: unreadable")."""
+
+    def __init__(self, reason: str, vendor_id: object = "") -> None:
+        super().__init__(reason)
+        self.reason, self.vendor_id = reason, vendor_id
+
+
+# What a mapper raises on a row it was not written for: the row is rejected, the resource goes on.
+ROW_FAILURES = (Reject, KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, GEOSException)
+
+
+def row_id(row: object) -> object:
+    """The vendor's id of a row, to name it in a reject (its ``id``, else its ``deviceId``)."""
+    if isinstance(row, dict):
+        return row.get("id", row.get("deviceId", ""))
+    return ""
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, Reject):
+        return exc.reason
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]}" if exc.args else "a field is missing"
+    return f"unreadable row ({type(exc).__name__})"
+
+
 class Connector:
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -61,6 +97,9 @@ class Connector:
         self.credentials = credentials
         self.http = VendorHTTP(account_id, self.base_url, self.rate)
         self.logged_in = False
+        self.basic_auth = False  # set by a login that fell back to Basic auth on every call
+        self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
+        self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
 
     def __enter__(self) -> "Connector":
         return self
@@ -81,12 +120,36 @@ class Connector:
         try:
             return self.http.json(method, path, **kwargs)
         except AuthExpired:
+            if self.basic_auth:  # no session to renew: the credentials themselves are refused
+                raise VendorError(f"{method} {path}: credentials refused", permanent=True) from None
             self.logged_in = False
             self.login()
             try:
                 return self.http.json(method, path, **kwargs)
             except AuthExpired:
                 raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
+
+    def map_rows(self, resource: str, rows: object, mapper: Callable[[Any], Record]) -> list[Record]:
+        """``mapper`` over each vendor row; a row it cannot read is counted in ``rejects[resource]`` with its
+        reason and id, and the others go on. ``None`` is no rows; any other non-list fails the resource."""
+        if rows is None:
+            return []
+        if not isinstance(rows, list):
+            raise VendorError(f"{resource}: expected a list, got {type(rows).__name__}")
+        if resource in LISTED:
+            self.listed.setdefault(resource, set()).update(
+                str(i) for row in rows if (i := row_id(row)) not in ("", None)
+            )
+        out = []
+        for row in rows:
+            try:
+                out.append(mapper(row))
+            except ROW_FAILURES as exc:
+                vendor_id = exc.vendor_id if isinstance(exc, Reject) and exc.vendor_id else row_id(row)
+                rejects = self.rejects[resource]
+                rejects.received += 1
+                rejects.reject(failure_reason(exc), vendor_id)
+        return out
 
     def _cannot(self, ability: str) -> VendorError:
         """The permanent error of a hook this connector does not implement."""

@@ -4,10 +4,11 @@
 class VendorError(Exception):
     """Anything a vendor did wrong. ``permanent`` errors (bad credentials) disable the account."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.status = status  # the HTTP status that said so, when one did
 
 
 class RateLimited(VendorError):

@@ -3,6 +3,7 @@ connection errors, timeouts, 5xx and truncated bodies; 429 surfaced as RateLimit
 task reschedules instead of sleeping); 401 surfaced as AuthExpired; a shared per-account
 token bucket; a clear User-Agent. Error messages name the path, never the query (tokens)."""
 
+import json
 import logging
 from typing import Any
 
@@ -84,13 +85,25 @@ class VendorHTTP:
         if status >= 500:
             raise _Transient(f"HTTP {status}: {_excerpt(response)}")
         if status >= 400:
-            raise VendorError(f"{method} {path}: HTTP {status}: {_excerpt(response)}")
+            raise VendorError(f"{method} {path}: HTTP {status}: {_excerpt(response)}", status=status)
         if parse:
-            try:
-                response._parsed = orjson.loads(response.content) if response.content else None
-            except orjson.JSONDecodeError:
-                raise _Transient(f"malformed JSON ({len(response.content)} bytes)") from None
+            response._parsed = parse_json(response.content)
         return response
+
+
+def parse_json(content: bytes) -> Any:
+    """A JSON body; the non-standard NaN / Infinity tokens some servers write are read too (as floats that the
+    mappers then refuse). A body that is not JSON is worth another try (a truncated response)."""
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        raise _Transient(f"malformed JSON ({len(content)} bytes)") from None
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -7,7 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from fleet.geo.models import Geofence
+from fleet.tracking import validate
 from fleet.tracking.records import GeofenceRecord
+from fleet.tracking.services import gated
+from fleet.tracking.validate import Tally
 from fleet.vendors.models import VendorAccount, VendorLink
 
 
@@ -26,15 +29,17 @@ def geofence_fields(record: GeofenceRecord) -> dict:
         "radius_m": record.radius_m,
         "width_m": record.width_m,
         "attributes": record.attributes,
+        "retired": None,
     }
 
 
-def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> tuple[int, int]:
-    """Create or update the account's geofences in fleet; return (created, updated)."""
+def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> Tally:
+    """Create or update the account's geofences in fleet, through the validation gate."""
+    tally = Tally()
+    records = gated(records, lambda record, now: validate.geofence(record), tally)
     ct = ContentType.objects.get_for_model(Geofence)
     links = linked_ids(account, Geofence)
     existing = Geofence.objects.in_bulk(links.values())
-    created = updated = 0
     now = timezone.now()
     with transaction.atomic():
         for record in records:
@@ -46,11 +51,20 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> tup
                 VendorLink.objects.create(
                     account=account, content_type=ct, object_id=geofence.pk, vendor_id=record.vendor_id, last_pulled=now
                 )
-                created += 1
+                tally.created += 1
             elif _differs(geofence, fields):
                 Geofence.objects.filter(pk=geofence.pk).update(**fields)
-                updated += 1
-    return created, updated
+                tally.updated += 1
+            else:
+                tally.duplicates += 1
+    return tally
+
+
+def retire_geofences(account: VendorAccount, listed: set[str]) -> int:
+    """Mark the account's geofences the vendor no longer lists as retired (kept, hidden); return how many."""
+    gone = VendorLink.objects.filter(account=account, content_type=ContentType.objects.get_for_model(Geofence))
+    ids = gone.exclude(vendor_id__in=listed).values("object_id")
+    return Geofence.objects.filter(pk__in=ids, retired__isnull=True).update(retired=timezone.now())
 
 
 def _differs(geofence: Geofence, fields: dict) -> bool:

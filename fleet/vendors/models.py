@@ -56,6 +56,7 @@ class SyncRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
         OK = "ok"
+        PARTIAL = "partial"  # some resources failed as a whole; the others were synced
         ERROR = "error"
 
     org_path = "account__organization"

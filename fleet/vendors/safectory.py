@@ -12,7 +12,7 @@ from typing import Any
 from fleet.tracking.attributes import number
 from fleet.tracking.records import BeaconRecord, PositionRecord
 from fleet.vendors import base
-from fleet.vendors.traccar import PATHS, TraccarConnector, parse_position, parse_time
+from fleet.vendors.traccar import PATHS, TraccarConnector, attributes_of, parse_position, parse_time, required_id
 
 BEACONS = "/api/beacons"
 
@@ -23,7 +23,7 @@ class SafectoryConnector(TraccarConnector):
     capabilities = frozenset({base.DEVICES, base.BEACONS, base.POSITIONS, base.EVENTS, base.STREAM, base.BEACON_WRITE})
 
     def beacons(self) -> list[BeaconRecord]:
-        return [parse_beacon(b) for b in self.call("GET", BEACONS)]
+        return self.map_rows(base.BEACONS, self.call("GET", BEACONS), parse_beacon)
 
     def update_beacon(self, record: BeaconRecord) -> None:
         body = render_beacon(record)
@@ -39,8 +39,11 @@ class SafectoryConnector(TraccarConnector):
     def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
         parsed = super().parse_socket_message(message)
         parsed["positions"] = merge_same_time(parsed["positions"])
-        parsed["beacons"] = [parse_beacon(b) for b in message.get("beacons") or []]
-        parsed["pings"] = [s["message"] for s in message.get("status") or [] if s.get("type") == "PING"]
+        parsed["beacons"] = self.map_rows(base.BEACONS, message.get("beacons"), parse_beacon)
+        status = message.get("status") if isinstance(message.get("status"), list) else []
+        parsed["pings"] = [
+            str(s["message"]) for s in status if isinstance(s, dict) and s.get("type") == "PING" and s.get("message")
+        ]
         return parsed
 
     @staticmethod
@@ -50,7 +53,7 @@ class SafectoryConnector(TraccarConnector):
 
 def parse_indoor_position(p: dict[str, Any]) -> PositionRecord:
     record = parse_position(p)
-    attrs = p.get("attributes") or {}
+    attrs = attributes_of(p)
     if (floor := number(attrs.get("floor"))) is not None:
         record.attributes["floor"] = int(floor)
     if p.get("beaconId") is not None:
@@ -84,17 +87,17 @@ def parse_beacon(b: dict[str, Any]) -> BeaconRecord:
     if lat == 0 and lon == 0:  # beacons not placed yet come at 0, 0 (safectory-track-api.txt): no location
         lat = lon = None
     return BeaconRecord(
-        vendor_id=str(b["id"]),
+        vendor_id=required_id(b, "id"),
         uuid=str(b.get("uuid") or ""),
         major=int(b.get("major") or 0),
         minor=int(b.get("minor") or 0),
-        name=b.get("name") or "",
+        name=str(b.get("name") or ""),
         latitude=lat,
         longitude=lon,
-        floor=int(f) if (f := number((b.get("attributes") or {}).get("floor", b.get("floor")))) is not None else None,
-        last_seen=parse_time(b.get("lastSeen")),
+        floor=int(f) if (f := number(attributes_of(b).get("floor", b.get("floor")))) is not None else None,
+        last_seen=parse_time(b.get("lastSeen"), "lastSeen"),
         battery_level=number(b.get("batteryLevel")),
-        attributes=dict(b.get("attributes") or {}),
+        attributes=dict(attributes_of(b)),
     )
 
 

@@ -13,6 +13,7 @@ import orjson
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import connections
+from django.utils import timezone
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from fleet.geo.models import Geofence
@@ -53,11 +54,15 @@ def _apply(account: VendorAccount, parsed: dict[str, list]) -> int:
         services.upsert_devices(org, acc, parsed["devices"])
     if parsed.get("beacons"):
         services.upsert_beacons(org, acc, parsed["beacons"])
-    created = 0
+    created, unknown = 0, False
     if parsed.get("positions"):
-        created = ingest.positions(org, acc, parsed["positions"]).created
+        result = ingest.positions(org, acc, parsed["positions"])
+        created, unknown = result.created, bool(result.unknown_devices)
     if parsed.get("events"):
-        services.store_events(org, acc, parsed["events"], mirror.linked_ids(account, Geofence))
+        tally = services.store_events(org, acc, parsed["events"], mirror.linked_ids(account, Geofence))
+        unknown = unknown or "unknown device" in tally.reasons
+    if unknown:  # a device the socket knows and we do not: poll (which lists devices) now
+        VendorAccount.objects.filter(pk=acc).update(next_run=timezone.now())
     return created
 
 

@@ -1,11 +1,11 @@
-"""Sync one vendor account: walk the connector's resources from stored cursors, through the
-model services and ingest, and record a SyncRun. Idempotent: a run killed half-way and rerun
-leaves exactly the vendor's data (cursors move only after what they cover is stored)."""
+"""Sync one vendor account: walk the connector's resources from stored cursors, through the model services
+and ingest, and record a SyncRun with what happened to each resource's rows. Each resource runs on its own:
+one that fails as a whole leaves the others to run and the run ``partial``. Idempotent: a run killed half-way
+and rerun leaves exactly the vendor's data (cursors move only after what they cover is stored)."""
 
 import logging
 import queue
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from fleet.geo.models import Geofence
 from fleet.tracking import ingest, services
-from fleet.tracking.models import Device
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver
+from fleet.tracking.validate import Tally
 from fleet.vendors import base, mirror, ratelimit
-from fleet.vendors.errors import RateLimited, VendorError
+from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
 from fleet.vendors.models import SyncRun, VendorAccount
 from fleet.vendors.registry import connector_class
 
@@ -63,59 +64,95 @@ def account_lock(account_id: int) -> Iterator[Callable[[], None]]:
             log.warning("sync lock of account %s had expired", account_id)
 
 
-class Tally:
+class Progress:
+    """One run's tallies and errors by resource, and the heartbeat that keeps the account's lock."""
+
     def __init__(self, heartbeat: Callable[[], None] = lambda: None) -> None:
-        self.resources: dict[str, Counter] = {}
-        self.reasons: Counter = Counter()
+        self.resources: dict[str, Tally] = {}
+        self.errors: dict[str, str] = {}
+        self.retired: dict[str, int] = {}
         self.heartbeat = heartbeat
 
-    def add(self, resource: str, **counts: int) -> None:
-        self.resources.setdefault(resource, Counter()).update(counts)
+    def tally(self, resource: str) -> Tally:
+        return self.resources.setdefault(resource, Tally())
 
     def total(self, key: str) -> int:
-        return sum(c[key] for c in self.resources.values())
+        return sum(getattr(t, key) for t in self.resources.values())
+
+    def counts(self) -> dict:
+        out = {}
+        for resource in sorted(self.resources.keys() | self.errors.keys()):
+            counts = self.tally(resource).as_dict()
+            counts["fetched"] = counts.pop("received")
+            if resource in self.errors:
+                counts["error"] = self.errors[resource]
+            if self.retired.get(resource):
+                counts["retired"] = self.retired[resource]
+            out[resource] = counts
+        return out
 
 
 def sync_account(account: VendorAccount) -> SyncRun:
     """Run one sync; never raises for vendor trouble (it is recorded), raises Busy when locked."""
     with account_lock(account.pk) as heartbeat:
         run = SyncRun.objects.create(account=account)
-        tally = Tally(heartbeat)
+        progress = Progress(heartbeat)
         try:
             with connector_for(account) as connector:
-                walk(account, connector, tally)
+                walk(account, connector, progress)
         except VendorError as exc:
             _failed(account, run, exc)
-        except Exception as exc:  # a bug or an unexpected payload: record it, keep the worker alive
+        except Exception as exc:  # a bug outside any one resource: record it, keep the worker alive
             log.exception("sync of account %s failed", account.pk)
             _failed(account, run, VendorError(f"unexpected {type(exc).__name__}: {exc}"))
         else:
-            _succeeded(account, run)
-        _finish(run, tally)
+            _succeeded(account, run, progress)
+        _finish(run, progress)
         return run
 
 
-def walk(account: VendorAccount, connector: base.Connector, tally: Tally) -> None:
-    caps, org, acc = connector.capabilities, account.organization_id, account.pk
-    if base.GROUPS in caps:
-        _mirror(tally, "groups", connector.groups(), lambda rows: services.upsert_groups(org, acc, rows))
-    if base.DRIVERS in caps:
-        _mirror(tally, "drivers", connector.drivers(), lambda rows: services.upsert_drivers(org, acc, rows))
-    if base.DEVICES in caps:
-        _mirror(tally, "devices", connector.devices(), lambda rows: services.upsert_devices(org, acc, rows))
-    if base.BEACONS in caps:
-        _mirror(tally, "beacons", connector.beacons(), lambda rows: services.upsert_beacons(org, acc, rows))
-    if base.GEOFENCES in caps:
-        _mirror(tally, "geofences", connector.geofences(), lambda rows: mirror.pull_geofences(account, rows))
-    if base.POSITIONS in caps:
-        _positions(account, connector, tally)
-    if base.EVENTS in caps:
-        _events(account, connector, tally)
+def walk(account: VendorAccount, connector: base.Connector, progress: Progress) -> None:
+    """Each resource the connector declares, in order, on its own: one that fails as a whole is recorded
+    and the others still run. Errors that concern the whole account (credentials, a rate limit) end the run."""
+    org, acc = account.organization_id, account.pk
+    steps: list[tuple[str, Callable[[], Tally | None]]] = [
+        (base.GROUPS, lambda: services.upsert_groups(org, acc, connector.groups())),
+        (base.DRIVERS, lambda: services.upsert_drivers(org, acc, connector.drivers())),
+        (base.DEVICES, lambda: services.upsert_devices(org, acc, connector.devices())),
+        (base.BEACONS, lambda: services.upsert_beacons(org, acc, connector.beacons())),
+        (base.GEOFENCES, lambda: mirror.pull_geofences(account, connector.geofences())),
+        (base.POSITIONS, lambda: _positions(account, connector, progress)),
+        (base.EVENTS, lambda: _events(account, connector, progress)),
+    ]
+    for resource, step in steps:
+        if resource not in connector.capabilities:
+            continue
+        try:
+            if (tally := step()) is not None:
+                progress.tally(resource).add(tally)
+        except VendorError as exc:
+            if exc.permanent or isinstance(exc, RateLimited | AuthExpired):
+                raise
+            progress.errors[resource] = exc.message
+        except Exception as exc:  # a bug or a payload no mapper expected: this resource only
+            log.exception("sync of account %s: %s failed", account.pk, resource)
+            progress.errors[resource] = f"unexpected {type(exc).__name__}: {exc}"
+        else:
+            if resource in connector.listed:
+                progress.retired[resource] = _retire(account, resource, connector.listed.pop(resource))
+        finally:
+            progress.tally(resource).add(connector.rejects.pop(resource, Tally()))
+        progress.heartbeat()
 
 
-def _mirror(tally: Tally, resource: str, records: list, store: Callable[[list], tuple[int, int]]) -> None:
-    created, updated = store(records)
-    tally.add(resource, fetched=len(records), created=created, updated=updated)
+RETIRABLE = {base.DEVICES: Device, base.GROUPS: DeviceGroup, base.DRIVERS: Driver, base.BEACONS: Beacon}
+
+
+def _retire(account: VendorAccount, resource: str, listed: set[str]) -> int:
+    """Objects of a resource the vendor listed in full, that the list no longer names."""
+    if resource == base.GEOFENCES:
+        return mirror.retire_geofences(account, listed)
+    return services.retire(RETIRABLE[resource], account.pk, listed)
 
 
 def _window_start(cursor: str | None, until: datetime) -> datetime:
@@ -129,7 +166,7 @@ def _save_cursor(account: VendorAccount, resource: str, value: object) -> None:
     VendorAccount.objects.filter(pk=account.pk).update(cursors=account.cursors)
 
 
-def _positions(account: VendorAccount, connector: base.Connector, tally: Tally) -> None:
+def _positions(account: VendorAccount, connector: base.Connector, progress: Progress) -> None:
     """Per-device cursors (newest fix seen). Devices are fetched in chunks of similar cursors, so one
     device that was silent for a day does not drag the whole fleet's window back. The next chunk
     is fetched while the current one is stored."""
@@ -139,21 +176,15 @@ def _positions(account: VendorAccount, connector: base.Connector, tally: Tally) 
     ordered = sorted(device_ids, key=lambda d: cursors.get(d, ""))
     chunks = [ordered[i : i + connector.position_chunk] for i in range(0, len(ordered), connector.position_chunk)]
     windows = [(min(_window_start(cursors.get(d), until) for d in chunk), chunk) for chunk in chunks]
+    tally = progress.tally(base.POSITIONS)
     for batch in prefetched(_fetch_windows(connector, windows, until)):
         if batch is CHUNK_DONE:
             _save_cursor(account, "positions", cursors)  # only once the chunk is stored
-            tally.heartbeat()
+            progress.heartbeat()
             continue
         result = ingest.positions(account.organization_id, account.pk, batch)
-        tally.add(
-            "positions",
-            fetched=result.received,
-            created=result.created,
-            rejected=result.rejected,
-            duplicates=result.duplicates,
-        )
-        tally.reasons.update(result.reasons)
-        _advance(cursors, batch, until)
+        tally.add(result)
+        _advance(cursors, batch, until, result.unknown_devices)
 
 
 CHUNK_DONE = object()
@@ -205,8 +236,12 @@ def prefetched(items: Iterator, depth: int = 2) -> Iterator:
         thread.join(timeout=5)
 
 
-def _advance(cursors: dict[str, str], batch: list, until: datetime) -> None:
+def _advance(cursors: dict[str, str], batch: list, until: datetime, unknown: set[str]) -> None:
+    """Move each device's cursor to its newest fix in the batch (stored, or rejected on purpose); never for a
+    device the account does not have."""
     for r in batch:
+        if r.device_id in unknown:
+            continue
         fix = r.fix_time
         if isinstance(fix, datetime) and fix <= until:
             iso = fix.astimezone(UTC).isoformat()
@@ -214,25 +249,39 @@ def _advance(cursors: dict[str, str], batch: list, until: datetime) -> None:
                 cursors[r.device_id] = iso
 
 
-def _events(account: VendorAccount, connector: base.Connector, tally: Tally) -> None:
+def _events(account: VendorAccount, connector: base.Connector, progress: Progress) -> Tally:
     until = timezone.now().replace(microsecond=0)
     cursor = account.cursors.get("events")
     device_ids = list(Device.objects.filter(account=account, disabled=False).values_list("vendor_id", flat=True))
     records = connector.events(_window_start(cursor, until), until, device_ids)
-    created = services.store_events(account.organization_id, account.pk, records, mirror.linked_ids(account, Geofence))
-    tally.add("events", fetched=len(records), created=created)
-    seen = [r.time.astimezone(UTC).isoformat() for r in records if r.time and r.time <= until]
+    tally = services.store_events(account.organization_id, account.pk, records, mirror.linked_ids(account, Geofence))
+    known = set(device_ids)
+    seen = [
+        r.time.astimezone(UTC).isoformat()
+        for r in records
+        if r.device_id in known and isinstance(r.time, datetime) and r.time.tzinfo and r.time <= until
+    ]
     if seen:
         _save_cursor(account, "events", max([*seen, cursor or ""]))
+    return tally
 
 
-def _succeeded(account: VendorAccount, run: SyncRun) -> None:
+def _succeeded(account: VendorAccount, run: SyncRun, progress: Progress) -> None:
+    """A run that reached its end: ``ok``, or ``partial`` when some resources failed (all of them: ``error``)."""
+    if progress.errors and not set(progress.resources) - set(progress.errors):
+        _failed(account, run, VendorError("; ".join(f"{r}: {e}" for r, e in progress.errors.items())))
+        return
     account.refresh_from_db(fields=["cursors", "stream_connected"])
-    run.status = SyncRun.Status.OK
+    run.status = SyncRun.Status.PARTIAL if progress.errors else SyncRun.Status.OK
     account.last_success = timezone.now()
     account.consecutive_errors = 0
+    fields = ["last_success", "consecutive_errors", "next_run"]
+    if progress.errors:
+        run.error = "; ".join(f"{resource}: {error}" for resource, error in progress.errors.items())
+        account.last_error, account.last_error_at = f"partial sync: {run.error}"[:2000], account.last_success
+        fields += ["last_error", "last_error_at"]
     account.schedule_next(poll_interval(account))
-    account.save(update_fields=["last_success", "consecutive_errors", "next_run"])
+    account.save(update_fields=fields)
 
 
 def poll_interval(account: VendorAccount) -> float:
@@ -254,11 +303,9 @@ def _failed(account: VendorAccount, run: SyncRun, exc: VendorError) -> None:
     log.warning("sync of account %s (%s) failed: %s", account.pk, account.kind, exc.message)
 
 
-def _finish(run: SyncRun, tally: Tally) -> None:
+def _finish(run: SyncRun, progress: Progress) -> None:
     run.finished = timezone.now()
-    run.fetched, run.created = tally.total("fetched"), tally.total("created")
-    run.updated, run.rejected = tally.total("updated"), tally.total("rejected")
-    run.counts = {name: dict(c) for name, c in tally.resources.items()}
-    if tally.reasons:
-        run.counts["reject_reasons"] = dict(tally.reasons)
+    run.fetched, run.created = progress.total("received"), progress.total("created")
+    run.updated, run.rejected = progress.total("updated"), progress.total("rejected")
+    run.counts = progress.counts()
     run.save()

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from django.contrib.gis.geos import GEOSGeometry, LineString, Polygon
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, LineString, Polygon
 
-from fleet.tracking.attributes import number
+from fleet.geo.validation import close_rings
+from fleet.tracking.attributes import flag, number
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
@@ -23,7 +24,7 @@ from fleet.tracking.records import (
     TripRecord,
 )
 from fleet.vendors import base
-from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
+from fleet.vendors.errors import AuthExpired, VendorError
 
 KNOT_KMH = 1.852
 CHUNK_DEVICES = 50  # device ids per report request
@@ -61,72 +62,79 @@ class TraccarConnector(base.Connector):
 
     # --- auth -------------------------------------------------------------
     def login(self) -> None:
-        """Session login (form email/password, or ?token=), which also serves the WebSocket."""
-        creds, path = self.credentials, PATHS["session"]
-        try:
-            if creds.get("token"):
-                self.http.request("GET", path, params={"token": creds["token"]})
-            else:
-                data = {"email": creds.get("username", ""), "password": creds.get("password", "")}
-                self.http.request("POST", path, data=data)
-        except AuthExpired:
-            raise VendorError("login refused: check the account's credentials", permanent=True) from None
-        except VendorError as exc:
-            if creds.get("token") or isinstance(exc, RateLimited):
-                raise
-            self._use_basic_auth()  # no session endpoint: Basic auth on every call (no live socket)
-            return
-        if "JSESSIONID" not in self.http.client.cookies:
-            if creds.get("token"):
-                raise VendorError("token login answered without a session cookie")
-            self._use_basic_auth()
-            return
-        self.logged_in = True
+        """A session (by token, else by email and password), which also opens the live socket; when the server
+        refuses or lacks one, Basic auth on every call. Only when every documented way is refused are the
+        credentials called wrong; any other failure (the network, the server) is the error of that call."""
+        creds = self.credentials
+        ways = [("token", self._token_session)] if creds.get("token") else []
+        if creds.get("username") or creds.get("password"):
+            ways += [("session", self._password_session), ("Basic auth", self._basic_auth)]
+        if not ways:
+            raise VendorError("the account has no credentials", permanent=True)
+        refused = []
+        for name, way in ways:
+            try:
+                if way():
+                    self.logged_in = True
+                    return
+            except AuthExpired:
+                pass
+            except VendorError as exc:
+                if exc.status not in (404, 405):  # a missing session endpoint is a refusal; the rest is an error
+                    raise
+            refused.append(name)
+        raise VendorError(f"login refused ({', '.join(refused)}): check the account's credentials", permanent=True)
 
-    def _use_basic_auth(self) -> None:
+    def _token_session(self) -> bool:
+        self.http.request("GET", PATHS["session"], params={"token": self.credentials["token"]})
+        return "JSESSIONID" in self.http.client.cookies
+
+    def _password_session(self) -> bool:
+        creds = self.credentials
+        data = {"email": creds.get("username", ""), "password": creds.get("password", "")}
+        self.http.request("POST", PATHS["session"], data=data)
+        return "JSESSIONID" in self.http.client.cookies
+
+    def _basic_auth(self) -> bool:
+        """Basic auth cannot be tried without a call: it is set, and a 401 on the next call is final."""
         self.http.client.auth = httpx.BasicAuth(
             self.credentials.get("username", ""), self.credentials.get("password", "")
         )
-        self.logged_in = True
+        self.basic_auth = True
+        return True
 
     # --- fetchers ---------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:
-        return [parse_device(d) for d in self.call("GET", PATHS["devices"])]
+        return self.map_rows(base.DEVICES, self.call("GET", PATHS["devices"]), parse_device)
 
     def groups(self) -> list[GroupRecord]:
-        return [parse_group(g) for g in self.call("GET", PATHS["groups"])]
+        return self.map_rows(base.GROUPS, self.call("GET", PATHS["groups"]), parse_group)
 
     def drivers(self) -> list[DriverRecord]:
-        return [parse_driver(d) for d in self.call("GET", PATHS["drivers"])]
+        return self.map_rows(base.DRIVERS, self.call("GET", PATHS["drivers"]), parse_driver)
 
     def geofences(self) -> list[GeofenceRecord]:
-        return [parse_geofence(g) for g in self.call("GET", PATHS["geofences"])]
+        return self.map_rows(base.GEOFENCES, self.call("GET", PATHS["geofences"]), parse_geofence)
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         for chunk in _chunks(device_ids, CHUNK_DEVICES):
             rows = self.call("GET", PATHS["route"], params=_report_params(chunk, since, until))
-            yield [self.parse_position(p) for p in rows]
+            yield self.map_rows(base.POSITIONS, rows, self.parse_position)
 
     def events(self, since: datetime, until: datetime, device_ids: list[str]) -> list[EventRecord]:
-        out: list[EventRecord] = []
-        for chunk in _chunks(device_ids, CHUNK_DEVICES):
-            out += [
-                parse_event(e) for e in self.call("GET", PATHS["events"], params=_report_params(chunk, since, until))
-            ]
-        return out
+        return self._report_rows(base.EVENTS, PATHS["events"], since, until, device_ids, parse_event)
 
     def trips(self, since: datetime, until: datetime, device_ids: list[str]) -> list[TripRecord]:
-        out: list[TripRecord] = []
-        for chunk in _chunks(device_ids, CHUNK_DEVICES):
-            out += [parse_trip(t) for t in self.call("GET", PATHS["trips"], params=_report_params(chunk, since, until))]
-        return out
+        return self._report_rows(base.TRIPS, PATHS["trips"], since, until, device_ids, parse_trip)
 
     def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
         """The server's own trips / stops / summary report rows, mapped to canonical units (``REPORT_PARSERS``)."""
-        parse = REPORT_PARSERS[kind]
-        out: list[dict[str, Any]] = []
+        return self._report_rows(f"report {kind}", PATHS[kind], since, until, device_ids, REPORT_PARSERS[kind])
+
+    def _report_rows(self, resource: str, path: str, since, until, device_ids: list[str], parse) -> list:
+        out: list = []
         for chunk in _chunks(device_ids, CHUNK_DEVICES):
-            out += [parse(row) for row in self.call("GET", PATHS[kind], params=_report_params(chunk, since, until))]
+            out += self.map_rows(resource, self.call("GET", path, params=_report_params(chunk, since, until)), parse)
         return out
 
     # --- write-back -------------------------------------------------------
@@ -156,11 +164,12 @@ class TraccarConnector(base.Connector):
         return {"Cookie": f"JSESSIONID={cookie}"}
 
     def parse_socket_message(self, message: dict[str, Any]) -> dict[str, list]:
-        """Split one socket message into canonical records by kind (keys absent = nothing of that kind)."""
+        """Split one socket message into canonical records by kind (keys absent = nothing of that kind); rows
+        that cannot be read are counted in ``rejects`` like the poller's."""
         return {
-            "positions": [self.parse_position(p) for p in message.get("positions") or []],
-            "devices": [parse_device(d) for d in message.get("devices") or []],
-            "events": [parse_event(e) for e in message.get("events") or []],
+            "positions": self.map_rows(base.POSITIONS, message.get("positions"), self.parse_position),
+            "devices": self.map_rows(base.DEVICES, message.get("devices"), parse_device),
+            "events": self.map_rows(base.EVENTS, message.get("events"), parse_event),
             "pings": [],  # Traccar's socket does not ping
         }
 
@@ -169,11 +178,37 @@ class TraccarConnector(base.Connector):
 
 
 # --- pure mappers -----------------------------------------------------------
-def parse_time(value: str | None) -> datetime | None:
-    """Traccar dates (``…000+0000``, ``…Z``, ``…+02:00``) → aware UTC datetimes."""
-    if not value:
+def parse_time(value: object, field: str = "time") -> datetime | None:
+    """Traccar dates (``…000+0000``, ``…Z``, ``…+02:00``) as aware UTC datetimes; a date without a zone is UTC
+    (Traccar's API speaks UTC); None when absent; ``Reject`` when unreadable."""
+    if value is None or value == "":
         return None
-    return datetime.fromisoformat(value).astimezone(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise base.Reject(f"{field}: unreadable") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def required_time(value: object, field: str) -> datetime:
+    moment = parse_time(value, field)
+    if moment is None:
+        raise base.Reject(f"{field}: missing")
+    return moment
+
+
+def required_id(row: dict[str, Any], key: str) -> str:
+    """The row's ``key`` as a vendor id: present, not null, not empty."""
+    value = row.get(key)
+    if value is None or value == "" or isinstance(value, bool | dict | list):
+        raise base.Reject(f"no {key}")
+    return str(value)
+
+
+def attributes_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's ``attributes`` when it is an object, else nothing (a string or a list is no attributes)."""
+    attrs = row.get("attributes")
+    return attrs if isinstance(attrs, dict) else {}
 
 
 def format_time(value: datetime) -> str:
@@ -203,9 +238,9 @@ def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     get = attrs.get
     if "ignition" in attrs:
-        out["ignition"] = bool(attrs["ignition"])
+        out["ignition"] = flag(attrs["ignition"])
     if "motion" in attrs:
-        out["motion"] = bool(attrs["motion"])
+        out["motion"] = flag(attrs["motion"])
     for src, dst in SIMPLE_ATTRIBUTES:
         if (v := get(src)) is not None and (v := number(v)) is not None:
             out[dst] = v
@@ -240,18 +275,19 @@ def _temperature_sensors(attrs: dict[str, Any]) -> list[tuple[int, str]]:
 
 def parse_position(p: dict[str, Any]) -> PositionRecord:
     get = p.get
+    valid = flag(get("valid"))
     return PositionRecord(
-        device_id=str(p["deviceId"]),
-        fix_time=parse_time(get("fixTime") or get("deviceTime")),
+        device_id=required_id(p, "deviceId"),
+        fix_time=required_time(get("fixTime") or get("deviceTime"), "fixTime"),
         latitude=_coerce(get("latitude")),
         longitude=_coerce(get("longitude")),
         speed=(number(get("speed")) or 0.0) * KNOT_KMH,
         course=number(get("course")),
         altitude=number(get("altitude")),
         accuracy=number(get("accuracy")),
-        valid=bool(get("valid", True)),
-        server_time=parse_time(get("serverTime")),
-        attributes=position_attributes(get("attributes") or {}),
+        valid=True if valid is None else valid,
+        server_time=parse_time(get("serverTime"), "serverTime"),
+        attributes=position_attributes(attributes_of(p)),
     )
 
 
@@ -262,48 +298,51 @@ def _coerce(value: Any) -> float:
 
 
 def parse_device(d: dict[str, Any]) -> DeviceRecord:
-    attrs = d.get("attributes") or {}
+    attrs = attributes_of(d)
+    vendor_id = required_id(d, "id")
     return DeviceRecord(
-        vendor_id=str(d["id"]),
-        name=d.get("name") or str(d["id"]),
+        vendor_id=vendor_id,
+        name=str(d.get("name") or vendor_id),
         unique_id=str(d.get("uniqueId") or ""),
         category="" if d.get("category") in (None, "null") else d["category"],  # Safectory sends the string "null"
         group_id=str(d["groupId"]) if d.get("groupId") else None,
         phone=d.get("phone") or "",
         model=d.get("model") or "",
         plate=str(attrs.get("plate") or attrs.get("licensePlate") or ""),
-        disabled=bool(d.get("disabled")),
+        disabled=bool(flag(d.get("disabled"))),
         status=d.get("status") if d.get("status") in ("online", "offline") else "unknown",
-        last_update=parse_time(d.get("lastUpdate")),
+        last_update=parse_time(d.get("lastUpdate"), "lastUpdate"),
     )
 
 
 def parse_group(g: dict[str, Any]) -> GroupRecord:
-    return GroupRecord(str(g["id"]), g.get("name") or str(g["id"]), str(g["groupId"]) if g.get("groupId") else None)
+    vendor_id = required_id(g, "id")
+    return GroupRecord(vendor_id, str(g.get("name") or vendor_id), str(g["groupId"]) if g.get("groupId") else None)
 
 
 def parse_driver(d: dict[str, Any]) -> DriverRecord:
-    attrs = d.get("attributes") or {}
-    return DriverRecord(str(d["id"]), d.get("name") or "", str(d.get("uniqueId") or ""), str(attrs.get("phone") or ""))
+    attrs = attributes_of(d)
+    unique_id, phone = str(d.get("uniqueId") or ""), str(attrs.get("phone") or "")
+    return DriverRecord(required_id(d, "id"), str(d.get("name") or ""), unique_id, phone)
 
 
 def parse_event(e: dict[str, Any]) -> EventRecord:
     return EventRecord(
-        device_id=str(e["deviceId"]),
-        type=e.get("type") or "unknown",
-        time=parse_time(e.get("serverTime") or e.get("eventTime")),  # renamed eventTime in Traccar 4.13
+        device_id=required_id(e, "deviceId"),
+        type=str(e.get("type") or "unknown"),
+        time=required_time(e.get("serverTime") or e.get("eventTime"), "eventTime"),  # renamed in Traccar 4.13
         vendor_id=str(e.get("id") or ""),
         geofence_id=str(e["geofenceId"]) if e.get("geofenceId") else None,
         position_vendor_id=str(e["positionId"]) if e.get("positionId") else None,
-        attributes=dict(e.get("attributes") or {}),
+        attributes=dict(attributes_of(e)),
     )
 
 
 def parse_trip(t: dict[str, Any]) -> TripRecord:
     return TripRecord(
-        device_id=str(t["deviceId"]),
-        start_time=parse_time(t["startTime"]),
-        end_time=parse_time(t["endTime"]),
+        device_id=required_id(t, "deviceId"),
+        start_time=required_time(t.get("startTime"), "startTime"),
+        end_time=required_time(t.get("endTime"), "endTime"),
         distance_m=number(t.get("distance")) or 0.0,
         duration_s=(number(t.get("duration")) or 0.0) / 1000.0,
         max_speed=(number(t.get("maxSpeed")) or 0.0) * KNOT_KMH,
@@ -351,10 +390,10 @@ def parse_stop_report(s: dict[str, Any]) -> dict[str, Any]:
     lat = number(s.get("latitude", s.get("lat")))
     lon = number(s.get("longitude", s.get("lon")))
     return {
-        "device_id": str(s["deviceId"]),
+        "device_id": required_id(s, "deviceId"),
         "device_name": s.get("deviceName") or "",
-        "start": parse_time(s["startTime"]),
-        "end": parse_time(s["endTime"]),
+        "start": required_time(s.get("startTime"), "startTime"),
+        "end": required_time(s.get("endTime"), "endTime"),
         "duration_s": _ms(s.get("duration")) or 0.0,
         "lat": lat,
         "lon": lon,
@@ -367,7 +406,7 @@ def parse_stop_report(s: dict[str, Any]) -> dict[str, Any]:
 def parse_summary_report(s: dict[str, Any]) -> dict[str, Any]:
     """A ReportSummary row (one per device over the whole range): knots -> km/h, engineHours ms -> s."""
     return {
-        "device_id": str(s["deviceId"]),
+        "device_id": required_id(s, "deviceId"),
         "device_name": s.get("deviceName") or "",
         "distance_m": number(s.get("distance")) or 0.0,
         "average_speed": (number(s.get("averageSpeed")) or 0.0) * KNOT_KMH,
@@ -392,30 +431,37 @@ def swap_xy(shape: GEOSGeometry) -> GEOSGeometry:
 CIRCLE = re.compile(r"^\s*CIRCLE\s*\(\s*([-\d.eE]+)\s+([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\)\s*$", re.I)
 
 
-def parse_area(area: str) -> tuple[str, str, float | None]:
-    """Lat-first Traccar WKT → (kind, lon-first WKT, radius). Raises ValueError on anything else."""
+def parse_area(area: object) -> tuple[str, str, float | None]:
+    """Lat-first Traccar WKT → (kind, lon-first WKT, radius); rings left open are closed. ``Reject`` for what
+    is not a circle, a polygon or a line. Ranges and validity are the validation gate's."""
+    if not isinstance(area, str) or not area.strip():
+        raise base.Reject("area: missing")
     if m := CIRCLE.match(area):
         lat, lon, radius = (float(g) for g in m.groups())
         return "circle", f"POINT ({lon} {lat})", radius
-    shape = GEOSGeometry(area)
+    try:
+        shape = GEOSGeometry(close_rings(area))
+    except (GEOSException, ValueError, TypeError):
+        raise base.Reject("area: not WKT") from None
     kinds = {"Polygon": "polygon", "LineString": "corridor"}
     if shape.geom_type not in kinds:
-        raise ValueError(f"unsupported geofence area {shape.geom_type}")
+        raise base.Reject(f"area: a {shape.geom_type} is no geofence")
     return kinds[shape.geom_type], swap_xy(shape).wkt, None
 
 
 def parse_geofence(g: dict[str, Any]) -> GeofenceRecord:
-    attrs = dict(g.get("attributes") or {})
-    kind, wkt, radius = parse_area(g["area"])
+    attrs = dict(attributes_of(g))
+    vendor_id = required_id(g, "id")
+    kind, wkt, radius = parse_area(g.get("area"))
     width = number(attrs.get("polylineDistance")) if kind == "corridor" else None
     return GeofenceRecord(
-        vendor_id=str(g["id"]),
-        name=g.get("name") or "",
+        vendor_id=vendor_id,
+        name=str(g.get("name") or ""),
         kind=kind,
         wkt=wkt,
         radius_m=radius,
         width_m=width or (25.0 if kind == "corridor" else None),
-        description=g.get("description") or "",
+        description=str(g.get("description") or ""),
         attributes=attrs,
     )
 

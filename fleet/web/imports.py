@@ -1,5 +1,8 @@
 """GPX import: upload a file as one device's positions (admins and dispatchers of the device's organisation)."""
 
+import zoneinfo
+from functools import cache
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,7 +22,8 @@ IMPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
 
 def importable_devices(user) -> QuerySet[Device]:
     """Devices of the organisations where the user may import (superusers: all)."""
-    devices = Device.objects.select_related("organization").order_by("organization__name", "name")
+    devices = Device.objects.filter(retired__isnull=True).select_related("organization")
+    devices = devices.order_by("organization__name", "name")
     if user.is_superuser:
         return devices
     return devices.filter(organization_id__in=org_ids_for_user(user, IMPORT_ROLES))
@@ -29,9 +33,22 @@ def too_large() -> str:
     return f"The file is larger than {MAX_BYTES / (1024 * 1024):g} MB."
 
 
+@cache
+def zone_choices() -> list[tuple[str, str]]:
+    """The IANA time zones, as the organisation's timezone field accepts them."""
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
 class GpxImportForm(forms.Form):
     device = forms.ModelChoiceField(queryset=Device.objects.none())
     file = forms.FileField(label="GPX file", help_text="Track points with times; at most 20 MB.")
+    timezone = forms.ChoiceField(
+        label="Time zone of times without one",
+        choices=zone_choices,
+        initial="UTC",
+        required=False,  # a post without it reads them as UTC, as GPX specifies
+        help_text="GPX times are UTC, but some receivers write local times without a zone: choose their zone.",
+    )
 
     def __init__(self, *args, devices: QuerySet[Device], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +60,9 @@ class GpxImportForm(forms.Form):
         if upload.size > MAX_BYTES:
             raise forms.ValidationError(too_large())
         return upload
+
+    def clean_timezone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.cleaned_data["timezone"] or "UTC")
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -76,11 +96,12 @@ def import_gpx_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         device = form.cleaned_data["device"]
         try:
-            result = import_gpx(device, form.cleaned_data["file"].read())
+            result = import_gpx(device, form.cleaned_data["file"].read(), form.cleaned_data["timezone"])
         except GpxError as exc:
             form.add_error("file", f"Cannot import this file: {exc}.")
         else:
-            level = messages.SUCCESS if result.stored or not result.rejected else messages.WARNING
+            warn = (result.rejected and not result.stored) or result.zoneless
+            level = messages.WARNING if warn else messages.SUCCESS
             messages.add_message(request, level, f"{device.name}: {result.summary()}.")
             return redirect("import-gpx")
     return render(request, "web/import.html", {"form": form}, status=400)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
+    path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
 ]

@@ -11,6 +11,7 @@ from fleet.geo.models import POI, Geofence
 from fleet.reports import periods
 from fleet.reports.engine import Params
 from fleet.tracking.models import Beacon, Device, Position
+from fleet.vendors import summary
 from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
 
@@ -39,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def device_list(request: HttpRequest) -> HttpResponse:
-    devices = for_user(Device.objects.select_related("account", "group"), request.user)
+    devices = for_user(Device.objects.filter(retired__isnull=True).select_related("account", "group"), request.user)
     context = {"devices": devices.order_by("name")[:500], "device_count": devices.count()}
     context["organizations"] = organizations_for_user(request.user)
     return render(request, "web/device_list.html", context)
@@ -56,7 +57,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def replay(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
     org = device.organization
-    devices = for_user(Device.objects.only("pk", "name"), request.user).order_by("name")
+    devices = for_user(Device.objects.filter(retired__isnull=True).only("pk", "name"), request.user).order_by("name")
     page = {
         **map_settings(),
         "device": device.pk,
@@ -94,12 +95,23 @@ def live_layers(request: HttpRequest) -> JsonResponse:
     """The map's overlays (geofences, POIs, tasks, beacons) as GeoJSON, only from the user's organisations."""
     user = request.user
     data = geojson.layers(
-        for_user(Geofence.objects.all(), user),
+        for_user(Geofence.objects.filter(retired__isnull=True), user),
         for_user(POI.objects.all(), user),
         for_user(Task.objects.all(), user),
-        for_user(Beacon.objects.all(), user),
+        for_user(Beacon.objects.filter(retired__isnull=True), user),
     )
     return JsonResponse(data)
+
+
+@login_required
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One vendor account: its recent sync runs and, for the latest, what happened to each resource's rows."""
+    account = get_for_user(VendorAccount.objects.select_related("organization"), request.user, pk=pk)
+    runs = list(account.runs.order_by("-started")[:20])
+    latest = runs[0] if runs else None
+    context = {"account": account, "runs": runs, "latest": latest}
+    context["resources"] = summary.resources(latest.counts) if latest else []
+    return render(request, "web/account_detail.html", context)
 
 
 @login_required

@@ -17,14 +17,26 @@ T = datetime(2026, 11, 20, 8, 0, 0, 123456, tzinfo=UTC)
 
 
 def a_report() -> Report:
-    columns = [Column("when", "When", DATETIME), Column("day", "Day", DATE), Column("place", "Place", LATLON),
-               Column("distance", "Distance", DISTANCE, 2), Column("name", "Name")]  # fmt: skip
+    columns = [
+        Column("when", "When", DATETIME),
+        Column("day", "Day", DATE),
+        Column("place", "Place", LATLON),
+        Column("distance", "Distance", DISTANCE, 2),
+        Column("name", "Name"),
+    ]
     rows = [
         {"when": T, "day": date(2026, 11, 20), "place": (60.1, 24.9), "distance": 1234.5, "name": "Ä <b>", "n": None},
         {"when": T + timedelta(hours=1), "day": None, "place": None, "distance": np.float64(2.5), "name": ""},
     ]
-    line = TrackLine("Van", 7, np.array([1.7e9, 1.7e9 + 5]), np.array([60.1, 60.2]), np.array([24.9, 25.0]),
-                     np.array([math.nan, 36.0]), np.array([12.5, math.nan]))  # fmt: skip
+    line = TrackLine(
+        "Van",
+        7,
+        np.array([1.7e9, 1.7e9 + 5]),
+        np.array([60.1, 60.2]),
+        np.array([24.9, 25.0]),
+        np.array([math.nan, 36.0]),
+        np.array([12.5, math.nan]),
+    )
     table = Table("trips", "Trips", columns, rows, totals={"name": "Total", "distance": 1237.0})
     return Report("trips", "Trips", 3, T, T + timedelta(days=1), [7, 8], [table], [line], ["2 trips clipped"])
 
@@ -44,11 +56,42 @@ def test_a_report_comes_back_as_it_was_stored():
 
 
 def test_a_days_engine_result_comes_back_equal():
-    trip = Trip(0, 9, T, T + timedelta(minutes=20), 60.0, 25.0, 60.1, 25.1, 12000.0, 1200.0, 54.0, 36.0, None,
-                False, True, "odometer")  # fmt: skip
+    trip = Trip(
+        0,
+        9,
+        T,
+        T + timedelta(minutes=20),
+        60.0,
+        25.0,
+        60.1,
+        25.1,
+        12000.0,
+        1200.0,
+        54.0,
+        36.0,
+        None,
+        False,
+        True,
+        "odometer",
+    )
     stop = Stop(9, 12, T + timedelta(minutes=20), T + timedelta(hours=1), 60.1, 25.1, 2400.0, 60.0, None, False, True)
-    row = SummaryRow(T, T + timedelta(days=1), date(2026, 11, 20), 12000.0, 1200.0, 60.0, 85140.0, 54.0, 36.0,
-                     None, 1.5, 1, 1, T, None)  # fmt: skip
+    row = SummaryRow(
+        T,
+        T + timedelta(days=1),
+        date(2026, 11, 20),
+        12000.0,
+        1200.0,
+        60.0,
+        85140.0,
+        54.0,
+        36.0,
+        None,
+        1.5,
+        1,
+        1,
+        T,
+        None,
+    )
     result = ([trip], [stop], [row])
     assert serial.loads(serial.dumps(result)) == result
 

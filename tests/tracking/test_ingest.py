@@ -78,10 +78,11 @@ def test_it_moves_the_last_position_forward_only(account):
     assert device.last_latitude == 62.0
 
 
-def test_a_position_for_a_device_not_synced_yet_creates_a_placeholder(account):
-    result = store(account, [rec("77", 0)])
-    assert result.created == 1
-    assert Device.objects.get(account=account, vendor_id="77").name == "77"
+def test_a_position_for_a_device_the_account_does_not_have_is_rejected_and_no_placeholder_is_made(account):
+    result = store(account, [rec("77", 0), rec("1", 0)])
+    assert (result.created, result.rejected, result.reasons) == (1, 1, {"unknown device": 1})
+    assert result.unknown_devices == {"77"} and result.examples == {"unknown device": "77"}
+    assert not Device.objects.filter(account=account, vendor_id="77").exists()
 
 
 def test_subscribers_receive_only_new_positions_in_time_order(account):
@@ -127,6 +128,6 @@ def test_imports_without_an_account_name_devices_by_pk(org_a):
 def test_a_deleted_device_in_the_cache_costs_a_retry_not_the_batch(account):
     store(account, [rec("1", 0)])
     Device.objects.filter(vendor_id="1").delete()
-    result = store(account, [rec("1", 10)])
-    assert result.created == 1
-    assert Device.objects.get(vendor_id="1").positions.count() == 1
+    result = store(account, [rec("1", 10), rec("2", 10)])  # the cached pk of "1" is gone: the insert fails once
+    assert (result.created, result.rejected, result.reasons) == (1, 1, {"unknown device": 1})
+    assert Device.objects.get(vendor_id="2").positions.count() == 1

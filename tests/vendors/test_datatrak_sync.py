@@ -94,7 +94,16 @@ def test_a_sync_run_counts_each_resource(simulator):
     account = make_sim_account(sim, "datatrak")
     run = sync.sync_account(account)
     truth = sim.truth(all=True)
-    assert run.counts["devices"] == {"fetched": 4, "created": 4, "updated": 0}
+    devices = run.counts["devices"]
+    assert {k: devices[k] for k in ("fetched", "created", "updated", "duplicates", "rejected")} == {
+        "fetched": 4,
+        "created": 4,
+        "updated": 0,
+        "duplicates": 0,
+        "rejected": 0,
+    }
+    for counts in run.counts.values():  # every row is accounted for
+        assert counts["fetched"] == counts["created"] + counts["updated"] + counts["duplicates"] + counts["rejected"]
     assert run.counts["geofences"]["fetched"] == len(truth["geofences"])
     assert run.fetched >= 4 + len(truth["positions"])
     assert run.duration is not None and run.finished >= run.started

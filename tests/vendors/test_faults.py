@@ -121,7 +121,7 @@ def test_invalid_positions_are_rejected_and_counted_while_their_batch_is_stored(
     assert bad, "the knob corrupted nothing"
     assert run.status == "ok"
     assert run.rejected == len(bad)
-    assert set(run.counts["reject_reasons"]) <= {
+    assert set(run.counts["positions"]["reasons"]) <= {
         "latitude out of range",
         "not a finite number",
         "fix time in the future",

@@ -3,13 +3,14 @@
 import copy
 import json
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import GEOSGeometry
 
-from fleet.tracking.ingest import reject_reason
+from fleet.tracking import validate
 from fleet.tracking.records import GeofenceRecord
 from fleet.vendors.datatrak import DataTrakConnector
 from fleet.vendors.safectory import (
@@ -162,12 +163,12 @@ def test_nulls_and_unknown_fields_are_ignored():
 def test_unreadable_coordinates_become_nan_for_ingest_to_reject():
     payload = copy.deepcopy(load("datatrak/positions.json")[0])
     now = utc(2018, 11, 10, 13, 0)
-    assert reject_reason(parse_position(payload), now) is None
+    assert validate.position(parse_position(payload), now, 300, Counter()) is None
     payload.update(latitude=None, longitude="n/a")
     record = parse_position(payload)
     assert math.isnan(record.latitude)
     assert math.isnan(record.longitude)
-    assert reject_reason(record, now) == "not a finite number"
+    assert validate.position(record, now, 300, Counter()) == "not a finite number"
 
 
 def test_devices_map_group_plate_status_and_last_update():

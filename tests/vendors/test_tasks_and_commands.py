@@ -75,7 +75,7 @@ def test_addaccount_then_sync_prints_counts(simulator):
     account = VendorAccount.objects.get(name="dt")
     assert (account.sync_interval_s, account.credentials["password"]) == (20, "demo")
     call_command("sync", "dt", stdout=out)
-    assert "ok: fetched" in out.getvalue() and "positions: created" in out.getvalue()
+    assert "ok: fetched" in out.getvalue() and "positions: fetched" in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

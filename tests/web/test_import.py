@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, execute_from_command_line
+from django.db import connections
 from django.urls import reverse
 
 from fleet.core.geodesy import EARTH_RADIUS_M
@@ -15,6 +16,7 @@ from fleet.tracking.gpximport import GpxError, import_gpx
 from fleet.tracking.models import Position
 from fleet.web import imports as views_import
 from tests.conftest import make_device, make_user
+from tests.tracking.test_gpximport import ZONELESS, make_gpx, trkpt
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 URL = "/devices/import/"
@@ -94,6 +96,37 @@ def test_the_command_says_why_a_broken_file_cannot_be_imported(org_a, tmp_path):
     assert not Position.objects.exists()
 
 
+def test_the_command_exits_non_zero_on_a_file_without_times(org_a, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(connections, "close_all", lambda: None)  # run_from_argv closes them: keep the test's
+    make_device(org_a, "Van 1")
+    timeless = tmp_path / "timeless.gpx"
+    timeless.write_bytes(make_gpx(trkpt(time=None), trkpt("60.001", time=None)))
+
+    with pytest.raises(SystemExit) as exit:
+        execute_from_command_line(["manage.py", "importgpx", str(timeless), "--device", "Van 1"])
+
+    assert exit.value.code == 1
+    assert capsys.readouterr().err.strip() == f"CommandError: {timeless}: no track point has a time"
+    assert not Position.objects.exists()
+
+
+def test_the_command_reads_times_without_a_zone_in_the_zone_given(org_a, tmp_path, capsys):
+    van = make_device(org_a, "Van 1")
+    path = tmp_path / "zoneless.gpx"
+    path.write_bytes(ZONELESS)
+
+    call_command("importgpx", str(path), "--device", "Van 1", "--timezone", "Europe/Helsinki")
+
+    out = capsys.readouterr().out.strip()
+    assert out == "Van 1 (a): 3 points read, 3 stored, 0 duplicates, 0 rejected; " + (
+        "2 times had no time zone: read as Europe/Helsinki"
+    )
+    first = Position.objects.filter(device=van).earliest("fix_time").fix_time
+    assert first == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    with pytest.raises(CommandError, match="unknown time zone 'Mars/Olympus'"):
+        call_command("importgpx", str(path), "--device", "Van 1", "--timezone", "Mars/Olympus")
+
+
 def test_the_command_needs_one_device_of_that_name(org_a, org_b, gpx_file):
     make_device(org_a, "Van 1")
     make_device(org_b, "Van 1")
@@ -161,6 +194,68 @@ def test_a_broken_file_is_a_form_error(client, user_a, org_a):
     assert response.status_code == 400
     assert "Cannot import this file: not a GPX file" in response.content.decode()
     assert not Position.objects.exists()
+
+
+def test_a_file_without_times_is_a_form_error(client, user_a, org_a):
+    client.force_login(user_a)
+    timeless = make_gpx(trkpt(time=None))
+    response = client.post(URL, {"device": make_device(org_a).pk, "file": upload(data=timeless)})
+    assert response.status_code == 400
+    assert "Cannot import this file: no track point has a time." in response.content.decode()
+
+
+def test_the_form_offers_the_iana_time_zones_with_utc_chosen(client, user_a):
+    client.force_login(user_a)
+    page = client.get(URL).content.decode()
+    assert "Time zone of times without one" in page
+    assert '<option value="UTC" selected>UTC</option>' in page
+    assert '<option value="Europe/Helsinki">Europe/Helsinki</option>' in page
+
+
+def test_the_form_reads_times_without_a_zone_in_the_zone_chosen_and_warns(client, user_a, org_a):
+    van = make_device(org_a, "Van 1")
+    client.force_login(user_a)
+
+    response = client.post(URL, {"device": van.pk, "file": upload(data=ZONELESS), "timezone": "Europe/Helsinki"})
+
+    [message] = get_messages(response.wsgi_request)
+    assert message.level_tag == "warning"
+    assert str(message) == (
+        "Van 1: 3 points read, 3 stored, 0 duplicates, 0 rejected; 2 times had no time zone: read as Europe/Helsinki."
+    )
+    assert Position.objects.filter(device=van).earliest("fix_time").fix_time == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def test_without_a_time_zone_chosen_the_form_reads_times_without_one_as_utc(client, user_a, org_a):
+    van = make_device(org_a, "Van 1")
+    client.force_login(user_a)
+    response = client.post(URL, {"device": van.pk, "file": upload(data=ZONELESS)})
+    [message] = get_messages(response.wsgi_request)
+    assert str(message).endswith("; 2 times had no time zone: read as UTC.")
+
+
+def test_an_unknown_time_zone_is_a_form_error(client, user_a, org_a):
+    client.force_login(user_a)
+    data = {"device": make_device(org_a).pk, "file": upload(), "timezone": "Europe/Atlantis"}
+    response = client.post(URL, data)
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert not Position.objects.exists()
+
+
+def test_a_point_at_infinity_is_rejected_and_its_neighbours_stored(client, user_a, org_a):
+    van = make_device(org_a, "Van 1")
+    client.force_login(user_a)
+    gpx = make_gpx(
+        trkpt(), trkpt("60.001", "inf", "2026-11-20T08:01:00Z"), trkpt("60.002", time="2026-11-20T08:02:00Z")
+    )
+
+    response = client.post(URL, {"device": van.pk, "file": upload(data=gpx)})
+
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Van 1: 3 points read, 2 stored, 0 duplicates, 1 rejected (not a finite number: 1)."
+    ]
+    assert Position.objects.filter(device=van).count() == 2
 
 
 def test_a_file_over_the_size_limit_is_a_form_error(client, user_a, org_a, monkeypatch):

@@ -98,7 +98,7 @@ def utilisation_page(request: HttpRequest) -> HttpResponse:
         org = orgs.first()
         if org is None:
             raise Http404("You belong to no organisation.")
-    devices = list(Device.objects.filter(organization=org).order_by("name", "pk"))
+    devices = list(Device.objects.filter(organization=org, retired__isnull=True).order_by("name", "pk"))
     many = orgs.count() > 1
     units = Units.for_org(org)
     context = {

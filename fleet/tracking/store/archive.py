@@ -252,6 +252,8 @@ def archive_recent_days(days: int, organization=None) -> tuple[int, int]:
 
     today = timezone.now().astimezone(UTC).date()
     first, last = today - timedelta(days=days), today - timedelta(days=1)
+    if settings.POSITION_RETENTION_DAYS > 0:  # days the retention dropped are not archived again
+        first = max(first, today - timedelta(days=settings.POSITION_RETENTION_DAYS))
     devices = Device.objects.order_by("pk")
     if organization is not None:
         devices = devices.filter(organization=organization)

@@ -2,12 +2,15 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from fleet.vendors import sync
+from fleet.vendors import summary, sync
 from fleet.vendors.models import SyncRun, VendorAccount
 
 
 class Command(BaseCommand):
-    help = "Sync one vendor account now, synchronously; print the counts; exit 1 on failure."
+    help = (
+        "Sync one vendor account now and print what happened to each resource; "
+        "exit 0 when it synced, 2 when some resources failed, 1 when it failed."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("name", help="account name")
@@ -28,8 +31,11 @@ class Command(BaseCommand):
             f"{run.status}: fetched {run.fetched}, created {run.created}, updated {run.updated}, "
             f"rejected {run.rejected} in {seconds:.2f} s"
         )
-        for resource, counts in sorted(run.counts.items()):
-            self.stdout.write(f"  {resource}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        for line in summary.describe(run.counts):
+            self.stdout.write(line)
         if run.status != SyncRun.Status.OK:
             self.stderr.write(f"error: {run.error}")
-            sys.exit(1)
+            sys.exit(EXIT_CODES.get(run.status, 1))
+
+
+EXIT_CODES = {SyncRun.Status.OK: 0, SyncRun.Status.PARTIAL: 2, SyncRun.Status.ERROR: 1}
