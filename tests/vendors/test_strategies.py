@@ -228,3 +228,10 @@ def test_the_schema_valid_mode_draws_nan_and_infinity_as_strings_in_attributes()
     has_words = _has(lambda a: isinstance(a, dict) and words & set(map(str, a.values())), "attributes")
     rows = [row for row in draws(S.rows("Position")) if has_words(row)]
     assert rows and all(S.validator("Position").is_valid(row) for row in rows)
+
+
+@pytest.mark.parametrize("name", sorted(S.EDGE_ROWS))
+def test_the_rows_tried_on_every_run_are_schema_valid(name):
+    validator = S.validator(name)
+    for row in S.EDGE_ROWS[name]:
+        assert not [e.message for e in validator.iter_errors(row)], row
