@@ -152,7 +152,7 @@ class Client:
             uri,
             additional_headers={"Cookie": self.cookie, "Origin": origin},
             compression=None,
-            max_size=None,
+            max_size=2**20,  # every frame fits Daphne's default message limit
             open_timeout=10,
         ) as ws:
             while (left := self.stop_at - time.time()) > 0:
@@ -171,9 +171,10 @@ class Client:
                 if p[1] > seen.get(p[0], 0.0):
                     seen[p[0]] = p[1]
             self.delivered += len(frame["p"])
-        elif frame["type"] == "snapshot":
+        elif frame["type"] in ("snapshot.part", "snapshot"):  # a large snapshot comes in parts, then `snapshot`
             seen.update({d["id"]: d["fix"] for d in frame["devices"] if d["fix"]})
-            self.ready.set()
+            if frame["type"] == "snapshot":
+                self.ready.set()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,10 +7,12 @@ FIELD_ENCRYPTION_KEY.
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -99,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fleet.web.context.navigation",
             ],
         },
     },
@@ -138,6 +141,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Invitations (fleet/core/members.py) go out by email: the console in development, SMTP in production
+# (EMAIL_URL such as smtp+tls://user:password@mail.example.com:587).
+EMAIL_URL = env.str("EMAIL_URL", default="") or ("consolemail://" if DEBUG else "smtp://localhost:25")
+vars().update(env.email_url_config(EMAIL_URL))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="fleet <fleet@localhost>")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -163,13 +172,35 @@ STORAGES = {
 
 REDIS_URL = env.str("REDIS_URL", default="") or "redis://127.0.0.1:6379/0"
 
+
+def default_channel_prefix(secret_key: str, database_name: str, redis_url: str) -> str:
+    """This installation's channel-layer prefix. Redis pub/sub ignores the database number, so without it
+    installations sharing a Redis server share every group. All processes of one installation agree on
+    the SECRET_KEY (sessions), the database and the Redis database; two installations differ in one."""
+    redis_db = parse_redis_url(redis_url).get("db", 0)
+    seed = f"fleet channel prefix\n{secret_key}\n{database_name}\n{redis_db}"
+    return f"fleet{hashlib.sha256(seed.encode()).hexdigest()[:12]}."
+
+
+CHANNEL_PREFIX = env.str("CHANNEL_PREFIX", default="") or default_channel_prefix(
+    SECRET_KEY, str(DATABASES["default"]["NAME"]), REDIS_URL
+)
+if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", CHANNEL_PREFIX):
+    raise ImproperlyConfigured("CHANNEL_PREFIX may hold only letters, digits, '.', '_' and '-' (at most 40).")
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's RedisPubSubChannelLayer, decoding a group message once per process.
+        # channels_redis's RedisPubSubChannelLayer, decoding a group message once per process; the prefix
+        # starts every channel and group name it subscribes to or publishes on.
         "BACKEND": "fleet.live.layers.SharedDecodePubSubLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 30},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_PREFIX, "capacity": 5000, "expiry": 30},
     }
 }
+# The live socket (docs/live-protocol.md): seconds between access re-checks, and the least time between two
+# snapshots a client's `resync` frames may cost.
+LIVE_ACCESS_CHECK_S = env.float("LIVE_ACCESS_CHECK_S", default=30.0)
+LIVE_RESYNC_MIN_S = env.float("LIVE_RESYNC_MIN_S", default=10.0)
+if not 0 < LIVE_ACCESS_CHECK_S <= 60 or LIVE_RESYNC_MIN_S < 0:
+    raise ImproperlyConfigured("LIVE_ACCESS_CHECK_S must be in (0, 60] seconds and LIVE_RESYNC_MIN_S at least 0.")
 
 # Django's cache (the reports' closed-day cache, fleet/reports/cache.py), shared by every process.
 CACHES = {

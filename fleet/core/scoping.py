@@ -19,6 +19,13 @@ def org_lookup(model: type[models.Model]) -> str:
     return getattr(model, "org_path", "organization")
 
 
+def is_org_scoped(model: type[models.Model]) -> bool:
+    """Whether rows of ``model`` belong to organisations (so ``for_user`` can scope them)."""
+    if model is Organization or hasattr(model, "org_path"):
+        return True
+    return any(field.name == "organization" and field.related_model is Organization for field in model._meta.fields)
+
+
 def org_ids_for_user(user: User, roles: tuple[str, ...] | None = None) -> list[int]:
     if not user.is_authenticated:
         return []

@@ -6,7 +6,9 @@ class LiveConfig(AppConfig):
     label = "live"
 
     def ready(self) -> None:
+        from fleet.live.access import connect_signals
         from fleet.live.broadcast import publish_positions
         from fleet.tracking import ingest
 
         ingest.subscribe(publish_positions)
+        connect_signals()

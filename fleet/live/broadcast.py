@@ -16,6 +16,11 @@ def group_name(organization_id: int) -> str:
     return f"fleet.org.{organization_id}"
 
 
+def user_group_name(user_id: int) -> str:
+    """Every live socket of one user: told when the user's access may have changed."""
+    return f"fleet.user.{user_id}"
+
+
 def compact(stored: list[Stored], rules: Rules, now: float | None = None) -> list[list]:
     """`positions` tuples (docs/live-protocol.md): [device, epoch, lat, lon, speed, course, valid, ignition, state]."""
     now = time.time() if now is None else now
@@ -30,7 +35,11 @@ def compact(stored: list[Stored], rules: Rules, now: float | None = None) -> lis
 
 def publish_positions(organization_id: int, stored: list[Stored]) -> None:
     if stored and get_channel_layer() is not None:
-        message = {"type": "positions.batch", "positions": compact(stored, rules_for(organization_id))}
+        message = {
+            "type": "positions.batch",
+            "org": organization_id,
+            "positions": compact(stored, rules_for(organization_id)),
+        }
         send(group_name(organization_id), message)
 
 
@@ -39,6 +48,7 @@ def publish_states(organization_id: int, changes: list[tuple[int, str, str, floa
     if changes and get_channel_layer() is not None:
         message = {
             "type": "states.batch",
+            "org": organization_id,
             "d": [[d, st, status] for d, st, status, _ in changes],
             "fix": [fix for *_, fix in changes],
         }

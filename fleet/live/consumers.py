@@ -1,5 +1,7 @@
 """The live map socket (docs/live-protocol.md): authorise in connect(), join only the user's organisation
-groups, send config + snapshot, then push coalesced positions, state changes and heartbeats."""
+groups (and the user's own), send config + snapshot, then push coalesced positions, state changes and
+heartbeats. Access is re-checked on a timer, on resync and when a change is announced; the socket closes
+when it is gone."""
 
 import asyncio
 import logging
@@ -8,12 +10,18 @@ import time
 import orjson
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from fleet.live import snapshot
-from fleet.live.broadcast import group_name
+from fleet.live import access, snapshot
+from fleet.live.broadcast import group_name, user_group_name
 
 log = logging.getLogger(__name__)
-UNAUTHORISED = 4401
+# Daphne (autobahn) lets an application close only with 1000 or 3000-4999, so RFC 6455's 1009 and 1011 are
+# spelled in the 4000s.
+TOO_BIG = 4413  # an inbound frame over MAX_INBOUND
+UNVERIFIED = 4500  # access could not be re-checked (the page reconnects)
+MAX_INBOUND = 4096  # characters in one browser frame; the browser only ever sends {"type": "resync"}
+PER_FRAME = 2000  # entries in one `positions` or `states` frame at most
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -24,61 +32,169 @@ class LiveConsumer(AsyncWebsocketConsumer):
     heartbeat_s = 10.0
 
     async def connect(self) -> None:
-        self.joined: list[str] = []
-        self.pending: dict[int, list] = {}  # device -> newest position not yet sent
-        self.sent_fix: dict[int, float] = {}  # device -> newest fix the browser has
-        self.flush_task: asyncio.Task | None = None
-        self.heartbeat_task: asyncio.Task | None = None
-        self.tokens, self.tokens_at = self.burst, time.monotonic()
-        self.paused = False
-        self.org_ids: list[int] | None = None  # set once authorised
+        self.start_state()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.accept()  # a close code only reaches the browser on an accepted socket
-            await self.close(code=UNAUTHORISED)
+            await self.refuse(access.UNAUTHORISED)
             return
-        org_ids = await database_sync_to_async(snapshot.visible_org_ids)(user)
-        for org_id in org_ids:  # join before the snapshot is read, so nothing falls between the two
-            await self.channel_layer.group_add(group_name(org_id), self.channel_name)
-            self.joined.append(group_name(org_id))
-        self.org_ids = org_ids
+        self.user_id, self.session_key = user.pk, self.scope["session"].session_key
+        await self.join(user_group_name(user.pk))  # before access is read, so no change notice is missed
+        granted = await database_sync_to_async(access.of_user)(user)
+        if (code := granted.refusal()) is not None:
+            await self.refuse(code)
+            return
+        await self.follow(granted.org_ids)  # joined before the snapshot is read, so nothing falls between the two
         await self.accept()
-        await self.send_snapshot()
-        self.heartbeat_task = asyncio.create_task(self.heartbeats())
+        async with self.lock:
+            await self.send_snapshot()
+        self.tasks = [asyncio.create_task(self.heartbeats()), asyncio.create_task(self.access_checks())]
+
+    def start_state(self) -> None:
+        self.joined: set[str] = set()
+        self.org_ids: list[int] | None = None  # set once authorised
+        self.org_set: set[int] = set()
+        self.pending: dict[int, list] = {}  # device -> newest position not yet sent
+        self.sent_fix: dict[int, float] = {}  # device -> newest fix the browser has
+        self.held_states: list[dict] = []  # `states.batch` messages that arrived during a snapshot
+        self.flush_task: asyncio.Task | None = None
+        self.resync_task: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.tokens, self.tokens_at = self.burst, time.monotonic()
+        self.paused = self.closing = self.resync_wanted = False
+        self.lock = asyncio.Lock()  # one access check or snapshot at a time
+        self.last_snapshot = float("-inf")
+        self.resync_min_s: float = settings.LIVE_RESYNC_MIN_S
+        self.access_check_s: float = settings.LIVE_ACCESS_CHECK_S
+
+    async def refuse(self, code: int) -> None:
+        await self.accept()  # a close code only reaches the browser on an accepted socket
+        await self.shut(code)
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.heartbeat_task, self.flush_task):
+        self.closing = True
+        for task in (*self.tasks, self.flush_task, self.resync_task):
             if task is not None:
                 task.cancel()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
+        for group in list(self.joined):
+            await self.leave(group)
 
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        self.joined.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def follow(self, org_ids: list[int]) -> None:
+        """Serve exactly these organisations: join their groups, leave the others'."""
+        old, new = {group_name(o) for o in self.org_ids or []}, {group_name(o) for o in org_ids}
+        if self.org_set - set(org_ids):  # a dropped organisation's positions may wait here; the snapshot follows
+            self.pending.clear()
+        self.org_ids, self.org_set = org_ids, set(org_ids)  # from now on its queued batches are ignored
+        for group in sorted(new - old):
+            await self.join(group)
+        for group in sorted(old - new):
+            await self.leave(group)
+
+    async def shut(self, code: int) -> None:
+        """Close with a code; nothing more is sent on this socket."""
+        if not self.closing:
+            self.closing = True
+            self.pending.clear()
+            await self.close(code=code)
+
+    # ---- access ----
+    async def refresh(self, snapshot_wanted: bool) -> None:
+        """Re-check access: close when it is gone, follow membership changes, send config + snapshot when
+        the organisations changed or one is asked for."""
+        async with self.lock:
+            if self.closing:
+                return
+            granted = await database_sync_to_async(access.of_session)(self.session_key, self.user_id)
+            code = access.UNAUTHORISED if granted is None else granted.refusal()
+            if code is not None:
+                await self.shut(code)
+                return
+            changed = granted.org_ids != self.org_ids
+            if changed:
+                await self.follow(granted.org_ids)
+            if changed or snapshot_wanted:
+                await self.send_snapshot()
+
+    async def access_checks(self) -> None:
+        while not self.closing:
+            await asyncio.sleep(self.access_check_s)
+            try:
+                await self.refresh(snapshot_wanted=False)
+            except Exception:  # access that cannot be verified is not kept
+                log.exception("live socket: access check failed")
+                await self.shut(UNVERIFIED)
+
+    async def access_check(self, event: dict) -> None:
+        """A membership or the user changed (fleet/live/access.py)."""
+        await self.refresh(snapshot_wanted=False)
+
+    async def access_logout(self, event: dict) -> None:
+        if event.get("session") == access.session_tag(self.session_key):
+            await self.shut(access.UNAUTHORISED)
+        else:  # another session of the user: it may still be valid
+            await self.refresh(snapshot_wanted=False)
+
+    # ---- from the browser ----
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        data = text_data if text_data is not None else bytes_data
+        if data is None or self.org_ids is None or self.closing:
+            return
+        if len(data) > MAX_INBOUND:
+            await self.shut(TOO_BIG)
+            return
         try:
-            message = orjson.loads(text_data or bytes_data or b"")
+            message = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        if isinstance(message, dict) and message.get("type") == "resync" and self.org_ids is not None:
-            await self.send_snapshot()
+        if isinstance(message, dict) and message.get("type") == "resync":
+            self.resync_wanted = True
+            if self.resync_task is None:
+                self.resync_task = asyncio.create_task(self.resyncs())
 
+    async def resyncs(self) -> None:
+        """Serve resync requests with one snapshot per resync_min_s at most; requests meanwhile fold into it."""
+        try:
+            while self.resync_wanted and not self.closing:
+                wait = self.last_snapshot + self.resync_min_s - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.resync_wanted = False
+                await self.refresh(snapshot_wanted=True)
+        finally:
+            self.resync_task = None
+
+    # ---- to the browser ----
     async def send_snapshot(self) -> None:
-        """config + snapshot; positions wait meanwhile and are sent after it only if newer."""
+        """config + snapshot (in parts); positions and states wait meanwhile and are sent after it if newer."""
         self.paused = True
         try:
             config, rules = await database_sync_to_async(snapshot.config)(self.org_ids)
             await self.send_frame(config)
             frame = await database_sync_to_async(snapshot.snapshot)(self.org_ids, rules)
-            await self.send_frame(frame)
+            for part in snapshot.encode(frame):
+                await self.send_text(part)
             self.sent_fix = sent = {d["id"]: d["fix"] for d in frame["devices"] if d["fix"] is not None}
             self.pending = {k: p for k, p in self.pending.items() if p[1] > sent.get(k, float("-inf"))}
+            self.last_snapshot = time.monotonic()
         finally:
             self.paused = False
+        held, self.held_states = self.held_states, []
+        for event in held:
+            await self.states_batch(event)
         if self.pending:
             await self.schedule_flush()
 
     async def positions_batch(self, event: dict) -> None:
         """Keep the newest position per device (by fix time, whatever the arrival order)."""
+        if event.get("org") not in self.org_set or self.closing:
+            return
         pending, sent = self.pending, self.sent_fix
         for p in event["positions"]:
             device, fix = p[0], p[1]
@@ -90,6 +206,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def states_batch(self, event: dict) -> None:
         """Forward state changes unless the browser already has (or is about to get) a newer fix."""
+        if event.get("org") not in self.org_set or self.closing:
+            return
+        if self.paused:
+            self.held_states.append(event)
+            return
         fixes = event.get("fix") or [None] * len(event["d"])
         out = []
         for (device, state, status), fix in zip(event["d"], fixes, strict=False):
@@ -99,8 +220,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             if current is not None:  # the state was computed for this pending position; messages are shared
                 self.pending[device] = [*current[:8], state]
             out.append([device, state, status])
-        if out:
-            await self.send_frame({"type": "states", "d": out})
+        for i in range(0, len(out), PER_FRAME):
+            await self.send_frame({"type": "states", "d": out[i : i + PER_FRAME]})
 
     async def schedule_flush(self) -> None:
         if self.flush_task is None and not self.paused:
@@ -127,14 +248,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         sent = self.sent_fix
         for p in batch:
             sent[p[0]] = p[1]
-        if batch:
-            await self.send_frame({"type": "positions", "p": batch})
+        for i in range(0, len(batch), PER_FRAME):
+            await self.send_frame({"type": "positions", "p": batch[i : i + PER_FRAME]})
 
     async def heartbeats(self) -> None:
-        while True:
+        while not self.closing:
             await asyncio.sleep(self.heartbeat_s)
             if not self.paused:  # never between a config and its snapshot
                 await self.send_frame({"type": "heartbeat", "server_time": time.time()})
 
     async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=orjson.dumps(frame).decode())
+        await self.send_text(orjson.dumps(frame))
+
+    async def send_text(self, frame: bytes) -> None:
+        if not self.closing:
+            await self.send(text_data=frame.decode())

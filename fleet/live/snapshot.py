@@ -1,9 +1,11 @@
 """What a live socket sends on connect and resync: `config` and `snapshot` (docs/live-protocol.md), built
-with one query for the organisations and two for the devices (devices with their joins, current tasks)."""
+with one query for the organisations and two for the devices (devices with their joins, current tasks), and
+sent as `snapshot.part` frames and a final `snapshot` so no frame outgrows the server's message limit."""
 
 import time
 from datetime import UTC, datetime
 
+import orjson
 from django.db.models import OuterRef, Subquery
 
 from fleet.core.models import Organization
@@ -15,6 +17,8 @@ from fleet.vendors.registry import CONNECTORS
 
 ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
 CURRENT_TASK = (Task.Status.CREATED, Task.Status.IN_PROGRESS)
+PART_DEVICES = 500  # devices in one snapshot frame at most
+PART_BYTES = 256 * 1024  # and about this many bytes (a quarter of Daphne's default message limit)
 
 
 def visible_org_ids(user: User) -> list[int]:
@@ -56,6 +60,22 @@ def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> dict:
         state = state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid)
         devices.append(device_entry(d, tasks.get(d.pk), state))
     return {"type": "snapshot", "server_time": now.timestamp(), "devices": devices}
+
+
+def encode(frame: dict) -> list[bytes]:
+    """A snapshot as JSON frames: `snapshot.part`s of at most PART_DEVICES devices and about PART_BYTES,
+    then `snapshot` with the rest; a small fleet's snapshot is the one `snapshot` frame."""
+    frames, chunk, size = [], [], 0
+    for device in frame["devices"]:
+        raw = orjson.dumps(device)
+        if chunk and (len(chunk) >= PART_DEVICES or size + len(raw) > PART_BYTES):
+            frames.append(b'{"type":"snapshot.part","devices":[' + b",".join(chunk) + b"]}")
+            chunk, size = [], 0
+        chunk.append(raw)
+        size += len(raw) + 1
+    head = orjson.dumps({"type": "snapshot", "server_time": frame["server_time"]})[:-1]
+    frames.append(head + b',"devices":[' + b",".join(chunk) + b"]}")
+    return frames
 
 
 def devices_of(org_ids: list[int]):

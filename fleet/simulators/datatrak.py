@@ -93,6 +93,7 @@ class DatatrakSim(TraccarSim):
     kind = "datatrak"
     first_position_id = 1_000_001
     default_interval = 10.0
+    resources = ("devices", "groups", "drivers", "geofences", "positions", "events")
 
     def make_model(self, start: datetime, interval: float) -> Fleet:
         return Fleet(self.cfg.devices, self.cfg.seed, start, interval)
@@ -279,17 +280,19 @@ class DatatrakSim(TraccarSim):
     async def devices_view(self, request: Request) -> Response:
         now = self.sync()
         devices = list(range(len(self.model.vehicles)))
-        if ids := request.query_params.getlist("id"):
+        ids, unique = request.query_params.getlist("id"), set(request.query_params.getlist("uniqueId"))
+        if ids:
             devices = [d for d in devices if self.device_id(d) in {int_param(x, "id") for x in ids}]
-        if unique := set(request.query_params.getlist("uniqueId")):
+        if unique:
             devices = [d for d in devices if self.model.vehicles[d].unique_id in unique]
-        return self.json([self.render_device(d, now) for d in devices])
+        rows = [self.render_device(d, now) for d in devices]
+        return self.json(rows) if ids or unique else self.listing("devices", rows)
 
     async def groups_view(self, request: Request) -> Response:
-        return self.json([{"id": g, "attributes": {}, "name": n, "groupId": p} for g, n, p in GROUPS])
+        return self.listing("groups", [{"id": g, "attributes": {}, "name": n, "groupId": p} for g, n, p in GROUPS])
 
     async def drivers_view(self, request: Request) -> Response:
-        return self.json(self.drivers)
+        return self.listing("drivers", self.drivers)
 
     # --- geofences and permissions ---
     def store_geofence(self, body: dict[str, Any], gid: int | None = None) -> dict[str, Any]:
@@ -313,8 +316,8 @@ class DatatrakSim(TraccarSim):
         rows = list(self.geofences.values())
         if device := request.query_params.get("deviceId"):
             linked = {dict(link).get("geofenceId") for link in self.permissions if ("deviceId", int(device)) in link}
-            rows = [g for g in rows if g["id"] in linked]
-        return self.json(rows)
+            return self.json([g for g in rows if g["id"] in linked])
+        return self.listing("geofences", rows)
 
     async def geofence_view(self, request: Request) -> Response:
         gid = request.path_params["id"]

@@ -4,19 +4,22 @@ shapes: docs/simulators.md)."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fleet.simulators.badrows import AREA_FAULTS, BODIES, BODY_RESOURCES, MISSING_KINDS, TIME_FAULTS, VALUE_FAULTS
+from fleet.simulators.state import RECORDING
+
 if TYPE_CHECKING:
     from fleet.simulators.server import SimCore
 
+__all__ = ["RECORDING", "FaultMiddleware", "Faults", "java_error"]
+
 ONE_SHOTS = ("expire_sessions", "drop_socket")
-RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("sim_recording", default=True)
 
 
 def _fraction(value: Any) -> float:
@@ -53,6 +56,54 @@ def _check_malformed(v: dict) -> dict[str, Any]:
     return knob
 
 
+def _kinds(value: Any, catalogue: Iterable[str]) -> list[str]:
+    known = list(catalogue)
+    kinds = known if value is None else [str(k) for k in value]
+    unknown = set(kinds) - set(known)
+    if unknown or not kinds:
+        raise ValueError(f"unknown kinds {sorted(unknown)}; choose from {known}")
+    return kinds
+
+
+def _rate_of(catalogue: Iterable[str]) -> Callable[[Any], dict[str, Any]]:
+    """A share of rows: f, or {"fraction": f (default 1), "kinds": [...] (default all)}."""
+
+    def check(value: Any) -> dict[str, Any]:
+        body = value if isinstance(value, dict) else {"fraction": value}
+        return {"fraction": _fraction(body.get("fraction", 1.0)), "kinds": _kinds(body.get("kinds"), catalogue)}
+
+    return check
+
+
+def _count_of(catalogue: Iterable[str]) -> Callable[[Any], dict[str, Any]]:
+    """A number of rows: n, or {"count": n, "kinds": [...] (default all)}."""
+
+    def check(value: Any) -> dict[str, Any]:
+        body = value if isinstance(value, dict) else {"count": value}
+        count = int(body.get("count", 1))
+        if count < 0:
+            raise ValueError("count must not be negative")
+        return {"count": count, "kinds": _kinds(body.get("kinds"), catalogue)}
+
+    return check
+
+
+def _resources(value: Any, name: str) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value or [])
+    if unknown := set(names) - set(BODY_RESOURCES):
+        raise ValueError(f"{name}: unknown resources {sorted(unknown)}; choose from {list(BODY_RESOURCES)}")
+    return names
+
+
+def _check_missing_ids(value: Any) -> dict[str, Any]:
+    """A rate of rows, plus "null_body" / "object_body": the resources that answer null or an object instead
+    of their list (when one is given the fraction defaults to 0)."""
+    body = value if isinstance(value, dict) else {"fraction": value}
+    bodies = {f"{kind}_body": _resources(body.get(f"{kind}_body"), f"{kind}_body") for kind in BODIES}
+    rate = {"fraction": body.get("fraction", 0.0 if any(bodies.values()) else 1.0), "kinds": body.get("kinds")}
+    return {**_rate_of(MISSING_KINDS)(rate), **bodies}
+
+
 KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "rate_limit": lambda v: {"every": max(1, int(v["every"])), "retry_after": float(v.get("retry_after", 1))},
     "errors": _check_errors,
@@ -61,6 +112,11 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "duplicates": _fraction,
     "out_of_order": lambda v: {"fraction": _fraction(v["fraction"]), "delay": _positive(v.get("delay", 60))},
     "bad_positions": _fraction,
+    "nan_attributes": _rate_of(VALUE_FAULTS),
+    "naive_times": _rate_of(TIME_FAULTS),
+    "missing_ids": _check_missing_ids,
+    "bad_geofences": _count_of(AREA_FAULTS),
+    "unknown_devices": lambda v: {"count": max(0, int(v["count"] if isinstance(v, dict) else v))},
     "socket_idle_timeout": _positive,
     "ping_interval": _positive,
     "ignore_pongs": bool,

@@ -38,6 +38,7 @@ class SafectorySim(TraccarSim):
     default_interval = 5.0
     time_colon = True
     cookie_path = "/api"
+    resources = ("devices", "beacons", "positions", "events")
 
     def make_model(self, start: datetime, interval: float) -> IndoorFleet:
         return IndoorFleet(self.cfg.devices, self.cfg.seed, start, interval)
@@ -199,11 +200,11 @@ class SafectorySim(TraccarSim):
 
     async def devices_view(self, request: Request) -> Response:
         now = self.sync()
-        return self.json([self.render_device(d, now) for d in range(len(self.model.vehicles))])
+        return self.listing("devices", [self.render_device(d, now) for d in range(len(self.model.vehicles))])
 
     async def beacons_view(self, request: Request) -> Response:
         self.sync()
-        return self.json(list(self.beacons.values()))
+        return self.listing("beacons", list(self.beacons.values()))
 
     async def beacon_view(self, request: Request) -> Response:
         beacon = self.beacons.get(request.path_params["id"])
@@ -220,6 +221,8 @@ class SafectorySim(TraccarSim):
         now = self.sync()
         params = await self.report_params(request)
         devices, t_from, t_to = self.report_window(params)
+        if body := self.other_body("positions"):
+            return body
         rows = []
         for d in devices:
             rows += self.filtered(self.store.window(d, t_from, t_to, now), params)
@@ -266,8 +269,10 @@ class SafectorySim(TraccarSim):
 
     # --- socket ---
     def socket_greeting(self, conn: SocketConn, now: float) -> None:
-        conn.push({"devices": [self.render_device(d, now) for d in range(len(self.model.vehicles))]})
-        conn.push({"beacons": list(self.beacons.values())})
+        devices = [self.render_device(d, now) for d in range(len(self.model.vehicles))]
+        conn.push({"devices": devices + self.bad_rows.extras("devices", devices)})
+        beacons = list(self.beacons.values())
+        conn.push({"beacons": beacons + self.bad_rows.extras("beacons", beacons)})
         conn.push({"positions": self.serve(self.latest_all(now))})
         conn.push({"webSessionTimeout": [WEB_SESSION_TIMEOUT]})
 

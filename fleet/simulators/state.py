@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
+import re
 import secrets
 import time
 from array import array
@@ -18,10 +20,19 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket
 
+# False while a response the client cannot read is rendered (the malformed knob): nothing counts as served
+RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("sim_recording", default=True)
+
+# Jackson, allowed non-numeric numbers, writes non-finite doubles as the bare tokens NaN and Infinity, which
+# orjson refuses to write: a row carries one of these strings and dumps() writes it as the bare token.
+NAN, INFINITY, MINUS_INFINITY = "__sim_token__NaN", "__sim_token__Infinity", "__sim_token__-Infinity"
+_TOKEN = re.compile(rb'"__sim_token__(NaN|Infinity|-Infinity)"')
+
 
 def dumps(body: Any) -> bytes:
-    """orjson, tolerating numpy scalars from the motion models."""
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    """orjson, tolerating numpy scalars from the motion models and writing the bare non-finite tokens."""
+    out = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return _TOKEN.sub(rb"\1", out) if b"__sim_token__" in out else out
 
 
 @lru_cache(maxsize=100_000)

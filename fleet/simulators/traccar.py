@@ -20,7 +20,17 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from fleet.simulators.badrows import (
+    BAD_POSITION_MODES,
+    BODIES,
+    PHANTOM_DEVICE,
+    PHANTOM_ROW,
+    UNKNOWN_DEVICE,
+    BadRows,
+    damage,
+)
 from fleet.simulators.server import SimCore, SocketConn, java_error, json_response
+from fleet.simulators.state import RECORDING, iso_z
 
 KMH_PER_KNOT = 1.852
 MOVING_KMH = 3.0  # above this a fix counts as motion (Traccar: speed threshold)
@@ -52,6 +62,11 @@ def traccar_time(ts: float | None, colon: bool = False) -> str | None:
 
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d\d)(\d\d)$")
+
+
+def iso_ms(ts: float) -> str:
+    """The UTC time a client reads from traccar_time(ts), as ISO 8601 with milliseconds and Z."""
+    return f"{traccar_time(ts)[:23]}Z"
 
 
 def parse_time(text: str | None) -> float:
@@ -87,6 +102,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 class TraccarSim(SimCore):
     time_colon = False  # Data Trak: +0000; Safectory: +00:00
     cookie_path = "/"
+    resources: tuple[str, ...] = ("devices", "positions", "events")  # those the row knobs can damage
 
     def setup(self) -> None:
         n = len(self.model.vehicles)
@@ -96,6 +112,8 @@ class TraccarSim(SimCore):
         self.events_by_device: list[list[int]] = [[] for _ in range(n)]
         self.events_by_position: dict[int, list[int]] = {}
         self.device_ids = {self.device_id(d): d for d in range(n)}
+        self.events_served: set[int] = set()
+        self.bad_rows = BadRows(self.faults.knobs, self.fault_stats, self.resources)
 
     def ready(self) -> None:
         now = self.clock.now()
@@ -179,11 +197,110 @@ class TraccarSim(SimCore):
         latest = (self.store.latest(d, now) for d in range(len(self.model.vehicles)))
         return [i for i in latest if i is not None]
 
-    def device_index(self, value: str | int | None) -> int:
-        device = self.device_ids.get(int_param(str(value), "deviceId"))
-        if device is None:
+    def device_index(self, value: str | int | None) -> int | None:
+        """The device's index; None for an extra device row of the missing_ids knob (it has no data)."""
+        device_id = int_param(str(value), "deviceId")
+        device = self.device_ids.get(device_id)
+        if device is None and device_id not in self.bad_rows.extra_device_ids:
             raise ApiError("SecurityException: Device access denied")
         return device
+
+    # --- bad rows (the row knobs) ---
+    def render_served(self, i: int) -> dict[str, Any]:
+        doc = super().render_served(i)
+        if i not in self.store.bad:
+            kind = self.bad_rows.pick("positions", i, fresh=not self.store.served[i])
+            if kind:
+                damage(doc, "positions", kind, self.store.times[i], self.fmt)
+        return doc
+
+    def position_fault(self, i: int) -> str | None:
+        return BAD_POSITION_MODES.get(self.store.bad.get(i, 0)) or self.bad_rows.kinds["positions"].get(i)
+
+    def serve(self, indexes: list[int]) -> list[dict[str, Any]]:
+        out = super().serve(indexes)
+        phantoms = self.phantom_count()
+        out += [self.phantom_position(i) for i in indexes if self.store.fixes[i].device < phantoms]
+        for i in indexes:
+            if kind := self.position_fault(i):
+                fix = self.store.fixes[i]
+                entry = {"id": self.first_position_id + i, "deviceId": self.device_id(fix.device)}
+                entry.update(fixTime=iso_z(self.store.times[i]), kind=kind)
+                self.bad_rows.record("positions", entry["id"], entry)
+        return out
+
+    def serve_events(self, es: list[int]) -> list[dict[str, Any]]:
+        out = []
+        for e in es:
+            doc = self.render_event(e)
+            i = self.events[e][1]
+            if kind := self.bad_rows.pick("events", e, fresh=e not in self.events_served):
+                damage(doc, "events", kind, self.server_ts(i), self.fmt)
+                entry = {"id": e + 1, "deviceId": self.device_id(self.store.fixes[i].device), "type": self.events[e][0]}
+                entry.update(time=iso_ms(self.server_ts(i)), kind=kind)
+                self.bad_rows.record("events", e + 1, entry)
+            out.append(doc)
+        phantoms = self.phantom_count()
+        out += [self.phantom_event(e) for e in es if self.store.fixes[self.events[e][1]].device < phantoms]
+        if RECORDING.get():
+            self.events_served.update(es)
+        return out
+
+    def phantom_count(self) -> int:
+        knob = self.faults.knobs.get("unknown_devices")
+        return knob["count"] if knob else 0
+
+    def phantom_position(self, i: int) -> dict[str, Any]:
+        """Device i's position as if it came from a device missing from /api/devices."""
+        doc = self.render_position(i)
+        doc.update(id=PHANTOM_ROW + doc["id"], deviceId=PHANTOM_DEVICE + doc["deviceId"])
+        if doc.get("deviceName"):
+            doc["deviceName"] = f"Unlisted {doc['deviceName']}"
+        entry = {"id": doc["id"], "deviceId": doc["deviceId"], "fixTime": iso_z(self.store.times[i])}
+        self.bad_rows.record("positions", doc["id"], {**entry, "kind": UNKNOWN_DEVICE}, "unknown_devices")
+        return doc
+
+    def phantom_event(self, e: int) -> dict[str, Any]:
+        doc = self.render_event(e)
+        doc.update(id=PHANTOM_ROW + doc["id"], deviceId=PHANTOM_DEVICE + doc["deviceId"])
+        doc["positionId"] = PHANTOM_ROW + doc["positionId"]
+        entry = {"id": doc["id"], "deviceId": doc["deviceId"], "type": doc["type"]}
+        entry.update(time=iso_ms(self.server_ts(self.events[e][1])), kind=UNKNOWN_DEVICE)
+        self.bad_rows.record("events", doc["id"], entry, "unknown_devices")
+        return doc
+
+    def listing(self, resource: str, rows: list[dict[str, Any]]) -> Response:
+        """A list resource's response: its rows and the extra bad ones, or another body (the row knobs)."""
+        return self.other_body(resource) or self.json(rows + self.bad_rows.extras(resource, rows))
+
+    def other_body(self, resource: str) -> Response | None:
+        """The body served instead of the resource's list (missing_ids: null_body, object_body), if any."""
+        kind = self.bad_rows.body(resource)
+        return self.json(BODIES[kind]) if kind else None
+
+    def truth_row(self, i: int) -> dict[str, Any]:
+        row = super().truth_row(i)
+        if kind := self.position_fault(i):
+            row.update(bad=True, fault=kind)
+        return row
+
+    def truth(self, all_visible: bool = False) -> dict[str, Any]:
+        out = super().truth(all_visible)
+        now = self.clock.now()
+        if all_visible:
+            events = [e for e, (_, i) in enumerate(self.events) if self.store.is_visible(i, now)]
+        else:
+            events = sorted(self.events_served)
+        out["events"] = [self.truth_event(e) for e in events]
+        out["bad"] = self.bad_rows.report()
+        return out
+
+    def truth_event(self, e: int) -> dict[str, Any]:
+        kind, i = self.events[e]
+        row = {"id": e + 1, "deviceId": self.device_id(self.store.fixes[i].device), "type": kind}
+        row.update(time=iso_ms(self.server_ts(i)), positionId=self.first_position_id + i)
+        fault = self.bad_rows.kinds["events"].get(e)
+        return {**row, "bad": fault is not None, **({"fault": fault} if fault else {})}
 
     # --- HTTP plumbing ---
     def routes(self) -> list[BaseRoute]:
@@ -283,13 +400,15 @@ class TraccarSim(SimCore):
             rows = [i for i in indexes if i is not None and self.store.is_visible(i, now)]
         elif query.get("deviceId"):
             device = self.device_index(query["deviceId"])
-            if query.get("from") and query.get("to"):
+            if device is None:
+                rows = []
+            elif query.get("from") and query.get("to"):
                 rows = self.store.window(device, parse_time(query["from"]), parse_time(query["to"]), now)
             else:
                 rows = [i for i in [self.store.latest(device, now)] if i is not None]
         else:
             rows = self.latest_all(now)
-        return self.json(self.serve(rows))
+        return self.other_body("positions") or self.json(self.serve(rows))
 
     async def report_params(self, request: Request) -> dict[str, Any]:
         """deviceId/groupId (repeatable), from, to from the query (or a JSON body on POST)."""
@@ -305,7 +424,7 @@ class TraccarSim(SimCore):
         return params
 
     def report_window(self, params: dict[str, Any]) -> tuple[list[int], float, float]:
-        devices = [self.device_index(d) for d in params["deviceIds"]]
+        devices = [d for d in map(self.device_index, params["deviceIds"]) if d is not None]
         for group in params["groupIds"]:
             devices += [d for d in self.group_devices(int_param(str(group), "groupId")) if d not in devices]
         return devices, parse_time(params.get("from")), parse_time(params.get("to"))
@@ -313,21 +432,24 @@ class TraccarSim(SimCore):
     async def route_view(self, request: Request) -> Response:
         now = self.sync()
         devices, t_from, t_to = self.report_window(await self.report_params(request))
-        return self.json(self.serve([i for d in devices for i in self.store.window(d, t_from, t_to, now)]))
+        rows = [i for d in devices for i in self.store.window(d, t_from, t_to, now)]
+        return self.other_body("positions") or self.json(self.serve(rows))
 
     async def events_view(self, request: Request) -> Response:
         now = self.sync()
         params = await self.report_params(request)
         devices, t_from, t_to = self.report_window(params)
         types = set(request.query_params.getlist("type")) or set(params.get("types") or []) or {"%"}
+        if body := self.other_body("events"):
+            return body
         rows = []
         for d in devices:
             for e in self.events_by_device[d]:
                 kind, i = self.events[e]
                 visible = self.store.is_visible(i, now) and t_from <= self.server_ts(i) <= t_to
                 if visible and ("%" in types or kind in types):
-                    rows.append(self.render_event(e))
-        return self.json(rows)
+                    rows.append(e)
+        return self.json(self.serve_events(rows))
 
     # --- socket ---
     async def socket_view(self, ws: WebSocket) -> None:
@@ -361,7 +483,7 @@ class TraccarSim(SimCore):
         messages: list[dict[str, Any]] = []
         for i in fresh:
             messages += [{"positions": [doc]} for doc in self.serve([i])]
-            messages += [{"events": [self.render_event(e)]} for e in self.events_by_position.get(i, ())]
+            messages += [{"events": [doc]} for doc in self.serve_events(self.events_by_position.get(i, []))]
         messages += [{"devices": [self.render_device(d, now)]} for d in changed]
         for conn in list(self.sockets):
             for message in messages:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 
 from fleet.core.admin import OrgScopedAdmin
+from fleet.core.scoping import is_org_scoped, org_lookup
 from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
 from fleet.vendors.registry import CONNECTORS
 
@@ -101,8 +102,32 @@ class SyncRunAdmin(OrgScopedAdmin):
         return False
 
 
+class VendorLinkForm(forms.ModelForm):
+    """A link names an object of its account's organisation: another organisation's id is refused as a missing
+    one (a sync would otherwise overwrite that object with the vendor's copy)."""
+
+    class Meta:
+        model = VendorLink
+        fields = ["account", "content_type", "object_id", "vendor_id", "last_pulled", "last_pushed", "push_error"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        account, content_type, object_id = data.get("account"), data.get("content_type"), data.get("object_id")
+        if account and content_type and object_id is not None and not self._in_account_org(account, content_type):
+            self.add_error("object_id", f"No {content_type.name} with id {object_id} in {account.organization}.")
+        return data
+
+    def _in_account_org(self, account: VendorAccount, content_type: Any) -> bool:
+        model = content_type.model_class()
+        if model is None or not is_org_scoped(model):
+            return False
+        same_org = model._default_manager.filter(**{org_lookup(model): account.organization_id})
+        return same_org.filter(pk=self.cleaned_data["object_id"]).exists()
+
+
 @admin.register(VendorLink)
 class VendorLinkAdmin(OrgScopedAdmin):
+    form = VendorLinkForm
     list_display = ["account", "content_type", "object_id", "vendor_id", "last_pulled", "last_pushed", "push_error"]
     list_filter = ["content_type", "account"]
     search_fields = ["vendor_id"]

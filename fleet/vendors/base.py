@@ -71,9 +71,12 @@ ROW_FAILURES = (Reject, KeyError, TypeError, ValueError, AttributeError, IndexEr
 
 
 def row_id(row: object) -> object:
-    """The vendor's id of a row, to name it in a reject (its ``id``, else its ``deviceId``)."""
-    if isinstance(row, dict):
-        return row.get("id", row.get("deviceId", ""))
+    """The vendor's id of a row, to name it in a reject (its ``id``, else its ``deviceId``, else a name)."""
+    if not isinstance(row, dict):
+        return ""
+    for key in ("id", "deviceId", "uniqueId", "name"):
+        if row.get(key) not in (None, ""):
+            return row[key]
     return ""
 
 
@@ -137,9 +140,8 @@ class Connector:
         if not isinstance(rows, list):
             raise VendorError(f"{resource}: expected a list, got {type(rows).__name__}")
         if resource in LISTED:
-            self.listed.setdefault(resource, set()).update(
-                str(i) for row in rows if (i := row_id(row)) not in ("", None)
-            )
+            ids = (row.get("id") for row in rows if isinstance(row, dict))
+            self.listed.setdefault(resource, set()).update(str(i) for i in ids if i not in ("", None))
         out = []
         for row in rows:
             try:

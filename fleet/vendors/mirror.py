@@ -39,7 +39,8 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> Tal
     records = gated(records, lambda record, now: validate.geofence(record), tally)
     ct = ContentType.objects.get_for_model(Geofence)
     links = linked_ids(account, Geofence)
-    existing = Geofence.objects.in_bulk(links.values())
+    # Only the account's organisation's geofences: a link to another organisation's object is never followed.
+    existing = Geofence.objects.filter(organization_id=account.organization_id).in_bulk(links.values())
     now = timezone.now()
     with transaction.atomic():
         for record in records:
@@ -48,8 +49,12 @@ def pull_geofences(account: VendorAccount, records: list[GeofenceRecord]) -> Tal
             if geofence is None:
                 # Saved directly, not through geo.services: the vendor's own geofence is not pushed back.
                 geofence = Geofence.objects.create(organization_id=account.organization_id, **fields)
-                VendorLink.objects.create(
-                    account=account, content_type=ct, object_id=geofence.pk, vendor_id=record.vendor_id, last_pulled=now
+                # A link whose object is gone or belongs elsewhere is pointed at the new geofence.
+                VendorLink.objects.update_or_create(
+                    account=account,
+                    content_type=ct,
+                    vendor_id=record.vendor_id,
+                    defaults={"object_id": geofence.pk, "last_pulled": now},
                 )
                 tally.created += 1
             elif _differs(geofence, fields):
@@ -64,7 +69,8 @@ def retire_geofences(account: VendorAccount, listed: set[str]) -> int:
     """Mark the account's geofences the vendor no longer lists as retired (kept, hidden); return how many."""
     gone = VendorLink.objects.filter(account=account, content_type=ContentType.objects.get_for_model(Geofence))
     ids = gone.exclude(vendor_id__in=listed).values("object_id")
-    return Geofence.objects.filter(pk__in=ids, retired__isnull=True).update(retired=timezone.now())
+    mine = Geofence.objects.filter(organization_id=account.organization_id, pk__in=ids, retired__isnull=True)
+    return mine.update(retired=timezone.now())
 
 
 def _differs(geofence: Geofence, fields: dict) -> bool:

@@ -330,12 +330,17 @@ def parse_event(e: dict[str, Any]) -> EventRecord:
     return EventRecord(
         device_id=required_id(e, "deviceId"),
         type=str(e.get("type") or "unknown"),
-        time=required_time(e.get("serverTime") or e.get("eventTime"), "eventTime"),  # renamed in Traccar 4.13
+        time=required_time(e.get("serverTime") or e.get("eventTime"), _time_field(e)),
         vendor_id=str(e.get("id") or ""),
         geofence_id=str(e["geofenceId"]) if e.get("geofenceId") else None,
         position_vendor_id=str(e["positionId"]) if e.get("positionId") else None,
         attributes=dict(attributes_of(e)),
     )
+
+
+def _time_field(e: dict[str, Any]) -> str:
+    """The name of an event's time: serverTime in Traccar 4.2, eventTime from 4.13 on."""
+    return "serverTime" if "serverTime" in e else "eventTime"
 
 
 def parse_trip(t: dict[str, Any]) -> TripRecord:

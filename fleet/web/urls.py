@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import imports, views
+from fleet.web import imports, members, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("members/", members.member_index, name="member-index"),
+    path("members/<slug:slug>/", members.member_list, name="member-list"),
+    path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),
+    path("members/<slug:slug>/<int:pk>/role/", members.member_role, name="member-role"),
+    path("members/<slug:slug>/<int:pk>/remove/", members.member_remove, name="member-remove"),
 ]

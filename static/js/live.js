@@ -1,7 +1,10 @@
-// The /ws/live/ socket (docs/live-protocol.md): reconnect with backoff, heartbeat watchdog, status.
+// The /ws/live/ socket (docs/live-protocol.md): reconnect with backoff, heartbeat watchdog, status; a
+// snapshot sent in parts reaches onFrame as one `snapshot` frame.
 
 const SILENCE_MS = 15000; // heartbeat every 10 s: 15 s of silence means the link is gone
 const MAX_BACKOFF_MS = 30000;
+// Close codes after which the page does not reconnect but says why.
+const FINAL = { 4401: "signedout", 4403: "noaccess" };
 
 export class LiveSocket {
   constructor(path, { onFrame, onStatus }) {
@@ -26,6 +29,7 @@ export class LiveSocket {
     window.fleetEarlySocket = null;
     const ws = early ? early.socket : new WebSocket(this.url);
     this.ws = ws;
+    this.parts = [];
     ws.onopen = () => { this.lastFrame = Date.now(); this.openedAt = performance.now(); };
     if (ws.readyState === WebSocket.OPEN) ws.onopen();
     ws.onmessage = (event) => {
@@ -34,18 +38,29 @@ export class LiveSocket {
       this.setStatus("live");
       let frame;
       try { frame = JSON.parse(event.data); } catch { return; }
-      this.onFrame(frame);
+      this.deliver(frame);
     };
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (event.code === 4401) { this.setStatus("signedout"); return; }
+      if (FINAL[event.code]) { this.setStatus(FINAL[event.code]); return; }
       this.scheduleReconnect();
     };
     if (early) {
       for (const event of early.queue) ws.onmessage(event);
       if (ws.readyState === WebSocket.CLOSED) { this.ws = null; this.scheduleReconnect(); }
     }
+  }
+
+  // `snapshot.part` frames collect until their `snapshot`, which carries the last devices.
+  deliver(frame) {
+    if (frame.type === "config") this.parts = [];
+    if (frame.type === "snapshot.part") { this.parts.push(frame.devices); return; }
+    if (frame.type === "snapshot" && this.parts.length) {
+      frame.devices = this.parts.flat().concat(frame.devices);
+      this.parts = [];
+    }
+    this.onFrame(frame);
   }
 
   scheduleReconnect() {
@@ -82,7 +97,7 @@ export class LiveSocket {
   }
 }
 
-const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", signedout: "Signed out", connecting: "Connecting…" };
+const LABELS = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline", signedout: "Signed out", noaccess: "No access", connecting: "Connecting…" };
 
 export function showStatus(node, status) {
   if (!node) return;

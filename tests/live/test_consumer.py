@@ -179,7 +179,8 @@ async def test_coalescing_sends_only_the_newest_fix_per_device_in_a_window(user_
     await close_layer()
 
 
-async def test_a_reconnect_and_a_resync_both_get_a_fresh_snapshot(user_a, van_a, org_a):
+async def test_a_reconnect_and_a_resync_both_get_a_fresh_snapshot(user_a, van_a, org_a, settings):
+    settings.LIVE_RESYNC_MIN_S = 0.2
     communicator, _, snapshot = await connect_and_sync(user_a)
     assert snapshot["devices"][0]["lat"] == 60.17
     await communicator.disconnect()

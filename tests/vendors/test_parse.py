@@ -429,11 +429,27 @@ def test_a_beacon_heard_without_rssi_sorts_after_those_with_one():
     assert [b["beacon_id"] for b in record.attributes["beacons"]] == ["794524644", "794524699"]
 
 
+PLACED = [
+    {"id": 794524643, "uuid": "d87b", "major": 4242, "minor": 2, "latitude": 49.8976, "longitude": 8.6627},
+    {"id": 794524644, "uuid": "d87b", "major": 4242, "minor": 1, "latitude": 49.8977, "longitude": 8.6628},
+]
+
+
 def test_the_socket_merges_rows_sharing_a_time_too(safectory):
-    parsed = safectory.parse_socket_message({"positions": load("safectory/positions.json")[:2]})
+    parsed = safectory.parse_socket_message({"beacons": PLACED, "positions": load("safectory/positions.json")[:2]})
     (record,) = parsed["positions"]
     assert record.attributes["beacon_id"] == "794524643"
     assert len(record.attributes["beacons"]) == 2
+
+
+def test_a_position_without_coordinates_is_where_its_beacon_is_placed(safectory):
+    """The server sends (0, 0) for a position heard at a beacon (the doc's examples): its place is the beacon's."""
+    rows = load("safectory/positions.json")
+    parsed = safectory.parse_socket_message({"beacons": PLACED, "positions": [rows[0], rows[2]]})
+    (at_beacon,) = parsed["positions"]
+    assert at_beacon.attributes["beacon_id"] == "794524644"
+    assert (at_beacon.latitude, at_beacon.longitude) == (49.8977, 8.6628)
+    assert safectory.rejects["positions"].reasons == {"no location: its beacon is not placed": 1}  # rows[2]'s beacon
 
 
 def test_safectory_devices_from_the_doc_parse_and_a_null_string_category_is_empty():

@@ -149,3 +149,27 @@ def test_a_socket_position_of_an_unknown_device_schedules_a_poll_now():
     account.refresh_from_db()
     assert account.next_run <= timezone.now()
     assert not Device.objects.filter(vendor_id="nobody").exists()
+
+
+@pytest.mark.django_db
+def test_a_vendor_link_to_another_organisations_geofence_is_never_followed():
+    from django.contrib.gis.geos import Point
+
+    from fleet.tracking.records import GeofenceRecord
+    from fleet.vendors import mirror
+    from fleet.vendors.models import VendorLink
+
+    ours, theirs = make_org("a"), make_org("b")
+    account = make_account(ours)
+    their_yard = Geofence.objects.create(
+        organization=theirs, name="Their yard", kind="circle", geometry=Point(25, 60), radius_m=50
+    )
+    VendorLink.objects.create(account=account, target=their_yard, vendor_id="7")
+    record = GeofenceRecord("7", "Renamed by the vendor", "circle", "POINT (24 61)", radius_m=80)
+    tally = mirror.pull_geofences(account, [record])
+    their_yard.refresh_from_db()
+    assert (their_yard.name, their_yard.radius_m) == ("Their yard", 50)
+    assert tally.created == 1 and Geofence.objects.get(organization=ours).name == "Renamed by the vendor"
+    assert mirror.retire_geofences(account, set()) == 1  # ours, not theirs
+    their_yard.refresh_from_db()
+    assert their_yard.retired is None

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from fleet.core.models import Membership, Organization
 
 DEMO_USERS = [
-    # username, password, role, superuser
+    # username, password, role, superuser (and staff: the others have no use for the admin)
     ("admin", "admin", Membership.Role.ADMIN, True),
     ("dispatcher", "dispatcher", Membership.Role.DISPATCHER, False),
 ]
@@ -20,7 +20,7 @@ DEMO_ACCOUNTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo organisation with an admin and a dispatcher login."
+    help = "Create the demo organisation with an admin (superuser) and a dispatcher login."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--org", default="demo", help="slug of the demo organisation")
@@ -37,8 +37,7 @@ class Command(BaseCommand):
             user, created = User.objects.get_or_create(username=username)
             if created:
                 user.set_password(password)
-            user.is_staff = True
-            user.is_superuser = superuser
+            user.is_staff = user.is_superuser = superuser
             user.save()
             Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
             if created:
