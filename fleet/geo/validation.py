@@ -7,9 +7,11 @@ import logging
 import re
 from contextlib import contextmanager
 
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 
 SHAPES = {"polygon": ("Polygon", "MultiPolygon"), "circle": ("Point",), "corridor": ("LineString",)}
+WKT = re.compile(r"^\s*(SRID=\d+;\s*)?(POINT|LINESTRING|POLYGON|MULTIPOLYGON)\s*\(", re.I)
 _RING = re.compile(r"\(([^()]+)\)")
 
 
@@ -31,9 +33,11 @@ def checked_wkt(kind: str, wkt: object) -> tuple[str, str | None]:
     """(WKT to store, None), or ("", the reason the shape is refused). x is longitude, y latitude."""
     if not isinstance(wkt, str) or not wkt.strip():
         return "", "area: missing"
+    if not WKT.match(wkt):  # GEOS would hand other text (GeoJSON, hex WKB) to other readers
+        return "", "area: not WKT"
     try:
         shape = GEOSGeometry(close_rings(wkt), srid=4326)
-    except (GEOSException, ValueError, TypeError):
+    except (GEOSException, GDALException, ValueError, TypeError):
         return "", "area: not WKT"
     if shape.geom_type not in SHAPES.get(kind, ()):
         return "", f"area: a {kind} needs a {' or '.join(SHAPES.get(kind, ('known kind',)))}, not a {shape.geom_type}"

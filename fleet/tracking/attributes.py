@@ -59,9 +59,11 @@ def _plain(value: Any) -> Any:
     if value.__class__ is float:
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): v for k, v in ((k, _plain(v)) for k, v in value.items()) if v is not None}
+        return {str(k).replace("\x00", ""): v for k, v in ((k, _plain(v)) for k, v in value.items()) if v is not None}
     if isinstance(value, list | tuple):
         return [v for v in (_plain(v) for v in value) if v is not None]
+    if value.__class__ is str:
+        return value.replace("\x00", "")  # PostgreSQL refuses NUL in text, JSON included
     if value.__class__ is int and not INT64[0] <= value <= INT64[1]:
         return str(value)  # beyond what JSON encoders and PostgreSQL's casts take as a number
     if value is None or isinstance(value, str | int | bool):
@@ -122,6 +124,9 @@ def is_canonical(attributes: dict) -> bool:
         elif kind is int:
             if not INT64[0] <= value <= INT64[1]:
                 return False
-        elif kind is not str and kind is not bool:
+        elif kind is str:
+            if "\x00" in value:
+                return False
+        elif kind is not bool:
             return False  # containers and anything else take the full check
     return True

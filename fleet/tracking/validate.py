@@ -103,7 +103,8 @@ def normalise_optional(record, notes: Counter) -> None:
     course = record.course
     if course is not None:
         if _finite(course):
-            record.course = course % 360.0
+            course %= 360.0
+            record.course = 0.0 if course >= 360.0 else course  # -1e-43 % 360 rounds to 360
         else:
             record.course = None
             notes["course not a number: dropped"] += 1
@@ -127,12 +128,13 @@ def is_null_island(record) -> bool:
 
 
 def _name(value: object, fallback: str, size: int) -> str:
-    text = " ".join(str(value).split()) if value is not None else ""
-    return (text or fallback)[:size]
+    text = " ".join(str(value).replace("\x00", "").split()) if value is not None else ""
+    return (text or fallback)[:size].rstrip()
 
 
 def _text(value: object, size: int) -> str:
-    return ("" if value is None else str(value).strip())[:size]
+    """Text cut to its column, without the NUL characters PostgreSQL refuses in text."""
+    return ("" if value is None else str(value).replace("\x00", "").strip())[:size]
 
 
 def _time_or_none(moment: object, now: datetime) -> datetime | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException
 
 from fleet.tracking.records import (
@@ -67,7 +68,17 @@ class Reject(ValueError):  # noqa: N818 - a row's fate, not an error of ours
 
 
 # What a mapper raises on a row it was not written for: the row is rejected, the resource goes on.
-ROW_FAILURES = (Reject, KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, GEOSException)
+ROW_FAILURES = (
+    Reject,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    GEOSException,
+    GDALException,
+)
 
 
 def row_id(row: object) -> object:

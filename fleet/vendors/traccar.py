@@ -185,9 +185,9 @@ def parse_time(value: object, field: str = "time") -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an offset that leaves the calendar
         raise base.Reject(f"{field}: unreadable") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def required_time(value: object, field: str) -> datetime:
@@ -250,7 +250,8 @@ def position_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
     if (hours := number(get("hours"))) is not None:
         out["engine_hours_s"] = hours / 1000.0
     if sensors := _temperature_sensors(attrs):  # temp1, temp2, ... in sensor order
-        out["temperatures"] = [t for _, t in sorted([(n, number(attrs[k])) for n, k in sensors]) if t is not None]
+        readings = sorted(((n, number(attrs[k])) for n, k in sensors), key=lambda reading: reading[0])
+        out["temperatures"] = [t for _, t in readings if t is not None]
     if alarm := get("alarm"):
         out["alarm"] = str(alarm)
     if driver := get("driverUniqueId"):
@@ -269,7 +270,9 @@ def _temperature_sensors(attrs: dict[str, Any]) -> list[tuple[int, str]]:
     if sensors is None:
         if len(_sensor_keys) >= 256:
             _sensor_keys.clear()
-        sensors = _sensor_keys[names] = [(int(k[4:]), k) for k in names if k.startswith("temp") and k[4:].isdigit()]
+        sensors = _sensor_keys[names] = [
+            (int(k[4:]), k) for k in names if k.startswith("temp") and k[4:].isascii() and k[4:].isdigit()
+        ]
     return sensors
 
 
@@ -433,6 +436,7 @@ def swap_xy(shape: GEOSGeometry) -> GEOSGeometry:
     raise ValueError(f"unsupported geofence area {shape.geom_type}")
 
 
+WKT = re.compile(r"^\s*(POLYGON|LINESTRING)\s*\(", re.I)
 CIRCLE = re.compile(r"^\s*CIRCLE\s*\(\s*([-\d.eE]+)\s+([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\)\s*$", re.I)
 
 
@@ -444,6 +448,8 @@ def parse_area(area: object) -> tuple[str, str, float | None]:
     if m := CIRCLE.match(area):
         lat, lon, radius = (float(g) for g in m.groups())
         return "circle", f"POINT ({lon} {lat})", radius
+    if not WKT.match(area):  # GEOS would hand other text (GeoJSON, hex WKB) to other readers
+        raise base.Reject("area: not WKT")
     try:
         shape = GEOSGeometry(close_rings(area))
     except (GEOSException, ValueError, TypeError):
@@ -451,7 +457,13 @@ def parse_area(area: object) -> tuple[str, str, float | None]:
     kinds = {"Polygon": "polygon", "LineString": "corridor"}
     if shape.geom_type not in kinds:
         raise base.Reject(f"area: a {shape.geom_type} is no geofence")
-    return kinds[shape.geom_type], swap_xy(shape).wkt, None
+    lat0, lon0, lat1, lon1 = shape.extent  # checked before GEOS writes it out: it overflows on huge numbers
+    if not (-90 <= lat0 <= lat1 <= 90 and -180 <= lon0 <= lon1 <= 180):
+        raise base.Reject("area: coordinates out of range")
+    try:
+        return kinds[shape.geom_type], swap_xy(shape).wkt, None
+    except (GEOSException, ValueError, TypeError):
+        raise base.Reject("area: not a shape (too few points)") from None
 
 
 def parse_geofence(g: dict[str, Any]) -> GeofenceRecord:

@@ -173,3 +173,21 @@ def test_a_vendor_link_to_another_organisations_geofence_is_never_followed():
     assert mirror.retire_geofences(account, set()) == 1  # ours, not theirs
     their_yard.refresh_from_db()
     assert their_yard.retired is None
+
+
+@pytest.mark.django_db
+def test_nul_characters_never_reach_the_database():
+    """PostgreSQL refuses NUL in text and JSON: one such string must not cost its batch on either database."""
+    from fleet.tracking.records import EventRecord
+
+    org = make_org("a")
+    account = make_account(org)
+    services.upsert_devices(org.pk, account.pk, [DeviceRecord("1", "Van\x00 1", attributes={"k\x00": "v\x00"})])
+    van = Device.objects.get(vendor_id="1")
+    assert van.name == "Van 1"
+    when = timezone.now() - timedelta(minutes=1)
+    fix = PositionRecord("1", when, 60.0, 25.0, attributes={"alarm": "sos\x00", "address": "x\x00y"})
+    assert ingest.positions(org.pk, account.pk, [fix]).created == 1
+    assert van.positions.get().attributes == {"alarm": "sos", "address": "xy"}
+    event = EventRecord("1", "alarm\x00", when, vendor_id="e\x001", attributes={"note": "\x00"})
+    assert services.store_events(org.pk, account.pk, [event], {}).created == 1
