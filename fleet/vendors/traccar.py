@@ -436,7 +436,7 @@ def swap_xy(shape: GEOSGeometry) -> GEOSGeometry:
     raise ValueError(f"unsupported geofence area {shape.geom_type}")
 
 
-WKT = re.compile(r"^\s*(POLYGON|LINESTRING)\s*\(", re.I)
+WKT = re.compile(r"^\s*((MULTI)?(POINT|LINESTRING|POLYGON)|GEOMETRYCOLLECTION)\s*\(", re.I)
 CIRCLE = re.compile(r"^\s*CIRCLE\s*\(\s*([-\d.eE]+)\s+([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\)\s*$", re.I)
 
 

@@ -18,14 +18,14 @@ from fleet.core.admin import OrgScopedAdmin, ScopedRelatedFieldListFilter
 from fleet.core.admin.users import SuperuserOnly
 from fleet.core.models import Membership, Organization
 from fleet.reports.models import ReportJob
-from fleet.tracking.models import Event
+from fleet.tracking.models import Event, GpxImport
 from fleet.vendors.models import SyncRun, VendorLink
 from tests.conftest import make_org, make_user
 
 MISSING = 987654321
 SCOPED = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrgScopedAdmin)]
 # Written by fleet itself, added by superusers only (organisations) or on the Members page (memberships).
-NO_ADD = {ReportJob, SyncRun, Organization, Membership}
+NO_ADD = {ReportJob, SyncRun, Organization, Membership, GpxImport}
 
 
 @pytest.fixture

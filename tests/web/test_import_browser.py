@@ -39,7 +39,7 @@ class ImportPageTests(BrowserTestCase):
         page.wait_for_url(re.compile(r"/devices/import/\d+/$"), wait_until="domcontentloaded")
         job = GpxImport.objects.get()
         assert page.url == f"{self.live_server_url}/devices/import/{job.pk}/"
-        page.wait_for_function("window.fleetJob && fleetJob.status === 'queued'")  # no worker yet
+        page.wait_for_function("() => window.fleetJob && fleetJob.status === 'queued'")  # no worker yet
         assert page.inner_text("#job-state") == "queued"
 
         with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[QUEUE], shutdown_timeout=30):
