@@ -6,43 +6,27 @@ a digest of every trip, stop and summary figure with the digest recorded for the
 fails after a deliberate change to detection: raise ENGINE_VERSION in fleet/reports/cache.py and record the
 digest the failure prints under the new version in GOLDEN."""
 
-import csv
 import hashlib
 import json
 from dataclasses import astuple
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from fleet.reports.cache import ENGINE_VERSION
 from fleet.reports.engine import Params, Track, detect, summary
-from fleet.tracking import gpximport
+from tests import real_tracks
 
-TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "real-tracks"
 GOLDEN = {1: "5e9f09bc8272ab249a709dedb7b6c7965aba85ee338eeaa7d3e8796f5af59a5d"}
 
 
 def bus() -> Track:
-    gpx = gpximport.parse((TRACKS / "bus-304-limerick.gpx").read_bytes())
-    fixes = list(gpximport.records(1, gpx, gpximport.ImportResult()))
-    return Track(
-        t=np.array([r.fix_time.timestamp() for r in fixes]),
-        lat=np.array([r.latitude for r in fixes]),
-        lon=np.array([r.longitude for r in fixes]),
-        speed=np.array([r.speed for r in fixes]),
-    )
+    return real_tracks.load("bus")
 
 
 def geolife() -> Track:
-    with (TRACKS / "geolife-beijing-demodata.csv").open() as f:
-        rows = sorted(
-            (datetime.fromisoformat(r["t"]).astimezone(UTC).timestamp(), float(r["Y"]), float(r["X"]))
-            for r in csv.DictReader(f, delimiter=";")
-        )
-    t, lat, lon = (np.array(column) for column in zip(*rows, strict=True))
-    t, keep = np.unique(t, return_index=True)
-    lat, lon = lat[keep], lon[keep]
+    track = real_tracks.geolife()
+    t, lat, lon = track.t, track.lat, track.lon
     step = np.r_[np.hypot(np.diff(lat), np.diff(lon) * 0.77) * 111_195 / np.maximum(np.diff(t), 1) * 3.6, 0.0]
     return Track(t=t, lat=lat, lon=lon, speed=step)
 
