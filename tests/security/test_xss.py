@@ -175,7 +175,7 @@ class XssTests(BrowserTestCase):
         page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         box = page.locator(f"#{map_id}").bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        for nudge in range(30):  # a move while the map redraws may go unseen: move a pixel again
+        for nudge in range(100):  # a move while the map redraws may go unseen (a loaded machine): move again
             page.mouse.move(x + nudge % 2, y)
             if page.locator(".leaflet-tooltip").count():
                 break
