@@ -11,6 +11,16 @@ function tip(title, ...lines) {
   return el("div", {}, el("strong", {}, title), ...lines.filter(Boolean).map((l) => el("div", {}, l)));
 }
 
+/** The JSON at url, or null when the network fails or the server says no (the caller keeps what it shows). */
+async function getJson(url) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 function metresPerPixel(lat, zoom) {
   return (40075016.686 * Math.cos((lat * Math.PI) / 180)) / 2 ** (zoom + 8);
 }
@@ -36,9 +46,11 @@ export class Overlays {
   }
 
   async load(url) {
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const data = await response.json();
+    const data = await getJson(url);
+    if (data === null) {
+      if (!navigator.onLine) window.addEventListener("online", () => this.load(url), { once: true });
+      return;
+    }
     this.counts = {};
     for (const [name, fc] of Object.entries(data)) this.counts[name] = fc.features.length;
     this.drawGeofences(data.geofences.features);
@@ -133,9 +145,9 @@ export class Overlays {
     this.trails.set(id, entry);
     this.trail.addLayer(entry.line);
     const from = new Date((this.store.now() - TRAIL_MINUTES * 60) * 1000).toISOString();
-    const response = await fetch(`${urlFor(trackUrl, id)}?from=${encodeURIComponent(from)}`, { credentials: "same-origin" });
-    if (!response.ok || this.trails.get(id) !== entry) return;
-    const data = await response.json();
+    const data = await getJson(`${urlFor(trackUrl, id)}?from=${encodeURIComponent(from)}`);
+    if (this.trails.get(id) !== entry) return;
+    if (data === null) { this.trail.removeLayer(entry.line); this.trails.delete(id); return; } // selecting it again retries
     const live = entry.points;
     entry.points = data.positions.filter((r) => r[5]).map((r) => [r[0], r[1], r[2]]);
     const lastT = entry.points.length ? entry.points[entry.points.length - 1][0] : 0;

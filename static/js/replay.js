@@ -46,8 +46,14 @@ function legend() {
 async function load(params) {
   pause();
   $("r-summary").textContent = "Loading…";
-  const response = await fetch(`${urlFor(page.track, page.device)}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
-  const data = await response.json();
+  let response, data;
+  try {
+    response = await fetch(`${urlFor(page.track, page.device)}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
+    data = await response.json();
+  } catch {
+    $("r-summary").textContent = "Could not load the route: no connection to the server.";
+    return;
+  }
   if (!response.ok) { $("r-summary").textContent = data.error || "Could not load the route."; return; }
   state.positions = data.positions;
   state.stops = data.stops;

@@ -179,6 +179,19 @@ class LiveMapTests(BrowserTestCase):
         page.wait_for_function(f"() => fleetMap.overlays.trails.has({self.tag.pk})")
         assert page.evaluate("[...fleetMap.overlays.trails.keys()].sort()") == sorted([self.van.pk, self.tag.pk])
 
+    def test_layers_and_a_trail_asked_for_offline_load_once_the_network_is_back(self):
+        page = self.page
+        self.add_overlays()
+        self.context.set_offline(True)
+        page.evaluate("fleetMap.overlays.load('/live/layers.json')")  # fails quietly (no page error), then waits
+        page.evaluate(f"fleetMap.select({self.van.pk})")
+        page.wait_for_function(f"() => !fleetMap.overlays.trails.has({self.van.pk})")  # dropped, not half drawn
+        self.context.set_offline(False)
+        page.wait_for_function("() => fleetMap.overlays.counts && fleetMap.overlays.counts.geofences === 2")
+        page.evaluate("fleetMap.select(null)")
+        page.evaluate(f"fleetMap.select({self.van.pk})")  # selecting again fetches the trail
+        page.wait_for_function(f"() => fleetMap.overlays.trails.get({self.van.pk})?.points.length >= 1")
+
 
 class ReplayTests(BrowserTestCase):
     def setUp(self) -> None:
