@@ -23,7 +23,18 @@ class VendorAccountForm(forms.ModelForm):
 
     username = forms.CharField(required=False)
     password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
-    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="A token or API key, used instead of the username and password when given (Metrotec: the API key "
+        "from its admin panel; without one, the username and password log in for a short-lived JWT).",
+    )
+    language = forms.CharField(
+        required=False,
+        max_length=16,
+        help_text="Metrotec: the language of the vendor's labels (e.g. et, en); blank: the vendor's default.",
+    )
+    SHOWN = ("username", "language")  # stored in the credentials, but no secret: shown back
 
     class Meta:
         model = VendorAccount
@@ -35,7 +46,8 @@ class VendorAccountForm(forms.ModelForm):
         if self.instance.pk and self.instance.kind not in CONNECTORS:
             self.fields["kind"].help_text = escape(NO_CONNECTOR % {"value": self.instance.kind})  # admin renders it raw
         stored = (self.instance.credentials or {}) if self.instance.pk else {}
-        self.fields["username"].initial = stored.get("username", "")
+        for shown in self.SHOWN:
+            self.fields[shown].initial = stored.get(shown, "")
         for secret in ("password", "token"):
             if stored.get(secret):
                 self.fields[secret].help_text = "Stored. Leave blank to keep it."
@@ -43,7 +55,8 @@ class VendorAccountForm(forms.ModelForm):
     def save(self, commit: bool = True) -> VendorAccount:
         account = super().save(commit=False)
         creds = dict(account.credentials or {})
-        creds["username"] = self.cleaned_data["username"]
+        for shown in self.SHOWN:
+            creds[shown] = self.cleaned_data[shown]
         for secret in ("password", "token"):
             if self.cleaned_data[secret]:
                 creds[secret] = self.cleaned_data[secret]

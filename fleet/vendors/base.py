@@ -34,6 +34,8 @@ POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
 
+NOT_SECRET = frozenset({"language"})  # account settings kept with the credentials that need no masking
+
 # Resources whose objects are retired when the vendor stops listing them (the sync compares the ids listed).
 LISTED = frozenset({DEVICES, GROUPS, DRIVERS, BEACONS, GEOFENCES})
 
@@ -109,7 +111,8 @@ class Connector:
         self.account_id = account_id
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
-        self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=tuple(map(str, credentials.values())))
+        secrets = tuple(str(v) for k, v in credentials.items() if k not in NOT_SECRET)
+        self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=secrets)
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource

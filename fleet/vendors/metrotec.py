@@ -1,0 +1,302 @@
+"""Metrotec (Estonia): vehicles keyed by registration number, latest positions, route history, route log and
+stops, drivers (the vendor's Metrotec API excerpt and reference/metrotec/NOTES.md).
+
+Paths, auth, fetchers, then the pure mappers. The excerpt lost most URL paths: ``PATHS`` holds the ones its
+naming implies, to verify against the vendor's published OpenAPI file; the base URL names the API root
+(``https://api.metrotec.ee/api`` for 1.1.0, ``…/public`` for 1.0.0).
+"""
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fleet.tracking.attributes import flag, number
+from fleet.tracking.records import DeviceRecord, DriverRecord, PositionRecord
+from fleet.vendors import base
+from fleet.vendors.errors import AuthExpired, VendorError
+from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
+
+PATHS = {
+    "login": "/login",
+    "vehicles": "/vehicles",
+    "positions": "/positions",  # the latest position of every vehicle
+    "history": "/history",  # route history of one vehicle from a time
+    "route_log": "/routelog",  # trips
+    "stops": "/stops",
+    "drivers": "/drivers",
+}
+API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
+ACCEPT = f"application/json; version={API_VERSION}"
+HISTORY_PAGE = 500  # rows per route history request
+RENEW_MARGIN_S = 60.0  # log in again this long before a JWT expires (a fifth of a shorter lifetime)
+
+
+class MetrotecConnector(base.Connector):
+    kind = "metrotec"
+    capabilities = frozenset({base.DEVICES, base.DRIVERS, base.POSITIONS, base.REPORTS})
+    history_page: int = HISTORY_PAGE
+
+    def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
+        super().__init__(account_id, base_url, credentials)
+        self.http.client.headers["Accept"] = ACCEPT
+        if language := credentials.get("language"):
+            self.http.client.headers["Accept-Language"] = str(language)
+        self.renew_at: float | None = None  # when to log in again (a JWT's expiry, less a margin)
+        self._latest: list[PositionRecord] | None = None
+
+    # --- auth -------------------------------------------------------------
+    def login(self) -> None:
+        """An API key (``token``) is the Bearer token as it is; otherwise username and password buy a JWT that
+        is renewed before it expires (and once on a 401, by ``call``)."""
+        creds = self.credentials
+        if creds.get("token"):
+            self._bearer(str(creds["token"]), None)
+            self.basic_auth = True  # a static key: a 401 means the key itself is refused
+            return
+        if not (creds.get("username") and creds.get("password")):
+            raise VendorError("the account has no credentials: an API key, or a username and password", permanent=True)
+        self.http.client.headers.pop("Authorization", None)
+        body = {"username": creds["username"], "password": creds["password"]}
+        try:
+            answer = self.http.json("POST", PATHS["login"], json=body)
+        except AuthExpired:
+            raise VendorError("login refused: check the account's username and password", permanent=True) from None
+        except VendorError as exc:
+            if exc.status == 403:
+                raise VendorError("login refused: check the account's username and password", permanent=True) from None
+            raise
+        token = answer.get("jwt") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise VendorError(f"POST {PATHS['login']}: the answer holds no jwt")
+        self._bearer(token, renew_at(answer.get("expires"), time.time()))
+
+    def _bearer(self, token: str, renew: float | None) -> None:
+        self.http.client.headers["Authorization"] = f"Bearer {token}"
+        self.renew_at, self.logged_in = renew, True
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self.logged_in and self.renew_at is not None and time.time() >= self.renew_at:
+            self.logged_in = False
+        return super().call(method, path, **kwargs)
+
+    # --- fetchers ---------------------------------------------------------
+    def devices(self) -> list[DeviceRecord]:
+        rows = self.call("GET", PATHS["vehicles"], params={"limit": -1})
+        return self.map_rows(base.DEVICES, rows, parse_vehicle)
+
+    def drivers(self) -> list[DriverRecord]:
+        rows = self.call("GET", PATHS["drivers"], params={"offset": -1})
+        return self.map_rows(base.DRIVERS, rows, parse_driver)
+
+    def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
+        """Per vehicle, its latest position (the one with speed and heading) and then its route history from
+        ``since``; the history repeats the latest fix, which ingest drops as a duplicate."""
+        wanted = set(device_ids)
+        latest = [r for r in self.latest() if r.device_id in wanted and _at_or_after(r.fix_time, since)]
+        batch: list[PositionRecord] = latest
+        for vehicle in device_ids:
+            for rows in self.history(vehicle, since, until):
+                batch += self.map_rows(base.POSITIONS, rows, lambda row, v=vehicle: parse_position(row, v))
+            if len(batch) >= self.history_page:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def latest(self) -> list[PositionRecord]:
+        """Every vehicle's latest position, asked once per connector (one sync)."""
+        if self._latest is None:
+            rows = self.call("GET", PATHS["positions"], params={"limit": -1})
+            self._latest = self.map_rows(base.POSITIONS, rows, parse_position)
+        return self._latest
+
+    def history(self, vehicle: str, since: datetime, until: datetime) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the vehicle's route history, keyed by time: each page starts at the newest readable time of
+        the one before (inclusive, rows already seen skipped), so rows that move while paging are not lost."""
+        start, seen = since, set()
+        while True:
+            params = {"vehicle_id": vehicle, "start_from": format_time(start), "limit": self.history_page}
+            rows = self.call("GET", PATHS["history"], params=params)
+            if rows is None:
+                return
+            if not isinstance(rows, list):
+                raise VendorError(f"history of {vehicle}: expected a list, got {type(rows).__name__}")
+            fresh = [row for row in rows if _row_key(row) not in seen]
+            seen.update(_row_key(row) for row in fresh)
+            yield fresh
+            if len(rows) < self.history_page:
+                return
+            newest = max((t for t in map(_readable_time, rows) if t is not None and t <= until), default=None)
+            if newest is None or (newest <= start and not fresh):
+                raise VendorError(f"history of {vehicle}: a full page that does not move on in time")
+            start = newest
+
+    def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
+        """Trips from the route log, stops from the stops list, a summary added up from the route log."""
+        if kind not in ("trips", "stops", "summary"):
+            raise VendorError(f"metrotec has no {kind} report", permanent=True)
+        path, parse = (PATHS["stops"], parse_stop_report) if kind == "stops" else (PATHS["route_log"], parse_trip)
+        rows = []
+        for vehicle in device_ids:
+            params = {"vehicle_id": vehicle, "period_start": format_time(since), "period_stop": format_time(until)}
+            found = self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse)
+            rows += [summary(vehicle, found)] if kind == "summary" else found
+        return rows
+
+
+# --- pure mappers -----------------------------------------------------------
+def renew_at(expires: object, now: float) -> float | None:
+    """When to renew a JWT whose ``expires`` is a Unix time (or, when small, seconds from now); None when the
+    answer does not say (a 401 then triggers the renewal)."""
+    value = number(expires)
+    if value is None or value <= 0:
+        return None
+    at = value if value > 1e9 else now + value
+    return at - min(RENEW_MARGIN_S, max(0.0, at - now) / 5)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _at_or_after(moment: object, since: datetime) -> bool:
+    return isinstance(moment, datetime) and moment.tzinfo is not None and moment >= since
+
+
+def _readable_time(row: object) -> datetime | None:
+    try:
+        return parse_time(row.get("GMTime")) if isinstance(row, dict) else None
+    except base.Reject:
+        return None
+
+
+def _row_key(row: object) -> tuple:
+    if not isinstance(row, dict):
+        return (repr(row),)
+    return tuple(repr(row.get(k)) for k in ("GMTime", "lat", "lon", "Ypos", "Xpos"))
+
+
+def parse_heading(value: object) -> float | None:
+    """A heading in degrees: a number, or text like ``"357°"``."""
+    if isinstance(value, str):
+        value = value.strip().rstrip("°º").strip()
+    return number(value)
+
+
+def temperatures(row: dict[str, Any]) -> list[float]:
+    """``t1``–``t4`` in sensor order, up to the last non-zero one (0 is what an unfitted sensor reads)."""
+    readings = [number(row.get(f"t{k}")) for k in range(1, 5)]
+    while readings and not readings[-1]:
+        readings.pop()
+    return [t for t in readings if t is not None]
+
+
+def position_attributes(row: dict[str, Any]) -> dict[str, Any]:
+    """Metrotec fields → fleet's stable attribute names: ``Input`` bit 0 is ignition, ``Power`` the supply
+    voltage, ``BatLevel`` the backup battery (V), ``Counter1`` the odometer (km), ``fuel`` litres."""
+    out: dict[str, Any] = {}
+    inputs = number(row.get("Input", row.get("input")))
+    if inputs is not None and inputs == int(inputs):
+        out["ignition"] = bool(int(inputs) & 1)
+    for key, name in (("Power", "power_v"), ("BatLevel", "battery"), ("fuel", "fuel_l")):
+        if (value := number(row.get(key))) is not None:
+            out[name] = value
+    if (odometer := number(row.get("Counter1"))) is not None and (metres := number(odometer * 1000)) is not None:
+        out["odometer_m"] = metres
+    if temps := temperatures(row):
+        out["temperatures"] = temps
+    return out
+
+
+def parse_position(row: dict[str, Any], vehicle: str | None = None) -> PositionRecord:
+    """A latest-position row (``objectID``, ``Xpos`` = longitude, ``Ypos`` = latitude) or a route history row of
+    ``vehicle`` (``lat``, ``lon``); ``GMTime`` is UTC, ``Speed`` km/h."""
+    get = row.get
+    no_fix = flag(get("NoGPSFix"))
+    return PositionRecord(
+        device_id=vehicle or required_id(row, "objectID"),
+        fix_time=required_time(get("GMTime"), "GMTime"),
+        latitude=coordinate(get("Ypos", get("lat"))),
+        longitude=coordinate(get("Xpos", get("lon"))),
+        speed=number(get("Speed")) or 0.0,
+        course=parse_heading(get("Heading")),
+        valid=not no_fix,
+        attributes=position_attributes(row),
+    )
+
+
+def parse_vehicle(row: dict[str, Any]) -> DeviceRecord:
+    """A vehicle: its id is the registration number, ``alias`` the name people use."""
+    reg = required_id(row, "id")
+    category = row.get("categoryName")
+    return DeviceRecord(
+        vendor_id=reg,
+        name=str(row.get("alias") or reg),
+        plate=reg,
+        category=category if isinstance(category, str) else "",
+    )
+
+
+def parse_driver(row: dict[str, Any]) -> DriverRecord:
+    name = row.get("driverName") or " ".join(str(row[k]) for k in ("name", "fname") if row.get(k))
+    return DriverRecord(required_id(row, "id"), str(name), str(row.get("driverCardId") or ""))
+
+
+def parse_trip(row: dict[str, Any]) -> dict[str, Any]:
+    """A route log row as a vendor trips report row: km → m; the driving time is the trip's duration."""
+    start, end = required_time(row.get("startTime"), "startTime"), required_time(row.get("stopTime"), "stopTime")
+    driving = number(row.get("drivingTimeSeconds"))
+    return {
+        "device_id": required_id(row, "objectID"),
+        "device_name": "",
+        "start": start,
+        "end": end,
+        "distance_m": kilometres(row.get("routeLengthKM"), "routeLengthKM") * 1000,
+        "duration_s": driving if driving is not None else (end - start).total_seconds(),
+        "max_speed": number(row.get("maxSpeed")) or 0.0,
+        "average_speed": number(row.get("averageSpeed")) or 0.0,
+        "start_address": str(row.get("AddressAtStartingPoint") or ""),
+        "end_address": str(row.get("AddressAtEndPoint") or ""),
+        "spent_fuel_l": None,
+        "driver": "",
+    }
+
+
+def kilometres(value: object, field: str) -> float:
+    """A distance in km that is still finite in metres (0 when absent); ``Reject`` when it is not."""
+    km = number(value)
+    if km is not None and not (0 <= km <= 1e9):
+        raise base.Reject(f"{field}: out of range")
+    return km or 0.0
+
+
+def parse_stop_report(row: dict[str, Any]) -> dict[str, Any]:
+    """A stops row: the drive from ``startTime`` to ``stopTime``, then the stop until ``stopEnd``."""
+    start, end = required_time(row.get("stopTime"), "stopTime"), required_time(row.get("stopEnd"), "stopEnd")
+    return {
+        "device_id": required_id(row, "objectID"),
+        "device_name": "",
+        "start": start,
+        "end": end,
+        "duration_s": (end - start).total_seconds(),
+        "lat": None,
+        "lon": None,
+        "engine_hours_s": None,
+        "spent_fuel_l": None,
+        "address": "",
+    }
+
+
+def summary(vehicle: str, trips: list[dict[str, Any]]) -> dict[str, Any]:
+    """One vehicle's route log added up (Metrotec has no summary of its own); ignition-on time as engine hours."""
+    distance, driving = sum(t["distance_m"] for t in trips), number(sum(t["duration_s"] for t in trips)) or 0.0
+    return {
+        "device_id": vehicle,
+        "device_name": "",
+        "distance_m": distance,
+        "average_speed": (number(distance / driving * 3.6) or 0.0) if driving > 0 else 0.0,
+        "max_speed": max((t["max_speed"] for t in trips), default=0.0),
+        "engine_hours_s": driving,
+        "spent_fuel_l": None,
+    }

@@ -1,0 +1,240 @@
+"""The Metrotec connector against its simulator over real HTTP: stored data equals the ground truth after a
+full sync, an incremental one and every fault; both auth modes; the JWT renewed before expiry and once on a
+401."""
+
+import time
+
+import pytest
+
+from fleet.tracking import services
+from fleet.tracking.models import Device, Driver, Position
+from fleet.vendors import metrotec as connector_module
+from fleet.vendors import reports, sync
+from fleet.vendors.models import SyncRun, VendorAccount
+from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sync_until_ok(account: VendorAccount, tries: int = 4) -> list[SyncRun]:
+    runs = []
+    for _ in range(tries):
+        account.refresh_from_db()
+        runs.append(sync.sync_account(account))
+        if runs[-1].status == "ok":
+            break
+    return runs
+
+
+def assert_matches_truth(sim, account: VendorAccount) -> None:
+    truth = sim.truth(all=True)
+    assert stored_keys(account) == truth_keys(truth)
+    assert Position.objects.filter(device__account=account).count() == len(truth_keys(truth))
+
+
+def metrotec_account(sim, org=None, name: str = "metrotec-sim", **creds) -> VendorAccount:
+    """An account on the simulator; Metrotec's base URL names the API root (``…/api``)."""
+    account = make_sim_account(sim, "metrotec", org=org, name=name, **creds)
+    VendorAccount.objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
+    account.refresh_from_db()
+    return account
+
+
+@pytest.fixture
+def metrotec(simulator):
+    sim = simulator("metrotec", devices=5)
+    return sim, metrotec_account(sim)
+
+
+def test_a_full_sync_equals_the_simulators_ground_truth(metrotec):
+    sim, account = metrotec
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    truth = sim.truth(all=True)
+    assert len(truth["positions"]) > 100
+    assert stored_keys(account) == truth_keys(truth)
+    assert run.counts["positions"]["created"] == len(truth["positions"])
+    devices = Device.objects.filter(account=account)
+    assert sorted(devices.values_list("vendor_id", flat=True)) == sorted(d["id"] for d in truth["devices"])
+    assert {d.name for d in devices} == {d["name"] for d in truth["devices"]}  # the alias
+    assert Driver.objects.filter(account=account).count() == len(truth["drivers"])
+
+
+def test_positions_keep_the_vendors_units_and_fields(metrotec):
+    sim, account = metrotec
+    sync.sync_account(account)
+    for device in Device.objects.filter(account=account):
+        newest = Position.objects.filter(device=device).order_by("-fix_time").first()
+        assert newest.course is not None and 0 <= newest.course < 360  # the latest position: "357°" read
+        assert 59 < newest.latitude < 61 and 24 < newest.longitude < 26  # Ypos is latitude, Xpos longitude
+    history = Position.objects.filter(device__account=account, attributes__has_key="fuel_l")
+    assert history.count() > 50 and all("ignition" in p.attributes for p in history[:20])
+
+
+def test_an_incremental_sync_fetches_only_what_is_new(simulator):
+    sim = simulator("metrotec", devices=4, lag=600)
+    account = metrotec_account(sim)
+    sync.sync_account(account)
+    before = len(stored_keys(account))
+    account.refresh_from_db()
+    again = sync.sync_account(account)
+    assert again.counts["positions"].get("created", 0) == 0
+    sim.clock(advance=600)
+    account.refresh_from_db()
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert run.counts["positions"]["created"] > 0 and len(stored_keys(account)) > before
+    assert_matches_truth(sim, account)
+
+
+def test_the_api_key_mode_needs_no_login(simulator):
+    sim = simulator("metrotec", devices=3)
+    account = metrotec_account(sim, token="demo-token")
+    assert sync.sync_account(account).status == "ok"
+    assert sim.stats()["logins"] == 0
+    assert_matches_truth(sim, account)
+
+
+def test_bad_credentials_disable_the_account_until_fixed(simulator):
+    sim = simulator("metrotec", devices=2)
+    org = None
+    for n, creds in enumerate(({"username": "demo", "password": "wrong"}, {"token": "wrong-key"})):
+        account = metrotec_account(sim, org=org, name=f"wrong {n}", **creds)
+        org = account.organization
+        run = sync.sync_account(account)
+        account.refresh_from_db()
+        assert run.status == "error" and account.disabled_by_error, run.error
+        assert "refused" in account.last_error
+
+
+def test_every_request_names_the_api_version_and_fleet(metrotec):
+    sim, account = metrotec
+    sim.set_faults(require_version=True)
+    assert sync.sync_account(account).status == "ok"
+    assert sim.stats().get("version_missing", 0) == 0
+    with sync.connector_for(account) as connector:
+        headers = connector.http.client.headers
+        assert headers["Accept"] == f"application/json; version={connector_module.API_VERSION}"
+        assert headers["User-Agent"].startswith("fleet/")
+
+
+def test_a_language_setting_becomes_the_language_header(simulator):
+    sim = simulator("metrotec", devices=3)
+    account = metrotec_account(sim, username="demo", password="demo", language="et")
+    assert sync.sync_account(account).status == "ok"
+    assert set(Device.objects.filter(account=account).values_list("category", flat=True)) <= {
+        "Sõiduauto",
+        "Kaubik",
+        "Veok",
+    }
+
+
+def test_an_expired_jwt_mid_sync_is_renewed_once(metrotec, monkeypatch):
+    sim, account = metrotec
+    real = services.upsert_devices
+
+    def expire_after_devices(*args, **kwargs):
+        result = real(*args, **kwargs)
+        sim.set_faults(expire_sessions=True)
+        return result
+
+    monkeypatch.setattr(services, "upsert_devices", expire_after_devices)
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert sim.stats()["logins"] == 2 and sim.stats()["unauthorized"] == 1
+    assert_matches_truth(sim, account)
+
+
+def test_a_jwt_is_renewed_before_it_expires(metrotec, monkeypatch):
+    sim, account = metrotec
+    sim.set_faults(jwt_expiry=100)
+    with sync.connector_for(account) as connector:
+        connector.devices()
+        assert sim.stats()["logins"] == 1
+        assert 75 < connector.renew_at - time.time() <= 80  # a fifth of the lifetime before it ends
+        monkeypatch.setattr(connector_module.time, "time", lambda: connector.renew_at + 1)
+        connector.devices()
+    assert sim.stats()["logins"] == 2 and sim.stats()["unauthorized"] == 0
+
+
+def test_history_pages_by_time_and_loses_nothing_when_rows_move_between_pages(metrotec, monkeypatch):
+    sim, account = metrotec
+    monkeypatch.setattr(connector_module.MetrotecConnector, "history_page", 7)
+    sim.set_faults(reorder_pages=True, duplicates=0.2)
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert sim.stats()["requests"] > len(sim.truth()["positions"]) / 7  # page after page
+    assert_matches_truth(sim, account)
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        pytest.param({"errors": {"status": 503, "count": 3}}, id="503-burst"),
+        pytest.param({"slow": {"delay": 3, "count": 2}}, id="slower-than-timeout"),
+        pytest.param({"malformed": {"count": 2, "mode": "truncated"}}, id="truncated-json"),
+        pytest.param({"malformed": {"count": 1, "mode": "garbage"}}, id="garbage-body"),
+        pytest.param({"expire_sessions": True}, id="expired-session"),
+        pytest.param({"duplicates": 0.3}, id="duplicated-positions"),
+        pytest.param({"reorder_pages": True}, id="reordered-pages"),
+    ],
+)
+def test_a_fault_alone_ends_with_the_vendors_data_stored_once(metrotec, knob):
+    sim, account = metrotec
+    sim.set_faults(**knob)
+    runs = sync_until_ok(account, tries=6)
+    assert runs[-1].status == "ok", [r.error for r in runs]
+    assert_matches_truth(sim, account)
+
+
+def test_late_positions_are_picked_up_by_the_lookback(simulator):
+    sim = simulator("metrotec", devices=4, lag=900)
+    account = metrotec_account(sim)
+    sim.set_faults(out_of_order={"fraction": 0.3, "delay": 90})
+    sim.clock(advance=300)
+    assert sync.sync_account(account).status == "ok"
+    for _ in range(3):
+        sim.clock(advance=200)
+        account.refresh_from_db()
+        assert sync.sync_account(account).status == "ok"
+    assert_matches_truth(sim, account)
+
+
+def test_bad_positions_are_rejected_and_counted_while_their_batch_is_stored(metrotec):
+    sim, account = metrotec
+    sim.set_faults(bad_positions=0.05)
+    run = sync.sync_account(account)
+    truth = sim.truth(all=True)
+    bad = [p for p in truth["positions"] if p.get("bad")]
+    assert bad and run.status == "ok"
+    assert run.rejected == len(bad)
+    assert stored_keys(account) == truth_keys(truth)
+
+
+def test_a_null_body_fails_its_resource_alone(metrotec):
+    sim, account = metrotec
+    sim.set_faults(missing_ids={"object_body": ["devices"]})
+    run = sync.sync_account(account)
+    assert run.status == "partial" and "devices" in run.error
+    sim.set_faults(reset=True)
+    assert sync_until_ok(account)[-1].status == "ok"
+    assert_matches_truth(sim, account)
+
+
+def test_the_vendor_report_tab_gets_the_route_log_and_stops(metrotec):
+    sim, account = metrotec
+    sync.sync_account(account)
+    devices = list(Device.objects.filter(account=account).values_list("vendor_id", flat=True))
+    first = Position.objects.filter(device__account=account).order_by("fix_time").first().fix_time
+    last = Position.objects.filter(device__account=account).order_by("fix_time").last().fix_time
+    trips = reports.fetch("trips", account, devices, [(first, last, None)])
+    assert trips["offers"] and not trips["error"] and trips["rows"]
+    row = trips["rows"][0][0]
+    assert row["device_id"] in devices and row["end"] > row["start"] and row["distance_m"] >= 0
+    stops = reports.fetch("stops", account, devices, [(first, last, None)])
+    assert len(stops["rows"]) == len(trips["rows"])
+    total = reports.fetch("summary", account, devices, [(first, last, None)])
+    assert len(total["rows"]) == len(devices)
+    assert sum(r["distance_m"] for r, _ in total["rows"]) == pytest.approx(
+        sum(r["distance_m"] for r, _ in trips["rows"])
+    )
