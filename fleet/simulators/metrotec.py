@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
@@ -86,6 +87,38 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def square(place: Any, half_m: float = 150.0) -> dict[str, Any]:
+    """A polygon geometry (Leaflet's ``latlngs``) of a square around a place."""
+    dlat, dlon = half_m / 111_320, half_m / (111_320 * math.cos(math.radians(place.lat)))
+    corners = [(-dlat, -dlon), (dlat, -dlon), (dlat, dlon), (-dlat, dlon)]
+    return {"latlngs": [{"lat": place.lat + a, "lng": place.lon + b} for a, b in corners], "type": "polygon"}
+
+
+def parse_geometry(text: object) -> dict[str, Any]:
+    """A geozone's geometry, sent as a JSON string: a circle (``latlng``, ``radius``) or a polygon (``latlngs``,
+    three points or more)."""
+    if not isinstance(text, str):
+        raise ApiError("The geometry field must be a string (JSON).")
+    try:
+        geometry = orjson.loads(text)
+        if geometry["type"] == "circle":
+            lat, lng, radius = geometry["latlng"]["lat"], geometry["latlng"]["lng"], geometry["radius"]
+            points = [(lat, lng)]
+            if not radius > 0:
+                raise ValueError("radius")
+        elif geometry["type"] == "polygon":
+            points = [(p["lat"], p["lng"]) for p in geometry["latlngs"]]
+            if len(points) < 3:
+                raise ValueError("points")
+        else:
+            raise ValueError("type")
+        if not all(-90 <= lat <= 90 and -180 <= lng <= 180 for lat, lng in points):
+            raise ValueError("range")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ApiError(f"The geometry field is not a circle or polygon ({exc}).") from None
+    return geometry
+
+
 class MetrotecSim(SimCore):
     kind = "metrotec"
     first_position_id = 700_000_001
@@ -105,12 +138,27 @@ class MetrotecSim(SimCore):
             for k, (first, last) in enumerate(DRIVERS)
         ]
         self.device_driver = [d % 5 if d % 5 < len(DRIVERS) else None for d in range(len(self.regs))]
+        self.geozones: dict[int, dict[str, Any]] = {}
+        self.zone_links: dict[int, dict[str, Any]] = {}  # link id -> {id, geozoneID, object_id, events}
+        self.next_zone_id, self.next_link_id = 48207, 1367
+
+    def ready(self) -> None:
+        """Two geozones near the routes: a circle around a depot and a square around a customer."""
+        depot, customer = self.model.places[3], self.model.places[11]
+        circle = {"latlng": {"lat": depot.lat, "lng": depot.lon}, "radius": 250.0, "type": "circle"}
+        self.store_geozone({"name": f"Depot {depot.name}", "geometry": orjson.dumps(circle).decode()})
+        self.store_geozone({"name": f"Customer {customer.name}", "geometry": orjson.dumps(square(customer)).decode()})
 
     def device_id(self, device: int) -> str:
         return self.regs[device]
 
     def truth_extra(self) -> dict[str, Any]:
-        return {"drivers": [self.render_driver(k) for k in range(len(self.drivers))], "bad": self.bad_rows.report()}
+        return {
+            "drivers": [self.render_driver(k) for k in range(len(self.drivers))],
+            "geozones": [g for g in self.geozones.values() if g["deleted_at"] is None],
+            "zone_links": list(self.zone_links.values()),
+            "bad": self.bad_rows.report(),
+        }
 
     def one_shot(self, name: str) -> None:
         super().one_shot(name)
@@ -286,6 +334,9 @@ class MetrotecSim(SimCore):
             Route("/api/routelog", api(self.route_log_view)),
             Route("/api/stops", api(self.stops_view)),
             Route("/api/drivers", api(self.drivers_view)),
+            Route("/api/geozones", api(self.geozones_view), methods=["GET", "POST"]),
+            Route("/api/geozones/{id:int}", api(self.geozone_view), methods=["PUT", "DELETE"]),
+            Route("/api/vehicles/zones", api(self.zone_links_view), methods=["POST", "DELETE"]),
         ]
 
     def api(self, handler: Handler, public: bool = False) -> Handler:
@@ -364,11 +415,8 @@ class MetrotecSim(SimCore):
 
     # --- views ---
     async def login_view(self, request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise ApiError("The body must be JSON: {username, password}.") from None
-        if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
+        body = await json_object(request)
+        if not body.get("username") or not body.get("password"):
             raise ApiError("The username and password fields are required.")
         if (body["username"], body["password"]) != (self.cfg.username, self.cfg.password):
             self.stats["login_failures"] += 1
@@ -436,3 +484,71 @@ class MetrotecSim(SimCore):
         offset = int_query(request, "offset", 0)
         rows = [self.render_driver(k) for k in range(len(self.drivers))]
         return self.listing("drivers", rows if offset == -1 else rows[max(offset, 0) : max(offset, 0) + DRIVERS_PAGE])
+
+    # --- geozones and their vehicle links ---
+    def store_geozone(self, body: dict[str, Any], zone_id: int | None = None) -> dict[str, Any]:
+        if not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise ApiError("The name field is required.")
+        geometry = parse_geometry(body.get("geometry"))
+        if zone_id is None:
+            zone_id, self.next_zone_id = self.next_zone_id, self.next_zone_id + 1
+        zone = {
+            "id": zone_id,
+            "name": body["name"],
+            "geometry": geometry,
+            "auto": "0",
+            "deleted_at": None,
+            "cAlarmState": bool(body.get("cAlarmState", False)),
+            "countAlarm": int(body.get("countAlarm", 4)),
+            "zObjects": [r for r in body.get("zObjects") or [] if r in self.by_reg],
+        }
+        self.geozones[zone_id] = zone
+        return zone
+
+    async def geozones_view(self, request: Request) -> Response:
+        """Every geozone, the deleted ones too (with ``deleted_at``); POST creates one."""
+        if request.method == "POST":
+            return json_response(self.store_geozone(await json_object(request)))
+        return json_response(list(self.geozones.values()))
+
+    async def geozone_view(self, request: Request) -> Response:
+        zone_id = request.path_params["id"]
+        zone = self.geozones.get(zone_id)
+        if zone is None or zone["deleted_at"] is not None:
+            raise ApiError("Geozone not found.", 404)
+        if request.method == "DELETE":
+            zone["deleted_at"] = vendor_time(self.clock.now())
+            self.zone_links = {k: v for k, v in self.zone_links.items() if v["geozoneID"] != zone_id}
+            return json_response({"message": "Deleted."})
+        return json_response(self.store_geozone(await json_object(request), zone_id))
+
+    async def zone_links_view(self, request: Request) -> Response:
+        """POST links a vehicle to a geozone for alarms (enter 1, exit 2); DELETE with the same body unlinks."""
+        body = await json_object(request)
+        reg, zone_id = body.get("object_id"), body.get("zoneId")
+        if reg not in self.by_reg:
+            raise ApiError("Vehicle not found.", 404)
+        if zone_id not in self.geozones or self.geozones[zone_id]["deleted_at"] is not None:
+            raise ApiError("Geozone not found.", 404)
+        existing = [k for k, v in self.zone_links.items() if (v["object_id"], v["geozoneID"]) == (reg, zone_id)]
+        if request.method == "DELETE":
+            for k in existing:
+                del self.zone_links[k]
+            return json_response({"message": "Deleted."})
+        events = body.get("events")
+        if not isinstance(events, list) or not events or not set(events) <= {1, 2}:
+            raise ApiError("The events field must list 1 (enter) and/or 2 (exit).")
+        link_id = existing[0] if existing else self.next_link_id
+        self.next_link_id += 0 if existing else 1
+        self.zone_links[link_id] = {"id": link_id, "geozoneID": zone_id, "object_id": reg, "events": sorted(events)}
+        return json_response({"id": link_id, "geozoneID": zone_id, "object_id": reg, "geo_id": 1})
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ApiError("The body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise ApiError("The body must be a JSON object.")
+    return body

@@ -6,13 +6,14 @@ naming implies, to verify against the vendor's published OpenAPI file; the base 
 (``https://api.metrotec.ee/api`` for 1.1.0, ``…/public`` for 1.0.0).
 """
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from fleet.tracking.attributes import flag, number
-from fleet.tracking.records import DeviceRecord, DriverRecord, PositionRecord
+from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord
 from fleet.vendors import base
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
@@ -25,6 +26,8 @@ PATHS = {
     "route_log": "/routelog",  # trips
     "stops": "/stops",
     "drivers": "/drivers",
+    "geozones": "/geozones",  # GET, POST; PUT and DELETE /geozones/{id}
+    "zone_links": "/vehicles/zones",  # POST links a vehicle to a geozone's alarms, DELETE unlinks
 }
 API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
 ACCEPT = f"application/json; version={API_VERSION}"
@@ -34,7 +37,9 @@ RENEW_MARGIN_S = 60.0  # log in again this long before a JWT expires (a fifth of
 
 class MetrotecConnector(base.Connector):
     kind = "metrotec"
-    capabilities = frozenset({base.DEVICES, base.DRIVERS, base.POSITIONS, base.REPORTS})
+    capabilities = frozenset(
+        {base.DEVICES, base.DRIVERS, base.GEOFENCES, base.POSITIONS, base.REPORTS, base.GEOFENCE_WRITE}
+    )
     history_page: int = HISTORY_PAGE
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
@@ -88,6 +93,13 @@ class MetrotecConnector(base.Connector):
     def drivers(self) -> list[DriverRecord]:
         rows = self.call("GET", PATHS["drivers"], params={"offset": -1})
         return self.map_rows(base.DRIVERS, rows, parse_driver)
+
+    def geofences(self) -> list[GeofenceRecord]:
+        """The geozones not deleted (those with ``deleted_at`` are left out of the list, so they retire)."""
+        rows = self.call("GET", PATHS["geozones"])
+        if isinstance(rows, list):
+            rows = [r for r in rows if not (isinstance(r, dict) and r.get("deleted_at"))]
+        return self.map_rows(base.GEOFENCES, rows, parse_geozone)
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Per vehicle, its latest position (the one with speed and heading) and then its route history from
@@ -143,6 +155,25 @@ class MetrotecConnector(base.Connector):
             found = self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse)
             rows += [summary(vehicle, found)] if kind == "summary" else found
         return rows
+
+    # --- write-back -------------------------------------------------------
+    def create_geofence(self, record: GeofenceRecord) -> str:
+        answer = self.call("POST", PATHS["geozones"], json={"id": "newItem", **render_geozone(record)})
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise VendorError(f"POST {PATHS['geozones']}: the answer holds no id")
+        return str(answer["id"])
+
+    def update_geofence(self, record: GeofenceRecord) -> None:
+        body = {"id": int(record.vendor_id), **render_geozone(record)}
+        self.call("PUT", f"{PATHS['geozones']}/{record.vendor_id}", json=body)
+
+    def delete_geofence(self, vendor_id: str) -> None:
+        self.call("DELETE", f"{PATHS['geozones']}/{vendor_id}")
+
+    def link_geofence(self, device_id: str, geofence_id: str, unlink: bool = False) -> None:
+        """Alarms on entering and leaving (events 1 and 2) the geozone for the vehicle."""
+        body = {"object_id": device_id, "zoneId": int(geofence_id), "events": [1, 2]}
+        self.call("DELETE" if unlink else "POST", PATHS["zone_links"], json=body)
 
 
 # --- pure mappers -----------------------------------------------------------
@@ -299,4 +330,66 @@ def summary(vehicle: str, trips: list[dict[str, Any]]) -> dict[str, Any]:
         "max_speed": max((t["max_speed"] for t in trips), default=0.0),
         "engine_hours_s": driving,
         "spent_fuel_l": None,
+    }
+
+
+def _point(value: object, field: str) -> tuple[float, float]:
+    """(lng, lat) of a Leaflet ``{"lat", "lng"}``; ``Reject`` unless both are numbers in range."""
+    if not isinstance(value, dict):
+        raise base.Reject(f"{field}: not a point")
+    lat, lng = number(value.get("lat")), number(value.get("lng"))
+    if lat is None or lng is None or not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise base.Reject(f"{field}: coordinates out of range")
+    return lng, lat
+
+
+def parse_geometry(value: object) -> tuple[str, str, float | None]:
+    """A geozone's geometry (an object, or the JSON string the vendor takes on writing) → (kind, lon-first WKT,
+    radius): a circle (``latlng``, ``radius`` in m) or a polygon (``latlngs``, closed here)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise base.Reject("geometry: not JSON") from None
+    if not isinstance(value, dict):
+        raise base.Reject("geometry: missing")
+    if value.get("type") == "circle":
+        lng, lat = _point(value.get("latlng"), "geometry")
+        return "circle", f"POINT ({lng!r} {lat!r})", number(value.get("radius"))
+    if value.get("type") == "polygon":
+        points = value.get("latlngs")
+        if isinstance(points, list) and len(points) == 1 and isinstance(points[0], list):
+            points = points[0]  # Leaflet nests a polygon's rings
+        if not isinstance(points, list) or len(points) < 3:
+            raise base.Reject("geometry: a polygon needs three points or more")
+        ring = [_point(p, "geometry") for p in points]
+        ring += ring[:1] if ring[0] != ring[-1] else []
+        return "polygon", "POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in ring) + "))", None
+    raise base.Reject(f"geometry: a {value.get('type')!r} is no geozone")
+
+
+def parse_geozone(row: dict[str, Any]) -> GeofenceRecord:
+    vendor_id = required_id(row, "id")
+    kind, wkt, radius = parse_geometry(row.get("geometry"))
+    name = row.get("name")
+    return GeofenceRecord(vendor_id, name if isinstance(name, str) else "", kind, wkt, radius_m=radius)
+
+
+def render_geozone(record: GeofenceRecord) -> dict[str, Any]:
+    """A geozone's body: its geometry as a JSON string. Metrotec has circles and polygons, no corridors."""
+    from django.contrib.gis.geos import GEOSGeometry
+
+    shape = GEOSGeometry(record.wkt)
+    if record.kind == "circle":
+        geometry = {"latlng": {"lat": shape.y, "lng": shape.x}, "radius": record.radius_m, "type": "circle"}
+    elif record.kind == "polygon" and shape.geom_type == "Polygon":
+        geometry = {"latlngs": [{"lat": y, "lng": x} for x, y in shape.exterior_ring.coords[:-1]], "type": "polygon"}
+    else:
+        raise VendorError(f"metrotec has no {record.kind} geozones: {record.name!r} is not sent", permanent=True)
+    return {
+        "name": record.name,
+        "geometry": json.dumps(geometry),
+        "cAlarmState": False,
+        "countAlarm": 4,
+        "zObjects": [],
     }

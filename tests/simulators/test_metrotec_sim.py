@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -177,3 +178,46 @@ def test_a_null_body_replaces_the_vehicle_list_when_asked(sim, api):
     sim.set_faults(missing_ids={"null_body": ["devices", "positions"]})
     assert api.get("/vehicles").json() is None
     assert api.get("/positions").json() is None
+
+
+def test_geozones_are_created_edited_and_deleted_with_their_geometry_as_a_json_string(sim, api):
+    before = api.get("/geozones").json()
+    assert {g["geometry"]["type"] for g in before} == {"circle", "polygon"}
+    circle = {"latlng": {"lat": 60.17, "lng": 24.94}, "radius": 120.5, "type": "circle"}
+    created = api.post("/geozones", json={"id": "newItem", "name": "Yard", "geometry": json.dumps(circle)}).json()
+    assert created["geometry"] == circle and created["deleted_at"] is None
+    wider = {**circle, "radius": 300}
+    api.put(f"/geozones/{created['id']}", json={"name": "Yard", "geometry": json.dumps(wider)})
+    assert next(g for g in sim.truth()["geozones"] if g["id"] == created["id"])["geometry"]["radius"] == 300
+    assert api.delete(f"/geozones/{created['id']}").status_code == 200
+    listed = {g["id"]: g for g in api.get("/geozones").json()}
+    assert listed[created["id"]]["deleted_at"]  # still listed, marked deleted
+    assert created["id"] not in {g["id"] for g in sim.truth()["geozones"]}
+    assert (
+        api.put(f"/geozones/{created['id']}", json={"name": "Yard", "geometry": json.dumps(wider)}).status_code == 404
+    )
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"latlng": {"lat": 60.17, "lng": 24.94}, "radius": 120, "type": "circle"},  # an object, not a string
+        "{not json",
+        json.dumps({"type": "circle", "latlng": {"lat": 95, "lng": 24}, "radius": 10}),
+        json.dumps({"type": "polygon", "latlngs": [{"lat": 60, "lng": 24}]}),
+        json.dumps({"type": "rectangle"}),
+    ],
+)
+def test_a_geozone_whose_geometry_is_not_a_circle_or_polygon_string_is_refused(sim, api, geometry):
+    response = api.post("/geozones", json={"name": "Bad", "geometry": geometry})
+    assert response.status_code == 400 and "geometry" in response.json()["message"]
+
+
+def test_a_vehicle_is_linked_to_a_geozones_alarms_and_unlinked(sim, api):
+    reg, zone = api.get("/vehicles").json()[0]["id"], api.get("/geozones").json()[0]["id"]
+    link = api.post("/vehicles/zones", json={"object_id": reg, "zoneId": zone, "events": [1, 2]}).json()
+    assert (link["geozoneID"], link["object_id"]) == (zone, reg)
+    assert sim.truth()["zone_links"] == [{"id": link["id"], "geozoneID": zone, "object_id": reg, "events": [1, 2]}]
+    assert api.post("/vehicles/zones", json={"object_id": reg, "zoneId": zone, "events": [3]}).status_code == 400
+    api.request("DELETE", "/vehicles/zones", json={"object_id": reg, "zoneId": zone})
+    assert sim.truth()["zone_links"] == []

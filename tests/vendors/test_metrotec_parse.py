@@ -11,11 +11,13 @@ from fleet.vendors import base
 from fleet.vendors.metrotec import (
     format_time,
     parse_driver,
+    parse_geozone,
     parse_heading,
     parse_position,
     parse_stop_report,
     parse_trip,
     parse_vehicle,
+    render_geozone,
     renew_at,
     summary,
     temperatures,
@@ -141,3 +143,41 @@ def test_a_position_the_mapper_cannot_read_is_a_reject_with_a_reason(broken):
     (row,) = load("tanks.json")
     with pytest.raises(base.Reject):
         parse_position({**row, **broken})
+
+
+def test_a_geozone_circle_is_read_longitude_first_with_its_radius():
+    (row,) = load("geozones.json")
+    zone = parse_geozone(row)
+    assert (zone.vendor_id, zone.kind, zone.wkt, zone.radius_m) == ("48207", "circle", "POINT (24.52074 59.4414)", 500)
+
+
+def test_a_created_geozone_reads_the_same_as_the_json_string_it_was_created_from():
+    sent, answer = load("geozone_create.json"), load("geozone_created.json")
+    created, requested = parse_geozone(answer), parse_geozone({**sent, "id": 50231})
+    assert (created.kind, created.wkt, created.radius_m) == (requested.kind, requested.wkt, requested.radius_m)
+
+
+def test_a_geozone_is_sent_with_its_geometry_as_a_json_string_and_reads_back_the_same():
+    (row,) = load("geozones.json")
+    body = render_geozone(parse_geozone(row))
+    assert json.loads(body["geometry"]) == row["geometry"]
+    square = {"id": 1, "type": "polygon"}
+    points = [{"lat": 59.0, "lng": 24.0}, {"lat": 59.1, "lng": 24.0}, {"lat": 59.1, "lng": 24.1}]
+    polygon = parse_geozone({"id": 1, "geometry": {**square, "latlngs": points}})
+    assert polygon.wkt == "POLYGON ((24.0 59.0, 24.0 59.1, 24.1 59.1, 24.0 59.0))"  # closed, longitude first
+    assert json.loads(render_geozone(polygon)["geometry"])["latlngs"] == points
+
+
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        (None, "geometry: missing"),
+        ("{not json", "geometry: not JSON"),
+        ({"type": "rectangle"}, "geometry: a 'rectangle' is no geozone"),
+        ({"type": "circle", "latlng": {"lat": 91, "lng": 24}, "radius": 5}, "geometry: coordinates out of range"),
+        ({"type": "polygon", "latlngs": [{"lat": 59, "lng": 24}]}, "geometry: a polygon needs three points or more"),
+    ],
+)
+def test_a_geozone_that_is_no_circle_or_polygon_is_a_reject_naming_why(geometry, reason):
+    with pytest.raises(base.Reject, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        parse_geozone({"id": 7, "geometry": geometry})

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.tracking.records import DeviceRecord, DriverRecord, PositionRecord
+from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord
 from fleet.vendors.metrotec import (
     MetrotecConnector,
     parse_driver,
+    parse_geozone,
     parse_position,
     parse_stop_report,
     parse_trip,
@@ -33,7 +34,8 @@ ABSENT = object()
 
 
 def example(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))[0]
+    payload = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return payload[0] if isinstance(payload, list) else payload
 
 
 def vendor_times(draw_from: datetime = S.NOW) -> st.SearchStrategy[str]:
@@ -92,6 +94,8 @@ RESOURCES = [
     ("devices", "vehicles.json", parse_vehicle, DeviceRecord, "device"),
     ("drivers", "drivers.json", parse_driver, DriverRecord, "driver"),
     ("drivers", "persons.json", parse_driver, DriverRecord, "driver"),
+    ("geofences", "geozones.json", parse_geozone, GeofenceRecord, "geofence"),
+    ("geofences", "geozone_created.json", parse_geozone, GeofenceRecord, "geofence"),
     ("report trips", "routelog.json", parse_trip, dict, None),
     ("report stops", "stops.json", parse_stop_report, dict, None),
 ]

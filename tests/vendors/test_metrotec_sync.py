@@ -5,12 +5,15 @@ full sync, an incremental one and every fault; both auth modes; the JWT renewed 
 import time
 
 import pytest
+from django.contrib.gis.geos import Point, Polygon
 
+from fleet.geo import services as geo_services
+from fleet.geo.models import Geofence
 from fleet.tracking import services
 from fleet.tracking.models import Device, Driver, Position
 from fleet.vendors import metrotec as connector_module
 from fleet.vendors import reports, sync
-from fleet.vendors.models import SyncRun, VendorAccount
+from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
 from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,3 +241,76 @@ def test_the_vendor_report_tab_gets_the_route_log_and_stops(metrotec):
     assert sum(r["distance_m"] for r, _ in total["rows"]) == pytest.approx(
         sum(r["distance_m"] for r, _ in trips["rows"])
     )
+
+
+def test_geozones_are_mirrored_and_a_deleted_one_retires(metrotec):
+    sim, account = metrotec
+    sync.sync_account(account)
+    zones = {str(g["id"]): g for g in sim.truth()["geozones"]}
+    mirrored = {link.vendor_id: link.target for link in VendorLink.objects.filter(account=account)}
+    assert set(mirrored) == set(zones)
+    circle = next(g for g in zones.values() if g["geometry"]["type"] == "circle")
+    depot = mirrored[str(circle["id"])]
+    assert (depot.kind, depot.radius_m) == ("circle", circle["geometry"]["radius"])
+    assert depot.geometry.x == pytest.approx(circle["geometry"]["latlng"]["lng"])  # longitude first
+    with sync.connector_for(account) as connector:
+        connector.delete_geofence(str(circle["id"]))
+    account.refresh_from_db()
+    run = sync.sync_account(account)
+    assert run.counts["geofences"]["retired"] == 1
+    depot.refresh_from_db()
+    assert depot.retired is not None
+
+
+@pytest.fixture
+def eager_celery():
+    from fleet.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def vendor_zone(sim, vendor_id: str) -> dict | None:
+    return next((g for g in sim.truth()["geozones"] if str(g["id"]) == vendor_id), None)
+
+
+def test_a_geofence_created_edited_and_deleted_in_fleet_does_the_same_at_metrotec(metrotec, eager_celery):
+    sim, account = metrotec
+    yard = geo_services.save_geofence(
+        Geofence(
+            organization=account.organization, name="Yard", kind="circle", geometry=Point(24.9, 60.2), radius_m=150
+        )
+    )
+    vendor_id = VendorLink.objects.get(account=account, object_id=yard.pk).vendor_id
+    geometry = vendor_zone(sim, vendor_id)["geometry"]
+    assert geometry == {"latlng": {"lat": 60.2, "lng": 24.9}, "radius": 150, "type": "circle"}
+    yard.radius_m = 300
+    geo_services.save_geofence(yard)
+    assert vendor_zone(sim, vendor_id)["geometry"]["radius"] == 300
+    geo_services.delete_geofence(yard)
+    assert vendor_zone(sim, vendor_id) is None
+
+
+def test_a_polygon_drawn_in_fleet_reaches_metrotec_and_a_sync_does_not_echo_it(metrotec, eager_celery):
+    sim, account = metrotec
+    square = Polygon(((24.90, 60.10), (24.95, 60.10), (24.95, 60.15), (24.90, 60.10)))
+    zone = geo_services.save_geofence(Geofence(organization=account.organization, name="Block", geometry=square))
+    vendor_id = VendorLink.objects.get(account=account, object_id=zone.pk).vendor_id
+    points = vendor_zone(sim, vendor_id)["geometry"]["latlngs"]
+    assert points == [{"lat": 60.10, "lng": 24.90}, {"lat": 60.10, "lng": 24.95}, {"lat": 60.15, "lng": 24.95}]
+    before = Geofence.objects.filter(organization=account.organization).count()
+    sync.sync_account(account)
+    assert Geofence.objects.filter(organization=account.organization).count() == before + 2  # the vendor's two
+    zone.refresh_from_db()
+    assert zone.geometry.equals_exact(square, tolerance=1e-9)
+
+
+def test_a_vehicle_is_linked_to_a_geozone_at_metrotec(metrotec):
+    sim, account = metrotec
+    reg, zone = sim.truth()["devices"][0]["id"], sim.truth()["geozones"][0]["id"]
+    with sync.connector_for(account) as connector:
+        connector.link_geofence(reg, str(zone))
+        assert [(link["object_id"], link["geozoneID"]) for link in sim.truth()["zone_links"]] == [(reg, zone)]
+        connector.link_geofence(reg, str(zone), unlink=True)
+    assert sim.truth()["zone_links"] == []
