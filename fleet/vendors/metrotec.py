@@ -103,11 +103,14 @@ class MetrotecConnector(base.Connector):
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Per vehicle, its latest position (the one with speed and heading) and then its route history from
-        ``since``; the history repeats the latest fix, which ingest drops as a duplicate."""
+        ``since``; the history repeats the latest fix, which ingest drops as a duplicate. A vehicle whose latest
+        fix is older than ``since`` has no history to fetch: one request fewer (a request per vehicle is what
+        bounds this vendor's sync)."""
         wanted = set(device_ids)
         latest = [r for r in self.latest() if r.device_id in wanted and _at_or_after(r.fix_time, since)]
+        quiet = {r.device_id for r in self.latest() if r.device_id in wanted and _before(r.fix_time, since)}
         batch: list[PositionRecord] = latest
-        for vehicle in device_ids:
+        for vehicle in (v for v in device_ids if v not in quiet):
             for rows in self.history(vehicle, since, until):
                 batch += self.map_rows(base.POSITIONS, rows, lambda row, v=vehicle: parse_position(row, v))
             if len(batch) >= self.history_page:
@@ -193,6 +196,10 @@ def format_time(value: datetime) -> str:
 
 def _at_or_after(moment: object, since: datetime) -> bool:
     return isinstance(moment, datetime) and moment.tzinfo is not None and moment >= since
+
+
+def _before(moment: object, since: datetime) -> bool:
+    return isinstance(moment, datetime) and moment.tzinfo is not None and moment < since
 
 
 def _readable_time(row: object) -> datetime | None:

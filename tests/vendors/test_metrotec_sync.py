@@ -3,6 +3,7 @@ full sync, an incremental one and every fault; both auth modes; the JWT renewed 
 401."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.gis.geos import Point, Polygon
@@ -314,3 +315,15 @@ def test_a_vehicle_is_linked_to_a_geozone_at_metrotec(metrotec):
         assert [(link["object_id"], link["geozoneID"]) for link in sim.truth()["zone_links"]] == [(reg, zone)]
         connector.link_geofence(reg, str(zone), unlink=True)
     assert sim.truth()["zone_links"] == []
+
+
+def test_a_vehicle_whose_latest_fix_is_older_than_the_window_costs_no_history_request(metrotec):
+    sim, account = metrotec
+    vehicles = [d["id"] for d in sim.truth()["devices"]]
+    with sync.connector_for(account) as connector:
+        newest = max(r.fix_time for r in connector.latest())
+        before = sim.stats()["requests"]
+        batches = list(connector.positions(newest + timedelta(seconds=1), newest + timedelta(hours=1), vehicles))
+        assert batches == [] and sim.stats()["requests"] == before  # nothing newer, nothing asked
+        list(connector.positions(newest, newest + timedelta(hours=1), vehicles))
+    assert sim.stats()["requests"] > before  # the vehicle with the newest fix is asked for its history
