@@ -141,6 +141,9 @@ class MetrotecSim(SimCore):
         self.geozones: dict[int, dict[str, Any]] = {}
         self.zone_links: dict[int, dict[str, Any]] = {}  # link id -> {id, geozoneID, object_id, events}
         self.next_zone_id, self.next_link_id = 48207, 1367
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self.task_audit: list[dict[str, Any]] = []  # the edits sent with "edit": true
+        self.next_task_id = 12346
 
     def ready(self) -> None:
         """Two geozones near the routes: a circle around a depot and a square around a customer."""
@@ -157,6 +160,8 @@ class MetrotecSim(SimCore):
             "drivers": [self.render_driver(k) for k in range(len(self.drivers))],
             "geozones": [g for g in self.geozones.values() if g["deleted_at"] is None],
             "zone_links": list(self.zone_links.values()),
+            "tasks": list(self.tasks.values()),
+            "task_audit": self.task_audit,
             "bad": self.bad_rows.report(),
         }
 
@@ -337,6 +342,8 @@ class MetrotecSim(SimCore):
             Route("/api/geozones", api(self.geozones_view), methods=["GET", "POST"]),
             Route("/api/geozones/{id:int}", api(self.geozone_view), methods=["PUT", "DELETE"]),
             Route("/api/vehicles/zones", api(self.zone_links_view), methods=["POST", "DELETE"]),
+            Route("/api/tasks", api(self.tasks_view), methods=["GET", "POST"]),
+            Route("/api/tasks/{id:int}", api(self.task_view), methods=["PUT"]),
         ]
 
     def api(self, handler: Handler, public: bool = False) -> Handler:
@@ -542,6 +549,96 @@ class MetrotecSim(SimCore):
         self.next_link_id += 0 if existing else 1
         self.zone_links[link_id] = {"id": link_id, "geozoneID": zone_id, "object_id": reg, "events": sorted(events)}
         return json_response({"id": link_id, "geozoneID": zone_id, "object_id": reg, "geo_id": 1})
+
+    # --- tasks ---
+    def apply_task(self, task: dict[str, Any], body: dict[str, Any]) -> None:
+        """Check and copy the fields of a create or update body onto ``task``."""
+        for name, kind in TASK_FIELDS.items():
+            if name in body and body[name] is not None:
+                value = body[name]
+                if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise ApiError(f"The {name} field must be a number.")
+                if kind is not float and not isinstance(value, kind):
+                    raise ApiError(f"The {name} field must be a {kind.__name__}.")
+                task[name] = value
+        for name in ("start_time", "stop_time"):
+            if body.get(name) is not None:
+                parse_vendor_time(body[name], name)
+                task[name] = body[name]
+        if "object_id" in body:
+            if body["object_id"] not in self.by_reg:
+                raise ApiError("Vehicle not found.", 404)
+            task["object_id"] = body["object_id"]
+            task["alias"] = self.model.vehicles[self.by_reg[body["object_id"]]].name
+        if "status" in body:
+            if body["status"] not in (1, 2, 3, 4, 5):
+                raise ApiError("The status field must be 1, 2, 3, 4 or 5.")
+            task["status"] = body["status"]
+        if "order_ref" in body:
+            taken = {t["order_ref"] for t in self.tasks.values() if t["id"] != task["id"]}
+            if not isinstance(body["order_ref"], str) or not body["order_ref"] or body["order_ref"] in taken:
+                raise ApiError("The order ref has already been taken." if body["order_ref"] in taken else "order_ref?")
+            task["order_ref"] = body["order_ref"]
+        if not (-90 <= task["lat"] <= 90 and -180 <= task["lon"] <= 180):
+            raise ApiError("The lat and lon fields must be a latitude and a longitude.")
+
+    async def tasks_view(self, request: Request) -> Response:
+        """GET: the active, unfinished tasks (``all=1``: every task), paged; POST creates one."""
+        if request.method == "GET":
+            rows = list(self.tasks.values())
+            if request.query_params.get("all") != "1":
+                rows = [t for t in rows if t["active"] and t["status"] not in FINISHED]
+            return json_response(self.page(request, rows))
+        body = await json_object(request)
+        missing = [k for k in ("object_id", "lat", "lon", "start_time", "stop_time", "order_ref") if k not in body]
+        if missing:
+            raise ApiError(f"The {missing[0]} field is required.")
+        now = vendor_time(self.clock.now())
+        task = {"id": self.next_task_id, "oid": "metrotec", "status": 1, "active": True, "is_not_own_vehicle": False}
+        task |= dict.fromkeys(("start_lat", "start_lon", "start_address", "order_details", "task_address"))
+        task |= dict.fromkeys(("task_description", "cancel_reason", "work_started_at", "work_finished_at"))
+        task |= dict.fromkeys(("invoice_nr", "user_km", "distance", "geozone_entered_at", "geozone_left_at"))
+        task |= dict.fromkeys(("closeType", "planned_km", "task_notes", "group_id"))
+        task |= {"created_at": now, "updated_at": now, "sender": "API", "order_ref": None}
+        self.apply_task(task, body)
+        task["ut"] = int(parse_vendor_time(task["start_time"], "start_time"))
+        self.tasks[task["id"]] = task
+        self.next_task_id += 1
+        return json_response(task)
+
+    async def task_view(self, request: Request) -> Response:
+        """PUT: update the fields sent; ``edit: true`` records the change in the audit log."""
+        task = self.tasks.get(request.path_params["id"])
+        if task is None:
+            raise ApiError("Task not found.", 404)
+        body = await json_object(request)
+        changed = dict(task)
+        self.apply_task(changed, body)
+        changed["updated_at"] = vendor_time(self.clock.now())
+        if body.get("edit"):
+            fields = sorted(k for k in changed if changed[k] != task[k] and k != "updated_at")
+            self.task_audit.append({"id": task["id"], "fields": fields, "at": changed["updated_at"]})
+        task.update(changed)
+        return json_response(task)
+
+
+TASK_FIELDS = {  # field -> the check of a value sent for it (None: sent as it is)
+    "start_lat": float,
+    "start_lon": float,
+    "start_address": str,
+    "lat": float,
+    "lon": float,
+    "order_details": str,
+    "task_address": str,
+    "task_description": str,
+    "planned_km": float,
+    "task_notes": str,
+    "is_not_own_vehicle": bool,
+    "active": bool,
+    "group_id": int,
+    "sender": str,
+}
+FINISHED = (3, 4, 5)  # completed, rejected, cancelled
 
 
 async def json_object(request: Request) -> dict[str, Any]:

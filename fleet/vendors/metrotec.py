@@ -9,11 +9,11 @@ naming implies, to verify against the vendor's published OpenAPI file; the base 
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet.tracking.attributes import flag, number
-from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord
+from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord, TaskRecord
 from fleet.vendors import base
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
@@ -28,7 +28,10 @@ PATHS = {
     "drivers": "/drivers",
     "geozones": "/geozones",  # GET, POST; PUT and DELETE /geozones/{id}
     "zone_links": "/vehicles/zones",  # POST links a vehicle to a geozone's alarms, DELETE unlinks
+    "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
 }
+TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 5: "cancelled"}
+STATUS_CODES = {name: code for code, name in TASK_STATUSES.items()}
 API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
 ACCEPT = f"application/json; version={API_VERSION}"
 HISTORY_PAGE = 500  # rows per route history request
@@ -38,7 +41,16 @@ RENEW_MARGIN_S = 60.0  # log in again this long before a JWT expires (a fifth of
 class MetrotecConnector(base.Connector):
     kind = "metrotec"
     capabilities = frozenset(
-        {base.DEVICES, base.DRIVERS, base.GEOFENCES, base.POSITIONS, base.REPORTS, base.GEOFENCE_WRITE}
+        {
+            base.DEVICES,
+            base.DRIVERS,
+            base.GEOFENCES,
+            base.TASKS,
+            base.POSITIONS,
+            base.REPORTS,
+            base.GEOFENCE_WRITE,
+            base.TASK_WRITE,
+        }
     )
     history_page: int = HISTORY_PAGE
 
@@ -100,6 +112,11 @@ class MetrotecConnector(base.Connector):
         if isinstance(rows, list):
             rows = [r for r in rows if not (isinstance(r, dict) and r.get("deleted_at"))]
         return self.map_rows(base.GEOFENCES, rows, parse_geozone)
+
+    def tasks(self) -> list[TaskRecord]:
+        """Every task, the finished ones too (their status is what comes back to fleet)."""
+        rows = self.call("GET", PATHS["tasks"], params={"all": 1, "limit": -1})
+        return self.map_rows(base.TASKS, rows, parse_task)
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Per vehicle, its latest position (the one with speed and heading) and then its route history from
@@ -177,6 +194,21 @@ class MetrotecConnector(base.Connector):
         """Alarms on entering and leaving (events 1 and 2) the geozone for the vehicle."""
         body = {"object_id": device_id, "zoneId": int(geofence_id), "events": [1, 2]}
         self.call("DELETE" if unlink else "POST", PATHS["zone_links"], json=body)
+
+    def create_task(self, record: TaskRecord) -> str:
+        answer = self.call("POST", PATHS["tasks"], json=render_task(record))
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise VendorError(f"POST {PATHS['tasks']}: the answer holds no id")
+        return str(answer["id"])
+
+    def update_task(self, record: TaskRecord) -> None:
+        """An edit (``edit: true``: the vendor keeps it in its audit log)."""
+        self.call("PUT", f"{PATHS['tasks']}/{record.vendor_id}", json={**render_task(record), "edit": True})
+
+    def delete_task(self, vendor_id: str) -> None:
+        """Metrotec documents no delete: the task is cancelled and made inactive."""
+        body = {"status": STATUS_CODES["cancelled"], "active": False, "edit": True}
+        self.call("PUT", f"{PATHS['tasks']}/{vendor_id}", json=body)
 
 
 # --- pure mappers -----------------------------------------------------------
@@ -399,4 +431,43 @@ def render_geozone(record: GeofenceRecord) -> dict[str, Any]:
         "cAlarmState": False,
         "countAlarm": 4,
         "zObjects": [],
+    }
+
+
+def parse_task(row: dict[str, Any]) -> TaskRecord:
+    """A task: status 1–5 → fleet's names; times are UTC; ``object_id`` is the vehicle."""
+    status = number(row.get("status"))
+    if status not in TASK_STATUSES:
+        raise base.Reject("status: not 1 to 5")
+    vehicle = row.get("object_id")
+    return TaskRecord(
+        vendor_id=required_id(row, "id"),
+        order_ref=required_id(row, "order_ref"),
+        latitude=coordinate(row.get("lat")),
+        longitude=coordinate(row.get("lon")),
+        device_id=str(vehicle) if isinstance(vehicle, str | int) and vehicle != "" else None,
+        title=str(row.get("task_description") or ""),
+        status=TASK_STATUSES[int(status)],
+        planned_start=parse_time(row.get("start_time"), "start_time"),
+        planned_stop=parse_time(row.get("stop_time"), "stop_time"),
+        address=str(row.get("task_address") or ""),
+        attributes={"updated_at": row.get("updated_at"), "notes": row.get("task_notes")},
+    )
+
+
+def render_task(record: TaskRecord) -> dict[str, Any]:
+    """A task's body. The vendor requires the times: a task without them is planned from now, for a day."""
+    start = record.planned_start or datetime.now(UTC)
+    stop = record.planned_stop or start + timedelta(days=1)
+    return {
+        "object_id": record.device_id,
+        "lat": record.latitude,
+        "lon": record.longitude,
+        "start_time": format_time(start),
+        "stop_time": format_time(stop),
+        "order_ref": record.order_ref,
+        "task_address": record.address,
+        "task_description": record.title,
+        "status": STATUS_CODES[record.status],
+        "active": record.status not in ("completed", "rejected", "cancelled"),
     }

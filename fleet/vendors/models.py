@@ -96,6 +96,9 @@ class VendorLink(models.Model):
     last_pulled = models.DateTimeField(null=True, blank=True)
     last_pushed = models.DateTimeField(null=True, blank=True)
     push_error = models.TextField(blank=True)
+    state = models.JSONField(
+        default=dict, blank=True, help_text="What both sides last agreed on (a task's status), to tell who changed it."
+    )
 
     class Meta:
         constraints = [

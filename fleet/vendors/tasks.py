@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from fleet.dispatch.models import Task
 from fleet.geo.models import Geofence
 from fleet.vendors import sync, writeback
 from fleet.vendors.errors import VendorError
@@ -76,3 +77,18 @@ def delete_geofence_task(account_id: int, vendor_id: str) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if account:
         writeback.delete_geofence(account, vendor_id)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_task_task(task_id: int, account_id: int) -> None:
+    task = Task.objects.filter(pk=task_id).select_related("device").first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if task and account:
+        writeback.push_task(task, account)

@@ -221,3 +221,42 @@ def test_a_vehicle_is_linked_to_a_geozones_alarms_and_unlinked(sim, api):
     assert api.post("/vehicles/zones", json={"object_id": reg, "zoneId": zone, "events": [3]}).status_code == 400
     api.request("DELETE", "/vehicles/zones", json={"object_id": reg, "zoneId": zone})
     assert sim.truth()["zone_links"] == []
+
+
+TASK = {
+    "lat": 59.437,
+    "lon": 24.754,
+    "start_time": "2025-01-20 08:00:00",
+    "stop_time": "2025-01-20 17:00:00",
+    "order_ref": "ORDER-2025-001",
+    "task_address": "Tallinn, Estonia",
+    "task_description": "Standard delivery task",
+    "active": True,
+}
+
+
+def test_a_task_is_created_with_a_unique_order_ref_and_updated_with_the_edit_flag(sim, api):
+    reg = api.get("/vehicles").json()[0]["id"]
+    created = api.post("/tasks", json={**TASK, "object_id": reg}).json()
+    assert (created["status"], created["order_ref"], created["object_id"]) == (1, "ORDER-2025-001", reg)
+    assert created["ut"] == 1737360000 and created["alias"]
+    again = api.post("/tasks", json={**TASK, "object_id": reg})
+    assert again.status_code == 400 and "already been taken" in again.json()["message"]
+    edit = {"task_address": "Updated Address, Tallinn", "status": 2, "stop_time": "2025-01-20 18:00:00", "edit": True}
+    updated = api.put(f"/tasks/{created['id']}", json=edit).json()
+    assert (updated["status"], updated["task_address"]) == (2, "Updated Address, Tallinn")
+    assert sim.truth()["task_audit"] == [
+        {"id": created["id"], "fields": ["status", "stop_time", "task_address"], "at": updated["updated_at"]}
+    ]
+    assert api.put(f"/tasks/{created['id']}", json={"status": 9}).status_code == 400
+    assert api.put("/tasks/1", json={"status": 2}).status_code == 404
+
+
+def test_the_task_list_shows_the_active_ones_unless_all_is_asked(sim, api):
+    reg = api.get("/vehicles").json()[0]["id"]
+    done = api.post("/tasks", json={**TASK, "object_id": reg, "order_ref": "A", "status": 3}).json()
+    open_ = api.post("/tasks", json={**TASK, "object_id": reg, "order_ref": "B"}).json()
+    assert [t["id"] for t in api.get("/tasks").json()] == [open_["id"]]
+    assert [t["id"] for t in api.get("/tasks", params={"all": 1}).json()] == [done["id"], open_["id"]]
+    missing = api.post("/tasks", json={"object_id": reg, "order_ref": "C"})
+    assert missing.status_code == 400 and "required" in missing.json()["message"]

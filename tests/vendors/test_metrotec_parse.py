@@ -15,9 +15,11 @@ from fleet.vendors.metrotec import (
     parse_heading,
     parse_position,
     parse_stop_report,
+    parse_task,
     parse_trip,
     parse_vehicle,
     render_geozone,
+    render_task,
     renew_at,
     summary,
     temperatures,
@@ -181,3 +183,32 @@ def test_a_geozone_is_sent_with_its_geometry_as_a_json_string_and_reads_back_the
 def test_a_geozone_that_is_no_circle_or_polygon_is_a_reject_naming_why(geometry, reason):
     with pytest.raises(base.Reject, match=reason.replace("(", r"\(").replace(")", r"\)")):
         parse_geozone({"id": 7, "geometry": geometry})
+
+
+def test_a_task_row_maps_status_1_to_created_and_keeps_its_order_ref():
+    (row,) = load("tasks.json")
+    task = parse_task(row)
+    assert (task.vendor_id, task.order_ref, task.device_id, task.status) == (
+        "12346",
+        "ORDER-2025-001",
+        "ABC123",
+        "created",
+    )
+    assert (task.latitude, task.longitude, task.address) == (59.437, 24.754, "Tallinn, Estonia")
+    assert (task.planned_start, task.planned_stop) == (utc(2025, 1, 20, 8), utc(2025, 1, 20, 17))
+    assert [parse_task({**row, "status": n}).status for n in (2, 3, 4, 5)] == [
+        "in_progress",
+        "completed",
+        "rejected",
+        "cancelled",
+    ]
+    with pytest.raises(base.Reject, match="status: not 1 to 5"):
+        parse_task({**row, "status": 9})
+
+
+def test_a_task_is_sent_with_the_excerpts_create_fields():
+    (row,) = load("tasks.json")
+    body = render_task(parse_task(row))
+    create = load("task_create.json")
+    assert {k: body[k] for k in create} == create
+    assert set(load("task_update.json")) - {"edit", "task_notes"} <= set(body)  # an update sends them too

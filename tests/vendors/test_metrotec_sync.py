@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.gis.geos import Point, Polygon
 
+from fleet.dispatch import services as dispatch_services
+from fleet.dispatch.models import Task
 from fleet.geo import services as geo_services
 from fleet.geo.models import Geofence
 from fleet.tracking import services
@@ -327,3 +329,94 @@ def test_a_vehicle_whose_latest_fix_is_older_than_the_window_costs_no_history_re
         assert batches == [] and sim.stats()["requests"] == before  # nothing newer, nothing asked
         list(connector.positions(newest, newest + timedelta(hours=1), vehicles))
     assert sim.stats()["requests"] > before  # the vehicle with the newest fix is asked for its history
+
+
+def sim_api(sim, path: str, method: str = "GET", **body):
+    """A dispatcher working in Metrotec's own web app: the simulator's API with its API key."""
+    import httpx
+
+    headers = {"Accept": "application/json; version=1.1.0", "Authorization": "Bearer demo-token"}
+    response = httpx.request(method, f"{sim.url}/api{path}", headers=headers, json=body or None, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def new_task(account, order_ref: str = "ORD-7", **kw) -> Task:
+    device = Device.objects.filter(account=account).order_by("vendor_id").first()
+    task = Task(organization=account.organization, order_ref=order_ref, device=device, destination=Point(24.9, 60.2))
+    for key, value in kw.items():
+        setattr(task, key, value)
+    return dispatch_services.save_task(task)
+
+
+def test_a_task_created_in_fleet_appears_at_metrotec_with_its_order_ref(metrotec, eager_celery):
+    sim, account = metrotec
+    sync.sync_account(account)
+    task = new_task(account, title="Deliver pallets", destination_address="Mannerheimintie 1")
+    vendor_id = VendorLink.objects.get(account=account, object_id=task.pk, content_type__model="task").vendor_id
+    (theirs,) = [t for t in sim.truth()["tasks"] if str(t["id"]) == vendor_id]
+    assert (theirs["order_ref"], theirs["object_id"], theirs["status"]) == ("ORD-7", task.device.vendor_id, 1)
+    assert (theirs["lat"], theirs["lon"], theirs["task_description"]) == (60.2, 24.9, "Deliver pallets")
+    task.status = Task.Status.IN_PROGRESS
+    dispatch_services.save_task(task)
+    assert next(t for t in sim.truth()["tasks"] if str(t["id"]) == vendor_id)["status"] == 2
+    assert sim.truth()["task_audit"][-1]["fields"] == ["status"]  # sent as an edit
+
+
+def test_a_status_changed_at_metrotec_comes_back_on_the_next_sync(metrotec, eager_celery):
+    sim, account = metrotec
+    sync.sync_account(account)
+    task = new_task(account)
+    vendor_id = VendorLink.objects.get(object_id=task.pk, content_type__model="task").vendor_id
+    sim_api(sim, f"/tasks/{vendor_id}", "PUT", status=3, edit=True)
+    account.refresh_from_db()
+    run = sync.sync_account(account)
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED and run.counts["tasks"]["updated"] == 1
+    assert "history" not in task.attributes
+
+
+def test_a_status_changed_on_both_sides_keeps_metrotecs_and_records_fleets_on_the_history(metrotec, eager_celery):
+    sim, account = metrotec
+    sync.sync_account(account)
+    task = new_task(account)
+    vendor_id = VendorLink.objects.get(object_id=task.pk, content_type__model="task").vendor_id
+    sim_api(sim, f"/tasks/{vendor_id}", "PUT", status=4, edit=True)  # rejected by the driver in Metrotec
+    task.status = Task.Status.CANCELLED  # meanwhile cancelled in fleet, pushed at once
+    dispatch_services.save_task(task)
+    task.refresh_from_db()
+    assert task.status == Task.Status.REJECTED
+    assert next(t for t in sim.truth()["tasks"] if str(t["id"]) == vendor_id)["status"] == 4
+    (entry,) = task.attributes["history"]
+    assert (entry["field"], entry["discarded"], entry["kept"]) == ("status", "cancelled", "rejected")
+
+
+def test_a_conflict_found_by_the_sync_keeps_metrotecs_status_too(metrotec):
+    sim, account = metrotec
+    sync.sync_account(account)
+    task = new_task(account)  # no worker ran: not pushed yet
+    from fleet.vendors import writeback
+
+    writeback.push_task(task, account)
+    vendor_id = VendorLink.objects.get(object_id=task.pk, content_type__model="task").vendor_id
+    sim_api(sim, f"/tasks/{vendor_id}", "PUT", status=3, edit=True)
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.CANCELLED)  # changed in fleet, push pending
+    account.refresh_from_db()
+    sync.sync_account(account)
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    assert task.attributes["history"][0]["discarded"] == "cancelled"
+
+
+def test_a_task_created_at_metrotec_appears_in_fleet(metrotec):
+    sim, account = metrotec
+    reg = sim.truth()["devices"][0]["id"]
+    body = {"object_id": reg, "lat": 60.17, "lon": 24.94, "order_ref": "MT-1", "task_description": "Pick up"}
+    sim_api(sim, "/tasks", "POST", start_time="2026-11-20 08:00:00", stop_time="2026-11-20 09:00:00", **body)
+    run = sync.sync_account(account)
+    assert run.counts["tasks"]["created"] == 1
+    task = Task.objects.get(organization=account.organization, order_ref="MT-1")
+    assert (task.title, task.device.vendor_id, task.status) == ("Pick up", reg, Task.Status.CREATED)
+    assert (task.destination.x, task.destination.y) == (24.94, 60.17)
+    account.refresh_from_db()
+    assert sync.sync_account(account).counts["tasks"]["duplicates"] == 1
