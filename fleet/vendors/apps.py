@@ -1,4 +1,4 @@
-"""The vendors app: its ready() registers the geofence and task write-back with ``fleet.geo.services`` and
+"""The vendors app: its ready() registers the geofence, POI and task write-back with ``fleet.geo.services`` and
 ``fleet.dispatch.services``."""
 
 from django.apps import AppConfig
@@ -15,4 +15,5 @@ class VendorsConfig(AppConfig):
 
         services.on_geofence_saved(writeback.schedule_geofence_push)
         services.on_geofence_deleted(writeback.schedule_geofence_delete)
+        services.on_poi_saved(writeback.schedule_poi_push)
         dispatch.on_task_saved(writeback.schedule_task_push)

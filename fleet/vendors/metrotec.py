@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet.tracking.attributes import flag, number
-from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord, TaskRecord
+from fleet.tracking.records import (
+    DeviceRecord,
+    DriverRecord,
+    GeofenceRecord,
+    PoiRecord,
+    PositionRecord,
+    TaskRecord,
+)
 from fleet.vendors import base
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
@@ -29,9 +36,12 @@ PATHS = {
     "geozones": "/geozones",  # GET, POST; PUT and DELETE /geozones/{id}
     "zone_links": "/vehicles/zones",  # POST links a vehicle to a geozone's alarms, DELETE unlinks
     "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
+    "pois": "/pois",  # GET, POST; PUT /pois/{id}
 }
 TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 5: "cancelled"}
 STATUS_CODES = {name: code for code, name in TASK_STATUSES.items()}
+POI_PURPOSES = {0: "poi", 1: "customer", 2: "wifi", 3: "beacon"}
+PURPOSE_CODES = {name: code for code, name in POI_PURPOSES.items()}
 API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
 ACCEPT = f"application/json; version={API_VERSION}"
 HISTORY_PAGE = 500  # rows per route history request
@@ -46,10 +56,12 @@ class MetrotecConnector(base.Connector):
             base.DRIVERS,
             base.GEOFENCES,
             base.TASKS,
+            base.POIS,
             base.POSITIONS,
             base.REPORTS,
             base.GEOFENCE_WRITE,
             base.TASK_WRITE,
+            base.POI_WRITE,
         }
     )
     history_page: int = HISTORY_PAGE
@@ -117,6 +129,9 @@ class MetrotecConnector(base.Connector):
         """Every task, the finished ones too (their status is what comes back to fleet)."""
         rows = self.call("GET", PATHS["tasks"], params={"all": 1, "limit": -1})
         return self.map_rows(base.TASKS, rows, parse_task)
+
+    def pois(self) -> list[PoiRecord]:
+        return self.map_rows(base.POIS, self.call("GET", PATHS["pois"]), parse_poi)
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Per vehicle, its latest position (the one with speed and heading) and then its route history from
@@ -209,6 +224,18 @@ class MetrotecConnector(base.Connector):
         """Metrotec documents no delete: the task is cancelled and made inactive."""
         body = {"status": STATUS_CODES["cancelled"], "active": False, "edit": True}
         self.call("PUT", f"{PATHS['tasks']}/{vendor_id}", json=body)
+
+    def create_poi(self, record: PoiRecord) -> str:
+        answer = self.call("POST", PATHS["pois"], json=render_poi(record))
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise VendorError(f"POST {PATHS['pois']}: the answer holds no id")
+        return str(answer["id"])
+
+    def update_poi(self, record: PoiRecord) -> None:
+        self.call("PUT", f"{PATHS['pois']}/{record.vendor_id}", json=render_poi(record))
+
+    def delete_poi(self, vendor_id: str) -> None:
+        raise VendorError("metrotec cannot delete POIs (its API documents none): remove it in Metrotec", permanent=True)
 
 
 # --- pure mappers -----------------------------------------------------------
@@ -471,3 +498,45 @@ def render_task(record: TaskRecord) -> dict[str, Any]:
         "status": STATUS_CODES[record.status],
         "active": record.status not in ("completed", "rejected", "cancelled"),
     }
+
+
+def parse_poi(row: dict[str, Any]) -> PoiRecord:
+    """A POI: purpose 0–3 → poi, customer, wifi, beacon; ``type`` (1–9) is its group; the phone is the country code
+    and the number."""
+    purpose = number(row.get("purpose"))
+    radius = number(row.get("radius"))
+    phone = " ".join(str(row[k]) for k in ("country_code", "phone_nr") if isinstance(row.get(k), str) and row[k])
+    attrs = {"purpose": POI_PURPOSES.get(int(purpose)) if purpose in POI_PURPOSES else None, "type": row.get("type")}
+    attrs |= {"contact_name": row.get("contact_name"), "contact_phone": phone}
+    return PoiRecord(
+        vendor_id=required_id(row, "id"),
+        name=str(row.get("name") or ""),
+        latitude=coordinate(row.get("lat")),
+        longitude=coordinate(row.get("lon")),
+        radius_m=50.0 if radius is None else radius,
+        description=str(row.get("comment") or ""),
+        address=str(row.get("rgAddress") or ""),
+        attributes={k: v for k, v in attrs.items() if v not in (None, "")},
+    )
+
+
+def render_poi(record: PoiRecord) -> dict[str, Any]:
+    """A POI's body. ``comment`` is required (a router's or beacon's MAC address): the description, else the
+    name. ``lat`` is the latitude (the excerpt's create example has the two swapped)."""
+    attrs = record.attributes
+    body = {
+        "lat": record.latitude,
+        "lon": record.longitude,
+        "name": record.name[:50],
+        "purpose": PURPOSE_CODES.get(attrs.get("purpose"), 0),
+        "comment": (record.description or record.name)[:255],
+        "radius": max(1, round(record.radius_m)),
+        "rgAddress": record.address,
+    }
+    if isinstance(attrs.get("type"), int) and 1 <= attrs["type"] <= 9:
+        body["type"] = attrs["type"]
+    if attrs.get("contact_name"):
+        body["contact_name"] = str(attrs["contact_name"])
+    if attrs.get("contact_phone"):
+        body["phone_nr"] = str(attrs["contact_phone"])
+    return body

@@ -1,4 +1,4 @@
-"""Mirror vendor objects that fleet can also create (geofences and tasks; POIs later) through VendorLink, so
+"""Mirror vendor objects that fleet can also create (geofences, POIs and tasks) through VendorLink, so
 one canonical object can be linked to several vendor accounts.
 
 A task's status can change on both sides: its link's ``state["status"]`` holds the last status fleet and the
@@ -11,10 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from fleet.dispatch.models import Task
-from fleet.geo.models import Geofence
+from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
 from fleet.tracking.models import Device
-from fleet.tracking.records import GeofenceRecord, TaskRecord
+from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskRecord
 from fleet.tracking.services import gated
 from fleet.tracking.validate import Tally
 from fleet.vendors.models import VendorAccount, VendorLink
@@ -177,4 +177,69 @@ def task_record(task: Task, vendor_id: str = "") -> TaskRecord:
         planned_start=task.planned_start,
         planned_stop=task.planned_stop,
         address=task.destination_address,
+    )
+
+
+POI_ATTRIBUTES = ("purpose", "contact_name", "contact_phone")  # PoiRecord.attributes that are POI fields
+
+
+def pull_pois(account: VendorAccount, records: list[PoiRecord]) -> Tally:
+    """Create or update the account's POIs in fleet, through the validation gate (saved directly: not pushed
+    back)."""
+    tally = Tally()
+    records = gated(records, lambda record, now: validate.poi(record), tally)
+    ct = ContentType.objects.get_for_model(POI)
+    links = linked_ids(account, POI)
+    existing = POI.objects.filter(organization_id=account.organization_id).in_bulk(links.values())
+    now = timezone.now()
+    with transaction.atomic():
+        for record in records:
+            fields = poi_fields(record)
+            poi = existing.get(links.get(record.vendor_id))
+            if poi is None:
+                poi = POI.objects.create(organization_id=account.organization_id, **fields)
+                VendorLink.objects.update_or_create(
+                    account=account,
+                    content_type=ct,
+                    vendor_id=record.vendor_id,
+                    defaults={"object_id": poi.pk, "last_pulled": now},
+                )
+                tally.created += 1
+            elif any(getattr(poi, k) != v for k, v in fields.items() if k != "point") or not poi.point.equals_exact(
+                fields["point"], tolerance=1e-9
+            ):
+                POI.objects.filter(pk=poi.pk).update(**fields)
+                tally.updated += 1
+            else:
+                tally.duplicates += 1
+    return tally
+
+
+def poi_fields(record: PoiRecord) -> dict:
+    attrs = record.attributes
+    purpose = attrs.get("purpose") if attrs.get("purpose") in POI.Purpose.values else POI.Purpose.POI
+    return {
+        "name": record.name,
+        "description": record.description,
+        "purpose": purpose,
+        "point": Point(record.longitude, record.latitude, srid=4326),
+        "radius_m": record.radius_m,
+        "address": record.address,
+        "contact_name": str(attrs.get("contact_name") or "")[:200],
+        "contact_phone": str(attrs.get("contact_phone") or "")[:50],
+        "attributes": {k: v for k, v in attrs.items() if k not in POI_ATTRIBUTES},
+    }
+
+
+def poi_record(poi: POI, vendor_id: str = "") -> PoiRecord:
+    attrs = {**poi.attributes, "purpose": poi.purpose, "contact_name": poi.contact_name}
+    return PoiRecord(
+        vendor_id=vendor_id,
+        name=poi.name,
+        latitude=poi.point.y,
+        longitude=poi.point.x,
+        radius_m=poi.radius_m,
+        description=poi.description,
+        address=poi.address,
+        attributes=attrs | {"contact_phone": poi.contact_phone},
     )

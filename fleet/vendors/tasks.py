@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fleet.dispatch.models import Task
-from fleet.geo.models import Geofence
+from fleet.geo.models import POI, Geofence
 from fleet.vendors import sync, writeback
 from fleet.vendors.errors import VendorError
 from fleet.vendors.models import SyncRun, VendorAccount
@@ -92,3 +92,18 @@ def push_task_task(task_id: int, account_id: int) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if task and account:
         writeback.push_task(task, account)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_poi_task(poi_id: int, account_id: int) -> None:
+    poi = POI.objects.filter(pk=poi_id).first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if poi and account:
+        writeback.push_poi(poi, account)

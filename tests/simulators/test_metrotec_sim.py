@@ -260,3 +260,18 @@ def test_the_task_list_shows_the_active_ones_unless_all_is_asked(sim, api):
     assert [t["id"] for t in api.get("/tasks", params={"all": 1}).json()] == [done["id"], open_["id"]]
     missing = api.post("/tasks", json={"object_id": reg, "order_ref": "C"})
     assert missing.status_code == 400 and "required" in missing.json()["message"]
+
+
+def test_pois_are_created_and_updated_with_their_purpose_checked(sim, api):
+    assert len(api.get("/pois").json()) == 2
+    home = {"lat": 60.17, "lon": 24.94, "name": "Home", "purpose": 0, "comment": "Gate code 1234", "radius": 10}
+    created = api.post("/pois", json=home).json()
+    assert (created["type"], created["radius"], created["purpose"]) == (1, 10, 0)
+    updated = api.put(f"/pois/{created['id']}", json={"radius": 80, "name": "Home base"}).json()
+    assert (updated["radius"], updated["name"], updated["lat"]) == (80, "Home base", 60.17)
+    router = api.post("/pois", json={**home, "purpose": 2})
+    assert router.status_code == 400 and "MAC" in router.json()["message"]
+    assert api.post("/pois", json={**home, "purpose": 2, "comment": "AD-6A-9F-DA-13-7D"}).status_code == 200
+    assert api.post("/pois", json={**home, "type": 10}).status_code == 400
+    assert api.post("/pois", json={k: v for k, v in home.items() if k != "comment"}).status_code == 400
+    assert len(sim.truth()["pois"]) == 4

@@ -13,12 +13,14 @@ from fleet.vendors.metrotec import (
     parse_driver,
     parse_geozone,
     parse_heading,
+    parse_poi,
     parse_position,
     parse_stop_report,
     parse_task,
     parse_trip,
     parse_vehicle,
     render_geozone,
+    render_poi,
     render_task,
     renew_at,
     summary,
@@ -212,3 +214,26 @@ def test_a_task_is_sent_with_the_excerpts_create_fields():
     create = load("task_create.json")
     assert {k: body[k] for k in create} == create
     assert set(load("task_update.json")) - {"edit", "task_notes"} <= set(body)  # an update sends them too
+
+
+def test_a_poi_keeps_its_purpose_radius_and_contact():
+    (row,) = load("pois.json")
+    poi = parse_poi(row)
+    assert (poi.vendor_id, poi.name, poi.latitude, poi.longitude) == (
+        "72228",
+        "Metrotec",
+        59.292025874924356,
+        27.07949659225727,
+    )
+    assert (poi.radius_m, poi.description, poi.address[:12]) == (100, "Important place", "Haljas tee 2")
+    assert poi.attributes == {"purpose": "poi", "type": 1, "contact_name": "Viktor", "contact_phone": "+372 55667788"}
+    assert parse_poi({**row, "purpose": 3}).attributes["purpose"] == "beacon"
+
+
+def test_a_poi_is_sent_with_the_excerpts_fields_latitude_as_lat():
+    create = load("poi_create.json")
+    body = render_poi(parse_poi({**create, "id": 1, "lat": 59.318745, "lon": 24.868293}))
+    assert (body["lat"], body["lon"]) == (59.318745, 24.868293)
+    assert {k: body[k] for k in ("name", "purpose", "comment", "type", "radius", "rgAddress", "contact_name")} == {
+        k: create[k] for k in ("name", "purpose", "comment", "type", "radius", "rgAddress", "contact_name")
+    }

@@ -16,11 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PositionRecord, TaskRecord
+from fleet.tracking import validate
+from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PoiRecord, PositionRecord, TaskRecord
 from fleet.vendors.metrotec import (
     MetrotecConnector,
     parse_driver,
     parse_geozone,
+    parse_poi,
     parse_position,
     parse_stop_report,
     parse_task,
@@ -98,6 +100,7 @@ RESOURCES = [
     ("geofences", "geozones.json", parse_geozone, GeofenceRecord, "geofence"),
     ("geofences", "geozone_created.json", parse_geozone, GeofenceRecord, "geofence"),
     ("tasks", "tasks.json", parse_task, TaskRecord, "task"),
+    ("pois", "pois.json", parse_poi, PoiRecord, "poi"),
     ("report trips", "routelog.json", parse_trip, dict, None),
     ("report stops", "stops.json", parse_stop_report, dict, None),
 ]
@@ -120,7 +123,14 @@ def kept_task(r: TaskRecord) -> list[str]:
     return problems
 
 
-KEPT_HERE = {**KEPT, "task": kept_task}
+def kept_poi(r: PoiRecord) -> list[str]:
+    problems = [] if -90 <= r.latitude <= 90 and -180 <= r.longitude <= 180 else ["point"]
+    if not (math.isfinite(r.radius_m) and r.radius_m > 0):
+        problems.append("radius")
+    return problems + ([] if isinstance(r.name, str) and len(r.name) <= 200 else ["name"])
+
+
+KEPT_HERE = {**KEPT, "task": kept_task, "poi": kept_poi}
 
 
 def report_problems(row: dict) -> list[str]:
@@ -147,7 +157,7 @@ def check_rows(connector, resource, mapper, record_cls, kind, rows) -> None:
             assert not (problems := report_problems(record)), (problems, record)
             continue
         notes: Counter = Counter()
-        reason = gate(kind, record, notes)
+        reason = validate.poi(record) if kind == "poi" else gate(kind, record, notes)
         if reason is None:
             assert not (problems := KEPT_HERE[kind](record)), (problems, record)
         else:

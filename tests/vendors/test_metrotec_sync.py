@@ -11,7 +11,7 @@ from django.contrib.gis.geos import Point, Polygon
 from fleet.dispatch import services as dispatch_services
 from fleet.dispatch.models import Task
 from fleet.geo import services as geo_services
-from fleet.geo.models import Geofence
+from fleet.geo.models import POI, Geofence
 from fleet.tracking import services
 from fleet.tracking.models import Device, Driver, Position
 from fleet.vendors import metrotec as connector_module
@@ -250,7 +250,8 @@ def test_geozones_are_mirrored_and_a_deleted_one_retires(metrotec):
     sim, account = metrotec
     sync.sync_account(account)
     zones = {str(g["id"]): g for g in sim.truth()["geozones"]}
-    mirrored = {link.vendor_id: link.target for link in VendorLink.objects.filter(account=account)}
+    links = VendorLink.objects.filter(account=account, content_type__model="geofence")
+    mirrored = {link.vendor_id: link.target for link in links}
     assert set(mirrored) == set(zones)
     circle = next(g for g in zones.values() if g["geometry"]["type"] == "circle")
     depot = mirrored[str(circle["id"])]
@@ -420,3 +421,39 @@ def test_a_task_created_at_metrotec_appears_in_fleet(metrotec):
     assert (task.destination.x, task.destination.y) == (24.94, 60.17)
     account.refresh_from_db()
     assert sync.sync_account(account).counts["tasks"]["duplicates"] == 1
+
+
+def test_pois_are_mirrored_with_their_purpose(metrotec):
+    sim, account = metrotec
+    run = sync.sync_account(account)
+    assert run.counts["pois"]["created"] == 2
+    theirs = {str(p["id"]): p for p in sim.truth()["pois"]}
+    for link in VendorLink.objects.filter(account=account, content_type__model="poi"):
+        poi, row = link.target, theirs[link.vendor_id]
+        assert (poi.name, poi.radius_m, poi.point.x, poi.point.y) == (
+            row["name"],
+            row["radius"],
+            row["lon"],
+            row["lat"],
+        )
+    assert set(POI.objects.filter(organization=account.organization).values_list("purpose", flat=True)) == {
+        "customer",
+        "poi",
+    }
+    account.refresh_from_db()
+    assert sync.sync_account(account).counts["pois"]["duplicates"] == 2
+
+
+def test_a_poi_saved_in_fleet_is_created_then_updated_at_metrotec(metrotec, eager_celery):
+    sim, account = metrotec
+    poi = POI(organization=account.organization, name="Warehouse", point=Point(24.95, 60.19), purpose="customer")
+    poi.contact_name, poi.radius_m = "Viktor", 75
+    geo_services.save_poi(poi)
+    vendor_id = VendorLink.objects.get(account=account, content_type__model="poi", object_id=poi.pk).vendor_id
+    (theirs,) = [p for p in sim.truth()["pois"] if str(p["id"]) == vendor_id]
+    assert (theirs["lat"], theirs["lon"], theirs["purpose"], theirs["radius"]) == (60.19, 24.95, 1, 75)
+    assert (theirs["name"], theirs["comment"], theirs["contact_name"]) == ("Warehouse", "Warehouse", "Viktor")
+    poi.radius_m = 120
+    geo_services.save_poi(poi)
+    assert next(p for p in sim.truth()["pois"] if str(p["id"]) == vendor_id)["radius"] == 120
+    assert len(sim.truth()["pois"]) == 3  # updated, not created again

@@ -71,11 +71,14 @@ class MetrotecSim(Objects, SimCore):
         self.setup_objects()
 
     def ready(self) -> None:
-        """Two geozones near the routes: a circle around a depot and a square around a customer."""
-        depot, customer = self.model.places[3], self.model.places[11]
+        """Two geozones near the routes (a circle around a depot, a square around a customer) and two POIs."""
+        depot, customer, shop = self.model.places[3], self.model.places[11], self.model.places[17]
         circle = {"latlng": {"lat": depot.lat, "lng": depot.lon}, "radius": 250.0, "type": "circle"}
         self.store_geozone({"name": f"Depot {depot.name}", "geometry": orjson.dumps(circle).decode()})
         self.store_geozone({"name": f"Customer {customer.name}", "geometry": orjson.dumps(square(customer)).decode()})
+        for place, purpose, radius in ((customer, 1, 100), (shop, 0, 50)):
+            body = {"lat": place.lat, "lon": place.lon, "name": place.name[:50], "purpose": purpose}
+            self.store_poi(body | {"comment": place.kind, "radius": radius, "rgAddress": "Helsinki"})
 
     def device_id(self, device: int) -> str:
         return self.regs[device]
@@ -87,6 +90,7 @@ class MetrotecSim(Objects, SimCore):
             "zone_links": list(self.zone_links.values()),
             "tasks": list(self.tasks.values()),
             "task_audit": self.task_audit,
+            "pois": list(self.pois.values()),
             "bad": self.bad_rows.report(),
         }
 
@@ -269,6 +273,8 @@ class MetrotecSim(Objects, SimCore):
             Route("/api/vehicles/zones", api(self.zone_links_view), methods=["POST", "DELETE"]),
             Route("/api/tasks", api(self.tasks_view), methods=["GET", "POST"]),
             Route("/api/tasks/{id:int}", api(self.task_view), methods=["PUT"]),
+            Route("/api/pois", api(self.pois_view), methods=["GET", "POST"]),
+            Route("/api/pois/{id:int}", api(self.poi_view), methods=["PUT"]),
         ]
 
     def api(self, handler: Handler, public: bool = False) -> Handler:

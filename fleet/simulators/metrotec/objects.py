@@ -1,9 +1,10 @@
 """The objects Metrotec's users edit, stored and editable in the simulator: geozones (and their vehicle alarm
-links) and tasks."""
+links), tasks and POIs."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -30,6 +31,8 @@ TASK_FIELDS = {  # field -> the type a value sent for it must have (float: any n
     "sender": str,
 }
 FINISHED = (3, 4, 5)  # completed, rejected, cancelled
+MAC = re.compile(r"^[0-9A-Fa-f]{2}([-:][0-9A-Fa-f]{2}){5}$")
+POI_TEXT = {"name": 50, "comment": 255, "rgAddress": 300, "phone_nr": 50, "country_code": 10, "contact_name": 100}
 
 
 def square(place: Any, half_m: float = 150.0) -> dict[str, Any]:
@@ -74,6 +77,8 @@ class Objects:
         self.tasks: dict[int, dict[str, Any]] = {}
         self.task_audit: list[dict[str, Any]] = []  # the edits sent with "edit": true
         self.next_task_id = 12346
+        self.pois: dict[int, dict[str, Any]] = {}
+        self.next_poi_id = 72228
 
     # --- geozones and their vehicle links ---
     def store_geozone(self, body: dict[str, Any], zone_id: int | None = None) -> dict[str, Any]:
@@ -205,3 +210,50 @@ class Objects:
             self.task_audit.append({"id": task["id"], "fields": fields, "at": changed["updated_at"]})
         task.update(changed)
         return json_response(task)
+
+    # --- POIs ---
+    def store_poi(self, body: dict[str, Any], poi_id: int | None = None) -> dict[str, Any]:
+        """Check a POI body (lat, lon, purpose 0-3 and comment required; a Wi-Fi router's or a beacon's comment
+        is its MAC address; type 1-9, default 1; radius in m, default 50) and store it."""
+        poi = dict(self.pois[poi_id]) if poi_id is not None else {"type": 1, "radius": 50}
+        if poi_id is None:
+            missing = [k for k in ("lat", "lon", "purpose", "comment") if body.get(k) is None]
+            if missing:
+                raise ApiError(f"The {missing[0]} field is required.")
+        for key in ("lat", "lon"):
+            if key in body and (isinstance(body[key], bool) or not isinstance(body[key], int | float)):
+                raise ApiError(f"The {key} field must be a number.")
+        poi |= {k: body[k] for k in ("lat", "lon") if k in body}
+        if not (-90 <= poi["lat"] <= 90 and -180 <= poi["lon"] <= 180):
+            raise ApiError("The lat and lon fields must be a latitude and a longitude.")
+        for key, limit in (("purpose", (0, 3)), ("type", (1, 9)), ("radius", (1, 100_000))):
+            if key in body:
+                if (
+                    not isinstance(body[key], int)
+                    or isinstance(body[key], bool)
+                    or not limit[0] <= body[key] <= limit[1]
+                ):
+                    raise ApiError(f"The {key} field must be an integer from {limit[0]} to {limit[1]}.")
+                poi[key] = body[key]
+        for key, size in POI_TEXT.items():
+            if body.get(key) is not None:
+                if not isinstance(body[key], str) or len(body[key]) > size:
+                    raise ApiError(f"The {key} field must be text of at most {size} characters.")
+                poi[key] = body[key]
+        if poi["purpose"] in (2, 3) and not MAC.match(poi.get("comment") or ""):
+            raise ApiError("The comment field must be a MAC address for a Wi-Fi router or a Bluetooth beacon.")
+        if poi_id is None:
+            poi_id, self.next_poi_id = self.next_poi_id, self.next_poi_id + 1
+        self.pois[poi_id] = {"id": poi_id, **{k: poi.get(k) for k in ("lat", "lon", "name", "purpose")}, **poi}
+        return self.pois[poi_id]
+
+    async def pois_view(self, request: Request) -> Response:
+        if request.method == "POST":
+            return json_response(self.store_poi(await json_object(request)))
+        return json_response(list(self.pois.values()))
+
+    async def poi_view(self, request: Request) -> Response:
+        poi_id = request.path_params["id"]
+        if poi_id not in self.pois:
+            raise ApiError("POI not found.", 404)
+        return json_response(self.store_poi(await json_object(request), poi_id))
