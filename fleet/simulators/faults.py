@@ -124,6 +124,8 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "jwt_expiry": _positive,
     "require_version": bool,
     "reorder_pages": bool,
+    "poi_report_delay": _positive,
+    "stuck_reports": bool,
 }
 KEPT_WHEN_OFF = frozenset({"require_version"})  # knobs whose off state differs from their absence
 

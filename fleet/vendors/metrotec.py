@@ -37,7 +37,9 @@ PATHS = {
     "zone_links": "/vehicles/zones",  # POST links a vehicle to a geozone's alarms, DELETE unlinks
     "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
     "pois": "/pois",  # GET, POST; PUT /pois/{id}
+    "poi_reports": "/poireports",  # GET (statuses), POST (create); GET /poireports/{id}: the rows
 }
+REPORT_STATUSES = {0: "waiting", 1: "processing", 2: "done"}
 TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 5: "cancelled"}
 STATUS_CODES = {name: code for code, name in TASK_STATUSES.items()}
 POI_PURPOSES = {0: "poi", 1: "customer", 2: "wifi", 3: "beacon"}
@@ -62,6 +64,7 @@ class MetrotecConnector(base.Connector):
             base.GEOFENCE_WRITE,
             base.TASK_WRITE,
             base.POI_WRITE,
+            base.POI_REPORTS,
         }
     )
     history_page: int = HISTORY_PAGE
@@ -190,6 +193,27 @@ class MetrotecConnector(base.Connector):
             found = self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse)
             rows += [summary(vehicle, found)] if kind == "summary" else found
         return rows
+
+    def create_poi_report(self, since: datetime, until: datetime) -> str:
+        body = {"datetime": [format_time(since), format_time(until)], "type": "poi", "type_id": None}
+        answer = self.call("POST", PATHS["poi_reports"], json=body | {"group": "vehicle", "group_id": None})
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise VendorError(f"POST {PATHS['poi_reports']}: the answer holds no id")
+        return str(answer["id"])
+
+    def poi_report_status(self, report_id: str) -> str:
+        rows = self.call("GET", PATHS["poi_reports"])
+        row = next((r for r in rows or [] if isinstance(r, dict) and str(r.get("id")) == report_id), None)
+        if row is None:
+            raise VendorError(f"POI report {report_id} is not in the vendor's list", permanent=True)
+        status = REPORT_STATUSES.get(row.get("status"))
+        if status is None:
+            raise VendorError(f"POI report {report_id}: unknown status {row.get('status')!r}")
+        return status
+
+    def poi_report_rows(self, report_id: str) -> list[dict[str, Any]]:
+        rows = self.call("GET", f"{PATHS['poi_reports']}/{report_id}")
+        return self.map_rows("poi report", rows, parse_visit)
 
     # --- write-back -------------------------------------------------------
     def create_geofence(self, record: GeofenceRecord) -> str:
@@ -540,3 +564,17 @@ def render_poi(record: PoiRecord) -> dict[str, Any]:
     if attrs.get("contact_phone"):
         body["phone_nr"] = str(attrs["contact_phone"])
     return body
+
+
+def parse_visit(row: dict[str, Any]) -> dict[str, Any]:
+    """A POI report row: one stay of a vehicle at a POI (``distance`` km → m)."""
+    enter, leave = required_time(row.get("in_time"), "in_time"), required_time(row.get("out_time"), "out_time")
+    seconds = number(row.get("in_poi_time"))
+    return {
+        "device_id": required_id(row, "object_id"),
+        "poi": str(row.get("type_name") or ""),
+        "enter": enter,
+        "exit": leave,
+        "duration_s": seconds if seconds is not None else (leave - enter).total_seconds(),
+        "distance_m": kilometres(row.get("distance"), "distance") * 1000,
+    }

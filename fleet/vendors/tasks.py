@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
-from fleet.vendors import sync, writeback
+from fleet.vendors import poireports, sync, writeback
 from fleet.vendors.errors import VendorError
-from fleet.vendors.models import SyncRun, VendorAccount
+from fleet.vendors.models import PoiReport, SyncRun, VendorAccount
 
 
 @shared_task(time_limit=600, soft_time_limit=540, ignore_result=True)
@@ -107,3 +107,14 @@ def push_poi_task(poi_id: int, account_id: int) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if poi and account:
         writeback.push_poi(poi, account)
+
+
+@shared_task(time_limit=60, soft_time_limit=55, ignore_result=True, autoretry_for=(VendorError,), max_retries=5)
+def poi_report_task(report_id: int) -> None:
+    """One step of a POI report; scheduled again (not waiting) until the report is finished."""
+    report = PoiReport.objects.filter(pk=report_id).select_related("account").first()
+    if report is None:
+        return
+    delay = poireports.advance(report)
+    if delay is not None:
+        poi_report_task.apply_async((report_id,), countdown=delay)

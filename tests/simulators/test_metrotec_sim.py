@@ -275,3 +275,29 @@ def test_pois_are_created_and_updated_with_their_purpose_checked(sim, api):
     assert api.post("/pois", json={**home, "type": 10}).status_code == 400
     assert api.post("/pois", json={k: v for k, v in home.items() if k != "comment"}).status_code == 400
     assert len(sim.truth()["pois"]) == 4
+
+
+def test_a_poi_report_is_processed_in_the_background_then_fetched(sim, api):
+    sim.set_faults(poi_report_delay=0.6)
+    body = {"datetime": ["2000-01-01 00:00:00", "2100-01-01 00:00:00"], "type": "poi", "group": "vehicle"}
+    report = api.post("/poireports", json=body).json()
+    assert report["status"] == 0
+    assert api.get(f"/poireports/{report['id']}").status_code == 400  # not ready
+    time.sleep(0.3)
+    assert [r["status"] for r in api.get("/poireports").json()] == [1]
+    time.sleep(0.4)
+    assert [r["status"] for r in api.get("/poireports").json()] == [2]
+    visits = api.get(f"/poireports/{report['id']}").json()
+    assert visits, "the routes pass the POIs"
+    for visit in visits:
+        assert seconds(visit["out_time"]) - seconds(visit["in_time"]) == visit["in_poi_time"]
+    assert api.post("/poireports", json={**body, "type": "nope"}).status_code == 400
+
+
+def test_a_stuck_poi_report_never_finishes(sim, api):
+    sim.set_faults(poi_report_delay=0.1, stuck_reports=True)
+    body = {"datetime": ["2000-01-01 00:00:00", "2100-01-01 00:00:00"], "type": "poi", "group": "vehicle"}
+    report = api.post("/poireports", json=body).json()
+    time.sleep(0.3)
+    assert api.get("/poireports").json()[0]["status"] == 1
+    assert api.get(f"/poireports/{report['id']}").status_code == 400

@@ -19,6 +19,7 @@ from fleet.vendors.metrotec import (
     parse_task,
     parse_trip,
     parse_vehicle,
+    parse_visit,
     render_geozone,
     render_poi,
     render_task,
@@ -237,3 +238,16 @@ def test_a_poi_is_sent_with_the_excerpts_fields_latitude_as_lat():
     assert {k: body[k] for k in ("name", "purpose", "comment", "type", "radius", "rgAddress", "contact_name")} == {
         k: create[k] for k in ("name", "purpose", "comment", "type", "radius", "rgAddress", "contact_name")
     }
+
+
+def test_a_poi_report_row_is_a_visit_in_seconds_and_metres():
+    (row,) = load("poi_report.json")
+    visit = parse_visit(row)
+    assert (visit["device_id"], visit["poi"], visit["duration_s"], visit["distance_m"]) == (
+        "010PNR",
+        "Секретная База Зла",
+        93,
+        440.0,
+    )
+    assert (visit["enter"], visit["exit"]) == (utc(2025, 9, 2, 6, 2, 2), utc(2025, 9, 2, 6, 3, 35))
+    assert load("poi_reports.json")[0]["status"] == 0  # "not processed": what the connector calls waiting

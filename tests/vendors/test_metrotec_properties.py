@@ -28,6 +28,7 @@ from fleet.vendors.metrotec import (
     parse_task,
     parse_trip,
     parse_vehicle,
+    parse_visit,
 )
 from tests.vendors import strategies as S
 from tests.vendors.test_properties import KEPT, gate
@@ -103,6 +104,7 @@ RESOURCES = [
     ("pois", "pois.json", parse_poi, PoiRecord, "poi"),
     ("report trips", "routelog.json", parse_trip, dict, None),
     ("report stops", "stops.json", parse_stop_report, dict, None),
+    ("poi report", "poi_report.json", parse_visit, dict, None),
 ]
 IDS_OF = [f"{file}-{mapper.__name__}" for _, file, mapper, _, _ in RESOURCES]
 

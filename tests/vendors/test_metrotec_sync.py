@@ -17,7 +17,7 @@ from fleet.tracking.models import Device, Driver, Position
 from fleet.vendors import metrotec as connector_module
 from fleet.vendors import reports, sync
 from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
-from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
+from tests.vendors.conftest import metrotec_account, stored_keys, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,20 +36,6 @@ def assert_matches_truth(sim, account: VendorAccount) -> None:
     truth = sim.truth(all=True)
     assert stored_keys(account) == truth_keys(truth)
     assert Position.objects.filter(device__account=account).count() == len(truth_keys(truth))
-
-
-def metrotec_account(sim, org=None, name: str = "metrotec-sim", **creds) -> VendorAccount:
-    """An account on the simulator; Metrotec's base URL names the API root (``…/api``)."""
-    account = make_sim_account(sim, "metrotec", org=org, name=name, **creds)
-    VendorAccount.objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
-    account.refresh_from_db()
-    return account
-
-
-@pytest.fixture
-def metrotec(simulator):
-    sim = simulator("metrotec", devices=5)
-    return sim, metrotec_account(sim)
 
 
 def test_a_full_sync_equals_the_simulators_ground_truth(metrotec):

@@ -275,6 +275,8 @@ class MetrotecSim(Objects, SimCore):
             Route("/api/tasks/{id:int}", api(self.task_view), methods=["PUT"]),
             Route("/api/pois", api(self.pois_view), methods=["GET", "POST"]),
             Route("/api/pois/{id:int}", api(self.poi_view), methods=["PUT"]),
+            Route("/api/poireports", api(self.poi_reports_view), methods=["GET", "POST"]),
+            Route("/api/poireports/{id:int}", api(self.poi_report_view)),
         ]
 
     def api(self, handler: Handler, public: bool = False) -> Handler:

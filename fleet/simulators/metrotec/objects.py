@@ -1,10 +1,11 @@
 """The objects Metrotec's users edit, stored and editable in the simulator: geozones (and their vehicle alarm
-links), tasks and POIs."""
+links), tasks and POIs; and the asynchronous POI visit reports."""
 
 from __future__ import annotations
 
 import math
 import re
+import time
 from typing import Any
 
 import orjson
@@ -79,6 +80,8 @@ class Objects:
         self.next_task_id = 12346
         self.pois: dict[int, dict[str, Any]] = {}
         self.next_poi_id = 72228
+        self.poi_reports: dict[int, dict[str, Any]] = {}  # id -> the report, plus "_asked" (real time)
+        self.next_poi_report_id = 11880
 
     # --- geozones and their vehicle links ---
     def store_geozone(self, body: dict[str, Any], zone_id: int | None = None) -> dict[str, Any]:
@@ -257,3 +260,90 @@ class Objects:
         if poi_id not in self.pois:
             raise ApiError("POI not found.", 404)
         return json_response(self.store_poi(await json_object(request), poi_id))
+
+    # --- POI reports: created, then "processed" in the background (status 0, 1, 2), then fetched ---
+    def poi_report_status(self, report: dict[str, Any]) -> int:
+        """0 until a third of the report delay has passed, 1 until all of it has (for good with stuck_reports),
+        then 2."""
+        delay = float(self.faults.knobs.get("poi_report_delay", 2.0))
+        waited = time.time() - report["_asked"]
+        if self.faults.knobs.get("stuck_reports"):
+            return 0 if waited < delay / 3 else 1
+        return 0 if waited < delay / 3 else 1 if waited < delay else 2
+
+    def public_report(self, report: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in report.items() if not k.startswith("_")} | {"status": self.poi_report_status(report)}
+
+    async def poi_reports_view(self, request: Request) -> Response:
+        """GET: every report with its status; POST creates one (``datetime``: [start, stop], ``type`` "poi",
+        ``group`` "vehicle")."""
+        if request.method == "GET":
+            return json_response([self.public_report(r) for r in self.poi_reports.values()])
+        body = await json_object(request)
+        period = body.get("datetime")
+        if not isinstance(period, list) or len(period) != 2:
+            raise ApiError("The datetime field must be two times: the period's start and stop.")
+        start, stop = (parse_vendor_time(t, "datetime") for t in period)
+        if body.get("type") not in ("poi", "geo", "country", "rtasks") or body.get("group") not in (
+            "vehicle",
+            "category",
+        ):
+            raise ApiError("The type field must be poi, geo, country or rtasks and the group vehicle or category.")
+        report = {"id": self.next_poi_report_id, "status": 0, "type": body["type"], "group": body["group"]}
+        report |= {"type_id": body.get("type_id"), "group_id": body.get("group_id"), "group_name": None}
+        report |= {"type_name": None, "start_time": period[0], "stop_time": period[1]}
+        report |= {"repStatus": vendor_time(self.clock.now()), "_asked": time.time(), "_period": (start, stop)}
+        self.poi_reports[report["id"]] = report
+        self.next_poi_report_id += 1
+        return json_response(self.public_report(report))
+
+    async def poi_report_view(self, request: Request) -> Response:
+        """The visit rows of a finished report (400 while it is not done)."""
+        report = self.poi_reports.get(request.path_params["id"])
+        if report is None:
+            raise ApiError("Report not found.", 404)
+        if self.poi_report_status(report) != 2:
+            raise ApiError("The report is not ready yet.")
+        return json_response(self.poi_visits(*report["_period"]))
+
+    def poi_visits(self, start: float, stop: float) -> list[dict[str, Any]]:
+        """Each stay of a vehicle within a POI's radius in the period: in and out times, seconds inside, km."""
+        rows, now = [], self.clock.now()
+        for poi in self.pois.values():
+            for device in range(len(self.regs)):
+                inside: list[int] = []
+                for i in [*self.store.window(device, start, stop, now), None]:
+                    fix = self.store.fixes[i] if i is not None else None
+                    if fix is not None and metres(fix.lat, fix.lon, poi["lat"], poi["lon"]) <= poi["radius"]:
+                        inside.append(i)
+                    elif inside:
+                        rows.append(self.visit_row(len(rows), poi, device, inside))
+                        inside = []
+        return rows
+
+    def visit_row(self, n: int, poi: dict[str, Any], device: int, inside: list[int]) -> dict[str, Any]:
+        first, last = inside[0], inside[-1]
+        seconds = int(self.store.times[last] - self.store.times[first])
+        km = (self.store.fixes[last].odometer_m - self.store.fixes[first].odometer_m) / 1000
+        return {
+            "id": 4176215 + n,
+            "type_name": poi.get("name"),
+            "radius": poi["radius"],
+            "object_id": self.regs[device],
+            "in_poi_time": seconds,
+            "in_time": vendor_time(self.store.times[first]),
+            "out_time": vendor_time(self.store.times[last]),
+            "distance": round(km, 2),
+            "moto_hrs": seconds if self.store.fixes[first].ignition else 0,
+            "order_details": None,
+            "work_finished_at": None,
+            "order_ref": None,
+            "task_description": None,
+            "arrived_at": None,
+            "alias": self.model.vehicles[device].name,
+        }
+
+
+def metres(lat: float, lon: float, lat0: float, lon0: float) -> float:
+    dx = (lon - lon0) * 111_320 * math.cos(math.radians(lat0))
+    return math.hypot(dx, (lat - lat0) * 111_320)
