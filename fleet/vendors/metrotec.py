@@ -1,5 +1,6 @@
-"""Metrotec (Estonia): vehicles keyed by registration number, latest positions, route history, route log and
-stops, drivers (the vendor's Metrotec API excerpt and reference/metrotec/NOTES.md).
+"""Metrotec (Estonia): vehicles keyed by registration number, drivers, latest positions and route history, the
+route log and stops, geozones, POIs and tasks (read and written), asynchronous POI reports (the vendor's
+Metrotec API excerpt and reference/metrotec/NOTES.md).
 
 Paths, auth, fetchers, then the pure mappers. The excerpt lost most URL paths: ``PATHS`` holds the ones its
 naming implies, to verify against the vendor's published OpenAPI file; the base URL names the API root
@@ -101,6 +102,7 @@ class MetrotecConnector(base.Connector):
         token = answer.get("jwt") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise VendorError(f"POST {PATHS['login']}: the answer holds no jwt")
+        self.http.secrets = (*self.http.secrets, token)  # masked too, should an error body echo it
         self._bearer(token, renew_at(answer.get("expires"), time.time()))
 
     def _bearer(self, token: str, renew: float | None) -> None:
@@ -196,14 +198,12 @@ class MetrotecConnector(base.Connector):
 
     def create_poi_report(self, since: datetime, until: datetime) -> str:
         body = {"datetime": [format_time(since), format_time(until)], "type": "poi", "type_id": None}
-        answer = self.call("POST", PATHS["poi_reports"], json=body | {"group": "vehicle", "group_id": None})
-        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise VendorError(f"POST {PATHS['poi_reports']}: the answer holds no id")
-        return str(answer["id"])
+        return self._create(PATHS["poi_reports"], body | {"group": "vehicle", "group_id": None})
 
     def poi_report_status(self, report_id: str) -> str:
         rows = self.call("GET", PATHS["poi_reports"])
-        row = next((r for r in rows or [] if isinstance(r, dict) and str(r.get("id")) == report_id), None)
+        rows = rows if isinstance(rows, list) else []
+        row = next((r for r in rows if isinstance(r, dict) and str(r.get("id")) == report_id), None)
         if row is None:
             raise VendorError(f"POI report {report_id} is not in the vendor's list", permanent=True)
         status = REPORT_STATUSES.get(row.get("status"))
@@ -216,11 +216,15 @@ class MetrotecConnector(base.Connector):
         return self.map_rows("poi report", rows, parse_visit)
 
     # --- write-back -------------------------------------------------------
-    def create_geofence(self, record: GeofenceRecord) -> str:
-        answer = self.call("POST", PATHS["geozones"], json={"id": "newItem", **render_geozone(record)})
+    def _create(self, path: str, body: dict[str, Any]) -> str:
+        """POST a new object; return the id the vendor gave it."""
+        answer = self.call("POST", path, json=body)
         if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise VendorError(f"POST {PATHS['geozones']}: the answer holds no id")
+            raise VendorError(f"POST {path}: the answer holds no id")
         return str(answer["id"])
+
+    def create_geofence(self, record: GeofenceRecord) -> str:
+        return self._create(PATHS["geozones"], {"id": "newItem", **render_geozone(record)})
 
     def update_geofence(self, record: GeofenceRecord) -> None:
         body = {"id": int(record.vendor_id), **render_geozone(record)}
@@ -235,10 +239,7 @@ class MetrotecConnector(base.Connector):
         self.call("DELETE" if unlink else "POST", PATHS["zone_links"], json=body)
 
     def create_task(self, record: TaskRecord) -> str:
-        answer = self.call("POST", PATHS["tasks"], json=render_task(record))
-        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise VendorError(f"POST {PATHS['tasks']}: the answer holds no id")
-        return str(answer["id"])
+        return self._create(PATHS["tasks"], render_task(record))
 
     def update_task(self, record: TaskRecord) -> None:
         """An edit (``edit: true``: the vendor keeps it in its audit log)."""
@@ -250,10 +251,7 @@ class MetrotecConnector(base.Connector):
         self.call("PUT", f"{PATHS['tasks']}/{vendor_id}", json=body)
 
     def create_poi(self, record: PoiRecord) -> str:
-        answer = self.call("POST", PATHS["pois"], json=render_poi(record))
-        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise VendorError(f"POST {PATHS['pois']}: the answer holds no id")
-        return str(answer["id"])
+        return self._create(PATHS["pois"], render_poi(record))
 
     def update_poi(self, record: PoiRecord) -> None:
         self.call("PUT", f"{PATHS['pois']}/{record.vendor_id}", json=render_poi(record))
