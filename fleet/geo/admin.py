@@ -1,5 +1,5 @@
-"""Admin for geofences and POIs. Geofences are saved and deleted through ``fleet.geo.services``, so the
-vendor accounts that hold a copy follow."""
+"""Admin for geofences and POIs. Geofences are saved and deleted, POIs saved, through ``fleet.geo.services``, so
+the vendor accounts that hold a copy follow."""
 
 from django.contrib import admin
 from django.db import transaction
@@ -36,3 +36,6 @@ class POIAdmin(OrgScopedAdmin, LeafletGeoAdmin):
     list_display = ["name", "purpose", "address", "radius_m", "contact_name", "contact_phone", "organization"]
     list_filter = ["purpose", "organization"]
     search_fields = ["name", "address", "contact_name", "contact_phone"]
+
+    def save_model(self, request: HttpRequest, obj: POI, form: ModelForm, change: bool) -> None:
+        services.save_poi(obj)

@@ -1,17 +1,18 @@
-"""Saving and deleting geofences made in fleet (the admin, pages): validate, store, and notify the
-write-back handlers other apps register here (the vendors app pushes to vendor accounts). Code that
-mirrors a vendor's own geofences saves the model directly, so nothing is echoed back."""
+"""Saving and deleting geofences, and saving POIs, made in fleet (the admin, pages): validate, store, and notify
+the write-back handlers other apps register here (the vendors app pushes to vendor accounts). Code that
+mirrors a vendor's own geofences and POIs saves the model directly, so nothing is echoed back."""
 
 from collections.abc import Callable
 from functools import partial
 
 from django.db import transaction
 
-from fleet.geo.models import Geofence
+from fleet.geo.models import POI, Geofence
 
 Handler = Callable[[Geofence], None]
 _saved: list[Handler] = []
 _deleting: list[Handler] = []
+_poi_saved: list[Callable[[POI], None]] = []
 
 
 def on_geofence_saved(handler: Handler) -> None:
@@ -43,3 +44,19 @@ def delete_geofence(geofence: Geofence) -> None:
         for handler in _deleting:
             handler(geofence)
         geofence.delete()
+
+
+def on_poi_saved(handler: Callable[[POI], None]) -> None:
+    """Register ``handler(poi)``, run after the transaction that saved the POI commits."""
+    if handler not in _poi_saved:
+        _poi_saved.append(handler)
+
+
+def save_poi(poi: POI) -> POI:
+    """Validate and save the POI, then notify the handlers once the save is committed."""
+    poi.full_clean()
+    with transaction.atomic():
+        poi.save()
+        for handler in _poi_saved:
+            transaction.on_commit(partial(handler, poi))
+    return poi

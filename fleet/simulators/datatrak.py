@@ -350,15 +350,6 @@ class DatatrakSim(TraccarSim):
         devices, t_from, t_to = self.report_window(await self.report_params(request))
         return [(d, self.store.window(d, t_from, t_to, now)) for d in devices], now
 
-    def runs(self, rows: list[int]) -> list[tuple[bool, int, int]]:
-        """Split rows into runs of equal ignition: (ignition, first row, first row of the next run)."""
-        fixes, out, start = self.store.fixes, [], 0
-        for k in range(1, len(rows) + 1):
-            if k == len(rows) or fixes[rows[k]].ignition != fixes[rows[start]].ignition:
-                out.append((fixes[rows[start]].ignition, start, k))
-                start = k
-        return out
-
     def base_report(self, d: int, first: int, last: int) -> dict[str, Any]:
         a, b = self.store.fixes[first], self.store.fixes[last]
         return {
@@ -412,22 +403,15 @@ class DatatrakSim(TraccarSim):
         )
         return report
 
-    def segments(self, rows: list[int], ignition: bool) -> list[tuple[list[int], int, int]]:
-        """(rows of the run, first fix, end fix) for runs with this ignition; the end is the next run's first."""
-        out = []
-        for on, a, b in self.runs(rows):
-            if on == ignition:
-                out.append((rows[a:b], rows[a], rows[b] if b < len(rows) else rows[b - 1]))
-        return out
-
     async def trips_view(self, request: Request) -> Response:
         per_device, _ = await self.report_rows(request)
-        trips = [self.trip(d, run, a, b) for d, rows in per_device for run, a, b in self.segments(rows, True)]
+        trips = [self.trip(d, run, a, b) for d, rows in per_device for run, a, b in self.store.segments(rows, True)]
         return self.json(trips)
 
     async def stops_view(self, request: Request) -> Response:
         per_device, _ = await self.report_rows(request)
-        return self.json([self.stop(d, a, b) for d, rows in per_device for _run, a, b in self.segments(rows, False)])
+        stops = [self.stop(d, a, b) for d, rows in per_device for _run, a, b in self.store.segments(rows, False)]
+        return self.json(stops)
 
     async def summary_view(self, request: Request) -> Response:
         per_device, _ = await self.report_rows(request)

@@ -121,7 +121,13 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "ping_interval": _positive,
     "ignore_pongs": bool,
     "no_session": bool,
+    "jwt_expiry": _positive,
+    "require_version": bool,
+    "reorder_pages": bool,
+    "poi_report_delay": _positive,
+    "stuck_reports": bool,
 }
+KEPT_WHEN_OFF = frozenset({"require_version"})  # knobs whose off state differs from their absence
 
 
 class Faults:
@@ -142,7 +148,7 @@ class Faults:
                 shots += [name] if value else []
             elif name not in KNOB_CHECKS:
                 raise ValueError(f"unknown fault knob {name!r}")
-            elif value is None or value is False or value == 0:
+            elif value is None or (name not in KEPT_WHEN_OFF and (value is False or value == 0)):
                 self.knobs.pop(name, None)
             else:
                 self.knobs[name] = KNOB_CHECKS[name](value)

@@ -41,8 +41,9 @@ log = logging.getLogger("fleet.simulators")
 SIMULATORS = {
     "datatrak": "fleet.simulators.datatrak:DatatrakSim",
     "safectory": "fleet.simulators.safectory:SafectorySim",
+    "metrotec": "fleet.simulators.metrotec:MetrotecSim",
 }
-DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102}
+DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103}
 STAT_KEYS = (
     "requests",
     "logins",
@@ -73,6 +74,7 @@ class SimConfig:
     tick: float = 1.0  # real seconds between socket ticks
     ping_interval: float = 30.0
     socket_idle_timeout: float = 600.0
+    jwt_expiry: float = 600.0  # seconds a Metrotec login's JWT lives
 
 
 # --- the simulator core ----------------------------------------------------------------------------
@@ -428,7 +430,7 @@ def start_simulator(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(SIMULATORS))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory")
+    parser.add_argument("--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec")
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--username", default="demo")
@@ -440,6 +442,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frozen", action="store_true", help="start with the clock frozen")
     parser.add_argument("--ping-interval", type=float, default=30.0, help="safectory PING period")
     parser.add_argument("--idle-timeout", type=float, default=600.0, help="datatrak socket idle timeout")
+    parser.add_argument("--jwt-expiry", type=float, default=600.0, help="metrotec: seconds a login's JWT lives")
 
 
 def serve(options: dict[str, Any]) -> None:
@@ -458,6 +461,7 @@ def serve(options: dict[str, Any]) -> None:
         token=options["token"],
         ping_interval=options["ping_interval"],
         socket_idle_timeout=options["idle_timeout"],
+        jwt_expiry=options["jwt_expiry"],
     )
     port = options["port"] or DEFAULT_PORTS[kind]
     uvicorn.run(build_app(sim), host=options["host"], port=port, ws="websockets-sansio", log_level="info")

@@ -147,6 +147,17 @@ class Store:
             k += 1
         return rows[k - 1] if 0 < k < len(rows) else None
 
+    def segments(self, rows: list[int], ignition: bool) -> list[tuple[list[int], int, int]]:
+        """(rows of the run, first fix, end fix) for each run of ``rows`` with this ignition; a run ends at the
+        next run's first fix (trips and stops share their end points), the last one at its own last fix."""
+        fixes, out, start = self.fixes, [], 0
+        for k in range(1, len(rows) + 1):
+            if k == len(rows) or fixes[rows[k]].ignition != fixes[rows[start]].ignition:
+                if fixes[rows[start]].ignition == ignition:
+                    out.append((rows[start:k], rows[start], rows[k] if k < len(rows) else rows[k - 1]))
+                start = k
+        return out
+
     def all_visible(self, now: float) -> list[int]:
         if not self.visible_at:
             return list(range(len(self.fixes)))

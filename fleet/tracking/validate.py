@@ -229,6 +229,30 @@ def geofence(record) -> str | None:
     return None
 
 
+TASK_STATUSES = frozenset({"created", "in_progress", "completed", "rejected", "cancelled"})
+
+
+def task(record, now: datetime) -> str | None:
+    """A TaskRecord: an id, an order reference, a destination in range and a known status; planned times kept
+    only when sane."""
+    if _vendor_id(record) is None:
+        return "no id"
+    record.order_ref = _text(record.order_ref, 100)
+    if not record.order_ref:
+        return "no order_ref"
+    lat, lon = record.latitude, record.longitude
+    if not (_finite(lat) and _finite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return "destination out of range"
+    if record.status not in TASK_STATUSES:
+        return "status: unknown"
+    record.title = _name(record.title, "", 200)
+    record.address = _text(record.address, 300)
+    record.planned_start = _time_or_none(record.planned_start, now)
+    record.planned_stop = _time_or_none(record.planned_stop, now)
+    record.attributes = json_safe(record.attributes)
+    return None
+
+
 def poi(record) -> str | None:
     if _vendor_id(record) is None:
         return "no id"

@@ -1,10 +1,11 @@
-"""Admin for vendor accounts (credentials write-only, kinds limited to the registry's), their sync runs
-and the links between vendor objects and fleet's."""
+"""Admin for vendor accounts (credentials write-only, kinds limited to the registry's), their sync runs, the
+links between vendor objects and fleet's, and the vendors' POI reports."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django.utils.html import escape, format_html
 
 from fleet.core.admin import OrgScopedAdmin
 from fleet.core.scoping import is_org_scoped, org_lookup
-from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
+from fleet.vendors.models import PoiReport, SyncRun, VendorAccount, VendorLink
 from fleet.vendors.registry import CONNECTORS
 
 NO_CONNECTOR = "No connector for kind %(value)r: fleet can sync " + ", ".join(sorted(CONNECTORS)) + "."
@@ -23,7 +24,18 @@ class VendorAccountForm(forms.ModelForm):
 
     username = forms.CharField(required=False)
     password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
-    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="A token or API key, used instead of the username and password when given (Metrotec: the API key "
+        "from its admin panel; without one, the username and password log in for a short-lived JWT).",
+    )
+    language = forms.CharField(
+        required=False,
+        max_length=16,
+        help_text="Metrotec: the language of the vendor's labels (e.g. et, en); blank: the vendor's default.",
+    )
+    SHOWN = ("username", "language")  # stored in the credentials, but no secret: shown back
 
     class Meta:
         model = VendorAccount
@@ -35,7 +47,8 @@ class VendorAccountForm(forms.ModelForm):
         if self.instance.pk and self.instance.kind not in CONNECTORS:
             self.fields["kind"].help_text = escape(NO_CONNECTOR % {"value": self.instance.kind})  # admin renders it raw
         stored = (self.instance.credentials or {}) if self.instance.pk else {}
-        self.fields["username"].initial = stored.get("username", "")
+        for shown in self.SHOWN:
+            self.fields[shown].initial = stored.get(shown, "")
         for secret in ("password", "token"):
             if stored.get(secret):
                 self.fields[secret].help_text = "Stored. Leave blank to keep it."
@@ -43,7 +56,8 @@ class VendorAccountForm(forms.ModelForm):
     def save(self, commit: bool = True) -> VendorAccount:
         account = super().save(commit=False)
         creds = dict(account.credentials or {})
-        creds["username"] = self.cleaned_data["username"]
+        for shown in self.SHOWN:
+            creds[shown] = self.cleaned_data[shown]
         for secret in ("password", "token"):
             if self.cleaned_data[secret]:
                 creds[secret] = self.cleaned_data[secret]
@@ -131,3 +145,18 @@ class VendorLinkAdmin(OrgScopedAdmin):
     list_display = ["account", "content_type", "object_id", "vendor_id", "last_pulled", "last_pushed", "push_error"]
     list_filter = ["content_type", "account"]
     search_fields = ["vendor_id"]
+
+
+@admin.register(PoiReport)
+class PoiReportAdmin(OrgScopedAdmin):
+    list_display = ["account", "start", "end", "status", "requested", "finished", "error"]
+    list_filter = ["status", "account"]
+    readonly_fields = ["vendor_id", "status", "rows", "error", "requested", "finished"]
+
+    def save_model(self, request: HttpRequest, obj: PoiReport, form: forms.ModelForm, change: bool) -> None:
+        """A new report is asked for at once (its task polls the vendor until it is made)."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            from fleet.vendors.tasks import poi_report_task
+
+            transaction.on_commit(lambda: poi_report_task.delay(obj.pk))

@@ -1,4 +1,5 @@
-"""The vendors app: its ready() registers the geofence write-back with ``fleet.geo.services``."""
+"""The vendors app: its ready() registers the geofence, POI and task write-back with ``fleet.geo.services`` and
+``fleet.dispatch.services``."""
 
 from django.apps import AppConfig
 
@@ -8,8 +9,11 @@ class VendorsConfig(AppConfig):
     label = "vendors"
 
     def ready(self) -> None:
+        from fleet.dispatch import services as dispatch
         from fleet.geo import services
         from fleet.vendors import writeback
 
         services.on_geofence_saved(writeback.schedule_geofence_push)
         services.on_geofence_deleted(writeback.schedule_geofence_delete)
+        services.on_poi_saved(writeback.schedule_poi_push)
+        dispatch.on_task_saved(writeback.schedule_task_push)

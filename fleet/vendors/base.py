@@ -32,7 +32,10 @@ DEVICES, GROUPS, DRIVERS, BEACONS = "devices", "groups", "drivers", "beacons"
 GEOFENCES, POIS, TASKS = "geofences", "pois", "tasks"
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
+POI_REPORTS = "poi_reports"  # the vendor's POI visit reports, made asynchronously (create, poll, fetch)
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
+
+NOT_SECRET = frozenset({"language"})  # account settings kept with the credentials that need no masking
 
 # Resources whose objects are retired when the vendor stops listing them (the sync compares the ids listed).
 LISTED = frozenset({DEVICES, GROUPS, DRIVERS, BEACONS, GEOFENCES})
@@ -51,6 +54,7 @@ CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
     EVENTS: ("events",),
     TRIPS: ("trips",),
     REPORTS: ("reports",),
+    POI_REPORTS: ("create_poi_report", "poi_report_status", "poi_report_rows"),
     GEOFENCE_WRITE: ("create_geofence", "update_geofence", "delete_geofence", "link_geofence"),
     POI_WRITE: ("create_poi", "update_poi", "delete_poi"),
     TASK_WRITE: ("create_task", "update_task", "delete_task"),
@@ -109,7 +113,8 @@ class Connector:
         self.account_id = account_id
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
-        self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=tuple(map(str, credentials.values())))
+        secrets = tuple(str(v) for k, v in credentials.items() if k not in NOT_SECRET)
+        self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=secrets)
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
@@ -208,6 +213,19 @@ class Connector:
     def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
         """Return the vendor's own ``kind`` report (trips / stops / summary) rows, in canonical units."""
         raise self._cannot("run its own reports")
+
+    def create_poi_report(self, since: datetime, until: datetime) -> str:
+        """Ask the vendor for its POI visit report of every vehicle over [since, until]; return its id."""
+        raise self._cannot("make POI reports")
+
+    def poi_report_status(self, report_id: str) -> str:
+        """ "waiting", "processing" or "done"."""
+        raise self._cannot("make POI reports")
+
+    def poi_report_rows(self, report_id: str) -> list[dict[str, Any]]:
+        """A finished POI report's visits, in canonical units (``device_id``, ``poi``, ``enter``, ``exit``,
+        ``duration_s``, ``distance_m``)."""
+        raise self._cannot("make POI reports")
 
     # --- write-back ---------------------------------------------------------
     def create_geofence(self, record: GeofenceRecord) -> str:

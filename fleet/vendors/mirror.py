@@ -1,14 +1,20 @@
-"""Mirror vendor objects that fleet can also create (geofences today; POIs and tasks later)
-through VendorLink, so one canonical object can be linked to several vendor accounts."""
+"""Mirror vendor objects that fleet can also create (geofences, POIs and tasks) through VendorLink, so
+one canonical object can be linked to several vendor accounts.
+
+A task's status can change on both sides: its link's ``state["status"]`` holds the last status fleet and the
+vendor agreed on, and ``reconcile_status`` settles a difference (docs/architecture.md, Sync, streams, rate
+limits, write-back)."""
 
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.gis.geos import GEOSGeometry
+from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
-from fleet.geo.models import Geofence
+from fleet.dispatch.models import Task
+from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
-from fleet.tracking.records import GeofenceRecord
+from fleet.tracking.models import Device
+from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskRecord
 from fleet.tracking.services import gated
 from fleet.tracking.validate import Tally
 from fleet.vendors.models import VendorAccount, VendorLink
@@ -94,4 +100,146 @@ def record_for(geofence: Geofence, vendor_id: str = "") -> GeofenceRecord:
         width_m=geofence.width_m,
         description=geofence.description,
         attributes=geofence.attributes,
+    )
+
+
+def reconcile_status(task: Task, vendor_status: str, agreed: str | None) -> bool:
+    """Settle the task's status with the vendor's, given the last status both agreed on; return whether the
+    task changed (not saved). A status changed only at the vendor comes to fleet; one changed only in fleet
+    stays (its push carries it); one changed on both sides keeps the vendor's, and fleet's discarded change
+    goes on the task's history (``attributes["history"]``)."""
+    if vendor_status in (agreed, task.status):
+        return False
+    if agreed is not None and task.status != agreed:  # both sides changed it, differently
+        entry = {"at": timezone.now().isoformat(), "field": "status", "discarded": task.status}
+        entry |= {"kept": vendor_status, "why": "changed at the vendor too: the vendor's status is kept"}
+        task.attributes = {**task.attributes, "history": [*task.attributes.get("history", []), entry]}
+    task.status = vendor_status
+    return True
+
+
+def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
+    """The vendor's tasks in fleet: new ones created (or an unlinked task of the same order_ref linked), the
+    status of linked ones reconciled. Saved directly, not through dispatch.services: nothing is echoed back."""
+    tally = Tally()
+    records = gated(records, validate.task, tally)
+    ct = ContentType.objects.get_for_model(Task)
+    links = {link.vendor_id: link for link in VendorLink.objects.filter(account=account, content_type=ct)}
+    tasks = Task.objects.filter(organization_id=account.organization_id)
+    existing = tasks.in_bulk([link.object_id for link in links.values()])
+    unlinked = tasks.filter(order_ref__in=[r.order_ref for r in records]).exclude(pk__in=existing)
+    by_ref = {t.order_ref: t for t in unlinked}
+    devices = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
+    now = timezone.now()
+    with transaction.atomic():
+        for record in records:
+            link = links.get(record.vendor_id)
+            task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
+            if task is None:
+                fields = task_fields(record, devices)
+                task = Task.objects.create(organization_id=account.organization_id, status=record.status, **fields)
+                tally.created += 1
+            elif reconcile_status(task, record.status, link.state.get("status") if link else None):
+                Task.objects.filter(pk=task.pk).update(status=task.status, attributes=task.attributes)
+                tally.updated += 1
+            else:
+                tally.duplicates += 1
+            state = {**(link.state if link else {}), "status": record.status}
+            defaults = {"object_id": task.pk, "last_pulled": now, "state": state}
+            VendorLink.objects.update_or_create(
+                account=account, content_type=ct, vendor_id=record.vendor_id, defaults=defaults
+            )
+    return tally
+
+
+def task_fields(record: TaskRecord, devices: dict[str, int]) -> dict:
+    return {
+        "order_ref": record.order_ref,
+        "title": record.title,
+        "device_id": devices.get(record.device_id or ""),
+        "destination": Point(record.longitude, record.latitude, srid=4326),
+        "destination_address": record.address,
+        "planned_start": record.planned_start,
+        "planned_stop": record.planned_stop,
+        "attributes": {k: v for k, v in record.attributes.items() if v is not None},
+    }
+
+
+def task_record(task: Task, vendor_id: str = "") -> TaskRecord:
+    return TaskRecord(
+        vendor_id=vendor_id,
+        order_ref=task.order_ref,
+        latitude=task.destination.y,
+        longitude=task.destination.x,
+        device_id=task.device.vendor_id if task.device else None,
+        title=task.title,
+        status=task.status,
+        planned_start=task.planned_start,
+        planned_stop=task.planned_stop,
+        address=task.destination_address,
+    )
+
+
+POI_ATTRIBUTES = ("purpose", "contact_name", "contact_phone")  # PoiRecord.attributes that are POI fields
+
+
+def pull_pois(account: VendorAccount, records: list[PoiRecord]) -> Tally:
+    """Create or update the account's POIs in fleet, through the validation gate (saved directly: not pushed
+    back)."""
+    tally = Tally()
+    records = gated(records, lambda record, now: validate.poi(record), tally)
+    ct = ContentType.objects.get_for_model(POI)
+    links = linked_ids(account, POI)
+    existing = POI.objects.filter(organization_id=account.organization_id).in_bulk(links.values())
+    now = timezone.now()
+    with transaction.atomic():
+        for record in records:
+            fields = poi_fields(record)
+            poi = existing.get(links.get(record.vendor_id))
+            if poi is None:
+                poi = POI.objects.create(organization_id=account.organization_id, **fields)
+                VendorLink.objects.update_or_create(
+                    account=account,
+                    content_type=ct,
+                    vendor_id=record.vendor_id,
+                    defaults={"object_id": poi.pk, "last_pulled": now},
+                )
+                tally.created += 1
+            elif any(getattr(poi, k) != v for k, v in fields.items() if k != "point") or not poi.point.equals_exact(
+                fields["point"], tolerance=1e-9
+            ):
+                POI.objects.filter(pk=poi.pk).update(**fields)
+                tally.updated += 1
+            else:
+                tally.duplicates += 1
+    return tally
+
+
+def poi_fields(record: PoiRecord) -> dict:
+    attrs = record.attributes
+    purpose = attrs.get("purpose") if attrs.get("purpose") in POI.Purpose.values else POI.Purpose.POI
+    return {
+        "name": record.name,
+        "description": record.description,
+        "purpose": purpose,
+        "point": Point(record.longitude, record.latitude, srid=4326),
+        "radius_m": record.radius_m,
+        "address": record.address,
+        "contact_name": str(attrs.get("contact_name") or "")[:200],
+        "contact_phone": str(attrs.get("contact_phone") or "")[:50],
+        "attributes": {k: v for k, v in attrs.items() if k not in POI_ATTRIBUTES},
+    }
+
+
+def poi_record(poi: POI, vendor_id: str = "") -> PoiRecord:
+    attrs = {**poi.attributes, "purpose": poi.purpose, "contact_name": poi.contact_name}
+    return PoiRecord(
+        vendor_id=vendor_id,
+        name=poi.name,
+        latitude=poi.point.y,
+        longitude=poi.point.x,
+        radius_m=poi.radius_m,
+        description=poi.description,
+        address=poi.address,
+        attributes=attrs | {"contact_phone": poi.contact_phone},
     )

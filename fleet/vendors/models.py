@@ -96,6 +96,9 @@ class VendorLink(models.Model):
     last_pulled = models.DateTimeField(null=True, blank=True)
     last_pushed = models.DateTimeField(null=True, blank=True)
     push_error = models.TextField(blank=True)
+    state = models.JSONField(
+        default=dict, blank=True, help_text="What both sides last agreed on (a task's status), to tell who changed it."
+    )
 
     class Meta:
         constraints = [
@@ -105,3 +108,30 @@ class VendorLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}:{self.content_type.model}:{self.vendor_id}"
+
+
+class PoiReport(models.Model):
+    """A vendor's POI visit report, asked for and then polled until the vendor has made it (it takes a while)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # not asked yet, or asked and not done
+        DONE = "done"
+        ERROR = "error"
+
+    org_path = "account__organization"
+
+    account = models.ForeignKey(VendorAccount, on_delete=models.CASCADE, related_name="poi_reports")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    vendor_id = models.CharField(max_length=100, blank=True, help_text="The vendor's id of the report, once asked.")
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    rows = models.JSONField(default=list, blank=True, help_text="The visits, once done.")
+    error = models.TextField(blank=True)
+    requested = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested"]
+
+    def __str__(self) -> str:
+        return f"{self.account} POI report {self.start:%Y-%m-%d}–{self.end:%Y-%m-%d}"

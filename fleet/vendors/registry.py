@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 CONNECTORS: dict[str, tuple[str, str]] = {
     "datatrak": ("Data Trak (Traccar 4.2)", "fleet.vendors.datatrak.DataTrakConnector"),
     "safectory": ("Safectory Track", "fleet.vendors.safectory.SafectoryConnector"),
+    "metrotec": ("Metrotec", "fleet.vendors.metrotec.MetrotecConnector"),
 }
 
 KIND_CHOICES = [(kind, label) for kind, (label, _) in CONNECTORS.items()]

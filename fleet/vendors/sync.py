@@ -121,6 +121,8 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         (base.DEVICES, lambda: services.upsert_devices(org, acc, connector.devices())),
         (base.BEACONS, lambda: services.upsert_beacons(org, acc, connector.beacons())),
         (base.GEOFENCES, lambda: mirror.pull_geofences(account, connector.geofences())),
+        (base.POIS, lambda: mirror.pull_pois(account, connector.pois())),
+        (base.TASKS, lambda: mirror.pull_tasks(account, connector.tasks())),
         (base.POSITIONS, lambda: _positions(account, connector, progress)),
         (base.EVENTS, lambda: _events(account, connector, progress)),
     ]

@@ -6,10 +6,11 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from fleet.geo.models import Geofence
-from fleet.vendors import sync, writeback
+from fleet.dispatch.models import Task
+from fleet.geo.models import POI, Geofence
+from fleet.vendors import poireports, sync, writeback
 from fleet.vendors.errors import VendorError
-from fleet.vendors.models import SyncRun, VendorAccount
+from fleet.vendors.models import PoiReport, SyncRun, VendorAccount
 
 
 @shared_task(time_limit=600, soft_time_limit=540, ignore_result=True)
@@ -76,3 +77,44 @@ def delete_geofence_task(account_id: int, vendor_id: str) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if account:
         writeback.delete_geofence(account, vendor_id)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_task_task(task_id: int, account_id: int) -> None:
+    task = Task.objects.filter(pk=task_id).select_related("device").first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if task and account:
+        writeback.push_task(task, account)
+
+
+@shared_task(
+    time_limit=60,
+    soft_time_limit=55,
+    ignore_result=True,
+    autoretry_for=(VendorError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_poi_task(poi_id: int, account_id: int) -> None:
+    poi = POI.objects.filter(pk=poi_id).first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if poi and account:
+        writeback.push_poi(poi, account)
+
+
+@shared_task(time_limit=60, soft_time_limit=55, ignore_result=True, autoretry_for=(VendorError,), max_retries=5)
+def poi_report_task(report_id: int) -> None:
+    """One step of a POI report; scheduled again (not waiting) until the report is finished."""
+    report = PoiReport.objects.filter(pk=report_id).select_related("account").first()
+    if report is None:
+        return
+    delay = poireports.advance(report)
+    if delay is not None:
+        poi_report_task.apply_async((report_id,), countdown=delay)

@@ -282,8 +282,8 @@ def parse_position(p: dict[str, Any]) -> PositionRecord:
     return PositionRecord(
         device_id=required_id(p, "deviceId"),
         fix_time=required_time(get("fixTime") or get("deviceTime"), "fixTime"),
-        latitude=_coerce(get("latitude")),
-        longitude=_coerce(get("longitude")),
+        latitude=coordinate(get("latitude")),
+        longitude=coordinate(get("longitude")),
         speed=(number(get("speed")) or 0.0) * KNOT_KMH,
         course=number(get("course")),
         altitude=number(get("altitude")),
@@ -294,7 +294,7 @@ def parse_position(p: dict[str, Any]) -> PositionRecord:
     )
 
 
-def _coerce(value: Any) -> float:
+def coordinate(value: Any) -> float:
     """Coordinates as floats; anything unreadable becomes NaN, which ingest rejects and counts."""
     value = number(value)
     return float("nan") if value is None else value

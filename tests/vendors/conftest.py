@@ -36,6 +36,21 @@ def make_sim_account(sim: RunningSimulator, kind: str, org=None, name: str | Non
     )
 
 
+def metrotec_account(sim: RunningSimulator, org=None, name: str = "metrotec-sim", **creds) -> VendorAccount:
+    """An account on the Metrotec simulator; Metrotec's base URL names the API root (``…/api``)."""
+    account = make_sim_account(sim, "metrotec", org=org, name=name, **creds)
+    VendorAccount.objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
+    account.refresh_from_db()
+    return account
+
+
+@pytest.fixture
+def metrotec(simulator):
+    """A Metrotec simulator with five vehicles and an account on it."""
+    sim = simulator("metrotec", devices=5)
+    return sim, metrotec_account(sim)
+
+
 def stored_keys(account: VendorAccount) -> list[tuple[str, str]]:
     """(vendor device id, fix time ISO Z) of every stored position of the account, sorted."""
     rows = Position.objects.filter(device__account=account).values_list("device__vendor_id", "fix_time")

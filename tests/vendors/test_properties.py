@@ -136,7 +136,9 @@ def kept_position(r: PositionRecord) -> list[str]:
     problems = []
     if not (_finite(r.latitude) and -90 <= r.latitude <= 90 and _finite(r.longitude) and -180 <= r.longitude <= 180):
         problems.append("coordinates")
-    if not (r.fix_time and r.fix_time.utcoffset() == timedelta(0) and EPOCH < r.fix_time <= NOW + timedelta(minutes=5)):
+    if not (
+        r.fix_time and r.fix_time.utcoffset() == timedelta(0) and EPOCH <= r.fix_time <= NOW + timedelta(minutes=5)
+    ):
         problems.append("fix_time")
     if not (_finite(r.speed) and 0 <= r.speed <= MAX_SPEED_KMH):
         problems.append("speed")
@@ -153,7 +155,7 @@ def kept_position(r: PositionRecord) -> list[str]:
 
 def kept_event(r: EventRecord) -> list[str]:
     problems = []
-    if not (r.time and r.time.utcoffset() == timedelta(0) and EPOCH < r.time <= NOW + timedelta(minutes=5)):
+    if not (r.time and r.time.utcoffset() == timedelta(0) and EPOCH <= r.time <= NOW + timedelta(minutes=5)):
         problems.append("time")
     if not (isinstance(r.type, str) and r.type and len(r.type) <= Event._meta.get_field("type").max_length):
         problems.append("type")

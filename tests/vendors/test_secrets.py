@@ -15,20 +15,30 @@ PASSWORD = "Pa55-very-secret-word"
 TOKEN = "tok-0123456789-secret"
 
 
+def sim_account(sim, kind: str, **kwargs):
+    """An account on the simulator (Metrotec's base URL names its API root)."""
+    account = make_sim_account(sim, kind, **kwargs)
+    if kind == "metrotec":
+        type(account).objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
+        account.refresh_from_db()
+    return account
+
+
+@pytest.mark.parametrize("kind", ["datatrak", "metrotec"])
 @pytest.mark.parametrize(
     "creds", [{"username": "demo", "password": PASSWORD}, {"token": TOKEN}], ids=["password", "token"]
 )
-def test_credentials_appear_in_no_log_line_sync_error_or_admin_page(simulator, caplog, client, superuser, creds):
+def test_credentials_appear_in_no_log_line_sync_error_or_admin_page(simulator, caplog, client, superuser, creds, kind):
     caplog.set_level(logging.DEBUG)
-    sim = simulator("datatrak", devices=2, password=PASSWORD, token=TOKEN)
-    account = make_sim_account(sim, "datatrak", **creds)
+    sim = simulator(kind, devices=2, password=PASSWORD, token=TOKEN)
+    account = sim_account(sim, kind, **creds)
     assert sync.sync_account(account).status == "ok"
     sim.set_faults(errors={"status": 500, "count": 10}, expire_sessions=True)
     account.refresh_from_db()
     sync.sync_account(account)
-    wrong = make_sim_account(
+    wrong = sim_account(
         sim,
-        "datatrak",
+        kind,
         org=account.organization,
         name="wrong",
         **{k: v + "-wrong" if k != "username" else v for k, v in creds.items()},
