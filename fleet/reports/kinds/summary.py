@@ -30,7 +30,7 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     day_table = Table("days", "Per day", [Column("device", "Device"), Column("day", "Day", DATE), *SUMMARY_COLUMNS])
     totals: list[SummaryRow] = []
     for device in each(devices, progress, device_table, day_table):
-        _trips, _stops, rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         if not rows:
             continue
         whole = combine_summaries(rows)

@@ -49,7 +49,7 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
     tracks: list[TrackLine] = []
     clipped = 0
     for device in each(devices, progress, table):
-        trips, _stops, _rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        trips, _stops, _rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         driver = device.driver.name if device.driver_id else ""
         table.rows.extend(_trip_row(device, trip, driver) for trip in trips)
         tracks.extend(_trip_lines(device, trips, zone))
