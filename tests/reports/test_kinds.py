@@ -128,7 +128,7 @@ def test_a_trip_cut_by_the_range_is_kept_and_flagged(hel_org, van):
     assert (row["start"], row["end"]) == (at(8), at(8, 10))
     assert row["distance"] == pytest.approx(6_000, abs=0.01)
     assert row["flags"] == "still running"
-    assert report.notes == ["1 trip clipped at the range edges or by missing data."]
+    assert report.notes == ["1 trip clipped at the range edges."]
 
 
 def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
@@ -218,6 +218,22 @@ def test_route_has_every_fix_in_the_range_and_one_line(hel_org, van):
     assert len(line) == 100  # the invalid fix is not drawn
     short = build_report("route", hel_org, [van], at(8), at(8, 20))
     assert len(short.tables[0].rows) == 20  # [start, end): the 08:20 fix is out
+
+
+def test_an_implausible_fix_is_marked_in_the_route_left_off_its_line_and_noted_by_trips_and_summary(hel_org, van):
+    drive_day(van)
+    # 08:10 of trip 1 reported 55 km east: 3,300 km/h from its neighbours a minute either side
+    Position.objects.filter(device=van, fix_time=at(8, 10)).update(longitude=LON + 1.0)
+    note = "1 implausible fix ignored (beyond the plausible maximum speed)."
+
+    route = build_report("route", hel_org, [van], DAY_START, DAY_END)
+    assert [r["time"] for r in route.tables[0].rows if r["implausible"]] == [at(8, 10)]
+    assert len(route.tracks[0]) == 100 and route.notes == [note]
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END)
+    first = trips.tables[0].rows[0]
+    assert first["distance"] == pytest.approx(12_000, abs=0.01) and first["max_speed"] < 60  # not 3,300 km/h
+    assert trips.notes == [note]
+    assert build_report("summary", hel_org, [van], DAY_START, DAY_END).notes == [note]
 
 
 @pytest.fixture

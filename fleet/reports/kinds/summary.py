@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, SummaryRow, combine_summaries
-from fleet.reports.kinds.common import each, report
+from fleet.reports.kinds.common import each, implausible_note, report
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, DURATION, INT, SPEED, VOLUME, Column, Report, Table
 
 SUMMARY_COLUMNS = [
@@ -42,7 +42,8 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
         everything = _summary_row(combine_summaries(totals), device="Total")
         device_table.totals = day_table.totals = everything
     tables = [day_table, device_table] if by_day else [device_table]
-    return report("summary", organization, devices, start, end, tables)
+    notes = implausible_note(sum(row.outliers for row in totals))
+    return report("summary", organization, devices, start, end, tables, notes=notes)
 
 
 def _summary_row(row: SummaryRow, **keys) -> dict:
