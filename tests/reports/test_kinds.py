@@ -149,7 +149,9 @@ SUMMARY_DAY = {
     "distance": 27_000,
     "driving": 3000,
     "idle": 600,
-    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00; the rest of the day has no data
+    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00
+    "no_data": 86400 - 5 * 3600,  # the rest of the day: driving + idle + stopped + no data = 24 h
+    "no_data_distance": 0,
     "max_speed": 54.0,
     "avg_speed": 32.4,
     "engine_hours": 3600,  # ignition on: 1200 + 600 idling + 1800
@@ -183,7 +185,8 @@ def test_summary_split_by_local_day(hel_org, van):
     assert [r["day"] for r in days.rows] == [date(2026, 11, 20), date(2026, 11, 21)]
     assert_summary(days.rows[0], SUMMARY_DAY)
     quiet = days.rows[1]
-    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)  # no data
+    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)
+    assert quiet["no_data"] == 86400  # a day without a fix: no data, not stopped
     (whole,) = devices.rows
     assert whole["stopped"] == 14400 and whole["trips"] == 2
     assert days.totals == devices.totals and days.totals["distance"] == pytest.approx(27_000)
