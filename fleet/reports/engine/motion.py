@@ -164,8 +164,8 @@ def stays(track: Track, params: Params, located: np.ndarray, ignition_off: np.nd
 def _trimmed(t, params: Params, starts: np.ndarray, ends: np.ndarray, moved_into: np.ndarray):
     """Stays with their edges moved to where the vendor's speed (confirmed by the positions) says the vehicle
     stood: a stay begins at its first fix not left moving and ends at its last fix not reached moving. Only
-    the edges move (a jitter fix inside cannot split a stay), and only while the stay still lasts the minimal
-    parking duration; without reported speeds nothing moves."""
+    the edges move (a jitter fix inside cannot split a stay), and never below the minimal parking duration
+    (then the stay keeps that much, taken evenly from both edges); without reported speeds nothing moves."""
     n = len(moved_into)
     if len(starts) == 0 or not moved_into.any():
         return starts, ends
@@ -175,7 +175,12 @@ def _trimmed(t, params: Params, starts: np.ndarray, ends: np.ndarray, moved_into
     last_still = np.maximum.accumulate(np.where(~moved_into, positions, -1))
     new_starts = np.minimum(next_still_out[starts], ends)
     new_ends = np.maximum(last_still[ends], new_starts)
-    keep = t[new_ends] - t[new_starts] >= params.min_parking_duration_s
+    # A stay that speed would cut below the minimum keeps the minimum, taken evenly from both moving edges.
+    minimum = params.min_parking_duration_s
+    half = np.maximum(minimum - (t[new_ends] - t[new_starts]), 0.0) / 2
+    new_starts = np.maximum(np.minimum(new_starts, np.searchsorted(t, t[new_starts] - half, side="right") - 1), starts)
+    new_ends = np.minimum(np.maximum(new_ends, np.searchsorted(t, t[new_ends] + half, side="left")), ends)
+    keep = t[new_ends] - t[new_starts] >= minimum
     return np.where(keep, new_starts, starts), np.where(keep, new_ends, ends)
 
 
