@@ -167,12 +167,17 @@ def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
     trips, _, _, _ = cached(van, params, capture=django_capture_on_commit_callbacks)
     assert trips[-1].duration_s == 30 * 60
 
-    # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees the new trip
-    # (it starts after midnight, so day 3 keeps one trip, but its last stop is now cut by that trip).
+    # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees them. They are
+    # 170 km from where the van parked (its stop ends at its last fix there, 13:20): the silence after it is
+    # now a move without data, cut by the day's end.
+    before = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert before.stops[-1].end_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC) and before.gaps == []
     drive(van, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), 10, lat=62.0)
     again = cached(van, params, capture=django_capture_on_commit_callbacks)
     assert again == ranges.detect_range(van.id, params, START, END, tz=TZ)
-    assert again[1][-1].end_time == datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # the stop still runs at the end
+    assert again.stops[-1].end_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC)
+    (gap,) = again.gaps
+    assert gap.start_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC) and gap.end_time == END and gap.clipped_end
 
 
 def test_a_fix_beyond_the_margin_that_a_day_reads_invalidates_it(org_a, frozen_now, django_capture_on_commit_callbacks):

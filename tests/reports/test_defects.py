@@ -146,6 +146,13 @@ def test_defect_6_movement_across_a_data_gap_is_no_data_with_its_distance_not_a_
     (row,) = summary(tr, trips, stops, PARAMS, at(0), at(5))
     assert row.no_data_distance_m == approx(228_000, abs=1) and row.distance_m == 0
     assert row.no_data_s == 5 * 3600 - 29 * 60 - 29 * 60
+    # A car on the train: ignition off before and after makes no stop across the silence either.
+    off = track(points, ignition=np.zeros(len(points)))
+    assert [(s.start_time, s.end_time) for s in detect(off, PARAMS, at(0), at(5))[1]] == [
+        (at(0), at(0, 29)),
+        (at(4), at(4, 29)),
+    ]
+    assert len(no_data(off, PARAMS, at(0), at(5))) == 1
 
 
 def test_defect_7_the_summary_counts_every_movement_and_a_day_without_data_is_no_data():

@@ -100,10 +100,12 @@ def prepare(track: Track, params: Params) -> Prepared:
     moved_into = np.zeros(n, dtype=bool)
     if np.any(vendor > params.speed_threshold_kmh):
         moved_into[b] = (vendor[b] > params.speed_threshold_kmh) & (metres >= 0.25 * vendor[b] / 3.6 * dt)
-    stay_starts, stay_ends = stays(track, params, located, ign_known & ~ign_on, moved_into)
+    silent = (dt >= params.min_no_data_gap_s) | jump
+    carried = np.zeros(n, dtype=bool)  # reached across a silence that moved the vehicle: no stay spans it
+    carried[b[silent & (metres >= params.stop_radius_m)]] = True
+    stay_starts, stay_ends = stays(track, params, located, ign_known & ~ign_on, moved_into, carried)
     intervals = max(n - 1, 0)
     stay = inside_mask(n, stay_starts, stay_ends)
-    silent = (dt >= params.min_no_data_gap_s) | jump
     gap_step = silent & ~stay[a] if len(a) else np.zeros(0, dtype=bool)
     no_data = inside_mask(n, a[gap_step], b[gap_step])
     first, last = np.flatnonzero(located)[[0, -1]] if located.any() else (n, n)
@@ -147,15 +149,23 @@ def _merged_gaps(starts, ends, metres):
     return starts[new], ends[np.r_[new[1:], True]], np.bincount(group, weights=metres)
 
 
-def stays(track: Track, params: Params, located: np.ndarray, ignition_off: np.ndarray, moved_into: np.ndarray):
+def stays(
+    track: Track,
+    params: Params,
+    located: np.ndarray,
+    ignition_off: np.ndarray,
+    moved_into: np.ndarray,
+    carried: np.ndarray,
+):
     """(starts, ends): fix spans where the vehicle stayed within ``stop_radius_m`` of the span's first located
     fix for at least ``min_parking_duration_s``, joined with the spans where its ignition was reported off that
-    long (with ``use_ignition``); overlapping spans merged, in order."""
+    long (with ``use_ignition``; such a span ends before a fix the vehicle was ``carried`` to: a car on a
+    train has its ignition off too); overlapping spans merged, in order."""
     idx = np.flatnonzero(located)
     starts, ends = _position_stays(track.t[idx], track.lat[idx], track.lon[idx], params)
     starts, ends = _trimmed(track.t, params, idx[starts], idx[ends], moved_into)
     if params.use_ignition and ignition_off.any():
-        off_starts, off_ends = _runs(ignition_off)
+        off_starts, off_ends = _runs(ignition_off, carried)
         long = track.t[off_ends] - track.t[off_starts] >= params.min_parking_duration_s
         starts, ends = _union(np.r_[starts, off_starts[long]], np.r_[ends, off_ends[long]])
     return starts, ends
@@ -227,10 +237,14 @@ def _last_within(lat, lon, s: int, hint: int, radius: float) -> int:
     return m - 1
 
 
-def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last) index of each run of True."""
+def _runs(flags: np.ndarray, breaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) index of each run of True; a run also ends before each index where ``breaks`` is set."""
     edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    if breaks is None or not (breaks & flags).any():
+        return starts, ends
+    cuts = np.flatnonzero(breaks & flags & np.r_[False, flags[:-1]])  # a break inside a run starts a new one
+    return np.sort(np.r_[starts, cuts]), np.sort(np.r_[ends, cuts - 1])
 
 
 def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
