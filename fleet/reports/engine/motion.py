@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from fleet.core.geodesy import haversine_m
 from fleet.reports.engine.clean import outliers, step_m
 from fleet.reports.engine.distance import (
     fuel_consumption_cumulative,
@@ -33,6 +34,9 @@ from fleet.tracking.track import Track
 
 ODOMETER = "odometer"
 GPS = "gps"
+# Speeds derived from positions are measured over at least this long (the step into a fix, from the last fix
+# this much earlier), so that GPS jitter between fixes a second apart does not read as speed.
+SPEED_BASE_S = 10.0
 
 
 def to_epoch(value) -> float:
@@ -89,8 +93,8 @@ def prepare(track: Track, params: Params) -> Prepared:
     with np.errstate(divide="ignore", invalid="ignore"):
         implied = np.where(dt > 0, metres / dt * 3.6, 0.0)
     jump = implied > params.max_plausible_speed_kmh  # a jump the following fixes confirmed (clean.outliers)
-    speed = np.zeros(n)
-    speed[b] = np.where(jump, 0.0, implied)  # the step into the fix; the first located fix has none
+    speed = np.zeros(n)  # the step into the fix; the first located fix has none
+    speed[b] = _implied_kmh(t, track.lat, track.lon, np.r_[a[:1], b], params.max_plausible_speed_kmh)
     vendor = track.speed
     if np.any(vendor > params.speed_threshold_kmh):  # else no speed is reported (NaN, or 0 from ignition-only)
         plausible = np.isfinite(vendor) & (vendor >= 0) & (vendor <= params.max_plausible_speed_kmh) & ~outlier
@@ -138,6 +142,24 @@ def prepare(track: Track, params: Params) -> Prepared:
         gap_ends=gap_ends,
         gap_m=gap_m,
     )
+
+
+def _implied_kmh(t, lat, lon, idx: np.ndarray, max_kmh: float) -> np.ndarray:
+    """For each located fix after the first (``idx``: the located fixes in order), the speed implied by the
+    step into it, measured from the last fix at least ``SPEED_BASE_S`` earlier (from the previous fix when that
+    is older): a few metres of jitter a second apart are no speed. A speed beyond ``max_kmh`` (a confirmed
+    jump) is 0: that step is no data."""
+    if len(idx) < 2:
+        return np.empty(0)
+    tl = t[idx]
+    k = np.arange(1, len(idx))
+    origin = np.minimum(np.searchsorted(tl, tl[k] - SPEED_BASE_S, side="right") - 1, k - 1)
+    origin = np.maximum(origin, 0)
+    seconds = tl[k] - tl[origin]
+    metres = haversine_m(lat[idx[origin]], lon[idx[origin]], lat[idx[k]], lon[idx[k]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kmh = np.where(seconds > 0, metres / seconds * 3.6, 0.0)
+    return np.where(kmh > max_kmh, 0.0, kmh)
 
 
 def _merged_gaps(starts, ends, metres):
