@@ -29,7 +29,7 @@ CACHE_ALIAS = "default"
 TIMEOUT = 35 * 86400  # a month of closed days stays warm; a changed day's old entry ages out
 # Raise it whenever the engine's results change (tests/reports/test_engine_version.py notices when they do):
 # entries computed by an older engine are then never read.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 
 def detect_range_cached(device_id: int, params: Params, start: datetime, end: datetime, tz=None) -> WindowResult:
@@ -45,7 +45,8 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
         for a, b, day in day_windows(start, end, zone)
     ]
     closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
-    stamps = store.stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])
+    reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in closed])  # what each day reads
+    stamps = store.stamps(device_id, reads)
     keys = {ws: day_key(device_id, params, ws, we, zone, stamp) for (ws, we), stamp in zip(closed, stamps, strict=True)}
     hits = _get_many(list(keys.values()))  # one cache round trip
 
@@ -81,10 +82,11 @@ def day_key(
     device_id: int, params: Params, win_start: datetime, win_end: datetime, zone, stamp: tuple | None = None
 ) -> str:
     """The cache key of a closed day: everything its result depends on, including the change stamp of the
-    day's fixes with its margins (``store.stamps``, read here unless given)."""
+    fixes the day reads (``ranges.read_bounds``: its margins and the fixes around; ``store.stamps``, read here
+    unless given)."""
     margin = DEFAULT_MARGIN
     if stamp is None:
-        (stamp,) = store.stamps(device_id, [(win_start - margin, win_end + margin)])
+        (stamp,) = store.stamps(device_id, [ranges.read_bounds(device_id, win_start, win_end, margin)])
     parts = (
         ENGINE_VERSION,
         serial.FORMAT,
@@ -110,10 +112,9 @@ def _decoded(entry: bytes | None):
     if entry is None:
         return None
     try:
-        trips, stops, rows = serial.loads(entry)
-    except (serial.FormatError, ValueError):
+        return WindowResult(*serial.loads(entry))
+    except (serial.FormatError, ValueError, TypeError):
         return None
-    return trips, stops, rows
 
 
 def _get_many(keys: list[str]) -> dict[str, bytes]:

@@ -22,10 +22,12 @@ from django.utils.module_loading import import_string
 from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.dispatch.models import Task
 from fleet.geo.models import Geofence
+from fleet.reports import exports
 from fleet.reports.engine import Params
 from fleet.reports.kinds import KINDS, build_report
 from fleet.reports.kinds.common import replay_url
 from fleet.reports.kinds.events import attribute_summary
+from fleet.reports.tables import Units
 from fleet.tracking.models import Driver, Event, Position
 from tests.conftest import make_device
 
@@ -128,7 +130,7 @@ def test_a_trip_cut_by_the_range_is_kept_and_flagged(hel_org, van):
     assert (row["start"], row["end"]) == (at(8), at(8, 10))
     assert row["distance"] == pytest.approx(6_000, abs=0.01)
     assert row["flags"] == "still running"
-    assert report.notes == ["1 trip clipped at the range edges or by missing data."]
+    assert report.notes == ["1 trip clipped at the range edges."]
 
 
 def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
@@ -140,7 +142,7 @@ def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
     assert [r["idle"] for r in rows] == [0, 600, 0]
     assert [r["engine_hours"] for r in rows] == [0, 600, 0]  # no hour meter: ignition-on time
     assert rows[1]["place"] == pytest.approx(places["b"])
-    assert rows[0]["flags"] == "began before the range" and rows[2]["flags"] == "still stopped"
+    assert rows[0]["flags"] == rows[2]["flags"] == ""  # the data begins and ends parked: the range cuts nothing
     totals = report.tables[0].totals
     assert totals == {"device": "3 stops", "duration": 15000, "engine_hours": 600, "idle": 600}
 
@@ -149,7 +151,9 @@ SUMMARY_DAY = {
     "distance": 27_000,
     "driving": 3000,
     "idle": 600,
-    "stopped": 86400 - 3600,
+    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00
+    "no_data": 86400 - 5 * 3600,  # the rest of the day: driving + idle + stopped + no data = 24 h
+    "no_data_distance": 0,
     "max_speed": 54.0,
     "avg_speed": 32.4,
     "engine_hours": 3600,  # ignition on: 1200 + 600 idling + 1800
@@ -183,9 +187,10 @@ def test_summary_split_by_local_day(hel_org, van):
     assert [r["day"] for r in days.rows] == [date(2026, 11, 20), date(2026, 11, 21)]
     assert_summary(days.rows[0], SUMMARY_DAY)
     quiet = days.rows[1]
-    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 86400, 0)
+    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)
+    assert quiet["no_data"] == 86400  # a day without a fix: no data, not stopped
     (whole,) = devices.rows
-    assert whole["stopped"] == 82800 + 86400 and whole["trips"] == 2
+    assert whole["stopped"] == 14400 and whole["trips"] == 2
     assert days.totals == devices.totals and days.totals["distance"] == pytest.approx(27_000)
 
 
@@ -198,7 +203,7 @@ def test_summary_totals_add_up_devices(hel_org, van):
     assert table.rows[1]["distance"] == 0 and table.rows[1]["engine_hours"] is None
     totals = table.totals
     assert totals["distance"] == pytest.approx(27_000) and totals["driving"] == 3000
-    assert totals["stopped"] == pytest.approx(82800 + 86400) and totals["trips"] == 2
+    assert totals["stopped"] == pytest.approx(14400) and totals["trips"] == 2  # Van 8 has no data
     assert totals["avg_speed"] == pytest.approx(32.4) and totals["engine_hours"] == 3600
 
 
@@ -218,6 +223,22 @@ def test_route_has_every_fix_in_the_range_and_one_line(hel_org, van):
     assert len(line) == 100  # the invalid fix is not drawn
     short = build_report("route", hel_org, [van], at(8), at(8, 20))
     assert len(short.tables[0].rows) == 20  # [start, end): the 08:20 fix is out
+
+
+def test_an_implausible_fix_is_marked_in_the_route_left_off_its_line_and_noted_by_trips_and_summary(hel_org, van):
+    drive_day(van)
+    # 08:10 of trip 1 reported 55 km east: 3,300 km/h from its neighbours a minute either side
+    Position.objects.filter(device=van, fix_time=at(8, 10)).update(longitude=LON + 1.0)
+    note = "1 implausible fix ignored (beyond the plausible maximum speed)."
+
+    route = build_report("route", hel_org, [van], DAY_START, DAY_END)
+    assert [r["time"] for r in route.tables[0].rows if r["implausible"]] == [at(8, 10)]
+    assert len(route.tracks[0]) == 100 and route.notes == [note]
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END)
+    first = trips.tables[0].rows[0]
+    assert first["distance"] == pytest.approx(12_000, abs=0.01) and first["max_speed"] < 60  # not 3,300 km/h
+    assert trips.notes == [note]
+    assert build_report("summary", hel_org, [van], DAY_START, DAY_END).notes == [note]
 
 
 @pytest.fixture
@@ -285,3 +306,26 @@ def test_the_organisation_chooses_traccars_either_or_trip_rule(org_a):
     org_a.save()
     org_a.refresh_from_db()
     assert Params.for_org(org_a).require_both is False
+
+
+def test_defect_6_in_the_reports_a_move_without_data_is_its_own_table_in_trips_and_stops(hel_org, van):
+    # Parked at the depot 07:00-07:55, silent 3.5 h while carried 228 km north, parked there 11:25-12:20.
+    fixes = [fix(van, at(7, m), LAT0) for m in range(0, 60, 5)]
+    far = LAT0 + 228_000 / M_PER_DEG
+    fixes += [fix(van, at(11, 25) + timedelta(minutes=m), far) for m in range(0, 60, 5)]
+    Position.objects.bulk_create(fixes)
+
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END)
+    stops = build_report("stops", hel_org, [van], DAY_START, DAY_END)
+    assert trips.tables[0].rows == [] and [t.name for t in trips.tables] == ["trips", "no_data"]
+    (gap,) = trips.tables[1].rows
+    assert (gap["start"], gap["end"], gap["flags"]) == (at(7, 55), at(11, 25), "")
+    assert gap["distance"] == pytest.approx(228_000, abs=1) and gap["duration"] == 3.5 * 3600
+    assert trips.tables[1].totals["distance"] == pytest.approx(228_000, abs=1)
+    # Two stops, one at each place; neither stretches across the silence.
+    assert [(r["start"], r["end"]) for r in stops.tables[0].rows] == [(at(7), at(7, 55)), (at(11, 25), at(12, 20))]
+    assert stops.tables[1].rows == trips.tables[1].rows
+    summary = build_report("summary", hel_org, [van], DAY_START, DAY_END).tables[0].rows[0]
+    assert summary["distance"] == 0 and summary["no_data_distance"] == pytest.approx(228_000, abs=1)
+    units = Units(HEL)
+    assert "Moved without data" in "".join(exports.to_csv(trips, units)) and exports.to_xlsx(stops, units)

@@ -67,10 +67,9 @@ def test_it_imports_timed_track_points_as_positions(org_a):
     assert [t0, t1, t2] == [datetime(2026, 11, 20, 8, m, tzinfo=UTC) for m in (0, 1, 2)]  # +02:00 converted
     assert (la0, lo0, la1, la2) == (60.0, 25.0, 60.001, 60.002)
     assert (alt0, alt1, alt2) == (12.5, 13.0, None)
-    assert v0 == pytest.approx(STEP_KMH, rel=1e-4)  # first point: the step to the next one
+    assert v0 == 0.0 and c0 is None  # the first point: no step leads into it
     assert v1 == pytest.approx(18.0)  # from the extension, m/s
     assert v2 == pytest.approx(STEP_KMH, rel=1e-4)  # the step from the previous point
-    assert c0 == pytest.approx(0.0)  # due north
 
 
 def test_the_command_imports_once_and_a_second_run_stores_nothing(org_a, gpx_file, capsys):

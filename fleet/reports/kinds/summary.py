@@ -1,10 +1,11 @@
-"""The summary report: distance, driving, idle and fuel per device over the range, or per local day."""
+"""The summary report: distance, driving / idle / stopped / no-data time and fuel per device over the range,
+or per local day. The four times add up to the range."""
 
 from __future__ import annotations
 
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, SummaryRow, combine_summaries
-from fleet.reports.kinds.common import each, report
+from fleet.reports.kinds.common import each, implausible_note, report
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, DURATION, INT, SPEED, VOLUME, Column, Report, Table
 
 SUMMARY_COLUMNS = [
@@ -12,6 +13,8 @@ SUMMARY_COLUMNS = [
     Column("driving", "Driving", DURATION),
     Column("idle", "Idle", DURATION),
     Column("stopped", "Stopped", DURATION),
+    Column("no_data", "No data", DURATION),
+    Column("no_data_distance", "Distance without data", DISTANCE, 2),
     Column("max_speed", "Max speed", SPEED, 0),
     Column("avg_speed", "Avg speed", SPEED, 0),
     Column("engine_hours", "Engine hours", DURATION),
@@ -30,7 +33,7 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     day_table = Table("days", "Per day", [Column("device", "Device"), Column("day", "Day", DATE), *SUMMARY_COLUMNS])
     totals: list[SummaryRow] = []
     for device in each(devices, progress, device_table, day_table):
-        _trips, _stops, rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         if not rows:
             continue
         whole = combine_summaries(rows)
@@ -42,7 +45,8 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
         everything = _summary_row(combine_summaries(totals), device="Total")
         device_table.totals = day_table.totals = everything
     tables = [day_table, device_table] if by_day else [device_table]
-    return report("summary", organization, devices, start, end, tables)
+    notes = implausible_note(sum(row.outliers for row in totals))
+    return report("summary", organization, devices, start, end, tables, notes=notes)
 
 
 def _summary_row(row: SummaryRow, **keys) -> dict:
@@ -52,6 +56,8 @@ def _summary_row(row: SummaryRow, **keys) -> dict:
         "driving": row.driving_s,
         "idle": row.idle_s,
         "stopped": row.stopped_s,
+        "no_data": row.no_data_s,
+        "no_data_distance": row.no_data_distance_m,
         "max_speed": row.max_speed,
         "avg_speed": row.average_speed,
         "engine_hours": row.engine_hours_s,
