@@ -5,6 +5,7 @@
 docs/reports-engine.md.
 """
 
+from fleet.reports.engine.clean import outliers
 from fleet.reports.engine.detect import (
     Stop,
     SummaryRow,
@@ -33,6 +34,7 @@ __all__ = [
     "detect",
     "detect_window",
     "join_windows",
+    "outliers",
     "stitch",
     "summary",
 ]
