@@ -52,7 +52,7 @@ from _baselines import BASELINES, GAP_S, MIN_STAY_S, RADIUS_M, baseline_python, 
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_KMH = 300.0  # the plausible maximum (the organisation's default)
-RADIUS_FIELD = "stop_radius_m"  # the engine's stop radius R, once Params has it (issue 12)
+RADIUS_FIELD = "stop_radius_m"  # the stop radius R, set when the engine's Params has one
 MATCHED_GOAL, DISTANCE_TOLERANCE = 0.90, 0.03
 
 
@@ -67,7 +67,7 @@ def params():
 
 
 def load_tracks() -> tuple[dict, dict]:
-    """({name: Track} of the tracks with fixes, {name: GPX import counts} of the GPX files)."""
+    """({name: Track} of the tracks with fixes, {name: GPX import counts} of the GPX files); prints the counts."""
     from tests import real_tracks
 
     tracks, imports = {}, {}
@@ -75,6 +75,12 @@ def load_tracks() -> tuple[dict, dict]:
         if name in real_tracks.GPX_FILES:
             track, result = real_tracks.gpx(name)
             imports[name] = {"read": result.read, "rejected": result.rejected, "reasons": dict(result.reasons)}
+            reasons = ", ".join(f"{why}: {n}" for why, n in sorted(result.reasons.items()))
+            reasons = f" ({reasons})" if reasons else ""
+            print(
+                f"GPX import of {name}: {result.read} points read, {result.rejected} rejected{reasons}"
+                + ("" if len(track) else ": no fix left, detection skipped")
+            )
         else:
             track = real_tracks.load(name)
         if len(track):
@@ -223,14 +229,6 @@ def main() -> None:
     django.setup()  # GPX import reads the models' modules; no database is used
 
     tracks, imports = load_tracks()
-    for name, counts in imports.items():
-        reasons = ", ".join(f"{why}: {n}" for why, n in sorted(counts["reasons"].items()))
-        skipped = "" if name in tracks else ": no fix left, detection skipped"
-        print(
-            f"GPX import of {name}: {counts['read']} points read, {counts['rejected']} rejected"
-            + (f" ({reasons})" if reasons else "")
-            + skipped
-        )
     theirs, why = baselines(tracks, args.quick)
     if theirs is None:
         print(f"baselines skipped: {why}")
