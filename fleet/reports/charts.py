@@ -168,7 +168,7 @@ def fleet_days(organization, devices, start: datetime, end: datetime) -> list[Da
     params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
     days: dict[str, Day] = {}
     for device in devices:
-        _trips, _stops, rows = detect_range_cached(device.pk, params, start, end, zone)
+        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, zone)
         for row in rows:
             key = row.day.isoformat()
             day = days.setdefault(key, Day(key, row.start.timestamp()))

@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from fleet.reports.engine import Stop, SummaryRow, Trip
+from fleet.reports.engine import NoData, Stop, SummaryRow, Trip
 from fleet.reports.tables import Column, Report, Table, TrackLine
 
 FORMAT = 1  # raise it whenever the encoding of a type changes
@@ -22,7 +22,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Extension type codes. Dataclasses are tagged with their name in CLASSES.
 _DATETIME, _DATE, _TUPLE, _ARRAY, _DATACLASS = 1, 2, 3, 4, 5
-CLASSES: dict[str, type] = {cls.__name__: cls for cls in (Report, Table, Column, TrackLine, Trip, Stop, SummaryRow)}
+CLASSES: dict[str, type] = {
+    cls.__name__: cls for cls in (Report, Table, Column, TrackLine, Trip, Stop, SummaryRow, NoData)
+}
 
 
 class FormatError(ValueError):

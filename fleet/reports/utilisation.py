@@ -134,7 +134,9 @@ def overview(organization, devices, now: datetime | None = None) -> list[Figures
     params = Params.for_org(organization)
     figures = [Figures(day), Figures(week)]
     for device in devices:
-        _trips, _stops, rows = detect_range_cached(device.pk, params, week.start, week.end, organization.timezone)
+        _trips, _stops, rows, _gaps = detect_range_cached(
+            device.pk, params, week.start, week.end, organization.timezone
+        )
         for fig in figures:
             fig.vehicles.append(_vehicle(device, [r for r in rows if fig.period.first <= r.day <= fig.period.last]))
     _mark_data(figures)

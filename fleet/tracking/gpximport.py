@@ -118,7 +118,8 @@ def _elevation(value: float | None, result: ImportResult) -> float | None:
 
 
 def _with_motion(points: list[tuple[TrackPoint, PositionRecord]]) -> Iterator[PositionRecord]:
-    """Speed and course from the file when it has them, else from the step between usable neighbours."""
+    """Speed and course from the file when it has them, else from the step into the point from the previous
+    usable one (the first point of a segment: speed 0, no course)."""
     segment = [record for _, record in points]
     for i, (point, record) in enumerate(points):
         step = _step(segment, i)
@@ -130,10 +131,9 @@ def _with_motion(points: list[tuple[TrackPoint, PositionRecord]]) -> Iterator[Po
 
 
 def _step(segment: list[PositionRecord], i: int) -> Step:
-    """The step from the previous point, or to the next one for the first; None for a lone point."""
-    if len(segment) < 2:
-        return None
-    return (segment[i - 1], segment[i]) if i else (segment[0], segment[1])
+    """The step into the point from the previous one; None for the first point of a segment (the step out of
+    it belongs to what follows: a trip starts at the last stationary fix, docs/reports-engine.md)."""
+    return (segment[i - 1], segment[i]) if i else None
 
 
 def _first_finite(*values: float | None, low: float = -math.inf) -> float | None:

@@ -96,7 +96,7 @@ def test_it_returns_what_detect_range_returns_cold_and_warm(
     assert len(loads) == 3  # nothing loaded the second time
 
     assert cold == expected and warm == expected
-    trips, _, rows = warm
+    trips, _, rows, _ = warm
     assert [round(t.distance_m) for t in trips] == [18_000, 24_000, 12_000]  # 36 km/h for 30, 40, 20 min
     assert [r.trips for r in rows] == [2, 0, 1]  # the midnight trip counts on the day it began
     assert [r.driving_s for r in rows] == [1800 + 1200, 1200, 1200]
@@ -163,7 +163,7 @@ def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
 
     # The day-3 drive's arrival fix (12:20) goes: the trip now ends at the next parked fix, 12:30.
     Position.objects.filter(device=van, fix_time=datetime(2026, 11, 22, 12, 20, tzinfo=UTC)).delete()
-    trips, _, _ = cached(van, params, capture=django_capture_on_commit_callbacks)
+    trips, _, _, _ = cached(van, params, capture=django_capture_on_commit_callbacks)
     assert trips[-1].duration_s == 30 * 60
 
     # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees the new trip
@@ -179,7 +179,7 @@ def test_other_params_are_another_entry(org_a, frozen_now, django_capture_on_com
     week_of_driving(van)
     cached(van, Params.for_org(org_a), capture=django_capture_on_commit_callbacks)
     strict = Params(min_trip_duration_s=25 * 60)  # the 20-min day-3 drive is no trip under these params
-    trips, _, rows = cached(van, strict, capture=django_capture_on_commit_callbacks)
+    trips, _, rows, _ = cached(van, strict, capture=django_capture_on_commit_callbacks)
     assert [round(t.duration_s / 60) for t in trips] == [30, 40]
     assert [r.trips for r in rows] == [2, 0, 0]
 

@@ -147,7 +147,9 @@ def test_fleet_days_give_distance_and_the_driving_idle_stopped_shares(client, or
     # Shares of 2 vehicles x 86,400 s = 172,800 s per day.
     assert data["driving"] == [round(100 * 1800 / 172_800, 2), round(100 * 3600 / 172_800, 2)]  # 1.04, 2.08
     assert data["idle"] == [0.0, round(100 * 1800 / 172_800, 2)]  # 1.04
-    assert data["stopped"] == [round(100 - 100 * 1800 / 172_800, 2), round(100 - 100 * 5400 / 172_800, 2)]
+    # Parked 10 min before and 50 min after (Van 1), 10 min before and 60 min after idling (Van 2); the
+    # rest of each day is no data, not stopped.
+    assert data["stopped"] == [round(100 * 3600 / 172_800, 2), round(100 * 3600 / 172_800, 2)]
 
 
 def test_the_charts_page_shows_a_fleets_days_as_a_table_and_a_devices_data_url(client, org_a, user_a):

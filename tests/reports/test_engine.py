@@ -24,7 +24,8 @@ approx = pytest.approx
 def build(legs, step=60, t0=T0, report_speed=True, **arrays):
     """legs: (seconds, speed_kmh, ignition) sampled every ``step`` s; speed None is a no-data gap.
 
-    Position integrates speed: the interval after a fix moves speed x dt north. ignition None = unknown.
+    Position integrates speed: the interval after a fix moves speed x dt north, and the fix after it reports
+    that speed (the step into it), as a receiver does. ignition None = unknown.
     """
     ts, speeds, ign = [], [], []
     clock = t0.timestamp()
@@ -37,11 +38,12 @@ def build(legs, step=60, t0=T0, report_speed=True, **arrays):
         clock += seconds
     t, v = np.array(ts), np.array(speeds, dtype=float)
     travelled = np.r_[0.0, np.cumsum(v[:-1] / 3.6 * np.diff(t))]
+    into = np.r_[v[:1], v[:-1]]  # a receiver reports the speed of the step into a fix (the first: its leg's)
     return Track(
         t=t,
         lat=LAT0 + travelled / M_PER_DEG,
         lon=np.full(len(t), LON0),
-        speed=v if report_speed else np.zeros(len(t)),
+        speed=into if report_speed else np.zeros(len(t)),
         ignition=np.array(ign),
         **arrays,
     ), travelled
@@ -98,9 +100,8 @@ def test_a_clean_two_trip_day_gives_two_trips_with_hand_computed_figures():
         (at(2, 30), at(6, 30)),
         (at(6, 50), at(11, 59)),  # the data ends at 17:59
     ]
-    assert stops[0].clipped_start  # the data begins while parked: we did not see it arrive
-    assert not stops[1].clipped_start and not stops[1].clipped_end
-    assert stops[2].clipped_end
+    # clipped only where the range cuts a stop: the data beginning or ending while parked cuts nothing
+    assert not any(s.clipped_start or s.clipped_end for s in stops)
     assert stops[1].lat == approx(lat_after(18_000))
     assert stops[1].duration_s == 4 * 3600
     assert stops[1].idle_s == 0
@@ -115,8 +116,9 @@ def test_summary_arithmetic_of_the_clean_day_checked_by_hand():
     assert row.distance_m == approx(42_000, abs=0.01)  # 18 + 24 km
     assert row.driving_s == 3000  # 30 + 20 min
     assert row.idle_s == 600  # 12:50-13:00 ignition on, parked
-    assert row.stopped_s == 12 * 3600 - 3000 - 600
-    assert row.driving_s + row.idle_s + row.stopped_s == 12 * 3600
+    assert row.stopped_s == 12 * 3600 - 3000 - 600 - 60
+    assert row.no_data_s == 60  # the last fix is at 17:59
+    assert row.driving_s + row.idle_s + row.stopped_s + row.no_data_s == 12 * 3600
     assert row.average_speed == approx(42_000 / 3000 * 3.6)  # 50.4 km/h over driving time
     assert row.max_speed == 72
     assert row.engine_hours_s == 1800 + 1200 + 600  # ignition on: both drives and the idle
@@ -169,30 +171,30 @@ def test_parked_jitter_does_not_become_a_trip():
     assert trips == []
     assert len(stops) == 1 and stops[0].duration_s == 119 * 60
     (row,) = summary(track, trips, stops, PARAMS, at(0), at(2))
-    assert row.distance_m == 0 and row.driving_s == 0 and row.stopped_s == 7200
+    assert row.distance_m == 0 and row.driving_s == 0 and row.stopped_s == 7140 and row.no_data_s == 60
 
 
-def test_parked_jitter_adds_path_but_no_extent_which_is_why_trips_need_both():
+def test_parked_jitter_stays_within_the_radius_so_even_traccars_lenient_rule_makes_no_trip_of_it():
     track = parked_with_jitter()
-    # Traccar's rule (either minimum suffices) and no extent check: two hours of wander is a "trip".
+    # Either minimum suffices and no extent check: the wander's path passes 500 m, but the vehicle never
+    # left the stop radius, so there is no movement to judge.
     traccar = Params(require_both=False, min_trip_extent_m=0)
-    trips, _ = detect(track, traccar, at(0), at(2))
-    assert len(trips) == 1 and trips[0].duration_s > 3600
-    # Even the path length of the wander passes 500 m: only the straight-line extent tells it apart.
-    lenient = Params(min_trip_extent_m=0)
-    assert detect(track, lenient, at(0), at(2))[0][0].distance_m > 500
+    trips, stops = detect(track, traccar, at(0), at(2))
+    assert trips == [] and len(stops) == 1
+    # A radius smaller than the wander cuts it into movements, which Traccar's rule then takes for trips.
+    tight = Params(require_both=False, min_trip_extent_m=0, stop_radius_m=10)
+    assert detect(track, tight, at(0), at(2))[0] != []
 
 
-def test_wander_between_stationary_fixes_adds_no_distance_inside_a_trip():
+def test_a_halt_shorter_than_the_minimal_parking_is_part_of_the_trip_with_its_wander():
     # A drive with a 3-minute halt (shorter than the minimal parking, so one trip) where GPS wanders.
     track, _ = build([(600, 0, None), (600, 36, None), (180, 0, None), (600, 36, None), (600, 0, None)])
     halt = (track.t >= at(0, 20).timestamp()) & (track.t < at(0, 23).timestamp())
     track.lat[halt] += np.array([10, -10, 10]) / M_PER_DEG  # 20 m zig-zags while stopped
     trips, _ = detect(track, PARAMS, at(0), at(1))
     assert len(trips) == 1
-    # 10 + 10 intervals x 600 m; the halt's first fix is reached from a moving fix (+10 m), the fix after it
-    # departs to a moving fix (back -10 m), the zig-zags between stationary fixes count nothing.
-    assert trips[0].distance_m == approx(12_000 + 10 + 10, abs=0.01)
+    # 10 + 10 intervals x 600 m, plus the halt's zig-zag: +10 into it, -20, +20, -10 out of it
+    assert trips[0].distance_m == approx(12_000 + 60, abs=0.01)
     assert trips[0].duration_s == 1380
 
 
@@ -304,8 +306,9 @@ def test_a_trip_across_local_midnight_and_one_across_the_dst_change_split_into_h
     oct24, oct25 = days
     assert oct24.driving_s == 1800 and oct24.distance_m == approx(18_000, abs=0.01)
     assert oct25.driving_s == 1800 + 3600 and oct25.distance_m == approx(18_000 + 36_000, abs=0.01)
-    assert oct24.driving_s + oct24.idle_s + oct24.stopped_s == 24 * 3600
-    assert oct25.driving_s + oct25.idle_s + oct25.stopped_s == 25 * 3600
+    assert oct24.driving_s + oct24.idle_s + oct24.stopped_s + oct24.no_data_s == 24 * 3600
+    assert oct25.driving_s + oct25.idle_s + oct25.stopped_s + oct25.no_data_s == 25 * 3600
+    assert (oct24.no_data_s, oct25.no_data_s) == (0, 60)  # the last fix is a minute before the range end
     assert (oct24.trips, oct25.trips) == (1, 1)  # the midnight trip counts on the day it began
     assert oct24.first_start == trips[0].start_time and oct24.last_stop is None
     assert oct25.first_start == trips[1].start_time and oct25.last_stop == trips[1].end_time
@@ -318,12 +321,12 @@ def test_a_trip_across_local_midnight_and_one_across_the_dst_change_split_into_h
 # ---------------------------------------------------------------------------------- range edges
 
 
-def test_a_trip_still_running_at_the_end_of_the_range_is_clipped_and_flagged():
-    # Live "today": the data ends at the range end while the vehicle drives (last fix 09:59).
+def test_a_trip_whose_data_ends_while_it_drives_is_not_flagged_as_cut():
+    # Live "today": the data ends while the vehicle drives (last fix 09:59); the range does not cut it.
     track, _ = build([(3 * 3600, 0, 0), (3600, 36, 1)])
     trips, stops = detect(track, PARAMS, at(0), at(4))
     (trip,) = trips
-    assert trip.clipped_end and not trip.clipped_start
+    assert not trip.clipped_end and not trip.clipped_start
     assert (trip.start_time, trip.end_time) == (at(3), at(3, 59))
     assert trip.distance_m == approx(59 * 600, abs=0.01)
     assert stops[-1].end_time == at(3)
@@ -332,7 +335,7 @@ def test_a_trip_still_running_at_the_end_of_the_range_is_clipped_and_flagged():
 def test_a_trip_still_running_at_the_end_is_kept_even_if_shorter_than_the_minimal_duration():
     track, _ = build([(3 * 3600, 0, 0), (180, 36, 1)])  # 3 min, 1.2 km so far
     (trip,) = detect(track, PARAMS, at(0), at(4))[0]
-    assert trip.clipped_end and trip.duration_s == 120
+    assert not trip.clipped_end and trip.duration_s == 120
     # The same short movement, seen ending inside the range, is below the minimal duration: not a trip.
     ended, _ = build([(3 * 3600, 0, 0), (180, 36, 1), (600, 0, 0)])
     assert detect(ended, PARAMS, at(0), at(4))[0] == []
@@ -365,10 +368,10 @@ def test_a_trip_that_started_before_the_range_is_clipped_and_flagged():
     assert row.driving_s == 1200 and row.average_speed == approx(36)
 
 
-def test_data_that_begins_while_moving_gives_a_clipped_trip():
+def test_data_that_begins_while_moving_gives_a_trip_the_range_does_not_cut():
     track, _ = build([(240, 36, 1), (3600, 0, 0)])  # 4 min, 2.4 km, then parked
     (trip,) = detect(track, PARAMS, at(0), at(2))[0]
-    assert trip.clipped_start and trip.duration_s == 240
+    assert not trip.clipped_start and trip.duration_s == 240
 
 
 # -------------------------------------------------------------------------------------- distance
@@ -428,7 +431,7 @@ def test_stitch_joins_the_halves_of_a_trip_cut_at_a_window_boundary():
 def test_empty_and_single_fix_tracks_give_nothing():
     assert detect(Track.empty(), PARAMS, at(0), at(1)) == ([], [])
     (row,) = summary(Track.empty(), [], [], PARAMS, at(0), at(1))
-    assert row.stopped_s == 3600 and row.engine_hours_s is None
+    assert row.no_data_s == 3600 and row.stopped_s == 0 and row.engine_hours_s is None
     one = Track(t=[T0.timestamp()], lat=[LAT0], lon=[LON0], speed=[50.0])
     trips, stops = detect(one, PARAMS, at(0), at(1))
     assert trips == [] and stops == []
@@ -473,7 +476,8 @@ def test_two_hundred_thousand_samples_give_every_trip():
     rng = np.random.default_rng(3)
     lat = LAT0 + (travelled + np.where(speed > 0, 0.0, rng.uniform(-5, 5, n))) / M_PER_DEG
     ignition = (speed > 0).astype(float)
-    track = Track(t=t, lat=lat, lon=np.full(n, LON0), speed=speed, ignition=ignition)
+    into = np.r_[0.0, speed[:-1]]  # the receiver reports the speed of the step into each fix
+    track = Track(t=t, lat=lat, lon=np.full(n, LON0), speed=into, ignition=ignition)
     end = T0 + timedelta(seconds=n * step)
     trips, stops = detect(track, PARAMS, T0, end)
     assert len(trips) == cycles

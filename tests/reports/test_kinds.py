@@ -128,7 +128,7 @@ def test_a_trip_cut_by_the_range_is_kept_and_flagged(hel_org, van):
     assert (row["start"], row["end"]) == (at(8), at(8, 10))
     assert row["distance"] == pytest.approx(6_000, abs=0.01)
     assert row["flags"] == "still running"
-    assert report.notes == ["1 trip clipped at the range edges or by missing data."]
+    assert report.notes == ["1 trip clipped at the range edges."]
 
 
 def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
@@ -140,7 +140,7 @@ def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
     assert [r["idle"] for r in rows] == [0, 600, 0]
     assert [r["engine_hours"] for r in rows] == [0, 600, 0]  # no hour meter: ignition-on time
     assert rows[1]["place"] == pytest.approx(places["b"])
-    assert rows[0]["flags"] == "began before the range" and rows[2]["flags"] == "still stopped"
+    assert rows[0]["flags"] == rows[2]["flags"] == ""  # the data begins and ends parked: the range cuts nothing
     totals = report.tables[0].totals
     assert totals == {"device": "3 stops", "duration": 15000, "engine_hours": 600, "idle": 600}
 
@@ -149,7 +149,7 @@ SUMMARY_DAY = {
     "distance": 27_000,
     "driving": 3000,
     "idle": 600,
-    "stopped": 86400 - 3600,
+    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00; the rest of the day has no data
     "max_speed": 54.0,
     "avg_speed": 32.4,
     "engine_hours": 3600,  # ignition on: 1200 + 600 idling + 1800
@@ -183,9 +183,9 @@ def test_summary_split_by_local_day(hel_org, van):
     assert [r["day"] for r in days.rows] == [date(2026, 11, 20), date(2026, 11, 21)]
     assert_summary(days.rows[0], SUMMARY_DAY)
     quiet = days.rows[1]
-    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 86400, 0)
+    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)  # no data
     (whole,) = devices.rows
-    assert whole["stopped"] == 82800 + 86400 and whole["trips"] == 2
+    assert whole["stopped"] == 14400 and whole["trips"] == 2
     assert days.totals == devices.totals and days.totals["distance"] == pytest.approx(27_000)
 
 
@@ -198,7 +198,7 @@ def test_summary_totals_add_up_devices(hel_org, van):
     assert table.rows[1]["distance"] == 0 and table.rows[1]["engine_hours"] is None
     totals = table.totals
     assert totals["distance"] == pytest.approx(27_000) and totals["driving"] == 3000
-    assert totals["stopped"] == pytest.approx(82800 + 86400) and totals["trips"] == 2
+    assert totals["stopped"] == pytest.approx(14400) and totals["trips"] == 2  # Van 8 has no data
     assert totals["avg_speed"] == pytest.approx(32.4) and totals["engine_hours"] == 3600
 
 
@@ -218,6 +218,22 @@ def test_route_has_every_fix_in_the_range_and_one_line(hel_org, van):
     assert len(line) == 100  # the invalid fix is not drawn
     short = build_report("route", hel_org, [van], at(8), at(8, 20))
     assert len(short.tables[0].rows) == 20  # [start, end): the 08:20 fix is out
+
+
+def test_an_implausible_fix_is_marked_in_the_route_left_off_its_line_and_noted_by_trips_and_summary(hel_org, van):
+    drive_day(van)
+    # 08:10 of trip 1 reported 55 km east: 3,300 km/h from its neighbours a minute either side
+    Position.objects.filter(device=van, fix_time=at(8, 10)).update(longitude=LON + 1.0)
+    note = "1 implausible fix ignored (beyond the plausible maximum speed)."
+
+    route = build_report("route", hel_org, [van], DAY_START, DAY_END)
+    assert [r["time"] for r in route.tables[0].rows if r["implausible"]] == [at(8, 10)]
+    assert len(route.tracks[0]) == 100 and route.notes == [note]
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END)
+    first = trips.tables[0].rows[0]
+    assert first["distance"] == pytest.approx(12_000, abs=0.01) and first["max_speed"] < 60  # not 3,300 km/h
+    assert trips.notes == [note]
+    assert build_report("summary", hel_org, [van], DAY_START, DAY_END).notes == [note]
 
 
 @pytest.fixture

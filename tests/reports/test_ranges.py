@@ -91,7 +91,7 @@ def test_detect_range_stitches_a_trip_cut_by_a_window_and_counts_it_once(org_a):
     params = Params.for_org(org_a)
     start, end = DAY, DAY + timedelta(days=2)
 
-    trips, stops, rows = detect_range(van.id, params, start, end, chunk=7)
+    trips, stops, rows, _gaps = detect_range(van.id, params, start, end, chunk=7)
 
     (trip,) = trips
     assert trip.start_time == DAY + timedelta(hours=23, minutes=40)

@@ -110,9 +110,9 @@ def test_a_bad_point_is_rejected_with_its_reason_and_never_costs_a_neighbour(org
     assert (result.read, result.stored, result.rejected, dict(result.reasons)) == (3, 2, 1, {reason: 1})
     (t0, lat0, _, _, v0, c0), (t2, lat2, _, _, v2, c2) = stored(van)
     assert (t0, t2, lat0, lat2) == (T0, T0 + timedelta(minutes=2), 60.0, 60.002)
-    assert v0 == pytest.approx(STEP_KMH, rel=1e-4)  # the step to the next usable point, two minutes on
-    assert v2 == pytest.approx(STEP_KMH, rel=1e-4)
-    assert c0 == pytest.approx(0.0) and c2 == pytest.approx(0.0)
+    assert v0 == 0.0 and c0 is None  # the first point of a segment: no step leads into it
+    assert v2 == pytest.approx(STEP_KMH, rel=1e-4)  # the step from the previous usable point, two minutes back
+    assert c2 == pytest.approx(0.0)
 
 
 def test_a_speed_or_course_in_the_file_that_is_not_a_finite_number_is_derived_instead(org_a):
@@ -127,8 +127,8 @@ def test_a_speed_or_course_in_the_file_that_is_not_a_finite_number_is_derived_in
 
     assert (result.stored, result.rejected) == (3, 0)
     speeds, courses = zip(*[(v, c) for *_, v, c in stored(van)], strict=True)
-    assert speeds == pytest.approx([STEP_KMH, STEP_KMH, 9.0], rel=1e-4)
-    assert courses == pytest.approx([0.0, 0.0, 10.0])
+    assert speeds == pytest.approx([0.0, STEP_KMH, 9.0], rel=1e-4)
+    assert courses[0] is None and courses[1:] == pytest.approx((0.0, 10.0))
 
 
 def test_an_elevation_that_is_not_finite_or_out_of_range_is_dropped_and_the_point_kept(org_a):

@@ -7,6 +7,7 @@ docs/reports-engine.md.
 
 from fleet.reports.engine.clean import outliers
 from fleet.reports.engine.detect import (
+    NoData,
     Stop,
     SummaryRow,
     Trip,
@@ -16,6 +17,7 @@ from fleet.reports.engine.detect import (
     detect,
     detect_window,
     join_windows,
+    no_data,
     stitch,
     summary,
 )
@@ -23,6 +25,7 @@ from fleet.reports.engine.params import Params
 from fleet.tracking.track import Track
 
 __all__ = [
+    "NoData",
     "Params",
     "Stop",
     "SummaryRow",
@@ -34,6 +37,7 @@ __all__ = [
     "detect",
     "detect_window",
     "join_windows",
+    "no_data",
     "outliers",
     "stitch",
     "summary",

@@ -1,4 +1,18 @@
-"""Motion, trip candidates and per-fix cumulative quantities for the engine (the rules: docs/reports-engine.md)."""
+"""What every fix and every interval of a track is (the rules: docs/reports-engine.md).
+
+Interval k is the time between fix k and fix k + 1. After cleaning (``clean.outliers``), the *located* fixes
+(valid, finite, not outliers) are cut into:
+
+* stays: the vehicle stayed within ``stop_radius_m`` of the stay's first fix for at least
+  ``min_parking_duration_s`` (silences included), or its ignition was off that long;
+* no-data steps: a silence of at least ``min_no_data_gap_s`` (or an implausible jump the following fixes
+  confirm) across which the vehicle moved, outside any stay;
+* moving runs: everything else. A run starts at the last fix of a stay (the step out of a stop belongs to
+  the trip) and ends at the first fix of the next stay.
+
+Stays are found with a vectorised pre-filter (a fix can start a stay only if the fix ``min_parking_duration_s``
+later is within the radius) and a Python loop over the stays found (hundreds per device), never over fixes.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +21,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from fleet.reports.engine.clean import outliers, step_m
 from fleet.reports.engine.distance import (
     fuel_consumption_cumulative,
-    gps_intervals,
-    implied_speed_kmh,
     odometer_intervals,
     span_extent_m,
     valid_steps,
@@ -40,73 +53,200 @@ class Prepared:
 
     n: int
     t: np.ndarray
-    speed: np.ndarray  # effective speed per fix, km/h (implied speed for ignition-only devices)
-    moving: np.ndarray
-    gap: np.ndarray  # per interval: a no-data gap
-    gaps_before: np.ndarray  # per fix: gap intervals before it
+    located: np.ndarray  # per fix: valid, finite coordinates, not an outlier
+    outlier: np.ndarray  # per fix
+    speed: np.ndarray  # per fix, km/h: the vendor's when plausible, else the step into the fix; 0 unknown
     ign_on: np.ndarray
     ign_known: np.ndarray
-    gps_m: np.ndarray  # per interval
+    gps_m: np.ndarray  # per interval: metres of the located step that ends after it (booked on its last one)
     odo_m: np.ndarray  # per interval
     odo_bad_before: np.ndarray  # per fix: bad odometer steps before it
     odo_known: np.ndarray
-    ignition_only: bool
+    stay: np.ndarray  # per interval: inside a stay
+    no_data: np.ndarray  # per interval: a no-data step (not a stay), or outside the located fixes
+    moving: np.ndarray  # per interval: neither
+    stay_starts: np.ndarray  # fix indices of the stays, in order
+    stay_ends: np.ndarray
+    gap_starts: np.ndarray  # the no-data spans: fix before, fix after (located), straight-line metres
+    gap_ends: np.ndarray
+    gap_m: np.ndarray
+
+    @property
+    def moving_fix(self) -> np.ndarray:
+        """Per fix: it ends or starts a moving interval."""
+        return np.r_[False, self.moving] | np.r_[self.moving, False]
 
 
 def prepare(track: Track, params: Params) -> Prepared:
     n = len(track)
     t = track.t
-    gap = np.diff(t) >= params.min_no_data_gap_s
+    outlier = outliers(track, params.max_plausible_speed_kmh) if n else np.zeros(0, dtype=bool)
+    located = track.valid & np.isfinite(track.lat) & np.isfinite(track.lon) & ~outlier
     ign_known = np.isfinite(track.ignition)
     ign_on = ign_known & (track.ignition > 0.5)
-    a, b, metres = valid_steps(t, track.lat, track.lon, track.valid)
-    threshold = params.speed_threshold_kmh
-    reported = np.nan_to_num(track.speed, nan=0.0)
-    ignition_only = bool(params.use_ignition and ign_known.any() and not (reported > threshold).any())
-    speed = np.where(ign_on, implied_speed_kmh(t, a, b, metres, n), 0.0) if ignition_only else reported
-    moving = speed > threshold
-    if params.use_ignition:
-        moving &= ~(ign_known & ~ign_on)
+    a, b, metres = valid_steps(t, track.lat, track.lon, located)
+    dt = t[b] - t[a]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        implied = np.where(dt > 0, metres / dt * 3.6, 0.0)
+    jump = implied > params.max_plausible_speed_kmh  # a jump the following fixes confirmed (clean.outliers)
+    speed = np.zeros(n)
+    speed[b] = np.where(jump, 0.0, implied)  # the step into the fix; the first located fix has none
+    vendor = track.speed
+    if np.any(vendor > params.speed_threshold_kmh):  # else no speed is reported (NaN, or 0 from ignition-only)
+        plausible = np.isfinite(vendor) & (vendor >= 0) & (vendor <= params.max_plausible_speed_kmh) & ~outlier
+        speed[plausible] = vendor[plausible]
+
+    # Reached moving: the vendor's speed says so and the position moved at least a quarter of that.
+    moved_into = np.zeros(n, dtype=bool)
+    if np.any(vendor > params.speed_threshold_kmh):
+        moved_into[b] = (vendor[b] > params.speed_threshold_kmh) & (metres >= 0.25 * vendor[b] / 3.6 * dt)
+    stay_starts, stay_ends = stays(track, params, located, ign_known & ~ign_on, moved_into)
+    intervals = max(n - 1, 0)
+    stay = inside_mask(n, stay_starts, stay_ends)
+    silent = (dt >= params.min_no_data_gap_s) | jump
+    gap_step = silent & ~stay[a] if len(a) else np.zeros(0, dtype=bool)
+    no_data = inside_mask(n, a[gap_step], b[gap_step])
+    first, last = np.flatnonzero(located)[[0, -1]] if located.any() else (n, n)
+    no_data[: min(first, intervals)] = True  # before the first located fix, after the last: no position
+    no_data[last:] = True
+    no_data &= ~stay
+    gps_m = np.zeros(intervals)
+    if len(a):
+        np.add.at(gps_m, b - 1, np.where(gap_step, 0.0, metres))
     odo_m, odo_bad, odo_known = odometer_intervals(t, track.odometer, params.max_plausible_speed_kmh)
+    gap_starts, gap_ends, gap_m = _merged_gaps(a[gap_step], b[gap_step], metres[gap_step])
     return Prepared(
         n=n,
         t=t,
+        located=located,
+        outlier=outlier,
         speed=speed,
-        moving=moving,
-        gap=gap,
-        gaps_before=np.r_[0, np.cumsum(gap)],
         ign_on=ign_on,
         ign_known=ign_known,
-        gps_m=gps_intervals(n, a, b, metres, moving, gap),
+        gps_m=gps_m,
         odo_m=odo_m,
         odo_bad_before=np.r_[0, np.cumsum(odo_bad)],
         odo_known=odo_known,
-        ignition_only=ignition_only,
+        stay=stay,
+        no_data=no_data,
+        moving=~stay & ~no_data,
+        stay_starts=stay_starts,
+        stay_ends=stay_ends,
+        gap_starts=gap_starts,
+        gap_ends=gap_ends,
+        gap_m=gap_m,
     )
 
 
-def candidates(p: Prepared, params: Params):
-    """Trip candidates as arrays (start fix, end fix), merged across short halts, split at gaps."""
-    m, gap, n = p.moving, p.gap, p.n
-    continues = m[:-1] & ~gap  # fix i is moving and the interval after it is not a gap
-    starts = np.flatnonzero(m & ~np.r_[False, continues])
-    run_ends = np.flatnonzero(m & ~np.r_[m[1:] & ~gap, False])
-    ends = run_ends.copy()
-    inner = run_ends < n - 1
-    arrive = np.zeros(len(run_ends), dtype=bool)
-    arrive[inner] = ~gap[run_ends[inner]]
-    ends[arrive] += 1  # the first stationary fix after the run: where the vehicle arrived
-    if len(starts) > 1:
-        halt = p.t[starts[1:]] - p.t[ends[:-1]]
-        no_gap = p.gaps_before[starts[1:]] == p.gaps_before[ends[:-1]]
-        merge = (halt < params.min_parking_duration_s) & no_gap
-        starts = starts[np.r_[True, ~merge]]
-        ends = ends[np.r_[~merge, True]]
+def _merged_gaps(starts, ends, metres):
+    """Consecutive no-data steps (one ends where the next begins) as one span, their distances added."""
+    if len(starts) == 0:
+        return starts, ends, metres
+    new = np.r_[True, starts[1:] != ends[:-1]]
+    group = np.cumsum(new) - 1
+    return starts[new], ends[np.r_[new[1:], True]], np.bincount(group, weights=metres)
+
+
+def stays(track: Track, params: Params, located: np.ndarray, ignition_off: np.ndarray, moved_into: np.ndarray):
+    """(starts, ends): fix spans where the vehicle stayed within ``stop_radius_m`` of the span's first located
+    fix for at least ``min_parking_duration_s``, joined with the spans where its ignition was reported off that
+    long (with ``use_ignition``); overlapping spans merged, in order."""
+    idx = np.flatnonzero(located)
+    starts, ends = _position_stays(track.t[idx], track.lat[idx], track.lon[idx], params)
+    starts, ends = _trimmed(track.t, params, idx[starts], idx[ends], moved_into)
+    if params.use_ignition and ignition_off.any():
+        off_starts, off_ends = _runs(ignition_off)
+        long = track.t[off_ends] - track.t[off_starts] >= params.min_parking_duration_s
+        starts, ends = _union(np.r_[starts, off_starts[long]], np.r_[ends, off_ends[long]])
     return starts, ends
 
 
+def _trimmed(t, params: Params, starts: np.ndarray, ends: np.ndarray, moved_into: np.ndarray):
+    """Stays with their edges moved to where the vendor's speed (confirmed by the positions) says the vehicle
+    stood: a stay begins at its first fix not left moving and ends at its last fix not reached moving. Only
+    the edges move (a jitter fix inside cannot split a stay), and only while the stay still lasts the minimal
+    parking duration; without reported speeds nothing moves."""
+    n = len(moved_into)
+    if len(starts) == 0 or not moved_into.any():
+        return starts, ends
+    still_out = ~np.r_[moved_into[1:], False]
+    positions = np.arange(n)
+    next_still_out = np.minimum.accumulate(np.where(still_out, positions, n)[::-1])[::-1]
+    last_still = np.maximum.accumulate(np.where(~moved_into, positions, -1))
+    new_starts = np.minimum(next_still_out[starts], ends)
+    new_ends = np.maximum(last_still[ends], new_starts)
+    keep = t[new_ends] - t[new_starts] >= params.min_parking_duration_s
+    return np.where(keep, new_starts, starts), np.where(keep, new_ends, ends)
+
+
+def _position_stays(t, lat, lon, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Stays among located fixes (indices into these arrays), trackintel's sliding rule made exact: from an
+    anchor fix, the stay lasts while every fix stays within the radius of the anchor."""
+    m = len(t)
+    empty = np.empty(0, dtype=np.intp)
+    if m < 2:
+        return empty, empty
+    radius, minimum = params.stop_radius_m, max(params.min_parking_duration_s, 0.0)
+    # A fix can anchor a stay only if the first fix ``minimum`` seconds later lies within the radius.
+    later = np.searchsorted(t, t + minimum, side="left")
+    later = np.maximum(later, np.arange(m) + 1)
+    inside = later < m
+    can = np.zeros(m, dtype=bool)
+    i = np.flatnonzero(inside)
+    can[i] = step_m(lat[i], lon[i], lat[later[i]], lon[later[i]]) <= radius
+    anchors = np.flatnonzero(can)
+    starts, ends = [], []
+    k = 0
+    while k < len(anchors):
+        s = int(anchors[k])
+        e = _last_within(lat, lon, s, int(later[s]), radius)
+        if t[e] - t[s] >= minimum:
+            starts.append(s)
+            ends.append(e)
+            k = int(np.searchsorted(anchors, e, side="right"))
+        else:
+            k += 1
+    return np.array(starts, dtype=np.intp), np.array(ends, dtype=np.intp)
+
+
+def _last_within(lat, lon, s: int, hint: int, radius: float) -> int:
+    """The last fix j >= s such that every fix s..j lies within ``radius`` of fix s (read in growing chunks)."""
+    m = len(lat)
+    lo, size = s + 1, max(hint - s + 1, 64)
+    while lo < m:
+        hi = min(m, lo + size)
+        outside = np.flatnonzero(step_m(lat[s], lon[s], lat[lo:hi], lon[lo:hi]) > radius)
+        if len(outside):
+            return lo + int(outside[0]) - 1
+        lo, size = hi, size * 4
+    return m - 1
+
+
+def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) index of each run of True."""
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
+def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans of fixes merged where they overlap or touch (share a fix)."""
+    if len(starts) == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    new = np.r_[True, starts[1:] > reach[:-1]]
+    return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new))
+
+
+def movements(p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(start fix, end fix) of each run of moving intervals: the trip candidates."""
+    first, last = _runs(p.moving)
+    return first, last + 1
+
+
 def distance_profile(p: Prepared, starts, ends, sources) -> np.ndarray:
-    """Cumulative trip distance per fix: only intervals inside the given trips count."""
+    """Cumulative distance per fix: only intervals inside the given spans count, each from its source."""
     per_interval = np.zeros(max(p.n - 1, 0))
     for s, e, source in zip(starts.tolist(), ends.tolist(), sources, strict=True):
         per_interval[s:e] = (p.odo_m if source == ODOMETER else p.gps_m)[s:e]
@@ -159,27 +299,41 @@ class Counters:
         return float(np.interp(b, times, values) - np.interp(a, times, values))
 
 
-def extents(track: Track, params: Params, prepared: Prepared | None = None):
-    """The kept trips over the whole track: (prepared, starts, ends, sources, open_start, open_end).
-    ``prepared``: ``prepare(track, params)`` when the caller has it already."""
-    p = prepared if prepared is not None else prepare(track, params)
-    if p.n == 0:
-        empty = np.empty(0, dtype=np.intp)
-        return p, empty, empty, [], np.empty(0, dtype=bool), np.empty(0, dtype=bool)
-    starts, ends = candidates(p, params)
+def sources(p: Prepared, starts, ends) -> tuple[np.ndarray, np.ndarray]:
+    """Per span: the odometer is sane over it (known at both ends, no bad step between), and its distance
+    (odometer when sane, else GPS)."""
     odo_ok = p.odo_known[starts] & p.odo_known[ends] & (p.odo_bad_before[ends] == p.odo_bad_before[starts])
     odo_cum = np.r_[0.0, np.cumsum(p.odo_m)]
     gps_cum = np.r_[0.0, np.cumsum(p.gps_m)]
-    distance = np.where(odo_ok, odo_cum[ends] - odo_cum[starts], gps_cum[ends] - gps_cum[starts])
+    return odo_ok, np.where(odo_ok, odo_cum[ends] - odo_cum[starts], gps_cum[ends] - gps_cum[starts])
+
+
+def extents(track: Track, params: Params, prepared: Prepared | None = None):
+    """The kept trips over the whole track: (prepared, starts, ends, sources). A movement is a trip if it is
+    far and long enough (``require_both``; a movement at an edge of the data is exempt from "long"), else
+    if either suffices."""
+    p = prepared if prepared is not None else prepare(track, params)
+    starts, ends = movements(p)
+    if len(starts) == 0:
+        return p, starts, ends, []
+    odo_ok, distance = sources(p, starts, ends)
     duration = p.t[ends] - p.t[starts]
-    open_start = (starts == 0) & p.moving[0]
-    open_end = (ends == p.n - 1) & p.moving[p.n - 1]
+    edge = (starts == 0) | (ends == p.n - 1)
     long_enough = duration >= params.min_trip_duration_s
     far_enough = (distance >= params.min_trip_distance_m) & (
-        span_extent_m(track.lat, track.lon, track.valid, starts, ends) >= params.min_trip_extent_m
+        span_extent_m(track.lat, track.lon, p.located, starts, ends) >= params.min_trip_extent_m
     )
-    # require_both: far AND long (open-edge trips are exempt from "long"); else Traccar's far OR long.
-    edge = open_start | open_end
     keep = far_enough & (long_enough | edge) if params.require_both else far_enough | long_enough
-    sources = [ODOMETER if ok else GPS for ok in odo_ok[keep].tolist()]
-    return p, starts[keep], ends[keep], sources, open_start[keep], open_end[keep]
+    return p, starts[keep], ends[keep], [ODOMETER if ok else GPS for ok in odo_ok[keep].tolist()]
+
+
+def stop_spans(p: Prepared, trip_starts, trip_ends) -> tuple[np.ndarray, np.ndarray]:
+    """(start fix, end fix) of each stop: consecutive stays joined unless a kept trip or a no-data span lies
+    between them (a movement too short to be a trip belongs to the stop around it)."""
+    s, e = p.stay_starts, p.stay_ends
+    if len(s) == 0:
+        return s, e
+    breaks = inside_mask(p.n, trip_starts, trip_ends) | (p.no_data & ~p.stay)
+    crossed = np.r_[0, np.cumsum(breaks)]
+    new = np.r_[True, crossed[s[1:]] > crossed[e[:-1]]]
+    return s[new], e[np.r_[new[1:], True]]

@@ -23,8 +23,12 @@ class Params:
     # A trip must take the vehicle at least this far (straight line from where it started, at some point):
     # parked wander with speed spikes can add up hundreds of metres of path without ever leaving the spot.
     min_trip_extent_m: float = 100.0
-    # An odometer step faster than this (plus 50 m slack) is a jump and disqualifies the odometer.
+    # The plausible maximum (the organisation's max_speed_kmh): a fix its neighbours could only reach faster
+    # is an outlier (clean.outliers), a faster vendor speed is ignored, a faster odometer step (plus 50 m
+    # slack) disqualifies the odometer.
     max_plausible_speed_kmh: float = 300.0
+    # A stop: the vehicle stayed within this radius of where it stopped for min_parking_duration_s.
+    stop_radius_m: float = 100.0
     # A fuel level rise at least this big is a refuel, not negative consumption.
     refuel_min_l: float = 3.0
 

@@ -41,6 +41,13 @@ def clipped_flags(item: Trip | Stop, ongoing: str) -> str:
     )
 
 
+def implausible_note(count: int) -> list[str]:
+    """The note a report shows when the engine ignored implausible fixes (engine.clean.outliers)."""
+    if not count:
+        return []
+    return [f"{count} implausible fix{'es' if count != 1 else ''} ignored (beyond the plausible maximum speed)."]
+
+
 def replay_url(device_id: int, start: datetime, end: datetime) -> str:
     query = urlencode({"from": start.isoformat(), "to": end.isoformat()})
     return f"{reverse('device-replay', args=[device_id])}?{query}"

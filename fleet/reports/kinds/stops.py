@@ -23,7 +23,7 @@ def stops_report(organization, devices, start, end, options=None, progress=None)
     params = Params.for_org(organization)
     table = Table("stops", "Stops", STOP_COLUMNS)
     for device in each(devices, progress, table):
-        _trips, stops, _rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        _trips, stops, _rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         table.rows.extend(_stop_row(device, stop) for stop in stops)
     rows = table.rows
     table.totals = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, SummaryRow, combine_summaries
-from fleet.reports.kinds.common import each, report
+from fleet.reports.kinds.common import each, implausible_note, report
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, DURATION, INT, SPEED, VOLUME, Column, Report, Table
 
 SUMMARY_COLUMNS = [
@@ -30,7 +30,7 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     day_table = Table("days", "Per day", [Column("device", "Device"), Column("day", "Day", DATE), *SUMMARY_COLUMNS])
     totals: list[SummaryRow] = []
     for device in each(devices, progress, device_table, day_table):
-        _trips, _stops, rows = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         if not rows:
             continue
         whole = combine_summaries(rows)
@@ -42,7 +42,8 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
         everything = _summary_row(combine_summaries(totals), device="Total")
         device_table.totals = day_table.totals = everything
     tables = [day_table, device_table] if by_day else [device_table]
-    return report("summary", organization, devices, start, end, tables)
+    notes = implausible_note(sum(row.outliers for row in totals))
+    return report("summary", organization, devices, start, end, tables, notes=notes)
 
 
 def _summary_row(row: SummaryRow, **keys) -> dict:

@@ -60,7 +60,7 @@ class Fixes:
 
     @classmethod
     def from_track(cls, track: Track, offset: int, params: Params, start: float) -> Fixes:
-        moving = prepare(track, params).moving if len(track) else np.empty(0, dtype=bool)
+        moving = prepare(track, params).moving_fix if len(track) else np.empty(0, dtype=bool)
         ok = track.valid & np.isfinite(track.lat) & np.isfinite(track.lon)
         t, lat, lon, moving = track.t[ok], track.lat[ok], track.lon[ok], moving[ok]
         step = step_metres(t[:-1], lat[:-1], lon[:-1], moving[:-1], t[1:], lat[1:], lon[1:], moving[1:], params, start)
