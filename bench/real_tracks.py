@@ -20,9 +20,10 @@ Per track, over the whole track:
     share of the agreed stops that one of ours matches (a long stop of ours matches every shorter one inside
     it, so the hours stopped, ours and agreed, are printed next to it);
   - trips: ours (the baselines find stops only);
-  - distance: our summary distance against the "cleaned haversine", the great-circle distance summed over
-    consecutive valid fixes that ``engine.outliers(track, 300)`` does not flag (the part of it across silences
-    of an hour or more is printed apart);
+  - distance: our summary's, what was driven plus the straight lines across no-data spans (the summary
+    shows them apart; together they are all the distance the engine accounts for), against the "cleaned
+    haversine", the great-circle distance summed over consecutive valid fixes that ``engine.outliers(track,
+    300)`` does not flag (the part of it across silences of an hour or more is printed apart);
   - max speed: our summary's, against the plausible maximum of 300 km/h.
 Goals: >= 90 % of the agreed stops matched on every track that has agreed stops, no max speed above 300 km/h,
 distance within 3 % of the cleaned haversine. goal_met is judged on what was measured; the JSON's
@@ -115,6 +116,7 @@ def ours(track) -> dict:
         "stays": [(0, s.start_time.timestamp(), s.end_time.timestamp()) for s in stops],
         "trips": len(trips),
         "distance_m": row.distance_m,
+        "no_data_m": row.no_data_distance_m,
         "max_speed": row.max_speed,
         "outliers": int(flagged.sum()),
         "cleaned_m": cleaned_m,
@@ -148,7 +150,8 @@ def baselines(tracks: dict, quick: bool) -> tuple[dict | None, str | None]:
 def compare(name: str, track, mine: dict, theirs: dict | None) -> dict:
     """The track's figures; prints them."""
     dt = np.diff(track.t)
-    ratio = mine["distance_m"] / mine["cleaned_m"] if mine["cleaned_m"] > 0 else None
+    accounted_m = mine["distance_m"] + mine["no_data_m"]
+    ratio = accounted_m / mine["cleaned_m"] if mine["cleaned_m"] > 0 else None
     figures = {
         "fixes": len(track),
         "outliers": mine["outliers"],
@@ -157,6 +160,7 @@ def compare(name: str, track, mine: dict, theirs: dict | None) -> dict:
         "ours_stopped_h": round(hours(mine["stays"]), 2),
         "trips": mine["trips"],
         "distance_km": round(mine["distance_m"] / 1000, 3),
+        "no_data_km": round(mine["no_data_m"] / 1000, 3),
         "cleaned_haversine_km": round(mine["cleaned_m"] / 1000, 3),
         "across_gaps_km": round(mine["across_gaps_m"] / 1000, 3),
         "distance_ratio": None if ratio is None else round(ratio, 4),
@@ -185,7 +189,8 @@ def compare(name: str, track, mine: dict, theirs: dict | None) -> dict:
         )
     print(stops_line)
     print(
-        f"    trips (ours) {mine['trips']}; distance {mine['distance_m'] / 1000:.2f} km vs cleaned haversine "
+        f"    trips (ours) {mine['trips']}; distance {mine['distance_m'] / 1000:.2f} km driven + "
+        f"{mine['no_data_m'] / 1000:.2f} km across no-data spans vs cleaned haversine "
         f"{mine['cleaned_m'] / 1000:.2f} km (ratio {'-' if ratio is None else f'{ratio:.3f}'}; "
         f"{mine['across_gaps_m'] / 1000:.2f} km of it across silences); max speed {mine['max_speed']:.1f} km/h "
         f"(plausible maximum {MAX_KMH:.0f}); detect + summary {mine['seconds'] * 1000:.1f} ms"

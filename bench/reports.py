@@ -380,7 +380,7 @@ def _part2(quick: bool) -> dict:
         repeat,
     )
     read_s, track = timed(lambda: store.window(device.pk, start, end), repeat)
-    after_s, (trips, stops, _) = timed(lambda: ranges.detect_range(device.pk, params, start, end, tz=TZ), repeat)
+    after_s, (trips, stops, *_) = timed(lambda: ranges.detect_range(device.pk, params, start, end, tz=TZ), repeat)
     out |= {
         "table_read_s": round(table_s, 3),
         "archive_build_s": round(archive_s, 3),

@@ -29,6 +29,7 @@ def test_real_tracks_bench():
     assert figures["gpx_import"]["hike"] == {"read": 184, "rejected": 184, "reasons": {"fix time before 2000": 184}}
     for track in figures["tracks"].values():
         assert track["fixes"] > 100 and track["cleaned_haversine_km"] > 1 and track["distance_ratio"] >= 0
+        assert track["no_data_km"] >= 0 and track["max_speed_kmh"] >= 0
     assert {"max_speed", "distance"} <= set(figures["goal"])
     if figures["baselines"] is None:  # not installed: the stop goal is not judged, and the JSON says so
         assert "stops_matched" not in figures["goal"] and "not installed" in figures["not_measured"][0]
