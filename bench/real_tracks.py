@@ -9,8 +9,8 @@ all: its import counts are printed and its detection is skipped, as for any trac
 
 Per track, over the whole track:
   - ours: ``engine.detect`` and ``engine.summary`` with Params(min_parking_duration_s=300,
-    min_no_data_gap_s=3600, max_plausible_speed_kmh=300) and a stop radius of 100 m when the engine's Params
-    has one (R and T as the baselines'; 60 min gap = trackintel's);
+    min_no_data_gap_s=3600, stop_radius_m=100, max_plausible_speed_kmh=300) (R and T as the baselines';
+    60 min gap = trackintel's);
   - the baselines (``bench/_baselines.py``, shared with reports.py) on the same points (all of them, outliers
     included: they are not ours to clean): trackintel sliding staypoints (100 m / 5 min, gap 60 min) and
     movingpandas ``TrajectoryStopDetector`` (100 m / 5 min);
@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +52,6 @@ from _baselines import BASELINES, GAP_S, MIN_STAY_S, RADIUS_M, baseline_python, 
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_KMH = 300.0  # the plausible maximum (the organisation's default)
-RADIUS_FIELD = "stop_radius_m"  # the stop radius R, set when the engine's Params has one
 MATCHED_GOAL, DISTANCE_TOLERANCE = 0.90, 0.03
 
 
@@ -61,10 +59,12 @@ def params():
     """Our parameters, matching the baselines' 100 m / 5 min and 60 min gap."""
     from fleet.reports.engine import Params
 
-    values = {"min_parking_duration_s": MIN_STAY_S, "min_no_data_gap_s": GAP_S, "max_plausible_speed_kmh": MAX_KMH}
-    if RADIUS_FIELD in {f.name for f in fields(Params)}:
-        values[RADIUS_FIELD] = RADIUS_M
-    return Params(**values)
+    return Params(
+        min_parking_duration_s=MIN_STAY_S,
+        min_no_data_gap_s=GAP_S,
+        stop_radius_m=RADIUS_M,
+        max_plausible_speed_kmh=MAX_KMH,
+    )
 
 
 def load_tracks() -> tuple[dict, dict]:
