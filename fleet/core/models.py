@@ -38,24 +38,44 @@ class Organization(models.Model):
     speed_unit = models.CharField(max_length=4, choices=SpeedUnit, default=SpeedUnit.KMH)
     distance_unit = models.CharField(max_length=4, choices=DistanceUnit, default=DistanceUnit.KM)
     volume_unit = models.CharField(max_length=4, choices=VolumeUnit, default=VolumeUnit.LITRE)
-    # Report parameters; defaults are Traccar's (report.trip.* in its default.xml).
-    min_trip_distance_m = models.PositiveIntegerField(default=500, help_text="Shorter movements are not trips.")
-    min_trip_duration_s = models.PositiveIntegerField(default=300, help_text="Shorter movements are not trips.")
-    min_parking_duration_s = models.PositiveIntegerField(default=300, help_text="Shorter halts do not end a trip.")
-    min_no_data_gap_s = models.PositiveIntegerField(default=3600, help_text="A gap without data this long ends a trip.")
-    speed_threshold_kmh = models.FloatField(default=1.852, help_text="Above this speed a vehicle is moving.")
+    # Report parameters (docs/reports-engine.md); the trip and gap defaults are Traccar's (report.trip.* in its
+    # default.xml), the stop radius trackintel's and movingpandas' customary 100 m.
+    min_trip_distance_m = models.PositiveIntegerField(
+        default=500, help_text="Movements between stops shorter than this (metres) are not trips. Default 500."
+    )
+    min_trip_duration_s = models.PositiveIntegerField(
+        default=300, help_text="Movements between stops shorter than this (seconds) are not trips. Default 300."
+    )
+    min_parking_duration_s = models.PositiveIntegerField(
+        default=300,
+        help_text="A stop: the vehicle stayed within the stop radius at least this long (seconds). Default 300.",
+    )
+    stop_radius_m = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text="A stop: the vehicle stayed within this many metres of where it stopped. Default 100.",
+    )
+    min_no_data_gap_s = models.PositiveIntegerField(
+        default=3600,
+        help_text="A silence this long (seconds) is part of a stop if the vehicle moved less than the stop radius "
+        "across it, else a span without data (neither stop nor trip). Default 3600.",
+    )
+    speed_threshold_kmh = models.FloatField(
+        default=1.852, help_text="Above this reported speed (km/h) a vehicle is moving. Default 1.852 (1 knot)."
+    )
     use_ignition = models.BooleanField(
-        default=True, help_text="Use ignition to split trips when the device reports it."
+        default=True, help_text="Ignition off this long makes a stop when the device reports it. Default on."
     )
     trip_needs_distance_and_duration = models.BooleanField(
         default=True,
         help_text="A movement is a trip only if it is long enough in distance and in time. Off: either suffices "
-        "(Traccar's rule, which can turn parked GPS wander into trips).",
+        "(Traccar's rule). Default on.",
     )
     max_speed_kmh = models.FloatField(
         default=300.0,
         validators=[MinValueValidator(1.0)],
-        help_text="Fixes reported faster than this are refused as implausible (and no trip reaches it).",
+        help_text="The plausible maximum (km/h): fixes reported faster are refused, a fix its neighbours could only "
+        "reach faster is ignored by reports as implausible, and no speed in a report exceeds it. Default 300.",
     )
     stale_after_minutes = models.PositiveIntegerField(default=15, help_text="A device silent this long is shown stale.")
     created = models.DateTimeField(auto_now_add=True)

@@ -45,7 +45,8 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
         for a, b, day in day_windows(start, end, zone)
     ]
     closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
-    stamps = store.stamps(device_id, [(ws - margin, we + margin) for ws, we in closed])
+    reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in closed])  # what each day reads
+    stamps = store.stamps(device_id, reads)
     keys = {ws: day_key(device_id, params, ws, we, zone, stamp) for (ws, we), stamp in zip(closed, stamps, strict=True)}
     hits = _get_many(list(keys.values()))  # one cache round trip
 
@@ -81,10 +82,11 @@ def day_key(
     device_id: int, params: Params, win_start: datetime, win_end: datetime, zone, stamp: tuple | None = None
 ) -> str:
     """The cache key of a closed day: everything its result depends on, including the change stamp of the
-    day's fixes with its margins (``store.stamps``, read here unless given)."""
+    fixes the day reads (``ranges.read_bounds``: its margins and the fixes around; ``store.stamps``, read here
+    unless given)."""
     margin = DEFAULT_MARGIN
     if stamp is None:
-        (stamp,) = store.stamps(device_id, [(win_start - margin, win_end + margin)])
+        (stamp,) = store.stamps(device_id, [ranges.read_bounds(device_id, win_start, win_end, margin)])
     parts = (
         ENGINE_VERSION,
         serial.FORMAT,

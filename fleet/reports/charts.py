@@ -158,13 +158,14 @@ class Day:
     driving_s: float = 0.0
     idle_s: float = 0.0
     stopped_s: float = 0.0
+    no_data_s: float = 0.0
 
     def share(self, value: float) -> float:
         return round(100 * value / self.seconds, 2) if self.seconds else 0.0
 
 
 def fleet_days(organization, devices, start: datetime, end: datetime) -> list[Day]:
-    """Per local day of the organisation: the devices' distance and driving / idle / stopped time."""
+    """Per local day of the organisation: the devices' distance and driving / idle / stopped / no-data time."""
     params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
     days: dict[str, Day] = {}
     for device in devices:
@@ -177,6 +178,7 @@ def fleet_days(organization, devices, start: datetime, end: datetime) -> list[Da
             day.driving_s += row.driving_s
             day.idle_s += row.idle_s
             day.stopped_s += row.stopped_s
+            day.no_data_s += row.no_data_s
     return [days[k] for k in sorted(days)]
 
 
@@ -195,4 +197,5 @@ def fleet_payload(organization, devices, start: datetime, end: datetime) -> dict
         "driving": [d.share(d.driving_s) for d in days],
         "idle": [d.share(d.idle_s) for d in days],
         "stopped": [d.share(d.stopped_s) for d in days],
+        "no_data": [d.share(d.no_data_s) for d in days],
     }

@@ -1,5 +1,6 @@
 """Trips, stops and summaries over long ranges: window by window (a local day each), one window in memory,
-each loaded with a margin either side and stitched to the next (docs/reports-engine.md, Long ranges).
+each loaded with a margin either side (and at least back to the fix before it and on to the fix after it)
+and stitched to the next (docs/reports-engine.md, Long ranges).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from fleet.reports.engine import Params, Track, WindowResult, day_windows, detect_window, join_windows
-from fleet.tracking.store import DEFAULT_CHUNK, WindowReader
+from fleet.tracking.store import DEFAULT_CHUNK, WindowReader, around
 
 DEFAULT_MARGIN = timedelta(hours=6)
 
@@ -65,5 +66,16 @@ def detect_range(
 def compute_window(
     reader: WindowReader, params: Params, win_start: datetime, win_end: datetime, tz=None, margin=DEFAULT_MARGIN
 ) -> WindowResult:
-    """One window: its track loaded with ``margin`` either side, detected, clipped and summed."""
-    return detect_window(reader.load(win_start - margin, win_end + margin), params, win_start, win_end, tz)
+    """One window: its track loaded with ``margin`` either side and the fixes around (``read_bounds``),
+    detected, clipped and summed."""
+    track = reader.load(*read_bounds(reader.device_id, win_start, win_end, margin))
+    return detect_window(track, params, win_start, win_end, tz)
+
+
+def read_bounds(
+    device_id: int, win_start: datetime, win_end: datetime, margin: timedelta = DEFAULT_MARGIN
+) -> tuple[datetime, datetime]:
+    """What a window reads: ``margin`` either side, widened to the last fix before and the first fix after
+    (``store.around``), so a stop or trip across the window's edges is detected on the data around it."""
+    (bounds,) = around(device_id, [(win_start - margin, win_end + margin)])
+    return bounds

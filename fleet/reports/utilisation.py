@@ -41,6 +41,7 @@ class VehicleFigures:
     distance_m: float = 0.0
     driving_s: float = 0.0
     idle_s: float = 0.0
+    no_data_s: float = 0.0
     has_data: bool = False
 
     @property
@@ -78,10 +79,20 @@ class Figures:
         return sum(1 for v in self.vehicles if v.moved)
 
     @property
+    def no_data_s(self) -> float:
+        return sum(v.no_data_s for v in self.vehicles)
+
+    @property
     def utilisation_time(self) -> float | None:
-        """Percent of all vehicle time spent driving."""
+        """Percent of all vehicle time spent driving (the charts' driving share)."""
         capacity = self.period.seconds * self.total
         return 100 * self.driving_s / capacity if capacity else None
+
+    @property
+    def no_data_share(self) -> float | None:
+        """Percent of all vehicle time without data (a dead tracker is not a parked vehicle)."""
+        capacity = self.period.seconds * self.total
+        return 100 * self.no_data_s / capacity if capacity else None
 
     @property
     def utilisation_vehicles(self) -> float | None:
@@ -149,6 +160,7 @@ def _vehicle(device, rows: list[SummaryRow]) -> VehicleFigures:
         distance_m=sum(r.distance_m for r in rows),
         driving_s=sum(r.driving_s for r in rows),
         idle_s=sum(r.idle_s for r in rows),
+        no_data_s=sum(r.no_data_s for r in rows),
     )
 
 

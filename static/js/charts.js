@@ -7,7 +7,7 @@
 const SYNC_KEY = "fleet-charts";
 const HEIGHT = 190;
 const PALETTE = ["#1570ef", "#d92d20", "#079455", "#dc6803", "#7839ee", "#0e9384", "#c11574", "#475467"];
-const SHARE_COLORS = { driving: "#079455", idle: "#f79009", stopped: "#98a2b3" };
+const SHARE_COLORS = { driving: "#079455", idle: "#f79009", stopped: "#98a2b3", noData: "#e4e7ec" };
 
 const state = { charts: [], ready: false, error: null, omitted: [] };
 window.fleetCharts = state; // for the browser tests and the console
@@ -181,11 +181,13 @@ function fleetCharts() {
       null, `(${data.distance_unit}, ${data.devices} device${data.devices === 1 ? "" : "s"})`),
   );
   // Stacked by drawing the running totals from the top down; the legend shows each share itself.
-  const top = data.stopped.map((s, i) => data.driving[i] + data.idle[i] + s);
   const mid = data.idle.map((s, i) => data.driving[i] + s);
+  const top = data.stopped.map((s, i) => mid[i] + s);
+  const all = data.no_data.map((s, i) => top[i] + s);
   const share = (values) => (u, v, si, i) => (i == null ? "–" : `${values[i].toFixed(1)} %`);
   state.charts.push(
     barChart(container, "Utilisation per day", days, [
+      { label: "No data", data: all, fill: SHARE_COLORS.noData, stroke: SHARE_COLORS.noData, value: share(data.no_data) },
       { label: "Stopped", data: top, fill: SHARE_COLORS.stopped, stroke: SHARE_COLORS.stopped, value: share(data.stopped) },
       { label: "Idle", data: mid, fill: SHARE_COLORS.idle, stroke: SHARE_COLORS.idle, value: share(data.idle) },
       { label: "Driving", data: data.driving, fill: SHARE_COLORS.driving, stroke: SHARE_COLORS.driving, value: share(data.driving) },

@@ -102,15 +102,16 @@ def test_it_returns_what_detect_range_returns_cold_and_warm(
     assert [r.driving_s for r in rows] == [1800 + 1200, 1200, 1200]
 
 
-def test_a_warm_day_costs_one_stamp_query(
+def test_a_warm_day_costs_one_probe_and_one_stamp_query(
     org_a, frozen_now, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     van = make_device(org_a)
     week_of_driving(van)
     params = Params.for_org(org_a)
     cached(van, params, capture=django_capture_on_commit_callbacks)
-    # No position rows: the closed days' archive versions only (one query; on PostgreSQL one more for its clock).
-    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 1):
+    # No position rows: one query for the fixes around every day (store.around: what each day reads), then
+    # the closed days' archive versions (one query; on PostgreSQL one more for its clock).
+    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
         cached(van, params, capture=django_capture_on_commit_callbacks)
 
 
@@ -166,12 +167,34 @@ def test_a_deleted_position_and_a_change_in_the_margin_invalidate_the_day(
     trips, _, _, _ = cached(van, params, capture=django_capture_on_commit_callbacks)
     assert trips[-1].duration_s == 30 * 60
 
-    # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees the new trip
-    # (it starts after midnight, so day 3 keeps one trip, but its last stop is now cut by that trip).
+    # Fixes 1-5 h after day 3 ended only lie in its margin: the day is recomputed and sees them. They are
+    # 170 km from where the van parked (its stop ends at its last fix there, 13:20): the silence after it is
+    # now a move without data, cut by the day's end.
+    before = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert before.stops[-1].end_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC) and before.gaps == []
     drive(van, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), 10, lat=62.0)
     again = cached(van, params, capture=django_capture_on_commit_callbacks)
     assert again == ranges.detect_range(van.id, params, START, END, tz=TZ)
-    assert again[1][-1].end_time == datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # the stop still runs at the end
+    assert again.stops[-1].end_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC)
+    (gap,) = again.gaps
+    assert gap.start_time == datetime(2026, 11, 22, 13, 20, tzinfo=UTC) and gap.end_time == END and gap.clipped_end
+
+
+def test_a_fix_beyond_the_margin_that_a_day_reads_invalidates_it(org_a, frozen_now, django_capture_on_commit_callbacks):
+    # Day 3 ends parked and nothing follows: it reads on to no fix. A fix two days later, far away, becomes
+    # the fix after it: the silence across which the vehicle moved is no data, no longer a stop to the end.
+    van = make_device(org_a)
+    week_of_driving(van)
+    params = Params.for_org(org_a)
+    first = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert first.gaps == []
+    Position.objects.create(
+        device=van, fix_time=END + timedelta(days=2), latitude=63.0, longitude=25.0, speed=0.0, attributes={}
+    )
+    again = cached(van, params, capture=django_capture_on_commit_callbacks)
+    assert again == ranges.detect_range(van.id, params, START, END, tz=TZ)
+    (gap,) = again.gaps
+    assert gap.clipped_end and gap.end_time == END and gap.distance_m > 0
 
 
 def test_other_params_are_another_entry(org_a, frozen_now, django_capture_on_commit_callbacks):

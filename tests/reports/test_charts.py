@@ -150,6 +150,7 @@ def test_fleet_days_give_distance_and_the_driving_idle_stopped_shares(client, or
     # Parked 10 min before and 50 min after (Van 1), 10 min before and 60 min after idling (Van 2); the
     # rest of each day is no data, not stopped.
     assert data["stopped"] == [round(100 * 3600 / 172_800, 2), round(100 * 3600 / 172_800, 2)]
+    assert data["no_data"] == [round(100 * (172_800 - 5400) / 172_800, 2), round(100 * (172_800 - 9000) / 172_800, 2)]
 
 
 def test_the_charts_page_shows_a_fleets_days_as_a_table_and_a_devices_data_url(client, org_a, user_a):

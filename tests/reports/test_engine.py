@@ -447,6 +447,7 @@ def test_params_come_from_the_organisation():
         min_trip_distance_m, min_trip_duration_s, min_parking_duration_s = 1000, 120, 600
         min_no_data_gap_s, speed_threshold_kmh, use_ignition = 1800, 5.0, False
         trip_needs_distance_and_duration = False  # Traccar's either/or rule
+        max_speed_kmh, stop_radius_m = 160.0, 50
 
     params = Params.for_org(Org())
     assert params == Params(
@@ -457,6 +458,8 @@ def test_params_come_from_the_organisation():
         speed_threshold_kmh=5.0,
         use_ignition=False,
         require_both=False,
+        max_plausible_speed_kmh=160.0,
+        stop_radius_m=50.0,
     )
 
 
@@ -487,3 +490,26 @@ def test_two_hundred_thousand_samples_give_every_trip():
     assert row.trips == cycles and row.driving_s == cycles * 1800
     assert row.distance_m == approx(cycles * 18_000, abs=20 * cycles)
     assert len(stops) == cycles + 1
+
+
+def test_every_report_parameter_is_in_the_admin_with_its_default_in_the_help_text():
+    from fleet.core.admin.organizations import OrganizationAdmin
+    from fleet.core.models import Organization
+
+    fields = dict(OrganizationAdmin.fieldsets)["Reports and live map"]["fields"]
+    names = [
+        "min_trip_distance_m",
+        "min_trip_duration_s",
+        "min_parking_duration_s",
+        "stop_radius_m",
+        "min_no_data_gap_s",
+        "speed_threshold_kmh",
+        "max_speed_kmh",
+        "use_ignition",
+        "trip_needs_distance_and_duration",
+    ]
+    assert set(names) <= set(fields)
+    for name in names:
+        field = Organization._meta.get_field(name)
+        default = {True: "on", False: "off"}.get(field.default, f"{field.default:g}")
+        assert f"Default {default}" in field.help_text, name

@@ -17,7 +17,7 @@ from tests import real_tracks
 
 GOLDEN = {
     1: "5e9f09bc8272ab249a709dedb7b6c7965aba85ee338eeaa7d3e8796f5af59a5d",
-    2: "4555c8635e75a316ff840bb279d5f0824f3b25fa19c2e7514bfa3953712a5511",
+    2: "4f0e5ad35cee5d43527d8daa0cb60329c5259714ae6059dfecde8cd916112270",
 }
 
 

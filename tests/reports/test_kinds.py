@@ -22,10 +22,12 @@ from django.utils.module_loading import import_string
 from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.dispatch.models import Task
 from fleet.geo.models import Geofence
+from fleet.reports import exports
 from fleet.reports.engine import Params
 from fleet.reports.kinds import KINDS, build_report
 from fleet.reports.kinds.common import replay_url
 from fleet.reports.kinds.events import attribute_summary
+from fleet.reports.tables import Units
 from fleet.tracking.models import Driver, Event, Position
 from tests.conftest import make_device
 
@@ -149,7 +151,9 @@ SUMMARY_DAY = {
     "distance": 27_000,
     "driving": 3000,
     "idle": 600,
-    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00; the rest of the day has no data
+    "stopped": 5 * 3600 - 3600,  # the fixes cover 07:00-12:00
+    "no_data": 86400 - 5 * 3600,  # the rest of the day: driving + idle + stopped + no data = 24 h
+    "no_data_distance": 0,
     "max_speed": 54.0,
     "avg_speed": 32.4,
     "engine_hours": 3600,  # ignition on: 1200 + 600 idling + 1800
@@ -183,7 +187,8 @@ def test_summary_split_by_local_day(hel_org, van):
     assert [r["day"] for r in days.rows] == [date(2026, 11, 20), date(2026, 11, 21)]
     assert_summary(days.rows[0], SUMMARY_DAY)
     quiet = days.rows[1]
-    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)  # no data
+    assert (quiet["distance"], quiet["driving"], quiet["stopped"], quiet["trips"]) == (0, 0, 0, 0)
+    assert quiet["no_data"] == 86400  # a day without a fix: no data, not stopped
     (whole,) = devices.rows
     assert whole["stopped"] == 14400 and whole["trips"] == 2
     assert days.totals == devices.totals and days.totals["distance"] == pytest.approx(27_000)
@@ -301,3 +306,26 @@ def test_the_organisation_chooses_traccars_either_or_trip_rule(org_a):
     org_a.save()
     org_a.refresh_from_db()
     assert Params.for_org(org_a).require_both is False
+
+
+def test_defect_6_in_the_reports_a_move_without_data_is_its_own_table_in_trips_and_stops(hel_org, van):
+    # Parked at the depot 07:00-07:55, silent 3.5 h while carried 228 km north, parked there 11:25-12:20.
+    fixes = [fix(van, at(7, m), LAT0) for m in range(0, 60, 5)]
+    far = LAT0 + 228_000 / M_PER_DEG
+    fixes += [fix(van, at(11, 25) + timedelta(minutes=m), far) for m in range(0, 60, 5)]
+    Position.objects.bulk_create(fixes)
+
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END)
+    stops = build_report("stops", hel_org, [van], DAY_START, DAY_END)
+    assert trips.tables[0].rows == [] and [t.name for t in trips.tables] == ["trips", "no_data"]
+    (gap,) = trips.tables[1].rows
+    assert (gap["start"], gap["end"], gap["flags"]) == (at(7, 55), at(11, 25), "")
+    assert gap["distance"] == pytest.approx(228_000, abs=1) and gap["duration"] == 3.5 * 3600
+    assert trips.tables[1].totals["distance"] == pytest.approx(228_000, abs=1)
+    # Two stops, one at each place; neither stretches across the silence.
+    assert [(r["start"], r["end"]) for r in stops.tables[0].rows] == [(at(7), at(7, 55)), (at(11, 25), at(12, 20))]
+    assert stops.tables[1].rows == trips.tables[1].rows
+    summary = build_report("summary", hel_org, [van], DAY_START, DAY_END).tables[0].rows[0]
+    assert summary["distance"] == 0 and summary["no_data_distance"] == pytest.approx(228_000, abs=1)
+    units = Units(HEL)
+    assert "Moved without data" in "".join(exports.to_csv(trips, units)) and exports.to_xlsx(stops, units)

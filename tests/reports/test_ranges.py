@@ -111,3 +111,31 @@ def test_detect_range_stitches_a_trip_cut_by_a_window_and_counts_it_once(org_a):
     assert total.distance_m == pytest.approx(whole.distance_m)
     assert (total.driving_s, total.trips, total.stops) == (whole.driving_s, whole.trips, whole.stops)
     assert total.stopped_s == pytest.approx(whole.stopped_s)
+
+
+def test_defect_1_a_stop_across_a_silent_night_is_one_stop_whatever_the_margin(org_a):
+    # A taxi parks at its depot at 18:00, its receiver asleep until 16:30 the next day (22.5 h, no fix in any
+    # 6 h margin), a drive either side. Each day reads back to the fix before it and on to the fix after it.
+    van = make_device(org_a)
+    step, drive = 600 / M_PER_DEG, DAY + timedelta(hours=17)
+    # 17:00-17:30 a drive (a fix a minute, each reporting the step into it), parked from 17:30 until 18:00
+    fixes = [(drive + timedelta(minutes=m), 60.0 + m * step, 36.0 if m else 0.0) for m in range(31)]
+    lat = 60.0 + 30 * step
+    fixes += [(drive + timedelta(minutes=31 + m), lat, 0.0) for m in range(30)]
+    wake = DAY + timedelta(days=1, hours=16, minutes=30)
+    fixes += [(wake + timedelta(minutes=m), lat, 0.0) for m in range(10)]  # awake, still parked at 16:39
+    fixes += [(wake + timedelta(minutes=10 + m), lat + (m + 1) * step, 36.0) for m in range(30)]  # then away
+    Position.objects.bulk_create(
+        Position(device=van, fix_time=ts, latitude=la, longitude=25.0, speed=v, attributes={}) for ts, la, v in fixes
+    )
+    params = Params.for_org(org_a)
+
+    trips, stops, rows, gaps = detect_range(van.id, params, DAY, DAY + timedelta(days=2))
+
+    (stop,) = stops
+    assert (stop.start_time, stop.end_time) == (DAY + timedelta(hours=17, minutes=30), wake + timedelta(minutes=9))
+    assert not stop.clipped_start and not stop.clipped_end and gaps == []
+    assert [r.stops for r in rows] == [1, 0]  # counted once, on the day it began
+    # Day two alone: the stop began before it, and the range (not the data) cuts it.
+    _, (cut,), _, _ = detect_range(van.id, params, DAY + timedelta(days=1), DAY + timedelta(days=2))
+    assert cut.clipped_start and not cut.clipped_end and cut.start_time == DAY + timedelta(days=1)

@@ -33,32 +33,6 @@ def valid_steps(t, lat, lon, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return a, b, haversine_m(lat[a], lon[a], lat[b], lon[b])
 
 
-def implied_speed_kmh(t, a, b, metres, n: int) -> np.ndarray:
-    """Per fix, the speed implied by the step to the next valid fix (0 for the last and for invalid fixes)."""
-    out = np.zeros(n)
-    dt = t[b] - t[a]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(dt > 0, metres / dt * 3.6, 0.0)
-    out[a] = v
-    return out
-
-
-def gps_intervals(n: int, a, b, metres, moving, gap) -> np.ndarray:
-    """Haversine metres per interval with parked-jitter filtering.
-
-    A step counts only if the vehicle was moving at one of its ends and it does not cross a no-data gap;
-    steps between two stationary fixes (a parked vehicle's GPS wander) count zero. A step that skips
-    invalid fixes is booked on the last interval before the fix it reaches.
-    """
-    out = np.zeros(max(n - 1, 0))
-    if len(a) == 0:
-        return out
-    gaps_before = np.r_[0, np.cumsum(gap)]  # gaps_before[i] = gap intervals among 0 .. i-1
-    keep = (moving[a] | moving[b]) & (gaps_before[b] == gaps_before[a])
-    np.add.at(out, b[keep] - 1, metres[keep])
-    return out
-
-
 def odometer_intervals(t, odometer, max_plausible_kmh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Odometer metres per interval, where it is known.
 

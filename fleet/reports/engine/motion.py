@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from fleet.core.geodesy import haversine_m
 from fleet.reports.engine.clean import outliers, step_m
 from fleet.reports.engine.distance import (
     fuel_consumption_cumulative,
@@ -33,6 +34,9 @@ from fleet.tracking.track import Track
 
 ODOMETER = "odometer"
 GPS = "gps"
+# Speeds derived from positions are measured over at least this long (the step into a fix, from the last fix
+# this much earlier), so that GPS jitter between fixes a second apart does not read as speed.
+SPEED_BASE_S = 10.0
 
 
 def to_epoch(value) -> float:
@@ -89,8 +93,8 @@ def prepare(track: Track, params: Params) -> Prepared:
     with np.errstate(divide="ignore", invalid="ignore"):
         implied = np.where(dt > 0, metres / dt * 3.6, 0.0)
     jump = implied > params.max_plausible_speed_kmh  # a jump the following fixes confirmed (clean.outliers)
-    speed = np.zeros(n)
-    speed[b] = np.where(jump, 0.0, implied)  # the step into the fix; the first located fix has none
+    speed = np.zeros(n)  # the step into the fix; the first located fix has none
+    speed[b] = _implied_kmh(t, track.lat, track.lon, np.r_[a[:1], b], params.max_plausible_speed_kmh)
     vendor = track.speed
     if np.any(vendor > params.speed_threshold_kmh):  # else no speed is reported (NaN, or 0 from ignition-only)
         plausible = np.isfinite(vendor) & (vendor >= 0) & (vendor <= params.max_plausible_speed_kmh) & ~outlier
@@ -100,10 +104,12 @@ def prepare(track: Track, params: Params) -> Prepared:
     moved_into = np.zeros(n, dtype=bool)
     if np.any(vendor > params.speed_threshold_kmh):
         moved_into[b] = (vendor[b] > params.speed_threshold_kmh) & (metres >= 0.25 * vendor[b] / 3.6 * dt)
-    stay_starts, stay_ends = stays(track, params, located, ign_known & ~ign_on, moved_into)
+    silent = (dt >= params.min_no_data_gap_s) | jump
+    carried = np.zeros(n, dtype=bool)  # reached across a silence that moved the vehicle: no stay spans it
+    carried[b[silent & (metres >= params.stop_radius_m)]] = True
+    stay_starts, stay_ends = stays(track, params, located, ign_known & ~ign_on, moved_into, carried)
     intervals = max(n - 1, 0)
     stay = inside_mask(n, stay_starts, stay_ends)
-    silent = (dt >= params.min_no_data_gap_s) | jump
     gap_step = silent & ~stay[a] if len(a) else np.zeros(0, dtype=bool)
     no_data = inside_mask(n, a[gap_step], b[gap_step])
     first, last = np.flatnonzero(located)[[0, -1]] if located.any() else (n, n)
@@ -138,6 +144,24 @@ def prepare(track: Track, params: Params) -> Prepared:
     )
 
 
+def _implied_kmh(t, lat, lon, idx: np.ndarray, max_kmh: float) -> np.ndarray:
+    """For each located fix after the first (``idx``: the located fixes in order), the speed implied by the
+    step into it, measured from the last fix at least ``SPEED_BASE_S`` earlier (from the previous fix when that
+    is older): a few metres of jitter a second apart are no speed. A speed beyond ``max_kmh`` (a confirmed
+    jump) is 0: that step is no data."""
+    if len(idx) < 2:
+        return np.empty(0)
+    tl = t[idx]
+    k = np.arange(1, len(idx))
+    origin = np.minimum(np.searchsorted(tl, tl[k] - SPEED_BASE_S, side="right") - 1, k - 1)
+    origin = np.maximum(origin, 0)
+    seconds = tl[k] - tl[origin]
+    metres = haversine_m(lat[idx[origin]], lon[idx[origin]], lat[idx[k]], lon[idx[k]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kmh = np.where(seconds > 0, metres / seconds * 3.6, 0.0)
+    return np.where(kmh > max_kmh, 0.0, kmh)
+
+
 def _merged_gaps(starts, ends, metres):
     """Consecutive no-data steps (one ends where the next begins) as one span, their distances added."""
     if len(starts) == 0:
@@ -147,15 +171,23 @@ def _merged_gaps(starts, ends, metres):
     return starts[new], ends[np.r_[new[1:], True]], np.bincount(group, weights=metres)
 
 
-def stays(track: Track, params: Params, located: np.ndarray, ignition_off: np.ndarray, moved_into: np.ndarray):
+def stays(
+    track: Track,
+    params: Params,
+    located: np.ndarray,
+    ignition_off: np.ndarray,
+    moved_into: np.ndarray,
+    carried: np.ndarray,
+):
     """(starts, ends): fix spans where the vehicle stayed within ``stop_radius_m`` of the span's first located
     fix for at least ``min_parking_duration_s``, joined with the spans where its ignition was reported off that
-    long (with ``use_ignition``); overlapping spans merged, in order."""
+    long (with ``use_ignition``; such a span ends before a fix the vehicle was ``carried`` to: a car on a
+    train has its ignition off too); overlapping spans merged, in order."""
     idx = np.flatnonzero(located)
     starts, ends = _position_stays(track.t[idx], track.lat[idx], track.lon[idx], params)
     starts, ends = _trimmed(track.t, params, idx[starts], idx[ends], moved_into)
     if params.use_ignition and ignition_off.any():
-        off_starts, off_ends = _runs(ignition_off)
+        off_starts, off_ends = _runs(ignition_off, carried)
         long = track.t[off_ends] - track.t[off_starts] >= params.min_parking_duration_s
         starts, ends = _union(np.r_[starts, off_starts[long]], np.r_[ends, off_ends[long]])
     return starts, ends
@@ -164,8 +196,8 @@ def stays(track: Track, params: Params, located: np.ndarray, ignition_off: np.nd
 def _trimmed(t, params: Params, starts: np.ndarray, ends: np.ndarray, moved_into: np.ndarray):
     """Stays with their edges moved to where the vendor's speed (confirmed by the positions) says the vehicle
     stood: a stay begins at its first fix not left moving and ends at its last fix not reached moving. Only
-    the edges move (a jitter fix inside cannot split a stay), and only while the stay still lasts the minimal
-    parking duration; without reported speeds nothing moves."""
+    the edges move (a jitter fix inside cannot split a stay), and never below the minimal parking duration
+    (then the stay keeps that much, taken evenly from both edges); without reported speeds nothing moves."""
     n = len(moved_into)
     if len(starts) == 0 or not moved_into.any():
         return starts, ends
@@ -175,7 +207,12 @@ def _trimmed(t, params: Params, starts: np.ndarray, ends: np.ndarray, moved_into
     last_still = np.maximum.accumulate(np.where(~moved_into, positions, -1))
     new_starts = np.minimum(next_still_out[starts], ends)
     new_ends = np.maximum(last_still[ends], new_starts)
-    keep = t[new_ends] - t[new_starts] >= params.min_parking_duration_s
+    # A stay that speed would cut below the minimum keeps the minimum, taken evenly from both moving edges.
+    minimum = params.min_parking_duration_s
+    half = np.maximum(minimum - (t[new_ends] - t[new_starts]), 0.0) / 2
+    new_starts = np.maximum(np.minimum(new_starts, np.searchsorted(t, t[new_starts] - half, side="right") - 1), starts)
+    new_ends = np.minimum(np.maximum(new_ends, np.searchsorted(t, t[new_ends] + half, side="left")), ends)
+    keep = t[new_ends] - t[new_starts] >= minimum
     return np.where(keep, new_starts, starts), np.where(keep, new_ends, ends)
 
 
@@ -187,14 +224,14 @@ def _position_stays(t, lat, lon, params: Params) -> tuple[np.ndarray, np.ndarray
     if m < 2:
         return empty, empty
     radius, minimum = params.stop_radius_m, max(params.min_parking_duration_s, 0.0)
-    # A fix can anchor a stay only if the first fix ``minimum`` seconds later lies within the radius.
-    later = np.searchsorted(t, t + minimum, side="left")
-    later = np.maximum(later, np.arange(m) + 1)
-    inside = later < m
-    can = np.zeros(m, dtype=bool)
-    i = np.flatnonzero(inside)
-    can[i] = step_m(lat[i], lon[i], lat[later[i]], lon[later[i]]) <= radius
-    anchors = np.flatnonzero(can)
+    # A fix can anchor a stay only if the first fix ``minimum`` seconds later lies within the radius, and the
+    # first fixes a quarter, half and three quarters of the way too (cheap tests that spare the loop most of
+    # the fixes that cannot).
+    later = np.maximum(np.searchsorted(t, t + minimum, side="left"), np.arange(m) + 1)
+    anchors = np.flatnonzero(later < m)
+    for share in (1.0, 0.5, 0.25, 0.75):
+        probe = later[anchors] if share == 1.0 else np.searchsorted(t, t[anchors] + share * minimum, side="left")
+        anchors = anchors[step_m(lat[anchors], lon[anchors], lat[probe], lon[probe]) <= radius]
     starts, ends = [], []
     k = 0
     while k < len(anchors):
@@ -222,10 +259,14 @@ def _last_within(lat, lon, s: int, hint: int, radius: float) -> int:
     return m - 1
 
 
-def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last) index of each run of True."""
+def _runs(flags: np.ndarray, breaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) index of each run of True; a run also ends before each index where ``breaks`` is set."""
     edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    if breaks is None or not (breaks & flags).any():
+        return starts, ends
+    cuts = np.flatnonzero(breaks & flags & np.r_[False, flags[:-1]])  # a break inside a run starts a new one
+    return np.sort(np.r_[starts, cuts]), np.sort(np.r_[ends, cuts - 1])
 
 
 def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

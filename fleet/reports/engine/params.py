@@ -42,4 +42,6 @@ class Params:
             speed_threshold_kmh=float(org.speed_threshold_kmh),
             use_ignition=bool(org.use_ignition),
             require_both=bool(org.trip_needs_distance_and_duration),
+            max_plausible_speed_kmh=float(org.max_speed_kmh),
+            stop_radius_m=float(org.stop_radius_m),
         )

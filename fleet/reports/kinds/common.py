@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from fleet.reports.engine import Stop, Trip
-from fleet.reports.tables import Report, Table
+from fleet.reports.engine import NoData, Stop, Trip
+from fleet.reports.tables import DATETIME, DISTANCE, DURATION, LATLON, Column, Report, Table
 
 Progress = Callable[..., None] | None  # progress(done, total, rows=None)
 
@@ -34,11 +34,55 @@ def total(values: Iterable[float | None]) -> float | None:
     return sum(known) if known else None
 
 
-def clipped_flags(item: Trip | Stop, ongoing: str) -> str:
+def clipped_flags(item: Trip | Stop | NoData, ongoing: str) -> str:
     """ "began before the range" and / or ``ongoing`` (what a row clipped at the range end still does)."""
     return "; ".join(
         text for on, text in ((item.clipped_start, "began before the range"), (item.clipped_end, ongoing)) if on
     )
+
+
+NO_DATA_COLUMNS = [
+    Column("device", "Device"),
+    Column("start", "Last fix", DATETIME),
+    Column("end", "Next fix", DATETIME),
+    Column("duration", "Duration", DURATION),
+    Column("start_place", "From", LATLON),
+    Column("end_place", "To", LATLON),
+    Column("distance", "Straight line", DISTANCE, 2),
+    Column("flags", "Clipped"),
+]
+
+
+def no_data_table() -> Table:
+    """The spans without data across which the vehicle moved (engine.NoData): neither trips nor stops, their
+    straight-line distance shown here and counted in no total of trips."""
+    return Table("no_data", "Moved without data", NO_DATA_COLUMNS)
+
+
+def no_data_row(device, gap: NoData) -> dict:
+    return {
+        "device": device.name,
+        "start": gap.start_time,
+        "end": gap.end_time,
+        "duration": gap.duration_s,
+        "start_place": (gap.start_lat, gap.start_lon),
+        "end_place": (gap.end_lat, gap.end_lon),
+        "distance": gap.distance_m,
+        "flags": clipped_flags(gap, "still without data"),
+    }
+
+
+def with_no_data(tables: list[Table], gaps: Table) -> list[Table]:
+    """The report's tables, and the no-data table after them when it has rows (with its totals)."""
+    if not gaps.rows:
+        return tables
+    count = len(gaps.rows)
+    gaps.totals = {
+        "device": f"{count} span{'s' if count != 1 else ''}",
+        "duration": sum(r["duration"] for r in gaps.rows),
+        "distance": sum(r["distance"] for r in gaps.rows),
+    }
+    return [*tables, gaps]
 
 
 def implausible_note(count: int) -> list[str]:

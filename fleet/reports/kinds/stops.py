@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, Stop
-from fleet.reports.kinds.common import clipped_flags, each, report, total
+from fleet.reports.kinds.common import clipped_flags, each, no_data_row, no_data_table, report, total, with_no_data
 from fleet.reports.tables import DATETIME, DURATION, LATLON, Column, Report, Table
 
 STOP_COLUMNS = [
@@ -22,9 +22,11 @@ STOP_COLUMNS = [
 def stops_report(organization, devices, start, end, options=None, progress=None) -> Report:
     params = Params.for_org(organization)
     table = Table("stops", "Stops", STOP_COLUMNS)
+    gaps = no_data_table()
     for device in each(devices, progress, table):
-        _trips, stops, _rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        _trips, stops, _rows, spans = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         table.rows.extend(_stop_row(device, stop) for stop in stops)
+        gaps.rows.extend(no_data_row(device, gap) for gap in spans)
     rows = table.rows
     table.totals = {
         "device": f"{len(rows)} stop{'s' if len(rows) != 1 else ''}",
@@ -32,7 +34,7 @@ def stops_report(organization, devices, start, end, options=None, progress=None)
         "engine_hours": total(r["engine_hours"] for r in rows),
         "idle": sum(r["idle"] for r in rows),
     }
-    return report("stops", organization, devices, start, end, [table])
+    return report("stops", organization, devices, start, end, with_no_data([table], gaps))
 
 
 def _stop_row(device, stop: Stop) -> dict:

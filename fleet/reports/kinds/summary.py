@@ -1,4 +1,5 @@
-"""The summary report: distance, driving, idle and fuel per device over the range, or per local day."""
+"""The summary report: distance, driving / idle / stopped / no-data time and fuel per device over the range,
+or per local day. The four times add up to the range."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ SUMMARY_COLUMNS = [
     Column("driving", "Driving", DURATION),
     Column("idle", "Idle", DURATION),
     Column("stopped", "Stopped", DURATION),
+    Column("no_data", "No data", DURATION),
+    Column("no_data_distance", "Distance without data", DISTANCE, 2),
     Column("max_speed", "Max speed", SPEED, 0),
     Column("avg_speed", "Avg speed", SPEED, 0),
     Column("engine_hours", "Engine hours", DURATION),
@@ -53,6 +56,8 @@ def _summary_row(row: SummaryRow, **keys) -> dict:
         "driving": row.driving_s,
         "idle": row.idle_s,
         "stopped": row.stopped_s,
+        "no_data": row.no_data_s,
+        "no_data_distance": row.no_data_distance_m,
         "max_speed": row.max_speed,
         "avg_speed": row.average_speed,
         "engine_hours": row.engine_hours_s,

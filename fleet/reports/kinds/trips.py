@@ -10,7 +10,17 @@ import numpy as np
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, Trip
 from fleet.reports.engine.distance import average_kmh
-from fleet.reports.kinds.common import clipped_flags, each, implausible_note, replay_url, report, total
+from fleet.reports.kinds.common import (
+    clipped_flags,
+    each,
+    implausible_note,
+    no_data_row,
+    no_data_table,
+    replay_url,
+    report,
+    total,
+    with_no_data,
+)
 from fleet.reports.tables import (
     DATETIME,
     DISTANCE,
@@ -47,10 +57,12 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
     params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
     table = Table("trips", "Trips", TRIP_COLUMNS)
     tracks: list[TrackLine] = []
+    gaps = no_data_table()
     clipped = ignored = 0
     for device in each(devices, progress, table):
-        trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+        trips, _stops, rows, spans = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         ignored += sum(row.outliers for row in rows)
+        gaps.rows.extend(no_data_row(device, gap) for gap in spans)
         driver = device.driver.name if device.driver_id else ""
         table.rows.extend(_trip_row(device, trip, driver) for trip in trips)
         tracks.extend(_trip_lines(device, trips, zone))
@@ -60,7 +72,8 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
     if clipped:
         notes.append(f"{clipped} trip{'s' if clipped != 1 else ''} clipped at the range edges.")
     notes += implausible_note(ignored)
-    return report("trips", organization, devices, start, end, [table], tracks=tracks, notes=notes)
+    tables = with_no_data([table], gaps)
+    return report("trips", organization, devices, start, end, tables, tracks=tracks, notes=notes)
 
 
 def _trip_row(device, trip: Trip, driver: str) -> dict:

@@ -80,7 +80,7 @@ def _summary_by_day_url(request: HttpRequest) -> str:
 
 
 def _fleet_rows(fleet: dict) -> list[dict]:
-    keys = ("days", "distance", "driving", "idle", "stopped")
+    keys = ("days", "distance", "driving", "idle", "stopped", "no_data")
     return [dict(zip(keys, values, strict=True)) for values in zip(*(fleet[k] for k in keys), strict=True)]
 
 
@@ -143,6 +143,7 @@ def _figures_view(fig: Figures, units: Units, org) -> dict:
             ("Idle time", units.text(duration, fig.idle_s), report_url("stops", period, org)),
             ("Active vehicles", f"{fig.active} / {fig.total}", summary),
             ("Utilisation (time driving)", _percent(fig.utilisation_time), summary),
+            ("Time without data", _percent(fig.no_data_share), summary),
             (
                 "Utilisation (vehicles that moved)",
                 f"{_percent(fig.utilisation_vehicles)} ({fig.moved} / {fig.total})",

@@ -8,7 +8,7 @@ points, row tuples, counts and change stamps; closed UTC days come from ``archiv
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ __all__ = [
     "Track",
     "WindowReader",
     "archive",
+    "around",
     "count",
     "days",
     "exists",
@@ -125,11 +126,42 @@ def window(device_id: int, start: datetime, end: datetime, chunk: int = DEFAULT_
     return days(device_id, chunk).track(start, end)
 
 
+def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Each [lo, hi) widened to the device's last fix before ``lo`` and its first fix at or after ``hi``,
+    whatever their age: what a window must read to see a stop or a trip across its edges whole (a receiver
+    asleep through the night leaves no fix in any fixed margin). One query (two index probes per span)."""
+    if not spans:
+        return []
+    from django.db.models import OuterRef, Subquery
+
+    from fleet.tracking.models import Device
+
+    def probe(**where):
+        order = "-fix_time" if "fix_time__lt" in where else "fix_time"
+        fixes = _positions().filter(device_id=OuterRef("pk"), **where).order_by(order).values("fix_time")[:1]
+        return Subquery(fixes)
+
+    probes = {}
+    for k, (lo, hi) in enumerate(spans):
+        probes[f"b{k}"] = probe(fix_time__lt=lo)
+        probes[f"a{k}"] = probe(fix_time__gte=hi)
+    found = Device.objects.filter(pk=device_id).annotate(**probes).values(*probes).first() or {}
+    out = []
+    for k, (lo, hi) in enumerate(spans):
+        before, after = found.get(f"b{k}"), found.get(f"a{k}")
+        out.append(((min(lo, before) if before else lo), (max(hi, after + TICK) if after else hi)))
+    return out
+
+
+TICK = timedelta(microseconds=1)  # [a, b + TICK) holds the fix at b
+
+
 class WindowReader:
     """Loads consecutive windows of one device. Windows that overlap (a report's days with their margins)
     keep the part the previous window loaded rather than read it again."""
 
     def __init__(self, device_id: int, chunk: int = DEFAULT_CHUNK) -> None:
+        self.device_id = device_id
         self.source = days(device_id, chunk)
         self.track: Track | None = None
         self.span: tuple[datetime, datetime] | None = None
