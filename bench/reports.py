@@ -7,10 +7,11 @@
     2 minutes to overnight with GPS jitter, trackers that sleep for 20-90 minutes during some long parks,
     one fix every 5, 10, 15, 20 or 30 s per device while driving and 6 times less often while parked.
     "Ours" is ``engine.detect`` per device over those arrays (trips and stops; best of 5 runs before and 5
-    after the baselines: the machine is shared). The baselines run in their own venv (``.run/bench-baselines``,
-    from ``bench/requirements-baselines.txt``; created on the first full run, never by --quick) in a
-    subprocess over the same points (an .npz file); only their detection calls are timed (trackintel best of
-    2, movingpandas once: it takes minutes; building their GeoDataFrames is printed apart):
+    after the baselines: the machine is shared). The baselines (``bench/_baselines.py``, shared with
+    real_tracks.py) run in their own venv (``.run/bench-baselines``, from ``bench/requirements-baselines.txt``;
+    created on the first full run, never by --quick) in a subprocess over the same points (an .npz file); only
+    their detection calls are timed (trackintel best of 2, movingpandas once: it takes minutes; building their
+    GeoDataFrames is printed apart):
       - trackintel ``generate_staypoints(method="sliding", dist_threshold=100, time_threshold=5,
         gap_threshold=60, include_last=True)``: a staypoint is where the track stays within 100 m of an
         anchor fix for at least 5 minutes;
@@ -59,13 +60,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from _baselines import GAP_S, MIN_STAY_S, baseline_python, matched_share, run_baselines
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE_VENV = ROOT / ".run" / "bench-baselines"
-REQUIREMENTS = Path(__file__).with_name("requirements-baselines.txt")
 T0 = datetime(2026, 8, 31, 21, 0, tzinfo=UTC)  # 1 September, midnight in Helsinki
 TZ = "Europe/Helsinki"
-RADIUS_M, MIN_STAY_S, GAP_S = 100.0, 300.0, 3600.0  # staypoint radius / duration; our no-data gap
 FIELDS = ("device", "t", "lat", "lon", "speed", "ignition", "valid", "odometer", "fuel", "battery", "power", "sats")
 
 # Parking lengths: errands and deliveries, a few hours at a site, overnight; a drive chains routes between
@@ -176,110 +175,6 @@ def device_slices(points: dict) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-# ------------------------------------------------------------------------------------------ baselines
-# This part runs inside the baselines' venv (python bench/reports.py --baseline-worker ...): no Django, no fleet.
-
-
-def baseline_worker(points_path: str, out_path: str, which: list[str], repeat: int) -> None:
-    import warnings
-
-    import geopandas as gpd
-    import pandas as pd
-
-    warnings.simplefilter("ignore")
-    data = np.load(points_path)
-    out: dict = {}
-    t0 = time.perf_counter()
-    frame = pd.DataFrame({"user_id": data["device"], "tracked_at": pd.to_datetime(data["t"], unit="s", utc=True)})
-    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(data["lon"], data["lat"]), crs="EPSG:4326")
-    out["frame_s"] = time.perf_counter() - t0
-    if "trackintel" in which:
-        out["trackintel"] = _run_trackintel(gdf, repeat)
-    if "movingpandas" in which:
-        out["movingpandas"] = _run_movingpandas(gdf)
-    Path(out_path).write_text(json.dumps(out))
-
-
-def _run_trackintel(gdf, repeat: int) -> dict:
-    import trackintel as ti
-
-    t0 = time.perf_counter()
-    pfs = ti.Positionfixes(gdf.copy())
-    built = time.perf_counter()
-    best = float("inf")
-    for _ in range(repeat):
-        t1 = time.perf_counter()
-        _, sp = pfs.generate_staypoints(
-            method="sliding",
-            distance_metric="haversine",
-            dist_threshold=RADIUS_M,
-            time_threshold=MIN_STAY_S / 60,
-            gap_threshold=GAP_S / 60,
-            include_last=True,
-            n_jobs=1,
-        )
-        best = min(best, time.perf_counter() - t1)
-    stays = [
-        (int(u), s.timestamp(), e.timestamp())
-        for u, s, e in zip(sp["user_id"], sp["started_at"], sp["finished_at"], strict=True)
-    ]
-    return {"version": ti.__version__, "construct_s": built - t0, "detect_s": best, "stays": stays}
-
-
-def _run_movingpandas(gdf) -> dict:
-    import movingpandas as mpd
-
-    t0 = time.perf_counter()
-    collection = mpd.TrajectoryCollection(gdf.copy(), traj_id_col="user_id", t="tracked_at")
-    built = time.perf_counter()
-    ranges = mpd.TrajectoryStopDetector(collection).get_stop_time_ranges(
-        max_diameter=RADIUS_M, min_duration=timedelta(seconds=MIN_STAY_S)
-    )
-    done = time.perf_counter()
-    stays = [(int(r.traj_id), r.t_0.timestamp(), r.t_n.timestamp()) for r in ranges]
-    return {"version": mpd.__version__, "construct_s": built - t0, "detect_s": done - built, "stays": stays}
-
-
-def baseline_python(install: bool) -> tuple[Path | None, str]:
-    """The baselines' venv python, creating it if allowed; (None, why) when it is not available."""
-    python = BASELINE_VENV / "bin" / "python"
-    check = [str(python), "-c", "import trackintel, movingpandas"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python, "installed"
-    if not install:
-        return None, f"baselines not installed in {BASELINE_VENV} (--quick does not install them)"
-    print(f"installing the baselines into {BASELINE_VENV} ...", flush=True)
-    steps = [
-        ["/usr/bin/python3", "-m", "venv", str(BASELINE_VENV)],
-        [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-    ]
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"installing the baselines failed: {exc}"
-        if done.returncode:
-            return None, "installing the baselines failed: " + (done.stderr.strip().splitlines() or ["?"])[-1]
-    return python, "installed now"
-
-
-def run_baselines(python: Path, points: dict, which: list[str], workdir: Path, repeat: int) -> dict:
-    """trackintel best of ``repeat`` runs, movingpandas once (it takes minutes), in the baselines' venv."""
-    path, out = workdir / "points.npz", workdir / "baselines.json"
-    np.savez(path, **{k: points[k] for k in ("device", "t", "lat", "lon")})
-    cmd = [
-        str(python),
-        str(Path(__file__).resolve()),
-        "--baseline-worker",
-        str(path),
-        str(out),
-        ",".join(which),
-        str(repeat),
-    ]
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    return json.loads(out.read_text())
-
-
 # ----------------------------------------------------------------------------------------------- ours
 
 
@@ -309,23 +204,6 @@ def ours(points: dict, slices: list[slice], repeat: int) -> tuple[float, list[tu
             stays += [(device, st.start_time.timestamp(), st.end_time.timestamp()) for st in found_stops]
         best = min(best, time.perf_counter() - t0)
     return best, stays, trips
-
-
-def matched_share(these: list, those: list) -> float:
-    """Share of ``these`` (device, start, end) overlapped by one of ``those`` on the same device by at least
-    half the shorter of the two."""
-    if not these:
-        return 1.0
-    by_device: dict[int, list] = {}
-    for device, start, end in those:
-        by_device.setdefault(device, []).append((start, end))
-    hits = 0
-    for device, start, end in these:
-        other = np.asarray(by_device.get(device, []), dtype=float).reshape(-1, 2)
-        overlap = np.minimum(end, other[:, 1]) - np.maximum(start, other[:, 0])
-        shorter = np.minimum(end - start, other[:, 1] - other[:, 0])
-        hits += bool(np.any((overlap > 0) & (overlap >= 0.5 * shorter)))
-    return hits / len(these)
 
 
 # -------------------------------------------------------------------------------- part 2: the trips page
@@ -700,14 +578,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute (CI)")
     parser.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 (detection) or 2 (trips page)")
-    parser.add_argument(
-        "--baseline-worker", nargs=4, metavar=("POINTS", "OUT", "WHICH", "REPEAT"), help=argparse.SUPPRESS
-    )
     args = parser.parse_args()
-    if args.baseline_worker:
-        points_path, out_path, which, repeat = args.baseline_worker
-        baseline_worker(points_path, out_path, which.split(","), int(repeat))
-        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleet.settings")
     os.environ.setdefault("DEBUG", "true")
     sys.path.insert(0, str(ROOT))
