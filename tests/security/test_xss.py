@@ -173,8 +173,11 @@ class XssTests(BrowserTestCase):
         page.wait_for_selector(".leaflet-tooltip", state="detached")
         page.evaluate(f"([lat, lon]) => {map_js}.setView([lat, lon], 16, {{ animate: false }})", [lat, lon])
         page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        page.locator(f"#{map_id}").scroll_into_view_if_needed()  # a tall page puts the map below the fold
         box = page.locator(f"#{map_id}").bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        point = page.evaluate(f"([lat, lon]) => {map_js}.latLngToContainerPoint([lat, lon])", [lat, lon])
+        x, y = box["x"] + point["x"], box["y"] + point["y"]
+        assert 0 <= y < page.viewport_size["height"], f"{lat}, {lon} is off screen on {page.url}"
         for nudge in range(100):  # a move while the map redraws may go unseen (a loaded machine): move again
             page.mouse.move(x + nudge % 2, y)
             if page.locator(".leaflet-tooltip").count():
