@@ -1,5 +1,8 @@
 """Thin Celery tasks: take ids, re-fetch, delegate to the sync and write-back services."""
 
+import functools
+import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
@@ -11,6 +14,32 @@ from fleet.geo.models import POI, Geofence
 from fleet.vendors import poireports, sync, writeback
 from fleet.vendors.errors import VendorError
 from fleet.vendors.models import PoiReport, SyncRun, VendorAccount
+
+log = logging.getLogger(__name__)
+
+
+def writeback_task(fn: Callable[..., None]):
+    """A write-back Celery task: retried with backoff on a transient vendor error; a permanent one (the vendor
+    cannot hold this object, e.g. a corridor at Metrotec) is logged once, never retried."""
+
+    @functools.wraps(fn)
+    def run(*args) -> None:
+        try:
+            fn(*args)
+        except VendorError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("%s%s not retried: %s", fn.__name__, args, exc.message)
+
+    return shared_task(
+        name=f"{fn.__module__}.{fn.__name__}",
+        time_limit=60,
+        soft_time_limit=55,
+        ignore_result=True,
+        autoretry_for=(VendorError,),
+        retry_backoff=True,
+        max_retries=5,
+    )(run)
 
 
 @shared_task(time_limit=600, soft_time_limit=540, ignore_result=True)
@@ -50,14 +79,7 @@ def prune_sync_runs(keep_days: int = 14) -> int:
     return deleted
 
 
-@shared_task(
-    time_limit=60,
-    soft_time_limit=55,
-    ignore_result=True,
-    autoretry_for=(VendorError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@writeback_task
 def push_geofence_task(geofence_id: int, account_id: int) -> None:
     geofence = Geofence.objects.filter(pk=geofence_id).first()
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
@@ -65,28 +87,14 @@ def push_geofence_task(geofence_id: int, account_id: int) -> None:
         writeback.push_geofence(geofence, account)
 
 
-@shared_task(
-    time_limit=60,
-    soft_time_limit=55,
-    ignore_result=True,
-    autoretry_for=(VendorError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@writeback_task
 def delete_geofence_task(account_id: int, vendor_id: str) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if account:
         writeback.delete_geofence(account, vendor_id)
 
 
-@shared_task(
-    time_limit=60,
-    soft_time_limit=55,
-    ignore_result=True,
-    autoretry_for=(VendorError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@writeback_task
 def push_task_task(task_id: int, account_id: int) -> None:
     task = Task.objects.filter(pk=task_id).select_related("device").first()
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
@@ -94,14 +102,7 @@ def push_task_task(task_id: int, account_id: int) -> None:
         writeback.push_task(task, account)
 
 
-@shared_task(
-    time_limit=60,
-    soft_time_limit=55,
-    ignore_result=True,
-    autoretry_for=(VendorError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@writeback_task
 def push_poi_task(poi_id: int, account_id: int) -> None:
     poi = POI.objects.filter(pk=poi_id).first()
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()

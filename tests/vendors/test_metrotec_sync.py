@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.gis.geos import Point, Polygon
+from django.contrib.gis.geos import LineString, Point, Polygon
 
 from fleet.dispatch import services as dispatch_services
 from fleet.dispatch.models import Task
@@ -294,6 +294,20 @@ def test_a_polygon_drawn_in_fleet_reaches_metrotec_and_a_sync_does_not_echo_it(m
     assert Geofence.objects.filter(organization=account.organization).count() == before + 2  # the vendor's two
     zone.refresh_from_db()
     assert zone.geometry.equals_exact(square, tolerance=1e-9)
+
+
+def test_a_corridor_metrotec_cannot_hold_is_logged_once_and_not_retried(metrotec, eager_celery, caplog):
+    sim, account = metrotec
+    before = len(sim.truth()["geozones"])
+    road = LineString((24.90, 60.10), (24.95, 60.12))
+    corridor = Geofence(organization=account.organization, name="Ring", kind="corridor", geometry=road, width_m=40)
+    with caplog.at_level("WARNING", logger="fleet.vendors.tasks"):
+        geo_services.save_geofence(corridor)  # saved in fleet; the push gives up without raising
+    assert Geofence.objects.filter(pk=corridor.pk).exists()
+    assert len(sim.truth()["geozones"]) == before
+    given_up = [r.getMessage() for r in caplog.records if "not retried" in r.getMessage()]
+    why = "metrotec has no corridor geozones: 'Ring' is not sent"
+    assert given_up == [f"push_geofence_task({corridor.pk}, {account.pk}) not retried: {why}"]
 
 
 def test_a_vehicle_is_linked_to_a_geozone_at_metrotec(metrotec):
