@@ -133,6 +133,27 @@ def _fix_speeds(p: Prepared, s: int, e: int, cs: float, ce: float) -> float:
     return float(p.speed[lo : hi + 1].max()) if hi >= lo else 0.0
 
 
+def _span(track: Track, p: Prepared, s: int, e: int, a: float, b: float) -> dict:
+    """The fields a trip and a no-data span share: fixes s..e clipped to [a, b), their ends interpolated."""
+    t = p.t
+    cs, ce = max(t[s], a), min(t[e], b)
+    start_lat, start_lon = _interp_point(track, p, cs, s, cs == t[s])
+    end_lat, end_lon = _interp_point(track, p, ce, e, ce == t[e])
+    return {
+        "start_index": s,
+        "end_index": e,
+        "start_time": to_utc(cs),
+        "end_time": to_utc(ce),
+        "start_lat": start_lat,
+        "start_lon": start_lon,
+        "end_lat": end_lat,
+        "end_lon": end_lon,
+        "duration_s": float(ce - cs),
+        "clipped_start": bool(t[s] < a),
+        "clipped_end": bool(t[e] > b),
+    }
+
+
 def detect(
     track: Track, params: Params, range_start, range_end, prepared: Prepared | None = None
 ) -> tuple[list[Trip], list[Stop]]:
@@ -152,26 +173,13 @@ def detect(
         s, e = int(starts[k]), int(ends[k])
         cs, ce = max(t[s], a), min(t[e], b)
         distance = float(at(p, profile, ce) - at(p, profile, cs))
-        duration = float(ce - cs)
-        start_lat, start_lon = _interp_point(track, p, cs, s, cs == t[s])
-        end_lat, end_lon = _interp_point(track, p, ce, e, ce == t[e])
         trips.append(
             Trip(
-                start_index=s,
-                end_index=e,
-                start_time=to_utc(cs),
-                end_time=to_utc(ce),
-                start_lat=start_lat,
-                start_lon=start_lon,
-                end_lat=end_lat,
-                end_lon=end_lon,
+                **_span(track, p, s, e, a, b),
                 distance_m=distance,
-                duration_s=duration,
                 max_speed=_fix_speeds(p, s, e, cs, ce),
-                average_speed=average_kmh(distance, duration),
+                average_speed=average_kmh(distance, float(ce - cs)),
                 spent_fuel_l=counters.fuel_spent(cs, ce, s, e),
-                clipped_start=bool(t[s] < a),
-                clipped_end=bool(t[e] > b),
                 distance_source=trip_sources[k],
             )
         )
@@ -220,24 +228,7 @@ def no_data(track: Track, params: Params, range_start, range_end, prepared: Prep
             continue
         cs, ce = max(t[s], a), min(t[e], b)
         share = (ce - cs) / (t[e] - t[s]) if t[e] > t[s] else 1.0
-        start_lat, start_lon = _interp_point(track, p, cs, s, cs == t[s])
-        end_lat, end_lon = _interp_point(track, p, ce, e, ce == t[e])
-        out.append(
-            NoData(
-                start_index=s,
-                end_index=e,
-                start_time=to_utc(cs),
-                end_time=to_utc(ce),
-                start_lat=start_lat,
-                start_lon=start_lon,
-                end_lat=end_lat,
-                end_lon=end_lon,
-                distance_m=float(metres * share),
-                duration_s=float(ce - cs),
-                clipped_start=bool(t[s] < a),
-                clipped_end=bool(t[e] > b),
-            )
-        )
+        out.append(NoData(**_span(track, p, s, e, a, b), distance_m=float(metres * share)))
     return out
 
 
