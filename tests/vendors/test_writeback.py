@@ -127,6 +127,8 @@ def test_the_admin_saves_and_deletes_a_geofence_through_the_service(simulator, c
         "radius_m": "120",
         "width_m": "",
         "calendar": "",
+        "colour": "#3388ff",
+        "dwell_s": "0",
         "attributes": "{}",
     }
     response = client.post("/admin/geo/geofence/add/", form)
