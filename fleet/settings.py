@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "fleet.tracking",
     "fleet.geo",
     "fleet.dispatch",
+    "fleet.events",
     "fleet.live",
     "fleet.reports",
     "fleet.web",

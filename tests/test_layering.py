@@ -20,10 +20,11 @@ import fleet
 FLEET = Path(fleet.__file__).parent
 ABOVE = {"reports", "live", "web", "api", "vendors", "simulators"}  # what the middle layer must not import
 FORBIDDEN = {
-    "core": ABOVE | {"tracking", "geo", "dispatch"},
-    "tracking": ABOVE,
-    "geo": ABOVE,
-    "dispatch": ABOVE,
+    "core": ABOVE | {"tracking", "geo", "dispatch", "events"},
+    "tracking": ABOVE | {"events"},
+    "geo": ABOVE | {"events"},
+    "dispatch": ABOVE | {"events"},
+    "events": ABOVE,
     "reports": {"live", "web", "api", "vendors", "simulators"},
     "vendors": {"reports", "live", "web", "api", "simulators"},
     "live": {"simulators"},

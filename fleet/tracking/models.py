@@ -142,7 +142,12 @@ class Position(models.Model):
 
 
 class Event(OrgOwned):
-    """Something that happened to a device: ignition, geofence enter/exit, alarm, task arrival..."""
+    """Something that happened to a device: ignition, geofence enter/exit, alarm, task arrival... reported by a
+    vendor, or found by fleet's own event engine (``fleet.events``)."""
+
+    class Source(models.TextChoices):
+        VENDOR = "vendor"
+        FLEET = "fleet"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=50)
@@ -157,6 +162,7 @@ class Event(OrgOwned):
     # Distinguishes simultaneous events of one type (the vendor's event id, or a geofence id).
     key = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=8, choices=Source, default=Source.VENDOR, db_default=Source.VENDOR)
 
     class Meta:
         ordering = ["-time"]

@@ -1,0 +1,249 @@
+"""The event engine: what happened to each device, read from its fixes in order and a small state carried from
+one batch to the next. Pure (no Django): ``evaluate`` takes a batch of fixes of many devices, the zone index
+and each device's state, and returns the events found and the new states. The rules are in docs/events.md.
+
+A device's state is a JSON-able dict: its last fix (``t``, ``lat``, ``lon``), the zones it is in or about to
+enter / leave (``zones``: key -> ``{"in", "p", "pid"}``, ``p`` the time a pending change began), its ignition,
+its overspeed and idle runs, whether its battery is low and whether it was reported offline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fleet.events.zones import GEOFENCE, POI, TASK, Zone, ZoneIndex
+
+ENTER = {GEOFENCE: "geofenceEnter", POI: "poiArrival", TASK: "taskArrival"}
+LEAVE = {GEOFENCE: "geofenceExit", POI: "poiDeparture", TASK: "taskDeparture"}
+OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE = "deviceOverspeed", "ignitionOn", "ignitionOff", "deviceIdle"
+ONLINE, OFFLINE, ALARM, LOW_BATTERY = "deviceOnline", "deviceOffline", "alarm", "lowBattery"
+TYPES = sorted({*ENTER.values(), *LEAVE.values(), OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE, ONLINE, OFFLINE, ALARM})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One device's thresholds (the organisation's, and the device's own speed limit)."""
+
+    stale_s: float = 900.0  # no fix for this long: offline
+    moving_kmh: float = 1.852  # below this a vehicle with its ignition on is idling
+    speed_limit_kmh: float | None = None  # the device's own limit; a zone's lower limit wins inside it
+    overspeed_min_s: float = 10.0  # over the limit at least this long (first to last fix over it)
+    idle_max_s: float = 600.0
+    low_battery: float = 20.0  # per cent: below it, a lowBattery alarm...
+    battery_ok: float = 25.0  # ...and another only after it was back at or above this
+
+
+@dataclass
+class Fixes:
+    """A batch of fixes as arrays, sorted by (device, t); t in epoch seconds, NaN where unknown."""
+
+    device: np.ndarray
+    t: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    speed: np.ndarray
+    accuracy: np.ndarray
+    ignition: np.ndarray  # 1.0 on, 0.0 off, NaN unknown
+    battery: np.ndarray
+    pid: np.ndarray  # the stored position's id (0 if none)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass
+class Found:
+    """An event the engine found: its time is when it began (the first fix of a dwell, of an overspeed run)."""
+
+    device: int
+    type: str
+    t: float
+    key: str = ""
+    zone: Zone | None = None
+    pid: int = 0
+    attributes: dict = field(default_factory=dict)
+
+
+def evaluate(
+    index: ZoneIndex, fixes: Fixes, states: dict[int, dict], rules: Callable[[int], Rules]
+) -> tuple[list[Found], dict[int, dict]]:
+    """Events of every device of the batch, and each device's state after it (``states`` is not changed)."""
+    n = len(fixes)
+    if not n:
+        return [], {}
+    fix, zone, where = index.locate(fixes.lat, fixes.lon, fixes.accuracy)
+    near = _per_fix(n, fix, zone, where)
+    starts = np.flatnonzero(np.r_[True, fixes.device[1:] != fixes.device[:-1]])
+    ends = np.r_[starts[1:], n]
+    # segments: each fix and the one before it (the device's last known fix for its first of the batch)
+    prev_lat, prev_lon, prev_t = np.roll(fixes.lat, 1), np.roll(fixes.lon, 1), np.roll(fixes.t, 1)
+    has_prev = np.ones(n, dtype=bool)
+    for s in starts:
+        last = states.get(int(fixes.device[s])) or {}
+        has_prev[s] = "lat" in last
+        prev_lat[s], prev_lon[s], prev_t[s] = last.get("lat", 0.0), last.get("lon", 0.0), last.get("t", 0.0)
+    seg = np.flatnonzero(has_prev & ((prev_lat != fixes.lat) | (prev_lon != fixes.lon)))
+    crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, near)
+    found: list[Found] = []
+    new_states = {}
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        device = int(fixes.device[s])
+        state = _copy(states.get(device) or {})
+        found += _step(index, device, state, fixes, s, e, near, crossing, prev_t, rules(device))
+        new_states[device] = state
+    return found, new_states
+
+
+def _per_fix(n: int, fix: np.ndarray, zone: np.ndarray, where: np.ndarray) -> list[dict[int, int] | None]:
+    near: list[dict[int, int] | None] = [None] * n
+    if len(fix):
+        bounds = np.flatnonzero(np.diff(fix)) + 1
+        for f, zs, ws in zip(np.split(fix, bounds), np.split(zone, bounds), np.split(where, bounds), strict=True):
+            near[int(f[0])] = dict(zip(zs.tolist(), ws.tolist(), strict=True))
+    return near
+
+
+def _crossings(index, seg, prev_lat, prev_lon, fixes, near) -> dict[int, list[tuple[int, float, float]]]:
+    """fix index -> [(zone, enter fraction, leave fraction)] for segments that pass through a zone with
+    neither end inside nor near it."""
+    out: dict[int, list[tuple[int, float, float]]] = {}
+    if not len(seg):
+        return out
+    k, zones = index.crossings(prev_lat[seg], prev_lon[seg], fixes.lat[seg], fixes.lon[seg])
+    for s, z in zip(seg[k].tolist(), zones.tolist(), strict=True):
+        if (near[s] or {}).get(z, 1) != 1:
+            continue  # the fix is inside or near: not a crossing
+        a = (float(prev_lat[s]), float(prev_lon[s]))
+        if s > 0 and fixes.device[s - 1] == fixes.device[s] and (near[s - 1] or {}).get(z, 1) != 1:
+            continue
+        passage = index.passage(z, a, (float(fixes.lat[s]), float(fixes.lon[s])))
+        if passage is not None:
+            out.setdefault(s, []).append((z, *passage))
+    return out
+
+
+def _copy(state: dict) -> dict:
+    out = dict(state)
+    out["zones"] = {k: dict(v) for k, v in state.get("zones", {}).items()}
+    return out
+
+
+def _step(index, device, state, fixes, s, e, near, crossing, prev_t, rules: Rules) -> list[Found]:
+    found: list[Found] = []
+    zones = state["zones"]
+    ts, speeds, ign, batt, pids = fixes.t, fixes.speed, fixes.ignition, fixes.battery, fixes.pid
+    for i in range(s, e):
+        t, pid, here = float(ts[i]), int(pids[i]), near[i] or {}
+        last_t = state.get("t")
+        if last_t is not None and t <= last_t:
+            continue  # not newer than what the state has seen (the caller replays late fixes)
+        if last_t is not None and t - last_t > rules.stale_s:
+            if not state.get("off"):
+                found.append(Found(device, OFFLINE, last_t + rules.stale_s, attributes={"last_fix": last_t}))
+            found.append(Found(device, ONLINE, t, pid=pid, attributes={"gap_s": round(t - last_t)}))
+        elif state.get("off"):
+            found.append(Found(device, ONLINE, t, pid=pid))
+        state["off"] = False
+        for z, f0, f1 in crossing.get(i, ()):
+            _cross(found, device, index.zones[z], zones, float(prev_t[i]), t, f0, f1)
+        limit = rules.speed_limit_kmh
+        for key in {*zones, *(index.zones[z].key for z, w in here.items() if w == -1)}:
+            z = index.by_key.get(key)
+            if z is None:  # the zone is gone (deleted, or a task closed): forget it without an event
+                zones.pop(key, None)
+                continue
+            zone = index.zones[z]
+            if not zone.applies(device):
+                continue
+            w = here.get(z, 1)
+            lower = zone.speed_limit_kmh and (limit is None or zone.speed_limit_kmh < limit)
+            if w == -1 and lower and zone.active(t):
+                limit = zone.speed_limit_kmh
+            if w != 0:
+                _zone(found, device, zone, zones, w == -1, t, pid)
+        speed = float(speeds[i])
+        _overspeed(found, device, state, t, pid, speed, limit, rules)
+        _ignition_and_idle(found, device, state, t, pid, speed, float(ign[i]), rules)
+        _battery(found, device, state, t, pid, float(batt[i]), rules)
+        state["t"], state["lat"], state["lon"] = t, float(fixes.lat[i]), float(fixes.lon[i])
+    return found
+
+
+def _zone(found, device, zone: Zone, zones: dict, inside: bool, t: float, pid: int) -> None:
+    entry = zones.get(zone.key) or {"in": False, "p": None, "pid": 0}
+    if inside == entry["in"]:
+        entry["p"] = None
+    else:
+        if entry["p"] is None:
+            entry["p"], entry["pid"] = t, pid
+        if t - entry["p"] >= zone.dwell_s:
+            entry["in"] = inside
+            began = entry["p"]
+            entry["p"] = None
+            if zone.active(began):
+                kind = ENTER if inside else LEAVE
+                attrs = {"confirmed": t} if began != t else {}
+                found.append(Found(device, kind[zone.kind], began, zone.key, zone, entry["pid"], attrs))
+    if entry["in"] or entry["p"] is not None:
+        zones[zone.key] = entry
+    else:
+        zones.pop(zone.key, None)
+
+
+def _cross(found, device, zone: Zone, zones: dict, t0: float, t1: float, f0: float, f1: float) -> None:
+    """A segment that passed through the zone with no fix inside: enter and leave at the interpolated times,
+    when the time inside is at least the zone's dwell."""
+    if not zone.applies(device) or (zones.get(zone.key) or {}).get("in"):
+        return
+    enter, leave = t0 + f0 * (t1 - t0), t0 + f1 * (t1 - t0)
+    if leave - enter < zone.dwell_s or not zone.active(enter):
+        return
+    attrs = {"crossing": True}
+    found.append(Found(device, ENTER[zone.kind], round(enter, 3), zone.key, zone, 0, attrs))
+    found.append(Found(device, LEAVE[zone.kind], round(leave, 3), zone.key, zone, 0, dict(attrs)))
+
+
+def _overspeed(found, device, state, t, pid, speed, limit, rules: Rules) -> None:
+    run = state.get("over")
+    if limit is None or not math.isfinite(speed) or speed <= limit:
+        state.pop("over", None)
+        return
+    if run is None:
+        run = state["over"] = {"t": t, "pid": pid, "max": speed, "fired": False, "limit": limit}
+    run["max"] = max(run["max"], speed)
+    if not run["fired"] and t - run["t"] >= rules.overspeed_min_s:
+        run["fired"] = True
+        attrs = {"speed": round(run["max"], 1), "limit": run["limit"]}
+        found.append(Found(device, OVERSPEED, run["t"], pid=run["pid"], attributes=attrs))
+
+
+def _ignition_and_idle(found, device, state, t, pid, speed, ignition, rules: Rules) -> None:
+    if math.isnan(ignition):
+        return
+    on = ignition >= 0.5
+    before = state.get("ign")
+    if before is not None and before != on:
+        found.append(Found(device, IGNITION_ON if on else IGNITION_OFF, t, pid=pid))
+    state["ign"] = on
+    idle = state.get("idle")
+    if not on or not math.isfinite(speed) or speed >= rules.moving_kmh:
+        state.pop("idle", None)
+        return
+    if idle is None:
+        idle = state["idle"] = {"t": t, "pid": pid, "fired": False}
+    if not idle["fired"] and t - idle["t"] >= rules.idle_max_s:
+        idle["fired"] = True
+        found.append(Found(device, IDLE, idle["t"], pid=idle["pid"], attributes={"after_s": rules.idle_max_s}))
+
+
+def _battery(found, device, state, t, pid, battery, rules: Rules) -> None:
+    if math.isnan(battery):
+        return
+    if not state.get("batt") and battery < rules.low_battery:
+        state["batt"] = True
+        found.append(Found(device, ALARM, t, LOW_BATTERY, pid=pid, attributes={"alarm": LOW_BATTERY, "level": battery}))
+    elif state.get("batt") and battery >= rules.battery_ok:
+        state["batt"] = False

@@ -1,0 +1,128 @@
+"""An organisation's zones for the event engine, loaded from its geofences, POIs and open tasks, kept per
+process and rebuilt when one of them changes (signals bump a version in the shared cache, so every process sees
+it) or at the latest after ``TTL_S`` (for changes that bypass signals, such as a vendor mirror's bulk update)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.cache import cache
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from fleet.events.zones import GEOFENCE, POI, TASK, Zone, ZoneIndex
+from fleet.geo import calendar
+from fleet.geo.shapes import Circle, geofence_shape
+
+log = logging.getLogger(__name__)
+TTL_S = 60.0
+OPEN_TASKS = ("created", "in_progress")
+
+
+@dataclass
+class _Cached:
+    version: int
+    built: float
+    index: ZoneIndex
+
+
+_indexes: dict[int, _Cached] = {}
+
+
+def _version_key(organization_id: int) -> str:
+    return f"events:zones:{organization_id}"
+
+
+def changed(organization_id: int) -> None:
+    """Tell every process that the organisation's zones changed."""
+    key = _version_key(organization_id)
+    try:
+        cache.incr(key)
+    except ValueError:  # not set yet
+        cache.set(key, 1, None)
+
+
+def index_for(organization_id: int) -> ZoneIndex:
+    version = cache.get(_version_key(organization_id)) or 0
+    cached = _indexes.get(organization_id)
+    if cached and cached.version == version and time.monotonic() - cached.built < TTL_S:
+        return cached.index
+    index = ZoneIndex(load(organization_id))
+    _indexes[organization_id] = _Cached(version, time.monotonic(), index)
+    return index
+
+
+def forget() -> None:
+    _indexes.clear()
+
+
+def load(organization_id: int) -> list[Zone]:
+    from fleet.core.models import Organization
+    from fleet.dispatch.models import Task
+    from fleet.geo.models import POI as PoiModel
+    from fleet.geo.models import Geofence
+    from fleet.tracking.models import Device
+
+    zone_name = Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+    zones: list[Zone] = []
+    fences = Geofence.objects.filter(organization_id=organization_id, retired__isnull=True).prefetch_related(
+        "devices", "groups"
+    )
+    for fence in fences:
+        shape = geofence_shape(fence)
+        if shape is None:
+            continue
+        try:
+            cal = calendar.parse(fence.calendar, zone_name)
+        except calendar.CalendarError as exc:  # stored before the check existed: the geofence is always active
+            log.warning("geofence %s: calendar ignored (%s)", fence.pk, exc)
+            cal = None
+        devices = {d.pk for d in fence.devices.all()}
+        groups = [g.pk for g in fence.groups.all()]
+        if groups:
+            devices |= set(Device.objects.filter(group_id__in=groups).values_list("pk", flat=True))
+        applies = frozenset(devices) if devices or groups else None
+        zones.append(
+            Zone(
+                f"geofence:{fence.pk}",
+                GEOFENCE,
+                fence.pk,
+                fence.name,
+                shape,
+                float(fence.dwell_s),
+                fence.speed_limit_kmh,
+                cal,
+                applies,
+            )
+        )
+    for pk, name, point, radius in PoiModel.objects.filter(organization_id=organization_id).values_list(
+        "pk", "name", "point", "radius_m"
+    ):
+        zones.append(Zone(f"poi:{pk}", POI, pk, name, Circle(point.y, point.x, float(radius))))
+    tasks = Task.objects.filter(
+        organization_id=organization_id, status__in=OPEN_TASKS, device__isnull=False
+    ).values_list("pk", "order_ref", "destination", "destination_radius_m", "device_id")
+    for pk, ref, point, radius, device in tasks:
+        if point is not None and np.isfinite(radius) and radius > 0:
+            zones.append(
+                Zone(f"task:{pk}", TASK, pk, ref, Circle(point.y, point.x, float(radius)), devices=frozenset({device}))
+            )
+    return zones
+
+
+def _on_change(sender, instance, **kwargs) -> None:
+    changed(instance.organization_id)
+
+
+def connect_signals() -> None:
+    from fleet.dispatch.models import Task
+    from fleet.geo.models import POI as PoiModel
+    from fleet.geo.models import Geofence
+
+    for model in (Geofence, PoiModel, Task):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"events-zones-save-{model.__name__}")
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"events-zones-delete-{model.__name__}")
+    for through in (Geofence.devices.through, Geofence.groups.through):
+        m2m_changed.connect(_on_change, sender=through, dispatch_uid=f"events-zones-m2m-{through.__name__}")

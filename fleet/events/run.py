@@ -1,0 +1,242 @@
+"""The event engine in the ingest path: after every stored batch, the batch's devices are locked (their
+``EngineState`` rows, in device order), their new fixes evaluated in fix order, the events stored once and the
+states saved, in one transaction; the events then go to whoever subscribed (notification rules, the live map).
+
+A device whose batch holds a fix older than the last one its state has seen (a buffered upload, a slow vendor)
+is replayed instead: from ``REPLAY_MARGIN_S`` plus the longest dwell before that fix, from the zones its own
+events say it was in then, over every stored fix since; the events it finds replace the engine's events of that
+span, so a late fix never leaves a false enter or exit behind (docs/events.md)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from fleet.events import engine, places
+from fleet.events.engine import Fixes, Found, Rules
+from fleet.events.models import EngineState
+from fleet.tracking import state as device_states
+from fleet.tracking.models import Device, Event, Position
+
+log = logging.getLogger(__name__)
+REPLAY_MARGIN_S = 900.0
+ZONE_TYPES = {*engine.ENTER.values(), *engine.LEAVE.values()}
+
+Listener = Callable[[int, list[Event]], None]
+_listeners: list[Listener] = []
+
+
+def listen(fn: Listener) -> None:
+    """Register ``fn(organization_id, events)``, called after the commit with the events the engine stored."""
+    if fn not in _listeners:
+        _listeners.append(fn)
+
+
+def on_positions(organization_id: int, stored: list) -> None:
+    """The ingest subscriber (``stored``: ``ingest.Stored`` sorted by fix time)."""
+    if not getattr(settings, "EVENTS_ENGINE", True) or not stored:
+        return
+    try:
+        events = process(organization_id, stored)
+    except Exception:  # the positions are stored; a failing engine must not fail the batch
+        log.exception("event engine failed on a batch of %d positions", len(stored))
+        return
+    if events:
+        transaction.on_commit(lambda: _tell(organization_id, events))
+
+
+def _tell(organization_id: int, events: list[Event]) -> None:
+    for fn in _listeners:
+        try:
+            fn(organization_id, events)
+        except Exception:
+            log.exception("event listener %s failed", getattr(fn, "__qualname__", fn))
+
+
+def process(organization_id: int, stored: list) -> list[Event]:
+    index = places.index_for(organization_id)
+    rules = rules_for(organization_id, {s.device_id for s in stored})
+    with transaction.atomic():
+        devices = sorted({s.device_id for s in stored})
+        # every row exists before it is locked, so a device's first batches in two workers wait for each other
+        EngineState.objects.bulk_create([EngineState(device_id=d) for d in devices], ignore_conflicts=True)
+        rows = {
+            r.device_id: r for r in EngineState.objects.select_for_update().filter(device_id__in=devices).order_by("pk")
+        }
+        states = {d: rows[d].state for d in devices}
+        first = {}
+        for s in stored:
+            first.setdefault(s.device_id, s.record.fix_time.timestamp())
+        late = {d for d in devices if states[d].get("t") is not None and first[d] <= states[d]["t"]}
+        fresh = [s for s in stored if s.device_id not in late]
+        found, new_states = engine.evaluate(index, fixes_of_stored(fresh), states, rules.get)
+        replaced: list[tuple[int, float]] = []
+        for device in sorted(late):
+            since = first[device] - REPLAY_MARGIN_S - max((z.dwell_s for z in index.zones), default=0.0)
+            more, new_states[device] = replay(index, device, since, rules.get(device))
+            found += more
+            replaced.append((device, since))
+        created = store(organization_id, found, replaced)
+        _save_states(rows, new_states)
+    return created
+
+
+def rules_for(organization_id: int, devices: set[int]) -> dict[int, Rules]:
+    org = device_states.rules_for(organization_id)
+    limits = dict(Device.objects.filter(pk__in=devices).values_list("pk", "attributes__speed_limit_kmh"))
+    out = {}
+    for device in devices:
+        limit = limits.get(device)
+        limit = float(limit) if isinstance(limit, int | float) and limit > 0 else None
+        out[device] = Rules(stale_s=org.stale_after_s, moving_kmh=org.speed_threshold_kmh, speed_limit_kmh=limit)
+    return out
+
+
+def fixes_of_stored(stored: list) -> Fixes:
+    """Arrays of the stored positions, sorted by (device, fix time)."""
+    stored = sorted(stored, key=lambda s: (s.device_id, s.record.fix_time))
+    records = [s.record for s in stored]
+    return Fixes(
+        device=np.fromiter((s.device_id for s in stored), dtype=np.int64, count=len(stored)),
+        t=np.fromiter((r.fix_time.timestamp() for r in records), dtype=float, count=len(records)),
+        lat=np.fromiter((r.latitude for r in records), dtype=float, count=len(records)),
+        lon=np.fromiter((r.longitude for r in records), dtype=float, count=len(records)),
+        speed=np.fromiter((r.speed for r in records), dtype=float, count=len(records)),
+        accuracy=_floats(r.accuracy for r in records),
+        ignition=_floats(r.attributes.get("ignition") for r in records),
+        battery=_floats(r.attributes.get("battery_level") for r in records),
+        pid=np.fromiter((s.id for s in stored), dtype=np.int64, count=len(stored)),
+    )
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], dtype=float)
+
+
+def replay(index, device: int, since: float, rules: Rules) -> tuple[list[Found], dict]:
+    """Events of ``device`` from ``since`` on, recomputed over its stored fixes, and its state after them."""
+    start = datetime.fromtimestamp(since, UTC)
+    state = _state_at(index, device, start)
+    rows = list(
+        Position.objects.filter(device_id=device, fix_time__gte=start)
+        .order_by("fix_time")
+        .values_list("id", "fix_time", "latitude", "longitude", "speed", "accuracy", "attributes", "valid")
+    )
+    rows = [r for r in rows if r[7]]
+    n = len(rows)
+    fixes = Fixes(
+        device=np.full(n, device, dtype=np.int64),
+        t=np.array([r[1].timestamp() for r in rows], dtype=float),
+        lat=np.array([r[2] for r in rows], dtype=float),
+        lon=np.array([r[3] for r in rows], dtype=float),
+        speed=np.array([r[4] for r in rows], dtype=float),
+        accuracy=_floats(r[5] for r in rows),
+        ignition=_floats((r[6] or {}).get("ignition") for r in rows),
+        battery=_floats((r[6] or {}).get("battery_level") for r in rows),
+        pid=np.array([r[0] for r in rows], dtype=np.int64),
+    )
+    found, states = engine.evaluate(index, fixes, {device: state}, lambda d: rules)
+    return found, states.get(device, state)
+
+
+def _state_at(index, device: int, start: datetime) -> dict:
+    """The state a replay from ``start`` begins with: the zones the device's own events put it in, and its last
+    fix before ``start`` (its ignition and battery, and runs treated as already reported)."""
+    zones = {}
+    events = (
+        Event.objects.filter(device_id=device, source=Event.Source.FLEET, type__in=ZONE_TYPES, time__lt=start)
+        .order_by("key", "-time")
+        .values_list("key", "type")
+    )
+    for key, kind in events:
+        if key not in zones:
+            zones[key] = kind in engine.ENTER.values()
+    state: dict = {"zones": {k: {"in": True, "p": None, "pid": 0} for k, inside in zones.items() if inside}}
+    last = (
+        Position.objects.filter(device_id=device, fix_time__lt=start, valid=True)
+        .order_by("-fix_time")
+        .values_list("fix_time", "latitude", "longitude", "speed", "attributes")
+        .first()
+    )
+    if last:
+        t, lat, lon, speed, attributes = last
+        attributes = attributes or {}
+        state.update(t=t.timestamp(), lat=lat, lon=lon)
+        if isinstance(attributes.get("ignition"), bool):
+            state["ign"] = attributes["ignition"]
+        level = attributes.get("battery_level")
+        state["batt"] = isinstance(level, int | float) and level < Rules.low_battery
+        fired = {"t": t.timestamp(), "pid": 0, "fired": True, "max": speed, "limit": 0.0}
+        state["over"] = fired
+        state["idle"] = dict(fired)
+    return state
+
+
+def store(organization_id: int, found: list[Found], replaced: list[tuple[int, float]]) -> list[Event]:
+    """Insert the events found (once each: device, type, time, key), after removing the engine's events of the
+    replayed spans that the replay did not find again. Returns the events that are new."""
+    keep = {(f.device, f.type, _when(f.t), f.key) for f in found}
+    for device, since in replaced:
+        old = Event.objects.filter(
+            device_id=device, source=Event.Source.FLEET, time__gte=datetime.fromtimestamp(since, UTC)
+        ).values_list("pk", "type", "time", "key")
+        gone = [pk for pk, kind, time, key in old if (device, kind, time, key) not in keep]
+        if gone:
+            Event.objects.filter(pk__in=gone).delete()
+    if not found:
+        return []
+    existing = set()
+    for device, kind, time, key in Event.objects.filter(
+        device_id__in={f.device for f in found},
+        time__gte=datetime.fromtimestamp(min(f.t for f in found), UTC),
+        time__lte=datetime.fromtimestamp(max(f.t for f in found), UTC),
+    ).values_list("device_id", "type", "time", "key"):
+        existing.add((device, kind, time, key))
+    rows = []
+    for f in found:
+        when = _when(f.t)
+        if (f.device, f.type, when, f.key) in existing:
+            continue
+        existing.add((f.device, f.type, when, f.key))
+        zone = f.zone
+        attributes = dict(f.attributes)
+        if zone is not None:
+            attributes.setdefault("zone", zone.name)
+        rows.append(
+            Event(
+                organization_id=organization_id,
+                device_id=f.device,
+                type=f.type,
+                time=when,
+                key=f.key,
+                position_id=f.pid or None,
+                geofence_id=zone.pk if zone is not None and zone.kind == "geofence" else None,
+                task_id=zone.pk if zone is not None and zone.kind == "task" else None,
+                attributes=attributes,
+                source=Event.Source.FLEET,
+            )
+        )
+    if not rows:
+        return []
+    if connection.features.can_return_rows_from_bulk_insert:
+        return Event.objects.bulk_create(rows, batch_size=500)
+    return [Event.objects.create(**_fields(row)) for row in rows]
+
+
+def _fields(row: Event) -> dict:
+    return {f.attname: getattr(row, f.attname) for f in Event._meta.concrete_fields if f.attname != "id"}
+
+
+def _when(t: float) -> datetime:
+    return datetime.fromtimestamp(round(t, 3), UTC)
+
+
+def _save_states(rows: dict[int, EngineState], states: dict[int, dict]) -> None:
+    for device, state in states.items():
+        rows[device].state = state
+    EngineState.objects.bulk_update([rows[d] for d in states], ["state"], batch_size=500)

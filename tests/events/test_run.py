@@ -1,0 +1,135 @@
+"""The event engine in the ingest path: events stored once with their geofence and position, states carried
+between batches, late fixes replayed so the stored events equal those computed from all fixes in order, zones
+rebuilt when a geofence changes, and nothing crossing organisations."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.gis.geos import Polygon
+
+from fleet.events import engine, places, run
+from fleet.events.models import EngineState
+from fleet.geo.models import Geofence
+from fleet.tracking import ingest
+from fleet.tracking.models import Event
+from fleet.tracking.records import PositionRecord
+from tests.conftest import make_device
+from tests.events.helpers import at
+
+pytestmark = pytest.mark.django_db
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def square(org, name="Yard", x0=0, y0=0, x1=100, y1=100, **kw) -> Geofence:
+    corners = [at(x0, y0), at(x1, y0), at(x1, y1), at(x0, y1), at(x0, y0)]
+    fence = Geofence(
+        organization=org, name=name, kind="polygon", geometry=Polygon([(lon, lat) for lat, lon in corners]), **kw
+    )
+    fence.full_clean()
+    fence.save()
+    return fence
+
+
+def records(device, xs, first=0, step_s=10, **attrs):
+    out = []
+    for k, x in enumerate(xs):
+        lat, lon = at(x, 50)
+        fix = START + timedelta(seconds=(first + k) * step_s)
+        out.append(PositionRecord(str(device.pk), fix, lat, lon, speed=30.0, attributes=dict(attrs)))
+    return out
+
+
+def stored(device):
+    return [
+        (e.type, int((e.time - START).total_seconds()), e.key)
+        for e in Event.objects.filter(device=device).order_by("time", "type")
+    ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_zones():
+    places.forget()
+    yield
+    places.forget()
+
+
+def test_events_are_stored_with_their_geofence_and_position_and_the_state_carries_over(org_a):
+    van = make_device(org_a)
+    yard = square(org_a)
+    ingest.positions(org_a.pk, None, records(van, [-100, -50, 10]))
+    ingest.positions(org_a.pk, None, records(van, [60, 150, 200], first=3))
+    assert stored(van) == [("geofenceEnter", 20, f"geofence:{yard.pk}"), ("geofenceExit", 40, f"geofence:{yard.pk}")]
+    enter = Event.objects.get(device=van, type="geofenceEnter")
+    assert enter.source == "fleet" and enter.geofence == yard and enter.attributes["zone"] == "Yard"
+    assert enter.position.fix_time == START + timedelta(seconds=20)
+    assert EngineState.objects.get(device=van).state["t"] == (START + timedelta(seconds=50)).timestamp()
+
+
+def test_the_same_positions_again_store_no_event_twice(org_a):
+    van = make_device(org_a)
+    square(org_a)
+    batch = records(van, [-100, 10, 150])
+    ingest.positions(org_a.pk, None, batch)
+    ingest.positions(org_a.pk, None, records(van, [-100, 10, 150]))  # duplicates: nothing stored, nothing run
+    run.process(org_a.pk, [])  # an empty batch does nothing
+    assert len(stored(van)) == 2
+
+
+def test_a_late_fix_is_replayed_and_the_events_equal_those_of_all_fixes_in_order(org_a):
+    van = make_device(org_a)
+    yard = square(org_a, x0=0, x1=20)  # 20 m wide: the drive passes it between two fixes
+    xs = [-120, -80, -40, 10, 60, 100, 140]  # x=10 (third fix, 30 s) is the only one inside
+    on_time = [r for k, r in enumerate(records(van, xs)) if k != 3]
+    ingest.positions(org_a.pk, None, on_time[:3])
+    ingest.positions(org_a.pk, None, on_time[3:])
+    key = f"geofence:{yard.pk}"
+    # without the fix inside, the drive crossed the yard between 20 s (x=-40) and 40 s (x=60): 28 s and 32 s
+    assert stored(van) == [("geofenceEnter", 28, key), ("geofenceExit", 32, key)]
+    ingest.positions(org_a.pk, None, [records(van, xs)[3]])  # the buffered fix arrives
+    assert stored(van) == [("geofenceEnter", 30, key), ("geofenceExit", 40, key)]
+    index = places.index_for(org_a.pk)
+    batch = run.fixes_of_stored([ingest.Stored(0, van.pk, r) for r in records(van, xs)])
+    offline, _ = engine.evaluate(index, batch, {}, lambda d: engine.Rules())
+    assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van)
+
+
+def test_a_geofence_drawn_after_a_batch_is_used_by_the_next(org_a):
+    van = make_device(org_a)
+    square(org_a, name="Far", x0=5000, x1=5100)
+    ingest.positions(org_a.pk, None, records(van, [-100]))
+    places.index_for(org_a.pk)  # built and cached without the new yard
+    yard = square(org_a)
+    ingest.positions(org_a.pk, None, records(van, [50], first=1))
+    assert stored(van) == [("geofenceEnter", 10, f"geofence:{yard.pk}")]
+
+
+def test_a_geofence_applies_only_to_its_devices_and_never_across_organisations(org_a, org_b):
+    van, truck = make_device(org_a, "Van"), make_device(org_a, "Truck")
+    other = make_device(org_b, "Other")
+    yard = square(org_a)
+    yard.devices.add(truck)
+    square(org_b, name="B yard", x0=-1000, x1=1000)
+    ingest.positions(org_a.pk, None, records(van, [-100, 50]) + records(truck, [-100, 50]))
+    assert stored(van) == [] and stored(truck) == [("geofenceEnter", 10, f"geofence:{yard.pk}")]
+    ingest.positions(org_b.pk, None, records(other, [-2000, 50]))
+    assert Event.objects.filter(device=other).values_list("geofence__organization", flat=True).get() == org_b.pk
+
+
+def test_listeners_hear_of_new_events_after_the_commit(org_a, django_capture_on_commit_callbacks):
+    van = make_device(org_a)
+    square(org_a)
+    heard = []
+    run.listen(lambda org, events: heard.append((org, [e.type for e in events])))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest.positions(org_a.pk, None, records(van, [-100, 50, 150]))
+    finally:
+        run._listeners.clear()
+    assert heard == [(org_a.pk, ["geofenceEnter", "geofenceExit"])]
+
+
+def test_a_failing_engine_never_fails_the_batch(org_a, monkeypatch, caplog):
+    van = make_device(org_a)
+    monkeypatch.setattr(run, "process", lambda *a: 1 / 0)
+    result = ingest.positions(org_a.pk, None, records(van, [-100, 50]))
+    assert result.created == 2 and "event engine failed" in caplog.text
