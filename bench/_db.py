@@ -10,6 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _scratch(name: str) -> str:
+    """This process's scratch database name: two benches (or two checkouts) running at once never share one."""
+    return f"fleet_bench_{name}_{os.getpid()}"
+
+
 def scratch_postgis(name: str) -> str:
     """Create an empty PostGIS database next to DATABASE_URL's; return its URL."""
     import psycopg
@@ -20,10 +25,10 @@ def scratch_postgis(name: str) -> str:
     parts = urlsplit(url)
     admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS fleet_bench_{name}")
-        conn.execute(f"CREATE DATABASE fleet_bench_{name}")
-    bench_url = urlunsplit(("postgis", parts.netloc, f"/fleet_bench_{name}", "", ""))
-    with psycopg.connect(urlunsplit(("postgresql", parts.netloc, f"/fleet_bench_{name}", "", ""))) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {_scratch(name)}")
+        conn.execute(f"CREATE DATABASE {_scratch(name)}")
+    bench_url = urlunsplit(("postgis", parts.netloc, f"/{_scratch(name)}", "", ""))
+    with psycopg.connect(urlunsplit(("postgresql", parts.netloc, f"/{_scratch(name)}", "", ""))) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return bench_url
 
@@ -46,7 +51,7 @@ def drop(name: str) -> None:
     connections.close_all()
     parts = urlsplit(os.environ["DATABASE_URL"])
     with psycopg.connect(urlunsplit(("postgresql", parts.netloc, "/postgres", "", "")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS fleet_bench_{name} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {_scratch(name)} WITH (FORCE)")
 
 
 def result(name: str, **figures: object) -> None:

@@ -274,6 +274,8 @@ VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
 VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails
+# The event engine (fleet/events) runs on every ingested batch; off only for a bench comparing ingest without it.
+EVENTS_ENGINE = env.bool("EVENTS_ENGINE", default=True)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
 # (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
 # production unless a vendor server really is on the private network.

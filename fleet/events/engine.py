@@ -87,22 +87,43 @@ def evaluate(
         prev_lat[s], prev_lon[s], prev_t[s] = last.get("lat", 0.0), last.get("lon", 0.0), last.get("t", 0.0)
     seg = np.flatnonzero(has_prev & ((prev_lat != fixes.lat) | (prev_lon != fixes.lon)))
     crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, near)
+    names = [name for name in _Columns.__dataclass_fields__ if name != "prev_t"]
+    columns = _Columns(*(getattr(fixes, name).tolist() for name in names), prev_t.tolist())
     found: list[Found] = []
     new_states = {}
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        device = int(fixes.device[s])
+        device = columns.device[s]
         state = _copy(states.get(device) or {})
-        found += _step(index, device, state, fixes, s, e, near, crossing, prev_t, rules(device))
+        found += _step(index, device, state, columns, s, e, near, crossing, rules(device))
         new_states[device] = state
     return found, new_states
 
 
+@dataclass
+class _Columns:
+    """The batch's arrays as Python lists (cheaper to read one item at a time)."""
+
+    device: list
+    t: list
+    lat: list
+    lon: list
+    speed: list
+    ignition: list
+    battery: list
+    pid: list
+    prev_t: list
+
+
 def _per_fix(n: int, fix: np.ndarray, zone: np.ndarray, where: np.ndarray) -> list[dict[int, int] | None]:
+    """For each fix, {zone: where} of the zones near it (None for a fix with none near)."""
     near: list[dict[int, int] | None] = [None] * n
     if len(fix):
-        bounds = np.flatnonzero(np.diff(fix)) + 1
-        for f, zs, ws in zip(np.split(fix, bounds), np.split(zone, bounds), np.split(where, bounds), strict=True):
-            near[int(f[0])] = dict(zip(zs.tolist(), ws.tolist(), strict=True))
+        firsts = np.flatnonzero(np.r_[True, fix[1:] != fix[:-1]])
+        bounds = np.r_[firsts, len(fix)].tolist()
+        zones, wheres, owners = zone.tolist(), where.tolist(), fix[firsts].tolist()
+        for k, f in enumerate(owners):
+            a, b = bounds[k], bounds[k + 1]
+            near[f] = dict(zip(zones[a:b], wheres[a:b], strict=True))
     return near
 
 
@@ -113,15 +134,19 @@ def _crossings(index, seg, prev_lat, prev_lon, fixes, near) -> dict[int, list[tu
     if not len(seg):
         return out
     k, zones = index.crossings(prev_lat[seg], prev_lon[seg], fixes.lat[seg], fixes.lon[seg])
-    for s, z in zip(seg[k].tolist(), zones.tolist(), strict=True):
+    keep = []
+    for j, (s, z) in enumerate(zip(seg[k].tolist(), zones.tolist(), strict=True)):
         if (near[s] or {}).get(z, 1) != 1:
             continue  # the fix is inside or near: not a crossing
-        a = (float(prev_lat[s]), float(prev_lon[s]))
         if s > 0 and fixes.device[s - 1] == fixes.device[s] and (near[s - 1] or {}).get(z, 1) != 1:
-            continue
-        passage = index.passage(z, a, (float(fixes.lat[s]), float(fixes.lon[s])))
-        if passage is not None:
-            out.setdefault(s, []).append((z, *passage))
+            continue  # nor is it when the fix before was
+        keep.append(j)
+    if not keep:
+        return out
+    s_idx, z_idx = seg[k][keep], zones[keep]
+    f0, f1, ok = index.passages(z_idx, prev_lat[s_idx], prev_lon[s_idx], fixes.lat[s_idx], fixes.lon[s_idx])
+    for s, z, a, b in zip(s_idx[ok].tolist(), z_idx[ok].tolist(), f0[ok].tolist(), f1[ok].tolist(), strict=True):
+        out.setdefault(s, []).append((z, a, b))
     return out
 
 
@@ -131,44 +156,59 @@ def _copy(state: dict) -> dict:
     return out
 
 
-def _step(index, device, state, fixes, s, e, near, crossing, prev_t, rules: Rules) -> list[Found]:
+def _step(index, device, state, cols: _Columns, s, e, near, crossing, rules: Rules) -> list[Found]:
     found: list[Found] = []
     zones = state["zones"]
-    ts, speeds, ign, batt, pids = fixes.t, fixes.speed, fixes.ignition, fixes.battery, fixes.pid
+    last = None
+    last_t, off = state.get("t"), state.get("off", False)
+    ts, speeds, ign, batt, pids = cols.t, cols.speed, cols.ignition, cols.battery, cols.pid
+    all_zones, by_key, stale_s = index.zones, index.by_key, rules.stale_s
     for i in range(s, e):
-        t, pid, here = float(ts[i]), int(pids[i]), near[i] or {}
-        last_t = state.get("t")
-        if last_t is not None and t <= last_t:
-            continue  # not newer than what the state has seen (the caller replays late fixes)
-        if last_t is not None and t - last_t > rules.stale_s:
-            if not state.get("off"):
-                found.append(Found(device, OFFLINE, last_t + rules.stale_s, attributes={"last_fix": last_t}))
-            found.append(Found(device, ONLINE, t, pid=pid, attributes={"gap_s": round(t - last_t)}))
-        elif state.get("off"):
-            found.append(Found(device, ONLINE, t, pid=pid))
-        state["off"] = False
-        for z, f0, f1 in crossing.get(i, ()):
-            _cross(found, device, index.zones[z], zones, float(prev_t[i]), t, f0, f1)
+        t = ts[i]
+        if last_t is not None:
+            if t <= last_t:
+                continue  # not newer than what the state has seen (the caller replays late fixes)
+            if t - last_t > stale_s:
+                if not off:
+                    found.append(Found(device, OFFLINE, last_t + stale_s, attributes={"last_fix": last_t}))
+                found.append(Found(device, ONLINE, t, pid=pids[i], attributes={"gap_s": round(t - last_t)}))
+                off = False
+        if off:
+            found.append(Found(device, ONLINE, t, pid=pids[i]))
+            off = False
+        if crossing and i in crossing:
+            for z, f0, f1 in crossing[i]:
+                _cross(found, device, all_zones[z], zones, cols.prev_t[i], t, f0, f1)
         limit = rules.speed_limit_kmh
-        for key in {*zones, *(index.zones[z].key for z, w in here.items() if w == -1)}:
-            z = index.by_key.get(key)
-            if z is None:  # the zone is gone (deleted, or a task closed): forget it without an event
-                zones.pop(key, None)
-                continue
-            zone = index.zones[z]
-            if not zone.applies(device):
-                continue
-            w = here.get(z, 1)
-            lower = zone.speed_limit_kmh and (limit is None or zone.speed_limit_kmh < limit)
-            if w == -1 and lower and zone.active(t):
-                limit = zone.speed_limit_kmh
-            if w != 0:
-                _zone(found, device, zone, zones, w == -1, t, pid)
-        speed = float(speeds[i])
-        _overspeed(found, device, state, t, pid, speed, limit, rules)
-        _ignition_and_idle(found, device, state, t, pid, speed, float(ign[i]), rules)
-        _battery(found, device, state, t, pid, float(batt[i]), rules)
-        state["t"], state["lat"], state["lon"] = t, float(fixes.lat[i]), float(fixes.lon[i])
+        here = near[i]
+        if here or zones:
+            seen = set()
+            for z, w in (here or {}).items():
+                zone = all_zones[z]
+                if (w == -1 or zone.key in zones) and zone.applies(device):
+                    seen.add(zone.key)
+                    lower = zone.speed_limit_kmh and (limit is None or zone.speed_limit_kmh < limit)
+                    if w == -1 and lower and zone.active(t):
+                        limit = zone.speed_limit_kmh
+                    if w != 0:
+                        _zone(found, device, zone, zones, w == -1, t, pids[i])
+            for key in [k for k in zones if k not in seen]:  # far from the fix: outside
+                z = by_key.get(key)
+                if z is None:  # the zone is gone (deleted, or a task closed): forget it without an event
+                    del zones[key]
+                elif all_zones[z].applies(device):
+                    _zone(found, device, all_zones[z], zones, False, t, pids[i])
+        speed = speeds[i]
+        if limit is not None or "over" in state:
+            _overspeed(found, device, state, t, pids[i], speed, limit, rules)
+        if ign[i] == ign[i]:  # not NaN
+            _ignition_and_idle(found, device, state, t, pids[i], speed, ign[i], rules)
+        if batt[i] == batt[i]:
+            _battery(found, device, state, t, pids[i], batt[i], rules)
+        last_t, last = t, i
+    if last is not None:
+        state["t"], state["lat"], state["lon"] = last_t, cols.lat[last], cols.lon[last]
+    state["off"] = off
     return found
 
 
@@ -221,8 +261,6 @@ def _overspeed(found, device, state, t, pid, speed, limit, rules: Rules) -> None
 
 
 def _ignition_and_idle(found, device, state, t, pid, speed, ignition, rules: Rules) -> None:
-    if math.isnan(ignition):
-        return
     on = ignition >= 0.5
     before = state.get("ign")
     if before is not None and before != on:
@@ -240,8 +278,6 @@ def _ignition_and_idle(found, device, state, t, pid, speed, ignition, rules: Rul
 
 
 def _battery(found, device, state, t, pid, battery, rules: Rules) -> None:
-    if math.isnan(battery):
-        return
     if not state.get("batt") and battery < rules.low_battery:
         state["batt"] = True
         found.append(Found(device, ALARM, t, LOW_BATTERY, pid=pid, attributes={"alarm": LOW_BATTERY, "level": battery}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import attrgetter
 
 import numpy as np
 from django.conf import settings
@@ -39,7 +40,7 @@ def listen(fn: Listener) -> None:
 
 def on_positions(organization_id: int, stored: list) -> None:
     """The ingest subscriber (``stored``: ``ingest.Stored`` sorted by fix time)."""
-    if not getattr(settings, "EVENTS_ENGINE", True) or not stored:
+    if not settings.EVENTS_ENGINE or not stored:
         return
     try:
         events = process(organization_id, stored)
@@ -63,11 +64,7 @@ def process(organization_id: int, stored: list) -> list[Event]:
     rules = rules_for(organization_id, {s.device_id for s in stored})
     with transaction.atomic():
         devices = sorted({s.device_id for s in stored})
-        # every row exists before it is locked, so a device's first batches in two workers wait for each other
-        EngineState.objects.bulk_create([EngineState(device_id=d) for d in devices], ignore_conflicts=True)
-        rows = {
-            r.device_id: r for r in EngineState.objects.select_for_update().filter(device_id__in=devices).order_by("pk")
-        }
+        rows = _locked(devices)
         states = {d: rows[d].state for d in devices}
         first = {}
         for s in stored:
@@ -86,6 +83,21 @@ def process(organization_id: int, stored: list) -> list[Event]:
     return created
 
 
+def _locked(devices: list[int]) -> dict[int, EngineState]:
+    """The devices' states, locked (in device order) until the transaction ends. A device without one gets its
+    row first, so two workers with a new device's first batches wait for each other too."""
+    rows = {
+        r.device_id: r for r in EngineState.objects.select_for_update().filter(device_id__in=devices).order_by("pk")
+    }
+    if missing := [d for d in devices if d not in rows]:
+        EngineState.objects.bulk_create([EngineState(device_id=d) for d in missing], ignore_conflicts=True)
+        rows.update(
+            (r.device_id, r)
+            for r in EngineState.objects.select_for_update().filter(device_id__in=missing).order_by("pk")
+        )
+    return rows
+
+
 def rules_for(organization_id: int, devices: set[int]) -> dict[int, Rules]:
     org = device_states.rules_for(organization_id)
     limits = dict(Device.objects.filter(pk__in=devices).values_list("pk", "attributes__speed_limit_kmh"))
@@ -98,24 +110,42 @@ def rules_for(organization_id: int, devices: set[int]) -> dict[int, Rules]:
 
 
 def fixes_of_stored(stored: list) -> Fixes:
-    """Arrays of the stored positions, sorted by (device, fix time)."""
-    stored = sorted(stored, key=lambda s: (s.device_id, s.record.fix_time))
-    records = [s.record for s in stored]
+    """Arrays of the stored positions (given in fix-time order), sorted by (device, fix time)."""
+    device, t, lat, lon, speed, accuracy, ignition, battery, pid = ([] for _ in range(9))
+    for s in sorted(stored, key=_device_of):  # stable: each device's fixes stay in time order
+        r = s.record
+        device.append(s.device_id)
+        t.append(r.fix_time.timestamp())
+        lat.append(r.latitude)
+        lon.append(r.longitude)
+        speed.append(r.speed)
+        accuracy.append(r.accuracy)
+        ignition.append(r.attributes.get("ignition"))
+        battery.append(r.attributes.get("battery_level"))
+        pid.append(s.id)
     return Fixes(
-        device=np.fromiter((s.device_id for s in stored), dtype=np.int64, count=len(stored)),
-        t=np.fromiter((r.fix_time.timestamp() for r in records), dtype=float, count=len(records)),
-        lat=np.fromiter((r.latitude for r in records), dtype=float, count=len(records)),
-        lon=np.fromiter((r.longitude for r in records), dtype=float, count=len(records)),
-        speed=np.fromiter((r.speed for r in records), dtype=float, count=len(records)),
-        accuracy=_floats(r.accuracy for r in records),
-        ignition=_floats(r.attributes.get("ignition") for r in records),
-        battery=_floats(r.attributes.get("battery_level") for r in records),
-        pid=np.fromiter((s.id for s in stored), dtype=np.int64, count=len(stored)),
+        device=np.array(device, dtype=np.int64),
+        t=np.array(t, dtype=float),
+        lat=np.array(lat, dtype=float),
+        lon=np.array(lon, dtype=float),
+        speed=np.array(speed, dtype=float),
+        accuracy=_floats(accuracy),
+        ignition=_floats(ignition),
+        battery=_floats(battery),
+        pid=np.array(pid, dtype=np.int64),
     )
 
 
+_device_of = attrgetter("device_id")
+
+
 def _floats(values) -> np.ndarray:
-    return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], dtype=float)
+    """Numbers (flags as 0 / 1) as floats, NaN for anything else (missing, a word)."""
+    return np.array([v if v.__class__ is float else _float(v) for v in values], dtype=float)
+
+
+def _float(value) -> float:
+    return float(value) if isinstance(value, int | float) else np.nan
 
 
 def replay(index, device: int, since: float, rules: Rules) -> tuple[list[Found], dict]:
@@ -237,6 +267,8 @@ def _when(t: float) -> datetime:
 
 
 def _save_states(rows: dict[int, EngineState], states: dict[int, dict]) -> None:
-    for device, state in states.items():
-        rows[device].state = state
-    EngineState.objects.bulk_update([rows[d] for d in states], ["state"], batch_size=500)
+    """One INSERT … ON CONFLICT DO UPDATE for all (the rows exist and are locked: it updates them)."""
+    saved = [EngineState(device_id=device, state=state) for device, state in states.items()]
+    EngineState.objects.bulk_create(
+        saved, update_conflicts=True, unique_fields=["device"], update_fields=["state", "updated"], batch_size=1000
+    )

@@ -1,24 +1,28 @@
 """The event engine's spatial part: an organisation's geofences, POIs and task destinations as zones in one
-STRtree of their bounding boxes, asked for a whole batch of fixes at once which zones hold each fix (exactly,
-by ``fleet.geo.shapes``), which are too near to tell given the fix's accuracy, and which a segment between two
-fixes passes through. Pure: no Django, so the bench and the tests build it from plain shapes."""
+STRtree, asked for a whole batch of fixes at once which zones hold each fix, which are too near to tell given
+the fix's accuracy, and which a segment between two fixes passes through. Pure: no Django, so the bench and the
+tests build it from plain shapes.
+
+Each zone keeps a local metric frame (an equirectangular projection at its own centre, as
+``fleet.geo.shapes.segments_distance_m`` uses): polygons and corridor lines are GEOS geometries in metres there,
+so containment, distances and crossings for all (fix, zone) pairs of a batch are single vectorised GEOS calls;
+circles use the haversine distance to their centre."""
 
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
 
-from fleet.core.geodesy import M_PER_DEG, haversine_m, metres_per_degree_lon
+from fleet.core.geodesy import M_PER_DEG, haversine_m
 from fleet.geo.calendar import Calendar
 from fleet.geo.shapes import Circle, Corridor, Polygon, Shape
 
 GEOFENCE, POI, TASK = "geofence", "poi", "task"
 ACCURACY_CAP_M = 200.0  # a fix's accuracy beyond this does not widen the uncertain band further
-CIRCLE_SIDES = 64  # the polygon that stands for a circle when a segment is tested against it
+POLYGON, CIRCLE, CORRIDOR = 0, 1, 2
 
 
 @dataclass(eq=False)
@@ -32,7 +36,6 @@ class Zone:
     speed_limit_kmh: float | None = None
     calendar: Calendar | None = None
     devices: frozenset[int] | None = None  # device pks it applies to; None: every device
-    _outline: shapely.Geometry | None = field(default=None, repr=False)
 
     def applies(self, device: int) -> bool:
         return self.devices is None or device in self.devices
@@ -40,97 +43,165 @@ class Zone:
     def active(self, t: float) -> bool:
         return self.calendar is None or bool(self.calendar.active(np.array([t]))[0])
 
-    def outline(self) -> shapely.Geometry:
-        """The zone as a lon/lat shapely polygon (a circle or a corridor approximated in a local metric
-        projection), for segments that may cross it."""
-        if self._outline is None:
-            self._outline = _outline(self.shape)
-        return self._outline
 
-
-def _outline(shape: Shape) -> shapely.Geometry:
-    if isinstance(shape, Polygon):  # every ring by the even-odd rule, as shapes.polygon_contains reads them
-        return functools.reduce(
-            shapely.symmetric_difference, [shapely.make_valid(shapely.polygons(r)) for r in shape.rings]
-        )
+def _frame(shape: Shape) -> tuple[float, float]:
+    """(lon0, lat0) of the shape's local frame."""
     if isinstance(shape, Circle):
-        kx = metres_per_degree_lon(shape.lat)
-        a = np.linspace(0, 2 * math.pi, CIRCLE_SIDES, endpoint=False)
-        ring = np.c_[shape.lon + shape.radius_m * np.cos(a) / kx, shape.lat + shape.radius_m * np.sin(a) / M_PER_DEG]
-        return shapely.polygons(ring)
+        return shape.lon, shape.lat
+    vertices = shape.line if isinstance(shape, Corridor) else np.concatenate(shape.rings)
+    return float(vertices[:, 0].mean()), float(vertices[:, 1].mean())
+
+
+def _metric(shape: Shape, lon0: float, lat0: float, kx: float) -> shapely.Geometry:
+    def local(v: np.ndarray) -> np.ndarray:
+        return np.c_[(v[:, 0] - lon0) * kx, (v[:, 1] - lat0) * M_PER_DEG]
+
+    if isinstance(shape, Polygon):  # every ring by the even-odd rule, as shapes.polygon_contains reads them
+        rings = [shapely.make_valid(shapely.polygons(local(r))) for r in shape.rings]
+        return functools.reduce(shapely.symmetric_difference, rings)
     if isinstance(shape, Corridor):
-        lon0, lat0 = float(shape.line[:, 0].mean()), float(shape.line[:, 1].mean())
-        kx = metres_per_degree_lon(lat0)
-        local = shapely.linestrings((shape.line[:, 0] - lon0) * kx, (shape.line[:, 1] - lat0) * M_PER_DEG)
-        buffered = shapely.buffer(local, shape.half_width_m, quad_segs=8)
-        return shapely.transform(buffered, lambda xy: np.c_[xy[:, 0] / kx + lon0, xy[:, 1] / M_PER_DEG + lat0])
-    raise TypeError(f"no outline for {type(shape).__name__}")
+        return shapely.linestrings(local(shape.line))
+    return shapely.points(0.0, 0.0)  # a circle: its centre
 
 
 class ZoneIndex:
-    """Zones in an STRtree of their boxes, each widened by ``ACCURACY_CAP_M`` so a fix near the edge is found."""
-
     def __init__(self, zones: list[Zone]) -> None:
         self.zones = zones
         self.by_key = {z.key: k for k, z in enumerate(zones)}
-        boxes = [z.shape.bbox(ACCURACY_CAP_M) for z in zones]  # (lat lo, lat hi, lon lo, lon hi)
+        n = len(zones)
+        self.kind = np.array(
+            [
+                CIRCLE if isinstance(z.shape, Circle) else CORRIDOR if isinstance(z.shape, Corridor) else POLYGON
+                for z in zones
+            ],
+            dtype=np.int8,
+        )
+        frames = np.array([_frame(z.shape) for z in zones]).reshape(n, 2)
+        self.lon0, self.lat0 = frames[:, 0], frames[:, 1]
+        self.kx = M_PER_DEG * np.cos(np.radians(self.lat0))
+        self.size = np.array([_size(z.shape) for z in zones], dtype=float)  # radius / half width / 0
+        self.geom = np.array([_metric(z.shape, *frames[k], self.kx[k]) for k, z in enumerate(zones)], dtype=object)
+        boxes = [z.shape.bbox() for z in zones]  # (lat lo, lat hi, lon lo, lon hi)
         self.tree = shapely.STRtree([shapely.box(b[2], b[0], b[3], b[1]) for b in boxes])
-        circles = [(k, z.shape) for k, z in enumerate(zones) if isinstance(z.shape, Circle)]
-        self._circle = np.zeros(len(zones), dtype=bool)
-        self._clat, self._clon, self._crad = np.zeros(len(zones)), np.zeros(len(zones)), np.zeros(len(zones))
-        for k, c in circles:
-            self._circle[k], self._clat[k], self._clon[k], self._crad[k] = True, c.lat, c.lon, c.radius_m
+        self._areas: dict[int, shapely.Geometry] = {}
 
     def __len__(self) -> int:
         return len(self.zones)
+
+    def _local(self, zone: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (lon - self.lon0[zone]) * self.kx[zone], (lat - self.lat0[zone]) * M_PER_DEG
 
     def locate(
         self, lat: np.ndarray, lon: np.ndarray, accuracy: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fix index, zone index, where) for every fix near a zone: ``where`` is -1 inside, 0 outside by less
         than the fix's accuracy (cannot tell), 1 outside. Pairs sorted by fix index."""
+        empty = np.empty(0, dtype=np.intp)
         if not len(self.zones) or not len(lat):
-            empty = np.empty(0, dtype=np.intp)
             return empty, empty, np.empty(0, dtype=np.int8)
-        fix, zone = self.tree.query(shapely.points(lon, lat))
+        acc = np.minimum(np.nan_to_num(accuracy, nan=0.0), ACCURACY_CAP_M)
+        dlat = acc / M_PER_DEG
+        dlon = acc / (M_PER_DEG * np.maximum(np.cos(np.radians(lat)), 1e-6))
+        fix, zone = self.tree.query(shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat))
         order = np.lexsort((zone, fix))
         fix, zone = fix[order], zone[order]
-        inside = np.zeros(len(fix), dtype=bool)
-        circ = self._circle[zone]
-        if circ.any():
-            d = haversine_m(self._clat[zone[circ]], self._clon[zone[circ]], lat[fix[circ]], lon[fix[circ]])
-            inside[circ] = d <= self._crad[zone[circ]]
-        rest = np.flatnonzero(~circ)
-        if len(rest):
-            by_zone = rest[np.argsort(zone[rest], kind="stable")]
-            bounds = np.flatnonzero(np.diff(zone[by_zone])) + 1
-            for group in np.split(by_zone, bounds):
-                shape = self.zones[zone[group[0]]].shape
-                inside[group] = shape.contains(lat[fix[group]], lon[fix[group]])
-        where = np.where(inside, -1, 1).astype(np.int8)
-        acc = np.minimum(np.nan_to_num(accuracy[fix], nan=0.0), ACCURACY_CAP_M)
-        unsure = np.flatnonzero(~inside & (acc > 0))
-        for k in unsure:  # rare: a fix with an accuracy, outside a zone whose box holds it
-            z = self.zones[zone[k]]
-            if z.shape.distance_m(lat[fix[k] : fix[k] + 1], lon[fix[k] : fix[k] + 1])[0] <= acc[k]:
-                where[k] = 0
+        d = self._inside_or_distance(zone, lat[fix], lon[fix], acc[fix])
+        where = np.where(d <= 0, -1, np.where(d <= acc[fix], 0, 1)).astype(np.int8)
         return fix, zone, where
 
+    def _inside_or_distance(self, zone, lat, lon, acc) -> np.ndarray:
+        """-1 for a fix inside its zone, else its distance (computed only where an accuracy may need it)."""
+        out = np.ones(len(zone))
+        kind = self.kind[zone]
+        circ = kind == CIRCLE
+        if circ.any():
+            z = zone[circ]
+            out[circ] = haversine_m(self.lat0[z], self.lon0[z], lat[circ], lon[circ]) - self.size[z]
+        for k, test in ((POLYGON, shapely.intersects), (CORRIDOR, None)):
+            pick = kind == k
+            if not pick.any():
+                continue
+            z = zone[pick]
+            x, y = self._local(z, lat[pick], lon[pick])
+            points = shapely.points(x, y)
+            if test is None:  # corridor: distance to the line within the half width
+                out[pick] = shapely.distance(self.geom[z], points) - self.size[z]
+                continue
+            inside = test(self.geom[z], points)
+            part = np.where(inside, -1.0, 1e9)
+            near = ~inside & (acc[pick] > 0)
+            if near.any():
+                part[near] = shapely.distance(self.geom[z[near]], points[near])
+            out[pick] = part
+        return np.where(out <= 0, -1.0, out)
+
     def crossings(self, lat0, lon0, lat1, lon1) -> tuple[np.ndarray, np.ndarray]:
-        """(segment index, zone index) of every segment (arrays of its ends) whose box meets a zone's box."""
+        """(segment index, zone index) of every segment (arrays of its ends) that meets a zone."""
+        empty = np.empty(0, dtype=np.intp)
         if not len(self.zones) or not len(lat0):
-            empty = np.empty(0, dtype=np.intp)
             return empty, empty
         lines = shapely.linestrings(np.stack([np.c_[lon0, lat0], np.c_[lon1, lat1]], axis=1))
-        return self.tree.query(lines)
+        seg, zone = self.tree.query(lines)
+        if not len(seg):
+            return empty, empty
+        ax, ay = self._local(zone, lat0[seg], lon0[seg])
+        bx, by = self._local(zone, lat1[seg], lon1[seg])
+        local = shapely.linestrings(np.stack([np.c_[ax, ay], np.c_[bx, by]], axis=1))
+        reach = shapely.distance(self.geom[zone], local) <= self.size[zone]  # polygons: size 0, distance 0 if met
+        return seg[reach], zone[reach]
 
-    def passage(self, zone: int, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float] | None:
-        """Where the segment a -> b ((lat, lon) ends, both outside the zone) enters and leaves it, as
-        fractions of its length, or None if it does not pass through."""
-        line = shapely.LineString([(a[1], a[0]), (b[1], b[0])])
-        hit = shapely.intersection(line, self.zones[zone].outline())
-        if hit.is_empty or hit.length == 0:
-            return None
-        coords = np.asarray([c for part in getattr(hit, "geoms", [hit]) for c in part.coords])
-        along = [line.project(shapely.Point(c), normalized=True) for c in coords]
-        return min(along), max(along)
+    def passages(self, zone, lat0, lon0, lat1, lon1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For segments (arrays of their ends, both outside their zone), where each enters and leaves its zone as
+        fractions of its length, and whether it passes through at all. Circles in closed form; polygons and
+        corridors (as their buffered outline, made once per corridor) by a vectorised intersection."""
+        n = len(zone)
+        f0, f1, ok = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+        if not n:
+            return f0, f1, ok
+        ax, ay = self._local(zone, lat0, lon0)
+        bx, by = self._local(zone, lat1, lon1)
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        circ = self.kind[zone] == CIRCLE
+        if circ.any():  # |a + s (b - a)| = r
+            r = self.size[zone[circ]]
+            qa, qb = length2[circ], 2 * (ax[circ] * dx[circ] + ay[circ] * dy[circ])
+            qc = ax[circ] ** 2 + ay[circ] ** 2 - r * r
+            disc = qb * qb - 4 * qa * qc
+            with np.errstate(invalid="ignore", divide="ignore"):
+                root = np.sqrt(np.maximum(disc, 0))
+                s0, s1 = (-qb - root) / (2 * qa), (-qb + root) / (2 * qa)
+            f0[circ], f1[circ] = np.clip(s0, 0, 1), np.clip(s1, 0, 1)
+            ok[circ] = (disc > 0) & (qa > 0) & (s1 > 0) & (s0 < 1)
+        rest = np.flatnonzero(~circ)
+        if len(rest):
+            areas = np.array([self._area(int(z)) for z in zone[rest]], dtype=object)
+            lines = shapely.linestrings(np.stack([np.c_[ax[rest], ay[rest]], np.c_[bx[rest], by[rest]]], axis=1))
+            hits = shapely.intersection(lines, areas)
+            coords, which = shapely.get_coordinates(hits, return_index=True)
+            if len(which):
+                k = rest[which]
+                frac = ((coords[:, 0] - ax[k]) * dx[k] + (coords[:, 1] - ay[k]) * dy[k]) / length2[k]
+                lo, hi = np.full(len(rest), np.inf), np.full(len(rest), -np.inf)
+                np.minimum.at(lo, which, frac)
+                np.maximum.at(hi, which, frac)
+                got = hi > lo
+                f0[rest[got]], f1[rest[got]], ok[rest[got]] = np.clip(lo[got], 0, 1), np.clip(hi[got], 0, 1), True
+        return f0, f1, ok
+
+    def _area(self, zone: int) -> shapely.Geometry:
+        """A polygon's geometry, or a corridor's buffered outline (made on first use)."""
+        if self.kind[zone] == POLYGON:
+            return self.geom[zone]
+        cached = self._areas.get(zone)
+        if cached is None:
+            cached = self._areas[zone] = shapely.buffer(self.geom[zone], self.size[zone], quad_segs=8)
+        return cached
+
+
+def _size(shape: Shape) -> float:
+    if isinstance(shape, Circle):
+        return shape.radius_m
+    if isinstance(shape, Corridor):
+        return shape.half_width_m
+    return 0.0

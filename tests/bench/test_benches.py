@@ -69,3 +69,10 @@ def test_map_render_bench():
     figures = run_bench("map_render.py")
     assert figures["devices"] > 0 and figures["first_render_ms"] > 0 and figures["batch_apply_ms"] >= 0
     assert all(run["drawn"] == figures["devices"] for run in figures["runs"].values())
+
+
+def test_geofence_bench():
+    figures = run_bench("geofence.py")
+    agreed, sampled = figures["sample_agree"].split("/")
+    assert figures["zones"] == 10_000 and figures["per_cpu_s"] > 0 and figures["events"] > 0
+    assert agreed == sampled  # the index finds the zones the naive loop finds

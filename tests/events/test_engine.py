@@ -19,9 +19,9 @@ ACROSS = [(x, 50) for x in range(-200, 301, 50)]
 
 def test_polygon_enter_and_exit_at_the_first_fix_inside_and_outside():
     found, _ = run([BOX], fixes(ACROSS))
-    # fixes at x = -200, -150, ... 300: x=0 (t=40) is on the west edge: inside; x=100 (t=60) on the east edge:
-    # outside (ray casting counts a point on an edge once: the west and south edges belong to the square)
-    assert kinds(found) == [("geofenceEnter", 40.0), ("geofenceExit", 60.0)]
+    # fixes at x = -200, -150, ... 300: x=0 (t=40) and x=100 (t=60) are on the edges: a point on the edge is
+    # inside (as for circles and corridors); x=150 (t=70) is out
+    assert kinds(found) == [("geofenceEnter", 40.0), ("geofenceExit", 70.0)]
     assert all(f.key == "geofence:1" and f.zone is BOX for f in found)
     assert found[0].pid == 5  # the position that entered
 
@@ -98,7 +98,7 @@ def test_a_calendar_keeps_only_events_while_the_geofence_is_active():
     active = calendar.parse(_ics(T0 + 45, 3600))  # from 45 s after the first fix, for an hour
     fence = square(1, 0, 0, 100, 100, calendar=active)
     found, state = run([fence], fixes(ACROSS))
-    assert kinds(found) == [("geofenceExit", 60.0)]  # the enter (at 40 s) came before the geofence was active
+    assert kinds(found) == [("geofenceExit", 70.0)]  # the enter (at 40 s) came before the geofence was active
     assert state[1]["zones"] == {}
     found, _ = run([square(1, 0, 0, 100, 100, calendar=calendar.parse(_ics(T0 + 3600, 60)))], fixes(ACROSS))
     assert found == []
