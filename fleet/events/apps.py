@@ -6,8 +6,10 @@ class EventsConfig(AppConfig):
     label = "events"
 
     def ready(self) -> None:
-        from fleet.events import places, run
+        from fleet.events import notify, places, run
         from fleet.tracking import ingest
 
         ingest.subscribe(run.on_positions)
+        run.listen(notify.deliver)
         places.connect_signals()
+        notify.connect_signals()

@@ -76,6 +76,7 @@ def evaluate(
         return [], {}
     fix, zone, where = index.locate(fixes.lat, fixes.lon, fixes.accuracy)
     near = _per_fix(n, fix, zone, where)
+    touching = np.sort(fix[where != 1].astype(np.int64) * len(index) + zone[where != 1])  # (fix, zone) keys
     starts = np.flatnonzero(np.r_[True, fixes.device[1:] != fixes.device[:-1]])
     ends = np.r_[starts[1:], n]
     # segments: each fix and the one before it (the device's last known fix for its first of the batch)
@@ -86,7 +87,7 @@ def evaluate(
         has_prev[s] = "lat" in last
         prev_lat[s], prev_lon[s], prev_t[s] = last.get("lat", 0.0), last.get("lon", 0.0), last.get("t", 0.0)
     seg = np.flatnonzero(has_prev & ((prev_lat != fixes.lat) | (prev_lon != fixes.lon)))
-    crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, near)
+    crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, touching)
     names = [name for name in _Columns.__dataclass_fields__ if name != "prev_t"]
     columns = _Columns(*(getattr(fixes, name).tolist() for name in names), prev_t.tolist())
     found: list[Found] = []
@@ -127,27 +128,36 @@ def _per_fix(n: int, fix: np.ndarray, zone: np.ndarray, where: np.ndarray) -> li
     return near
 
 
-def _crossings(index, seg, prev_lat, prev_lon, fixes, near) -> dict[int, list[tuple[int, float, float]]]:
+def _crossings(index, seg, prev_lat, prev_lon, fixes, touching) -> dict[int, list[tuple[int, float, float]]]:
     """fix index -> [(zone, enter fraction, leave fraction)] for segments that pass through a zone with
-    neither end inside nor near it."""
+    neither end inside nor near it (``touching``: sorted keys fix * zones + zone of the fixes inside or near)."""
     out: dict[int, list[tuple[int, float, float]]] = {}
     if not len(seg):
         return out
-    k, zones = index.crossings(prev_lat[seg], prev_lon[seg], fixes.lat[seg], fixes.lon[seg])
-    keep = []
-    for j, (s, z) in enumerate(zip(seg[k].tolist(), zones.tolist(), strict=True)):
-        if (near[s] or {}).get(z, 1) != 1:
-            continue  # the fix is inside or near: not a crossing
-        if s > 0 and fixes.device[s - 1] == fixes.device[s] and (near[s - 1] or {}).get(z, 1) != 1:
-            continue  # nor is it when the fix before was
-        keep.append(j)
-    if not keep:
+    n_zones = len(index)
+    same_device = np.r_[False, fixes.device[1:] == fixes.device[:-1]]
+
+    def near_an_end(k: np.ndarray, z: np.ndarray) -> np.ndarray:
+        s = seg[k]
+        here = _member(touching, s.astype(np.int64) * n_zones + z)
+        before = same_device[s] & _member(touching, (s.astype(np.int64) - 1) * n_zones + z)
+        return here | before
+
+    k, zones = index.crossings(prev_lat[seg], prev_lon[seg], fixes.lat[seg], fixes.lon[seg], near_an_end)
+    if not len(k):
         return out
-    s_idx, z_idx = seg[k][keep], zones[keep]
-    f0, f1, ok = index.passages(z_idx, prev_lat[s_idx], prev_lon[s_idx], fixes.lat[s_idx], fixes.lon[s_idx])
-    for s, z, a, b in zip(s_idx[ok].tolist(), z_idx[ok].tolist(), f0[ok].tolist(), f1[ok].tolist(), strict=True):
+    s_idx = seg[k]
+    f0, f1, ok = index.passages(zones, prev_lat[s_idx], prev_lon[s_idx], fixes.lat[s_idx], fixes.lon[s_idx])
+    for s, z, a, b in zip(s_idx[ok].tolist(), zones[ok].tolist(), f0[ok].tolist(), f1[ok].tolist(), strict=True):
         out.setdefault(s, []).append((z, a, b))
     return out
+
+
+def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
 
 
 def _copy(state: dict) -> dict:

@@ -1,6 +1,12 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import timezone
 
-from fleet.tracking.models import Device
+from fleet.core.models import OrgOwned
+from fleet.geo import calendar
+from fleet.tracking.models import Device, Event
 
 
 class EngineState(models.Model):
@@ -14,3 +20,80 @@ class EngineState(models.Model):
 
     def __str__(self) -> str:
         return f"engine state of device {self.device_id}"
+
+
+class NotificationRule(OrgOwned):
+    """Who hears of which events: event types x devices / groups x geofences, while a calendar is active, by the
+    dashboard (a toast and the map's event feed) and / or e-mail; at most one notice per device and event type
+    every ``min_interval_s`` (a flapping device cannot flood anyone)."""
+
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    event_types = models.JSONField(default=list, blank=True, help_text="Event types; none: every type.")
+    devices = models.ManyToManyField(Device, blank=True, related_name="+", help_text="None: every device.")
+    groups = models.ManyToManyField("tracking.DeviceGroup", blank=True, related_name="+")
+    geofences = models.ManyToManyField(
+        "geo.Geofence", blank=True, related_name="+", help_text="Only events of these geofences (none: any)."
+    )
+    calendar = models.TextField(blank=True, help_text="Optional iCalendar text: the rule sends only then.")
+    web = models.BooleanField("dashboard", default=True, help_text="A toast on the live map of every member.")
+    email = models.BooleanField(default=False)
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="E-mail goes to these members."
+    )
+    min_interval_s = models.PositiveIntegerField(
+        "at most one notice per device and type every (s)", default=300, validators=[MaxValueValidator(86400)]
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="rule_unique_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if reason := calendar.validate(self.calendar):
+            raise ValidationError({"calendar": f"The calendar cannot be used: {reason}."})
+        if not isinstance(self.event_types, list) or not all(isinstance(t, str) for t in self.event_types):
+            raise ValidationError({"event_types": "A list of event type names."})
+
+
+class Notification(models.Model):
+    """One notice sent (or refused) by a rule: the history of what went to whom."""
+
+    class Status(models.TextChoices):
+        SENT = "sent"
+        FAILED = "failed"
+        SUPPRESSED = "suppressed"  # within the rule's interval for that device and type
+
+    org_path = "rule__organization"
+
+    rule = models.ForeignKey(NotificationRule, on_delete=models.CASCADE, related_name="notifications")
+    event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    channel = models.CharField(max_length=8)  # "web" or "email"
+    recipient = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.SENT)
+    error = models.TextField(blank=True)
+    test = models.BooleanField(default=False)
+    sent = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-sent"]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.channel} {self.recipient} {self.status}"
+
+
+class EventAck(models.Model):
+    """An event acknowledged on the map's event feed, by whom and when."""
+
+    org_path = "event__organization"
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} acknowledged"

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from fleet.events import engine, places
 from fleet.events.engine import Fixes, Found, Rules
 from fleet.events.models import EngineState
+from fleet.tracking import services
 from fleet.tracking import state as device_states
 from fleet.tracking.models import Device, Event, Position
 
@@ -48,10 +49,10 @@ def on_positions(organization_id: int, stored: list) -> None:
         log.exception("event engine failed on a batch of %d positions", len(stored))
         return
     if events:
-        transaction.on_commit(lambda: _tell(organization_id, events))
+        transaction.on_commit(lambda: tell(organization_id, events))
 
 
-def _tell(organization_id: int, events: list[Event]) -> None:
+def tell(organization_id: int, events: list[Event]) -> None:
     for fn in _listeners:
         try:
             fn(organization_id, events)
@@ -64,7 +65,7 @@ def process(organization_id: int, stored: list) -> list[Event]:
     rules = rules_for(organization_id, {s.device_id for s in stored})
     with transaction.atomic():
         devices = sorted({s.device_id for s in stored})
-        rows = _locked(devices)
+        rows = locked(devices)
         states = {d: rows[d].state for d in devices}
         first = {}
         for s in stored:
@@ -79,11 +80,11 @@ def process(organization_id: int, stored: list) -> list[Event]:
             found += more
             replaced.append((device, since))
         created = store(organization_id, found, replaced)
-        _save_states(rows, new_states)
+        save_states(rows, new_states)
     return created
 
 
-def _locked(devices: list[int]) -> dict[int, EngineState]:
+def locked(devices: list[int]) -> dict[int, EngineState]:
     """The devices' states, locked (in device order) until the transaction ends. A device without one gets its
     row first, so two workers with a new device's first batches wait for each other too."""
     rows = {
@@ -227,12 +228,18 @@ def store(organization_id: int, found: list[Found], replaced: list[tuple[int, fl
         time__lte=datetime.fromtimestamp(max(f.t for f in found), UTC),
     ).values_list("device_id", "type", "time", "key"):
         existing.add((device, kind, time, key))
-    rows = []
+    fresh = []
     for f in found:
         when = _when(f.t)
-        if (f.device, f.type, when, f.key) in existing:
+        if (f.device, f.type, when, f.key) not in existing:
+            existing.add((f.device, f.type, when, f.key))
+            fresh.append((f, when))
+    geofence = [f.zone.pk if f.zone is not None and f.zone.kind == "geofence" else None for f, _ in fresh]
+    said = services.echoes([(f.device, f.type, g, w) for (f, w), g in zip(fresh, geofence, strict=True)], "vendor")
+    rows = []
+    for k, (f, when) in enumerate(fresh):
+        if k in said:  # the vendor reported it already
             continue
-        existing.add((f.device, f.type, when, f.key))
         zone = f.zone
         attributes = dict(f.attributes)
         if zone is not None:
@@ -266,7 +273,7 @@ def _when(t: float) -> datetime:
     return datetime.fromtimestamp(round(t, 3), UTC)
 
 
-def _save_states(rows: dict[int, EngineState], states: dict[int, dict]) -> None:
+def save_states(rows: dict[int, EngineState], states: dict[int, dict]) -> None:
     """One INSERT … ON CONFLICT DO UPDATE for all (the rows exist and are locked: it updates them)."""
     saved = [EngineState(device_id=device, state=state) for device, state in states.items()]
     EngineState.objects.bulk_create(

@@ -135,13 +135,19 @@ class ZoneIndex:
             out[pick] = part
         return np.where(out <= 0, -1.0, out)
 
-    def crossings(self, lat0, lon0, lat1, lon1) -> tuple[np.ndarray, np.ndarray]:
-        """(segment index, zone index) of every segment (arrays of its ends) that meets a zone."""
+    def crossings(self, lat0, lon0, lat1, lon1, skip=None) -> tuple[np.ndarray, np.ndarray]:
+        """(segment index, zone index) of every segment (arrays of its ends) that meets a zone; ``skip(seg,
+        zone)`` may drop candidates (a boolean mask) before the exact test."""
         empty = np.empty(0, dtype=np.intp)
         if not len(self.zones) or not len(lat0):
             return empty, empty
-        lines = shapely.linestrings(np.stack([np.c_[lon0, lat0], np.c_[lon1, lat1]], axis=1))
-        seg, zone = self.tree.query(lines)
+        boxes = shapely.box(
+            np.minimum(lon0, lon1), np.minimum(lat0, lat1), np.maximum(lon0, lon1), np.maximum(lat0, lat1)
+        )
+        seg, zone = self.tree.query(boxes)
+        if skip is not None and len(seg):
+            keep = ~skip(seg, zone)
+            seg, zone = seg[keep], zone[keep]
         if not len(seg):
             return empty, empty
         ax, ay = self._local(zone, lat0[seg], lon0[seg])

@@ -55,6 +55,35 @@ def publish_states(organization_id: int, changes: list[tuple[int, str, str, floa
         send(group_name(organization_id), message)
 
 
+def compact_events(events: list, alerts: set) -> list[dict]:
+    """`events` entries (docs/live-protocol.md): what the map's event feed shows of each."""
+    from fleet.events.notify import label
+
+    out = []
+    for e in events:
+        attrs = e.attributes or {}
+        out.append(
+            {
+                "id": e.pk,
+                "device": e.device_id,
+                "type": e.type,
+                "label": label(e.type),
+                "time": e.time.timestamp(),
+                "zone": attrs.get("zone"),
+                "speed": attrs.get("speed"),
+                "alert": e.pk in alerts,
+            }
+        )
+    return out
+
+
+def publish_events(organization_id: int, events: list, alerts: set) -> None:
+    """One `events.batch` message per batch of new events (the notification rules decided which are alerts)."""
+    if events and get_channel_layer() is not None:
+        message = {"type": "events.batch", "org": organization_id, "events": compact_events(events, alerts)}
+        send(group_name(organization_id), message)
+
+
 SEND_TIMEOUT_S = 5.0
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid = 0

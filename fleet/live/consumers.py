@@ -223,6 +223,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for i in range(0, len(out), PER_FRAME):
             await self.send_frame({"type": "states", "d": out[i : i + PER_FRAME]})
 
+    async def events_batch(self, event: dict) -> None:
+        """Forward new events of a served organisation (its members see all of its devices)."""
+        if event.get("org") not in self.org_set or self.closing:
+            return
+        entries = event["events"]
+        for i in range(0, len(entries), PER_FRAME):
+            await self.send_frame({"type": "events", "e": entries[i : i + PER_FRAME]})
+
     async def schedule_flush(self) -> None:
         if self.flush_task is None and not self.paused:
             delay = (1.0 - self.refill()) * self.flush_s

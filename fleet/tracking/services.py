@@ -3,7 +3,7 @@ validation gate (``fleet.tracking.validate``); each returns a ``Tally`` of what 
 unchanged (``duplicates``) and rejected with a reason."""
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -140,6 +140,34 @@ def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]
     return tally
 
 
+# Two events of one device, one type (and one geofence) less than this apart, one from a vendor and one from
+# fleet's engine, are one happening: the one stored second is dropped (docs/events.md, Vendor events).
+SAME_EVENT_S = 60.0
+
+
+def echoes(candidates: list[tuple[int, str, int | None, datetime]], source: str) -> set[int]:
+    """Indexes of the (device pk, type, geofence pk, time) candidates that an event of ``source`` already stored
+    says: same device, type and geofence, less than SAME_EVENT_S apart. One query."""
+    if not candidates:
+        return set()
+    margin = timedelta(seconds=SAME_EVENT_S)
+    stored: dict[tuple, list[datetime]] = {}
+    rows = Event.objects.filter(
+        source=source,
+        device_id__in={c[0] for c in candidates},
+        type__in={c[1] for c in candidates},
+        time__gt=min(c[3] for c in candidates) - margin,
+        time__lt=max(c[3] for c in candidates) + margin,
+    ).values_list("device_id", "type", "geofence_id", "time")
+    for device, kind, geofence, time in rows:
+        stored.setdefault((device, kind, geofence), []).append(time)
+    return {
+        k
+        for k, (device, kind, geofence, time) in enumerate(candidates)
+        if any(abs(t - time) < margin for t in stored.get((device, kind, geofence), ()))
+    }
+
+
 EVENT_INSERT = (
     f"INSERT INTO {Event._meta.db_table} (organization_id, device_id, type, time, key, geofence_id, attributes) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, type, time, key) DO NOTHING"
@@ -155,7 +183,7 @@ def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], g
     tally = Tally()
     devices = vendor_pks(Device, account_id)
     ops = connection.ops
-    rows = []
+    rows, gated_times = [], []
     now = timezone.now()
     for r in records:
         tally.received += 1
@@ -173,9 +201,14 @@ def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], g
                 ops.adapt_json_value(r.attributes, None),
             )
         )
+        gated_times.append(r.time)
+    said = echoes([(r[1], r[2], r[5], gated_times[k]) for k, r in enumerate(rows)], Event.Source.FLEET)
+    if said:  # fleet's engine found these already
+        tally.duplicates += len(said)
+        rows = [r for k, r in enumerate(rows) if k not in said]
     if rows:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(EVENT_INSERT, rows)
             tally.created = max(cursor.rowcount, 0)
-    tally.duplicates = len(rows) - tally.created
+    tally.duplicates += len(rows) - tally.created
     return tally

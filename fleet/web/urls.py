@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import imports, members, views
+from fleet.web import alerts, imports, members, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,13 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("notifications/", alerts.rule_list, name="rule-list"),
+    path("notifications/new/", alerts.rule_edit, name="rule-new"),
+    path("notifications/<int:pk>/", alerts.rule_edit, name="rule-edit"),
+    path("notifications/<int:pk>/delete/", alerts.rule_delete, name="rule-delete"),
+    path("notifications/<int:pk>/test/", alerts.rule_test, name="rule-test"),
+    path("events/recent.json", alerts.recent_events, name="events-recent"),
+    path("events/<int:pk>/ack/", alerts.acknowledge, name="event-ack"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),

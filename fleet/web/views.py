@@ -23,7 +23,7 @@ BAD_RANGE = (
 
 
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.
-MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store")]
+MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store", "feed")]
 
 
 @login_required
@@ -37,6 +37,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "track": reverse("device-track", args=[0]),
             "replay": reverse("device-replay", args=[0]),
             "detail": reverse("device-detail", args=[0]),
+            "events": reverse("events-recent"),
+            "ack": reverse("event-ack", args=[0]),
         },
     }
     return render(request, "web/map.html", {"page": page, "modules": MAP_MODULES})

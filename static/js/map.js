@@ -5,6 +5,7 @@ import { readJSON, tileLayers, watchTiles } from "./format.js";
 import { LiveSocket, showStatus } from "./live.js";
 import { MarkerLayer } from "./markers.js";
 import { Overlays } from "./overlays.js";
+import { EventFeed } from "./feed.js";
 import { Panel } from "./panel.js";
 import { DeviceStore, Filter } from "./store.js";
 
@@ -98,6 +99,7 @@ function handle(frame) {
       break;
     case "positions":
     case "states": pending.push(frame); schedule(); break;
+    case "events": feed.add(frame.e); break;
     case "heartbeat": store.clock(frame.server_time); break;
     default: break;
   }
@@ -176,6 +178,16 @@ function followSelected(changed) {
   if (d && d.lat !== null) map.panTo([d.lat, d.lon], { animate: false });
 }
 
+// ---- events ----
+const feed = new EventFeed({
+  root: document.getElementById("event-feed"),
+  toasts: document.getElementById("toasts"),
+  urls: page.urls,
+  nameOf: (id) => store.devices.get(id)?.name,
+  onPick: (id) => select(id, "list"),
+});
+feed.load();
+
 // ---- socket ----
 const conn = document.getElementById("conn");
 const socket = new LiveSocket(page.socket, { onFrame: handle, onStatus: (s) => showStatus(conn, s) });
@@ -183,7 +195,7 @@ socket.connect();
 
 // A little state for tests and benches (no pixel-peeking).
 window.fleetMap = {
-  map, store, filter, markers, panel, overlays, socket, stats,
+  map, store, filter, markers, panel, overlays, socket, stats, feed,
   handle,
   select: (id) => select(id, "list"),
   setClustering,

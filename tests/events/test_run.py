@@ -13,7 +13,7 @@ from fleet.geo.models import Geofence
 from fleet.tracking import ingest
 from fleet.tracking.models import Event
 from fleet.tracking.records import PositionRecord
-from tests.conftest import make_device
+from tests.conftest import make_account, make_device
 from tests.events.helpers import at
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +133,31 @@ def test_a_failing_engine_never_fails_the_batch(org_a, monkeypatch, caplog):
     monkeypatch.setattr(run, "process", lambda *a: 1 / 0)
     result = ingest.positions(org_a.pk, None, records(van, [-100, 50]))
     assert result.created == 2 and "event engine failed" in caplog.text
+
+
+def test_a_vendor_event_and_ours_for_the_same_happening_are_stored_once(org_a):
+    from fleet.tracking import services
+    from fleet.tracking.records import EventRecord
+
+    account = make_account(org_a, "DT")
+    make_device(org_a, "Van", account, vendor_id="7")
+    yard = square(org_a)
+
+    def fixes(*pairs):  # (seconds, x metres)
+        return [PositionRecord("7", START + timedelta(seconds=s), *at(x, 50), speed=30.0) for s, x in pairs]
+
+    def said(*events):  # (vendor id, type, seconds, geofence)
+        records = [EventRecord("7", k, START + timedelta(seconds=s), v, g) for v, k, s, g in events]
+        return services.store_events(org_a.pk, account.pk, records, {"g": yard.pk})
+
+    ingest.positions(org_a.pk, account.pk, fixes((0, -100), (10, 50)))  # ours: geofenceEnter at 10 s
+    tally = said(("v1", "geofenceEnter", 12, "g"), ("v2", "ignitionOn", 12, None), ("v3", "geofenceEnter", 90, "g"))
+    assert (tally.created, tally.duplicates) == (2, 1)  # the entry 2 s after ours is ours; 80 s later it is not
+    said(("v4", "geofenceExit", 55, "g"))  # the vendor first...
+    ingest.positions(org_a.pk, account.pk, fixes((60, 200)))  # ...ours 5 s later: not stored
+    assert sorted(Event.objects.values_list("type", "source", "time")) == [
+        ("geofenceEnter", "fleet", START + timedelta(seconds=10)),
+        ("geofenceEnter", "vendor", START + timedelta(seconds=90)),
+        ("geofenceExit", "vendor", START + timedelta(seconds=55)),
+        ("ignitionOn", "vendor", START + timedelta(seconds=12)),
+    ]

@@ -1,0 +1,217 @@
+"""Notification rules applied to the events the engine stores: match, limit, send, remember.
+
+A rule matches an event by type, device (its devices and groups; none: all), geofence (none: any) and calendar.
+Per rule, device and event type, one notice per ``min_interval_s``: the first claims the slot in the shared cache
+(an atomic add, so every worker agrees) and the rest are dropped silently. Matched dashboard rules make the event
+an alert on the live map (a toast); e-mail goes out from a Celery task, never from the ingest path. Every notice
+sent is kept (``Notification``): the rule page shows what went to whom."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.utils import timezone
+
+from fleet.events.models import Notification, NotificationRule
+from fleet.geo import calendar
+from fleet.tracking.models import Device, Event
+
+log = logging.getLogger(__name__)
+RULES_TTL_S = 30.0
+
+# Plain words for event types (vendor types not listed keep their name).
+LABELS = {
+    "geofenceEnter": "Entered geofence",
+    "geofenceExit": "Left geofence",
+    "poiArrival": "Arrived at POI",
+    "poiDeparture": "Left POI",
+    "taskArrival": "Arrived at task destination",
+    "taskDeparture": "Left task destination",
+    "deviceOverspeed": "Overspeed",
+    "ignitionOn": "Ignition on",
+    "ignitionOff": "Ignition off",
+    "deviceIdle": "Idling too long",
+    "deviceOnline": "Back online",
+    "deviceOffline": "Offline",
+    "alarm": "Alarm",
+    "deviceMoving": "Started moving",
+    "deviceStopped": "Stopped",
+    "deviceFuelDrop": "Fuel drop",
+    "test": "Test notice",
+}
+
+
+def label(event_type: str) -> str:
+    return LABELS.get(event_type, event_type)
+
+
+@dataclass
+class _Rule:
+    pk: int
+    name: str
+    types: frozenset[str]
+    devices: frozenset[int] | None
+    geofences: frozenset[int] | None
+    calendar: calendar.Calendar | None
+    web: bool
+    email: bool
+    recipients: list[str]
+    interval_s: int
+
+    def matches(self, event: Event) -> bool:
+        return (
+            (not self.types or event.type in self.types)
+            and (self.devices is None or event.device_id in self.devices)
+            and (self.geofences is None or event.geofence_id in self.geofences)
+            and (self.calendar is None or self.calendar.is_active(event.time))
+        )
+
+
+_rules: dict[int, tuple[float, int, list[_Rule]]] = {}  # organisation -> (built at, version, rules)
+FeedHook = Callable[[int, list[Event], set[int]], None]
+_feeds: list[FeedHook] = []
+
+
+def on_feed(fn: FeedHook) -> None:
+    """Register ``fn(organization_id, events, alert_ids)``: the live map's event feed (the live app)."""
+    if fn not in _feeds:
+        _feeds.append(fn)
+
+
+def _version_key(organization_id: int) -> str:
+    return f"events:rules:{organization_id}"
+
+
+def rules_changed(organization_id: int) -> None:
+    try:
+        cache.incr(_version_key(organization_id))
+    except ValueError:
+        cache.set(_version_key(organization_id), 1, None)
+
+
+def rules_of(organization_id: int) -> list[_Rule]:
+    version = cache.get(_version_key(organization_id)) or 0
+    cached = _rules.get(organization_id)
+    if cached and cached[1] == version and time.monotonic() - cached[0] < RULES_TTL_S:
+        return cached[2]
+    from fleet.core.models import Organization
+
+    zone = Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+    out = []
+    query = NotificationRule.objects.filter(organization_id=organization_id, enabled=True).prefetch_related(
+        "devices", "groups", "geofences", "recipients"
+    )
+    for rule in query:
+        devices = {d.pk for d in rule.devices.all()}
+        groups = [g.pk for g in rule.groups.all()]
+        if groups:
+            devices |= set(Device.objects.filter(group_id__in=groups).values_list("pk", flat=True))
+        fences = {g.pk for g in rule.geofences.all()}
+        try:
+            cal = calendar.parse(rule.calendar, zone)
+        except calendar.CalendarError:
+            cal = None
+        out.append(
+            _Rule(
+                rule.pk,
+                rule.name,
+                frozenset(rule.event_types or ()),
+                frozenset(devices) if devices or groups else None,
+                frozenset(fences) if fences else None,
+                cal,
+                rule.web,
+                rule.email,
+                [u.email for u in rule.recipients.all() if u.email and u.is_active],
+                rule.min_interval_s,
+            )
+        )
+    _rules[organization_id] = (time.monotonic(), version, out)
+    return out
+
+
+def _claim(rule: _Rule, event: Event) -> bool:
+    """The rule's slot for this device and type, if free (the first notice of an interval takes it)."""
+    if rule.interval_s <= 0:
+        return True
+    return cache.add(f"events:sent:{rule.pk}:{event.device_id}:{event.type}", 1, rule.interval_s)
+
+
+def deliver(organization_id: int, events: list[Event]) -> set[int]:
+    """Apply the organisation's rules to new events; returns the ids of events that are dashboard alerts."""
+    alerts: set[int] = set()
+    sent: list[Notification] = []
+    for event in events:
+        for rule in rules_of(organization_id):
+            if not rule.matches(event) or not _claim(rule, event):
+                continue
+            if rule.web:
+                alerts.add(event.pk)
+                sent.append(Notification(rule_id=rule.pk, event=event, channel="web", recipient="dashboard"))
+            if rule.email:
+                sent += [
+                    Notification(rule_id=rule.pk, event=event, channel="email", recipient=address)
+                    for address in rule.recipients
+                ]
+    if sent:
+        Notification.objects.bulk_create(sent)
+        emails = [n.pk for n in sent if n.channel == "email"]
+        if emails:
+            from fleet.events.tasks import send_emails
+
+            transaction.on_commit(lambda: send_emails.delay(emails))
+    for fn in _feeds:
+        try:
+            fn(organization_id, events, alerts)
+        except Exception:
+            log.exception("event feed %s failed", getattr(fn, "__qualname__", fn))
+    return alerts
+
+
+def describe(event: Event) -> str:
+    """One line for a person: what happened, to which device, where, when (UTC)."""
+    device = Device.objects.filter(pk=event.device_id).values_list("name", flat=True).first() or "a device"
+    where = (event.attributes or {}).get("zone")
+    text = f"{label(event.type)}: {device}"
+    if where:
+        text += f" — {where}"
+    return f"{text} at {event.time:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def test_rule(rule: NotificationRule) -> list[Notification]:
+    """Send the rule's notices for a made-up event now (the rule page's test button), ignoring its interval."""
+    sent = []
+    if rule.web:
+        sent.append(Notification(rule=rule, channel="web", recipient="dashboard", test=True))
+    if rule.email:
+        for user in rule.recipients.filter(is_active=True).exclude(email=""):
+            sent.append(Notification(rule=rule, channel="email", recipient=user.email, test=True))
+    Notification.objects.bulk_create(sent)
+    emails = [n.pk for n in sent if n.channel == "email"]
+    if emails:
+        from fleet.events.tasks import send_emails
+
+        transaction.on_commit(lambda: send_emails.delay(emails))
+    if rule.web:  # a toast on every live map of the organisation, marked as a test
+        probe = Event(organization_id=rule.organization_id, type="test", time=timezone.now())
+        probe.attributes = {"zone": f"test of “{rule.name}”"}
+        for fn in _feeds:
+            fn(rule.organization_id, [probe], {None})
+    return sent
+
+
+def _rule_changed(sender, instance, **kwargs) -> None:
+    rules_changed(instance.organization_id)
+
+
+def connect_signals() -> None:
+    post_save.connect(_rule_changed, sender=NotificationRule, dispatch_uid="events-rules-save")
+    post_delete.connect(_rule_changed, sender=NotificationRule, dispatch_uid="events-rules-delete")
+    for field in ("devices", "groups", "geofences", "recipients"):
+        through = getattr(NotificationRule, field).through
+        m2m_changed.connect(_rule_changed, sender=through, dispatch_uid=f"events-rules-{field}")
