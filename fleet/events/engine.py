@@ -195,10 +195,12 @@ def _step(index, device, state, cols: _Columns, s, e, near, crossing, rules: Rul
             seen = set()
             for z, w in (here or {}).items():
                 zone = all_zones[z]
+                if w == -1 and zone.calendar is not None and not zone.active(t):
+                    w = 1  # a geofence is there only while its calendar is active
                 if (w == -1 or zone.key in zones) and zone.applies(device):
                     seen.add(zone.key)
                     lower = zone.speed_limit_kmh and (limit is None or zone.speed_limit_kmh < limit)
-                    if w == -1 and lower and zone.active(t):
+                    if w == -1 and lower:
                         limit = zone.speed_limit_kmh
                     if w != 0:
                         _zone(found, device, zone, zones, w == -1, t, pids[i])
@@ -233,10 +235,9 @@ def _zone(found, device, zone: Zone, zones: dict, inside: bool, t: float, pid: i
             entry["in"] = inside
             began = entry["p"]
             entry["p"] = None
-            if zone.active(began):
-                kind = ENTER if inside else LEAVE
-                attrs = {"confirmed": t} if began != t else {}
-                found.append(Found(device, kind[zone.kind], began, zone.key, zone, entry["pid"], attrs))
+            kind = ENTER if inside else LEAVE
+            attrs = {"confirmed": t} if began != t else {}
+            found.append(Found(device, kind[zone.kind], began, zone.key, zone, entry["pid"], attrs))
     if entry["in"] or entry["p"] is not None:
         zones[zone.key] = entry
     else:
@@ -249,7 +250,7 @@ def _cross(found, device, zone: Zone, zones: dict, t0: float, t1: float, f0: flo
     if not zone.applies(device) or (zones.get(zone.key) or {}).get("in"):
         return
     enter, leave = t0 + f0 * (t1 - t0), t0 + f1 * (t1 - t0)
-    if leave - enter < zone.dwell_s or not zone.active(enter):
+    if leave - enter < zone.dwell_s or not (zone.active(enter) and zone.active(leave)):
         return
     attrs = {"crossing": True}
     found.append(Found(device, ENTER[zone.kind], round(enter, 3), zone.key, zone, 0, attrs))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleet.core.geodesy import M_PER_DEG, haversine_m, metres_per_degree_lon
+from fleet.geo import calendar
+from fleet.geo.calendar import Calendar
 
 GEOFENCE, POI_KIND = "geofence", "POI"
 
@@ -138,16 +140,21 @@ class Place:
     name: str
     kind: str  # GEOFENCE or POI_KIND
     shape: Shape
+    calendar: Calendar | None = None  # a geofence is there only while its calendar is active
 
     def __post_init__(self) -> None:
         self.box = self.shape.bbox()
 
-    def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    def contains(self, lat: np.ndarray, lon: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+        """Inside, for fixes at ``lat`` / ``lon`` (and, with a calendar, at epoch seconds ``t``: inside only while
+        it is active)."""
         lat_lo, lat_hi, lon_lo, lon_hi = self.box
         near = (lat >= lat_lo) & (lat <= lat_hi) & (lon >= lon_lo) & (lon <= lon_hi)
         inside = np.zeros(len(lat), dtype=bool)
         if near.any():
             inside[near] = self.shape.contains(lat[near], lon[near])
+        if self.calendar is not None and t is not None and inside.any():
+            inside[inside] = self.calendar.active(np.asarray(t)[inside])
         return inside
 
     def distance_m(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -170,9 +177,16 @@ def geofence_shape(geofence) -> Shape | None:
     return None
 
 
-def place_from_geofence(geofence) -> Place | None:
+def place_from_geofence(geofence, zone: str = "UTC") -> Place | None:
+    """The geofence as a place with its calendar (floating times in ``zone``; an unusable calendar: always)."""
     shape = geofence_shape(geofence)
-    return None if shape is None else Place(f"geofence:{geofence.pk}", geofence.name, GEOFENCE, shape)
+    if shape is None:
+        return None
+    try:
+        active = calendar.parse(geofence.calendar, zone)
+    except calendar.CalendarError:
+        active = None
+    return Place(f"geofence:{geofence.pk}", geofence.name, GEOFENCE, shape, active)
 
 
 def place_from_poi(poi) -> Place:
@@ -191,7 +205,7 @@ def places(organization, geofence_id: int | None = None, poi_id: int | None = No
         pois = pois.filter(pk=poi_id) if poi_id else pois.none()
     found, skipped = [], []
     for geofence in geofences:
-        place = place_from_geofence(geofence)
+        place = place_from_geofence(geofence, getattr(organization, "timezone", "UTC"))
         if place is None:
             skipped.append(geofence)
         else:

@@ -94,12 +94,16 @@ def test_a_crossing_is_also_found_between_two_batches():
     assert kinds(found) == [("geofenceEnter", 25.0), ("geofenceExit", 35.0)]
 
 
-def test_a_calendar_keeps_only_events_while_the_geofence_is_active():
+def test_a_geofence_is_there_only_while_its_calendar_is_active():
     active = calendar.parse(_ics(T0 + 45, 3600))  # from 45 s after the first fix, for an hour
     fence = square(1, 0, 0, 100, 100, calendar=active)
     found, state = run([fence], fixes(ACROSS))
-    assert kinds(found) == [("geofenceExit", 70.0)]  # the enter (at 40 s) came before the geofence was active
+    # the fix at 40 s is inside before the geofence is active: the entry is at 50 s, the first fix inside it then
+    assert kinds(found) == [("geofenceEnter", 50.0), ("geofenceExit", 70.0)]
     assert state[1]["zones"] == {}
+    ended = calendar.parse(_ics(T0 - 3600, 3655))  # active until 55 s: the vehicle is inside when it ends
+    found, _ = run([square(1, 0, 0, 100, 100, calendar=ended)], fixes(ACROSS))
+    assert kinds(found) == [("geofenceEnter", 40.0), ("geofenceExit", 60.0)]
     found, _ = run([square(1, 0, 0, 100, 100, calendar=calendar.parse(_ics(T0 + 3600, 60)))], fixes(ACROSS))
     assert found == []
 

@@ -264,3 +264,16 @@ def test_the_visits_page_picks_a_poi_or_geofence_and_refuses_another_organisatio
     response = client.get("/reports/visits/", {**query, "poi": foreign.pk})
     assert response.status_code in (200, 400) and response.context["form"].errors.get("poi")
     assert "B customer" not in response.content.decode()
+
+
+def test_a_geofence_with_a_calendar_counts_visits_only_while_it_is_active(org_a, places):
+    square, _ = places
+    # active from minute 3 to minute 5 of T0's day (UTC): the van is inside from 2 to 6
+    square.calendar = f"DTSTART:{at(3):%Y%m%dT%H%M%S}Z\nDTEND:{at(5):%Y%m%dT%H%M%S}Z\nRRULE:FREQ=DAILY"
+    square.save()
+    van = make_device(org_a, "Van 1")
+    drive(van, THROUGH_AND_PARK)
+    _, rows, _ = run(org_a, [van])
+    visit = next(r for r in rows if r["place"] == "Depot square")
+    assert (visit["enter"], visit["exit"]) == (at(3), at(5))  # fixes at 3 and 4 count; at 5 it is no longer active
+    assert visit["dwell_s"] == 120

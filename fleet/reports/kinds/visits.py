@@ -189,7 +189,7 @@ def device_visits(
                 # The first fix of this window ends the run, unless it is inside: then the run starting at it
                 # is joined to this one in ``debounce`` and its exit is taken.
                 pending[-1].t_out = float(fx.t[0])
-            pending += window_runs(fx, place.contains(fx.lat, fx.lon))
+            pending += window_runs(fx, place.contains(fx.lat, fx.lon, fx.t))
         offset += len(fx.t)
     visits = []
     for place in places:
