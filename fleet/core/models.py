@@ -71,6 +71,14 @@ class Organization(models.Model):
         help_text="A movement is a trip only if it is long enough in distance and in time. Off: either suffices "
         "(Traccar's rule). Default on.",
     )
+    task_dwell_s = models.PositiveIntegerField(
+        default=120, help_text="A vehicle at a task's destination this long (seconds) is working on it. Default 120."
+    )
+    task_complete_on_leave = models.BooleanField(
+        default=True,
+        help_text="A vehicle leaving a task's destination after working there completes it; off: the dispatcher "
+        "confirms. Default on.",
+    )
     max_speed_kmh = models.FloatField(
         default=300.0,
         validators=[MinValueValidator(1.0)],

@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib.gis.db import models as gis
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from fleet.core.models import OrgOwned
@@ -7,12 +9,22 @@ from fleet.core.models import OrgOwned
 class Task(OrgOwned):
     """A delivery or service job: go to a destination, work there, finish."""
 
-    class Status(models.TextChoices):
+    class Status(models.TextChoices):  # the allowed moves between them: fleet/dispatch/lifecycle.py
         CREATED = "created", "Created"
+        ASSIGNED = "assigned", "Assigned"
+        EN_ROUTE = "en_route", "En route"
+        ARRIVED = "arrived", "Arrived"
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
-        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"  # by the driver (a vendor's status)
         CANCELLED = "cancelled", "Cancelled"
+
+    class Priority(models.IntegerChoices):
+        LOW = 0, "Low"
+        NORMAL = 1, "Normal"
+        HIGH = 2, "High"
+        URGENT = 3, "Urgent"
 
     order_ref = models.CharField(max_length=100)
     title = models.CharField(max_length=200, blank=True)
@@ -30,6 +42,8 @@ class Task(OrgOwned):
     planned_start = models.DateTimeField(null=True, blank=True)
     planned_stop = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status, default=Status.CREATED, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority, default=Priority.NORMAL)
+    late = models.BooleanField(default=False, help_text="Not at its destination by the end of its time window.")
     arrived = models.DateTimeField(null=True, blank=True)
     work_started = models.DateTimeField(null=True, blank=True)
     work_finished = models.DateTimeField(null=True, blank=True)
@@ -45,3 +59,39 @@ class Task(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.order_ref} {self.title}".strip()
+
+    def clean(self) -> None:
+        if self.planned_start and self.planned_stop and self.planned_stop <= self.planned_start:
+            raise ValidationError({"planned_stop": "The planned stop must come after the planned start."})
+        if self.destination_radius_m is not None and not self.destination_radius_m > 0:
+            raise ValidationError({"destination_radius_m": "The radius must be more than 0 m."})
+
+
+class TaskChange(models.Model):
+    """One step of a task's timeline: its status from / to, when, who or what made it, and where the vehicle was."""
+
+    class Source(models.TextChoices):
+        DISPATCHER = "dispatcher"
+        VEHICLE = "vehicle"  # fleet's event engine, from the vehicle's positions
+        VENDOR = "vendor"
+        SYSTEM = "system"  # e.g. the late check
+
+    org_path = "task__organization"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="changes")
+    time = models.DateTimeField(db_index=True)
+    old = models.CharField(max_length=12, blank=True)
+    new = models.CharField(max_length=12)
+    source = models.CharField(max_length=10, choices=Source)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["time", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.old or '—'} → {self.new} ({self.source})"

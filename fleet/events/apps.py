@@ -6,10 +6,11 @@ class EventsConfig(AppConfig):
     label = "events"
 
     def ready(self) -> None:
-        from fleet.events import notify, places, run
+        from fleet.events import notify, places, progress, run
         from fleet.tracking import ingest
 
         ingest.subscribe(run.on_positions)
+        run.listen(progress.on_events)
         run.listen(notify.deliver)
         places.connect_signals()
         notify.connect_signals()

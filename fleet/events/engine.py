@@ -20,7 +20,10 @@ ENTER = {GEOFENCE: "geofenceEnter", POI: "poiArrival", TASK: "taskArrival"}
 LEAVE = {GEOFENCE: "geofenceExit", POI: "poiDeparture", TASK: "taskDeparture"}
 OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE = "deviceOverspeed", "ignitionOn", "ignitionOff", "deviceIdle"
 ONLINE, OFFLINE, ALARM, LOW_BATTERY = "deviceOnline", "deviceOffline", "alarm", "lowBattery"
-TYPES = sorted({*ENTER.values(), *LEAVE.values(), OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE, ONLINE, OFFLINE, ALARM})
+TASK_LATE = "taskLate"  # found by the late check (fleet/events/progress.py), not from fixes
+TYPES = sorted(
+    {*ENTER.values(), *LEAVE.values(), OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE, ONLINE, OFFLINE, ALARM, TASK_LATE}
+)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ LABELS = {
     "poiDeparture": "Left POI",
     "taskArrival": "Arrived at task destination",
     "taskDeparture": "Left task destination",
+    "taskLate": "Task late",
     "deviceOverspeed": "Overspeed",
     "ignitionOn": "Ignition on",
     "ignitionOff": "Ignition off",

@@ -18,7 +18,7 @@ from fleet.geo.shapes import Circle, geofence_shape
 
 log = logging.getLogger(__name__)
 TTL_S = 60.0
-OPEN_TASKS = ("created", "in_progress")
+OPEN_TASKS = ("assigned", "en_route", "arrived", "in_progress")  # dispatch.lifecycle.TRACKED
 
 
 @dataclass

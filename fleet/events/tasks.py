@@ -29,3 +29,11 @@ def report_offline() -> dict:
     from fleet.events.offline import report_offline as run
 
     return {"offline": run()}
+
+
+@shared_task(time_limit=60, soft_time_limit=50)
+def check_tasks() -> dict:
+    """Beat: tasks whose vehicle stayed at the destination are in progress; tasks not reached in time are late."""
+    from fleet.events.progress import check
+
+    return check()

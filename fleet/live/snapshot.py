@@ -10,13 +10,14 @@ from django.db.models import OuterRef, Subquery
 
 from fleet.core.models import Organization
 from fleet.core.scoping import User, org_ids_for_user
+from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
 from fleet.tracking.models import Device, Position
 from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, rules_from, state_of_device
 from fleet.vendors.registry import CONNECTORS
 
 ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
-CURRENT_TASK = (Task.Status.CREATED, Task.Status.IN_PROGRESS)
+CURRENT_TASK = lifecycle.OPEN
 PART_DEVICES = 500  # devices in one snapshot frame at most
 PART_BYTES = 256 * 1024  # and about this many bytes (a quarter of Daphne's default message limit)
 

@@ -229,7 +229,9 @@ def geofence(record) -> str | None:
     return None
 
 
-TASK_STATUSES = frozenset({"created", "in_progress", "completed", "rejected", "cancelled"})
+TASK_STATUSES = frozenset(
+    {"created", "assigned", "en_route", "arrived", "in_progress", "completed", "failed", "rejected", "cancelled"}
+)
 
 
 def task(record, now: datetime) -> str | None:

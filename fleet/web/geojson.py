@@ -6,11 +6,12 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
 from fleet.tracking.models import Beacon
 
-OPEN_TASKS = (Task.Status.CREATED, Task.Status.IN_PROGRESS)
+OPEN_TASKS = lifecycle.OPEN
 CLOSED_TASKS_SHOWN_FOR = timedelta(hours=24)
 
 

@@ -3,8 +3,11 @@
 import { el, urlFor } from "./format.js";
 
 const L = window.L;
-const TASK_COLORS = { created: "#7a5af8", in_progress: "#f59e0b", completed: "#12a150", rejected: "#d92d20", cancelled: "#98a2b3" };
-const OPEN = new Set(["created", "in_progress"]);
+const TASK_COLORS = {
+  created: "#7a5af8", assigned: "#2e90fa", en_route: "#0ba5ec", arrived: "#f79009", in_progress: "#f59e0b",
+  completed: "#12a150", failed: "#d92d20", rejected: "#d92d20", cancelled: "#98a2b3",
+};
+const OPEN = new Set(["created", "assigned", "en_route", "arrived", "in_progress"]); // dispatch/lifecycle.py OPEN
 export const TRAIL_MINUTES = 30;
 
 function tip(title, ...lines) {
