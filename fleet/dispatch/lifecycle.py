@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from fleet.dispatch import services
 from fleet.dispatch.models import Task, TaskChange
 
 S = Task.Status
@@ -103,6 +104,8 @@ def transition(
             setattr(locked, name, value)
             setattr(task, name, value)
         locked.save(update_fields=[*fields, "updated"])  # a save, so the event engine's zones follow
+        if source != Source.VENDOR:  # made in fleet: to the vendor account of the vehicle (never echoed back)
+            services.changed(locked)
         lat, lon = position if position else (None, None)
         return TaskChange.objects.create(
             task=task, time=at, old=old, new=new, source=source, user=user, latitude=lat, longitude=lon, note=note

@@ -24,6 +24,11 @@ def save_task(task: Task) -> Task:
     task.full_clean()
     with transaction.atomic():
         task.save()
-        for handler in _saved:
-            transaction.on_commit(partial(handler, task))
+        changed(task)
     return task
+
+
+def changed(task: Task) -> None:
+    """Notify the handlers (after the commit) that fleet changed the task: a status moved by the lifecycle too."""
+    for handler in _saved:
+        transaction.on_commit(partial(handler, task))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, imports, members, views
+from fleet.web import alerts, dispatch, imports, members, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("dispatch/", dispatch.board, name="dispatch"),
+    path("dispatch/tasks/new/", dispatch.task_edit, name="task-new"),
+    path("dispatch/tasks/<int:pk>/", dispatch.task_edit, name="task-edit"),
+    path("dispatch/tasks/<int:pk>/move/", dispatch.task_move, name="task-move"),
     path("notifications/", alerts.rule_list, name="rule-list"),
     path("notifications/new/", alerts.rule_edit, name="rule-new"),
     path("notifications/<int:pk>/", alerts.rule_edit, name="rule-edit"),

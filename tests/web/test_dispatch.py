@@ -1,0 +1,94 @@
+"""The Dispatch page: the board by status, creating and editing tasks (validation in plain words), moves through
+the state machine (a refused move is a 400 with the reason), assignment, nearest vehicles, roles and scoping."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from fleet.core.models import Membership
+from fleet.dispatch import assignment
+from fleet.dispatch.models import Task, TaskChange
+from fleet.geo.models import POI
+from tests.conftest import make_device, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def task(org, ref="ORD-1", **kw):
+    return Task.objects.create(organization=org, order_ref=ref, destination=Point(24.94, 60.17), **kw)
+
+
+@pytest.fixture
+def dispatcher(client, org_a, django_user_model):
+    client.force_login(make_user(django_user_model, "disp", org_a, role=Membership.Role.DISPATCHER, staff=False))
+    return client
+
+
+def move(client, t, **body):
+    return client.post(f"/dispatch/tasks/{t.pk}/move/", json.dumps(body), content_type="application/json")
+
+
+def test_the_board_shows_tasks_by_status_and_only_the_users(dispatcher, org_a, org_b):
+    task(org_a, "A-1", title="Deliver <b>boxes</b>")
+    task(org_b, "B-1")
+    page = dispatcher.get("/dispatch/").content.decode()
+    assert "A-1" in page and "B-1" not in page and "Deliver &lt;b&gt;boxes&lt;/b&gt;" in page
+    assert dispatcher.get("/dispatch/?q=zzz").content.decode().count("task-card") == 0
+
+
+def test_a_task_is_created_with_a_poi_and_validated_in_plain_words(dispatcher, org_a, org_b):
+    shop = POI.objects.create(organization=org_a, name="Shop", point=Point(24.95, 60.18), radius_m=80)
+    other = POI.objects.create(organization=org_b, name="Theirs", point=Point(24.95, 60.18))
+    van = make_device(org_a)
+    start = timezone.now()
+    form = {"organization": org_a.pk, "order_ref": "ORD-9", "title": "Drop", "priority": 1, "poi": shop.pk}
+    form |= {"destination_radius_m": 100, "planned_start": f"{start:%Y-%m-%dT%H:%M}", "device": van.pk}
+    bad = dispatcher.post("/dispatch/tasks/new/", form | {"planned_stop": f"{start - timedelta(hours=1):%Y-%m-%dT%H:%M}"})
+    assert "The planned stop must come after the planned start" in bad.content.decode()
+    bad = dispatcher.post("/dispatch/tasks/new/", form | {"poi": other.pk})
+    assert "Select a valid choice" in bad.content.decode()
+    bad = dispatcher.post("/dispatch/tasks/new/", {k: v for k, v in form.items() if k != "poi"})
+    assert "Pick the destination" in bad.content.decode()
+    assert dispatcher.post("/dispatch/tasks/new/", form).status_code == 302
+    made = Task.objects.get(order_ref="ORD-9")
+    assert (made.destination, made.destination_radius_m, made.status, made.device) == (shop.point, 80, "assigned", van)
+    again = dispatcher.post("/dispatch/tasks/new/", form)
+    assert "Org A already has a task ORD-9" in again.content.decode()
+
+
+def test_moves_go_through_the_state_machine(dispatcher, org_a):
+    van = make_device(org_a)
+    t = task(org_a)
+    refused = move(dispatcher, t, status="completed")
+    assert refused.status_code == 400 and refused.json()["error"] == "A task cannot go from created to completed."
+    assert move(dispatcher, t, device=van.pk).json() == {"id": t.pk, "status": "assigned", "device": van.pk}
+    assert move(dispatcher, t, status="en_route").json()["status"] == "en_route"
+    assert move(dispatcher, t, status="nonsense").status_code == 400
+    steps = list(TaskChange.objects.filter(task=t).values_list("new", "source", "user__username"))
+    assert steps == [("assigned", "dispatcher", "disp"), ("en_route", "dispatcher", "disp")]
+
+
+def test_viewers_look_and_another_organisations_task_is_404(client, org_a, org_b, django_user_model):
+    mine, theirs = task(org_a), task(org_b, "B-1")
+    client.force_login(make_user(django_user_model, "view", org_a, role=Membership.Role.VIEWER, staff=False))
+    assert client.get("/dispatch/").status_code == 200
+    assert move(client, mine, status="cancelled").status_code == 403
+    assert client.get(f"/dispatch/tasks/{mine.pk}/").status_code == 403
+    assert client.get("/dispatch/tasks/new/").status_code == 403
+    assert move(client, theirs, status="cancelled").status_code == 404
+    assert client.get(f"/dispatch/tasks/{theirs.pk}/").status_code == 404
+
+
+def test_the_nearest_vehicles_are_ranked_by_distance_with_an_eta_and_their_load(org_a):
+    t = task(org_a)  # at 60.17, 24.94
+    far = make_device(org_a, "Far", last_latitude=60.27, last_longitude=24.94)  # ~11.1 km north
+    near = make_device(org_a, "Near", last_latitude=60.18, last_longitude=24.94)  # ~1.1 km
+    make_device(org_a, "Silent")  # no position: not offered
+    task(org_a, "ORD-2", device=near, status="en_route")
+    ranked = assignment.nearest(t)
+    assert [r["device"] for r in ranked] == [near, far]
+    assert ranked[0]["km"] == pytest.approx(1.11, abs=0.01) and ranked[0]["load"] == 1
+    assert ranked[1]["eta_min"] == pytest.approx(11.12 / 30 * 60, abs=0.1)  # no recent speed: 30 km/h
