@@ -46,7 +46,8 @@ def test_a_task_is_created_with_a_poi_and_validated_in_plain_words(dispatcher, o
     start = timezone.now()
     form = {"organization": org_a.pk, "order_ref": "ORD-9", "title": "Drop", "priority": 1, "poi": shop.pk}
     form |= {"destination_radius_m": 100, "planned_start": f"{start:%Y-%m-%dT%H:%M}", "device": van.pk}
-    bad = dispatcher.post("/dispatch/tasks/new/", form | {"planned_stop": f"{start - timedelta(hours=1):%Y-%m-%dT%H:%M}"})
+    earlier = start - timedelta(hours=1)
+    bad = dispatcher.post("/dispatch/tasks/new/", form | {"planned_stop": f"{earlier:%Y-%m-%dT%H:%M}"})
     assert "The planned stop must come after the planned start" in bad.content.decode()
     bad = dispatcher.post("/dispatch/tasks/new/", form | {"poi": other.pk})
     assert "Select a valid choice" in bad.content.decode()
