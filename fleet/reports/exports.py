@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 import gpxpy.gpx
 import xlsxwriter
 
+from fleet.core.cells import inert
 from fleet.reports.kinds import KINDS
 from fleet.reports.tables import (
     DATE,
@@ -41,7 +42,6 @@ KML_NS = "http://www.opengis.net/kml/2.2"
 GPX_SCHEMA = ["http://www.topografix.com/GPX/1/0", "http://www.topografix.com/GPX/1/0/gpx.xsd"]
 # Characters XML 1.0 forbids; vendor strings (device names) could carry them.
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 NUMERIC = {INT, NUMBER, DURATION, DISTANCE, SPEED, VOLUME}
 
@@ -93,9 +93,7 @@ def _csv_cell(value) -> str | float | int:
         return value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value  # a spreadsheet opening the CSV must not run a vendor string as a formula
-    return value
+    return inert(value)  # a spreadsheet opening the CSV must not run a vendor string as a formula
 
 
 def to_csv(report: Report, units: Units, table: str | None = None) -> Iterator[str]:

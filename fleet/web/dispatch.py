@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from fleet.core.models import Organization
 from fleet.core.scoping import for_user, get_for_user, parse_pk
-from fleet.dispatch import assignment, lifecycle, services
+from fleet.dispatch import assignment, csvio, lifecycle, services
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI
 from fleet.tracking.models import Device
@@ -183,3 +183,47 @@ def task_move(request: HttpRequest, pk: int) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=400)
     task.refresh_from_db()
     return JsonResponse({"id": task.pk, "status": task.status, "device": task.device_id})
+
+
+class ImportForm(forms.Form):
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), empty_label=None)
+    file = forms.FileField(
+        help_text=f"CSV, UTF-8, at most {csvio.MAX_BYTES // 1_000_000} MB and {csvio.MAX_ROWS} rows."
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = Organization.objects.filter(pk__in=editable_org_ids(user))
+
+
+@login_required
+def task_import(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV: checked first (every bad row with its line and reason, nothing imported); imported only when
+    the dispatcher asks with a clean file."""
+    _editor(request)
+    if request.GET.get("template"):
+        response = HttpResponse(csvio.TEMPLATE, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tasks-template.csv"'
+        return response
+    form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
+    checked, error = None, ""
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > csvio.MAX_BYTES:
+                raise csvio.CsvError(f"The file is larger than {csvio.MAX_BYTES // 1_000_000} MB.")
+            checked = csvio.read(upload.read(csvio.MAX_BYTES + 1), form.cleaned_data["organization"])
+            if request.POST.get("apply") and not checked.errors:
+                count = csvio.import_tasks(checked, user=request.user)
+                messages.success(request, f"Imported {count} tasks.")
+                return redirect("dispatch")
+        except csvio.CsvError as exc:
+            error = str(exc)
+    return render(request, "web/task_import.html", {"form": form, "checked": checked, "error": error})
+
+
+@login_required
+def task_export(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(csvio.export(board_tasks(request)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
+    return response

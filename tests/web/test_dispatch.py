@@ -93,3 +93,69 @@ def test_the_nearest_vehicles_are_ranked_by_distance_with_an_eta_and_their_load(
     assert [r["device"] for r in ranked] == [near, far]
     assert ranked[0]["km"] == pytest.approx(1.11, abs=0.01) and ranked[0]["load"] == 1
     assert ranked[1]["eta_min"] == pytest.approx(11.12 / 30 * 60, abs=0.1)  # no recent speed: 30 km/h
+
+
+GOOD = (
+    "order_ref,title,address,latitude,longitude,poi,radius_m,planned_start,planned_stop,priority,vehicle,notes\n"
+    "C-1,Pallets,Street 1,60.17,24.94,,100,2026-12-05 09:00,2026-12-05 11:00,high,Van 1,Gate B\n"
+    'C-2,"=HYPERLINK(""x"")",,,,Shop,,,,,,\n'
+)
+
+
+def upload(client, org, text, **extra):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"organization": org.pk, "file": SimpleUploadedFile("t.csv", text.encode(), "text/csv"), **extra}
+    return client.post("/dispatch/tasks/import/", data)
+
+
+def test_a_csv_is_checked_first_and_imported_only_when_clean(dispatcher, org_a):
+    org_a.timezone = "Europe/Helsinki"
+    org_a.save()
+    van = make_device(org_a, "Van 1")
+    POI.objects.create(organization=org_a, name="Shop", point=Point(24.95, 60.18), radius_m=70)
+    task(org_a, "OLD-1")
+    bad = (
+        GOOD
+        + "C-1,dup,,60,24,,,,,,,\n"  # line 4: the same order reference twice
+        + ",no ref,,60,24,,,,,,,\n"  # 5
+        + "C-5,,,95,24,,,,,,,\n"  # 6: latitude out of range
+        + "C-6,,,60,24,,,2026-12-05 11:00,2026-12-05 09:00,,,\n"  # 7
+        + "C-7,,,60,24,,,,,soon,,\n"  # 8
+        + "C-8,,,60,24,,,,,,Ghost,\n"  # 9
+        + "OLD-1,,,60,24,,,,,,,\n"  # 10
+        + "C-10,,,,,Nowhere,,,,,,\n"  # 11
+    )
+    page = upload(dispatcher, org_a, bad).content.decode()
+    for line, reason in [
+        (4, "order reference C-1 is already used"),
+        (5, "order_ref is empty"),
+        (6, "latitude 95.0 is out of range"),
+        (7, "planned_stop is not after planned_start"),
+        (8, "priority &#x27;soon&#x27; is not one of low, normal, high, urgent"),
+        (9, "there is no vehicle &#x27;Ghost&#x27;"),
+        (10, "order reference OLD-1 is already used"),
+        (11, "there is no POI &#x27;Nowhere&#x27;"),
+    ]:
+        assert f"<td>{line}</td><td>{reason}" in page
+    assert upload(dispatcher, org_a, bad, apply="1").status_code == 200  # refused: nothing imported
+    assert Task.objects.count() == 1
+    ok = upload(dispatcher, org_a, GOOD).content.decode()
+    assert "2 tasks ready to import" in ok
+    assert upload(dispatcher, org_a, GOOD, apply="1").status_code == 302
+    c1, c2 = Task.objects.get(order_ref="C-1"), Task.objects.get(order_ref="C-2")
+    assert (c1.status, c1.device, c1.priority, c1.planned_start.hour) == ("assigned", van, 2, 7)  # Helsinki 09:00
+    assert (c2.destination_radius_m, c2.destination_address, c2.title) == (70, "Shop", '=HYPERLINK("x")')
+    exported = dispatcher.get("/dispatch/tasks.csv").content.decode()
+    assert "C-1,Pallets,Street 1,60.17,24.94" in exported and "'=HYPERLINK" in exported  # never a formula
+
+
+def test_a_file_that_is_not_a_task_csv_is_refused_in_plain_words(dispatcher, org_a):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    assert "The first line must name the columns" in upload(dispatcher, org_a, "a,b\n1,2\n").content.decode()
+    blob = SimpleUploadedFile("t.csv", b"\xff\xfe\x00bad", "text/csv")
+    page = dispatcher.post("/dispatch/tasks/import/", {"organization": org_a.pk, "file": blob}).content.decode()
+    assert "The file is not UTF-8 text." in page
+    big = "order_ref\n" + "x" * 1_000_001
+    assert "The file is larger than 1 MB." in upload(dispatcher, org_a, big).content.decode()
