@@ -25,10 +25,10 @@ return tostring(wait)
 """
 # KEYS[1] bucket; ARGV until (s), now (s): keep the bucket shut until then (a later hold wins), and empty it.
 HOLD = """
-local until, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local till, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local hold = tonumber(redis.call('HGET', KEYS[1], 'hold')) or 0
-if until > hold then redis.call('HSET', KEYS[1], 'hold', until, 'tokens', 0, 'ts', until) end
-redis.call('EXPIRE', KEYS[1], math.ceil(math.max(until, hold) - now) + 120)
+if till > hold then redis.call('HSET', KEYS[1], 'hold', till, 'tokens', 0, 'ts', till) end
+redis.call('EXPIRE', KEYS[1], math.ceil(math.max(till, hold) - now) + 120)
 return 1
 """
 

@@ -93,13 +93,15 @@ def paging(request: Request, default_size: int = 50) -> tuple[int, int]:
 
 
 def envelope(rows: list[Any], page: int, size: int) -> dict[str, Any]:
-    """The V2 page envelope. ``lastResultIndex`` is documented as the zero-based index of the page's last
-    record, but the vendor's examples show it 1-based, or equal to the total on a single page: this serves
-    all three, so a client that trusts it loses or repeats rows."""
-    total = len(rows)
+    return page_envelope(rows[(page - 1) * size : page * size], len(rows), page, size)
+
+
+def page_envelope(items: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
+    """The V2 page envelope of ``items`` (page ``page`` of ``total`` rows). ``lastResultIndex`` is documented
+    as the zero-based index of the page's last record, but the vendor's examples show it 1-based, or equal to
+    the total on a single page: this serves all three, so a client that trusts it loses or repeats rows."""
     pages = max(1, math.ceil(total / size))
-    items = rows[(page - 1) * size : page * size]
-    end = (page - 1) * size + len(items)
+    end = min(total, (page - 1) * size + len(items))
     last = total if pages == 1 else end if page % 2 else end - 1
     return {"items": items, "currentPage": page, "numberOfPages": pages, "totalResults": total, "lastResultIndex": last}
 

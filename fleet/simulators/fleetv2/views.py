@@ -180,14 +180,12 @@ class V2Routes(Routes):
         page, size = fmt.paging(request)
         now = self.sim.clock.now()
         devices = list(range(len(self.sim.model.vehicles)))
-        return json_response(fmt.envelope(self.latest_page(devices, now, page, size), page, size))
+        return json_response(self.latest_page(devices, now, page, size))
 
-    def latest_page(self, devices: list[int], now: float, page: int, size: int) -> list[Any]:
-        """Every row of the list with only the asked page's rows rendered (so only they count as served)."""
-        rows: list[Any] = [None] * len(devices)
-        lo, hi = (page - 1) * size, page * size
-        rows[lo:hi] = self.latest_docs(devices[lo:hi], now)
-        return rows[: len(devices)]
+    def latest_page(self, devices: list[int], now: float, page: int, size: int) -> dict[str, Any]:
+        """Only the asked page's rows are rendered (so only they count as served)."""
+        items = self.latest_docs(devices[(page - 1) * size : page * size], now)
+        return fmt.page_envelope(items, len(devices), page, size)
 
     async def vehicle_last(self, request: Request) -> Response:
         device = self.sim.vehicle_index(request.path_params["vid"])
@@ -204,8 +202,7 @@ class V2Routes(Routes):
             raise fmt.ApiError(422, "INVALID_PARAMETER", "vehicleIds must hold 1 to 50 ids.")
         devices = [self.sim.vehicle_index(v) for v in ids]
         page, size = fmt.paging(request)
-        rows = self.latest_page(devices, self.sim.clock.now(), page, size)
-        return json_response(fmt.envelope(rows, page, size))
+        return json_response(self.latest_page(devices, self.sim.clock.now(), page, size))
 
     async def vehicle_positions(self, request: Request) -> Response:
         sim = self.sim
@@ -215,10 +212,8 @@ class V2Routes(Routes):
         page, size = fmt.paging(request)
         now = sim.clock.now()
         rows = sim.store.window(device, t_from, t_to, now)
-        lo, hi = (page - 1) * size, page * size
-        served: list[Any] = [None] * len(rows)
-        served[lo:hi] = sim.serve(rows[lo:hi])
-        return json_response(fmt.envelope(served[: len(rows)], page, size))
+        items = sim.serve(rows[(page - 1) * size : page * size])
+        return json_response(fmt.page_envelope(items, len(rows), page, size))
 
     async def last_online(self, request: Request) -> Response:
         self.company(request)
