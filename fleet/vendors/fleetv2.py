@@ -72,9 +72,14 @@ ISO_DURATION = re.compile(
 
 def bucket_of(base_url: str, credentials: dict[str, Any]) -> str:
     """One bucket per vendor client: accounts holding the same API key or user at one server share it."""
-    who = credentials.get("api_key") or f"user:{credentials.get('username', '')}"
+    who = api_key(credentials) or f"user:{credentials.get('username', '')}"
     digest = hashlib.sha256(f"{base_url.rstrip('/')}|{who}".encode()).hexdigest()[:16]
     return f"fleetv2:{digest}"
+
+
+def api_key(credentials: dict[str, Any]) -> str:
+    """The account's API key: ``token`` (as every vendor's key is kept) or ``api_key``."""
+    return str(credentials.get("token") or credentials.get("api_key") or "")
 
 
 def rates(window_s: float) -> tuple[tuple[float, int], tuple[float, int]]:
@@ -102,11 +107,11 @@ class FleetV2Connector(base.Connector):
 
     # --- auth -------------------------------------------------------------
     def login(self) -> None:
-        """``api_key`` buys a token on the API-key route, else ``username`` and ``password`` on the user route;
+        """An API key buys a token on the API-key route, else ``username`` and ``password`` on the user route;
         both form-encoded. The token is renewed before ``expires_in`` runs out (and once on a 401)."""
         creds = self.credentials
-        if creds.get("api_key"):
-            path, form = PATHS["token_key"], {"apiKey": str(creds["api_key"])}
+        if key := api_key(creds):
+            path, form = PATHS["token_key"], {"apiKey": key}
         elif creds.get("username") and creds.get("password"):
             path, form = PATHS["token_user"], {"username": str(creds["username"]), "password": str(creds["password"])}
         else:

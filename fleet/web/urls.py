@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import imports, members, views
+from fleet.web import imports, integrations, members, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("integrations/", integrations.integrations, name="integrations"),
+    path("integrations/status.json", integrations.integrations_status, name="integrations-status"),
+    path("integrations/<int:pk>/edit/", integrations.integration_edit, name="integration-edit"),
+    path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),

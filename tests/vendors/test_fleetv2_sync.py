@@ -33,7 +33,7 @@ def fleetv2(simulator, **opts):
 
 
 def account_on(sim, org=None, name="fleetv2-sim", **creds):
-    return make_sim_account(sim, "fleetv2", org=org, name=name, **(creds or {"api_key": API_KEY}))
+    return make_sim_account(sim, "fleetv2", org=org, name=name, **(creds or {"token": API_KEY}))
 
 
 def stored_alerts(account) -> list[tuple[str, str, str]]:
@@ -210,7 +210,7 @@ def test_user_and_password_buy_a_token_on_the_user_route(simulator):
 
 def test_wrong_credentials_disable_the_account_with_a_plain_reason(simulator):
     sim = fleetv2(simulator, devices=2, history=600, frozen=True)
-    account = account_on(sim, api_key="not-the-key")
+    account = account_on(sim, token="not-the-key")
     run = sync.sync_account(account)
     account.refresh_from_db()
     assert run.status == "error" and "login refused" in run.error
