@@ -332,15 +332,18 @@ def parse_timespan(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     text = value.strip().upper()
-    if match := TIMESPAN.fullmatch(text):
-        sign, days, h, m, s = match.groups()
-        seconds = int(days or 0) * 86400 + int(h) * 3600 + int(m) * 60 + float(s)
-        return -seconds if sign else seconds
-    match = ISO_DURATION.fullmatch(text)
-    if not match or not any(match.groups()):
+    try:
+        if match := TIMESPAN.fullmatch(text):
+            sign, days, h, m, sec = match.groups()
+            seconds = int(days or 0) * 86400 + int(h) * 3600 + int(m) * 60 + float(sec)
+            return number(-seconds if sign else seconds)
+        match = ISO_DURATION.fullmatch(text)
+        if not match or not any(match.groups()):
+            return None
+        d, h, m, sec = (float(g) if g else 0.0 for g in match.groups())
+        return number(d * 86400 + h * 3600 + m * 60 + sec)
+    except OverflowError:  # more days than a float holds
         return None
-    d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    return d * 86400 + h * 3600 + m * 60 + s
 
 
 def position_attributes(row: dict[str, Any]) -> dict[str, Any]:

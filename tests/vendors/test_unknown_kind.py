@@ -17,7 +17,7 @@ from tests.conftest import make_account, make_device, make_user
 
 
 def test_the_registry_lists_only_kinds_whose_connector_exists():
-    assert sorted(CONNECTORS) == ["datatrak", "metrotec", "safectory"]
+    assert sorted(CONNECTORS) == ["datatrak", "fleetv2", "metrotec", "safectory"]
     assert VendorAccount._meta.get_field("kind").choices == KIND_CHOICES
     with pytest.raises(LookupError, match="no connector for kind 'itrack'"):
         connector_class("itrack")
