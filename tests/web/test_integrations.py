@@ -143,3 +143,14 @@ def test_rejection_reasons_and_vendor_strings_are_text(admin_client, org_a):
     page = admin_client.get(reverse("integrations")).content.decode()
     assert "&lt;b&gt;acct&lt;/b&gt;" in page and "<b>acct</b>" not in page
     assert "2 × geofences: area: not WKT" in page
+
+
+def test_the_device_page_shows_the_vendors_battery_health_as_text(admin_client, org_a):
+    from tests.conftest import make_device
+
+    account = make_account(org_a, "Telemax", kind="fleetv2")
+    health = {"prediction": "Failing", "voltage": 11.7, "score": 8, "forecast": "<b>replace</b>"}
+    device = make_device(org_a, "Hino", account, attributes={"battery_health": health})
+    page = admin_client.get(reverse("device-detail", args=[device.pk])).content.decode()
+    assert "Failing, 11.70 V, score 8" in page
+    assert "&lt;b&gt;replace&lt;/b&gt;" in page and "<b>replace</b>" not in page
