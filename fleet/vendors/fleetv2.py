@@ -91,7 +91,7 @@ def rates(window_s: float) -> tuple[tuple[float, int], tuple[float, int]]:
 class FleetV2Connector(base.Connector):
     kind = "fleetv2"
     capabilities = frozenset({base.DEVICES, base.POSITIONS, base.EVENTS})
-    position_chunk = LIST_IDS
+    position_chunk = 10  # vehicles per cursor save: at the vendor's pace, ten vehicles' history takes a while
     page_size = PAGE_SIZE
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from fleet.vendors import ratelimit, summary, sync
+from fleet.vendors import base, ratelimit, summary, sync
 from fleet.vendors.errors import RateLimited, VendorError
 from fleet.vendors.models import SyncRun, VendorAccount
 from fleet.vendors.registry import connector_class
@@ -130,6 +130,8 @@ def check_login(kind: str, base_url: str, credentials: dict[str, str]) -> str | 
     try:
         with cls(0, base_url, credentials) as connector:
             connector.login()
+            if connector.basic_auth and base.DEVICES in connector.capabilities:
+                connector.devices()  # credentials sent on every call (Basic, a static key): one call tries them
     except RateLimited as exc:
         return f"The vendor is limiting requests right now: try again in {exc.retry_after:g} seconds."
     except VendorError as exc:

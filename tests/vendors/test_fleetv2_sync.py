@@ -301,3 +301,19 @@ def test_a_429_holds_the_shared_bucket_and_reschedules_after_retry_after_doublin
     sim.set_faults(reset=True)
     assert sync_until_ok(account)[-1].status == "ok"
     assert_matches_truth(sim, account)
+
+
+def test_a_chunk_slowed_by_the_vendors_limits_keeps_the_sync_lock(simulator, monkeypatch):
+    """The lock lives LOCK_TTL_S and is renewed after every batch, not only every chunk: at the vendor's pace a
+    chunk of vehicles can take longer than the lock lives."""
+    from fleet.vendors.fleetv2 import FleetV2Connector
+
+    monkeypatch.setattr(sync, "LOCK_TTL_S", 1)
+    monkeypatch.setattr(FleetV2Connector, "position_chunk", 50)
+    sim = fleetv2(simulator, devices=24, history=1800, frozen=True)
+    account = account_on(sim)
+    started = time.monotonic()
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert time.monotonic() - started > 2  # twice as long as the lock lives
+    assert_matches_truth(sim, account)

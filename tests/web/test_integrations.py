@@ -154,3 +154,13 @@ def test_the_device_page_shows_the_vendors_battery_health_as_text(admin_client, 
     page = admin_client.get(reverse("device-detail", args=[device.pk])).content.decode()
     assert "Failing, 11.70 V, score 8" in page
     assert "&lt;b&gt;replace&lt;/b&gt;" in page and "<b>replace</b>" not in page
+
+
+def test_a_vendor_that_takes_credentials_on_every_call_has_them_tried_with_one_call(admin_client, org_a, simulator):
+    datatrak = simulator("datatrak", devices=2, history=600, lag=0)
+    form = add_form(org_a, datatrak.url, kind="datatrak", token="", username="demo", password="wrong")
+    response = admin_client.post(reverse("integrations"), form)
+    assert response.status_code == 400
+    assert "The vendor refused these credentials" in response.content.decode()
+    response = admin_client.post(reverse("integrations"), {**form, "password": "demo"})
+    assert response.status_code == 302 and VendorAccount.objects.get(name="Telemax").kind == "datatrak"
