@@ -107,6 +107,7 @@ DEVICE_FIELDS = [
     "last_speed",
     "last_course",
     "last_attributes",
+    "attributes",
     "account__kind",
     "account__name",
     "group__name",
@@ -156,4 +157,18 @@ def device_entry(d: Device, task: dict | None, state: str) -> dict:
         "status": d.status,
         "attrs": {k: attrs[k] for k in ATTRS if k in attrs},
         "task": task,
+        "battery_health": battery_health(d.attributes),
     }
+
+
+def battery_health(attributes: dict | None) -> str | None:
+    """A vendor's battery health of the device (fleet-v2), in a few words: "Check · 12.31 V · score 58"."""
+    health = (attributes or {}).get("battery_health")
+    if not isinstance(health, dict):
+        return None
+    parts = [str(health["prediction"])] if health.get("prediction") else []
+    if isinstance(health.get("voltage"), int | float):
+        parts.append(f"{health['voltage']:.2f} V")
+    if isinstance(health.get("score"), int | float):
+        parts.append(f"score {health['score']:.0f}")
+    return " · ".join(parts) or None

@@ -126,8 +126,11 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "reorder_pages": bool,
     "poi_report_delay": _positive,
     "stuck_reports": bool,
+    "token_expiry": _positive,
+    "empty_401": bool,
+    "strict_limits": bool,
 }
-KEPT_WHEN_OFF = frozenset({"require_version"})  # knobs whose off state differs from their absence
+KEPT_WHEN_OFF = frozenset({"require_version", "strict_limits"})  # knobs whose off state differs from their absence
 
 
 class Faults:

@@ -42,8 +42,9 @@ SIMULATORS = {
     "datatrak": "fleet.simulators.datatrak:DatatrakSim",
     "safectory": "fleet.simulators.safectory:SafectorySim",
     "metrotec": "fleet.simulators.metrotec:MetrotecSim",
+    "fleetv2": "fleet.simulators.fleetv2:FleetV2Sim",
 }
-DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103}
+DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103, "fleetv2": 8105}
 STAT_KEYS = (
     "requests",
     "logins",
@@ -75,6 +76,7 @@ class SimConfig:
     ping_interval: float = 30.0
     socket_idle_timeout: float = 600.0
     jwt_expiry: float = 600.0  # seconds a Metrotec login's JWT lives
+    rate_window: float = 60.0  # seconds of fleet-v2's rate-limit windows (shorter in tests)
 
 
 # --- the simulator core ----------------------------------------------------------------------------
@@ -430,7 +432,9 @@ def start_simulator(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(SIMULATORS))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec")
+    parser.add_argument(
+        "--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec, 8105 fleetv2"
+    )
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--username", default="demo")
@@ -443,6 +447,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ping-interval", type=float, default=30.0, help="safectory PING period")
     parser.add_argument("--idle-timeout", type=float, default=600.0, help="datatrak socket idle timeout")
     parser.add_argument("--jwt-expiry", type=float, default=600.0, help="metrotec: seconds a login's JWT lives")
+    parser.add_argument("--rate-window", type=float, default=60.0, help="fleetv2: seconds of a rate-limit window")
 
 
 def serve(options: dict[str, Any]) -> None:
@@ -462,6 +467,7 @@ def serve(options: dict[str, Any]) -> None:
         ping_interval=options["ping_interval"],
         socket_idle_timeout=options["idle_timeout"],
         jwt_expiry=options["jwt_expiry"],
+        rate_window=options.get("rate_window", 60.0),
     )
     port = options["port"] or DEFAULT_PORTS[kind]
     uvicorn.run(build_app(sim), host=options["host"], port=port, ws="websockets-sansio", log_level="info")

@@ -110,6 +110,8 @@ def upsert_devices(org_id: int, account_id: int, records: Iterable[DeviceRecord]
         values = {f: getattr(r, f) for f in DEVICE_FIELDS}
         if r.plate:
             values["plate"] = r.plate
+        if r.attributes:  # what the vendor says of the device besides its fields (battery health, VIN)
+            values["attributes"] = r.attributes
         values["group_id"] = groups.get(r.group_id) if r.group_id else None
         values["retired"] = None
         known = heard.get(r.vendor_id)

@@ -7,6 +7,8 @@ query (tokens), and never hold the vendor's reply: an error body goes to the log
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -74,12 +76,47 @@ def retry_after(response: httpx.Response, default: float = 1.0) -> float:
         return default
 
 
+def window_spent(response: httpx.Response, reserve: int = 1) -> float | None:
+    """When the vendor's ``X-RateLimit-Remaining`` says at most ``reserve`` calls are left, the Unix time its
+    ``X-RateLimit-Reset`` names (at least a second from now); None when there is room or no such header."""
+    try:
+        remaining = int(response.headers["X-RateLimit-Remaining"])
+    except (KeyError, ValueError):
+        return None
+    if remaining > reserve:
+        return None
+    now = time.time()
+    try:
+        reset = float(response.headers.get("X-RateLimit-Reset", ""))
+    except ValueError:
+        reset = now + 1.0
+    if reset > 10 * 365 * 86400:  # a Unix time; a small value is seconds from now
+        return max(reset, now + 1.0)
+    return now + max(reset, 1.0)
+
+
 class VendorHTTP:
+    """``rate`` (requests/s, burst) is taken from the bucket ``bucket`` (the account's own, unless accounts that
+    share a vendor client share one); a call made with ``scope=`` also takes from that scope's bucket
+    (``scopes``: the vendor's stricter per-endpoint limits). When a response's rate-limit headers say the
+    vendor's window is spent, or on a 429, the buckets are held shut until the vendor says (for every worker).
+    ``on_response`` sees each successful response (version and deprecation headers)."""
+
     def __init__(
-        self, account_id: int, base_url: str, rate: tuple[float, int] = (20.0, 40), secrets: tuple[str, ...] = ()
+        self,
+        account_id: int,
+        base_url: str,
+        rate: tuple[float, int] = (20.0, 40),
+        secrets: tuple[str, ...] = (),
+        bucket: str | None = None,
+        scopes: dict[str, tuple[float, int]] | None = None,
+        on_response: Callable[[str, httpx.Response], None] | None = None,
     ) -> None:
         self.account_id = account_id
         self.rate = rate
+        self.bucket = bucket or str(account_id)
+        self.scopes = scopes or {}
+        self.on_response = on_response
         self.secrets = tuple(s for s in secrets if s)  # masked in the error bodies this logs
         timeout = getattr(settings, "VENDOR_HTTP_TIMEOUT", 20.0)
         self.attempts = getattr(settings, "VENDOR_HTTP_ATTEMPTS", 4)
@@ -117,13 +154,29 @@ class VendorHTTP:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, parse=True, **kwargs)._parsed
 
-    def _once(self, method: str, path: str, parse: bool = False, **kwargs: Any) -> httpx.Response:
-        ratelimit.acquire(self.account_id, *self.rate)
+    def _buckets(self, scope: str | None) -> list[tuple[str, tuple[float, int]]]:
+        buckets = [(self.bucket, self.rate)]
+        if scope is not None:
+            buckets.append((f"{self.bucket}:{scope}", self.scopes[scope]))
+        return buckets
+
+    def _once(
+        self, method: str, path: str, parse: bool = False, scope: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        buckets = self._buckets(scope)
+        for bucket, rate in reversed(buckets):  # the scope's (slower) first: no global token idles meanwhile
+            ratelimit.acquire(bucket, *rate)
         response = self.client.request(method, path, **kwargs)
+        if (until := window_spent(response)) is not None or response.status_code == 429:
+            until = until if response.status_code != 429 else time.time() + retry_after(response)
+            for bucket, _rate in buckets:
+                ratelimit.hold(bucket, until)
         if response.status_code >= 300:
             raise self._error(method, path, response)
         if parse:
             response._parsed = parse_json(response.content)
+        if self.on_response is not None:
+            self.on_response(path, response)
         return response
 
     def _error(self, method: str, path: str, response: httpx.Response) -> Exception:

@@ -187,6 +187,7 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
         result = ingest.positions(account.organization_id, account.pk, batch)
         tally.add(result)
         _advance(cursors, batch, until, result.unknown_devices)
+        progress.heartbeat()  # a chunk may take minutes at a vendor's rate limit: keep the lock meanwhile
 
 
 CHUNK_DONE = object()

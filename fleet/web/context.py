@@ -14,4 +14,5 @@ def navigation(request: HttpRequest) -> dict:
     def manages_members() -> bool:
         return user.is_authenticated and members.managed_organizations(user).exists()
 
-    return {"nav_admin": uses_admin, "nav_members": manages_members}
+    # Organisation admins manage both their members and their vendor integrations.
+    return {"nav_admin": uses_admin, "nav_members": manages_members, "nav_integrations": manages_members}

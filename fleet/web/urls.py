@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, members, views
+from fleet.web import alerts, dispatch, imports, integrations, members, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,6 +27,10 @@ urlpatterns = [
     path("notifications/<int:pk>/test/", alerts.rule_test, name="rule-test"),
     path("events/recent.json", alerts.recent_events, name="events-recent"),
     path("events/<int:pk>/ack/", alerts.acknowledge, name="event-ack"),
+    path("integrations/", integrations.integrations, name="integrations"),
+    path("integrations/status.json", integrations.integrations_status, name="integrations-status"),
+    path("integrations/<int:pk>/edit/", integrations.integration_edit, name="integration-edit"),
+    path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),

@@ -166,6 +166,7 @@ export class Panel {
     show("driver", d.driver);
     show("task", d.task ? `${d.task.order_ref} (${d.task.status.replace("_", " ")})` : null);
     show("battery", a.battery_level !== undefined ? `${Math.round(a.battery_level)} %` : null);
+    show("battery_health", d.battery_health);
     show("fuel", a.fuel_l !== undefined ? `${a.fuel_l} l` : null);
     show("temps", Array.isArray(a.temperatures) && a.temperatures.length ? a.temperatures.map((t) => `${t} °C`).join(", ") : null);
     show("rssi", a.rssi !== undefined ? `${a.rssi} dBm` : null);

@@ -52,3 +52,14 @@ def test_ingest_publishes_one_message_per_batch_with_the_state_in_each_tuple(org
     assert len(message["positions"]) == 6
     assert {len(p) for p in message["positions"]} == {9}
     assert {p[8] for p in message["positions"]} == {"moving"}
+
+
+def test_a_vendors_battery_health_reaches_the_device_card_in_a_few_words(org_a):
+    account = make_account(org_a, kind="fleetv2")
+    health = {"prediction": "Check", "voltage": 12.314, "score": 58, "forecast": "<b>soon</b>"}
+    make_device(org_a, "Hino", account, vendor_id="1", attributes={"battery_health": health})
+    make_device(org_a, "Van", account, vendor_id="2")
+    _, rules = config([org_a.pk])
+    devices = {d["name"]: d for d in snapshot([org_a.pk], rules)["devices"]}
+    assert devices["Hino"]["battery_health"] == "Check · 12.31 V · score 58"
+    assert devices["Van"]["battery_health"] is None

@@ -24,7 +24,7 @@ def sim_account(sim, kind: str, **kwargs):
     return account
 
 
-@pytest.mark.parametrize("kind", ["datatrak", "metrotec"])
+@pytest.mark.parametrize("kind", ["datatrak", "metrotec", "fleetv2"])
 @pytest.mark.parametrize(
     "creds", [{"username": "demo", "password": PASSWORD}, {"token": TOKEN}], ids=["password", "token"]
 )
@@ -50,6 +50,9 @@ def test_credentials_appear_in_no_log_line_sync_error_or_admin_page(simulator, c
         client.get(reverse("admin:vendors_vendoraccount_changelist")),
         client.get(reverse("admin:vendors_syncrun_changelist")),
         client.get(reverse("account-list")),
+        client.get(reverse("integrations")),
+        client.get(reverse("integration-edit", args=[account.pk])),
+        client.get(reverse("integrations-status")),
     ]
     secret = creds.get("password") or creds["token"]
     assert caplog.records, "nothing was logged: the check would prove nothing"

@@ -17,7 +17,7 @@ from tests.conftest import make_account, make_device, make_user
 
 
 def test_the_registry_lists_only_kinds_whose_connector_exists():
-    assert sorted(CONNECTORS) == ["datatrak", "metrotec", "safectory"]
+    assert sorted(CONNECTORS) == ["datatrak", "fleetv2", "metrotec", "safectory"]
     assert VendorAccount._meta.get_field("kind").choices == KIND_CHOICES
     with pytest.raises(LookupError, match="no connector for kind 'itrack'"):
         connector_class("itrack")
@@ -56,7 +56,7 @@ def test_the_admin_refuses_a_kind_without_a_connector(staff_client, org_a):
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["kind"]
-    assert errors["kind"] == ["No connector for kind 'itrack': fleet can sync datatrak, metrotec, safectory."]
+    assert errors["kind"] == ["No connector for kind 'itrack': fleet can sync datatrak, fleetv2, metrotec, safectory."]
     assert not VendorAccount.objects.filter(name="New").exists()
 
 
@@ -68,7 +68,8 @@ def test_the_admin_still_adds_a_kind_with_a_connector(staff_client, org_a):
 
 def test_addaccount_refuses_a_kind_without_a_connector(org_a):
     with pytest.raises(
-        CommandError, match=r"--kind: invalid choice: 'itrack' \(choose from 'datatrak', 'metrotec', 'safectory'"
+        CommandError,
+        match=r"--kind: invalid choice: 'itrack' \(choose from 'datatrak', 'fleetv2', 'metrotec', 'safectory'",
     ):
         call_command(
             "addaccount",
