@@ -143,31 +143,31 @@ def upsert_beacons(org_id: int, account_id: int, records: Iterable[BeaconRecord]
 
 
 # Two events of one device, one type (and one geofence) less than this apart, one from a vendor and one from
-# fleet's engine, are one happening: the one stored second is dropped (docs/events.md, Vendor events).
+# fleet's engine, are one happening, stored once: the vendor's (docs/events.md, Vendor events).
 SAME_EVENT_S = 60.0
 
 
-def echoes(candidates: list[tuple[int, str, int | None, datetime]], source: str) -> set[int]:
-    """Indexes of the (device pk, type, geofence pk, time) candidates that an event of ``source`` already stored
-    says: same device, type and geofence, less than SAME_EVENT_S apart. One query."""
+def echoes(candidates: list[tuple[int, str, int | None, datetime]], source: str) -> dict[int, list[int]]:
+    """For each (device pk, type, geofence pk, time) candidate that an event of ``source`` already stored says
+    (same device, type and geofence, less than SAME_EVENT_S apart): its index -> the pks of those events."""
     if not candidates:
-        return set()
+        return {}
     margin = timedelta(seconds=SAME_EVENT_S)
-    stored: dict[tuple, list[datetime]] = {}
+    stored: dict[tuple, list[tuple[datetime, int]]] = {}
     rows = Event.objects.filter(
         source=source,
         device_id__in={c[0] for c in candidates},
         type__in={c[1] for c in candidates},
         time__gt=min(c[3] for c in candidates) - margin,
         time__lt=max(c[3] for c in candidates) + margin,
-    ).values_list("device_id", "type", "geofence_id", "time")
-    for device, kind, geofence, time in rows:
-        stored.setdefault((device, kind, geofence), []).append(time)
-    return {
-        k
-        for k, (device, kind, geofence, time) in enumerate(candidates)
-        if any(abs(t - time) < margin for t in stored.get((device, kind, geofence), ()))
-    }
+    ).values_list("device_id", "type", "geofence_id", "time", "pk")
+    for device, kind, geofence, time, pk in rows:
+        stored.setdefault((device, kind, geofence), []).append((time, pk))
+    out = {}
+    for k, (device, kind, geofence, time) in enumerate(candidates):
+        if same := [pk for t, pk in stored.get((device, kind, geofence), ()) if abs(t - time) < margin]:
+            out[k] = same
+    return out
 
 
 EVENT_INSERT = (
@@ -204,13 +204,12 @@ def store_events(org_id: int, account_id: int, records: Iterable[EventRecord], g
             )
         )
         gated_times.append(r.time)
-    said = echoes([(r[1], r[2], r[5], gated_times[k]) for k, r in enumerate(rows)], Event.Source.FLEET)
-    if said:  # fleet's engine found these already
-        tally.duplicates += len(said)
-        rows = [r for k, r in enumerate(rows) if k not in said]
+    ours = echoes([(r[1], r[2], r[5], gated_times[k]) for k, r in enumerate(rows)], Event.Source.FLEET)
     if rows:
         with transaction.atomic(), connection.cursor() as cursor:
+            if ours:  # fleet's engine found these happenings first: the vendor's record takes their place
+                Event.objects.filter(pk__in=[pk for pks in ours.values() for pk in pks]).delete()
             cursor.executemany(EVENT_INSERT, rows)
             tally.created = max(cursor.rowcount, 0)
-    tally.duplicates += len(rows) - tally.created
+    tally.duplicates = len(rows) - tally.created
     return tally

@@ -151,12 +151,13 @@ def test_a_vendor_event_and_ours_for_the_same_happening_are_stored_once(org_a):
         return services.store_events(org_a.pk, account.pk, records, {"g": yard.pk})
 
     ingest.positions(org_a.pk, account.pk, fixes((0, -100), (10, 50)))  # ours: geofenceEnter at 10 s
+    assert Event.objects.get().source == "fleet"
     tally = said(("v1", "geofenceEnter", 12, "g"), ("v2", "ignitionOn", 12, None), ("v3", "geofenceEnter", 90, "g"))
-    assert (tally.created, tally.duplicates) == (2, 1)  # the entry 2 s after ours is ours; 80 s later it is not
+    assert tally.created == 3  # the vendor's entry 2 s after ours takes its place; the one 80 s later is another
     said(("v4", "geofenceExit", 55, "g"))  # the vendor first...
     ingest.positions(org_a.pk, account.pk, fixes((60, 200)))  # ...ours 5 s later: not stored
     assert sorted(Event.objects.values_list("type", "source", "time")) == [
-        ("geofenceEnter", "fleet", START + timedelta(seconds=10)),
+        ("geofenceEnter", "vendor", START + timedelta(seconds=12)),
         ("geofenceEnter", "vendor", START + timedelta(seconds=90)),
         ("geofenceExit", "vendor", START + timedelta(seconds=55)),
         ("ignitionOn", "vendor", START + timedelta(seconds=12)),

@@ -102,7 +102,9 @@ def expected_keys(truth: dict) -> list[tuple[str, str]]:
 
 
 def stored_events(account: VendorAccount) -> set[tuple[str, str, str, str]]:
-    rows = Event.objects.filter(device__account=account).values_list("key", "device__vendor_id", "type", "time")
+    rows = Event.objects.filter(device__account=account, source="vendor").values_list(
+        "key", "device__vendor_id", "type", "time"
+    )
     return {(key, device, kind, _ms(time)) for key, device, kind, time in rows}
 
 

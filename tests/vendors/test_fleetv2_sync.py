@@ -37,7 +37,9 @@ def account_on(sim, org=None, name="fleetv2-sim", **creds):
 
 
 def stored_alerts(account) -> list[tuple[str, str, str]]:
-    rows = Event.objects.filter(device__account=account).values_list("device__vendor_id", "key", "type")
+    rows = Event.objects.filter(device__account=account, source="vendor").values_list(
+        "device__vendor_id", "key", "type"
+    )
     return sorted(rows)
 
 
@@ -233,7 +235,7 @@ def test_alerts_are_marked_read_on_v2_and_the_legacy_route_always_marks_read(sim
     sim = fleetv2(simulator, devices=4, history=1800, frozen=True)
     account = account_on(sim)
     sync.sync_account(account)
-    first, second = Event.objects.filter(device__account=account).order_by("time")[:2]
+    first, second = Event.objects.filter(device__account=account, source="vendor").order_by("time")[:2]
     with sync.connector_for(account) as connector:
         connector.mark_alert_read(first.key)
         connector.mark_alert_read(second.key, read=False)
