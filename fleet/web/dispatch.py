@@ -153,6 +153,7 @@ def task_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, f"Saved task {task.order_ref}.")
         return redirect("dispatch")
     context = {"form": form, "task": task, "timeline": lifecycle.timeline(task) if task else []}
+    context["links"] = vendor_links(task) if task else []
     context["nearest"] = assignment.nearest(task) if task and task.destination else []
     return render(request, "web/task_form.html", context)
 
@@ -227,3 +228,24 @@ def task_export(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(csvio.export(board_tasks(request)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
     return response
+
+
+def vendor_links(task: Task) -> list[dict]:
+    """The vendor accounts that hold the task: its id there and whether fleet's last change reached it."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from fleet.vendors.models import VendorLink
+
+    links = VendorLink.objects.filter(content_type=ContentType.objects.get_for_model(Task), object_id=task.pk)
+    out = []
+    for link in links.select_related("account"):
+        if link.push_error:
+            state = f"failed: {link.push_error}"
+        elif link.last_pushed and link.last_pushed >= task.updated - timedelta(seconds=1):
+            state = "sent"
+        elif link.last_pulled and not link.last_pushed:
+            state = "from the vendor"
+        else:
+            state = "pending"
+        out.append({"account": link.account.name, "vendor_id": link.vendor_id, "state": state})
+    return out

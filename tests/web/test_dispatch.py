@@ -159,3 +159,22 @@ def test_a_file_that_is_not_a_task_csv_is_refused_in_plain_words(dispatcher, org
     assert "The file is not UTF-8 text." in page
     big = "order_ref\n" + "x" * 1_000_001
     assert "The file is larger than 1 MB." in upload(dispatcher, org_a, big).content.decode()
+
+
+def test_the_task_page_shows_its_vendor_id_and_push_state(dispatcher, org_a):
+    from django.contrib.contenttypes.models import ContentType
+
+    from fleet.vendors.models import VendorLink
+    from tests.conftest import make_account
+
+    t = task(org_a)
+    account = make_account(org_a, "Metrotec A", kind="metrotec")
+    VendorLink.objects.create(
+        account=account,
+        content_type=ContentType.objects.get_for_model(Task),
+        object_id=t.pk,
+        vendor_id="mt-42",
+        push_error="the vendor refused the address",
+    )
+    page = dispatcher.get(f"/dispatch/tasks/{t.pk}/").content.decode()
+    assert "<td>Metrotec A</td><td>mt-42</td><td>failed: the vendor refused the address</td>" in page
