@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "fleet.geo",
     "fleet.dispatch",
     "fleet.events",
+    "fleet.api",
     "fleet.live",
     "fleet.reports",
     "fleet.web",
@@ -285,18 +286,31 @@ EVENTS_ENGINE = env.bool("EVENTS_ENGINE", default=True)
 # production unless a vendor server really is on the private network.
 VENDOR_ALLOW_PRIVATE_NETWORKS = env.bool("VENDOR_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
+# The REST API (fleet/api, docs/api.md): a user's API tokens (Bearer) or the dashboard's session.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "fleet.api.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "fleet.api.auth.TokenScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["fleet.api.auth.TokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_THROTTLE_RATE", default="600/min")},
+    "EXCEPTION_HANDLER": "fleet.api.errors.handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "fleet API", "VERSION": "0.1.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "fleet API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "Devices, positions (and a cursor feed), events, geofences and POIs (GeoJSON), tasks. "
+    "Authenticate with `Authorization: Bearer <token>` (tokens are made on the API tokens page).",
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "fleet.dispatch.models.Task.Status",
+        "DeviceStatusEnum": "fleet.tracking.models.Device.Status",
+    },
+}
 
 LEAFLET_CONFIG = {
     "DEFAULT_CENTER": (env.float("MAP_CENTER_LAT", default=60.17), env.float("MAP_CENTER_LON", default=24.94)),

@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site)),
     path("admin/", admin.site.urls),
     path("reports/", include("fleet.reports.urls")),
+    path("api/v1/", include("fleet.api.urls")),
     path("", include("fleet.web.urls")),
 ]

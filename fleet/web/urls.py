@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, integrations, members, views
+from fleet.web import alerts, dispatch, imports, integrations, members, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,6 +31,8 @@ urlpatterns = [
     path("integrations/status.json", integrations.integrations_status, name="integrations-status"),
     path("integrations/<int:pk>/edit/", integrations.integration_edit, name="integration-edit"),
     path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
+    path("api-tokens/", tokens.token_list, name="token-list"),
+    path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),

@@ -1,0 +1,269 @@
+"""Serializers of the REST API: canonical units (km/h, metres, degrees, UTC times), GeoJSON for shapes."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.gis.geos import GEOSException, GEOSGeometry
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from fleet.dispatch.models import Task
+from fleet.geo import calendar
+from fleet.geo.models import POI, Geofence
+from fleet.geo.validation import checked_wkt
+from fleet.tracking.models import Device, Event, Position
+from fleet.tracking.state import device_state, rules_for
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    vendor = serializers.CharField(source="account.kind", default=None, read_only=True)
+    last_position = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "unique_id",
+            "plate",
+            "category",
+            "group",
+            "driver",
+            "vendor",
+            "account",
+            "status",
+            "disabled",
+            "last_update",
+            "last_position",
+            "state",
+        ]
+        read_only_fields = fields
+
+    def get_last_position(self, device: Device) -> dict | None:
+        if device.last_fix_time is None:
+            return None
+        return {
+            "time": device.last_fix_time,
+            "latitude": device.last_latitude,
+            "longitude": device.last_longitude,
+            "speed": device.last_speed,
+            "course": device.last_course,
+            "attributes": device.last_attributes,
+        }
+
+    def get_state(self, device: Device) -> str:
+        rules = rules_for(device.organization_id)
+        from django.utils import timezone
+
+        ignition = (device.last_attributes or {}).get("ignition")
+        return device_state(
+            device.last_fix_time,
+            True,
+            device.last_speed,
+            ignition,
+            timezone.now(),
+            rules.speed_threshold_kmh,
+            rules.stale_after_s,
+        )
+
+
+class PositionSerializer(serializers.ModelSerializer):
+    time = serializers.DateTimeField(source="fix_time")
+
+    class Meta:
+        model = Position
+        fields = [
+            "id",
+            "device",
+            "time",
+            "latitude",
+            "longitude",
+            "altitude",
+            "speed",
+            "course",
+            "accuracy",
+            "valid",
+            "attributes",
+        ]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "device", "type", "time", "source", "key", "geofence", "task", "position", "attributes"]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "A GeoJSON geometry (longitude, latitude)",
+        "example": {"type": "Point", "coordinates": [24.94, 60.17]},
+    }
+)
+class GeoJSONField(serializers.Field):
+    """A GeoJSON geometry in and out (lon, lat order), checked as any outside geometry is."""
+
+    def to_representation(self, value):
+        return json.loads(value.geojson) if value is not None else None
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError('A GeoJSON geometry object, e.g. {"type": "Point", ...}.')
+        try:
+            return GEOSGeometry(json.dumps(data), srid=4326)
+        except (GEOSException, ValueError, TypeError) as exc:
+            raise serializers.ValidationError(f"Not a readable GeoJSON geometry ({exc}).") from None
+
+
+class GeofenceSerializer(serializers.ModelSerializer):
+    geometry = GeoJSONField()
+
+    class Meta:
+        model = Geofence
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "description",
+            "kind",
+            "geometry",
+            "radius_m",
+            "width_m",
+            "colour",
+            "speed_limit_kmh",
+            "dwell_s",
+            "calendar",
+            "devices",
+            "groups",
+            "updated",
+            "retired",
+        ]
+        read_only_fields = ["id", "updated", "retired"]
+
+    def validate(self, data: dict) -> dict:
+        kind = data.get("kind", getattr(self.instance, "kind", "polygon"))
+        geometry = data.get("geometry", getattr(self.instance, "geometry", None))
+        wkt, reason = checked_wkt(kind, geometry.wkt if geometry is not None else None)
+        if reason:
+            raise serializers.ValidationError({"geometry": reason.removeprefix("area: ").capitalize() + "."})
+        data["geometry"] = GEOSGeometry(wkt, srid=4326)
+        if reason := calendar.validate(data.get("calendar", "")):
+            raise serializers.ValidationError({"calendar": f"The calendar cannot be used: {reason}."})
+        org = data.get("organization", getattr(self.instance, "organization", None))
+        for name in ("devices", "groups"):
+            wrong = [o.pk for o in data.get(name, []) if o.organization_id != getattr(org, "pk", None)]
+            if wrong:
+                raise serializers.ValidationError({name: f"Not in the geofence's organisation: {wrong}."})
+        return data
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        geometry = data.pop("geometry")
+        return {"type": "Feature", "id": data["id"], "geometry": geometry, "properties": data}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and data.get("type") == "Feature":
+            data = {**(data.get("properties") or {}), "geometry": data.get("geometry")}
+        return super().to_internal_value(data)
+
+
+class PoiSerializer(serializers.ModelSerializer):
+    point = GeoJSONField()
+
+    class Meta:
+        model = POI
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "description",
+            "purpose",
+            "point",
+            "radius_m",
+            "address",
+            "colour",
+            "contact_name",
+            "contact_phone",
+            "updated",
+        ]
+        read_only_fields = ["id", "updated"]
+
+    def validate_point(self, value):
+        if value.geom_type != "Point":
+            raise serializers.ValidationError("A POI is a Point.")
+        if not (-180 <= value.x <= 180 and -90 <= value.y <= 90):
+            raise serializers.ValidationError("Coordinates out of range.")
+        return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        geometry = data.pop("point")
+        return {"type": "Feature", "id": data["id"], "geometry": geometry, "properties": data}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and data.get("type") == "Feature":
+            data = {**(data.get("properties") or {}), "point": data.get("geometry")}
+        return super().to_internal_value(data)
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    destination = GeoJSONField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "organization",
+            "order_ref",
+            "title",
+            "priority",
+            "status",
+            "late",
+            "device",
+            "driver",
+            "destination",
+            "destination_address",
+            "destination_radius_m",
+            "planned_start",
+            "planned_stop",
+            "arrived",
+            "work_started",
+            "work_finished",
+            "notes",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["id", "status", "late", "arrived", "work_started", "work_finished", "created", "updated"]
+
+    def validate(self, data: dict) -> dict:
+        org = data.get("organization", getattr(self.instance, "organization", None))
+        for name in ("device", "driver"):
+            obj = data.get(name)
+            if obj is not None and obj.organization_id != getattr(org, "pk", None):
+                raise serializers.ValidationError({name: "Not in the task's organisation."})
+        ref = data.get("order_ref")
+        if (
+            ref
+            and Task.objects.filter(organization=org, order_ref=ref)
+            .exclude(pk=getattr(self.instance, "pk", None))
+            .exists()
+        ):
+            raise serializers.ValidationError({"order_ref": f"The organisation already has a task {ref}."})
+        destination = data.get("destination")
+        if destination is not None and destination.geom_type != "Point":
+            raise serializers.ValidationError({"destination": "A destination is a Point."})
+        return data
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Task.Status.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class AssignSerializer(serializers.Serializer):
+    device = serializers.IntegerField()

@@ -1,0 +1,19 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from fleet.api import views
+
+router = DefaultRouter()
+router.register("devices", views.DeviceViewSet, basename="device")
+router.register("positions", views.PositionViewSet, basename="position")
+router.register("events", views.EventViewSet, basename="event")
+router.register("geofences", views.GeofenceViewSet, basename="geofence")
+router.register("pois", views.PoiViewSet, basename="poi")
+router.register("tasks", views.TaskViewSet, basename="task")
+router.register("me", views.MeViewSet, basename="me")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include(router.urls)),
+]

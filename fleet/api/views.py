@@ -1,0 +1,319 @@
+"""The REST API (/api/v1/): every resource scoped to the caller's organisations (another organisation's id is a
+404), changes only by organisation admins and dispatchers with a read-write token or a session, geofences and
+POIs as GeoJSON, task moves through the dispatch state machine, and cursor feeds of positions and events."""
+
+from __future__ import annotations
+
+import time
+
+import django_filters
+from django.core.cache import cache
+from django.db.models import Max
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from fleet.api import serializers as s
+from fleet.api.models import ApiToken
+from fleet.core.models import Membership, Organization
+from fleet.core.scoping import for_user, get_for_user, org_ids_for_user
+from fleet.dispatch import lifecycle, services
+from fleet.dispatch.models import Task
+from fleet.geo import services as geo_services
+from fleet.geo.models import POI, Geofence
+from fleet.tracking.models import Device, Event, Position
+
+EDITORS = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
+FEED_PAGE, FEED_MAX = 1_000, 10_000
+FEED_SETTLE_S = 5.0  # the feed serves rows stored at least this long ago (a batch's insert commits well before)
+
+
+class Editors(permissions.BasePermission):
+    """Reading: any member. Writing: the organisation's admins and dispatchers (checked on the object's org)."""
+
+    message = "Only the organisation's admins and dispatchers change this."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in permissions.SAFE_METHODS or bool(editor_orgs(request.user))
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.method in permissions.SAFE_METHODS or obj.organization_id in editor_orgs(request.user)
+
+
+def editor_orgs(user) -> set[int]:
+    if user.is_superuser:
+        return set(Organization.objects.values_list("pk", flat=True))
+    return set(org_ids_for_user(user, EDITORS))
+
+
+class ById(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1_000
+
+
+class Scoped:
+    """Querysets limited to the caller's organisations; objects looked up the same way (404, never 403)."""
+
+    model = None
+
+    def get_queryset(self):
+        return for_user(self.base_queryset(), self.request.user)
+
+    def base_queryset(self):
+        return self.model.objects.all()
+
+    def check_org(self, serializer) -> None:
+        org = serializer.validated_data.get("organization")
+        if org is not None and org.pk not in editor_orgs(self.request.user):
+            raise PermissionDenied("Only the organisation's admins and dispatchers change this.")
+
+
+class DeviceFilter(django_filters.FilterSet):
+    class Meta:
+        model = Device
+        fields = {"organization": ["exact"], "group": ["exact"], "status": ["exact"], "name": ["exact", "icontains"]}
+
+
+class DeviceViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
+    model = Device
+    serializer_class = s.DeviceSerializer
+    pagination_class = ById
+    filterset_class = DeviceFilter
+
+    def base_queryset(self):
+        return Device.objects.filter(retired__isnull=True).select_related("account")
+
+
+class PositionFilter(django_filters.FilterSet):
+    start = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="gte")
+    end = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="lt")
+
+    class Meta:
+        model = Position
+        fields = ["device"]
+
+
+def feed(request, queryset, serializer_class):
+    """Rows stored after the cursor, in storage order (ids), up to ``limit``; the next cursor is the last id sent.
+    Only rows stored at least FEED_SETTLE_S ago are served, so a batch still being stored is never skipped."""
+    try:
+        after = int(request.query_params.get("after", "0") or 0)
+        limit = min(int(request.query_params.get("limit", FEED_PAGE)), FEED_MAX)
+    except ValueError:
+        raise ValidationError({"after": "The cursor and the limit are whole numbers."}) from None
+    if limit < 1 or after < 0:
+        raise ValidationError({"limit": "The limit is at least 1 and the cursor at least 0."})
+    settled = _settled_max(queryset.model)
+    rows = list(queryset.filter(pk__gt=after, pk__lte=settled).order_by("pk")[:limit])
+    data = serializer_class(rows, many=True).data
+    cursor = rows[-1].pk if rows else after
+    return Response({"results": data, "next": cursor, "more": len(rows) == limit})
+
+
+def _settled_max(model) -> int:
+    """The highest id that was already stored FEED_SETTLE_S seconds ago (samples of the max id in the cache)."""
+    key = f"api:feed:max:{model._meta.label_lower}"
+    now = time.time()
+    samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
+    current = model.objects.aggregate(m=Max("pk"))["m"] or 0
+    if not samples or now - samples[-1][0] >= 1.0:
+        samples.append((now, current))
+        cache.set(key, samples[-120:], 3600)
+    old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
+    return max(old) if old else 0
+
+
+class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
+    model = Position
+    serializer_class = s.PositionSerializer
+    pagination_class = ById
+    filterset_class = PositionFilter
+
+    def base_queryset(self):
+        return Position.objects.all()
+
+    def get_queryset(self):
+        return Position.objects.filter(device__in=for_user(Device.objects.all(), self.request.user))
+
+    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
+    @action(detail=False)
+    def feed(self, request):
+        """Every position stored after the cursor (across devices, in storage order, late fixes included)."""
+        return feed(request, self.get_queryset(), s.PositionSerializer)
+
+    @action(detail=False)
+    def latest(self, request):
+        """The newest position of each of the caller's devices (from the device rows)."""
+        devices = for_user(Device.objects.filter(retired__isnull=True, last_position__isnull=False), request.user)
+        rows = Position.objects.filter(pk__in=devices.values("last_position")).order_by("device_id")
+        return Response(s.PositionSerializer(rows, many=True).data)
+
+
+class EventFilter(django_filters.FilterSet):
+    start = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    end = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["device", "type", "source", "geofence", "task"]
+
+
+class EventViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
+    model = Event
+    serializer_class = s.EventSerializer
+    pagination_class = ById
+    filterset_class = EventFilter
+
+    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
+    @action(detail=False)
+    def feed(self, request):
+        """Every event stored after the cursor, in storage order."""
+        return feed(request, self.get_queryset(), s.EventSerializer)
+
+
+class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
+    """Geofences as GeoJSON Features (a list: a FeatureCollection)."""
+
+    model = Geofence
+    serializer_class = s.GeofenceSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, Editors]
+    filterset_fields = ["organization", "kind"]
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        response.data["type"] = "FeatureCollection"
+        response.data["features"] = response.data.pop("results")
+        return response
+
+    def perform_create(self, serializer):
+        self.check_org(serializer)
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self.check_org(serializer)
+        self._save(serializer)
+
+    @staticmethod
+    def _save(serializer):
+        m2m = {k: serializer.validated_data.pop(k) for k in ("devices", "groups") if k in serializer.validated_data}
+        instance = serializer.instance or Geofence()
+        for field, value in serializer.validated_data.items():
+            setattr(instance, field, value)
+        geo_services.save_geofence(instance)
+        for field, value in m2m.items():
+            getattr(instance, field).set(value)
+        serializer.instance = instance
+
+    def perform_destroy(self, instance):
+        geo_services.delete_geofence(instance)
+
+
+class PoiViewSet(Scoped, viewsets.ModelViewSet):
+    model = POI
+    serializer_class = s.PoiSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, Editors]
+    filterset_fields = ["organization", "purpose"]
+
+    def perform_create(self, serializer):
+        self.check_org(serializer)
+        serializer.instance = geo_services.save_poi(POI(**serializer.validated_data))
+
+    def perform_update(self, serializer):
+        self.check_org(serializer)
+        for field, value in serializer.validated_data.items():
+            setattr(serializer.instance, field, value)
+        geo_services.save_poi(serializer.instance)
+
+
+class TaskViewSet(Scoped, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    model = Task
+    serializer_class = s.TaskSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, Editors]
+    filterset_fields = ["organization", "status", "device", "late", "order_ref"]
+
+    def perform_create(self, serializer):
+        self.check_org(serializer)
+        task = Task(**serializer.validated_data)
+        services.save_task(task)
+        if task.device_id:
+            lifecycle.transition(task, Task.Status.ASSIGNED, "dispatcher", user=self.request.user, note="API")
+        serializer.instance = task
+
+    def perform_update(self, serializer):
+        self.check_org(serializer)
+        for field, value in serializer.validated_data.items():
+            setattr(serializer.instance, field, value)
+        services.save_task(serializer.instance)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.TaskSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        """Move the task through the dispatch state machine; an illegal move is a 409 with the reason."""
+        task = self.get_object()
+        body = s.TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            lifecycle.transition(
+                task,
+                body.validated_data["status"],
+                "dispatcher",
+                user=request.user,
+                note=body.validated_data.get("note", ""),
+            )
+        except lifecycle.TransitionError as exc:
+            from fleet.api.errors import Conflict
+
+            raise Conflict(str(exc)) from None
+        task.refresh_from_db()
+        return Response(s.TaskSerializer(task).data)
+
+    @extend_schema(request=s.AssignSerializer, responses=s.TaskSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Give the task a vehicle (and its driver) and mark it assigned."""
+        task = self.get_object()
+        body = s.AssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        device = get_for_user(
+            Device.objects.filter(organization_id=task.organization_id), request.user, pk=body.validated_data["device"]
+        )
+        try:
+            lifecycle.assign(task, device, user=request.user)
+        except lifecycle.TransitionError as exc:
+            from fleet.api.errors import Conflict
+
+            raise Conflict(str(exc)) from None
+        task.refresh_from_db()
+        return Response(s.TaskSerializer(task).data)
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    organizations = serializers.ListField(child=serializers.DictField())
+    token = serializers.DictField(allow_null=True)
+
+
+@extend_schema(responses=MeSerializer)
+class MeViewSet(viewsets.ViewSet):
+    """Who is calling: the user, their organisations and roles, and the token's scope."""
+
+    def list(self, request):
+        memberships = Membership.objects.filter(user=request.user).select_related("organization")
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "organizations": [
+                    {"id": m.organization_id, "name": m.organization.name, "role": m.role} for m in memberships
+                ],
+                "token": {"name": token.name, "scope": token.scope} if token else None,
+            }
+        )
