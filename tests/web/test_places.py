@@ -298,3 +298,40 @@ def test_pois_without_vendors_list_no_copies(alice, world_a):
     POI.objects.create(organization=world_a["organization"], name="Kiosk", point=Point(24.9, 60.1))
     rows = {row[0].name: row[1] for row in alice.get(reverse("pois")).context["rows"]}
     assert rows["Kiosk"].pushes == [] and rows["Kiosk"].source_label == "fleet"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_geofence_drawn_on_the_page_reaches_the_vendor_and_shows_done(client, django_user_model, simulator):
+    """Against the Data Trak simulator over real HTTP, the write-back tasks run eagerly."""
+    from fleet.celery import app
+    from tests.vendors.conftest import make_sim_account
+
+    sim = simulator("datatrak", devices=1)
+    account = make_sim_account(sim, "datatrak")
+    client.force_login(make_user(django_user_model, "dan", account.organization, role=Membership.Role.DISPATCHER))
+    app.conf.task_always_eager = True
+    try:
+        assert client.post(reverse(NEW), geofence_post(name="Pushed")).status_code == 302
+    finally:
+        app.conf.task_always_eager = False
+    depot = Geofence.objects.get(name="Pushed")
+    link = VendorLink.objects.get(object_id=depot.pk, account=account)
+    copy = next(g for g in sim.truth()["geofences"] if str(g["id"]) == link.vendor_id)
+    assert copy["name"] == "Pushed" and copy["area"].replace(" ", "").startswith("POLYGON((60.1")
+    origin = client.get(reverse("geofences")).context["rows"][0][1]
+    assert [(p.account, p.state) for p in origin.pushes] == [("datatrak-sim", "done")]
+
+
+def test_hostile_form_values_are_form_errors_never_a_500(client, user_a, world_a):
+    from tests.security.test_malformed_input import HOSTILE
+
+    client.raise_request_exception = False
+    client.force_login(user_a)
+    failures = []
+    for url, base in ((reverse(NEW), geofence_post()), (reverse("pois-new"), poi_post())):
+        for name in [*base, "organization", "devices", "groups", "radius_m", "width_m", "speed_limit_kmh"]:
+            for value in [*HOSTILE, '{"type": "Polygon", "coordinates": [[[1e309, 0]]]}', "[[[[[[[[[[]]]]]]]]]]"]:
+                response = client.post(url, {**base, name: value})
+                if response.status_code >= 500:
+                    failures.append(f"{url} {name}={value[:30]!r}: {response.status_code}")
+    assert failures == []

@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from fleet.core.models import Organization
+from fleet.core.scoping import parse_pk
 from fleet.geo.importing import KIND_OF, Refused, checked_geometry
 from fleet.geo.models import POI, Geofence
 from fleet.tracking.models import Device, DeviceGroup
@@ -43,6 +44,19 @@ def _one_organization(form: forms.BaseForm, organizations: QuerySet[Organization
         field = form.fields["organization"]
         field.widget, field.required = forms.HiddenInput(), False
         form.initial["organization"] = form.only.pk
+
+
+class ChoicesField(forms.ModelMultipleChoiceField):
+    """Ids checked as ids (``parse_pk``) before the database sees them: a number too large for a key is a form
+    error, not a database error."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if parse_pk(str(pk)) is None:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": str(pk)[:40]}
+                )
+        return super()._check_values(value)
 
 
 class PlaceForm(forms.ModelForm):
@@ -85,8 +99,8 @@ class PlaceForm(forms.ModelForm):
 
 
 class GeofenceForm(PlaceForm):
-    devices = forms.ModelMultipleChoiceField(queryset=Device.objects.none(), required=False)
-    groups = forms.ModelMultipleChoiceField(queryset=DeviceGroup.objects.none(), required=False)
+    devices = ChoicesField(queryset=Device.objects.none(), required=False)
+    groups = ChoicesField(queryset=DeviceGroup.objects.none(), required=False)
 
     class Meta:
         model = Geofence
