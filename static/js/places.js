@@ -31,15 +31,18 @@ function fit() {
   if (shapes.getLayers().length) map.fitBounds(shapes.getBounds(), { padding: [24, 24], maxZoom: 16 });
 }
 
-// ---- the list page
+// ---- the list page (the shape just saved in view, else all of them)
+let selected = null;
 if (!form) {
   for (const feature of page.features) {
     const layer = addShape(feature);
     if (layer === null) continue;
     layer.bindTooltip(el("span", {}, feature.properties.name), { sticky: true });
     layer.on("click", () => { window.location.href = feature.properties.url; });
+    if (feature.properties.id === page.selected) selected = layer;
   }
-  fit();
+  if (selected) map.fitBounds(selected.getBounds(), { padding: [24, 24], maxZoom: 16 });
+  else fit();
 }
 
 // ---- the edit page

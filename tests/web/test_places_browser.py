@@ -40,6 +40,7 @@ class GeofencePageTests(BrowserTestCase):
         page.click("#place-form button[type=submit]")
         page.wait_for_url(f"{self.live_server_url}/geofences/?saved=*", wait_until="domcontentloaded")
         assert "Drawn depot" in page.inner_text("#places-list")
+        assert page.inner_text(".messages") == "Geofence “Drawn depot” saved."
         depot = Geofence.objects.get(name="Drawn depot")
         assert depot.kind == "polygon" and depot.organization == self.org and depot.geometry.num_points == 5
         page.wait_for_function("() => window.fleetPlaces && fleetPlaces.shapes.getLayers().length === 1")

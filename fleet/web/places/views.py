@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from fleet.core.jsonout import dumps
 from fleet.core.maps import map_settings
 from fleet.core.models import Membership, Organization
-from fleet.core.scoping import for_user, get_for_user, organizations_where
+from fleet.core.scoping import for_user, get_for_user, organizations_where, parse_pk
 from fleet.geo import export, files, importing, services
 from fleet.geo.models import POI, Geofence
 from fleet.vendors.base import GEOFENCE_WRITE, POI_WRITE
@@ -122,6 +123,7 @@ def index(request: HttpRequest, kind: Kind) -> HttpResponse:
         "import_form": forms.ImportForm(organizations=orgs),
         "page": _page_data(kind, [kind.feature(obj) for obj in shown], editable=False),
     }
+    context["page"]["selected"] = parse_pk(request.GET.get("saved"))  # the shape just saved: the map shows it
     return render(request, "web/places.html", context)
 
 
@@ -146,6 +148,7 @@ def edit(request: HttpRequest, kind: Kind, pk: int | None = None) -> HttpRespons
         with transaction.atomic():  # the devices and groups are set before the write-back handlers run
             saved = kind.save(form.save(commit=False))
             form.save_m2m()
+        messages.success(request, f"{kind.singular.capitalize()} “{saved.name}” saved.")
         return redirect(f"{reverse(kind.name)}?saved={saved.pk}")
     features = [kind.feature(obj)] if pk is not None else []
     context = {"kind": kind, "obj": obj, "form": form, "origin": origin, "may_edit": may_edit}
@@ -162,6 +165,7 @@ def delete(request: HttpRequest, kind: Kind, pk: int) -> HttpResponse:
     if origin.read_only:
         raise PermissionDenied(origin.read_only)
     kind.delete(obj)
+    messages.success(request, f"{kind.singular.capitalize()} “{obj.name}” deleted.")
     return redirect(kind.name)
 
 
