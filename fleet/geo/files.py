@@ -86,13 +86,14 @@ def _geojson_feature(number: int, raw: object) -> Feature:
 
 
 def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    """Text without NUL characters (PostgreSQL refuses them), trimmed."""
+    return value.replace("\x00", "").strip() if isinstance(value, str) else ""
 
 
 def _properties(raw: dict) -> dict:
     """The properties fleet reads, "color" taken as "colour"; other names are ignored."""
     raw = {**raw, "colour": raw.get("colour", raw.get("color"))}
-    props = {k: raw[k] for k in TEXT_FIELDS if isinstance(raw.get(k), str)}
+    props = {k: _text(raw[k]) for k in TEXT_FIELDS if isinstance(raw.get(k), str)}
     props |= {k: raw[k] for k in NUMBER_FIELDS if raw.get(k) is not None}
     return props
 

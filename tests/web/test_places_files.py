@@ -205,3 +205,13 @@ def test_export_holds_only_the_users_organisations(alice, shapes, world_b):
     names = [f["properties"]["name"] for f in json.loads(alice.get(reverse("geofences-geojson")).content)["features"]]
     assert sorted(names) == sorted(g.name for g in shapes)
     assert b"b depot" not in alice.get(reverse("geofences-kml")).content
+
+
+def test_nul_characters_in_an_upload_are_dropped(alice, org_a):
+    doc = {
+        "type": "Feature",
+        "properties": {"name": "Sh\u0000op", "description": "a\u0000b", "radius_m": 60},
+        "geometry": {"type": "Point", "coordinates": [24.9, 60.1]},
+    }
+    outcome = upload(alice, "pois", "nul.geojson", json.dumps(doc).encode()).context["outcome"]
+    assert outcome.imported == ["Shop"] and POI.objects.get().description == "ab"

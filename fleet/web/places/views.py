@@ -95,7 +95,7 @@ def _deny_unless_editor(request: HttpRequest, obj: Model | None = None) -> None:
 
 def _search(kind: Kind, request: HttpRequest) -> tuple[QuerySet, str]:
     query = request.GET.get("q", "")
-    query = query.strip()[:200] if isinstance(query, str) else ""
+    query = query.replace("\x00", "").strip()[:200] if isinstance(query, str) else ""
     objects = for_user(kind.objects(), request.user)
     if query:
         objects = objects.filter(Q(name__icontains=query) | Q(description__icontains=query))
