@@ -335,3 +335,13 @@ def test_hostile_form_values_are_form_errors_never_a_500(client, user_a, world_a
                 if response.status_code >= 500:
                     failures.append(f"{url} {name}={value[:30]!r}: {response.status_code}")
     assert failures == []
+
+
+def test_the_admin_deletes_pois_through_the_services(client, superuser, world_a, monkeypatch):
+    deleted = []
+    real = services.delete_poi
+    monkeypatch.setattr(services, "delete_poi", lambda poi: (deleted.append(poi.pk), real(poi)))
+    client.force_login(superuser)
+    poi = world_a["poi"]
+    response = client.post(reverse("admin:geo_poi_delete", args=[poi.pk]), {"post": "yes"})
+    assert response.status_code == 302 and deleted == [poi.pk] and not POI.objects.filter(pk=poi.pk).exists()
