@@ -32,3 +32,12 @@ def bearing_deg(lat1, lon1, lat2, lon2):
 def metres_per_degree_lon(lat: float) -> float:
     """Metres per degree of longitude at latitude ``lat`` (an equirectangular projection's x scale)."""
     return M_PER_DEG * math.cos(math.radians(lat))
+
+
+def destination(lat: float, lon: float, bearing: float, distance_m: float) -> tuple[float, float]:
+    """The point ``distance_m`` away from (lat, lon) along the great circle leaving at ``bearing`` degrees."""
+    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing)
+    d = distance_m / EARTH_RADIUS_M
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), (math.degrees(l2) + 540.0) % 360.0 - 180.0

@@ -14,7 +14,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fleet.core.models import Membership, Organization
-from fleet.core.scoping import User, org_ids_for_user
+from fleet.core.scoping import User, organizations_where
 
 ADMIN = Membership.Role.ADMIN
 
@@ -25,9 +25,7 @@ class MemberError(Exception):
 
 def managed_organizations(user: User) -> models.QuerySet[Organization]:
     """The organisations whose members the user manages: those where they are an admin (superusers: all)."""
-    if user.is_authenticated and user.is_superuser:
-        return Organization.objects.all()
-    return Organization.objects.filter(pk__in=org_ids_for_user(user, (ADMIN,)))
+    return organizations_where(user, (ADMIN,))
 
 
 def manages(user: User, organization: Organization) -> bool:

@@ -63,3 +63,10 @@ def parse_pk(value: object) -> int | None:
 
 def organizations_for_user(user: User) -> models.QuerySet[Organization]:
     return for_user(Organization.objects.all(), user)
+
+
+def organizations_where(user: User, roles: tuple[str, ...]) -> models.QuerySet[Organization]:
+    """The organisations where the user has one of ``roles`` (superusers: all)."""
+    if user.is_authenticated and user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(pk__in=org_ids_for_user(user, roles))

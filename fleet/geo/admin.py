@@ -1,4 +1,4 @@
-"""Admin for geofences and POIs. Geofences are saved and deleted, POIs saved, through ``fleet.geo.services``, so
+"""Admin for geofences and POIs, saved and deleted through ``fleet.geo.services``, so
 the vendor accounts that hold a copy follow."""
 
 from django.contrib import admin
@@ -39,3 +39,11 @@ class POIAdmin(OrgScopedAdmin, LeafletGeoAdmin):
 
     def save_model(self, request: HttpRequest, obj: POI, form: ModelForm, change: bool) -> None:
         services.save_poi(obj)
+
+    def delete_model(self, request: HttpRequest, obj: POI) -> None:
+        services.delete_poi(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[POI]) -> None:
+        with transaction.atomic():
+            for poi in queryset:
+                services.delete_poi(poi)

@@ -1,4 +1,4 @@
-"""Saving and deleting geofences, and saving POIs, made in fleet (the admin, pages): validate, store, and notify
+"""Saving and deleting geofences and POIs made in fleet (the admin, pages): validate, store, and notify
 the write-back handlers other apps register here (the vendors app pushes to vendor accounts). Code that
 mirrors a vendor's own geofences and POIs saves the model directly, so nothing is echoed back."""
 
@@ -60,3 +60,9 @@ def save_poi(poi: POI) -> POI:
         for handler in _poi_saved:
             transaction.on_commit(partial(handler, poi))
     return poi
+
+
+def delete_poi(poi: POI) -> None:
+    """Delete the POI. No vendor copy is deleted: no connector deletes POIs (Metrotec documents no POI delete)."""
+    with transaction.atomic():
+        poi.delete()

@@ -34,6 +34,7 @@ def geofence_feature(g: Geofence) -> dict:
         org=g.organization_id,
         name=g.name,
         kind=g.kind,
+        colour=g.colour,
         radius_m=g.radius_m,
         width_m=g.width_m,
         description=g.description,
@@ -42,7 +43,14 @@ def geofence_feature(g: Geofence) -> dict:
 
 def poi_feature(p: POI) -> dict:
     return feature(
-        p.point, id=p.pk, org=p.organization_id, name=p.name, purpose=p.purpose, radius_m=p.radius_m, address=p.address
+        p.point,
+        id=p.pk,
+        org=p.organization_id,
+        name=p.name,
+        purpose=p.purpose,
+        colour=p.colour,
+        radius_m=p.radius_m,
+        address=p.address,
     )
 
 

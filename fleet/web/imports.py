@@ -75,7 +75,8 @@ class GpxImportForm(forms.Form):
         return zoneinfo.ZoneInfo(self.cleaned_data["timezone"] or "UTC")
 
 
-def _content_length(request: HttpRequest) -> int:
+def content_length(request: HttpRequest) -> int:
+    """The request's declared body size (0 when missing or unreadable), to refuse a big upload before reading it."""
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -106,7 +107,7 @@ def import_gpx_view(request: HttpRequest) -> HttpResponse:
     devices = importable_devices(request.user)
     if request.method != "POST":
         return _page(request, GpxImportForm(devices=devices))
-    if _content_length(request) > MAX_BYTES + 64 * 1024:  # refuse before the upload is read and spooled to disk
+    if content_length(request) > MAX_BYTES + 64 * 1024:  # refuse before the upload is read and spooled to disk
         return _page(request, GpxImportForm(devices=devices), status=400, error=too_large())
     _deny_other_roles(request)
     form = GpxImportForm(request.POST, request.FILES, devices=devices)

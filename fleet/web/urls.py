@@ -1,6 +1,7 @@
 from django.urls import path
 
 from fleet.web import alerts, dispatch, imports, integrations, members, tokens, views
+from fleet.web.places import urls as places
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -38,4 +39,5 @@ urlpatterns = [
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),
     path("members/<slug:slug>/<int:pk>/role/", members.member_role, name="member-role"),
     path("members/<slug:slug>/<int:pk>/remove/", members.member_remove, name="member-remove"),
+    *places.urlpatterns,
 ]

@@ -1,6 +1,7 @@
 // Overlay layers from /live/layers.json (geofences, POIs, tasks, beacons) and the selected vehicle's trail.
 
 import { el, urlFor } from "./format.js";
+import { CorridorWidths, shapeLayer } from "./shapes.js";
 
 const L = window.L;
 const TASK_COLORS = {
@@ -24,10 +25,6 @@ async function getJson(url) {
   }
 }
 
-function metresPerPixel(lat, zoom) {
-  return (40075016.686 * Math.cos((lat * Math.PI) / 180)) / 2 ** (zoom + 8);
-}
-
 export class Overlays {
   constructor(map, store) {
     this.map = map;
@@ -37,11 +34,10 @@ export class Overlays {
     this.tasks = L.layerGroup();
     this.beacons = L.layerGroup();
     this.trail = L.layerGroup();
-    this.corridors = [];
+    this.corridors = new CorridorWidths(map);
     this.taskLines = []; // [polyline, device id, destination]
     this.trails = new Map(); // device id -> {line, points}
     this.pinned = new Set(); // device ids whose trail stays when the selection moves on
-    map.on("zoomend", () => this.sizeCorridors());
   }
 
   groups() {
@@ -64,30 +60,16 @@ export class Overlays {
 
   drawGeofences(features) {
     this.geofences.clearLayers();
-    this.corridors = [];
-    const style = { color: "#1f6feb", weight: 2, fillOpacity: 0.08, opacity: 0.8 };
+    this.corridors.clear();
     for (const f of features) {
       const p = f.properties, g = f.geometry;
-      let layer;
-      if (g.type === "Point") layer = L.circle([g.coordinates[1], g.coordinates[0]], { ...style, radius: p.radius_m || 50 });
-      else if (g.type === "LineString") {
-        const latlngs = g.coordinates.map(([x, y]) => [y, x]);
-        layer = L.polyline(latlngs, { color: "#1f6feb", opacity: 0.25, lineCap: "round", lineJoin: "round" });
-        this.corridors.push([layer, p.width_m || 20, latlngs[0][0]]);
-      } else if (g.type === "Polygon") layer = L.polygon(g.coordinates.map((ring) => ring.map(([x, y]) => [y, x])), style);
-      else continue;
+      const layer = shapeLayer(f, p.colour || undefined);
+      if (layer === null) continue;
       const extra = g.type === "LineString" ? `corridor, ${p.width_m} m wide` : g.type === "Point" ? `circle, ${p.radius_m} m` : "polygon";
       layer.bindTooltip(tip(p.name, extra, p.description), { sticky: true });
       layer.feature = f;
       this.geofences.addLayer(layer);
-    }
-    this.sizeCorridors();
-  }
-
-  sizeCorridors() {
-    const zoom = this.map.getZoom();
-    for (const [layer, width, lat] of this.corridors) {
-      layer.setStyle({ weight: Math.max(3, width / metresPerPixel(lat, zoom)) });
+      this.corridors.add(layer);
     }
   }
 
@@ -95,7 +77,7 @@ export class Overlays {
     this.pois.clearLayers();
     for (const f of features) {
       const [lon, lat] = f.geometry.coordinates, p = f.properties;
-      const m = L.circleMarker([lat, lon], { radius: 6, color: "#fff", weight: 2, fillColor: "#0e9384", fillOpacity: 1 });
+      const m = L.circleMarker([lat, lon], { radius: 6, color: "#fff", weight: 2, fillColor: p.colour || "#0e9384", fillOpacity: 1 });
       m.bindTooltip(tip(p.name, p.purpose, p.address));
       this.pois.addLayer(m);
     }

@@ -18,7 +18,10 @@ def policy(response) -> dict[str, list[str]]:
     return {name: sources for name, *sources in (part.split() for part in header.split(";") if part.strip())}
 
 
-@pytest.mark.parametrize("name", ["home", "device-list", "reports:index", "reports:utilisation", "import-gpx"])
+@pytest.mark.parametrize(
+    "name",
+    ["home", "device-list", "reports:index", "reports:utilisation", "import-gpx", "geofences", "geofences-new", "pois"],
+)
 def test_every_page_forbids_inline_scripts_and_allows_the_tiles(client, user_a, world_a, name):
     client.force_login(user_a)
     directives = policy(client.get(reverse(name)))

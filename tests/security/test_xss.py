@@ -279,6 +279,13 @@ class XssTests(BrowserTestCase):
             assert text in page.inner_text("main"), text
         self.visit("/devices/import/")
         assert self.van.name in page.inner_text("#id_device")
+        self.visit("/geofences/", "() => window.fleetPlaces && fleetPlaces.shapes.getLayers().length === 2")
+        assert self.depot.name in page.inner_text("#places-list")
+        assert self.depot.name in self.hover("places-map", "fleetPlaces.map", *A)
+        self.visit(f"/geofences/{self.depot.pk}/", "() => window.fleetPlaces && fleetPlaces.current()")
+        assert hostile("Group") in page.inner_text("#id_groups") and self.depot.name in page.inner_text("h1")
+        self.visit("/pois/", "() => window.fleetPlaces && fleetPlaces.shapes.getLayers().length === 1")
+        assert self.shop.name in page.inner_text("#places-list")
 
     def test_the_admin_shows_the_payloads_as_text_under_the_policy(self):
         page = self.page

@@ -146,6 +146,8 @@ def test_layers_describe_circles_and_corridors_with_their_size(client, user_a, w
     data = client.get(reverse("live-layers")).json()
     road = next(f for f in data["geofences"]["features"] if f["properties"]["name"] == "a road")
     assert road["geometry"]["type"] == "LineString" and road["properties"]["width_m"] == 30
+    assert road["properties"]["colour"] == "#3388ff"  # each shape in its own colour on the live map
+    assert data["pois"]["features"][0]["properties"]["colour"] == "#e4572e"
     task = data["tasks"]["features"][0]
     assert task["geometry"]["coordinates"] == [24.95, 60.17]
     assert task["properties"]["device"] == world_a["device"].pk and task["properties"]["status"] == "created"
