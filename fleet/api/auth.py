@@ -56,7 +56,7 @@ class TokenThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):
-            return f"throttle:api:token:{request.auth.pk}"
+            return f"throttle:api:token:{request.auth.pk}:{request.auth.prefix}"
         if request.user and request.user.is_authenticated:
             return f"throttle:api:user:{request.user.pk}"
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

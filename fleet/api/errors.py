@@ -46,7 +46,8 @@ def handler(exc, context):
     detail = response.data
     if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
         fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
-        message = "The request has invalid fields." if fields.keys() - {"non_field_errors"} else _flatten(detail)
+        named = fields.keys() - {"non_field_errors"}
+        message = "The request has invalid fields." if named else " ".join(fields.get("non_field_errors", []))
     else:
         message = _flatten(detail.get("detail", detail) if isinstance(detail, dict) else detail)
     body = {"error": {"code": CODES.get(response.status_code, "error"), "message": message, "fields": fields}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -116,7 +117,7 @@ class GeoJSONField(serializers.Field):
             raise serializers.ValidationError('A GeoJSON geometry object, e.g. {"type": "Point", ...}.')
         try:
             return GEOSGeometry(json.dumps(data), srid=4326)
-        except (GEOSException, ValueError, TypeError) as exc:
+        except (GEOSException, GDALException, ValueError, TypeError) as exc:
             raise serializers.ValidationError(f"Not a readable GeoJSON geometry ({exc}).") from None
 
 
@@ -239,6 +240,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "updated",
         ]
         read_only_fields = ["id", "status", "late", "arrived", "work_started", "work_finished", "created", "updated"]
+        validators = []  # the unique order reference is checked in validate(), with a sentence
 
     def validate(self, data: dict) -> dict:
         org = data.get("organization", getattr(self.instance, "organization", None))

@@ -17,6 +17,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from fleet.api import serializers as s
+from fleet.api.auth import TokenScope
 from fleet.api.models import ApiToken
 from fleet.core.models import Membership, Organization
 from fleet.core.scoping import for_user, get_for_user, org_ids_for_user
@@ -121,9 +122,9 @@ def _settled_max(model) -> int:
     now = time.time()
     samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
     current = model.objects.aggregate(m=Max("pk"))["m"] or 0
-    if not samples or now - samples[-1][0] >= 1.0:
+    if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
         samples.append((now, current))
-        cache.set(key, samples[-120:], 3600)
+        cache.set(key, samples[-600:], 3600)
     old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
     return max(old) if old else 0
 
@@ -182,7 +183,7 @@ class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
     model = Geofence
     serializer_class = s.GeofenceSerializer
     pagination_class = ById
-    permission_classes = [permissions.IsAuthenticated, Editors]
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
     filterset_fields = ["organization", "kind"]
 
     def list(self, request, *args, **kwargs):
@@ -218,7 +219,7 @@ class PoiViewSet(Scoped, viewsets.ModelViewSet):
     model = POI
     serializer_class = s.PoiSerializer
     pagination_class = ById
-    permission_classes = [permissions.IsAuthenticated, Editors]
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
     filterset_fields = ["organization", "purpose"]
 
     def perform_create(self, serializer):
@@ -236,7 +237,7 @@ class TaskViewSet(Scoped, mixins.CreateModelMixin, mixins.UpdateModelMixin, view
     model = Task
     serializer_class = s.TaskSerializer
     pagination_class = ById
-    permission_classes = [permissions.IsAuthenticated, Editors]
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
     filterset_fields = ["organization", "status", "device", "late", "order_ref"]
 
     def perform_create(self, serializer):

@@ -1,0 +1,189 @@
+"""The REST API: tokens (scope, revocation, last used), one error body, organisation scoping (another
+organisation's ids are 404 everywhere), GeoJSON in and out with plain-word geometry errors, task moves through
+the state machine, cursor feeds that lose and repeat nothing while positions (late ones too) are stored, throttling,
+and the committed OpenAPI schema."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from fleet.api import views
+from fleet.api.models import ApiToken
+from fleet.core.models import Membership
+from fleet.dispatch.models import Task
+from fleet.tracking import ingest
+from fleet.tracking.models import Position
+from fleet.tracking.records import PositionRecord
+from tests.conftest import make_device, make_user
+
+pytestmark = pytest.mark.django_db
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+def api(user, scope="write") -> tuple[APIClient, ApiToken]:
+    token, key = ApiToken.issue(user, "test", scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client, token
+
+
+@pytest.fixture(autouse=True)
+def own_cache(settings):
+    """Throttle histories and feed samples live in the shared Redis: a key prefix of this test's own."""
+    import uuid
+
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}"}}
+
+
+@pytest.fixture
+def alice(org_a, django_user_model):
+    return make_user(django_user_model, "alice", org_a, role=Membership.Role.DISPATCHER, staff=False)
+
+
+def test_no_or_a_bad_token_is_401_with_the_error_body(alice):
+    assert APIClient().get("/api/v1/devices/").json()["error"]["code"] == "not_authenticated"
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer flt_nope")
+    response = bad.get("/api/v1/devices/")
+    assert response.status_code == 401 and "not valid" in response.json()["error"]["message"]
+    client, token = api(alice)
+    assert client.get("/api/v1/me/").json()["token"] == {"name": "test", "scope": "write"}
+    token.refresh_from_db()
+    assert token.last_used is not None
+    token.revoked = timezone.now()
+    token.save()
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_a_read_only_token_cannot_write_and_a_viewer_cannot_either(alice, org_a, django_user_model):
+    client, _ = api(alice, scope="read")
+    body = {"organization": org_a.pk, "order_ref": "R-1", "destination": {"type": "Point", "coordinates": [24.9, 60.1]}}
+    response = client.post("/api/v1/tasks/", body, format="json")
+    assert response.status_code == 403 and response.json()["error"]["message"] == "This token is read-only."
+    viewer = make_user(django_user_model, "view", org_a, role=Membership.Role.VIEWER, staff=False)
+    client, _ = api(viewer)
+    assert client.post("/api/v1/tasks/", body, format="json").status_code == 403
+
+
+def test_another_organisations_objects_are_404_and_never_listed(alice, org_a, org_b):
+    mine, theirs = make_device(org_a, "Mine"), make_device(org_b, "Theirs")
+    client, _ = api(alice)
+    assert [d["name"] for d in client.get("/api/v1/devices/").json()["results"]] == ["Mine"]
+    assert client.get(f"/api/v1/devices/{theirs.pk}/").status_code == 404
+    assert client.get(f"/api/v1/positions/?device={theirs.pk}").status_code in (200, 400)
+    assert client.get(f"/api/v1/positions/?device={theirs.pk}").json().get("results", []) == []
+    task = Task.objects.create(organization=org_b, order_ref="B", destination="POINT(24 60)")
+    assert (
+        client.post(f"/api/v1/tasks/{task.pk}/transition/", {"status": "cancelled"}, format="json").status_code == 404
+    )
+    body = {"organization": org_b.pk, "order_ref": "X", "destination": {"type": "Point", "coordinates": [24, 60]}}
+    assert client.post("/api/v1/tasks/", body, format="json").status_code in (400, 403)
+    assert mine.pk != theirs.pk
+
+
+def test_geofences_are_geojson_in_and_out_and_bad_shapes_are_named(alice, org_a):
+    client, _ = api(alice)
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[24.9, 60.1], [25.0, 60.1], [25.0, 60.2], [24.9, 60.2], [24.9, 60.1]]],
+    }
+    feature = {"type": "Feature", "geometry": square, "properties": {"organization": org_a.pk, "name": "Yard"}}
+    made = client.post("/api/v1/geofences/", feature, format="json")
+    assert made.status_code == 201, made.json()
+    assert made.json()["type"] == "Feature" and made.json()["geometry"]["type"] == "Polygon"
+    listed = client.get("/api/v1/geofences/").json()
+    assert listed["type"] == "FeatureCollection" and [f["properties"]["name"] for f in listed["features"]] == ["Yard"]
+    bow = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    bad = client.post("/api/v1/geofences/", {**feature, "geometry": bow}, format="json").json()["error"]
+    assert bad["code"] == "invalid" and bad["fields"]["geometry"] == ["Self-intersecting."]
+    nonsense = client.post("/api/v1/geofences/", {**feature, "geometry": {"type": "Blob"}}, format="json").json()
+    assert "Not a readable GeoJSON geometry" in nonsense["error"]["fields"]["geometry"][0]
+
+
+def test_tasks_move_through_the_state_machine(alice, org_a):
+    van = make_device(org_a)
+    client, _ = api(alice)
+    body = {"organization": org_a.pk, "order_ref": "T-1", "destination": {"type": "Point", "coordinates": [24.9, 60.1]}}
+    task = client.post("/api/v1/tasks/", body, format="json").json()
+    assert task["status"] == "created"
+    again = client.post("/api/v1/tasks/", body, format="json").json()["error"]
+    assert again["fields"]["order_ref"] == ["The organisation already has a task T-1."]
+    refused = client.post(f"/api/v1/tasks/{task['id']}/transition/", {"status": "completed"}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == {
+        "code": "conflict",
+        "message": "A task cannot go from created to completed.",
+        "fields": {},
+    }
+    assigned = client.post(f"/api/v1/tasks/{task['id']}/assign/", {"device": van.pk}, format="json").json()
+    assert (assigned["status"], assigned["device"]) == ("assigned", van.pk)
+
+
+def test_following_the_feed_while_positions_arrive_gives_every_stored_one_once(alice, org_a, monkeypatch):
+    monkeypatch.setattr(views, "FEED_SETTLE_S", 0.0)
+    vans = [make_device(org_a, f"Van {k}") for k in range(3)]
+    client, _ = api(alice)
+    start = timezone.now() - timedelta(hours=1)
+    seen: list[int] = []
+    cursor = 0
+
+    def follow():
+        nonlocal cursor
+        while True:
+            page = client.get(f"/api/v1/positions/feed/?after={cursor}&limit=7").json()
+            seen.extend(p["id"] for p in page["results"])
+            cursor = page["next"]
+            if not page["more"]:
+                return
+
+    for batch in range(6):
+        records = [
+            PositionRecord(str(v.pk), start + timedelta(seconds=60 * batch + k), 60.1, 24.9 + k / 1000)
+            for v in vans
+            for k in range(5)
+        ]
+        if batch >= 2:  # late fixes, for times already past
+            records += [PositionRecord(str(vans[0].pk), start - timedelta(minutes=batch), 60.2, 24.8)]
+        ingest.positions(org_a.pk, None, records)
+        follow()
+    assert len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(Position.objects.values_list("pk", flat=True))
+
+
+def test_the_feed_holds_back_what_was_stored_a_moment_ago(alice, org_a):
+    van = make_device(org_a)
+    client, _ = api(alice)
+    ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), timezone.now(), 60.1, 24.9)])
+    page = client.get("/api/v1/positions/feed/").json()
+    assert page == {"results": [], "next": 0, "more": False}  # not yet settled: asked again, it comes
+
+
+def test_a_token_over_its_rate_is_429_with_retry_after(alice, settings):
+    from rest_framework.settings import api_settings
+
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "api": "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    from fleet.api.auth import TokenThrottle
+
+    TokenThrottle.THROTTLE_RATES = rates
+    try:
+        client, _ = api(alice)
+        codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
+        last = client.get("/api/v1/me/")
+    finally:
+        TokenThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    assert codes[:3] == [200, 200, 200] and last.status_code == 429
+    assert int(last["Retry-After"]) > 0 and last.json()["error"]["code"] == "throttled"
+
+
+def test_the_committed_openapi_schema_is_the_generated_one(tmp_path):
+    out = tmp_path / "openapi.yaml"
+    call_command("spectacular", "--file", str(out), "--validate", "--fail-on-warn")
+    assert yaml.safe_load(out.read_text()) == yaml.safe_load(SCHEMA.read_text()), (
+        "the API changed: run `manage.py spectacular --file docs/openapi.yaml` and commit the diff"
+    )
