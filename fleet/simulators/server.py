@@ -42,8 +42,9 @@ SIMULATORS = {
     "datatrak": "fleet.simulators.datatrak:DatatrakSim",
     "safectory": "fleet.simulators.safectory:SafectorySim",
     "metrotec": "fleet.simulators.metrotec:MetrotecSim",
+    "itrack": "fleet.simulators.itrack:ItrackSim",
 }
-DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103}
+DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103, "itrack": 8104}
 STAT_KEYS = (
     "requests",
     "logins",
@@ -430,7 +431,9 @@ def start_simulator(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(SIMULATORS))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec")
+    parser.add_argument(
+        "--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec, 8104 itrack"
+    )
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--username", default="demo")

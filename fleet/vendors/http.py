@@ -114,12 +114,21 @@ class VendorHTTP:
         except egress.RefusedAddress as exc:
             raise VendorError(f"{method} {path}: {exc}", permanent=True) from None
 
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, parse=True, **kwargs)._parsed
+    def json(self, method: str, path: str, envelope: bool = False, **kwargs: Any) -> Any:
+        """The parsed body. With ``envelope``, a 4xx other than 401 and 429 whose body is a JSON object is
+        returned too, for the connector to read the vendor's error code in it (Navixy's ``status.code``)."""
+        return self.request(method, path, parse=True, envelope=envelope, **kwargs)._parsed
 
-    def _once(self, method: str, path: str, parse: bool = False, **kwargs: Any) -> httpx.Response:
+    def _once(
+        self, method: str, path: str, parse: bool = False, envelope: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         ratelimit.acquire(self.account_id, *self.rate)
         response = self.client.request(method, path, **kwargs)
+        if envelope and 400 <= response.status_code < 500 and response.status_code not in (401, 429):
+            body = _object_or_none(response.content)
+            if body is not None:
+                response._parsed = body
+                return response
         if response.status_code >= 300:
             raise self._error(method, path, response)
         if parse:
@@ -157,6 +166,14 @@ def parse_json(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, RecursionError):
         raise _Transient(f"malformed JSON ({len(content)} bytes)") from None
+
+
+def _object_or_none(content: bytes) -> dict | None:
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _excerpt(response: httpx.Response, secrets: tuple[str, ...] = ()) -> str:

@@ -13,6 +13,7 @@ CONNECTORS: dict[str, tuple[str, str]] = {
     "datatrak": ("Data Trak (Traccar 4.2)", "fleet.vendors.datatrak.DataTrakConnector"),
     "safectory": ("Safectory Track", "fleet.vendors.safectory.SafectoryConnector"),
     "metrotec": ("Metrotec", "fleet.vendors.metrotec.MetrotecConnector"),
+    "itrack": ("iTrack (Navixy)", "fleet.vendors.itrack.ItrackConnector"),
 }
 
 KIND_CHOICES = [(kind, label) for kind, (label, _) in CONNECTORS.items()]
