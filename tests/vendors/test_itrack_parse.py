@@ -12,7 +12,6 @@ from hypothesis import given
 
 from fleet.tracking.records import (
     DeviceRecord,
-    DriverRecord,
     EventRecord,
     GeofenceRecord,
     PoiRecord,

@@ -52,6 +52,12 @@ def read_back(account, vendor_id: str):
         return next(r for r in connector.geofences() if r.vendor_id == vendor_id)
 
 
+def coords(g) -> list:
+    if g.geom_type == "Point":
+        return [g.coords]
+    return list(g.exterior_ring.coords if g.geom_type == "Polygon" else g.coords)
+
+
 SHAPES = {
     "circle": {"geometry": Point(24.9, 60.2), "radius_m": 150},
     "polygon": {"geometry": Polygon(((24.90, 60.10), (24.95, 60.10), (24.95, 60.15), (24.90, 60.10)))},
@@ -72,9 +78,6 @@ def test_a_zone_of_each_shape_round_trips_within_a_metre(itrack, eager_celery, k
     assert zone["type"] == {"circle": "circle", "polygon": "polygon", "corridor": "sausage"}[kind]
     record = read_back(account, vendor_id)
     back, sent = GEOSGeometry(record.wkt), fence.geometry
-    coords = lambda g: (
-        [g.coords] if g.geom_type == "Point" else list(g.exterior_ring.coords if g.geom_type == "Polygon" else g.coords)
-    )
     assert within_1m(coords(back), coords(sent))
     assert (record.radius_m, record.width_m) == (fence.radius_m, fence.width_m)
     if kind == "circle":
