@@ -1,4 +1,4 @@
-"""The iTrack mappers against Navixy's published examples (reference/itrack-navixy/examples: every block that is
+"""The iTrack mappers against Navixy's published examples (tests/fixtures/itrack/examples: every block that is
 JSON is read, those of the resources fleet maps become records without a reject), times at the user's DST
 changes, and a property test over rows shaped like the examples."""
 
@@ -24,11 +24,8 @@ from fleet.vendors.itrack import ItrackConnector
 from tests.vendors import strategies as S
 from tests.vendors.test_metrotec_properties import ABSENT, check_rows, field
 
-EXAMPLES = Path("/work/shared/vendor-docs/reference/itrack-navixy/examples")
-if not EXAMPLES.exists():  # the lead's copy of the vendor docs sits beside the repository
-    EXAMPLES = Path(__file__).resolve().parents[3] / "shared/vendor-docs/reference/itrack-navixy/examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "itrack" / "examples"
 HELSINKI = ZoneInfo("Europe/Helsinki")
-pytestmark = pytest.mark.skipif(not EXAMPLES.exists(), reason="the vendor's examples are not on this machine")
 
 
 def load(name: str):
