@@ -137,6 +137,7 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "session_expire": _positive,
     "too_many_requests": lambda v: {"every": max(1, int(v["every"])), "retry_after": float(v.get("retry_after", 1))},
     "span_limit_days": _positive,
+    "storage_days": _positive,
     "history_limit": lambda v: max(1, int(v)),
     "tracker_blocked": _blocked,
 }

@@ -146,6 +146,19 @@ def test_history_needing_span_splitting_and_from_paging_is_complete(simulator):
         assert connector.max_span.total_seconds() > 0
 
 
+def test_a_range_beyond_the_tariffs_storage_is_noted_not_asked_again(simulator):
+    sim = simulator("itrack", devices=3)
+    account = itrack_account(sim)
+    sim.set_faults(storage_days=0.005)  # the last 7.2 minutes are kept
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert run.counts["positions"]["notes"] == {"beyond the tariff's storage period": 3}  # one per tracker
+    served = sim.truth()
+    assert stored_keys(account) == truth_keys(served)  # the latest states: what the vendor gave, nothing lost
+    assert len(truth_keys(served)) == 3 < len(truth_keys(sim.truth(all=True)))
+    assert sim.stats()["faults"]["storage_days"] == 3  # asked once per tracker, not again
+
+
 def test_blocked_trackers_are_counted_not_fatal(simulator):
     sim = simulator("itrack", devices=4)
     account = itrack_account(sim)

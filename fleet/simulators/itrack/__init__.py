@@ -353,14 +353,21 @@ class ItrackSim(Objects, SimCore):
         return {"limit_exceeded": False, "list": tracks}
 
     def track_read_call(self, p: dict[str, Any]) -> dict[str, Any]:
-        """Points in [from, to], oldest first; under the history_limit knob only the first n, ``limit_exceeded``."""
+        """Points in [from, to], oldest first; under the history_limit knob only the first n, ``limit_exceeded``;
+        under storage_days, none and ``limit_exceeded`` when ``from`` is older than that."""
         device, (start, end) = self.tracker(p), self.span(p)
-        rows = self.store.window(device, start, end, self.clock.now())
+        now = self.clock.now()
+        rows = self.store.window(device, start, end, now)
+        oldest = now - self.faults.knobs.get("storage_days", math.inf) * 86400
+        beyond = start < oldest
+        if beyond:  # from before the tariff's storage period: no points (as Navixy's track docs show)
+            rows = []
+            self.fault_stats["storage_days"] += 1
         limit = self.faults.knobs.get("history_limit")
         cut = bool(limit) and len(rows) > limit
         if cut:
             self.fault_stats["history_limit"] += 1
-        return {"limit_exceeded": cut, "list": self.serve(rows[:limit] if cut else rows)}
+        return {"limit_exceeded": cut or beyond, "list": self.serve(rows[:limit] if cut else rows)}
 
     def history_call(self, p: dict[str, Any]) -> dict[str, Any]:
         """History entries of the trackers in [from, to] by time; ``limit`` above the history limit is 212, more
