@@ -272,7 +272,7 @@ class ItrackConnector(base.Connector):
             end = min(until, start + self.max_span)
             first = parse.to_local(start, zone)
             try:
-                yield from self._pages(name, params, first, parse.to_local(end, zone), time_key, limit)
+                yield from self._pages(name, params, first, _wall_clock_end(end, zone), time_key, limit)
             except ItrackError as error:
                 if error.code == SPAN_TOO_BIG and self.max_span > timedelta(minutes=1):
                     self.max_span /= 2
@@ -381,6 +381,15 @@ class ItrackConnector(base.Connector):
         except ItrackError as error:
             if error.code != 201:
                 raise
+
+
+def _wall_clock_end(end: datetime, zone: tzinfo) -> str:
+    """``end`` on the user's wall clock; in the hour that repeats when the clocks go back, an hour later, so that
+    the server (which reads the first of the two) still covers ``end``."""
+    local = parse.to_local(end, zone)
+    if parse.to_utc(local, zone) < end:
+        return parse.to_local(end + timedelta(hours=1), zone)
+    return local
 
 
 def _failure(answer: object) -> object | None:

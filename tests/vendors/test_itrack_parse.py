@@ -199,6 +199,14 @@ def test_times_at_the_users_dst_changes_become_the_right_utc():
     assert parse.to_utc(None, HELSINKI) is None  # null stays null
 
 
+def test_a_window_ending_in_the_repeated_hour_is_asked_to_its_later_reading():
+    from fleet.vendors.itrack import _wall_clock_end
+
+    assert _wall_clock_end(datetime(2026, 10, 25, 0, 20, tzinfo=UTC), HELSINKI) == "2026-10-25 03:20:00"  # EEST
+    assert _wall_clock_end(datetime(2026, 10, 25, 1, 20, tzinfo=UTC), HELSINKI) == "2026-10-25 04:20:00"  # EET
+    assert _wall_clock_end(datetime(2026, 12, 4, 12, 0, tzinfo=UTC), HELSINKI) == "2026-12-04 14:00:00"
+
+
 def test_unknown_event_types_keep_their_vendor_name():
     row = {"id": 9, "tracker_id": 2, "time": "2026-12-01 10:00:00", "event": "harsh_driving"}
     assert parse.parse_event(row, HELSINKI).type == "harsh_driving"
