@@ -387,7 +387,7 @@ def _wall_clock_end(end: datetime, zone: tzinfo) -> str:
     """``end`` on the user's wall clock; in the hour that repeats when the clocks go back, an hour later, so that
     the server (which reads the first of the two) still covers ``end``."""
     local = parse.to_local(end, zone)
-    if parse.to_utc(local, zone) < end:
+    if parse.to_utc(local, zone) < end.replace(microsecond=0):
         return parse.to_local(end + timedelta(hours=1), zone)
     return local
 

@@ -204,7 +204,7 @@ def test_a_window_ending_in_the_repeated_hour_is_asked_to_its_later_reading():
 
     assert _wall_clock_end(datetime(2026, 10, 25, 0, 20, tzinfo=UTC), HELSINKI) == "2026-10-25 03:20:00"  # EEST
     assert _wall_clock_end(datetime(2026, 10, 25, 1, 20, tzinfo=UTC), HELSINKI) == "2026-10-25 04:20:00"  # EET
-    assert _wall_clock_end(datetime(2026, 12, 4, 12, 0, tzinfo=UTC), HELSINKI) == "2026-12-04 14:00:00"
+    assert _wall_clock_end(datetime(2026, 12, 4, 12, 0, 0, 500, tzinfo=UTC), HELSINKI) == "2026-12-04 14:00:00"
 
 
 def test_unknown_event_types_keep_their_vendor_name():

@@ -28,7 +28,7 @@ def served_keys(truth: dict, blocked: set | None = None) -> list[tuple[str, str]
 
 
 def stored_events(account: VendorAccount) -> list[tuple[str, str]]:
-    rows = Event.objects.filter(device__account=account).values_list("key", "type")
+    rows = Event.objects.filter(device__account=account, source="vendor").values_list("key", "type")
     return sorted((v, t) for v, t in rows)
 
 
