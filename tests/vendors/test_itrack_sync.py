@@ -97,13 +97,22 @@ def test_the_api_key_mode_needs_no_login(simulator):
 def test_bad_credentials_disable_the_account(simulator):
     sim = simulator("itrack", devices=2)
     org = None
-    for n, creds in enumerate(({"username": "demo", "password": "wrong"}, {"token": "f" * 32})):
+    wrong = ({"username": "demo", "password": "wrong"}, {"token": "f" * 32}, {"username": "demo", "password": "demo"})
+    for n, creds in enumerate(wrong):
+        creds |= {"dealer_id": "7"} if n == 2 else {}  # a dealer the platform does not know
         account = itrack_account(sim, org=org, name=f"wrong {n}", **creds)
         org = account.organization
         run = sync.sync_account(account)
         account.refresh_from_db()
         assert run.status == "error" and account.disabled_by_error, run.error
         assert "refused" in account.last_error
+
+
+def test_a_dealer_id_goes_with_the_login(simulator):
+    sim = simulator("itrack", devices=2)
+    account = itrack_account(sim, username="demo", password="demo", dealer_id="1")
+    assert sync.sync_account(account).status == "ok"
+    assert sim.stats()["logins"] == 1
 
 
 def test_an_ended_session_is_renewed_once(itrack):
