@@ -104,6 +104,14 @@ def _check_missing_ids(value: Any) -> dict[str, Any]:
     return {**_rate_of(MISSING_KINDS)(rate), **bodies}
 
 
+def _blocked(value: Any) -> dict[str, int]:
+    """iTrack: the first ``count`` trackers answer ``code`` (208 blocked, or 204 not found)."""
+    count, code = (value.get("count", 1), value.get("code", 208)) if isinstance(value, dict) else (value, 208)
+    if int(code) not in (204, 208):
+        raise ValueError("tracker_blocked code must be 204 or 208")
+    return {"count": max(0, int(count)), "code": int(code)}
+
+
 KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "rate_limit": lambda v: {"every": max(1, int(v["every"])), "retry_after": float(v.get("retry_after", 1))},
     "errors": _check_errors,
@@ -129,6 +137,12 @@ KNOB_CHECKS: dict[str, Callable[[Any], Any]] = {
     "token_expiry": _positive,
     "empty_401": bool,
     "strict_limits": bool,
+    "session_expire": _positive,
+    "too_many_requests": lambda v: {"every": max(1, int(v["every"])), "retry_after": float(v.get("retry_after", 1))},
+    "span_limit_days": _positive,
+    "storage_days": _positive,
+    "history_limit": lambda v: max(1, int(v)),
+    "tracker_blocked": _blocked,
 }
 KEPT_WHEN_OFF = frozenset({"require_version", "strict_limits"})  # knobs whose off state differs from their absence
 

@@ -42,9 +42,10 @@ SIMULATORS = {
     "datatrak": "fleet.simulators.datatrak:DatatrakSim",
     "safectory": "fleet.simulators.safectory:SafectorySim",
     "metrotec": "fleet.simulators.metrotec:MetrotecSim",
+    "itrack": "fleet.simulators.itrack:ItrackSim",
     "fleetv2": "fleet.simulators.fleetv2:FleetV2Sim",
 }
-DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103, "fleetv2": 8105}
+DEFAULT_PORTS = {"datatrak": 8101, "safectory": 8102, "metrotec": 8103, "itrack": 8104, "fleetv2": 8105}
 STAT_KEYS = (
     "requests",
     "logins",
@@ -433,7 +434,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(SIMULATORS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
-        "--port", type=int, default=None, help="default: 8101 datatrak, 8102 safectory, 8103 metrotec, 8105 fleetv2"
+        "--port",
+        type=int,
+        default=None,
+        help="default: 8101 datatrak, 8102 safectory, 8103 metrotec, 8104 itrack, 8105 fleetv2",
     )
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)

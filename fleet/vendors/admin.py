@@ -28,14 +28,18 @@ class VendorAccountForm(forms.ModelForm):
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="A token or API key, used instead of the username and password when given (Metrotec: the API key "
-        "from its admin panel; without one, the username and password log in for a short-lived JWT).",
+        "from its admin panel; without one, the username and password log in for a short-lived JWT; iTrack: an API "
+        "key hash from its web interface, else the username and password log in for a session hash).",
     )
     language = forms.CharField(
         required=False,
         max_length=16,
         help_text="Metrotec: the language of the vendor's labels (e.g. et, en); blank: the vendor's default.",
     )
-    SHOWN = ("username", "language")  # stored in the credentials, but no secret: shown back
+    dealer_id = forms.CharField(
+        required=False, max_length=32, help_text="iTrack: the dealer id its login needs, when the platform asks one."
+    )
+    SHOWN = ("username", "language", "dealer_id")  # stored in the credentials, but no secret: shown back
 
     class Meta:
         model = VendorAccount

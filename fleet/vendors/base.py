@@ -35,7 +35,7 @@ REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 POI_REPORTS = "poi_reports"  # the vendor's POI visit reports, made asynchronously (create, poll, fetch)
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
 
-NOT_SECRET = frozenset({"language"})  # account settings kept with the credentials that need no masking
+NOT_SECRET = frozenset({"language", "dealer_id"})  # account settings kept with the credentials that need no masking
 
 # Resources whose objects are retired when the vendor stops listing them (the sync compares the ids listed).
 LISTED = frozenset({DEVICES, GROUPS, DRIVERS, BEACONS, GEOFENCES})

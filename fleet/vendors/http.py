@@ -151,8 +151,10 @@ class VendorHTTP:
         except egress.RefusedAddress as exc:
             raise VendorError(f"{method} {path}: {exc}", permanent=True) from None
 
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, parse=True, **kwargs)._parsed
+    def json(self, method: str, path: str, envelope: bool = False, **kwargs: Any) -> Any:
+        """The parsed body. With ``envelope``, a 4xx other than 401 and 429 whose body is a JSON object is
+        returned too, for the connector to read the vendor's error code in it (Navixy's ``status.code``)."""
+        return self.request(method, path, parse=True, envelope=envelope, **kwargs)._parsed
 
     def _buckets(self, scope: str | None) -> list[tuple[str, tuple[float, int]]]:
         buckets = [(self.bucket, self.rate)]
@@ -161,7 +163,13 @@ class VendorHTTP:
         return buckets
 
     def _once(
-        self, method: str, path: str, parse: bool = False, scope: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        parse: bool = False,
+        scope: str | None = None,
+        envelope: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response:
         buckets = self._buckets(scope)
         for bucket, rate in reversed(buckets):  # the scope's (slower) first: no global token idles meanwhile
@@ -171,6 +179,11 @@ class VendorHTTP:
             until = until if response.status_code != 429 else time.time() + retry_after(response)
             for bucket, _rate in buckets:
                 ratelimit.hold(bucket, until)
+        if envelope and 400 <= response.status_code < 500 and response.status_code not in (401, 429):
+            body = _object_or_none(response.content)
+            if body is not None:
+                response._parsed = body
+                return response
         if response.status_code >= 300:
             raise self._error(method, path, response)
         if parse:
@@ -210,6 +223,14 @@ def parse_json(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, RecursionError):
         raise _Transient(f"malformed JSON ({len(content)} bytes)") from None
+
+
+def _object_or_none(content: bytes) -> dict | None:
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _excerpt(response: httpx.Response, secrets: tuple[str, ...] = ()) -> str:

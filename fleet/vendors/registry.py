@@ -13,6 +13,7 @@ CONNECTORS: dict[str, tuple[str, str]] = {
     "datatrak": ("Data Trak (Traccar 4.2)", "fleet.vendors.datatrak.DataTrakConnector"),
     "safectory": ("Safectory Track", "fleet.vendors.safectory.SafectoryConnector"),
     "metrotec": ("Metrotec", "fleet.vendors.metrotec.MetrotecConnector"),
+    "itrack": ("iTrack (Navixy)", "fleet.vendors.itrack.ItrackConnector"),
     "fleetv2": ("fleet-v2 (Telemax)", "fleet.vendors.fleetv2.FleetV2Connector"),
 }
 

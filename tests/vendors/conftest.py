@@ -44,6 +44,14 @@ def metrotec_account(sim: RunningSimulator, org=None, name: str = "metrotec-sim"
     return account
 
 
+def itrack_account(sim: RunningSimulator, org=None, name: str = "itrack-sim", **creds) -> VendorAccount:
+    """An account on the iTrack simulator; its base URL names the API root (``…/api``, Navixy's ``…/v2``)."""
+    account = make_sim_account(sim, "itrack", org=org, name=name, **creds)
+    VendorAccount.objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
+    account.refresh_from_db()
+    return account
+
+
 @pytest.fixture
 def metrotec(simulator):
     """A Metrotec simulator with five vehicles and an account on it."""

@@ -16,15 +16,15 @@ TOKEN = "tok-0123456789-secret"
 
 
 def sim_account(sim, kind: str, **kwargs):
-    """An account on the simulator (Metrotec's base URL names its API root)."""
+    """An account on the simulator (Metrotec's and iTrack's base URLs name their API root)."""
     account = make_sim_account(sim, kind, **kwargs)
-    if kind == "metrotec":
+    if kind in ("metrotec", "itrack"):
         type(account).objects.filter(pk=account.pk).update(base_url=sim.url + "/api")
         account.refresh_from_db()
     return account
 
 
-@pytest.mark.parametrize("kind", ["datatrak", "metrotec", "fleetv2"])
+@pytest.mark.parametrize("kind", ["datatrak", "metrotec", "itrack", "fleetv2"])
 @pytest.mark.parametrize(
     "creds", [{"username": "demo", "password": PASSWORD}, {"token": TOKEN}], ids=["password", "token"]
 )

@@ -17,18 +17,18 @@ from tests.conftest import make_account, make_device, make_user
 
 
 def test_the_registry_lists_only_kinds_whose_connector_exists():
-    assert sorted(CONNECTORS) == ["datatrak", "fleetv2", "metrotec", "safectory"]
+    assert sorted(CONNECTORS) == ["datatrak", "fleetv2", "itrack", "metrotec", "safectory"]
     assert VendorAccount._meta.get_field("kind").choices == KIND_CHOICES
-    with pytest.raises(LookupError, match="no connector for kind 'itrack'"):
-        connector_class("itrack")
-    assert capabilities("itrack") == frozenset()
+    with pytest.raises(LookupError, match="no connector for kind 'acme'"):
+        connector_class("acme")
+    assert capabilities("acme") == frozenset()
     assert base.STREAM in capabilities("safectory")
 
 
 @pytest.fixture
 def orphan(org_a) -> VendorAccount:
     """An account stored before its kind left the registry (create() does not validate choices)."""
-    return make_account(org_a, name="Old iTrack", kind="itrack", next_run=timezone.now() - timedelta(seconds=1))
+    return make_account(org_a, name="Old Acme", kind="acme", next_run=timezone.now() - timedelta(seconds=1))
 
 
 @pytest.fixture
@@ -52,11 +52,13 @@ def account_form(org, **fields) -> dict:
 
 
 def test_the_admin_refuses_a_kind_without_a_connector(staff_client, org_a):
-    response = staff_client.post("/admin/vendors/vendoraccount/add/", account_form(org_a, kind="itrack"))
+    response = staff_client.post("/admin/vendors/vendoraccount/add/", account_form(org_a, kind="acme"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["kind"]
-    assert errors["kind"] == ["No connector for kind 'itrack': fleet can sync datatrak, fleetv2, metrotec, safectory."]
+    assert errors["kind"] == [
+        "No connector for kind 'acme': fleet can sync datatrak, fleetv2, itrack, metrotec, safectory."
+    ]
     assert not VendorAccount.objects.filter(name="New").exists()
 
 
@@ -69,14 +71,14 @@ def test_the_admin_still_adds_a_kind_with_a_connector(staff_client, org_a):
 def test_addaccount_refuses_a_kind_without_a_connector(org_a):
     with pytest.raises(
         CommandError,
-        match=r"--kind: invalid choice: 'itrack' \(choose from 'datatrak', 'fleetv2', 'metrotec', 'safectory'",
+        match=r"--kind: invalid choice: 'acme' \(choose from 'datatrak', 'fleetv2', 'itrack', 'metrotec', 'safectory'",
     ):
         call_command(
             "addaccount",
             "--org",
             org_a.slug,
             "--kind",
-            "itrack",
+            "acme",
             "--name",
             "x",
             "--base-url",
@@ -89,10 +91,10 @@ def test_addaccount_refuses_a_kind_without_a_connector(org_a):
 
 def test_a_sync_of_a_stored_account_without_a_connector_disables_it_with_a_clear_error(orphan):
     run = sync.sync_account(orphan)
-    assert (run.status, run.error) == (SyncRun.Status.ERROR, "no connector for kind 'itrack'")
+    assert (run.status, run.error) == (SyncRun.Status.ERROR, "no connector for kind 'acme'")
     orphan.refresh_from_db()
     assert orphan.disabled_by_error
-    assert orphan.last_error == "no connector for kind 'itrack'"
+    assert orphan.last_error == "no connector for kind 'acme'"
 
 
 def test_the_sync_loop_tries_it_once_and_then_leaves_it_alone(orphan, monkeypatch):
@@ -117,7 +119,7 @@ def test_pages_listing_a_stored_account_without_a_connector_still_render(staff_c
     ]:
         assert staff_client.get(url).status_code == 200, url
     change = staff_client.get(f"/admin/vendors/vendoraccount/{orphan.pk}/change/").content.decode()
-    assert "No connector for kind &#x27;itrack&#x27;" in change
+    assert "No connector for kind &#x27;acme&#x27;" in change
 
 
 def test_stream_and_write_back_skip_an_account_without_a_connector(orphan, org_a, django_capture_on_commit_callbacks):
@@ -137,7 +139,7 @@ def test_stream_and_write_back_skip_an_account_without_a_connector(orphan, org_a
 
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_task_of_an_account_without_a_connector_ends_at_once(org_a):
-    account = make_account(org_a, name="Old iTrack", kind="itrack")
+    account = make_account(org_a, name="Old Acme", kind="acme")
     asyncio.run(asyncio.wait_for(stream.stream_account(account.pk, asyncio.Event()), timeout=5))
     assert not VendorAccount.objects.get(pk=account.pk).stream_connected
 
@@ -145,4 +147,4 @@ def test_a_stream_task_of_an_account_without_a_connector_ends_at_once(org_a):
 def test_the_vendor_report_tab_names_the_missing_connector(orphan):
     window = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC), None)
     answer = reports.fetch("trips", orphan, ["1"], [window])
-    assert answer == {"vendor": "itrack", "offers": True, "rows": [], "error": "no connector for kind 'itrack'"}
+    assert answer == {"vendor": "acme", "offers": True, "rows": [], "error": "no connector for kind 'acme'"}

@@ -17,6 +17,7 @@ DEMO_ACCOUNTS = [
     ("Data Trak demo", "datatrak", "http://127.0.0.1:8101"),
     ("Safectory demo", "safectory", "http://127.0.0.1:8102"),
     ("Metrotec demo", "metrotec", "http://127.0.0.1:8103/api"),  # Metrotec's base URL names its API root
+    ("iTrack demo", "itrack", "http://127.0.0.1:8104/api"),  # Navixy's base URL names its API root (…/v2)
     ("fleet-v2 demo", "fleetv2", "http://127.0.0.1:8105"),
 ]
 
