@@ -1,10 +1,10 @@
-"""Alerts in Chromium: a vehicle drives into a geofence, the event engine finds the entry, a dashboard rule
-makes it an alert, and a toast appears on the live map of every member of the organisation (two sessions),
-never on another organisation's; the event feed lists it and records who acknowledged it."""
+"""Alerts in Chromium: a dispatcher draws a geofence on the Geofences page, a vehicle drives into it, the event
+engine finds the entry, a dashboard rule makes it an alert, and a toast appears on the live map of every member
+of the organisation (two sessions), never on another organisation's; the event feed lists it and records who
+acknowledged it."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.gis.geos import Polygon
 
 from fleet.core.models import Membership
 from fleet.events import notify, places
@@ -23,14 +23,6 @@ class AlertTests(BrowserTestCase):
         places.forget()
         notify._rules.clear()
         self.make_world()
-        self.depot = Geofence.objects.create(
-            organization=self.org,
-            name="Depot <script>",
-            kind="polygon",
-            geometry=Polygon(
-                ((24.950, 60.170), (24.960, 60.170), (24.960, 60.175), (24.950, 60.175), (24.950, 60.170))
-            ),
-        )
         NotificationRule.objects.create(organization=self.org, name="Depot", event_types=["geofenceEnter"])
         make_user(get_user_model(), "bob", self.org, role=Membership.Role.DISPATCHER, staff=False)
         make_user(get_user_model(), "carol", self.org_b)
@@ -45,13 +37,30 @@ class AlertTests(BrowserTestCase):
         page.wait_for_function("() => window.fleetMap && fleetMap.socket.status === 'live'")
         return context, page
 
-    def test_a_vehicle_entering_a_geofence_raises_a_toast_for_its_organisation_only(self):
+    def draw_depot(self) -> Geofence:
+        page = self.page
+        page.goto(f"{self.live_server_url}/geofences/new/", wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fleetPlaces && fleetPlaces.ready")
+        page.click(".leaflet-pm-icon-polygon")
+        box = page.locator("#places-map").bounding_box()
+        for fx, fy in ((0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6), (0.4, 0.4)):
+            page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_function("() => document.querySelector('[name=shape]').value.includes('Polygon')")
+        page.fill("#id_name", "Depot <script>")
+        page.click("#place-form button[type=submit]")
+        page.wait_for_url(f"{self.live_server_url}/geofences/?saved=*", wait_until="domcontentloaded")
+        return Geofence.objects.get(name="Depot <script>")
+
+    def test_a_vehicle_entering_a_drawn_geofence_raises_a_toast_for_its_organisation_only(self):
         self.log_in()
+        self.depot = self.draw_depot()
+        centre = self.depot.geometry.centroid
+        self.page.goto(f"{self.live_server_url}/", wait_until="domcontentloaded")
         self.page.wait_for_function("() => window.fleetMap && fleetMap.socket.status === 'live'")
         bob_context, bob = self.open_map("bob")
         carol_context, carol = self.open_map("carol")
         try:
-            send_positions(self.van, fix(self.van, 60.1725, 24.9550, 0, speed=20.0, ignition=True))
+            send_positions(self.van, fix(self.van, centre.y, centre.x, 0, speed=20.0, ignition=True))
             for page in (self.page, bob):
                 page.wait_for_selector(".toast", timeout=5000)
                 assert page.inner_text(".toast") == "Entered geofence · Van 01 · Depot <script>"
