@@ -68,7 +68,13 @@ def fix(device, lat: float, lon: float, seconds_ago: float = 0, speed: float = 0
     )
 
 
-@override_settings(CHANNEL_LAYERS=private_layers())
+def private_caches() -> dict:
+    """The cache (Redis) outlives a test run: a key prefix of our own, so nothing a run claimed (a notification
+    rule's interval, a throttle) is seen by the next."""
+    return {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"web{uuid.uuid4().hex[:8]}"}}
+
+
+@override_settings(CHANNEL_LAYERS=private_layers(), CACHES=private_caches())
 class BrowserTestCase(ChannelsLiveServerTestCase):
     """Starts Daphne (in setUpClass, after the private channel layer is in place) and one Chromium."""
 
