@@ -273,6 +273,10 @@ VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
 VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails
+# Metrotec documents no rate limit: requests per second per account (burst: two seconds' worth), shared by every
+# worker through the account's token bucket, and route history requests in flight at once per sync.
+METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
+METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
 # (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
 # production unless a vendor server really is on the private network.

@@ -1,6 +1,7 @@
 """The connector contract: every hook a vendor connector may implement, and the capabilities that
 declare which ones it does. A hook a connector does not override raises a permanent VendorError."""
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -117,6 +118,8 @@ class Connector:
         self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=secrets)
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
+        self._auth_lock = threading.Lock()  # one login at a time, however many requests are in flight
+        self._auth_generation = 0  # logins so far: a 401 on a request sent before the latest one needs none
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
         self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
 
@@ -133,20 +136,34 @@ class Connector:
         return f"<{type(self).__name__} account={self.account_id} {self.base_url}>"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """JSON call that logs in first, and once more if the session has expired."""
-        if not self.logged_in:
-            self.login()
+        """JSON call that logs in first, and once more if the session has expired. Safe from several threads:
+        requests that meet the same expired session log in once between them."""
+        generation = self._login_if(self.needs_login)
         try:
             return self.http.json(method, path, **kwargs)
         except AuthExpired:
             if self.basic_auth:  # no session to renew: the credentials themselves are refused
                 raise VendorError(f"{method} {path}: credentials refused", permanent=True) from None
-            self.logged_in = False
-            self.login()
+            self._login_if(lambda: self._auth_generation == generation)
             try:
                 return self.http.json(method, path, **kwargs)
             except AuthExpired:
                 raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
+
+    def needs_login(self) -> bool:
+        """Whether the next request must log in first."""
+        return not self.logged_in
+
+    def _login_if(self, needed: Callable[[], bool]) -> int:
+        """Log in when ``needed()`` still holds once the auth lock is held; return the login generation."""
+        if not needed():
+            return self._auth_generation
+        with self._auth_lock:
+            if needed():
+                self.logged_in = False
+                self.login()
+                self._auth_generation += 1
+            return self._auth_generation
 
     def map_rows(self, resource: str, rows: object, mapper: Callable[[Any], Record]) -> list[Record]:
         """``mapper`` over each vendor row; a row it cannot read is counted in ``rejects[resource]`` with its

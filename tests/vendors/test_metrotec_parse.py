@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleet.vendors import base
-from fleet.vendors.metrotec import (
+from fleet.vendors.metrotec.parse import (
     format_time,
     parse_driver,
     parse_geozone,

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from fleet.tracking import validate
 from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PoiRecord, PositionRecord, TaskRecord
-from fleet.vendors.metrotec import (
-    MetrotecConnector,
+from fleet.vendors.metrotec import MetrotecConnector
+from fleet.vendors.metrotec.parse import (
     parse_driver,
     parse_geozone,
     parse_poi,

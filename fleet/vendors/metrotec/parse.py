@@ -1,15 +1,7 @@
-"""Metrotec (Estonia): vehicles keyed by registration number, drivers, latest positions and route history, the
-route log and stops, geozones, POIs and tasks (read and written), asynchronous POI reports (the vendor's
-Metrotec API excerpt and reference/metrotec/NOTES.md).
-
-Paths, auth, fetchers, then the pure mappers. The excerpt lost most URL paths: ``PATHS`` holds the ones its
-naming implies, to verify against the vendor's published OpenAPI file; the base URL names the API root
-(``https://api.metrotec.ee/api`` for 1.1.0, ``…/public`` for 1.0.0).
-"""
+"""Metrotec's payloads → canonical records and report rows, and fleet's objects → Metrotec's bodies: pure functions
+of one row each (a row they cannot read raises ``base.Reject`` or fails, and ``map_rows`` counts it)."""
 
 import json
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,244 +15,17 @@ from fleet.tracking.records import (
     TaskRecord,
 )
 from fleet.vendors import base
-from fleet.vendors.errors import AuthExpired, VendorError
+from fleet.vendors.errors import VendorError
 from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
 
-PATHS = {
-    "login": "/login",
-    "vehicles": "/vehicles",
-    "positions": "/positions",  # the latest position of every vehicle
-    "history": "/history",  # route history of one vehicle from a time
-    "route_log": "/routelog",  # trips
-    "stops": "/stops",
-    "drivers": "/drivers",
-    "geozones": "/geozones",  # GET, POST; PUT and DELETE /geozones/{id}
-    "zone_links": "/vehicles/zones",  # POST links a vehicle to a geozone's alarms, DELETE unlinks
-    "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
-    "pois": "/pois",  # GET, POST; PUT /pois/{id}
-    "poi_reports": "/poireports",  # GET (statuses), POST (create); GET /poireports/{id}: the rows
-}
 REPORT_STATUSES = {0: "waiting", 1: "processing", 2: "done"}
 TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 5: "cancelled"}
 STATUS_CODES = {name: code for code, name in TASK_STATUSES.items()}
 POI_PURPOSES = {0: "poi", 1: "customer", 2: "wifi", 3: "beacon"}
 PURPOSE_CODES = {name: code for code, name in POI_PURPOSES.items()}
-API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
-ACCEPT = f"application/json; version={API_VERSION}"
-HISTORY_PAGE = 500  # rows per route history request
 RENEW_MARGIN_S = 60.0  # log in again this long before a JWT expires (a fifth of a shorter lifetime)
 
 
-class MetrotecConnector(base.Connector):
-    kind = "metrotec"
-    capabilities = frozenset(
-        {
-            base.DEVICES,
-            base.DRIVERS,
-            base.GEOFENCES,
-            base.TASKS,
-            base.POIS,
-            base.POSITIONS,
-            base.REPORTS,
-            base.GEOFENCE_WRITE,
-            base.TASK_WRITE,
-            base.POI_WRITE,
-            base.POI_REPORTS,
-        }
-    )
-    history_page: int = HISTORY_PAGE
-
-    def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
-        super().__init__(account_id, base_url, credentials)
-        self.http.client.headers["Accept"] = ACCEPT
-        if language := credentials.get("language"):
-            self.http.client.headers["Accept-Language"] = str(language)
-        self.renew_at: float | None = None  # when to log in again (a JWT's expiry, less a margin)
-        self._latest: list[PositionRecord] | None = None
-
-    # --- auth -------------------------------------------------------------
-    def login(self) -> None:
-        """An API key (``token``) is the Bearer token as it is; otherwise username and password buy a JWT that
-        is renewed before it expires (and once on a 401, by ``call``)."""
-        creds = self.credentials
-        if creds.get("token"):
-            self._bearer(str(creds["token"]), None)
-            self.basic_auth = True  # a static key: a 401 means the key itself is refused
-            return
-        if not (creds.get("username") and creds.get("password")):
-            raise VendorError("the account has no credentials: an API key, or a username and password", permanent=True)
-        self.http.client.headers.pop("Authorization", None)
-        body = {"username": creds["username"], "password": creds["password"]}
-        try:
-            answer = self.http.json("POST", PATHS["login"], json=body)
-        except AuthExpired:
-            raise VendorError("login refused: check the account's username and password", permanent=True) from None
-        except VendorError as exc:
-            if exc.status == 403:
-                raise VendorError("login refused: check the account's username and password", permanent=True) from None
-            raise
-        token = answer.get("jwt") if isinstance(answer, dict) else None
-        if not isinstance(token, str) or not token:
-            raise VendorError(f"POST {PATHS['login']}: the answer holds no jwt")
-        self.http.secrets = (*self.http.secrets, token)  # masked too, should an error body echo it
-        self._bearer(token, renew_at(answer.get("expires"), time.time()))
-
-    def _bearer(self, token: str, renew: float | None) -> None:
-        self.http.client.headers["Authorization"] = f"Bearer {token}"
-        self.renew_at, self.logged_in = renew, True
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        if self.logged_in and self.renew_at is not None and time.time() >= self.renew_at:
-            self.logged_in = False
-        return super().call(method, path, **kwargs)
-
-    # --- fetchers ---------------------------------------------------------
-    def devices(self) -> list[DeviceRecord]:
-        rows = self.call("GET", PATHS["vehicles"], params={"limit": -1})
-        return self.map_rows(base.DEVICES, rows, parse_vehicle)
-
-    def drivers(self) -> list[DriverRecord]:
-        rows = self.call("GET", PATHS["drivers"], params={"offset": -1})
-        return self.map_rows(base.DRIVERS, rows, parse_driver)
-
-    def geofences(self) -> list[GeofenceRecord]:
-        """The geozones not deleted (those with ``deleted_at`` are left out of the list, so they retire)."""
-        rows = self.call("GET", PATHS["geozones"])
-        if isinstance(rows, list):
-            rows = [r for r in rows if not (isinstance(r, dict) and r.get("deleted_at"))]
-        return self.map_rows(base.GEOFENCES, rows, parse_geozone)
-
-    def tasks(self) -> list[TaskRecord]:
-        """Every task, the finished ones too (their status is what comes back to fleet)."""
-        rows = self.call("GET", PATHS["tasks"], params={"all": 1, "limit": -1})
-        return self.map_rows(base.TASKS, rows, parse_task)
-
-    def pois(self) -> list[PoiRecord]:
-        return self.map_rows(base.POIS, self.call("GET", PATHS["pois"]), parse_poi)
-
-    def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
-        """Per vehicle, its latest position (the one with speed and heading) and then its route history from
-        ``since``; the history repeats the latest fix, which ingest drops as a duplicate. A vehicle whose latest
-        fix is older than ``since`` has no history to fetch: one request fewer (a request per vehicle is what
-        bounds this vendor's sync)."""
-        wanted = set(device_ids)
-        latest = [r for r in self.latest() if r.device_id in wanted and _at_or_after(r.fix_time, since)]
-        quiet = {r.device_id for r in self.latest() if r.device_id in wanted and _before(r.fix_time, since)}
-        batch: list[PositionRecord] = latest
-        for vehicle in (v for v in device_ids if v not in quiet):
-            for rows in self.history(vehicle, since, until):
-                batch += self.map_rows(base.POSITIONS, rows, lambda row, v=vehicle: parse_position(row, v))
-            if len(batch) >= self.history_page:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-    def latest(self) -> list[PositionRecord]:
-        """Every vehicle's latest position, asked once per connector (one sync)."""
-        if self._latest is None:
-            rows = self.call("GET", PATHS["positions"], params={"limit": -1})
-            self._latest = self.map_rows(base.POSITIONS, rows, parse_position)
-        return self._latest
-
-    def history(self, vehicle: str, since: datetime, until: datetime) -> Iterator[list[dict[str, Any]]]:
-        """Pages of the vehicle's route history, keyed by time: each page starts at the newest readable time of
-        the one before (inclusive, rows already seen skipped), so rows that move while paging are not lost."""
-        start, seen = since, set()
-        while True:
-            params = {"vehicle_id": vehicle, "start_from": format_time(start), "limit": self.history_page}
-            rows = self.call("GET", PATHS["history"], params=params)
-            if rows is None:
-                return
-            if not isinstance(rows, list):
-                raise VendorError(f"history of {vehicle}: expected a list, got {type(rows).__name__}")
-            fresh = [row for row in rows if _row_key(row) not in seen]
-            seen.update(_row_key(row) for row in fresh)
-            yield fresh
-            if len(rows) < self.history_page:
-                return
-            newest = max((t for t in map(_readable_time, rows) if t is not None and t <= until), default=None)
-            if newest is None or (newest <= start and not fresh):
-                raise VendorError(f"history of {vehicle}: a full page that does not move on in time")
-            start = newest
-
-    def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
-        """Trips from the route log, stops from the stops list, a summary added up from the route log."""
-        if kind not in ("trips", "stops", "summary"):
-            raise VendorError(f"metrotec has no {kind} report", permanent=True)
-        path, parse = (PATHS["stops"], parse_stop_report) if kind == "stops" else (PATHS["route_log"], parse_trip)
-        rows = []
-        for vehicle in device_ids:
-            params = {"vehicle_id": vehicle, "period_start": format_time(since), "period_stop": format_time(until)}
-            found = self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse)
-            rows += [summary(vehicle, found)] if kind == "summary" else found
-        return rows
-
-    def create_poi_report(self, since: datetime, until: datetime) -> str:
-        body = {"datetime": [format_time(since), format_time(until)], "type": "poi", "type_id": None}
-        return self._create(PATHS["poi_reports"], body | {"group": "vehicle", "group_id": None})
-
-    def poi_report_status(self, report_id: str) -> str:
-        rows = self.call("GET", PATHS["poi_reports"])
-        rows = rows if isinstance(rows, list) else []
-        row = next((r for r in rows if isinstance(r, dict) and str(r.get("id")) == report_id), None)
-        if row is None:
-            raise VendorError(f"POI report {report_id} is not in the vendor's list", permanent=True)
-        status = REPORT_STATUSES.get(row.get("status"))
-        if status is None:
-            raise VendorError(f"POI report {report_id}: unknown status {row.get('status')!r}")
-        return status
-
-    def poi_report_rows(self, report_id: str) -> list[dict[str, Any]]:
-        rows = self.call("GET", f"{PATHS['poi_reports']}/{report_id}")
-        return self.map_rows("poi report", rows, parse_visit)
-
-    # --- write-back -------------------------------------------------------
-    def _create(self, path: str, body: dict[str, Any]) -> str:
-        """POST a new object; return the id the vendor gave it."""
-        answer = self.call("POST", path, json=body)
-        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise VendorError(f"POST {path}: the answer holds no id")
-        return str(answer["id"])
-
-    def create_geofence(self, record: GeofenceRecord) -> str:
-        return self._create(PATHS["geozones"], {"id": "newItem", **render_geozone(record)})
-
-    def update_geofence(self, record: GeofenceRecord) -> None:
-        body = {"id": int(record.vendor_id), **render_geozone(record)}
-        self.call("PUT", f"{PATHS['geozones']}/{record.vendor_id}", json=body)
-
-    def delete_geofence(self, vendor_id: str) -> None:
-        self.call("DELETE", f"{PATHS['geozones']}/{vendor_id}")
-
-    def link_geofence(self, device_id: str, geofence_id: str, unlink: bool = False) -> None:
-        """Alarms on entering and leaving (events 1 and 2) the geozone for the vehicle."""
-        body = {"object_id": device_id, "zoneId": int(geofence_id), "events": [1, 2]}
-        self.call("DELETE" if unlink else "POST", PATHS["zone_links"], json=body)
-
-    def create_task(self, record: TaskRecord) -> str:
-        return self._create(PATHS["tasks"], render_task(record))
-
-    def update_task(self, record: TaskRecord) -> None:
-        """An edit (``edit: true``: the vendor keeps it in its audit log)."""
-        self.call("PUT", f"{PATHS['tasks']}/{record.vendor_id}", json={**render_task(record), "edit": True})
-
-    def delete_task(self, vendor_id: str) -> None:
-        """Metrotec documents no delete: the task is cancelled and made inactive."""
-        body = {"status": STATUS_CODES["cancelled"], "active": False, "edit": True}
-        self.call("PUT", f"{PATHS['tasks']}/{vendor_id}", json=body)
-
-    def create_poi(self, record: PoiRecord) -> str:
-        return self._create(PATHS["pois"], render_poi(record))
-
-    def update_poi(self, record: PoiRecord) -> None:
-        self.call("PUT", f"{PATHS['pois']}/{record.vendor_id}", json=render_poi(record))
-
-    def delete_poi(self, vendor_id: str) -> None:
-        raise VendorError("metrotec cannot delete POIs (its API documents none): remove it in Metrotec", permanent=True)
-
-
-# --- pure mappers -----------------------------------------------------------
 def renew_at(expires: object, now: float) -> float | None:
     """When to renew a JWT whose ``expires`` is a Unix time (or, when small, seconds from now); None when the
     answer does not say (a 401 then triggers the renewal)."""
@@ -273,27 +38,6 @@ def renew_at(expires: object, now: float) -> float | None:
 
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _at_or_after(moment: object, since: datetime) -> bool:
-    return isinstance(moment, datetime) and moment.tzinfo is not None and moment >= since
-
-
-def _before(moment: object, since: datetime) -> bool:
-    return isinstance(moment, datetime) and moment.tzinfo is not None and moment < since
-
-
-def _readable_time(row: object) -> datetime | None:
-    try:
-        return parse_time(row.get("GMTime")) if isinstance(row, dict) else None
-    except base.Reject:
-        return None
-
-
-def _row_key(row: object) -> tuple:
-    if not isinstance(row, dict):
-        return (repr(row),)
-    return tuple(repr(row.get(k)) for k in ("GMTime", "lat", "lon", "Ypos", "Xpos"))
 
 
 def parse_heading(value: object) -> float | None:
