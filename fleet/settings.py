@@ -183,6 +183,9 @@ STATIC_URL = "static/"
 # (make run does; manage.py check --deploy warns when the manifest is missing or behind).
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (task files): kept here, never served as static files (reach them through the app).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -275,6 +278,8 @@ VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails
 # Metrotec documents no rate limit: requests per second per account (burst: two seconds' worth), shared by every
 # worker through the account's token bucket, and route history requests in flight at once per sync.
+# Files attached to tasks (images, PDF documents): the largest accepted, in bytes.
+TASK_FILE_MAX_BYTES = env.int("TASK_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
 METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused

@@ -19,6 +19,7 @@ from fleet.tracking.records import (
     GroupRecord,
     PoiRecord,
     PositionRecord,
+    TaskFileRecord,
     TaskRecord,
     TripRecord,
 )
@@ -31,6 +32,7 @@ Record = TypeVar("Record")
 # What a connector can do; the sync walks only what its connector declares.
 DEVICES, GROUPS, DRIVERS, BEACONS = "devices", "groups", "drivers", "beacons"
 GEOFENCES, POIS, TASKS = "geofences", "pois", "tasks"
+TASK_FILES = "task_files"  # files attached to tasks: listed (metadata) and uploaded
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 POI_REPORTS = "poi_reports"  # the vendor's POI visit reports, made asynchronously (create, poll, fetch)
@@ -51,6 +53,7 @@ CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
     GEOFENCES: ("geofences",),
     POIS: ("pois",),
     TASKS: ("tasks",),
+    TASK_FILES: ("task_files", "upload_task_file"),
     POSITIONS: ("positions",),
     EVENTS: ("events",),
     TRIPS: ("trips",),
@@ -217,6 +220,10 @@ class Connector:
     def tasks(self) -> list[TaskRecord]:
         raise self._cannot("list tasks")
 
+    def task_files(self) -> list[TaskFileRecord]:
+        """The files attached to the vendor's tasks (metadata only)."""
+        raise self._cannot("list task files")
+
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Yield batches of the devices' positions fixed in [since, until]."""
         raise self._cannot("fetch positions")
@@ -278,6 +285,10 @@ class Connector:
 
     def delete_task(self, vendor_id: str) -> None:
         raise self._cannot("delete tasks")
+
+    def upload_task_file(self, task_id: str, record: TaskFileRecord, content: bytes) -> str:
+        """Attach the file to the vendor's task ``task_id``; return the vendor's id of the file."""
+        raise self._cannot("upload task files")
 
     def update_beacon(self, record: BeaconRecord) -> None:
         raise self._cannot("update beacons")

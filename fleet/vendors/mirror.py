@@ -10,11 +10,11 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
-from fleet.dispatch.models import Task
+from fleet.dispatch.models import Task, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
 from fleet.tracking.models import Device
-from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskRecord
+from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskFileRecord, TaskRecord
 from fleet.tracking.services import gated
 from fleet.tracking.validate import Tally
 from fleet.vendors.models import VendorAccount, VendorLink
@@ -242,4 +242,53 @@ def poi_record(poi: POI, vendor_id: str = "") -> PoiRecord:
         description=poi.description,
         address=poi.address,
         attributes=attrs | {"contact_phone": poi.contact_phone},
+    )
+
+
+def pull_task_files(account: VendorAccount, records: list[TaskFileRecord]) -> Tally:
+    """The vendor's files of the tasks fleet knows, as metadata on their task (the files fleet uploaded are
+    linked already: only their metadata is refreshed). A file of a task fleet does not know is counted and
+    skipped."""
+    tally = Tally()
+    records = gated(records, validate.task_file, tally)
+    tasks = linked_ids(account, Task)
+    links = linked_ids(account, TaskFile)
+    existing = TaskFile.objects.filter(organization_id=account.organization_id).in_bulk(links.values())
+    ct = ContentType.objects.get_for_model(TaskFile)
+    new_links, now = [], timezone.now()
+    with transaction.atomic():
+        for record in records:
+            fields = task_file_fields(record)
+            task_file = existing.get(links.get(record.vendor_id))
+            if task_file is not None:
+                changed = any(getattr(task_file, k) != v for k, v in fields.items())
+                if changed:
+                    TaskFile.objects.filter(pk=task_file.pk).update(**fields)
+                tally.updated += changed
+                tally.duplicates += not changed
+            elif record.task_id not in tasks:
+                tally.reject("task unknown to fleet", record.vendor_id)
+            else:
+                org, task = account.organization_id, tasks[record.task_id]
+                task_file = TaskFile.objects.create(organization_id=org, task_id=task, **fields)
+                new_links.append(VendorLink(account=account, content_type=ct, object_id=task_file.pk))
+                new_links[-1].vendor_id, new_links[-1].last_pulled = record.vendor_id, now
+                tally.created += 1
+        VendorLink.objects.bulk_create(new_links)
+    return tally
+
+
+def task_file_fields(record: TaskFileRecord) -> dict:
+    fields = ("name", "mime", "kind", "uploaded", "sender")
+    return {name: getattr(record, name) for name in fields}
+
+
+def task_file_record(task_file: TaskFile, vendor_id: str = "") -> TaskFileRecord:
+    return TaskFileRecord(
+        vendor_id=vendor_id,
+        task_id="",
+        name=task_file.name,
+        mime=task_file.mime,
+        kind=task_file.kind,
+        uploaded=task_file.uploaded,
     )

@@ -123,6 +123,7 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         (base.GEOFENCES, lambda: mirror.pull_geofences(account, connector.geofences())),
         (base.POIS, lambda: mirror.pull_pois(account, connector.pois())),
         (base.TASKS, lambda: mirror.pull_tasks(account, connector.tasks())),
+        (base.TASK_FILES, lambda: mirror.pull_task_files(account, connector.task_files())),
         (base.POSITIONS, lambda: _positions(account, connector, progress)),
         (base.EVENTS, lambda: _events(account, connector, progress)),
     ]

@@ -17,6 +17,7 @@ from fleet.vendors.metrotec.parse import (
     parse_position,
     parse_stop_report,
     parse_task,
+    parse_task_file,
     parse_trip,
     parse_vehicle,
     parse_visit,
@@ -251,3 +252,18 @@ def test_a_poi_report_row_is_a_visit_in_seconds_and_metres():
     )
     assert (visit["enter"], visit["exit"]) == (utc(2025, 9, 2, 6, 2, 2), utc(2025, 9, 2, 6, 3, 35))
     assert load("poi_reports.json")[0]["status"] == 0  # "not processed": what the connector calls waiting
+
+
+def test_a_task_file_row_is_its_metadata_on_its_task():
+    record = parse_task_file(load("files.json")[0])
+    assert (record.vendor_id, record.task_id) == ("12345", "67890")
+    assert (record.name, record.mime, record.kind) == ("Task Photo - Loading Area", "image/jpeg", "image")
+    assert record.uploaded == utc(2025, 1, 19, 10, 30, 45) and record.sender == "john.doe"
+
+
+def test_a_task_file_with_an_unreadable_time_is_still_listed_and_one_without_a_task_is_not():
+    row = load("files.json")[0]
+    assert parse_task_file({**row, "uploaded_at": "yesterday"}).uploaded is None
+    assert parse_task_file({**row, "defined_name": None}).name == "20250119_abc123def456.jpg"
+    with pytest.raises(base.Reject, match="pivot_id"):
+        parse_task_file({**row, "pivot_id": None})

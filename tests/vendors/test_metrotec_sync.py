@@ -272,15 +272,6 @@ def test_geozones_are_mirrored_and_a_deleted_one_retires(metrotec):
     assert depot.retired is not None
 
 
-@pytest.fixture
-def eager_celery():
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def vendor_zone(sim, vendor_id: str) -> dict | None:
     return next((g for g in sim.truth()["geozones"] if str(g["id"]) == vendor_id), None)
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from django.conf import settings
 
-from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PoiRecord, PositionRecord, TaskRecord
+from fleet.tracking.records import (
+    DeviceRecord,
+    DriverRecord,
+    GeofenceRecord,
+    PoiRecord,
+    PositionRecord,
+    TaskFileRecord,
+    TaskRecord,
+)
 from fleet.vendors import base
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.metrotec.parse import (
@@ -28,6 +36,7 @@ from fleet.vendors.metrotec.parse import (
     parse_position,
     parse_stop_report,
     parse_task,
+    parse_task_file,
     parse_trip,
     parse_vehicle,
     parse_visit,
@@ -52,7 +61,9 @@ PATHS = {
     "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
     "pois": "/pois",  # GET, POST; PUT /pois/{id}
     "poi_reports": "/poireports",  # GET (statuses), POST (create); GET /poireports/{id}: the rows
+    "files": "/files",  # GET (pivot_type, pivot_id filter), POST multipart upload; PUT /files/{id}: the type
 }
+TASK_PIVOT = "route_tasks"  # the files' pivot_type of tasks
 API_VERSION = "1.1.0"  # the version this connector was built against, sent in every Accept header
 ACCEPT = f"application/json; version={API_VERSION}"
 HISTORY_PAGE = 2000  # rows per route history request: over half an hour at one fix a second, ~0.5 MB
@@ -66,6 +77,7 @@ class MetrotecConnector(base.Connector):
             base.DRIVERS,
             base.GEOFENCES,
             base.TASKS,
+            base.TASK_FILES,
             base.POIS,
             base.POSITIONS,
             base.REPORTS,
@@ -147,6 +159,14 @@ class MetrotecConnector(base.Connector):
         """Every task, the finished ones too (their status is what comes back to fleet)."""
         rows = self.call("GET", PATHS["tasks"], params={"all": 1, "limit": -1})
         return self.map_rows(base.TASKS, rows, parse_task)
+
+    def task_files(self) -> list[TaskFileRecord]:
+        """The files of every task (``pivot_type`` route_tasks): their metadata; the excerpt shows no download
+        address."""
+        rows = self.call("GET", PATHS["files"], params={"pivot_type": TASK_PIVOT})
+        if isinstance(rows, list):
+            rows = [r for r in rows if not isinstance(r, dict) or r.get("pivot_type") in (None, TASK_PIVOT)]
+        return self.map_rows(base.TASK_FILES, rows, parse_task_file)
 
     def pois(self) -> list[PoiRecord]:
         return self.map_rows(base.POIS, self.call("GET", PATHS["pois"]), parse_poi)
@@ -279,6 +299,15 @@ class MetrotecConnector(base.Connector):
         """Metrotec documents no delete: the task is cancelled and made inactive."""
         body = {"status": STATUS_CODES["cancelled"], "active": False, "edit": True}
         self.call("PUT", f"{PATHS['tasks']}/{vendor_id}", json=body)
+
+    def upload_task_file(self, task_id: str, record: TaskFileRecord, content: bytes) -> str:
+        """A multipart upload attached to the task; the vendor sorts it by ``file_type``."""
+        form = {"pivot_type": TASK_PIVOT, "pivot_id": task_id, "file_type": record.kind, "hidden": "0"}
+        files = {"file": (record.name, content, record.mime or "application/octet-stream")}
+        answer = self.call("POST", PATHS["files"], data=form, files=files)
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise VendorError(f"POST {PATHS['files']}: the answer holds no id")
+        return str(answer["id"])
 
     def create_poi(self, record: PoiRecord) -> str:
         return self._create(PATHS["pois"], render_poi(record))

@@ -12,6 +12,7 @@ from fleet.tracking.records import (
     GeofenceRecord,
     PoiRecord,
     PositionRecord,
+    TaskFileRecord,
     TaskRecord,
 )
 from fleet.vendors import base
@@ -320,3 +321,22 @@ def parse_visit(row: dict[str, Any]) -> dict[str, Any]:
         "duration_s": seconds if seconds is not None else (leave - enter).total_seconds(),
         "distance_m": kilometres(row.get("distance"), "distance") * 1000,
     }
+
+
+def parse_task_file(row: dict[str, Any]) -> TaskFileRecord:
+    """A file of a task (``pivot_id`` is the task's id): its name is the ``defined_name`` people gave it, else the
+    stored ``file_name``; ``file_type`` is its kind (image, cmr, delivery_note, …)."""
+    kind = row.get("file_type")
+    try:
+        uploaded = parse_time(row.get("uploaded_at"), "uploaded_at")
+    except base.Reject:  # the file is still worth listing
+        uploaded = None
+    return TaskFileRecord(
+        vendor_id=required_id(row, "id"),
+        task_id=required_id(row, "pivot_id"),
+        name=str(row.get("defined_name") or row.get("file_name") or ""),
+        mime=str(row.get("mime") or ""),
+        kind=kind if isinstance(kind, str) else "other",
+        uploaded=uploaded,
+        sender=str(row.get("sender") or ""),
+    )
