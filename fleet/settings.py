@@ -282,6 +282,8 @@ POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor'
 TASK_FILE_MAX_BYTES = env.int("TASK_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
 METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
+# Metrotec's fuel events cost a request per vehicle: asked at most this often (seconds), not on every sync.
+METROTEC_EVENTS_EVERY_S = env.int("METROTEC_EVENTS_EVERY_S", default=600)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
 # (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
 # production unless a vendor server really is on the private network.

@@ -112,6 +112,7 @@ class Connector:
     capabilities: ClassVar[frozenset[str]] = frozenset()
     rate: ClassVar[tuple[float, int]] = (20.0, 40)  # requests/s and burst, per account
     position_chunk: ClassVar[int] = 50  # devices per positions() call the sync makes
+    events_every_s: float = 0.0  # least seconds between two event fetches of the sync (0: every sync)
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
         self.account_id = account_id

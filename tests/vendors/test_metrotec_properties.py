@@ -20,6 +20,7 @@ from fleet.tracking import validate
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
+    EventRecord,
     GeofenceRecord,
     PoiRecord,
     PositionRecord,
@@ -29,6 +30,7 @@ from fleet.tracking.records import (
 from fleet.vendors.metrotec import MetrotecConnector
 from fleet.vendors.metrotec.parse import (
     parse_driver,
+    parse_fuel_event,
     parse_geozone,
     parse_poi,
     parse_position,
@@ -38,6 +40,9 @@ from fleet.vendors.metrotec.parse import (
     parse_trip,
     parse_vehicle,
     parse_visit,
+    parse_waybill,
+    parse_work_period,
+    parse_work_time,
 )
 from tests.vendors import strategies as S
 from tests.vendors.test_properties import KEPT, gate
@@ -70,7 +75,7 @@ IDS = st.one_of(S.WILD_IDS, st.text(max_size=12), st.just("000AAA"))
 
 
 TIME_FIELDS = ("GMTime", "uploaded_at", "startTime", "stopTime", "stopEnd", "previousStopTime")
-TIME_FIELDS += ("LastCommunicationLocalTime",)
+TIME_FIELDS += ("LastCommunicationLocalTime", "maxTime", "start", "stop")
 
 
 def field(key: str, value: object) -> st.SearchStrategy:
@@ -119,6 +124,10 @@ RESOURCES = [
     ("report trips", "routelog.json", parse_trip, dict, None),
     ("report stops", "stops.json", parse_stop_report, dict, None),
     ("poi report", "poi_report.json", parse_visit, dict, None),
+    ("events", "fuel_events.json", parse_fuel_event, EventRecord, "event"),
+    ("report work_time", "worktime.json", parse_work_time, dict, None),
+    ("report work_periods", "worktime_vehicle.json", parse_work_period, dict, None),
+    ("report waybills", "waybills.json", parse_waybill, dict, None),
 ]
 IDS_OF = [f"{file}-{mapper.__name__}" for _, file, mapper, _, _ in RESOURCES]
 

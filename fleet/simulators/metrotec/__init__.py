@@ -33,6 +33,7 @@ from fleet.simulators.metrotec.formats import (
     vendor_time,
 )
 from fleet.simulators.metrotec.objects import Objects, square
+from fleet.simulators.metrotec.reports import Reports
 from fleet.simulators.motion import Fleet
 from fleet.simulators.server import SimCore, json_response
 
@@ -50,7 +51,7 @@ VERSION_IN_ACCEPT = re.compile(r"(?:^|;)\s*version\s*=\s*([^;,\s]+)", re.IGNOREC
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class MetrotecSim(Files, Objects, SimCore):
+class MetrotecSim(Reports, Files, Objects, SimCore):
     kind = "metrotec"
     first_position_id = 700_000_001
     default_interval = 15.0
@@ -94,6 +95,7 @@ class MetrotecSim(Files, Objects, SimCore):
             "task_audit": self.task_audit,
             "pois": list(self.pois.values()),
             "files": self.truth_files(),
+            "fuel_events": self.truth_fuel_events(),
             "bad": self.bad_rows.report(),
         }
 
@@ -280,6 +282,10 @@ class MetrotecSim(Files, Objects, SimCore):
             Route("/api/pois/{id:int}", api(self.poi_view), methods=["PUT"]),
             Route("/api/poireports", api(self.poi_reports_view), methods=["GET", "POST"]),
             Route("/api/poireports/{id:int}", api(self.poi_report_view)),
+            Route("/api/fuelevents", api(self.fuel_events_view)),
+            Route("/api/worktime", api(self.work_time_view)),
+            Route("/api/worktime/{id}", api(self.vehicle_work_time_view)),
+            Route("/api/waybills", api(self.waybills_view)),
             Route("/api/files", api(self.files_view), methods=["GET", "POST"]),
             Route("/api/files/{id:int}", api(self.file_view), methods=["PUT"]),
         ]

@@ -18,6 +18,7 @@ from django.conf import settings
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
+    EventRecord,
     GeofenceRecord,
     PoiRecord,
     PositionRecord,
@@ -31,6 +32,7 @@ from fleet.vendors.metrotec.parse import (
     STATUS_CODES,
     format_time,
     parse_driver,
+    parse_fuel_event,
     parse_geozone,
     parse_poi,
     parse_position,
@@ -40,6 +42,9 @@ from fleet.vendors.metrotec.parse import (
     parse_trip,
     parse_vehicle,
     parse_visit,
+    parse_waybill,
+    parse_work_period,
+    parse_work_time,
     render_geozone,
     render_poi,
     render_task,
@@ -61,6 +66,9 @@ PATHS = {
     "tasks": "/tasks",  # GET (all=1: finished ones too), POST; PUT /tasks/{id}
     "pois": "/pois",  # GET, POST; PUT /pois/{id}
     "poi_reports": "/poireports",  # GET (statuses), POST (create); GET /poireports/{id}: the rows
+    "fuel_events": "/fuelevents",  # refuelling (and fuel drops) of one vehicle in a period
+    "work_time": "/worktime",  # work and repair seconds of every vehicle; GET /worktime/{id}: one vehicle's periods
+    "waybills": "/waybills",  # the waybills open now
     "files": "/files",  # GET (pivot_type, pivot_id filter), POST multipart upload; PUT /files/{id}: the type
 }
 TASK_PIVOT = "route_tasks"  # the files' pivot_type of tasks
@@ -80,6 +88,7 @@ class MetrotecConnector(base.Connector):
             base.TASK_FILES,
             base.POIS,
             base.POSITIONS,
+            base.EVENTS,
             base.REPORTS,
             base.GEOFENCE_WRITE,
             base.TASK_WRITE,
@@ -93,6 +102,7 @@ class MetrotecConnector(base.Connector):
         super().__init__(account_id, base_url, credentials)
         self.http.rate = (settings.METROTEC_RATE, max(1, round(settings.METROTEC_RATE * 2)))
         self.workers = max(1, settings.METROTEC_CONCURRENCY)  # route history requests in flight at once
+        self.events_every_s = settings.METROTEC_EVENTS_EVERY_S  # fuel events cost a request per vehicle
         self._pool: ThreadPoolExecutor | None = None
         self.http.client.headers["Accept"] = ACCEPT
         if language := credentials.get("language"):
@@ -234,17 +244,48 @@ class MetrotecConnector(base.Connector):
                 raise VendorError(f"history of {vehicle}: a full page that does not move on in time")
             start = newest
 
+    def events(self, since: datetime, until: datetime, device_ids: list[str]) -> list[EventRecord]:
+        """Refuelling and fuel drops, asked per vehicle that has a fix in the window (a vehicle without one has no
+        fuel reading to make an event of), ``workers`` at a time."""
+        wanted = set(device_ids)
+        active = {r.device_id for r in self.latest() if r.device_id in wanted and _at_or_after(r.fix_time, since)}
+        asked = [v for v in device_ids if v in active]
+        out: list[EventRecord] = []
+        for rows in self._each(
+            lambda v: self.call("GET", PATHS["fuel_events"], params=_period(v, since, until)), asked
+        ):
+            out += self.map_rows(base.EVENTS, rows, parse_fuel_event)
+        return out
+
     def reports(self, kind: str, since: datetime, until: datetime, device_ids: list[str]) -> list[dict[str, Any]]:
-        """Trips from the route log, stops from the stops list, a summary added up from the route log."""
-        if kind not in ("trips", "stops", "summary"):
+        """Trips from the route log, stops from the stops list, a summary added up from the route log; work and
+        repair time (all vehicles at once, or ``work_periods`` per vehicle) and the waybills open now (the API
+        has no period for them)."""
+        if kind in ("work_time", "waybills"):
+            return self._fleet_report(kind, since, until, set(device_ids))
+        if kind not in ("trips", "stops", "summary", "work_periods"):
             raise VendorError(f"metrotec has no {kind} report", permanent=True)
-        path, parse = (PATHS["stops"], parse_stop_report) if kind == "stops" else (PATHS["route_log"], parse_trip)
         rows = []
         for vehicle in device_ids:
-            params = {"vehicle_id": vehicle, "period_start": format_time(since), "period_stop": format_time(until)}
-            found = self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse)
-            rows += [summary(vehicle, found)] if kind == "summary" else found
+            rows += self._vehicle_report(kind, vehicle, since, until)
         return rows
+
+    def _vehicle_report(self, kind: str, vehicle: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        if kind == "work_periods":
+            path, params = f"{PATHS['work_time']}/{vehicle}", {"datetime[]": [format_time(since), format_time(until)]}
+            return self.map_rows(f"report {kind}", self.call("GET", path, params=params), parse_work_period)
+        path, parse = (PATHS["stops"], parse_stop_report) if kind == "stops" else (PATHS["route_log"], parse_trip)
+        found = self.map_rows(f"report {kind}", self.call("GET", path, params=_period(vehicle, since, until)), parse)
+        return [summary(vehicle, found)] if kind == "summary" else found
+
+    def _fleet_report(self, kind: str, since: datetime, until: datetime, wanted: set[str]) -> list[dict[str, Any]]:
+        """One request answers for every vehicle: the rows of the vehicles asked for."""
+        if kind == "waybills":
+            rows = self.map_rows(f"report {kind}", self.call("GET", PATHS["waybills"]), parse_waybill)
+        else:
+            params = {"datetime[]": [format_time(since), format_time(until)]}
+            rows = self.map_rows(f"report {kind}", self.call("GET", PATHS["work_time"], params=params), parse_work_time)
+        return [row for row in rows if row["device_id"] in wanted]
 
     def create_poi_report(self, since: datetime, until: datetime) -> str:
         body = {"datetime": [format_time(since), format_time(until)], "type": "poi", "type_id": None}
@@ -338,3 +379,7 @@ def _row_key(row: object) -> tuple:
     if not isinstance(row, dict):
         return (repr(row),)
     return tuple(repr(row.get(k)) for k in ("GMTime", "lat", "lon", "Ypos", "Xpos"))
+
+
+def _period(vehicle: str, since: datetime, until: datetime) -> dict[str, str]:
+    return {"vehicle_id": vehicle, "period_start": format_time(since), "period_stop": format_time(until)}

@@ -9,6 +9,7 @@ from fleet.tracking.attributes import flag, number
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
+    EventRecord,
     GeofenceRecord,
     PoiRecord,
     PositionRecord,
@@ -340,3 +341,78 @@ def parse_task_file(row: dict[str, Any]) -> TaskFileRecord:
         uploaded=uploaded,
         sender=str(row.get("sender") or ""),
     )
+
+
+def parse_fuel_event(row: dict[str, Any]) -> EventRecord:
+    """A refuelling row (``fuelBeforeL`` → ``fuelAfterL`` from ``startTime`` to ``stopTime``) as a ``refuel`` event,
+    or a ``deviceFuelDrop`` (Traccar's name) when the level fell; litres in the attributes."""
+    before, after = litres(row.get("fuelBeforeL"), "fuelBeforeL"), litres(row.get("fuelAfterL"), "fuelAfterL")
+    if before == after:
+        raise base.Reject("fuel: no change")
+    end = parse_time(row.get("stopTime"), "stopTime")
+    attributes = {"litres": after - before, "fuel_before_l": before, "fuel_after_l": after}
+    attributes |= {"end": end.isoformat() if end else None, "address": row.get("fuelAddress")}
+    attributes["distance_m"] = kilometres(row.get("routeLengthKM"), "routeLengthKM") * 1000
+    return EventRecord(
+        device_id=required_id(row, "objectID"),
+        type="refuel" if after > before else "deviceFuelDrop",
+        time=required_time(row.get("startTime"), "startTime"),
+        vendor_id=str(row.get("ID") or ""),
+        attributes={k: v for k, v in attributes.items() if v not in (None, "")},
+    )
+
+
+def litres(value: object, field: str) -> float:
+    """A fuel level in litres: a number from 0 to a million; ``Reject`` otherwise."""
+    amount = number(value)
+    if amount is None or not (0 <= amount <= 1e6):
+        raise base.Reject(f"{field}: not a fuel level")
+    return amount
+
+
+def parse_work_time(row: dict[str, Any]) -> dict[str, Any]:
+    """A vehicle's work and repair time in the period (seconds)."""
+    seconds = {key: duration(row.get(key), key) for key in ("work", "repair", "own_repair")}
+    alias = row.get("alias")
+    return {
+        "device_id": required_id(row, "id"),
+        "device_name": alias if isinstance(alias, str) else "",
+        "work_s": seconds["work"],
+        "repair_s": seconds["repair"],
+        "own_repair_s": seconds["own_repair"],
+    }
+
+
+def duration(value: object, field: str) -> float:
+    """Seconds from 0 to a hundred years (0 when absent); ``Reject`` otherwise."""
+    seconds = number(value)
+    if seconds is not None and not (0 <= seconds <= 3.2e9):
+        raise base.Reject(f"{field}: out of range")
+    return seconds or 0.0
+
+
+def parse_work_period(row: dict[str, Any]) -> dict[str, Any]:
+    """One work (or repair) period of a vehicle, with its driver."""
+    start, end = required_time(row.get("start"), "start"), required_time(row.get("stop"), "stop")
+    return {
+        "device_id": required_id(row, "object_id"),
+        "device_name": "",
+        "start": start,
+        "end": end,
+        "duration_s": (end - start).total_seconds(),
+        "status": str(row.get("status") or ""),
+        "driver": str(row.get("name") or ""),
+    }
+
+
+def parse_waybill(row: dict[str, Any]) -> dict[str, Any]:
+    """An open waybill: the vehicle's job and its driver."""
+    return {
+        "device_id": required_id(row, "object_id"),
+        "device_name": "",
+        "job": str(row.get("jobName") or ""),
+        "start": required_time(row.get("start"), "start"),
+        "end": parse_time(row.get("stop"), "stop"),
+        "driver": str(row.get("driverName") or ""),
+        "driver_alias": str(row.get("alias") or ""),
+    }
