@@ -256,6 +256,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
 REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
+REPORTS_VENDOR_POI_VISITS = "fleet.vendors.reports.poi_visits"
 # Background report jobs (fleet/reports/jobs.py): the Celery queue they go to (empty: the default queue; a
 # worker started with -Q <queue> serves them), and how many may be queued or running at once per user and per
 # organisation (more are refused with HTTP 429 until one is done).

@@ -120,7 +120,8 @@ def reconcile_status(task: Task, vendor_status: str, agreed: str | None) -> bool
 
 def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     """The vendor's tasks in fleet: new ones created (or an unlinked task of the same order_ref linked), the
-    status of linked ones reconciled. Saved directly, not through dispatch.services: nothing is echoed back."""
+    status of linked ones reconciled. Saved directly, not through dispatch.services: nothing is echoed back.
+    A fixed number of queries, whatever the number of tasks."""
     tally = Tally()
     records = gated(records, validate.task, tally)
     ct = ContentType.objects.get_for_model(Task)
@@ -130,25 +131,34 @@ def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     unlinked = tasks.filter(order_ref__in=[r.order_ref for r in records]).exclude(pk__in=existing)
     by_ref = {t.order_ref: t for t in unlinked}
     devices = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
+    new, changed, settled = [], [], []  # (record, task) of the new tasks; tasks whose status moved; the rest
+    for record in records:
+        link = links.get(record.vendor_id)
+        task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
+        if task is None:
+            task = Task(organization_id=account.organization_id, status=record.status, **task_fields(record, devices))
+            new.append((record, task))
+        elif reconcile_status(task, record.status, link.state.get("status") if link else None):
+            changed.append(task)
+        settled.append((record, task))
     now = timezone.now()
     with transaction.atomic():
-        for record in records:
+        Task.objects.bulk_create([task for _, task in new])
+        Task.objects.bulk_update(changed, ["status", "attributes"])
+        fresh, moved = [], []
+        for record, task in settled:
             link = links.get(record.vendor_id)
-            task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
-            if task is None:
-                fields = task_fields(record, devices)
-                task = Task.objects.create(organization_id=account.organization_id, status=record.status, **fields)
-                tally.created += 1
-            elif reconcile_status(task, record.status, link.state.get("status") if link else None):
-                Task.objects.filter(pk=task.pk).update(status=task.status, attributes=task.attributes)
-                tally.updated += 1
-            else:
-                tally.duplicates += 1
             state = {**(link.state if link else {}), "status": record.status}
-            defaults = {"object_id": task.pk, "last_pulled": now, "state": state}
-            VendorLink.objects.update_or_create(
-                account=account, content_type=ct, vendor_id=record.vendor_id, defaults=defaults
-            )
+            if link is None:
+                fresh.append(VendorLink(account=account, content_type=ct, vendor_id=record.vendor_id))
+                link = fresh[-1]
+            else:
+                moved.append(link)
+            link.object_id, link.last_pulled, link.state = task.pk, now, state
+        VendorLink.objects.bulk_create(fresh)
+        VendorLink.objects.bulk_update(moved, ["object_id", "last_pulled", "state"])
+    tally.created, tally.updated = len(new), len(changed)
+    tally.duplicates += len(settled) - len(new) - len(changed)
     return tally
 
 

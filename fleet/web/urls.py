@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import imports, members, views
+from fleet.web import imports, members, poireports, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),
