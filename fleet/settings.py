@@ -254,7 +254,8 @@ CELERY_BEAT_SCHEDULE = {
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
 }
 
-# The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
+# The vendors' own reports beside ours ("As reported by vendor", the vendor's POI visits beside the visits report):
+# the reports app reaches vendor code only here.
 REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
 REPORTS_VENDOR_POI_VISITS = "fleet.vendors.reports.poi_visits"
 # Background report jobs (fleet/reports/jobs.py): the Celery queue they go to (empty: the default queue; a

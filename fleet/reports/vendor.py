@@ -16,6 +16,7 @@ from fleet.reports.engine import day_windows
 from fleet.reports.kinds import KINDS
 from fleet.reports.kinds.stops import STOP_COLUMNS
 from fleet.reports.kinds.trips import TRIP_COLUMNS
+from fleet.reports.kinds.visits import VISIT_COLUMNS
 from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
 
 VENDOR_KINDS = tuple(slug for slug, kind in KINDS.items() if kind.vendor_tab)  # trips, stops, summary
@@ -245,14 +246,7 @@ def compare(kind: str, ours: Table, theirs: list[Table]) -> Table:
 
 # ------------------------------------------------------------------------------- POI visits (the visits report)
 
-VENDOR_VISIT_COLUMNS = [
-    Column("device", "Device"),
-    Column("place", "POI"),
-    Column("enter", "Enter", DATETIME),
-    Column("exit", "Exit", DATETIME),
-    Column("dwell_s", "Dwell", DURATION),
-    Column("distance_m", "Distance", DISTANCE, 2),
-]
+VENDOR_VISIT_COLUMNS = [c for c in VISIT_COLUMNS if c.key not in ("place_kind", "note")]  # ours, less what they lack
 
 
 def vendor_visits(devices, start: datetime, end: datetime, poi=None) -> list[VendorTable]:

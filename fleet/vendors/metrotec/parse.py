@@ -25,6 +25,7 @@ TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 
 STATUS_CODES = {name: code for code, name in TASK_STATUSES.items()}
 POI_PURPOSES = {0: "poi", 1: "customer", 2: "wifi", 3: "beacon"}
 PURPOSE_CODES = {name: code for code, name in POI_PURPOSES.items()}
+CENTURY_S = 3.2e9  # the longest duration a report row may hold
 RENEW_MARGIN_S = 60.0  # log in again this long before a JWT expires (a fifth of a shorter lifetime)
 
 
@@ -128,23 +129,30 @@ def parse_trip(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bounded(value: object, field: str, high: float) -> float:
+    """A number from 0 to ``high`` (0 when absent); ``Reject`` when it is not."""
+    amount = number(value)
+    if amount is not None and not (0 <= amount <= high):
+        raise base.Reject(f"{field}: out of range")
+    return amount or 0.0
+
+
 def kilometres(value: object, field: str) -> float:
     """A distance in km that is still finite in metres (0 when absent); ``Reject`` when it is not."""
-    km = number(value)
-    if km is not None and not (0 <= km <= 1e9):
-        raise base.Reject(f"{field}: out of range")
-    return km or 0.0
+    return bounded(value, field, 1e9)
+
+
+def span(device_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """The common part of a vendor report row that covers a span of time."""
+    return {"device_id": device_id, "device_name": "", "start": start, "end": end} | {
+        "duration_s": (end - start).total_seconds()
+    }
 
 
 def parse_stop_report(row: dict[str, Any]) -> dict[str, Any]:
     """A stops row: the drive from ``startTime`` to ``stopTime``, then the stop until ``stopEnd``."""
     start, end = required_time(row.get("stopTime"), "stopTime"), required_time(row.get("stopEnd"), "stopEnd")
-    return {
-        "device_id": required_id(row, "objectID"),
-        "device_name": "",
-        "start": start,
-        "end": end,
-        "duration_s": (end - start).total_seconds(),
+    return span(required_id(row, "objectID"), start, end) | {
         "lat": None,
         "lon": None,
         "engine_hours_s": None,
@@ -372,7 +380,7 @@ def litres(value: object, field: str) -> float:
 
 def parse_work_time(row: dict[str, Any]) -> dict[str, Any]:
     """A vehicle's work and repair time in the period (seconds)."""
-    seconds = {key: duration(row.get(key), key) for key in ("work", "repair", "own_repair")}
+    seconds = {key: bounded(row.get(key), key, CENTURY_S) for key in ("work", "repair", "own_repair")}
     alias = row.get("alias")
     return {
         "device_id": required_id(row, "id"),
@@ -383,23 +391,10 @@ def parse_work_time(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def duration(value: object, field: str) -> float:
-    """Seconds from 0 to a hundred years (0 when absent); ``Reject`` otherwise."""
-    seconds = number(value)
-    if seconds is not None and not (0 <= seconds <= 3.2e9):
-        raise base.Reject(f"{field}: out of range")
-    return seconds or 0.0
-
-
 def parse_work_period(row: dict[str, Any]) -> dict[str, Any]:
     """One work (or repair) period of a vehicle, with its driver."""
     start, end = required_time(row.get("start"), "start"), required_time(row.get("stop"), "stop")
-    return {
-        "device_id": required_id(row, "object_id"),
-        "device_name": "",
-        "start": start,
-        "end": end,
-        "duration_s": (end - start).total_seconds(),
+    return span(required_id(row, "object_id"), start, end) | {
         "status": str(row.get("status") or ""),
         "driver": str(row.get("name") or ""),
     }
