@@ -7,16 +7,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRATCH: dict[str, str] = {}  # bench name -> its scratch database
 sys.path.insert(0, str(ROOT))
 
 
-def _scratch(name: str) -> str:
-    """This process's scratch database name: two benches (or two checkouts) running at once never share one."""
-    return f"fleet_bench_{name}_{os.getpid()}"
-
-
 def scratch_postgis(name: str) -> str:
-    """Create an empty PostGIS database next to DATABASE_URL's; return its URL."""
+    """Create an empty PostGIS database next to DATABASE_URL's, named after it (benches run against two
+    databases of one server do not meet); return its URL."""
     import psycopg
 
     url = os.environ.get("DATABASE_URL", "")
@@ -24,13 +21,19 @@ def scratch_postgis(name: str) -> str:
         sys.exit(json.dumps({"bench": name, "error": "set DATABASE_URL to a PostGIS server", "goal_met": False}))
     parts = urlsplit(url)
     admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
+    scratch = SCRATCH[name] = _scratch_name(parts.path, name)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {_scratch(name)}")
-        conn.execute(f"CREATE DATABASE {_scratch(name)}")
-    bench_url = urlunsplit(("postgis", parts.netloc, f"/{_scratch(name)}", "", ""))
-    with psycopg.connect(urlunsplit(("postgresql", parts.netloc, f"/{_scratch(name)}", "", ""))) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+        conn.execute(f'CREATE DATABASE "{scratch}"')
+    bench_url = urlunsplit(("postgis", parts.netloc, f"/{scratch}", "", ""))
+    with psycopg.connect(urlunsplit(("postgresql", parts.netloc, f"/{scratch}", "", ""))) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return bench_url
+
+
+def _scratch_name(path: str, name: str) -> str:
+    base = "".join(c for c in path.strip("/") if c.isalnum() or c == "_") or "fleet"
+    return f"{base}_bench_{name}"[:63]
 
 
 def setup_django(database_url: str) -> None:
@@ -51,7 +54,7 @@ def drop(name: str) -> None:
     connections.close_all()
     parts = urlsplit(os.environ["DATABASE_URL"])
     with psycopg.connect(urlunsplit(("postgresql", parts.netloc, "/postgres", "", "")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {_scratch(name)} WITH (FORCE)")
+        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH[name]}" WITH (FORCE)')
 
 
 def result(name: str, **figures: object) -> None:

@@ -185,6 +185,9 @@ STATIC_URL = "static/"
 # (make run does; manage.py check --deploy warns when the manifest is missing or behind).
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (task files): kept here, never served as static files (reach them through the app).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -255,8 +258,10 @@ CELERY_BEAT_SCHEDULE = {
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
 }
 
-# The vendors' own reports beside ours ("As reported by vendor"): the reports app reaches vendor code only here.
+# The vendors' own reports beside ours ("As reported by vendor", the vendor's POI visits beside the visits report):
+# the reports app reaches vendor code only here.
 REPORTS_VENDOR_FETCH = "fleet.vendors.reports.fetch"
+REPORTS_VENDOR_POI_VISITS = "fleet.vendors.reports.poi_visits"
 # Background report jobs (fleet/reports/jobs.py): the Celery queue they go to (empty: the default queue; a
 # worker started with -Q <queue> serves them), and how many may be queued or running at once per user and per
 # organisation (more are refused with HTTP 429 until one is done).
@@ -281,6 +286,14 @@ FLEETV2_RATE_WINDOW_S = env.float("FLEETV2_RATE_WINDOW_S", default=60.0)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails
 # The event engine (fleet/events) runs on every ingested batch; off only for a bench comparing ingest without it.
 EVENTS_ENGINE = env.bool("EVENTS_ENGINE", default=True)
+# Metrotec documents no rate limit: requests per second per account (burst: two seconds' worth), shared by every
+# worker through the account's token bucket, and route history requests in flight at once per sync.
+# Files attached to tasks (images, PDF documents): the largest accepted, in bytes.
+TASK_FILE_MAX_BYTES = env.int("TASK_FILE_MAX_BYTES", default=10 * 1024 * 1024)
+METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
+METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
+# Metrotec's fuel events cost a request per vehicle: asked at most this often (seconds), not on every sync.
+METROTEC_EVENTS_EVERY_S = env.int("METROTEC_EVENTS_EVERY_S", default=600)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused
 # (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
 # production unless a vendor server really is on the private network.

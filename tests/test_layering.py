@@ -1,7 +1,7 @@
 """The dependency rules of docs/architecture.md, read from the imports: `api`/`web`/`live` ->
 `reports`/`dispatch`/`geo`/`tracking` -> `core`; `vendors` depends on tracking, geo and dispatch; nothing but
 tests, `make run` and benches depends on `simulators`. The reports app reaches the vendors' own reports
-through the REPORTS_VENDOR_FETCH setting, never by import.
+through the REPORTS_VENDOR_FETCH and REPORTS_VENDOR_POI_VISITS settings, never by import.
 
 The same rules hold where no import shows the dependency: model references by name (`ForeignKey("app.Model")`,
 `apps.get_model("app", "Model")`) and table names in raw SQL. And reports read positions only through
@@ -313,9 +313,10 @@ def test_the_checker_sees_positions_read_past_the_store(tmp_path):
     }
 
 
-def test_the_vendor_fetch_setting_names_the_vendors_function(settings):
+def test_the_vendor_fetch_settings_name_the_vendors_functions(settings):
     from django.utils.module_loading import import_string
 
-    from fleet.vendors.reports import fetch
+    from fleet.vendors.reports import fetch, poi_visits
 
     assert import_string(settings.REPORTS_VENDOR_FETCH) is fetch
+    assert import_string(settings.REPORTS_VENDOR_POI_VISITS) is poi_visits

@@ -1,10 +1,42 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
-from fleet.core.admin import OrgScopedAdmin
-from fleet.dispatch import lifecycle, services
-from fleet.dispatch.models import Task
+from fleet.core.admin import OrgScopedAdmin, OrgScopedInline
+from fleet.dispatch import files, lifecycle, services
+from fleet.dispatch.models import Task, TaskFile
+
+
+class TaskFileForm(forms.ModelForm):
+    """A new file is uploaded here (checked by ``files.check``); a stored one only shows its metadata."""
+
+    upload = forms.FileField(required=False, help_text="An image (JPEG, PNG, GIF, WebP) or a PDF document.")
+
+    class Meta:
+        model = TaskFile
+        fields = ["kind"]
+
+    def clean_upload(self) -> Any:
+        upload = self.cleaned_data.get("upload")
+        if upload is None and not self.instance.pk and self.has_changed():
+            raise ValidationError("Choose a file.")
+        if upload is not None:
+            if self.instance.pk:
+                raise ValidationError("A stored file cannot be replaced: add a new one.")
+            files.check(upload)
+        return upload
+
+
+class TaskFileInline(OrgScopedInline):
+    model = TaskFile
+    form = TaskFileForm
+    extra = 1
+    fields = ["upload", "kind", "name", "mime", "size", "uploaded", "sender"]
+    readonly_fields = ["name", "mime", "size", "uploaded", "sender"]
 
 
 @admin.register(Task)
@@ -14,6 +46,7 @@ class TaskAdmin(OrgScopedAdmin, LeafletGeoAdmin):
     search_fields = ["order_ref", "title", "destination_address", "notes"]
     list_select_related = ["device", "driver"]
     date_hierarchy = "planned_start"
+    inlines = [TaskFileInline]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -37,3 +70,22 @@ class TaskAdmin(OrgScopedAdmin, LeafletGeoAdmin):
         services.save_task(obj)
         if change and "status" in form.changed_data:
             lifecycle.transition(obj, new, "dispatcher", user=request.user, note="in the admin")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """New task files go through ``files.add_task_file`` (stored, then uploaded to the task's vendor); the
+        admin's change message reads what was added, changed and deleted."""
+        if formset.model is not TaskFile:
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for file_form in formset.forms:
+            instance = file_form.instance
+            if file_form in formset.deleted_forms:
+                if instance.pk:
+                    formset.deleted_objects.append(instance)
+                    instance.delete()
+            elif file_form.has_changed() and instance.pk:
+                TaskFile.objects.filter(pk=instance.pk).update(kind=file_form.cleaned_data["kind"])
+                formset.changed_objects.append((instance, ["kind"]))
+            elif file_form.has_changed() and (upload := file_form.cleaned_data.get("upload")):
+                kind = file_form.cleaned_data["kind"]
+                formset.new_objects.append(files.add_task_file(form.instance, upload, kind))

@@ -95,3 +95,33 @@ class TaskChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}: {self.old or '—'} → {self.new} ({self.source})"
+
+
+class TaskFile(OrgOwned):
+    """A file attached to a task: uploaded in fleet (kept in Django's storage), or a vendor's file known by its
+    metadata (no bytes: ``file`` is empty)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        CMR = "cmr", "CMR"
+        DELIVERY_NOTE = "delivery_note", "Delivery note"
+        ORDER = "order", "Order"
+        OTHER = "other", "Other"
+        RECEIVER_SIGNATURE = "receiver_signature", "Receiver's signature"
+        SENDER_SIGNATURE = "sender_signature", "Sender's signature"
+        CARRIER_SIGNATURE = "carrier_signature", "Carrier's signature"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="task-files/%Y/%m/", blank=True)
+    mime = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.OTHER)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    uploaded = models.DateTimeField(null=True, blank=True)
+    sender = models.CharField(max_length=100, blank=True, help_text="Who uploaded it at the vendor.")
+
+    class Meta:
+        ordering = ["task", "uploaded", "pk"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -16,6 +16,7 @@ from fleet.reports.engine import day_windows
 from fleet.reports.kinds import KINDS
 from fleet.reports.kinds.stops import STOP_COLUMNS
 from fleet.reports.kinds.trips import TRIP_COLUMNS
+from fleet.reports.kinds.visits import VISIT_COLUMNS
 from fleet.reports.tables import BOOL, DATE, DATETIME, DISTANCE, DURATION, SPEED, VOLUME, Column, Table
 
 VENDOR_KINDS = tuple(slug for slug, kind in KINDS.items() if kind.vendor_tab)  # trips, stops, summary
@@ -50,6 +51,8 @@ class VendorTable(Table):
     """One vendor account's report rows, or why there are none."""
 
     account: str = ""
+    account_id: int | None = None
+    pending: bool = False  # a vendor report that would fill the table is being made
     vendor: str = ""  # the vendor's label, e.g. "Data Trak (Traccar 4.2)"
     message: str = ""  # NO_REPORTS, NO_ACCOUNT or the vendor's error; empty when rows came back
     error: bool = False
@@ -239,3 +242,52 @@ def compare(kind: str, ours: Table, theirs: list[Table]) -> Table:
         row["differs"] = flag
         rows.append(row)
     return Table("comparison", "Ours against the vendor's", columns, rows)
+
+
+# ------------------------------------------------------------------------------- POI visits (the visits report)
+
+VENDOR_VISIT_COLUMNS = [c for c in VISIT_COLUMNS if c.key not in ("place_kind", "note")]  # ours, less what they lack
+
+
+def vendor_visits(devices, start: datetime, end: datetime, poi=None) -> list[VendorTable]:
+    """The vendor's figures beside our visits report: per vendor account whose connector makes POI reports, the
+    visits of ``devices`` (to ``poi`` only, matched by name, when given) from its newest finished POI report
+    covering [start, end); a table with a message when there is none yet."""
+    fetch = import_string(settings.REPORTS_VENDOR_POI_VISITS)
+    groups: dict[int, list] = {}
+    for device in devices:
+        if device.account_id is not None:
+            groups.setdefault(device.account_id, []).append(device)
+    tables = []
+    for account_id, members in sorted(groups.items()):
+        ours = {d.vendor_id: d for d in members if d.vendor_id}
+        answer = fetch(members[0].account, list(ours), _aware(start), _aware(end))
+        if not answer["offers"]:
+            continue
+        name = members[0].account.name
+        table = VendorTable(f"vendor-visits-{account_id}", name, VENDOR_VISIT_COLUMNS, account=name)
+        table.vendor, table.account_id, table.pending = answer["vendor"], account_id, answer["pending"]
+        rows = [r for r in answer["rows"] if poi is None or r.get("poi") == poi.name]
+        table.rows = sorted((visit_row(r, ours) for r in rows), key=lambda r: (r["device"], r["enter"], r["place"]))
+        if answer["report"] is None:
+            table.message = NO_POI_REPORT + ("; one is being made" if answer["pending"] else "")
+        else:
+            table.totals = {"device": "Total", "dwell_s": sum(r["dwell_s"] for r in table.rows)}
+            table.totals["distance_m"] = sum(r["distance_m"] for r in table.rows)
+        tables.append(table)
+    return tables
+
+
+NO_POI_REPORT = "no finished POI report of this account covers the period"
+
+
+def visit_row(row: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    device = ours.get(row["device_id"])
+    return {
+        "device": device.name if device is not None else row["device_id"],
+        "place": row.get("poi") or "",
+        "enter": row["enter"],
+        "exit": row["exit"],
+        "dwell_s": row.get("duration_s"),
+        "distance_m": row.get("distance_m"),
+    }

@@ -139,3 +139,16 @@ class TaskRecord:
     planned_stop: datetime | None = None
     address: str = ""
     attributes: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TaskFileRecord:
+    """A vendor's file attached to one of its tasks: metadata only (name, type, when, who)."""
+
+    vendor_id: str
+    task_id: str  # the vendor's task id
+    name: str
+    mime: str = ""
+    kind: str = "other"  # one of TaskFile.Kind
+    uploaded: datetime | None = None
+    sender: str = ""

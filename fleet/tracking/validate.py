@@ -255,6 +255,25 @@ def task(record, now: datetime) -> str | None:
     return None
 
 
+TASK_FILE_KINDS = frozenset(
+    {"image", "cmr", "delivery_note", "order", "other", "receiver_signature", "sender_signature", "carrier_signature"}
+)
+
+
+def task_file(record, now: datetime) -> str | None:
+    """A TaskFileRecord: an id, its task's id and a name; an unknown type is "other", a bad time dropped."""
+    if _vendor_id(record) is None:
+        return "no id"
+    record.task_id = _text(record.task_id, 100)
+    if not record.task_id:
+        return "no task id"
+    record.name = _name(record.name, record.vendor_id, 255)
+    record.mime, record.sender = _text(record.mime, 100), _text(record.sender, 100)
+    record.kind = record.kind if record.kind in TASK_FILE_KINDS else "other"
+    record.uploaded = _time_or_none(record.uploaded, now)
+    return None
+
+
 def poi(record) -> str | None:
     if _vendor_id(record) is None:
         return "no id"

@@ -1,5 +1,5 @@
-"""The vendors app: its ready() registers the geofence, POI and task write-back with ``fleet.geo.services`` and
-``fleet.dispatch.services``."""
+"""The vendors app: its ready() registers the geofence, POI, task and task file write-back with
+``fleet.geo.services``, ``fleet.dispatch.services`` and ``fleet.dispatch.files``."""
 
 from django.apps import AppConfig
 
@@ -9,6 +9,7 @@ class VendorsConfig(AppConfig):
     label = "vendors"
 
     def ready(self) -> None:
+        from fleet.dispatch import files
         from fleet.dispatch import services as dispatch
         from fleet.geo import services
         from fleet.vendors import writeback
@@ -17,3 +18,4 @@ class VendorsConfig(AppConfig):
         services.on_geofence_deleted(writeback.schedule_geofence_delete)
         services.on_poi_saved(writeback.schedule_poi_push)
         dispatch.on_task_saved(writeback.schedule_task_push)
+        files.on_task_file_added(writeback.schedule_task_file_push)

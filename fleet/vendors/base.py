@@ -1,6 +1,7 @@
 """The connector contract: every hook a vendor connector may implement, and the capabilities that
 declare which ones it does. A hook a connector does not override raises a permanent VendorError."""
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from fleet.tracking.records import (
     GroupRecord,
     PoiRecord,
     PositionRecord,
+    TaskFileRecord,
     TaskRecord,
     TripRecord,
 )
@@ -30,6 +32,7 @@ Record = TypeVar("Record")
 # What a connector can do; the sync walks only what its connector declares.
 DEVICES, GROUPS, DRIVERS, BEACONS = "devices", "groups", "drivers", "beacons"
 GEOFENCES, POIS, TASKS = "geofences", "pois", "tasks"
+TASK_FILES = "task_files"  # files attached to tasks: listed (metadata) and uploaded
 POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 POI_REPORTS = "poi_reports"  # the vendor's POI visit reports, made asynchronously (create, poll, fetch)
@@ -50,6 +53,7 @@ CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
     GEOFENCES: ("geofences",),
     POIS: ("pois",),
     TASKS: ("tasks",),
+    TASK_FILES: ("task_files", "upload_task_file"),
     POSITIONS: ("positions",),
     EVENTS: ("events",),
     TRIPS: ("trips",),
@@ -108,6 +112,7 @@ class Connector:
     capabilities: ClassVar[frozenset[str]] = frozenset()
     rate: ClassVar[tuple[float, int]] = (20.0, 40)  # requests/s and burst, per account
     position_chunk: ClassVar[int] = 50  # devices per positions() call the sync makes
+    events_every_s: float = 0.0  # least seconds between two event fetches of the sync (0: every sync)
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
         self.account_id = account_id
@@ -117,6 +122,8 @@ class Connector:
         self.http = VendorHTTP(account_id, self.base_url, self.rate, secrets=secrets)
         self.logged_in = False
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
+        self._auth_lock = threading.Lock()  # one login at a time, however many requests are in flight
+        self._auth_generation = 0  # logins so far: a 401 on a request sent before the latest one needs none
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
         self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
 
@@ -133,20 +140,34 @@ class Connector:
         return f"<{type(self).__name__} account={self.account_id} {self.base_url}>"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """JSON call that logs in first, and once more if the session has expired."""
-        if not self.logged_in:
-            self.login()
+        """JSON call that logs in first, and once more if the session has expired. Safe from several threads:
+        requests that meet the same expired session log in once between them."""
+        generation = self._login_if(self.needs_login)
         try:
             return self.http.json(method, path, **kwargs)
         except AuthExpired:
             if self.basic_auth:  # no session to renew: the credentials themselves are refused
                 raise VendorError(f"{method} {path}: credentials refused", permanent=True) from None
-            self.logged_in = False
-            self.login()
+            self._login_if(lambda: self._auth_generation == generation)
             try:
                 return self.http.json(method, path, **kwargs)
             except AuthExpired:
                 raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
+
+    def needs_login(self) -> bool:
+        """Whether the next request must log in first."""
+        return not self.logged_in
+
+    def _login_if(self, needed: Callable[[], bool]) -> int:
+        """Log in when ``needed()`` still holds once the auth lock is held; return the login generation."""
+        if not needed():
+            return self._auth_generation
+        with self._auth_lock:
+            if needed():
+                self.logged_in = False
+                self.login()
+                self._auth_generation += 1
+            return self._auth_generation
 
     def map_rows(self, resource: str, rows: object, mapper: Callable[[Any], Record]) -> list[Record]:
         """``mapper`` over each vendor row; a row it cannot read is counted in ``rejects[resource]`` with its
@@ -199,6 +220,10 @@ class Connector:
 
     def tasks(self) -> list[TaskRecord]:
         raise self._cannot("list tasks")
+
+    def task_files(self) -> list[TaskFileRecord]:
+        """The files attached to the vendor's tasks (metadata only)."""
+        raise self._cannot("list task files")
 
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Yield batches of the devices' positions fixed in [since, until]."""
@@ -261,6 +286,10 @@ class Connector:
 
     def delete_task(self, vendor_id: str) -> None:
         raise self._cannot("delete tasks")
+
+    def upload_task_file(self, task_id: str, record: TaskFileRecord, content: bytes) -> str:
+        """Attach the file to the vendor's task ``task_id``; return the vendor's id of the file."""
+        raise self._cannot("upload task files")
 
     def update_beacon(self, record: BeaconRecord) -> None:
         raise self._cannot("update beacons")

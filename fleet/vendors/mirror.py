@@ -10,11 +10,11 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
-from fleet.dispatch.models import Task
+from fleet.dispatch.models import Task, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
 from fleet.tracking.models import Device
-from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskRecord
+from fleet.tracking.records import GeofenceRecord, PoiRecord, TaskFileRecord, TaskRecord
 from fleet.tracking.services import gated
 from fleet.tracking.validate import Tally
 from fleet.vendors.models import VendorAccount, VendorLink
@@ -120,7 +120,8 @@ def reconcile_status(task: Task, vendor_status: str, agreed: str | None) -> bool
 
 def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     """The vendor's tasks in fleet: new ones created (or an unlinked task of the same order_ref linked), the
-    status of linked ones reconciled. Saved directly, not through dispatch.services: nothing is echoed back."""
+    status of linked ones reconciled. Saved directly, not through dispatch.services: nothing is echoed back.
+    A fixed number of queries, whatever the number of tasks."""
     tally = Tally()
     records = gated(records, validate.task, tally)
     ct = ContentType.objects.get_for_model(Task)
@@ -130,25 +131,34 @@ def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     unlinked = tasks.filter(order_ref__in=[r.order_ref for r in records]).exclude(pk__in=existing)
     by_ref = {t.order_ref: t for t in unlinked}
     devices = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
+    new, changed, settled = [], [], []  # (record, task) of the new tasks; tasks whose status moved; the rest
+    for record in records:
+        link = links.get(record.vendor_id)
+        task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
+        if task is None:
+            task = Task(organization_id=account.organization_id, status=record.status, **task_fields(record, devices))
+            new.append((record, task))
+        elif reconcile_status(task, record.status, link.state.get("status") if link else None):
+            changed.append(task)
+        settled.append((record, task))
     now = timezone.now()
     with transaction.atomic():
-        for record in records:
+        Task.objects.bulk_create([task for _, task in new])
+        Task.objects.bulk_update(changed, ["status", "attributes"])
+        fresh, moved = [], []
+        for record, task in settled:
             link = links.get(record.vendor_id)
-            task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
-            if task is None:
-                fields = task_fields(record, devices)
-                task = Task.objects.create(organization_id=account.organization_id, status=record.status, **fields)
-                tally.created += 1
-            elif reconcile_status(task, record.status, link.state.get("status") if link else None):
-                Task.objects.filter(pk=task.pk).update(status=task.status, attributes=task.attributes)
-                tally.updated += 1
-            else:
-                tally.duplicates += 1
             state = {**(link.state if link else {}), "status": record.status}
-            defaults = {"object_id": task.pk, "last_pulled": now, "state": state}
-            VendorLink.objects.update_or_create(
-                account=account, content_type=ct, vendor_id=record.vendor_id, defaults=defaults
-            )
+            if link is None:
+                fresh.append(VendorLink(account=account, content_type=ct, vendor_id=record.vendor_id))
+                link = fresh[-1]
+            else:
+                moved.append(link)
+            link.object_id, link.last_pulled, link.state = task.pk, now, state
+        VendorLink.objects.bulk_create(fresh)
+        VendorLink.objects.bulk_update(moved, ["object_id", "last_pulled", "state"])
+    tally.created, tally.updated = len(new), len(changed)
+    tally.duplicates += len(settled) - len(new) - len(changed)
     return tally
 
 
@@ -242,4 +252,53 @@ def poi_record(poi: POI, vendor_id: str = "") -> PoiRecord:
         description=poi.description,
         address=poi.address,
         attributes=attrs | {"contact_phone": poi.contact_phone},
+    )
+
+
+def pull_task_files(account: VendorAccount, records: list[TaskFileRecord]) -> Tally:
+    """The vendor's files of the tasks fleet knows, as metadata on their task (the files fleet uploaded are
+    linked already: only their metadata is refreshed). A file of a task fleet does not know is counted and
+    skipped."""
+    tally = Tally()
+    records = gated(records, validate.task_file, tally)
+    tasks = linked_ids(account, Task)
+    links = linked_ids(account, TaskFile)
+    existing = TaskFile.objects.filter(organization_id=account.organization_id).in_bulk(links.values())
+    ct = ContentType.objects.get_for_model(TaskFile)
+    new_links, now = [], timezone.now()
+    with transaction.atomic():
+        for record in records:
+            fields = task_file_fields(record)
+            task_file = existing.get(links.get(record.vendor_id))
+            if task_file is not None:
+                changed = any(getattr(task_file, k) != v for k, v in fields.items())
+                if changed:
+                    TaskFile.objects.filter(pk=task_file.pk).update(**fields)
+                tally.updated += changed
+                tally.duplicates += not changed
+            elif record.task_id not in tasks:
+                tally.reject("task unknown to fleet", record.vendor_id)
+            else:
+                org, task = account.organization_id, tasks[record.task_id]
+                task_file = TaskFile.objects.create(organization_id=org, task_id=task, **fields)
+                new_links.append(VendorLink(account=account, content_type=ct, object_id=task_file.pk))
+                new_links[-1].vendor_id, new_links[-1].last_pulled = record.vendor_id, now
+                tally.created += 1
+        VendorLink.objects.bulk_create(new_links)
+    return tally
+
+
+def task_file_fields(record: TaskFileRecord) -> dict:
+    fields = ("name", "mime", "kind", "uploaded", "sender")
+    return {name: getattr(record, name) for name in fields}
+
+
+def task_file_record(task_file: TaskFile, vendor_id: str = "") -> TaskFileRecord:
+    return TaskFileRecord(
+        vendor_id=vendor_id,
+        task_id="",
+        name=task_file.name,
+        mime=task_file.mime,
+        kind=task_file.kind,
+        uploaded=task_file.uploaded,
     )

@@ -1,7 +1,8 @@
 """The vendors' own reports, for the reports app's "As reported by vendor" tab.
 
-The reports app does not import vendor code (docs/architecture.md): it reaches this function through the
-``REPORTS_VENDOR_FETCH`` setting (a dotted path, as Django names its backends). Everything that talks to
+The reports app does not import vendor code (docs/architecture.md): it reaches ``fetch`` through the
+``REPORTS_VENDOR_FETCH`` setting, and ``poi_visits`` (the vendor's POI report beside the visits report) through
+``REPORTS_VENDOR_POI_VISITS`` (a dotted path, as Django names its backends). Everything that talks to
 a vendor stays here: the connector (its one HTTP layer with timeouts, retries and the per-account rate
 limit), its capabilities, the account's state and the vendor's errors.
 """
@@ -13,9 +14,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from fleet.vendors.base import REPORTS
+from fleet.vendors.base import POI_REPORTS, REPORTS
 from fleet.vendors.errors import VendorError
-from fleet.vendors.registry import CONNECTORS, connector_class
+from fleet.vendors.models import PoiReport
+from fleet.vendors.registry import CONNECTORS, capabilities, connector_class
 
 
 def fetch(kind: str, account, vendor_ids: list[str], windows: list[tuple[datetime, datetime, Any]]) -> dict:
@@ -46,3 +48,35 @@ def fetch(kind: str, account, vendor_ids: list[str], windows: list[tuple[datetim
             "error": "the vendor cannot be asked right now (our rate limiter's Redis is unavailable)",
         }
     return answer
+
+
+def poi_visits(account, vendor_ids: list[str], start: datetime, end: datetime) -> dict:
+    """The visits of the devices ``vendor_ids`` that began in [start, end), from the newest finished POI report of
+    the account that covers the period (the vendor makes them asynchronously: ``fleet.vendors.poireports``).
+
+    Returns {"vendor": label, "offers": whether its connector makes POI reports, "rows": the visits (``device_id``,
+    ``poi``, ``enter``, ``exit``, ``duration_s``, ``distance_m``), "report": (start, end, finished) of the report
+    used or None, "pending": whether one covering the period is being made}; never asks the vendor."""
+    answer = {"vendor": CONNECTORS.get(account.kind, (account.kind, ""))[0], "offers": True, "rows": []}
+    answer |= {"report": None, "pending": False}
+    if POI_REPORTS not in capabilities(account.kind):
+        return answer | {"offers": False}
+    covering = PoiReport.objects.filter(account=account, start__lte=start, end__gte=end)
+    done = covering.filter(status=PoiReport.Status.DONE).order_by("-finished", "-pk").first()
+    if done is None:
+        return answer | {"pending": covering.filter(status=PoiReport.Status.PENDING).exists()}
+    wanted, rows = set(vendor_ids), []
+    for row in done.rows:
+        visit = _visit(row)
+        if visit and visit["device_id"] in wanted and start <= visit["enter"] < end:
+            rows.append(visit)
+    return answer | {"rows": rows, "report": (done.start, done.end, done.finished)}
+
+
+def _visit(row: object) -> dict | None:
+    """A stored visit with its times read back (None for a row not stored by ``poireports``)."""
+    try:
+        enter, leave = datetime.fromisoformat(row["enter"]), datetime.fromisoformat(row["exit"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {**row, "enter": enter, "exit": leave}

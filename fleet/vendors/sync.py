@@ -123,6 +123,7 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         (base.GEOFENCES, lambda: mirror.pull_geofences(account, connector.geofences())),
         (base.POIS, lambda: mirror.pull_pois(account, connector.pois())),
         (base.TASKS, lambda: mirror.pull_tasks(account, connector.tasks())),
+        (base.TASK_FILES, lambda: mirror.pull_task_files(account, connector.task_files())),
         (base.POSITIONS, lambda: _positions(account, connector, progress)),
         (base.EVENTS, lambda: _events(account, connector, progress)),
     ]
@@ -253,7 +254,13 @@ def _advance(cursors: dict[str, str], batch: list, until: datetime, unknown: set
 
 
 def _events(account: VendorAccount, connector: base.Connector, progress: Progress) -> Tally:
+    """Events from the cursor (the newest event seen, re-read with the lookback). A connector whose events are
+    dear (``events_every_s``) is asked at most that often: its window still starts at the cursor, so an event
+    comes later, never lost."""
     until = timezone.now().replace(microsecond=0)
+    asked = account.cursors.get("events_asked")
+    if asked and timedelta(0) <= until - datetime.fromisoformat(asked) < timedelta(seconds=connector.events_every_s):
+        return Tally()
     cursor = account.cursors.get("events")
     device_ids = list(Device.objects.filter(account=account, disabled=False).values_list("vendor_id", flat=True))
     records = connector.events(_window_start(cursor, until), until, device_ids)
@@ -266,6 +273,8 @@ def _events(account: VendorAccount, connector: base.Connector, progress: Progres
     ]
     if seen:
         _save_cursor(account, "events", max([*seen, cursor or ""]))
+    if connector.events_every_s:
+        _save_cursor(account, "events_asked", until.isoformat())
     return tally
 
 

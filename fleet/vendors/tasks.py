@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from fleet.dispatch.models import Task
+from fleet.dispatch.models import Task, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.vendors import poireports, sync, writeback
 from fleet.vendors.errors import VendorError
@@ -100,6 +100,14 @@ def push_task_task(task_id: int, account_id: int) -> None:
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if task and account:
         writeback.push_task(task, account)
+
+
+@writeback_task
+def push_task_file_task(task_file_id: int, account_id: int) -> None:
+    task_file = TaskFile.objects.filter(pk=task_file_id).select_related("task").first()
+    account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
+    if task_file and account:
+        writeback.push_task_file(task_file, account)
 
 
 @writeback_task

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from fleet.dispatch.models import Task
+from fleet.dispatch.models import Task, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.vendors import base, mirror
 from fleet.vendors.errors import VendorError
@@ -128,3 +128,31 @@ def push_task(task: Task, account: VendorAccount) -> VendorLink:
     link.last_pushed, link.push_error = timezone.now(), ""
     link.save()
     return link
+
+
+def schedule_task_file_push(task_file: TaskFile) -> None:
+    """Queue the upload of a file added in fleet to its task's vendor account, when its connector takes files."""
+    from fleet.vendors.tasks import push_task_file_task
+
+    account = task_account(task_file.task)
+    if account and base.TASK_FILES in capabilities(account.kind):
+        push_task_file_task.delay(task_file.pk, account.pk)
+
+
+def push_task_file(task_file: TaskFile, account: VendorAccount) -> VendorLink | None:
+    """Upload the file to the vendor's copy of its task, once (a file is never changed); a task not at the vendor
+    yet is a transient error (its own push is queued too, so a retry finds it)."""
+    ct = ContentType.objects.get_for_model(TaskFile)
+    if link := VendorLink.objects.filter(account=account, content_type=ct, object_id=task_file.pk).first():
+        return link
+    task_ct = ContentType.objects.get_for_model(Task)
+    task_link = VendorLink.objects.filter(account=account, content_type=task_ct, object_id=task_file.task_id).first()
+    if task_link is None:
+        raise VendorError(f"task {task_file.task_id} is not at the vendor yet: its file waits")
+    with task_file.file.open("rb") as handle:
+        content = handle.read()
+    with connector_for(account) as connector:
+        vendor_id = connector.upload_task_file(task_link.vendor_id, mirror.task_file_record(task_file), content)
+    return VendorLink.objects.create(
+        account=account, content_type=ct, object_id=task_file.pk, vendor_id=vendor_id, last_pushed=timezone.now()
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, integrations, members, tokens, views
+from fleet.web import alerts, dispatch, imports, integrations, members, poireports, tokens, views
 from fleet.web.places import urls as places
 
 urlpatterns = [
@@ -34,6 +34,7 @@ urlpatterns = [
     path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
     path("api-tokens/", tokens.token_list, name="token-list"),
     path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
+    path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),
     path("members/", members.member_index, name="member-index"),
     path("members/<slug:slug>/", members.member_list, name="member-list"),
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),

@@ -301,3 +301,43 @@ def test_a_stuck_poi_report_never_finishes(sim, api):
     time.sleep(0.3)
     assert api.get("/poireports").json()[0]["status"] == 1
     assert api.get(f"/poireports/{report['id']}").status_code == 400
+
+
+def a_task(api: httpx.Client, sim: RunningSimulator, order_ref: str = "F-1") -> dict:
+    vehicle = sim.truth()["devices"][0]["id"]
+    body = {"object_id": vehicle, "lat": 60.17, "lon": 24.94, "order_ref": order_ref}
+    body |= {"start_time": "2026-01-01 08:00:00", "stop_time": "2026-01-01 17:00:00"}
+    return api.post("/tasks", json=body).json()
+
+
+def test_files_are_uploaded_to_a_task_as_multipart_listed_by_pivot_and_retyped(sim, api):
+    task = a_task(api, sim)
+    form = {"pivot_type": "route_tasks", "pivot_id": str(task["id"]), "file_type": "cmr"}
+    stored = api.post("/files", data=form, files={"file": ("cmr.pdf", b"%PDF-1.4 x", "application/pdf")}).json()
+    assert (stored["defined_name"], stored["mime"], stored["file_type"]) == ("cmr.pdf", "application/pdf", "cmr")
+    assert VENDOR_TIME.match(stored["uploaded_at"]) and stored["file_name"].endswith(".pdf")
+    assert "size" not in stored and "_size" not in stored  # the truth's extras stay off the wire
+    other = api.post("/files", data=form | {"pivot_type": "logos", "pivot_id": "1"}, files={"file": ("a.png", b"x")})
+    assert other.status_code == 200
+    listed = api.get("/files", params={"pivot_type": "route_tasks", "pivot_id": task["id"]}).json()
+    assert [f["id"] for f in listed] == [stored["id"]]
+    assert api.put(f"/files/{stored['id']}", json={"file_type": "image"}).json()["file_type"] == "image"
+    (truth,) = [f for f in sim.truth()["files"] if f["id"] == stored["id"]]
+    assert (truth["file_type"], truth["size"]) == ("image", len(b"%PDF-1.4 x"))
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"pivot_type": "tasks", "pivot_id": "1"}, "pivot type"),
+        ({"pivot_type": "route_tasks", "pivot_id": "999"}, "Task not found"),
+        ({"pivot_type": "route_tasks", "pivot_id": "TASK", "file_type": "photo"}, "file type"),
+    ],
+)
+def test_a_file_upload_the_vendor_would_refuse_is_refused(sim, api, form, message):
+    task = a_task(api, sim)
+    form = {k: (str(task["id"]) if v == "TASK" else v) for k, v in form.items()}
+    refused = api.post("/files", data=form, files={"file": ("a.png", b"x")})
+    assert refused.status_code in (400, 404) and message in refused.json()["message"]
+    assert api.post("/files", json=form).status_code == 400  # not multipart
+    assert sim.truth()["files"] == []

@@ -16,6 +16,16 @@ def fast_http(settings):
 
 
 @pytest.fixture
+def eager_celery():
+    """Celery tasks (the write-back) run at once, in the test's thread."""
+    from fleet.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
 def simulator(simulator):
     """The shared fixture, with a small fleet whose history is all visible (lag 0) by default."""
 

@@ -8,18 +8,23 @@ from pathlib import Path
 import pytest
 
 from fleet.vendors import base
-from fleet.vendors.metrotec import (
+from fleet.vendors.metrotec.parse import (
     format_time,
     parse_driver,
+    parse_fuel_event,
     parse_geozone,
     parse_heading,
     parse_poi,
     parse_position,
     parse_stop_report,
     parse_task,
+    parse_task_file,
     parse_trip,
     parse_vehicle,
     parse_visit,
+    parse_waybill,
+    parse_work_period,
+    parse_work_time,
     render_geozone,
     render_poi,
     render_task,
@@ -251,3 +256,63 @@ def test_a_poi_report_row_is_a_visit_in_seconds_and_metres():
     )
     assert (visit["enter"], visit["exit"]) == (utc(2025, 9, 2, 6, 2, 2), utc(2025, 9, 2, 6, 3, 35))
     assert load("poi_reports.json")[0]["status"] == 0  # "not processed": what the connector calls waiting
+
+
+def test_a_task_file_row_is_its_metadata_on_its_task():
+    record = parse_task_file(load("files.json")[0])
+    assert (record.vendor_id, record.task_id) == ("12345", "67890")
+    assert (record.name, record.mime, record.kind) == ("Task Photo - Loading Area", "image/jpeg", "image")
+    assert record.uploaded == utc(2025, 1, 19, 10, 30, 45) and record.sender == "john.doe"
+
+
+def test_a_task_file_with_an_unreadable_time_is_still_listed_and_one_without_a_task_is_not():
+    row = load("files.json")[0]
+    assert parse_task_file({**row, "uploaded_at": "yesterday"}).uploaded is None
+    assert parse_task_file({**row, "defined_name": None}).name == "20250119_abc123def456.jpg"
+    with pytest.raises(base.Reject, match="pivot_id"):
+        parse_task_file({**row, "pivot_id": None})
+
+
+def test_a_refuelling_row_is_a_refuel_event_with_its_litres():
+    event = parse_fuel_event(load("fuel_events.json")[0])
+    assert (event.device_id, event.type, event.time, event.vendor_id) == (
+        "000AAA",
+        "refuel",
+        utc(2025, 2, 18, 7, 53, 40),
+        "3434188",
+    )
+    assert event.attributes["litres"] == 46 and event.attributes["fuel_before_l"] == 8
+    assert event.attributes["end"] == "2025-02-18T07:54:23+00:00" and event.attributes["distance_m"] == 379320
+    assert event.attributes["address"].startswith("EE, Harju maakond")
+
+
+def test_a_fall_of_the_fuel_level_is_a_fuel_drop_and_no_change_or_no_level_is_refused():
+    row = load("fuel_events.json")[0]
+    drop = parse_fuel_event({**row, "fuelBeforeL": 54, "fuelAfterL": 20})
+    assert drop.type == "deviceFuelDrop" and drop.attributes["litres"] == -34
+    for bad, reason in (
+        ({"fuelAfterL": 8}, "no change"),
+        ({"fuelBeforeL": None}, "fuelBeforeL"),
+        ({"fuelAfterL": -1}, "fuelAfterL"),
+    ):
+        with pytest.raises(base.Reject, match=reason):
+            parse_fuel_event({**row, **bad})
+
+
+def test_work_and_repair_time_rows_are_seconds_per_vehicle_and_periods_with_their_driver():
+    assert parse_work_time(load("worktime.json")[0]) == {
+        "device_id": "123ABC",
+        "device_name": "CAR01",
+        "work_s": 543324,
+        "repair_s": 0,
+        "own_repair_s": 0,
+    }
+    period = parse_work_period(load("worktime_vehicle.json")[0])
+    assert (period["start"], period["end"]) == (utc(2021, 12, 2, 16, 58, 9), utc(2021, 12, 2, 18, 6, 14))
+    assert (period["duration_s"], period["status"], period["driver"]) == (4085, "work", "Jaan Tamm")
+
+
+def test_a_waybill_is_its_vehicles_job_and_driver():
+    waybill = parse_waybill(load("waybills.json")[0])
+    assert (waybill["device_id"], waybill["job"], waybill["driver"]) == ("123ABC", "Job 1", "John Smith")
+    assert waybill["start"] == waybill["end"] == utc(2021, 6, 2, 4, 2, 8)

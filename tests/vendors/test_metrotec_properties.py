@@ -17,18 +17,32 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.tracking import validate
-from fleet.tracking.records import DeviceRecord, DriverRecord, GeofenceRecord, PoiRecord, PositionRecord, TaskRecord
-from fleet.vendors.metrotec import (
-    MetrotecConnector,
+from fleet.tracking.records import (
+    DeviceRecord,
+    DriverRecord,
+    EventRecord,
+    GeofenceRecord,
+    PoiRecord,
+    PositionRecord,
+    TaskFileRecord,
+    TaskRecord,
+)
+from fleet.vendors.metrotec import MetrotecConnector
+from fleet.vendors.metrotec.parse import (
     parse_driver,
+    parse_fuel_event,
     parse_geozone,
     parse_poi,
     parse_position,
     parse_stop_report,
     parse_task,
+    parse_task_file,
     parse_trip,
     parse_vehicle,
     parse_visit,
+    parse_waybill,
+    parse_work_period,
+    parse_work_time,
 )
 from tests.vendors import strategies as S
 from tests.vendors.test_properties import KEPT, gate
@@ -60,15 +74,19 @@ FLAGS = st.sampled_from(["0", "1", "string", "", 0, 1, 2, 7, -1, 2.5, True, math
 IDS = st.one_of(S.WILD_IDS, st.text(max_size=12), st.just("000AAA"))
 
 
+TIME_FIELDS = ("GMTime", "uploaded_at", "startTime", "stopTime", "stopEnd", "previousStopTime")
+TIME_FIELDS += ("LastCommunicationLocalTime", "maxTime", "start", "stop")
+
+
 def field(key: str, value: object) -> st.SearchStrategy:
     """What a field may hold: its example value, nothing, null, or a value of its kind, written oddly or not."""
-    if key in ("GMTime", "startTime", "stopTime", "stopEnd", "previousStopTime", "LastCommunicationLocalTime"):
+    if key in TIME_FIELDS:
         kind = TIMES
     elif key == "Heading":
         kind = HEADINGS
     elif key in ("NoGPSFix", "Input", "input", "status"):
         kind = FLAGS
-    elif key in ("id", "ID", "objectID", "object_id"):
+    elif key in ("id", "ID", "objectID", "object_id", "pivot_id"):
         kind = IDS
     elif isinstance(value, int | float) and not isinstance(value, bool):
         kind = NUMBERS
@@ -102,9 +120,14 @@ RESOURCES = [
     ("geofences", "geozone_created.json", parse_geozone, GeofenceRecord, "geofence"),
     ("tasks", "tasks.json", parse_task, TaskRecord, "task"),
     ("pois", "pois.json", parse_poi, PoiRecord, "poi"),
+    ("task_files", "files.json", parse_task_file, TaskFileRecord, "task_file"),
     ("report trips", "routelog.json", parse_trip, dict, None),
     ("report stops", "stops.json", parse_stop_report, dict, None),
     ("poi report", "poi_report.json", parse_visit, dict, None),
+    ("events", "fuel_events.json", parse_fuel_event, EventRecord, "event"),
+    ("report work_time", "worktime.json", parse_work_time, dict, None),
+    ("report work_periods", "worktime_vehicle.json", parse_work_period, dict, None),
+    ("report waybills", "waybills.json", parse_waybill, dict, None),
 ]
 IDS_OF = [f"{file}-{mapper.__name__}" for _, file, mapper, _, _ in RESOURCES]
 
@@ -132,7 +155,14 @@ def kept_poi(r: PoiRecord) -> list[str]:
     return problems + ([] if isinstance(r.name, str) and len(r.name) <= 200 else ["name"])
 
 
-KEPT_HERE = {**KEPT, "task": kept_task, "poi": kept_poi}
+def kept_task_file(r: TaskFileRecord) -> list[str]:
+    problems = [] if r.kind in validate.TASK_FILE_KINDS else ["kind"]
+    problems += [] if isinstance(r.name, str) and 0 < len(r.name) <= 255 else ["name"]
+    problems += [] if isinstance(r.task_id, str) and 0 < len(r.task_id) <= 100 else ["task id"]
+    return problems + ([] if r.uploaded is None or r.uploaded.utcoffset() == timedelta(0) else ["uploaded"])
+
+
+KEPT_HERE = {**KEPT, "task": kept_task, "poi": kept_poi, "task_file": kept_task_file}
 
 
 def report_problems(row: dict) -> list[str]:

@@ -2,6 +2,7 @@
 full sync, an incremental one and every fault; both auth modes; the JWT renewed before expiry and once on a
 401."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -137,6 +138,25 @@ def test_an_expired_jwt_mid_sync_is_renewed_once(metrotec, monkeypatch):
     assert_matches_truth(sim, account)
 
 
+def test_history_requests_in_flight_together_that_meet_an_expired_jwt_log_in_once(metrotec, monkeypatch, settings):
+    sim, account = metrotec
+    settings.METROTEC_CONCURRENCY = 8
+    vehicles = len(sim.truth()["devices"])
+    barrier = threading.Barrier(vehicles, action=lambda: sim.set_faults(expire_sessions=True), timeout=10)
+    real = connector_module.MetrotecConnector.history
+
+    def all_at_once(self, vehicle, since, until):  # every vehicle's request sent with the expired JWT
+        barrier.wait()
+        yield from real(self, vehicle, since, until)
+
+    monkeypatch.setattr(connector_module.MetrotecConnector, "history", all_at_once)
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert 1 < sim.stats()["unauthorized"] <= vehicles  # several were refused (a late one may carry the new JWT)...
+    assert sim.stats()["logins"] == 2  # ...and one login served them all
+    assert_matches_truth(sim, account)
+
+
 def test_a_jwt_is_renewed_before_it_expires(metrotec, monkeypatch):
     sim, account = metrotec
     sim.set_faults(jwt_expiry=100)
@@ -250,15 +270,6 @@ def test_geozones_are_mirrored_and_a_deleted_one_retires(metrotec):
     assert run.counts["geofences"]["retired"] == 1
     depot.refresh_from_db()
     assert depot.retired is not None
-
-
-@pytest.fixture
-def eager_celery():
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def vendor_zone(sim, vendor_id: str) -> dict | None:

@@ -13,12 +13,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def eager_celery(settings):
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+def eager(eager_celery):
+    """Every write-back here runs at once."""
 
 
 def vendor_copy(sim, vendor_id: str) -> dict | None:

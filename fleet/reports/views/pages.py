@@ -27,6 +27,7 @@ from fleet.reports import exports, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import KINDS, build_report
 from fleet.reports.tables import DATETIME, LATLON, LINK, NUMBER, Column, Report, Table, Units
+from fleet.reports.vendor import vendor_visits
 
 HTML_ROWS = 2000  # rows shown per table on the page; exports have them all
 MAP_POINTS = 20_000  # points drawn on the page's map, all lines together (GPX / KML have them all)
@@ -218,6 +219,11 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         "tables": [table_view(t, units) for t in result.tables],
         "exports": _export_links(kind, result, query),
     }
+    if kind == "visits":
+        data = form.cleaned_data
+        theirs = vendor_visits(data["devices"], result.start, result.end, data.get("poi"))
+        context["vendor_visits"] = [{"table": t, "view": table_view(t, units)} for t in theirs]
+        context["vendor_period"] = (result.start.isoformat(), result.end.isoformat())
     tracks, points = map_tracks(result), map_points(result)
     if tracks or points:
         context["map_page"] = {**map_settings(), "tracks": tracks, "points": points}

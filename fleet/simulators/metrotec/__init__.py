@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fleet.simulators.badrows import BODIES, BadRows
+from fleet.simulators.metrotec.files import Files
 from fleet.simulators.metrotec.formats import (
     ApiError,
     b64url,
@@ -32,6 +33,7 @@ from fleet.simulators.metrotec.formats import (
     vendor_time,
 )
 from fleet.simulators.metrotec.objects import Objects, square
+from fleet.simulators.metrotec.reports import Reports
 from fleet.simulators.motion import Fleet
 from fleet.simulators.server import SimCore, json_response
 
@@ -49,7 +51,7 @@ VERSION_IN_ACCEPT = re.compile(r"(?:^|;)\s*version\s*=\s*([^;,\s]+)", re.IGNOREC
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class MetrotecSim(Objects, SimCore):
+class MetrotecSim(Reports, Files, Objects, SimCore):
     kind = "metrotec"
     first_position_id = 700_000_001
     default_interval = 15.0
@@ -69,6 +71,7 @@ class MetrotecSim(Objects, SimCore):
         ]
         self.device_driver = [d % 5 if d % 5 < len(DRIVERS) else None for d in range(len(self.regs))]
         self.setup_objects()
+        self.setup_files()
 
     def ready(self) -> None:
         """Two geozones near the routes (a circle around a depot, a square around a customer) and two POIs."""
@@ -91,6 +94,8 @@ class MetrotecSim(Objects, SimCore):
             "tasks": list(self.tasks.values()),
             "task_audit": self.task_audit,
             "pois": list(self.pois.values()),
+            "files": self.truth_files(),
+            "fuel_events": self.truth_fuel_events(),
             "bad": self.bad_rows.report(),
         }
 
@@ -277,6 +282,12 @@ class MetrotecSim(Objects, SimCore):
             Route("/api/pois/{id:int}", api(self.poi_view), methods=["PUT"]),
             Route("/api/poireports", api(self.poi_reports_view), methods=["GET", "POST"]),
             Route("/api/poireports/{id:int}", api(self.poi_report_view)),
+            Route("/api/fuelevents", api(self.fuel_events_view)),
+            Route("/api/worktime", api(self.work_time_view)),
+            Route("/api/worktime/{id}", api(self.vehicle_work_time_view)),
+            Route("/api/waybills", api(self.waybills_view)),
+            Route("/api/files", api(self.files_view), methods=["GET", "POST"]),
+            Route("/api/files/{id:int}", api(self.file_view), methods=["PUT"]),
         ]
 
     def api(self, handler: Handler, public: bool = False) -> Handler:
