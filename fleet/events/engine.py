@@ -73,7 +73,8 @@ class Found:
 def evaluate(
     index: ZoneIndex, fixes: Fixes, states: dict[int, dict], rules: Callable[[int], Rules]
 ) -> tuple[list[Found], dict[int, dict]]:
-    """Events of every device of the batch, and each device's state after it (``states`` is not changed)."""
+    """Events of every device of the batch, and each device's state after it (the states given are updated in
+    place: the caller keeps them or throws them away with the batch's transaction)."""
     n = len(fixes)
     if not n:
         return [], {}
@@ -97,7 +98,10 @@ def evaluate(
     new_states = {}
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         device = columns.device[s]
-        state = _copy(states.get(device) or {})
+        state = states.get(device)
+        if state is None:
+            state = {}
+        state.setdefault("zones", {})
         found += _step(index, device, state, columns, s, e, near, crossing, rules(device))
         new_states[device] = state
     return found, new_states
@@ -161,12 +165,6 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
         return np.zeros(len(keys), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
     return sorted_keys[at] == keys
-
-
-def _copy(state: dict) -> dict:
-    out = dict(state)
-    out["zones"] = {k: dict(v) for k, v in state.get("zones", {}).items()}
-    return out
 
 
 def _step(index, device, state, cols: _Columns, s, e, near, crossing, rules: Rules) -> list[Found]:

@@ -28,6 +28,7 @@ def change_form(task: Task, upload: SimpleUploadedFile, kind: str = "image") -> 
         "destination": task.destination.geojson,
         "destination_radius_m": "100",
         "status": task.status,
+        "priority": "1",
         "attributes": "{}",
         "files-TOTAL_FORMS": "1",
         "files-INITIAL_FORMS": "0",

@@ -178,8 +178,9 @@ def test_any_split_into_batches_through_a_json_state_finds_the_same_events(cut):
 
 def test_fixes_not_newer_than_the_state_are_left_to_the_replay():
     _, state = run([BOX], fixes(ACROSS[:6]))
+    before = json.loads(json.dumps(state[1]))
     found, after = run([BOX], fixes(ACROSS[:6]), state)
-    assert found == [] and after == state
+    assert found == [] and after[1] == before
 
 
 def test_many_devices_in_one_batch_do_not_mix():

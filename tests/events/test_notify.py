@@ -57,12 +57,16 @@ def test_a_matching_rule_sends_a_dashboard_alert_and_an_email(
     yard = rule(org_a, event_types=["geofenceEnter"], email=True, recipients=[boss])
     rule(org_a, name="Other types", event_types=["ignitionOn"])
     alerts = []
-    notify.on_feed(lambda org, events, ids: alerts.append((org, [e.type for e in events], ids)))
+
+    def feed(org, events, ids):
+        alerts.append((org, [e.type for e in events], ids))
+
+    notify.on_feed(feed)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             drive(org_a, van, [-100, 50, 150])
     finally:
-        notify._feeds.pop()
+        notify._feeds.remove(feed)
     enter = Event.objects.get(device=van, type="geofenceEnter")
     assert alerts == [(org_a.pk, ["geofenceEnter", "geofenceExit"], {enter.pk})]
     sent = Notification.objects.filter(rule=yard)

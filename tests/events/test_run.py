@@ -119,12 +119,16 @@ def test_listeners_hear_of_new_events_after_the_commit(org_a, django_capture_on_
     van = make_device(org_a)
     square(org_a)
     heard = []
-    run.listen(lambda org, events: heard.append((org, [e.type for e in events])))
+
+    def listener(org, events):
+        heard.append((org, [e.type for e in events]))
+
+    run.listen(listener)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             ingest.positions(org_a.pk, None, records(van, [-100, 50, 150]))
     finally:
-        run._listeners.clear()
+        run._listeners.remove(listener)  # the apps' own listeners stay
     assert heard == [(org_a.pk, ["geofenceEnter", "geofenceExit"])]
 
 
