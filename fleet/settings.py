@@ -319,6 +319,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "DESCRIPTION": "Devices, positions (and a cursor feed), events, geofences and POIs (GeoJSON), tasks. "
     "Authenticate with `Authorization: Bearer <token>` (tokens are made on the API tokens page).",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fleet.api.schema.drop_database_int_bounds",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "fleet.dispatch.models.Task.Status",
         "DeviceStatusEnum": "fleet.tracking.models.Device.Status",
