@@ -10,7 +10,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
-from fleet.dispatch.models import Task, TaskFile
+from fleet.dispatch.models import Task, TaskChange, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
 from fleet.tracking.models import Device
@@ -132,19 +132,36 @@ def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     by_ref = {t.order_ref: t for t in unlinked}
     devices = dict(Device.objects.filter(account=account).values_list("vendor_id", "pk"))
     new, changed, settled = [], [], []  # (record, task) of the new tasks; tasks whose status moved; the rest
+    steps = []  # (task, old status) for the tasks' timelines
     for record in records:
         link = links.get(record.vendor_id)
         task = (existing.get(link.object_id) if link else None) or by_ref.get(record.order_ref)
         if task is None:
             task = Task(organization_id=account.organization_id, status=record.status, **task_fields(record, devices))
             new.append((record, task))
-        elif reconcile_status(task, record.status, link.state.get("status") if link else None):
-            changed.append(task)
+            steps.append((task, ""))
+        else:
+            before = task.status
+            if reconcile_status(task, record.status, link.state.get("status") if link else None):
+                changed.append(task)
+                if task.status != before:
+                    steps.append((task, before))
         settled.append((record, task))
     now = timezone.now()
     with transaction.atomic():
         Task.objects.bulk_create([task for _, task in new])
         Task.objects.bulk_update(changed, ["status", "attributes"])
+        TaskChange.objects.bulk_create(  # the vendor's moves on the tasks' timelines (dispatch/lifecycle.py)
+            TaskChange(
+                task=task,
+                time=now,
+                old=old,
+                new=task.status,
+                source=TaskChange.Source.VENDOR,
+                note=f"from {account.name}",
+            )
+            for task, old in steps
+        )
         fresh, moved = [], []
         for record, task in settled:
             link = links.get(record.vendor_id)

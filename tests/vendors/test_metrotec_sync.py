@@ -386,6 +386,8 @@ def test_a_status_changed_at_metrotec_comes_back_on_the_next_sync(metrotec, eage
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED and run.counts["tasks"]["updated"] == 1
     assert "history" not in task.attributes
+    step = task.changes.get()  # on the task's timeline, as the vendor's move
+    assert (step.old, step.new, step.source, step.note) == ("created", "completed", "vendor", f"from {account.name}")
 
 
 def test_a_status_changed_on_both_sides_keeps_metrotecs_and_records_fleets_on_the_history(metrotec, eager_celery):
