@@ -119,6 +119,8 @@ class Connector:
         self.basic_auth = False  # set by a login that fell back to Basic auth on every call
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
         self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
+        # What the vendor says of the account besides records (fleet-v2's alert rules): kept on the run's counts
+        self.extras: dict[str, list[dict[str, Any]]] = {}
 
     def __enter__(self) -> "Connector":
         return self
