@@ -126,6 +126,8 @@ class Connector:
         self._auth_generation = 0  # logins so far: a 401 on a request sent before the latest one needs none
         self.rejects: defaultdict[str, Tally] = defaultdict(Tally)  # rows the mappers refused, per resource
         self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
+        # What the vendor says of the account besides records (fleet-v2's alert rules): kept on the run's counts
+        self.extras: dict[str, list[dict[str, Any]]] = {}
 
     def __enter__(self) -> "Connector":
         return self

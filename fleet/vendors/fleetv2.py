@@ -1,7 +1,7 @@
 """fleet-v2 (Telemax Telematics, Australia): tokens bought with an API key or a user and password
 (form-encoded), the company's vehicles with their last positions and battery health, positions per vehicle
-over a range, alert records, read flags, IMEI lookup (the vendor's fleet-v2 API excerpt and
-reference/fleet-v2-telemax/NOTES.md).
+over a range, each vehicle's last time online, the company's alert configs (rules), alert records, read flags,
+IMEI lookup (the vendor's fleet-v2 API excerpt and reference/fleet-v2-telemax/NOTES.md).
 
 Paths, auth, fetchers, then the pure mappers. Rate limits: the vendor counts 60 requests per sliding window
 per client (API key or user), 20 on company-wide lists; every account of one client shares one bucket (so two
@@ -26,7 +26,7 @@ from django.conf import settings
 from fleet.tracking.attributes import flag, number
 from fleet.tracking.records import DeviceRecord, EventRecord, PositionRecord
 from fleet.vendors import base, ratelimit
-from fleet.vendors.errors import AuthExpired, VendorError
+from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
 from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ PATHS = {
     "token_user": "/api/v2/authentication/token/user",
     "companies": "/api/v2/companies",
     "company_last": "/api/v2/companies/{company}/vehicles/last-position",
+    "last_online": "/api/v2/companies/{company}/vehicles/last-time-online",
+    "alert_configs": "/api/v2/companies/{company}/alerts",
     "vehicles_list": "/api/v2/vehicles/list",
     "positions": "/api/v2/vehicles/{vehicle}/positions",
     "alert_records": "/api/v2/companies/{company}/alert-records",
@@ -46,6 +48,7 @@ PATHS = {
     "v1_positions": "/api/GetPositionData",
 }
 COMPANY_LISTS = "company-lists"  # the scope of the stricter per-endpoint limit (20 per window)
+ALERT_RULES = "alert_rules"  # the vendor's alert configs, kept on the run's counts for the Integrations page
 GLOBAL_LIMIT, COMPANY_LIMIT = 60, 20
 RENEW_MARGIN_S = 300.0  # log in again this long before a token expires (a fifth of a shorter lifetime)
 PAGE_SIZE = 500  # the vendor's maximum
@@ -185,9 +188,11 @@ class FleetV2Connector(base.Connector):
 
     # --- fetchers ---------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:
-        """The company's vehicles from their last positions (one list for the whole company), with their
-        battery health (V2 figures, V1 prediction) in ``attributes``."""
-        path = PATHS["company_last"].format(company=self.company_id())
+        """The company's vehicles from their last positions (one list for the whole company), their last time
+        online (a vehicle with no position yet is listed there, with no time), their battery health (V2
+        figures, V1 prediction) in ``attributes``; the company's alert rules are read on the way."""
+        company = self.company_id()
+        path = PATHS["company_last"].format(company=company)
         rows = [row for items in self.pages("GET", path, {}, scope=COMPANY_LISTS) for row in items]
         devices = self.map_rows(base.DEVICES, rows, parse_vehicle)
         # The rows' ``id`` is a position's synthetic id: the vehicles listed are their deviceIds.
@@ -199,12 +204,46 @@ class FleetV2Connector(base.Connector):
             except base.ROW_FAILURES:
                 continue
             self._latest[record.device_id] = record
+        by_id = {device.vendor_id: device for device in devices}
+        for seen in self.last_online(company):
+            listed.add(seen.vendor_id)
+            if (device := by_id.get(seen.vendor_id)) is None:
+                by_id[seen.vendor_id] = seen
+                devices.append(seen)
+                continue
+            device.last_update = seen.last_update or device.last_update
+            if seen.status != "unknown":
+                device.status = seen.status
         health = self.battery_health()
         for device in devices:
             if device.vendor_id in health:
                 device.attributes["battery_health"] = health[device.vendor_id]
         self.listed[base.DEVICES] = listed
+        try:
+            self.alert_rules(company)
+        except VendorError as exc:  # the rules are a note beside the devices: a failure is logged, not fatal
+            if exc.permanent or isinstance(exc, RateLimited | AuthExpired):
+                raise
+            log.warning("account %s: alert rules not read: %s", self.account_id, exc.message)
         return devices
+
+    def last_online(self, company: str) -> list[DeviceRecord]:
+        """Each vehicle's last time online (one paged company list): a vehicle without one has None."""
+        path = PATHS["last_online"].format(company=company)
+        rows = [row for items in self.pages("GET", path, {}, scope=COMPANY_LISTS) for row in items]
+        return self.map_rows(base.DEVICES, rows, parse_last_online)
+
+    def alert_rules(self, company: str) -> list[dict[str, Any]]:
+        """The alert configs set at the vendor (name, type, enabled), each with the event type its records
+        become; kept in ``extras`` for the run (a malformed config is a counted rejection)."""
+        path = PATHS["alert_configs"].format(company=company)
+        rows = [row for items in self.pages("GET", path, {}, scope=COMPANY_LISTS) for row in items]
+        rules = self.map_rows(ALERT_RULES, rows, parse_alert_config)
+        kept = self.rejects[ALERT_RULES]
+        kept.received += len(rules)
+        kept.created += len(rules)
+        self.extras[ALERT_RULES] = rules
+        return rules
 
     def battery_health(self) -> dict[str, dict[str, Any]]:
         """Vehicle id → its battery health: V2's voltage and score, and the legacy V1 prediction."""
@@ -407,6 +446,40 @@ def parse_vehicle(row: dict[str, Any]) -> DeviceRecord:
         last_update=parse_time(field(row, "utcTime", "UtcTime"), "utcTime"),
         attributes={"vin": str(row["vin"])[:40]} if isinstance(row.get("vin"), str) and row["vin"] else {},
     )
+
+
+def parse_last_online(row: dict[str, Any]) -> DeviceRecord:
+    """A LastTimeOnlineDto (camelCase only): the vehicle, its IMEI and ``lastTimeOnlineUtc`` (None when the
+    vehicle has never been online); ``isOnline`` when the payload has it."""
+    vendor_id = required_id(row, "vehicleId")
+    online = flag(row.get("isOnline"))
+    imei = row.get("imei")
+    return DeviceRecord(
+        vendor_id=vendor_id,
+        name=vendor_id,
+        unique_id=str(imei) if isinstance(imei, str | int) and not isinstance(imei, bool) else "",
+        status="unknown" if online is None else "online" if online else "offline",
+        last_update=parse_time(row.get("lastTimeOnlineUtc"), "lastTimeOnlineUtc"),
+    )
+
+
+def parse_alert_config(row: dict[str, Any]) -> dict[str, Any]:
+    """An alert config: its id, name, type (a label, a code or a numeric string), whether it is enabled (None
+    when the vendor does not say) and the event type its records map onto (as ``parse_alert`` maps them)."""
+    rule_id = required_id(row, "id")
+    value = row.get("alertType")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise base.Reject("alertType: missing", rule_id)
+    event, code = alert_event_type(value)
+    label = value.strip() if isinstance(value, str) else str(code)
+    name = row.get("name")
+    return {
+        "id": rule_id,
+        "name": (name.strip() if isinstance(name, str) and name.strip() else label)[:100],
+        "type": label[:50],
+        "event": event,
+        "enabled": flag(field(row, "enabled", "isEnabled", "isActive")),
+    }
 
 
 def parse_battery_v2(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What the Integrations page says of each vendor account: its status in plain words, the counts of its last
 run and of the last 24 hours, the top reasons rows were rejected, its rate-limit bucket, the vendor's notices
-(a retiring route), and the one-login check of new credentials."""
+(a retiring route), the alert rules set at the vendor, and the one-login check of new credentials."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class AccountState:
     top_reasons: list[tuple[str, int]]
     rate: dict[str, Any] | None
     notices: list[str] = field(default_factory=list)
+    alert_rules: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         run = self.last_run
@@ -66,6 +67,7 @@ def state(account: VendorAccount, now: datetime) -> AccountState:
         top_reasons=reasons,
         rate=rate_state(account),
         notices=notices(account),
+        alert_rules=alert_rules(account),
     )
 
 
@@ -119,6 +121,16 @@ def notices(account: VendorAccount) -> list[str]:
 
     note = ratelimit.client().get(sunset_key(account.pk))
     return [f"The vendor is retiring a route fleet uses: {note.decode()}."] if note else []
+
+
+def alert_rules(account: VendorAccount) -> list[dict[str, Any]]:
+    """The alert rules set at the vendor, as the last run that read them found them (fleet-v2)."""
+    from fleet.vendors.fleetv2 import ALERT_RULES
+
+    counts = account.runs.filter(counts__has_key=ALERT_RULES).order_by("-started").values_list("counts", flat=True)
+    found = counts.first()
+    items = found.get(ALERT_RULES, {}).get("items") if isinstance(found, dict) else None
+    return [rule for rule in items if isinstance(rule, dict)] if isinstance(items, list) else []
 
 
 def check_login(kind: str, base_url: str, credentials: dict[str, str]) -> str | None:

@@ -71,6 +71,7 @@ class Progress:
         self.resources: dict[str, Tally] = {}
         self.errors: dict[str, str] = {}
         self.retired: dict[str, int] = {}
+        self.extras: dict[str, list[dict]] = {}  # a connector's extras (fleet-v2's alert rules), by name
         self.heartbeat = heartbeat
 
     def tally(self, resource: str) -> Tally:
@@ -88,6 +89,8 @@ class Progress:
                 counts["error"] = self.errors[resource]
             if self.retired.get(resource):
                 counts["retired"] = self.retired[resource]
+            if resource in self.extras:
+                counts["items"] = self.extras[resource]
             out[resource] = counts
         return out
 
@@ -146,6 +149,9 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         finally:
             progress.tally(resource).add(connector.rejects.pop(resource, Tally()))
         progress.heartbeat()
+    for name, items in connector.extras.items():  # read on the way by a step (fleet-v2: alert rules by devices)
+        progress.extras[name] = items
+        progress.tally(name).add(connector.rejects.pop(name, Tally()))
 
 
 RETIRABLE = {base.DEVICES: Device, base.GROUPS: DeviceGroup, base.DRIVERS: Driver, base.BEACONS: Beacon}

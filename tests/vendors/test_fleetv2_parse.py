@@ -16,8 +16,10 @@ from fleet.vendors.fleetv2 import (
     FleetV2Connector,
     alert_event_type,
     parse_alert,
+    parse_alert_config,
     parse_battery_v1,
     parse_battery_v2,
+    parse_last_online,
     parse_position,
     parse_timespan,
     parse_vehicle,
@@ -113,6 +115,46 @@ def test_alert_records_are_keyed_by_id_and_time():
     assert {e.device_id for e in events} == {"12345"}
 
 
+def test_last_time_online_is_utc_and_a_vehicle_never_online_has_none():
+    seen, never = (parse_last_online(row) for row in json.loads((FIXTURES / "last_online.json").read_text()))
+    assert (seen.vendor_id, seen.unique_id) == ("12345", "356938035643809")
+    assert seen.last_update == datetime(2026, 4, 28, 6, 14, 22, tzinfo=UTC)
+    assert seen.status == "unknown"  # the DTO says no more than the time
+    assert never.vendor_id == "12346" and never.last_update is None
+    assert parse_last_online({"vehicleId": 1, "lastTimeOnlineUtc": "2026-04-28T06:14:22Z", "isOnline": 0}).status == (
+        "offline"
+    )
+
+
+def test_alert_configs_give_name_type_enabled_and_the_event_type_alert_records_map_to():
+    rules = [parse_alert_config(row) for row in json.loads((FIXTURES / "alert_configs.json").read_text())]
+    assert rules == [
+        {"id": "301", "name": "Speeding", "type": "Overspeed", "event": "deviceOverspeed", "enabled": True},
+        {"id": "302", "name": "Ignition", "type": "18", "event": "ignitionOn", "enabled": False},
+        {"id": "303", "name": "Depot", "type": "24", "event": "geofenceEnter", "enabled": None},
+    ]
+    for rule, code in zip(rules, (7, 18, 24), strict=True):  # the same mapping as the records'
+        assert rule["event"] == alert_event_type(code)[0]
+    assert parse_alert_config({"id": 9, "alertType": "Door open"})["event"] == "alarm"
+
+
+def test_malformed_alert_configs_are_counted_rejections(connector):
+    connector.rejects.clear()
+    rows = [
+        {"id": 1, "name": "ok", "alertType": "Overspeed"},
+        {"name": "no id", "alertType": 7},
+        {"id": 3, "name": "no type"},
+        {"id": 4, "alertType": {"code": 7}},
+        {"id": 5, "alertType": "  "},
+        "not a row",
+        None,
+    ]
+    rules = connector.map_rows("alert_rules", rows, parse_alert_config)
+    assert [r["id"] for r in rules] == ["1"]
+    tally = connector.rejects["alert_rules"]
+    assert tally.rejected == 6 and tally.reasons["alertType: missing"] == 2
+
+
 def test_battery_health_v1_takes_the_latest_prediction_and_v2_the_score():
     assert parse_battery_v1(example("battery_v1.json")) == {
         "vehicle_id": "12345",
@@ -167,7 +209,7 @@ def test_the_company_comes_from_the_tokens_claims():
 # --- properties ---------------------------------------------------------------------------------------------
 TIMES = st.one_of(S.DATE_TIMES, S.WILD_DATE_TIMES, S.NAIVE_DATE_TIMES)
 SPANS = st.one_of(st.sampled_from(["00:00:00", "PT2H30M", "99:99:99", "P", "1.", "-"]), st.text(max_size=12))
-TIME_KEYS = {"utcTime", "UtcTime", "userTime", "ignitionTime", "IgnitionTime", "predictionForDay"}
+TIME_KEYS = {"lastTimeOnlineUtc", "utcTime", "UtcTime", "userTime", "ignitionTime", "IgnitionTime", "predictionForDay"}
 
 
 def field(key: str, value: object) -> st.SearchStrategy:
@@ -175,7 +217,7 @@ def field(key: str, value: object) -> st.SearchStrategy:
         kind = TIMES
     elif key in ("fatigue", "Fatigue", "drivingTime", "timeElapsed"):
         kind = SPANS
-    elif key in ("ignition", "Ignition", "isRead", "isOnline", "engineEnabled"):
+    elif key in ("ignition", "Ignition", "isRead", "isOnline", "engineEnabled", "enabled"):
         kind = FLAGS
     elif key in ("id", "deviceId", "DeviceId", "vehicleId"):
         kind = IDS
@@ -200,6 +242,7 @@ RESOURCES = [
     ("positions", "position_v2.json", parse_position, PositionRecord, "position"),
     ("positions", "position_v1.json", parse_position, PositionRecord, "position"),
     ("devices", "position_v2.json", parse_vehicle, DeviceRecord, "device"),
+    ("devices", "last_online.json", parse_last_online, DeviceRecord, "device"),
     ("events", "alerts.json", parse_alert, EventRecord, "event"),
 ]
 IDS_OF = [f"{file}-{mapper.__name__}" for _, file, mapper, _, _ in RESOURCES]
@@ -242,6 +285,22 @@ def test_battery_rows_of_any_shape_give_finite_numbers_or_a_reject(connector, fi
             numbers = [v for k, v in health.items() if k != "vehicle_id" and isinstance(v, float | int)]
             assert all(math.isfinite(v) for v in numbers)
             assert health.get("prediction") in (None, "Healthy", "Check", "Failing")
+
+    check()
+
+
+def test_alert_configs_of_any_shape_give_text_fields_or_a_reject(connector):
+    @S.profile()
+    @given(rows_like("alert_configs.json"))
+    def check(rows):
+        connector.rejects.clear()
+        rules = connector.map_rows("alert_rules", rows, parse_alert_config)
+        tally = connector.rejects.get("alert_rules")
+        assert len(rows) == len(rules) + (tally.rejected if tally else 0)
+        for rule in rules:
+            assert all(isinstance(rule[k], str) and rule[k] for k in ("id", "type", "event")), rule
+            assert isinstance(rule["name"], str) and len(rule["name"]) <= 100
+            assert rule["enabled"] in (True, False, None)
 
     check()
 

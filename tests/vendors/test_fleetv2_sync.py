@@ -79,7 +79,59 @@ def test_a_full_sync_stores_exactly_what_the_simulator_served(simulator):
         health = devices[vendor_id].attributes["battery_health"]
         assert health["voltage"] == battery["voltage"]
         assert health["prediction"] == battery["prediction"]
+    # positions stored after the devices step move last_update on to when fleet heard them (all vendors do)
+    assert all(iso(d.last_update) >= truth["last_online"][v] for v, d in devices.items())
+    assert run.counts["alert_rules"]["items"] == rules_of(truth)
+    assert run.counts["alert_rules"]["fetched"] == run.counts["alert_rules"]["created"] == len(rules_of(truth))
     assert sim.stats()["rate_limited"] == 0
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def rules_of(truth) -> list[dict]:
+    events = {"Overspeed": "deviceOverspeed", "Ignition On": "ignitionOn", "Ignition Off": "ignitionOff"}
+    events |= {"Geofence Enter": "geofenceEnter", "Geofence Exit": "geofenceExit"}
+    return [
+        {
+            "id": str(c["id"]),
+            "name": c["name"],
+            "type": c["alertType"],
+            "event": events[c["alertType"]],
+            "enabled": c["enabled"],
+        }
+        for c in truth["alert_configs"]
+    ]
+
+
+def devices_step(account) -> dict[str, str | None]:
+    """The sync's devices step alone: what it stores as each vehicle's last update."""
+    with sync.connector_for(account) as connector:
+        services.upsert_devices(account.organization_id, account.pk, connector.devices())
+    return {d.vendor_id: iso(d.last_update) for d in Device.objects.filter(account=account)}
+
+
+def test_the_devices_step_stores_each_vehicles_last_time_online(simulator):
+    sim = fleetv2(simulator, devices=4, history=1800, frozen=True)
+    account = account_on(sim)
+    truth = sim.truth(all=True)
+    assert devices_step(account) == truth["last_online"] and None not in truth["last_online"].values()
+
+
+def test_a_vehicle_never_online_is_listed_with_no_last_update_until_it_reports(simulator):
+    sim = fleetv2(simulator, devices=3, history=600, lag=600, frozen=True)  # sim now: the model's start
+    account = account_on(sim)
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    truth = sim.truth(all=True)
+    assert set(truth["last_online"].values()) == {None}
+    stored = {d.vendor_id: d.last_update for d in Device.objects.filter(account=account)}
+    assert stored == dict.fromkeys(truth["last_online"]) and set(truth["imeis"].values()) == set(map(int, stored))
+    sim.clock(advance=600)
+    account.refresh_from_db()
+    stored = devices_step(account)
+    assert stored == sim.truth(all=True)["last_online"] and None not in stored.values()
 
 
 def test_an_incremental_sync_adds_only_what_is_new_and_loses_nothing(simulator):

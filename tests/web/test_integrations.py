@@ -122,6 +122,19 @@ def test_sync_now_runs_a_sync_and_the_page_shows_its_counts(admin_client, org_a,
     assert state["rate"]["burst"] == 4 and state["status"] == "waiting for its next sync"
     page = admin_client.get(reverse("integrations")).content.decode()
     assert "Vendor notice" in page and "2027" in page  # the Sunset of the V1 battery route
+    assert "Alert rules at the vendor" in page
+    assert "<tr><td>Depot exit</td><td>Geofence Exit</td><td>geofenceExit</td><td>no</td></tr>" in page
+    assert "<tr><td>Speeding</td><td>Overspeed</td><td>deviceOverspeed</td><td>yes</td></tr>" in page
+
+
+def test_the_vendors_alert_rules_are_shown_as_text_from_the_last_run_that_read_them(admin_client, org_a):
+    account = make_account(org_a, "Telemax", kind="fleetv2")
+    rule = {"id": "9", "name": "<script>x()</script>", "type": "<i>Door</i>", "event": "alarm", "enabled": None}
+    SyncRun.objects.create(account=account, status="ok", counts={"alert_rules": {"fetched": 1, "items": [rule]}})
+    SyncRun.objects.create(account=account, status="error", counts={})  # a later run that did not get to them
+    page = admin_client.get(reverse("integrations")).content.decode()
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page
+    assert "&lt;i&gt;Door&lt;/i&gt;</td><td>alarm</td><td>unknown</td>" in page
 
 
 def test_enable_disable_and_delete(admin_client, org_a):

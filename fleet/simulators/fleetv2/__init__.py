@@ -37,11 +37,11 @@ NETWORK = ((-60, "Excellent"), (-75, "Good"), (-90, "Fair"), (-200, "Poor"))
 SUNSET = "Wed, 30 Jun 2027 00:00:00 GMT"
 V2_EXPIRY, V1_EXPIRY = 86399, 3600
 ALERT_CONFIGS = [
-    {"id": 301, "name": "Speeding", "alertType": "Overspeed", "threshold": OVERSPEED_KMH},
-    {"id": 302, "name": "Ignition", "alertType": "Ignition On"},
-    {"id": 303, "name": "Ignition off", "alertType": "Ignition Off"},
-    {"id": 304, "name": "Depot", "alertType": "Geofence Enter"},
-    {"id": 305, "name": "Depot exit", "alertType": "Geofence Exit"},
+    {"id": 301, "name": "Speeding", "alertType": "Overspeed", "threshold": OVERSPEED_KMH, "enabled": True},
+    {"id": 302, "name": "Ignition", "alertType": "Ignition On", "enabled": True},
+    {"id": 303, "name": "Ignition off", "alertType": "Ignition Off", "enabled": True},
+    {"id": 304, "name": "Depot", "alertType": "Geofence Enter", "enabled": True},
+    {"id": 305, "name": "Depot exit", "alertType": "Geofence Exit", "enabled": False},
 ]
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -254,11 +254,32 @@ class FleetV2Sim(SimCore):
             ],
         }
 
+    def last_online(self, now: float) -> list[dict[str, Any]]:
+        """Each vehicle's last time online (its latest fix by ``now``), None when it has sent none yet."""
+        items = []
+        for d, vehicle in enumerate(self.model.vehicles):
+            latest = self.store.latest(d, now)
+            t = self.store.times[latest] if latest is not None else None
+            items.append(
+                {
+                    "vehicleId": self.device_id(d),
+                    "imei": vehicle.unique_id,
+                    "lastTimeOnlineUtc": fmt.utc_time(t) if t is not None else None,
+                    "secondsAgo": int(now - t) if t is not None else None,
+                }
+            )
+        return items
+
     # --- ground truth ---
     def truth_extra(self) -> dict[str, Any]:
         now = self.clock.now()
         return {
             "imeis": {v.unique_id: self.device_id(v.index) for v in self.model.vehicles},
+            "last_online": {
+                str(row["vehicleId"]): (row["lastTimeOnlineUtc"] + "Z") if row["lastTimeOnlineUtc"] else None
+                for row in self.last_online(now)
+            },
+            "alert_configs": ALERT_CONFIGS,
             "alerts": [
                 {
                     "id": a["id"],

@@ -33,8 +33,8 @@ def routes(sim: FleetV2Sim) -> list[BaseRoute]:
         Route(f"{V2}/authentication/token/user", w(v.token_user, public=True), methods=["POST"]),
         Route(f"{V2}/companies", w(v.companies)),
         Route(f"{V2}/companies/{{cid}}/vehicles/last-position", w(v.company_last, (COMPANY_LISTS,))),
-        Route(f"{V2}/companies/{{cid}}/vehicles/last-time-online", w(v.last_online)),
-        Route(f"{V2}/companies/{{cid}}/alerts", w(v.alert_configs)),
+        Route(f"{V2}/companies/{{cid}}/vehicles/last-time-online", w(v.last_online, (COMPANY_LISTS,))),
+        Route(f"{V2}/companies/{{cid}}/alerts", w(v.alert_configs, (COMPANY_LISTS,))),
         Route(f"{V2}/companies/{{cid}}/alert-records", w(v.alert_records, (COMPANY_LISTS,))),
         Route(f"{V2}/alerts/{{id}}/{{date}}/update-read-status", w(v.mark_read), methods=["PUT"]),
         Route(f"{V2}/vehicles/list", w(v.vehicles_list), methods=["POST"]),
@@ -217,21 +217,8 @@ class V2Routes(Routes):
 
     async def last_online(self, request: Request) -> Response:
         self.company(request)
-        sim, now = self.sim, self.sim.clock.now()
         page, size = fmt.paging(request)
-        items = []
-        for d, vehicle in enumerate(sim.model.vehicles):
-            latest = sim.store.latest(d, now)
-            t = sim.store.times[latest] if latest is not None else None
-            items.append(
-                {
-                    "vehicleId": sim.device_id(d),
-                    "imei": vehicle.unique_id,
-                    "lastTimeOnlineUtc": fmt.utc_time(t) if t is not None else None,
-                    "secondsAgo": int(now - t) if t is not None else None,
-                }
-            )
-        return json_response(fmt.envelope(items, page, size))
+        return json_response(fmt.envelope(self.sim.last_online(self.sim.clock.now()), page, size))
 
     async def alert_configs(self, request: Request) -> Response:
         self.company(request)
