@@ -106,6 +106,7 @@ async def test_config_and_snapshot_describe_only_the_users_organisation(user_a, 
         "state": "moving",
         "status": "online",
         "attrs": {"battery_level": 98, "rssi": -70},
+        "battery_health": None,  # a fleet-v2 vehicle's battery prediction; none for this vendor
     }
     assert task["order_ref"] == "ORD-1" and task["status"] == "in_progress"
     assert (task["lat"], task["lon"]) == (60.16, 24.93)
