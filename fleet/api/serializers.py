@@ -17,6 +17,33 @@ from fleet.tracking.models import Device, Event, Position
 from fleet.tracking.state import device_state, rules_for
 
 
+class ScopedRelations:
+    """Related objects (devices, groups, geofences, users...) chosen among the caller's organisations' only, so an
+    id of another organisation reads as one that does not exist, as everywhere in the API."""
+
+    def get_fields(self):
+        from django.contrib.auth import get_user_model
+
+        from fleet.core.scoping import for_user, org_ids_for_user
+
+        fields = super().get_fields()
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return fields
+        for field in fields.values():
+            related = getattr(field, "child_relation", field)
+            queryset = getattr(related, "queryset", None)
+            if queryset is None:
+                continue
+            if queryset.model is get_user_model():
+                members = queryset.filter(memberships__organization_id__in=org_ids_for_user(user)).distinct()
+                related.queryset = queryset if user.is_superuser else members
+            else:
+                related.queryset = for_user(queryset, user)
+        return fields
+
+
 class DeviceSerializer(serializers.ModelSerializer):
     vendor = serializers.CharField(source="account.kind", default=None, read_only=True)
     last_position = serializers.SerializerMethodField()
@@ -121,7 +148,7 @@ class GeoJSONField(serializers.Field):
             raise serializers.ValidationError(f"Not a readable GeoJSON geometry ({exc}).") from None
 
 
-class GeofenceSerializer(serializers.ModelSerializer):
+class GeofenceSerializer(ScopedRelations, serializers.ModelSerializer):
     geometry = GeoJSONField()
 
     class Meta:
@@ -173,7 +200,7 @@ class GeofenceSerializer(serializers.ModelSerializer):
         return super().to_internal_value(data)
 
 
-class PoiSerializer(serializers.ModelSerializer):
+class PoiSerializer(ScopedRelations, serializers.ModelSerializer):
     point = GeoJSONField()
 
     class Meta:
@@ -212,7 +239,7 @@ class PoiSerializer(serializers.ModelSerializer):
         return super().to_internal_value(data)
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(ScopedRelations, serializers.ModelSerializer):
     destination = GeoJSONField()
 
     class Meta:
@@ -269,3 +296,116 @@ class TransitionSerializer(serializers.Serializer):
 
 class AssignSerializer(serializers.Serializer):
     device = serializers.IntegerField()
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        from fleet.tracking.models import DeviceGroup
+
+        model = DeviceGroup
+        fields = ["id", "organization", "name", "parent", "account", "vendor_id"]
+        read_only_fields = fields
+
+
+class DriverSerializer(serializers.ModelSerializer):
+    class Meta:
+        from fleet.tracking.models import Driver
+
+        model = Driver
+        fields = ["id", "organization", "name", "unique_id", "phone", "account", "vendor_id"]
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    """A vendor account without its credentials (they are never sent back)."""
+
+    class Meta:
+        from fleet.vendors.models import VendorAccount
+
+        model = VendorAccount
+        fields = [
+            "id",
+            "organization",
+            "kind",
+            "name",
+            "base_url",
+            "enabled",
+            "sync_interval_s",
+            "last_success",
+            "last_error",
+            "last_error_at",
+            "consecutive_errors",
+            "disabled_by_error",
+            "stream_connected",
+            "next_run",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        from fleet.vendors.models import SyncRun
+
+        model = SyncRun
+        fields = [
+            "id",
+            "account",
+            "started",
+            "finished",
+            "status",
+            "fetched",
+            "created",
+            "updated",
+            "rejected",
+            "counts",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class RuleSerializer(ScopedRelations, serializers.ModelSerializer):
+    class Meta:
+        from fleet.events.models import NotificationRule
+
+        model = NotificationRule
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "enabled",
+            "event_types",
+            "devices",
+            "groups",
+            "geofences",
+            "calendar",
+            "web",
+            "email",
+            "recipients",
+            "min_interval_s",
+            "created",
+        ]
+        read_only_fields = ["id", "created"]
+        validators = []
+
+    def validate(self, data: dict) -> dict:
+        from fleet.core.models import Membership
+
+        org = data.get("organization", getattr(self.instance, "organization", None))
+        for name in ("devices", "groups", "geofences"):
+            wrong = [o.pk for o in data.get(name, []) if o.organization_id != getattr(org, "pk", None)]
+            if wrong:
+                raise serializers.ValidationError({name: f"Not in the rule's organisation: {wrong}."})
+        members = set(Membership.objects.filter(organization=org).values_list("user_id", flat=True))
+        if wrong := [u.pk for u in data.get("recipients", []) if u.pk not in members]:
+            raise serializers.ValidationError({"recipients": f"Not members of the rule's organisation: {wrong}."})
+        if reason := calendar.validate(data.get("calendar", "")):
+            raise serializers.ValidationError({"calendar": f"The calendar cannot be used: {reason}."})
+        types = data.get("event_types", [])
+        if not isinstance(types, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in types):
+            raise serializers.ValidationError({"event_types": "A list of event type names."})
+        name = data.get("name")
+        same = type(self.instance or self.Meta.model()).objects.filter(organization=org, name=name)
+        if name and same.exclude(pk=getattr(self.instance, "pk", None)).exists():
+            raise serializers.ValidationError({"name": f"The organisation already has a rule {name}."})
+        return data

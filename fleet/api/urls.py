@@ -11,6 +11,11 @@ router.register("events", views.EventViewSet, basename="event")
 router.register("geofences", views.GeofenceViewSet, basename="geofence")
 router.register("pois", views.PoiViewSet, basename="poi")
 router.register("tasks", views.TaskViewSet, basename="task")
+router.register("groups", views.GroupViewSet, basename="group")
+router.register("drivers", views.DriverViewSet, basename="driver")
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
+router.register("notification-rules", views.RuleViewSet, basename="rule")
 router.register("me", views.MeViewSet, basename="me")
 
 urlpatterns = [

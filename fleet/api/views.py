@@ -318,3 +318,96 @@ class MeViewSet(viewsets.ViewSet):
                 "token": {"name": token.name, "scope": token.scope} if token else None,
             }
         )
+
+
+class GroupViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.GroupSerializer
+    pagination_class = ById
+    filterset_fields = ["organization", "account"]
+
+    def base_queryset(self):
+        from fleet.tracking.models import DeviceGroup
+
+        return DeviceGroup.objects.filter(retired__isnull=True)
+
+
+class DriverViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.DriverSerializer
+    pagination_class = ById
+    filterset_fields = ["organization", "account", "unique_id"]
+
+    def base_queryset(self):
+        from fleet.tracking.models import Driver
+
+        return Driver.objects.filter(retired__isnull=True)
+
+
+class Admins(permissions.BasePermission):
+    """Vendor accounts: the organisation's admins only (members see no account through the API)."""
+
+    message = "Only the organisation's admins see and sync its vendor accounts."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(admin_orgs(request.user))
+
+
+def admin_orgs(user) -> set[int]:
+    if user.is_superuser:
+        return set(Organization.objects.values_list("pk", flat=True))
+    return set(org_ids_for_user(user, (Membership.Role.ADMIN,)))
+
+
+class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+    """Vendor accounts without their credentials; ``sync`` queues a sync now."""
+
+    serializer_class = s.AccountSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Admins]
+    filterset_fields = ["organization", "kind", "enabled"]
+
+    def get_queryset(self):
+        from fleet.vendors.models import VendorAccount
+
+        return VendorAccount.objects.filter(organization_id__in=admin_orgs(self.request.user))
+
+    @extend_schema(request=None, responses=s.AccountSerializer)
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Queue a sync of the account now (as the Integrations page's "Sync now")."""
+        from fleet.vendors import tasks
+
+        account = self.get_object()
+        tasks.sync_account.delay(account.pk)
+        return Response(s.AccountSerializer(account).data, status=202)
+
+
+class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.SyncRunSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Admins]
+    filterset_fields = ["account", "status"]
+
+    def get_queryset(self):
+        from fleet.vendors.models import SyncRun
+
+        return SyncRun.objects.filter(account__organization_id__in=admin_orgs(self.request.user))
+
+
+class RuleViewSet(Scoped, viewsets.ModelViewSet):
+    serializer_class = s.RuleSerializer
+    pagination_class = ById
+    permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
+    filterset_fields = ["organization", "enabled"]
+
+    def base_queryset(self):
+        from fleet.events.models import NotificationRule
+
+        return NotificationRule.objects.all()
+
+    def perform_create(self, serializer):
+        self.check_org(serializer)
+        serializer.save()
+
+    def perform_update(self, serializer):
+        self.check_org(serializer)
+        serializer.save()

@@ -170,13 +170,14 @@ def test_a_token_over_its_rate_is_429_with_retry_after(alice, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     from fleet.api.auth import TokenThrottle
 
+    original = TokenThrottle.THROTTLE_RATES
     TokenThrottle.THROTTLE_RATES = rates
     try:
         client, _ = api(alice)
         codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
         last = client.get("/api/v1/me/")
     finally:
-        TokenThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        TokenThrottle.THROTTLE_RATES = original
     assert codes[:3] == [200, 200, 200] and last.status_code == 429
     assert int(last["Retry-After"]) > 0 and last.json()["error"]["code"] == "throttled"
 
@@ -187,3 +188,39 @@ def test_the_committed_openapi_schema_is_the_generated_one(tmp_path):
     assert yaml.safe_load(out.read_text()) == yaml.safe_load(SCHEMA.read_text()), (
         "the API changed: run `manage.py spectacular --file docs/openapi.yaml` and commit the diff"
     )
+
+
+def test_groups_drivers_and_rules_are_scoped_and_another_orgs_ids_do_not_exist(alice, org_a, org_b, django_user_model):
+    from fleet.tracking.models import DeviceGroup, Driver
+
+    DeviceGroup.objects.create(organization=org_a, name="Vans")
+    DeviceGroup.objects.create(organization=org_b, name="Theirs")
+    Driver.objects.create(organization=org_a, name="Anna")
+    client, _ = api(alice)
+    assert [g["name"] for g in client.get("/api/v1/groups/").json()["results"]] == ["Vans"]
+    assert [d["name"] for d in client.get("/api/v1/drivers/").json()["results"]] == ["Anna"]
+    theirs = make_device(org_b, "Theirs")
+    body = {"organization": org_a.pk, "name": "Overspeed", "event_types": ["deviceOverspeed"], "devices": [theirs.pk]}
+    refused = client.post("/api/v1/notification-rules/", body, format="json").json()["error"]
+    assert refused["fields"]["devices"] == [f'Invalid pk "{theirs.pk}" - object does not exist.']
+    made = client.post("/api/v1/notification-rules/", {**body, "devices": []}, format="json")
+    assert made.status_code == 201 and made.json()["event_types"] == ["deviceOverspeed"]
+    again = client.post("/api/v1/notification-rules/", {**body, "devices": []}, format="json").json()["error"]
+    assert again["fields"]["name"] == ["The organisation already has a rule Overspeed."]
+
+
+def test_vendor_accounts_are_for_admins_and_never_show_their_credentials(alice, org_a, django_user_model, monkeypatch):
+    from fleet.vendors import tasks
+    from tests.conftest import make_account
+
+    account = make_account(org_a, "DT", credentials={"username": "u", "password": "s3cret-pass"})
+    client, _ = api(alice)  # a dispatcher
+    assert client.get("/api/v1/accounts/").status_code == 403
+    boss, _ = api(make_user(django_user_model, "boss", org_a, role=Membership.Role.ADMIN, staff=False))
+    listed = boss.get("/api/v1/accounts/")
+    assert [a["name"] for a in listed.json()["results"]] == ["DT"]
+    assert "s3cret-pass" not in listed.content.decode() and "credentials" not in listed.json()["results"][0]
+    queued = []
+    monkeypatch.setattr(tasks.sync_account, "delay", queued.append)
+    assert boss.post(f"/api/v1/accounts/{account.pk}/sync/").status_code == 202 and queued == [account.pk]
+    assert boss.get("/api/v1/sync-runs/").json()["results"] == []
