@@ -292,6 +292,11 @@ EVENTS_ENGINE = env.bool("EVENTS_ENGINE", default=True)
 TASK_FILE_MAX_BYTES = env.int("TASK_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
 METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
+# iTrack (Navixy) documents no numeric limit either (code 15 = too many requests): requests per second per account
+# and track/read requests in flight at once. Several in flight (> 1) is not the default yet: with 8, a simulator
+# test saw none of its fault knobs applied (to look into), so the default stays one at a time.
+ITRACK_RATE = env.float("ITRACK_RATE", default=20.0)
+ITRACK_CONCURRENCY = env.int("ITRACK_CONCURRENCY", default=1)
 # Metrotec's fuel events cost a request per vehicle: asked at most this often (seconds), not on every sync.
 METROTEC_EVENTS_EVERY_S = env.int("METROTEC_EVENTS_EVERY_S", default=600)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused

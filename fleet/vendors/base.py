@@ -135,7 +135,30 @@ class Connector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    workers = 1  # requests a connector may have in flight at once (``each``); each still takes a bucket token
+    _pool = None
+
+    def each(self, fetch: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
+        """``fetch`` of every item, ``workers`` at a time, results in the items' order; stopping early cancels
+        the rest. ``fetch`` runs in pool threads: it should only fetch (map rows in the caller's thread)."""
+        if self.workers <= 1 or len(items) < 2:
+            yield from map(fetch, items)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{self.kind}-{self.account_id}")
+        futures = [self._pool.submit(fetch, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
         self.http.close()
 
     def __repr__(self) -> str:  # never show credentials

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
+
 from fleet.tracking.records import (
     DeviceRecord,
     DriverRecord,
@@ -97,6 +99,8 @@ class ItrackConnector(base.Connector):
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
         super().__init__(account_id, base_url, credentials)
+        self.http.rate = (settings.ITRACK_RATE, max(1, round(settings.ITRACK_RATE * 2)))
+        self.workers = max(1, settings.ITRACK_CONCURRENCY)  # track/read requests in flight at once
         self.hash = ""
         self.max_span = MAX_SPAN  # smaller once the server answers 211 to a span of it
         self._zone: tzinfo | None = None
@@ -127,16 +131,15 @@ class ItrackConnector(base.Connector):
         self.hash, self.logged_in = session, True
 
     def api(self, name: str, **params: Any) -> dict[str, Any]:
-        """One call; a session that ended (code 4) is renewed once, code 15 is the shared rate-limit path."""
-        if not self.logged_in:
-            self.login()
+        """One call; a session that ended (code 4) is renewed once, code 15 is the shared rate-limit path. Safe
+        from several threads: calls that meet the same ended session log in once between them."""
+        generation = self._login_if(self.needs_login)
         try:
             return self._once(name, params)
         except AuthExpired:
             if self.basic_auth:
                 raise VendorError(f"{PATHS[name]}: the API key is refused", permanent=True) from None
-            self.logged_in = False
-            self.login()
+            self._login_if(lambda: self._auth_generation == generation)
             try:
                 return self._once(name, params)
             except AuthExpired:
@@ -205,11 +208,13 @@ class ItrackConnector(base.Connector):
             chunk = device_ids[start : start + MAX_STATES]
             latest = self.states(chunk)
             yield list(latest.values())
-            for tracker in chunk:
-                if tracker in latest and latest[tracker].fix_time >= since:
-                    batch = self.points(tracker, since, until)
-                    if batch:
-                        yield batch
+            asked = [t for t in chunk if t in latest and latest[t].fix_time >= since]
+            for tracker, fetched in zip(
+                asked, self.each(lambda t: self._fetch_points(t, since, until), asked), strict=True
+            ):
+                batch = self._map_points(tracker, fetched)
+                if batch:
+                    yield batch
 
     def states(self, trackers: list[str]) -> dict[str, PositionRecord]:
         """The latest position of each tracker that has one; blocked and unknown ones are rejections."""
@@ -226,13 +231,22 @@ class ItrackConnector(base.Connector):
 
     def points(self, tracker: str, since: datetime, until: datetime) -> list[PositionRecord]:
         """The tracker's track points in [since, until]; a refused tracker is a counted rejection."""
-        zone, out = self.zone(), []
+        return self._map_points(tracker, self._fetch_points(tracker, since, until))
+
+    def _fetch_points(self, tracker: str, since: datetime, until: datetime) -> list[list[Any]] | ItrackError:
+        """The pages of the tracker's points (fetching only: safe in a pool thread), or the error refusing it."""
         try:
-            for rows in self._paged("points", {"tracker_id": _int_id(tracker)}, since, until, "get_time"):
-                parsed = parse.parse_points(rows, tracker, zone)
-                out += self.map_rows(base.POSITIONS, parsed, parse.unwrap)
+            return list(self._paged("points", {"tracker_id": _int_id(tracker)}, since, until, "get_time"))
         except ItrackError as error:
-            self._rejected(base.POSITIONS, error, tracker)
+            return error
+
+    def _map_points(self, tracker: str, fetched: list[list[Any]] | ItrackError) -> list[PositionRecord]:
+        if isinstance(fetched, ItrackError):
+            self._rejected(base.POSITIONS, fetched, tracker)
+            return []
+        zone, out = self.zone(), []
+        for rows in fetched:
+            out += self.map_rows(base.POSITIONS, parse.parse_points(rows, tracker, zone), parse.unwrap)
         return out
 
     def events(self, since: datetime, until: datetime, device_ids: list[str]) -> list[EventRecord]:

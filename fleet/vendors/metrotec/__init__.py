@@ -9,7 +9,6 @@ URL names the API root (``https://api.metrotec.ee/api`` for 1.1.0, ``…/public`
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -103,7 +102,6 @@ class MetrotecConnector(base.Connector):
         self.http.rate = (settings.METROTEC_RATE, max(1, round(settings.METROTEC_RATE * 2)))
         self.workers = max(1, settings.METROTEC_CONCURRENCY)  # route history requests in flight at once
         self.events_every_s = settings.METROTEC_EVENTS_EVERY_S  # fuel events cost a request per vehicle
-        self._pool: ThreadPoolExecutor | None = None
         self.http.client.headers["Accept"] = ACCEPT
         if language := credentials.get("language"):
             self.http.client.headers["Accept-Language"] = str(language)
@@ -143,11 +141,6 @@ class MetrotecConnector(base.Connector):
 
     def needs_login(self) -> bool:
         return not self.logged_in or (self.renew_at is not None and time.time() >= self.renew_at)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-        super().close()
 
     # --- fetchers ---------------------------------------------------------
     def devices(self) -> list[DeviceRecord]:
@@ -192,7 +185,7 @@ class MetrotecConnector(base.Connector):
         quiet = {r.device_id for r in self.latest() if r.device_id in wanted and _before(r.fix_time, since)}
         batch: list[PositionRecord] = latest
         asked = [v for v in device_ids if v not in quiet]
-        for vehicle, pages in zip(asked, self._each(lambda v: list(self.history(v, since, until)), asked), strict=True):
+        for vehicle, pages in zip(asked, self.each(lambda v: list(self.history(v, since, until)), asked), strict=True):
             for rows in pages:
                 batch += self.map_rows(base.POSITIONS, rows, lambda row, v=vehicle: parse_position(row, v))
             if len(batch) >= self.history_page:
@@ -200,21 +193,6 @@ class MetrotecConnector(base.Connector):
                 batch = []
         if batch:
             yield batch
-
-    def _each(self, fetch: Any, items: list[str]) -> Iterator[Any]:
-        """``fetch`` of every item, ``workers`` at a time, in order; stopping early cancels the rest."""
-        if self.workers == 1 or len(items) < 2:
-            yield from map(fetch, items)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"metrotec-{self.account_id}")
-        futures = [self._pool.submit(fetch, item) for item in items]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
 
     def latest(self) -> list[PositionRecord]:
         """Every vehicle's latest position, asked once per connector (one sync)."""
@@ -251,9 +229,7 @@ class MetrotecConnector(base.Connector):
         active = {r.device_id for r in self.latest() if r.device_id in wanted and _at_or_after(r.fix_time, since)}
         asked = [v for v in device_ids if v in active]
         out: list[EventRecord] = []
-        for rows in self._each(
-            lambda v: self.call("GET", PATHS["fuel_events"], params=_period(v, since, until)), asked
-        ):
+        for rows in self.each(lambda v: self.call("GET", PATHS["fuel_events"], params=_period(v, since, until)), asked):
             out += self.map_rows(base.EVENTS, rows, parse_fuel_event)
         return out
 
