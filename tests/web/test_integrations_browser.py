@@ -54,12 +54,13 @@ class IntegrationsPageTests(BrowserTestCase):
         page = self.page
         page.goto(f"{self.live_server_url}/integrations/", wait_until="domcontentloaded")
         assert page.inner_text(f'section[data-account="{account.pk}"] [data-field="counts"]') == "No sync has run yet."
+        celery_app.control.purge()  # tasks other tests queued on this broker would come first (and may wait)
         page.click(f'section[data-account="{account.pk}"] button.sync-now')
         page.wait_for_selector("ul.messages li")
         assert "a sync is queued" in page.inner_text("ul.messages")
         with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
             page.wait_for_selector(
-                f'section[data-account="{account.pk}"] tr[data-resource="positions"]', timeout=60_000
+                f'section[data-account="{account.pk}"] tr[data-resource="positions"]', timeout=120_000
             )
         run = SyncRun.objects.get(account=account)
         created = str(run.counts["positions"]["created"])
