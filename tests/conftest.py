@@ -108,6 +108,16 @@ def populate(org: Organization) -> dict:
 
 
 @pytest.fixture
+def eager_celery():
+    """Celery tasks (the write-back) run at once, in the test's thread."""
+    from fleet.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
 def simulator():
     """simulator(kind, **opts) starts a vendor simulator over real HTTP on 127.0.0.1 (frozen clock and
     fast socket ticks unless told otherwise) and stops it after the test."""

@@ -389,21 +389,21 @@ class RuleSerializer(ScopedRelations, serializers.ModelSerializer):
         validators = []
 
     def validate(self, data: dict) -> dict:
-        from fleet.core.models import Membership
+        from django.core.exceptions import ValidationError as ModelError
 
         org = data.get("organization", getattr(self.instance, "organization", None))
-        for name in ("devices", "groups", "geofences"):
-            wrong = [o.pk for o in data.get(name, []) if o.organization_id != getattr(org, "pk", None)]
-            if wrong:
-                raise serializers.ValidationError({name: f"Not in the rule's organisation: {wrong}."})
-        members = set(Membership.objects.filter(organization=org).values_list("user_id", flat=True))
-        if wrong := [u.pk for u in data.get("recipients", []) if u.pk not in members]:
-            raise serializers.ValidationError({"recipients": f"Not members of the rule's organisation: {wrong}."})
-        if reason := calendar.validate(data.get("calendar", "")):
-            raise serializers.ValidationError({"calendar": f"The calendar cannot be used: {reason}."})
-        types = data.get("event_types", [])
-        if not isinstance(types, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in types):
-            raise serializers.ValidationError({"event_types": "A list of event type names."})
+        current = (
+            {}
+            if self.instance is None
+            else {"email": self.instance.email, "recipients": [*self.instance.recipients.all()]}
+        )
+        if problems := self.Meta.model.problems(org, current | data):
+            raise serializers.ValidationError(problems)
+        probe = self.Meta.model(calendar=data.get("calendar", ""), event_types=data.get("event_types", []))
+        try:
+            probe.clean()
+        except ModelError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         name = data.get("name")
         same = type(self.instance or self.Meta.model()).objects.filter(organization=org, name=name)
         if name and same.exclude(pk=getattr(self.instance, "pk", None)).exists():

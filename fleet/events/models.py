@@ -56,8 +56,28 @@ class NotificationRule(OrgOwned):
     def clean(self) -> None:
         if reason := calendar.validate(self.calendar):
             raise ValidationError({"calendar": f"The calendar cannot be used: {reason}."})
-        if not isinstance(self.event_types, list) or not all(isinstance(t, str) for t in self.event_types):
+        types = self.event_types
+        if not isinstance(types, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in types):
             raise ValidationError({"event_types": "A list of event type names."})
+
+    @staticmethod
+    def problems(organization, chosen: dict) -> dict[str, str]:
+        """Field -> what is wrong with the related objects ``chosen`` for a rule of ``organization`` (devices,
+        groups and geofences of another organisation, recipients who are not its members, e-mail without a
+        recipient): the same check for the page's form and the API."""
+        from fleet.core.models import Membership
+
+        out = {}
+        for name in ("devices", "groups", "geofences"):
+            wrong = [str(o) for o in chosen.get(name) or () if o.organization_id != organization.pk]
+            if wrong:
+                out[name] = f"Not in {organization.name}: {', '.join(wrong)}."
+        members = set(Membership.objects.filter(organization=organization).values_list("user_id", flat=True))
+        if wrong := [u.get_username() for u in chosen.get("recipients") or () if u.pk not in members]:
+            out["recipients"] = f"Not members of {organization.name}: {', '.join(wrong)}."
+        if chosen.get("email") and not chosen.get("recipients"):
+            out["recipients"] = "E-mail needs at least one recipient."
+        return out
 
 
 class Notification(models.Model):

@@ -89,6 +89,10 @@ class SimCore:
     kind = "base"
     first_position_id = 1
     default_interval = 10.0
+    # Where the bad_positions knob damages a served row, in the vendor's field names: the latitude, and the time
+    # fields (the first gets a year 2099, the others copy it).
+    lat_field = "latitude"
+    time_fields: tuple[str, ...] = ("fixTime", "deviceTime")
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
@@ -186,15 +190,18 @@ class SimCore:
         return out
 
     def render_served(self, i: int) -> dict[str, Any]:
+        """The position as served: damaged as the bad_positions knob says (latitude 91 or "NaN", year 2099)."""
         doc = self.render_position(i)
         mode = self.bad_mode(i)
         if mode == 1:
-            doc["latitude"] = 91.0
+            doc[self.lat_field] = 91.0
         elif mode == 2:
-            doc["latitude"] = "NaN"
+            doc[self.lat_field] = "NaN"
         elif mode == 3:
-            doc["fixTime"] = "2099" + doc["fixTime"][4:]
-            doc["deviceTime"] = doc["fixTime"]
+            first, *others = self.time_fields
+            doc[first] = "2099" + doc[first][4:]
+            for name in others:
+                doc[name] = doc[first]
         return doc
 
     def bad_mode(self, i: int) -> int:

@@ -75,18 +75,9 @@ class RuleForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        org = data.get("organization")
-        if org is not None:  # every choice must belong to the rule's organisation
-            for name in ("devices", "groups", "geofences"):
-                wrong = [str(o) for o in data.get(name) or () if o.organization_id != org.pk]
-                if wrong:
-                    self.add_error(name, f"Not in {org.name}: {', '.join(wrong)}.")
-            members = set(Membership.objects.filter(organization=org).values_list("user_id", flat=True))
-            wrong = [u.get_username() for u in data.get("recipients") or () if u.pk not in members]
-            if wrong:
-                self.add_error("recipients", f"Not members of {org.name}: {', '.join(wrong)}.")
-        if data.get("email") and not data.get("recipients"):
-            self.add_error("recipients", "E-mail needs at least one recipient.")
+        if (org := data.get("organization")) is not None:
+            for name, problem in NotificationRule.problems(org, data).items():
+                self.add_error(name, problem)
         return data
 
 

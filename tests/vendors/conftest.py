@@ -16,16 +16,6 @@ def fast_http(settings):
 
 
 @pytest.fixture
-def eager_celery():
-    """Celery tasks (the write-back) run at once, in the test's thread."""
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def simulator(simulator):
     """The shared fixture, with a small fleet whose history is all visible (lag 0) by default."""
 
@@ -158,3 +148,16 @@ class GroupListener:
 
 
 import time  # noqa: E402
+
+
+def sync_until_ok(account, tries: int = 6) -> list:
+    """Sync again until a run is ok (faults on the way), at most ``tries`` times; the runs."""
+    from fleet.vendors import sync
+
+    runs = []
+    for _ in range(tries):
+        account.refresh_from_db()
+        runs.append(sync.sync_account(account))
+        if runs[-1].status == "ok":
+            break
+    return runs

@@ -15,20 +15,10 @@ from django.utils import timezone
 from fleet.tracking import ingest
 from fleet.tracking.models import Position
 from fleet.vendors import ratelimit, sync
-from fleet.vendors.models import SyncRun, VendorAccount
-from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
+from fleet.vendors.models import VendorAccount
+from tests.vendors.conftest import make_sim_account, stored_keys, sync_until_ok, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sync_until_ok(account: VendorAccount, tries: int = 4) -> list[SyncRun]:
-    runs = []
-    for _ in range(tries):
-        account.refresh_from_db()
-        runs.append(sync.sync_account(account))
-        if runs[-1].status == "ok":
-            break
-    return runs
 
 
 def assert_matches_truth(sim, account: VendorAccount) -> None:

@@ -12,8 +12,7 @@ from fleet.tracking import services
 from fleet.tracking.models import Device, Event, Position
 from fleet.vendors import ratelimit, sync
 from fleet.vendors.fleetv2 import renew_at, sunset_key
-from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
-from tests.vendors.test_faults import sync_until_ok
+from tests.vendors.conftest import make_sim_account, stored_keys, sync_until_ok, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,20 +6,10 @@ import pytest
 
 from fleet.tracking.models import Device, Driver, Event, Position
 from fleet.vendors import sync
-from fleet.vendors.models import SyncRun, VendorAccount
-from tests.vendors.conftest import itrack_account, stored_keys, truth_keys
+from fleet.vendors.models import VendorAccount
+from tests.vendors.conftest import itrack_account, stored_keys, sync_until_ok, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sync_until_ok(account: VendorAccount, tries: int = 6) -> list[SyncRun]:
-    runs = []
-    for _ in range(tries):
-        account.refresh_from_db()
-        runs.append(sync.sync_account(account))
-        if runs[-1].status == "ok":
-            break
-    return runs
 
 
 def served_keys(truth: dict, blocked: set | None = None) -> list[tuple[str, str]]:

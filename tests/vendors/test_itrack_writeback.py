@@ -21,15 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def eager_celery():
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def itrack(simulator):
     sim = simulator("itrack", devices=3)
     return sim, itrack_account(sim)

@@ -17,20 +17,10 @@ from fleet.tracking import services
 from fleet.tracking.models import Device, Driver, Position
 from fleet.vendors import metrotec as connector_module
 from fleet.vendors import reports, sync
-from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
-from tests.vendors.conftest import metrotec_account, stored_keys, truth_keys
+from fleet.vendors.models import VendorAccount, VendorLink
+from tests.vendors.conftest import metrotec_account, stored_keys, sync_until_ok, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sync_until_ok(account: VendorAccount, tries: int = 4) -> list[SyncRun]:
-    runs = []
-    for _ in range(tries):
-        account.refresh_from_db()
-        runs.append(sync.sync_account(account))
-        if runs[-1].status == "ok":
-            break
-    return runs
 
 
 def assert_matches_truth(sim, account: VendorAccount) -> None:

@@ -15,15 +15,6 @@ API_KEY = "6f1c2d7e-4b1a-4c55-9a3e-2f0d8b7c9e11"
 
 
 @pytest.fixture
-def eager_celery():
-    from fleet.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def admin_client(client, user_a):
     client.force_login(user_a)
     return client

@@ -301,19 +301,16 @@ def test_pois_without_vendors_list_no_copies(alice, world_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_geofence_drawn_on_the_page_reaches_the_vendor_and_shows_done(client, django_user_model, simulator):
+def test_a_geofence_drawn_on_the_page_reaches_the_vendor_and_shows_done(
+    client, django_user_model, simulator, eager_celery
+):
     """Against the Data Trak simulator over real HTTP, the write-back tasks run eagerly."""
-    from fleet.celery import app
     from tests.vendors.conftest import make_sim_account
 
     sim = simulator("datatrak", devices=1)
     account = make_sim_account(sim, "datatrak")
     client.force_login(make_user(django_user_model, "dan", account.organization, role=Membership.Role.DISPATCHER))
-    app.conf.task_always_eager = True
-    try:
-        assert client.post(reverse(NEW), geofence_post(name="Pushed")).status_code == 302
-    finally:
-        app.conf.task_always_eager = False
+    assert client.post(reverse(NEW), geofence_post(name="Pushed")).status_code == 302
     depot = Geofence.objects.get(name="Pushed")
     link = VendorLink.objects.get(object_id=depot.pk, account=account)
     copy = next(g for g in sim.truth()["geofences"] if str(g["id"]) == link.vendor_id)

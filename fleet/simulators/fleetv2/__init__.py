@@ -48,6 +48,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 class FleetV2Sim(SimCore):
     kind = "fleetv2"
+    lat_field, time_fields = "lat", ("utcTime",)  # bad_positions damages these (SimCore.render_served)
     default_interval = 30.0
 
     def make_model(self, start: datetime, interval: float) -> Fleet:
@@ -155,17 +156,6 @@ class FleetV2Sim(SimCore):
             "address": None,
             "engineEnabled": True,
         }
-
-    def render_served(self, i: int) -> dict[str, Any]:
-        doc = self.render_position(i)
-        mode = self.bad_mode(i)
-        if mode == 1:
-            doc["lat"] = 91.0
-        elif mode == 2:
-            doc["lat"] = "NaN"
-        elif mode == 3:
-            doc["utcTime"] = "2099" + doc["utcTime"][4:]
-        return doc
 
     @staticmethod
     def v1_position(doc: dict[str, Any], online: bool | None = None) -> dict[str, Any]:

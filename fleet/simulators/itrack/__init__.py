@@ -46,6 +46,7 @@ Handler = Callable[[dict[str, Any]], Any]
 
 class ItrackSim(Objects, SimCore):
     kind = "itrack"
+    lat_field, time_fields = "lat", ("get_time",)  # bad_positions damages these (SimCore.render_served)
     first_position_id = 1
     default_interval = 10.0
 
@@ -116,18 +117,6 @@ class ItrackSim(Objects, SimCore):
             "parking": not fix.ignition,
             "buffered": False,
         }
-
-    def render_served(self, i: int) -> dict[str, Any]:
-        """The bad_positions knob, in the vendor's fields."""
-        doc = self.render_position(i)
-        mode = self.bad_mode(i)
-        if mode == 1:
-            doc["lat"] = 91.0
-        elif mode == 2:
-            doc["lat"] = "NaN"
-        elif mode == 3:
-            doc["get_time"] = "2099" + doc["get_time"][4:]
-        return doc
 
     def render_state(self, i: int, doc: dict[str, Any]) -> dict[str, Any]:
         """A tracker's state (``tracker/get_state``) around its latest point ``doc``, as served."""

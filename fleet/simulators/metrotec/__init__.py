@@ -53,6 +53,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 class MetrotecSim(Reports, Files, Objects, SimCore):
     kind = "metrotec"
+    lat_field, time_fields = "Ypos", ("GMTime",)  # bad_positions damages these (SimCore.render_served)
     first_position_id = 700_000_001
     default_interval = 15.0
 
@@ -133,18 +134,6 @@ class MetrotecSim(Reports, Files, Objects, SimCore):
         """t1 of a refrigerated vehicle (every third van), 0 where no sensor is fitted."""
         fridge = self.model.vehicles[device].category == "van" and device % 3 == 0
         return {"t1": round(3.0 + (i % 7) * 0.5, 1) if fridge else 0, "t2": 0, "t3": 0, "t4": 0}
-
-    def render_served(self, i: int) -> dict[str, Any]:
-        """The bad_positions knob, in the vendor's field names."""
-        doc = self.render_position(i)
-        mode = self.bad_mode(i)
-        if mode == 1:
-            doc["Ypos"] = 91.0
-        elif mode == 2:
-            doc["Ypos"] = "NaN"
-        elif mode == 3:
-            doc["GMTime"] = "2099" + doc["GMTime"][4:]
-        return doc
 
     def history_row(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A route history row, from the served position it repeats (damage and all)."""
