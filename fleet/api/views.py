@@ -20,14 +20,13 @@ from fleet.api import serializers as s
 from fleet.api.auth import TokenScope
 from fleet.api.models import ApiToken
 from fleet.core.models import Membership, Organization
-from fleet.core.scoping import for_user, get_for_user, org_ids_for_user
+from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where
 from fleet.dispatch import lifecycle, services
 from fleet.dispatch.models import Task
 from fleet.geo import services as geo_services
 from fleet.geo.models import POI, Geofence
-from fleet.tracking.models import Device, Event, Position
+from fleet.tracking.models import Device, DeviceGroup, Event, Position
 
-EDITORS = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
 FEED_PAGE, FEED_MAX = 1_000, 10_000
 FEED_SETTLE_S = 5.0  # the feed serves rows stored at least this long ago (a batch's insert commits well before)
 
@@ -45,9 +44,7 @@ class Editors(permissions.BasePermission):
 
 
 def editor_orgs(user) -> set[int]:
-    if user.is_superuser:
-        return set(Organization.objects.values_list("pk", flat=True))
-    return set(org_ids_for_user(user, EDITORS))
+    return org_ids_where(user, EDITORS)
 
 
 class ById(CursorPagination):
@@ -74,7 +71,20 @@ class Scoped:
             raise PermissionDenied("Only the organisation's admins and dispatchers change this.")
 
 
+def _scoped(model):
+    """A filter's choices among the caller's organisations only: another organisation's id is "not a valid
+    choice", as an id that does not exist (never an empty answer that tells it exists)."""
+
+    def choices(request):
+        return for_user(model.objects.all(), request.user) if request else model.objects.none()
+
+    return choices
+
+
 class DeviceFilter(django_filters.FilterSet):
+    organization = django_filters.ModelChoiceFilter(queryset=_scoped(Organization))
+    group = django_filters.ModelChoiceFilter(queryset=_scoped(DeviceGroup))
+
     class Meta:
         model = Device
         fields = {"organization": ["exact"], "group": ["exact"], "status": ["exact"], "name": ["exact", "icontains"]}
@@ -91,6 +101,7 @@ class DeviceViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
 
 
 class PositionFilter(django_filters.FilterSet):
+    device = django_filters.ModelChoiceFilter(queryset=_scoped(Device))
     start = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="gte")
     end = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="lt")
 
@@ -156,6 +167,9 @@ class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
 
 
 class EventFilter(django_filters.FilterSet):
+    device = django_filters.ModelChoiceFilter(queryset=_scoped(Device))
+    geofence = django_filters.ModelChoiceFilter(queryset=_scoped(Geofence))
+    task = django_filters.ModelChoiceFilter(queryset=_scoped(Task))
     start = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
     end = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
 
@@ -352,9 +366,7 @@ class Admins(permissions.BasePermission):
 
 
 def admin_orgs(user) -> set[int]:
-    if user.is_superuser:
-        return set(Organization.objects.values_list("pk", flat=True))
-    return set(org_ids_for_user(user, (Membership.Role.ADMIN,)))
+    return org_ids_where(user, (Membership.Role.ADMIN,))
 
 
 class AccountViewSet(viewsets.ReadOnlyModelViewSet):

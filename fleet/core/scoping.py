@@ -65,6 +65,16 @@ def organizations_for_user(user: User) -> models.QuerySet[Organization]:
     return for_user(Organization.objects.all(), user)
 
 
+EDITORS = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)  # who changes an organisation's shapes, tasks, rules
+
+
+def org_ids_where(user: User, roles: tuple[str, ...]) -> set[int]:
+    """Ids of the organisations where the user has one of ``roles`` (superusers: all)."""
+    if user.is_authenticated and user.is_superuser:
+        return set(Organization.objects.values_list("pk", flat=True))
+    return set(org_ids_for_user(user, roles))
+
+
 def organizations_where(user: User, roles: tuple[str, ...]) -> models.QuerySet[Organization]:
     """The organisations where the user has one of ``roles`` (superusers: all)."""
     if user.is_authenticated and user.is_superuser:

@@ -83,7 +83,11 @@ def read(data: bytes, organization) -> Checked:
     except UnicodeDecodeError:
         raise CsvError("The file is not UTF-8 text.") from None
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "order_ref" not in reader.fieldnames:
+    try:
+        names = reader.fieldnames
+    except csv.Error as exc:
+        raise CsvError(f"Line 1 cannot be read as CSV ({exc}).") from None
+    if not names or "order_ref" not in names:
         raise CsvError(f"The first line must name the columns: {', '.join(COLUMNS)}.")
     zone = ZoneInfo(organization.timezone)
     pois = {p.name.lower(): p for p in POI.objects.filter(organization=organization)}
@@ -94,17 +98,24 @@ def read(data: bytes, organization) -> Checked:
             vehicles.setdefault(d.plate.lower(), d)
     taken = set(Task.objects.filter(organization=organization).values_list("order_ref", flat=True))
     out = Checked()
-    for number, row in enumerate(reader, start=2):
-        if number - 1 > MAX_ROWS:
-            raise CsvError(f"The file has more than {MAX_ROWS} rows.")
-        row = {k: (v or "").strip() for k, v in row.items() if k}
-        try:
-            out.tasks.append(_task(row, organization, zone, pois, vehicles, taken))
-        except ValueError as exc:
-            out.errors.append((number, str(exc)))
+    try:
+        for number, row in enumerate(reader, start=2):
+            _check_row(out, number, row, organization, zone, pois, vehicles, taken)
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's limit, a quote left open
+        raise CsvError(f"Line {reader.line_num + 1} cannot be read as CSV ({exc}).") from None
     if not out.tasks and not out.errors:
         out.errors.append((1, "The file has no task."))
     return out
+
+
+def _check_row(out: Checked, number: int, row: dict, organization, zone, pois, vehicles, taken) -> None:
+    if number - 1 > MAX_ROWS:
+        raise CsvError(f"The file has more than {MAX_ROWS} rows.")
+    row = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, str | None)}
+    try:
+        out.tasks.append(_task(row, organization, zone, pois, vehicles, taken))
+    except ValueError as exc:
+        out.errors.append((number, str(exc)))
 
 
 def _task(row, organization, zone, pois, vehicles, taken) -> Task:

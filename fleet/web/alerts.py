@@ -14,23 +14,21 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from fleet.core.models import Membership, Organization
-from fleet.core.scoping import for_user, get_for_user, org_ids_for_user
+from fleet.core.models import Organization
+from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where
 from fleet.events import engine
 from fleet.events.models import EventAck, Notification, NotificationRule
 from fleet.events.notify import LABELS, label, test_rule
 from fleet.geo.models import Geofence
 from fleet.tracking.models import Device, DeviceGroup, Event
 
-EDITORS = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
 FEED_SIZE = 50
 TYPE_CHOICES = sorted({*engine.TYPES, *LABELS} - {"test"}, key=label)
 
 
-def editable_org_ids(user) -> list[int]:
-    if user.is_superuser:
-        return list(Organization.objects.values_list("pk", flat=True))
-    return org_ids_for_user(user, EDITORS)
+def editable_org_ids(user) -> set[int]:
+    """The organisations whose rules, tasks and shapes the user may change (admins and dispatchers)."""
+    return org_ids_where(user, EDITORS)
 
 
 class RuleForm(forms.ModelForm):

@@ -6,7 +6,7 @@ scoped to the user's organisations (another organisation's task is a 404)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib import messages
@@ -20,12 +20,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from fleet.core.models import Organization
-from fleet.core.scoping import for_user, get_for_user, parse_pk
+from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where, parse_pk
 from fleet.dispatch import assignment, csvio, lifecycle, services
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI
 from fleet.tracking.models import Device
-from fleet.web.alerts import editable_org_ids
 
 COLUMNS = [s for s in Task.Status if s != Task.Status.REJECTED]
 DONE_DAYS = 2  # finished tasks stay on the board this long
@@ -64,7 +63,7 @@ class TaskForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        orgs = editable_org_ids(user)
+        orgs = org_ids_where(user, EDITORS)
         self.fields["organization"].queryset = Organization.objects.filter(pk__in=orgs)
         self.fields["organization"].empty_label = None
         self.fields["device"].queryset = Device.objects.filter(organization_id__in=orgs, retired__isnull=True)
@@ -100,7 +99,7 @@ class TaskForm(forms.ModelForm):
 
 
 def _editor(request: HttpRequest, task: Task | None = None) -> None:
-    orgs = editable_org_ids(request.user)
+    orgs = org_ids_where(request.user, EDITORS)
     if not orgs or (task is not None and task.organization_id not in orgs):
         raise PermissionDenied("Only the organisation's admins and dispatchers change its tasks.")
 
@@ -114,8 +113,12 @@ def board_tasks(request: HttpRequest):
         tasks = tasks.filter(Q(order_ref__icontains=q) | Q(title__icontains=q) | Q(destination_address__icontains=q))
     if device := parse_pk(request.GET.get("device")):
         tasks = tasks.filter(device_id=device)
-    if day := request.GET.get("day"):
-        tasks = tasks.filter(planned_start__date=day) if len(day) == 10 else tasks
+    try:
+        day = date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:  # none, or not a date: no day filter
+        day = None
+    if day is not None:
+        tasks = tasks.filter(planned_start__date=day)
     return tasks.order_by("-priority", "planned_start", "order_ref")
 
 
@@ -131,7 +134,7 @@ def board(request: HttpRequest) -> HttpResponse:
     context = {
         "columns": columns,
         "vehicles": vehicles,
-        "can_edit": bool(editable_org_ids(request.user)),
+        "can_edit": bool(org_ids_where(request.user, EDITORS)),
         "q": request.GET.get("q", ""),
     }
     return render(request, "web/dispatch.html", context)
@@ -168,6 +171,8 @@ def task_move(request: HttpRequest, pk: int) -> JsonResponse:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return JsonResponse({"error": "The request is not JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": 'Send an object: {"status": …} and / or {"device": …}.'}, status=400)
     try:
         if "device" in body:
             device = get_for_user(
@@ -194,7 +199,7 @@ class ImportForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = Organization.objects.filter(pk__in=editable_org_ids(user))
+        self.fields["organization"].queryset = Organization.objects.filter(pk__in=org_ids_where(user, EDITORS))
 
 
 @login_required

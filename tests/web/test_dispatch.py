@@ -178,3 +178,20 @@ def test_the_task_page_shows_its_vendor_id_and_push_state(dispatcher, org_a):
     )
     page = dispatcher.get(f"/dispatch/tasks/{t.pk}/").content.decode()
     assert "<td>Metrotec A</td><td>mt-42</td><td>failed: the vendor refused the address</td>" in page
+
+
+def test_bad_input_is_a_clear_400_or_ignored_never_a_500(dispatcher, org_a):
+    t = task(org_a)
+    for body in ("[1, 2]", '"status"', "not json"):
+        answer = dispatcher.post(f"/dispatch/tasks/{t.pk}/move/", body, content_type="application/json")
+        assert answer.status_code == 400 and answer.json()["error"]
+    assert move(dispatcher, t, device="x").status_code == 404
+    assert dispatcher.get("/dispatch/?day=2026-13-45").status_code == 200  # not a date: no day filter
+    assert "ORD-1" in dispatcher.get("/dispatch/?day=2026-13-45&device=%C2%B2").content.decode()
+    nul = upload(dispatcher, org_a, "order_ref,title\nA-1,x\x00y\n").content.decode()
+    assert "give latitude and longitude, or a poi" in nul  # a NUL byte is a character like another
+    huge = upload(dispatcher, org_a, "order_ref,title\nA-2," + "x" * 200_000 + "\n").content.decode()
+    assert "Line 2 cannot be read as CSV (field larger than field limit" in huge
+    assert not Task.objects.filter(order_ref__in=["A-1", "A-2"]).exists()
+    ragged = upload(dispatcher, org_a, "order_ref,latitude,longitude\nR-1,60,24,extra,more\n").content.decode()
+    assert "1 task ready to import" in ragged  # extra cells beyond the header are not columns

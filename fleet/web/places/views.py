@@ -20,15 +20,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fleet.core.jsonout import dumps
 from fleet.core.maps import map_settings
-from fleet.core.models import Membership, Organization
-from fleet.core.scoping import for_user, get_for_user, organizations_where, parse_pk
+from fleet.core.models import Organization
+from fleet.core.scoping import EDITORS, for_user, get_for_user, organizations_where, parse_pk
 from fleet.geo import export, files, importing, services
 from fleet.geo.models import POI, Geofence
 from fleet.vendors.base import GEOFENCE_WRITE, POI_WRITE
 from fleet.web.imports import content_length
 from fleet.web.places import forms, status
 
-EDIT_ROLES = (Membership.Role.ADMIN, Membership.Role.DISPATCHER)
+EDIT_ROLES = EDITORS
 MAX_LISTED = 1000
 
 
