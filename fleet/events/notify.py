@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
+from fleet.events import places
 from fleet.events.models import Notification, NotificationRule
 from fleet.geo import calendar
 from fleet.tracking.models import Device, Event
@@ -101,18 +102,13 @@ def rules_of(organization_id: int) -> list[_Rule]:
     cached = _rules.get(organization_id)
     if cached and cached[1] == version and time.monotonic() - cached[0] < RULES_TTL_S:
         return cached[2]
-    from fleet.core.models import Organization
 
-    zone = Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+    zone, members = places.org_zone(organization_id), places.group_members(organization_id)
     out = []
     query = NotificationRule.objects.filter(organization_id=organization_id, enabled=True).prefetch_related(
         "devices", "groups", "geofences", "recipients"
     )
     for rule in query:
-        devices = {d.pk for d in rule.devices.all()}
-        groups = [g.pk for g in rule.groups.all()]
-        if groups:
-            devices |= set(Device.objects.filter(group_id__in=groups).values_list("pk", flat=True))
         fences = {g.pk for g in rule.geofences.all()}
         try:
             cal = calendar.parse(rule.calendar, zone)
@@ -123,7 +119,7 @@ def rules_of(organization_id: int) -> list[_Rule]:
                 rule.pk,
                 rule.name,
                 frozenset(rule.event_types or ()),
-                frozenset(devices) if devices or groups else None,
+                places.applies_to(rule, members),
                 frozenset(fences) if fences else None,
                 cal,
                 rule.web,

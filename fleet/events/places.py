@@ -58,14 +58,39 @@ def forget() -> None:
     _indexes.clear()
 
 
-def load(organization_id: int) -> list[Zone]:
+def org_zone(organization_id: int) -> str:
+    """The organisation's time zone name (floating calendar times are read in it)."""
     from fleet.core.models import Organization
+
+    return Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+
+
+def group_members(organization_id: int) -> dict[int, set[int]]:
+    """Device pks of each of the organisation's groups, in one query."""
+    from fleet.tracking.models import Device
+
+    members: dict[int, set[int]] = {}
+    rows = Device.objects.filter(organization_id=organization_id, group__isnull=False).values_list("group_id", "pk")
+    for group, device in rows:
+        members.setdefault(group, set()).add(device)
+    return members
+
+
+def applies_to(owner, members: dict[int, set[int]]) -> frozenset[int] | None:
+    """The devices a geofence or a rule (prefetched ``devices`` and ``groups``) applies to; None: every device."""
+    devices = {d.pk for d in owner.devices.all()}
+    groups = [g.pk for g in owner.groups.all()]
+    for group in groups:
+        devices |= members.get(group, set())
+    return frozenset(devices) if devices or groups else None
+
+
+def load(organization_id: int) -> list[Zone]:
     from fleet.dispatch.models import Task
     from fleet.geo.models import POI as PoiModel
     from fleet.geo.models import Geofence
-    from fleet.tracking.models import Device
 
-    zone_name = Organization.objects.filter(pk=organization_id).values_list("timezone", flat=True).first() or "UTC"
+    zone_name, members = org_zone(organization_id), group_members(organization_id)
     zones: list[Zone] = []
     fences = Geofence.objects.filter(organization_id=organization_id, retired__isnull=True).prefetch_related(
         "devices", "groups"
@@ -79,11 +104,7 @@ def load(organization_id: int) -> list[Zone]:
         except calendar.CalendarError as exc:  # stored before the check existed: the geofence is always active
             log.warning("geofence %s: calendar ignored (%s)", fence.pk, exc)
             cal = None
-        devices = {d.pk for d in fence.devices.all()}
-        groups = [g.pk for g in fence.groups.all()]
-        if groups:
-            devices |= set(Device.objects.filter(group_id__in=groups).values_list("pk", flat=True))
-        applies = frozenset(devices) if devices or groups else None
+        applies = applies_to(fence, members)
         zones.append(
             Zone(
                 f"geofence:{fence.pk}",

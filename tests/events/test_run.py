@@ -113,6 +113,14 @@ def test_a_geofence_applies_only_to_its_devices_and_never_across_organisations(o
     assert stored(van) == [] and stored(truck) == [("geofenceEnter", 10, f"geofence:{yard.pk}")]
     ingest.positions(org_b.pk, None, records(other, [-2000, 50]))
     assert Event.objects.filter(device=other).values_list("geofence__organization", flat=True).get() == org_b.pk
+    # and to the devices of its groups
+    from fleet.tracking.models import DeviceGroup
+
+    vans = DeviceGroup.objects.create(organization=org_a, name="Vans")
+    bus = make_device(org_a, "Bus", group=vans)
+    yard.groups.add(vans)
+    ingest.positions(org_a.pk, None, records(bus, [-100, 50], first=3) + records(van, [150, 50], first=3))
+    assert stored(bus) == [("geofenceEnter", 40, f"geofence:{yard.pk}")] and stored(van) == []
 
 
 def test_listeners_hear_of_new_events_after_the_commit(org_a, django_capture_on_commit_callbacks):
