@@ -270,8 +270,10 @@ def part_b_vendor(kind: str, quick: bool) -> dict:
         "per_s": round(synced / sync_s),
         "sync_s": phases,
         "requests": requests,
-        "rate": settings.METROTEC_RATE if kind == "metrotec" else None,
-        "concurrency": settings.METROTEC_CONCURRENCY if kind == "metrotec" else 1,
+        "rate": getattr(settings, f"{kind.upper()}_RATE"),  # where the learnt rate starts
+        "rate_max": getattr(settings, f"{kind.upper()}_RATE_MAX"),
+        "learnt_rate": phases.pop("learnt_rate", None),  # where it ended
+        "concurrency": getattr(settings, f"{kind.upper()}_CONCURRENCY"),
     }
 
 
@@ -310,7 +312,7 @@ def real_sync(url: str, history: float, sim_pid: int, kind: str = "datatrak") ->
     from django.conf import settings
 
     from fleet.core.models import Organization
-    from fleet.vendors import sync
+    from fleet.vendors import ratelimit, sync
     from fleet.vendors.models import VendorAccount
 
     settings.VENDOR_INITIAL_HISTORY_S = int(history + 60)
@@ -322,6 +324,7 @@ def real_sync(url: str, history: float, sim_pid: int, kind: str = "datatrak") ->
         base_url=url,
         credentials={"username": "demo", "password": "demo"},
     )
+    ratelimit.client().delete(ratelimit.key(account.pk))  # an earlier run's account of the same id learnt nothing here
     phases = {"positions": 0.0, "events": 0.0}
     steps = {name: getattr(sync, f"_{name}") for name in phases}
     for name, step in steps.items():  # one timer around each step (called once per sync): nothing else changes
@@ -339,6 +342,8 @@ def real_sync(url: str, history: float, sim_pid: int, kind: str = "datatrak") ->
     detail = {k: round(v, 2) for k, v in phases.items()} | {"rest": round(elapsed - sum(phases.values()), 2)}
     if sim_cpu is not None:
         detail["simulator_cpu"] = round(_cpu_s(sim_pid) - sim_cpu, 2)
+    if learnt := ratelimit.client().hget(ratelimit.key(account.pk), "rate"):  # an adaptive bucket's (Metrotec, iTrack)
+        detail["learnt_rate"] = round(float(learnt), 1)
     return run.counts["positions"]["created"], elapsed, detail
 
 
@@ -402,7 +407,8 @@ def main() -> None:
             print(
                 f"(b) {label}: {m['devices']} devices, {m['positions']} positions end to end (sync_account): "
                 f"{m['per_s']}/s, {m['vs_datatrak']} of Data Trak's (goal >= 0.8); wall time (s) {m['sync_s']}; "
-                f"{m['requests']} requests (rate {m['rate'] or 'the default 20'}/s, {m['concurrency']} in flight)"
+                f"{m['requests']} requests ({m['concurrency']} in flight; rate learnt from {m['rate']:g} to "
+                f"{m['learnt_rate']}/s, ceiling {m['rate_max']:g})"
             )
         f = part_b_fleetv2(args.quick)
         print(

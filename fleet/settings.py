@@ -286,17 +286,18 @@ FLEETV2_RATE_WINDOW_S = env.float("FLEETV2_RATE_WINDOW_S", default=60.0)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails
 # The event engine (fleet/events) runs on every ingested batch; off only for a bench comparing ingest without it.
 EVENTS_ENGINE = env.bool("EVENTS_ENGINE", default=True)
-# Metrotec documents no rate limit: requests per second per account (burst: two seconds' worth), shared by every
-# worker through the account's token bucket, and route history requests in flight at once per sync.
 # Files attached to tasks (images, PDF documents): the largest accepted, in bytes.
 TASK_FILE_MAX_BYTES = env.int("TASK_FILE_MAX_BYTES", default=10 * 1024 * 1024)
+# Metrotec and iTrack (Navixy: code 15 = too many requests) document no rate. fleet learns one per account, shared
+# by every worker (fleet/vendors/ratelimit.py): it starts at *_RATE requests/s, grows by that much per second of
+# traffic while the vendor answers, halves on a 429, a 5xx or a timeout, and never exceeds *_RATE_MAX; besides,
+# never more than *_CONCURRENCY history requests of one sync are in flight at once.
 METROTEC_RATE = env.float("METROTEC_RATE", default=50.0)
+METROTEC_RATE_MAX = env.float("METROTEC_RATE_MAX", default=400.0)
 METROTEC_CONCURRENCY = env.int("METROTEC_CONCURRENCY", default=8)
-# iTrack (Navixy) documents no numeric limit either (code 15 = too many requests): requests per second per account
-# and track/read requests in flight at once. Several in flight (> 1) is not the default yet: with 8, a simulator
-# test saw none of its fault knobs applied (to look into), so the default stays one at a time.
 ITRACK_RATE = env.float("ITRACK_RATE", default=20.0)
-ITRACK_CONCURRENCY = env.int("ITRACK_CONCURRENCY", default=1)
+ITRACK_RATE_MAX = env.float("ITRACK_RATE_MAX", default=400.0)
+ITRACK_CONCURRENCY = env.int("ITRACK_CONCURRENCY", default=8)
 # Metrotec's fuel events cost a request per vehicle: asked at most this often (seconds), not on every sync.
 METROTEC_EVENTS_EVERY_S = env.int("METROTEC_EVENTS_EVERY_S", default=600)
 # Vendor servers on loopback, private, link-local (cloud metadata), multicast or reserved addresses are refused

@@ -24,6 +24,7 @@ from fleet.tracking.records import (
     TripRecord,
 )
 from fleet.tracking.validate import Tally
+from fleet.vendors import ratelimit
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.http import VendorHTTP
 
@@ -128,6 +129,12 @@ class Connector:
         self.listed: dict[str, set[str]] = {}  # every row id a full list of a LISTED resource named
         # What the vendor says of the account besides records (fleet-v2's alert rules): kept on the run's counts
         self.extras: dict[str, list[dict[str, Any]]] = {}
+
+    def learn_rate(self, start: float, ceiling: float) -> None:
+        """For a vendor that publishes no rate: begin at ``start`` requests/s and let the account's bucket grow
+        while the vendor answers, up to ``ceiling``, halving when it refuses or fails (``ratelimit`` explains)."""
+        self.http.rate = (start, max(1, round(start * 2)))
+        self.http.adaptive = ratelimit.Adaptive(ceiling=max(start, ceiling), step=start)
 
     def __enter__(self) -> "Connector":
         return self

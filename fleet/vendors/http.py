@@ -28,6 +28,14 @@ class _Transient(Exception):
     """A failure worth retrying at once (5xx, truncated body)."""
 
 
+class _Refused(_Transient):
+    """A 429 from a vendor whose rate fleet learns (an adaptive bucket): asked again once the bucket lets it."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"HTTP 429 from the vendor (retry after {retry_after:g} s)")
+        self.retry_after = retry_after
+
+
 RETRYABLE = (httpx.TransportError, _Transient)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -114,6 +122,7 @@ class VendorHTTP:
     ) -> None:
         self.account_id = account_id
         self.rate = rate
+        self.adaptive: ratelimit.Adaptive | None = None  # set for a vendor that publishes no rate (see ratelimit)
         self.bucket = bucket or str(account_id)
         self.scopes = scopes or {}
         self.on_response = on_response
@@ -146,6 +155,8 @@ class VendorHTTP:
             ) from None
         except httpx.TransportError as exc:
             raise VendorError(f"{method} {path}: connection failed ({type(exc).__name__})") from None
+        except _Refused as exc:
+            raise RateLimited(exc.retry_after) from None
         except _Transient as exc:
             raise VendorError(f"{method} {path}: {exc}") from None
         except egress.RefusedAddress as exc:
@@ -173,8 +184,14 @@ class VendorHTTP:
     ) -> httpx.Response:
         buckets = self._buckets(scope)
         for bucket, rate in reversed(buckets):  # the scope's (slower) first: no global token idles meanwhile
-            ratelimit.acquire(bucket, *rate)
-        response = self.client.request(method, path, **kwargs)
+            ratelimit.acquire(bucket, *rate, adaptive=self.adaptive if bucket == self.bucket else None)
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            self.slow_down()
+            raise
+        if response.status_code == 429 or response.status_code >= 500:
+            self.slow_down()
         if (until := window_spent(response)) is not None or response.status_code == 429:
             until = until if response.status_code != 429 else time.time() + retry_after(response)
             for bucket, _rate in buckets:
@@ -192,11 +209,17 @@ class VendorHTTP:
             self.on_response(path, response)
         return response
 
+    def slow_down(self) -> None:
+        """The vendor refused (429) or failed (5xx, timeout) a request: an adaptive rate halves."""
+        if self.adaptive is not None:
+            rate = ratelimit.slow_down(self.bucket, self.rate[0])
+            log.info("account %s: the vendor refused or failed a request: %.1f requests/s now", self.account_id, rate)
+
     def _error(self, method: str, path: str, response: httpx.Response) -> Exception:
         """The exception of an error status. The vendor's reply goes to the log only (users see the status)."""
         status = response.status_code
         if status == 429:
-            return RateLimited(retry_after(response))
+            return _Refused(retry_after(response)) if self.adaptive else RateLimited(retry_after(response))
         if status == 401:
             return AuthExpired(f"{method} {path}: HTTP 401")
         if status < 400:  # followed, a redirect could lead anywhere: the base URL should name the server itself

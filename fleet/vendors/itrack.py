@@ -99,7 +99,7 @@ class ItrackConnector(base.Connector):
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
         super().__init__(account_id, base_url, credentials)
-        self.http.rate = (settings.ITRACK_RATE, max(1, round(settings.ITRACK_RATE * 2)))
+        self.learn_rate(settings.ITRACK_RATE, settings.ITRACK_RATE_MAX)
         self.workers = max(1, settings.ITRACK_CONCURRENCY)  # track/read requests in flight at once
         self.hash = ""
         self.max_span = MAX_SPAN  # smaller once the server answers 211 to a span of it
@@ -150,7 +150,8 @@ class ItrackConnector(base.Connector):
         code = _failure(answer)
         if code in SESSION_ENDED:
             raise AuthExpired(f"{PATHS[name]}: session ended")
-        if code == TOO_MANY:
+        if code == TOO_MANY:  # answered with HTTP 200 (a 429 is the HTTP layer's, asked again there)
+            self.http.slow_down()
             raise RateLimited(1.0)
         if code is not None:
             raise ItrackError(PATHS[name].strip("/"), code)
@@ -277,10 +278,12 @@ class ItrackConnector(base.Connector):
     def _paged(
         self, name: str, params: dict[str, Any], since: datetime, until: datetime, time_key: str, limit: bool = False
     ) -> Iterator[list[Any]]:
-        """The rows of [since, until] in windows of at most ``max_span`` (halved while the server answers 211),
-        each paged by moving ``from`` to the last row's time while the answer says ``limit_exceeded`` (with
-        ``limit``: ``history_limit`` rows asked, halved while the server answers 212). A ``limit_exceeded``
-        without rows is a range beyond the tariff's storage period: noted, not asked again."""
+        """The rows of [since, until] in windows of at most ``max_span`` (half the refused span while the server
+        answers 211), each paged by moving ``from`` to the last row's time while the answer says
+        ``limit_exceeded`` (with ``limit``: ``history_limit`` rows asked, half the refused number while the server
+        answers 212). A ``limit_exceeded`` without rows is a range beyond the tariff's storage period: noted, not
+        asked again. Several trackers are read at once (``each``): the limits shrink from what each refused request
+        asked, never once more per request refused in parallel."""
         zone, start = self.zone(), since
         while start < until:
             end = min(until, start + self.max_span)
@@ -288,8 +291,8 @@ class ItrackConnector(base.Connector):
             try:
                 yield from self._pages(name, params, first, _wall_clock_end(end, zone), time_key, limit)
             except ItrackError as error:
-                if error.code == SPAN_TOO_BIG and self.max_span > timedelta(minutes=1):
-                    self.max_span /= 2
+                if error.code == SPAN_TOO_BIG and end - start > timedelta(minutes=1):
+                    self.max_span = min(self.max_span, (end - start) / 2)
                     continue
                 raise
             start = end
@@ -299,12 +302,13 @@ class ItrackConnector(base.Connector):
     ) -> Iterator[list[Any]]:
         seen: set[tuple] = set()
         while True:
-            asked = params | {"from": first, "to": last} | ({"limit": self.history_limit} if limit else {})
+            most = self.history_limit
+            asked = params | {"from": first, "to": last} | ({"limit": most} if limit else {})
             try:
                 answer = self.api(name, **asked)
             except ItrackError as error:
-                if error.code == LIMIT_TOO_BIG and limit and self.history_limit > 1:
-                    self.history_limit //= 2
+                if error.code == LIMIT_TOO_BIG and limit and most > 1:
+                    self.history_limit = min(self.history_limit, most // 2)
                     continue
                 raise
             rows = answer.get("list")

@@ -102,15 +102,16 @@ def rate_state(account: VendorAccount) -> dict[str, Any] | None:
     """The tokens left in the account's bucket and when its next call may go (None for an unknown kind)."""
     try:
         with sync.connector_for(account) as connector:
-            bucket, rate = connector.http.bucket, connector.rate
+            bucket, rate, adaptive = connector.http.bucket, connector.http.rate, connector.http.adaptive
     except VendorError:
         return None
-    got = ratelimit.state(bucket, *rate)
+    got = ratelimit.state(bucket, *rate, adaptive=adaptive)
     wait = max(0.0, got["next_call"] - timezone.now().timestamp())
     return {
         "tokens": got["tokens"],
-        "burst": rate[1],
-        "per_second": round(rate[0], 3),
+        "burst": rate[1] if adaptive is None else max(1, round(got["rate"] * 2)),
+        "per_second": round(got["rate"], 3),
+        "learnt": adaptive is not None,
         "next_call_in_s": round(wait, 1),
     }
 

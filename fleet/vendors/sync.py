@@ -6,6 +6,7 @@ and rerun leaves exactly the vendor's data (cursors move only after what they co
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -191,6 +192,9 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
             _save_cursor(account, "positions", cursors)  # only once the chunk is stored
             progress.heartbeat()
             continue
+        if batch is GATHERING:
+            progress.heartbeat()  # batches being gathered at a slow vendor's pace: keep the lock meanwhile
+            continue
         result = ingest.positions(account.organization_id, account.pk, batch)
         tally.add(result)
         _advance(cursors, batch, until, result.unknown_devices)
@@ -198,11 +202,28 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
 
 
 CHUNK_DONE = object()
+GATHERING = object()
+INGEST_ROWS = 5000  # a connector's small batches (one vehicle's history) are stored together up to this many rows
 
 
 def _fetch_windows(connector: base.Connector, windows: list, until: datetime) -> Iterator:
+    """The connector's batches of each chunk, gathered into batches of about ``INGEST_ROWS`` (a vendor that
+    answers per vehicle gives a batch per vehicle: each stored alone, ingest's fixed cost per call would bound the
+    sync); cursors still move only with what is stored. While gathering takes long (a vendor's rate limit),
+    ``GATHERING`` now and then, for the lock to be renewed."""
+    beat = time.monotonic()
     for since, chunk in windows:
-        yield from connector.positions(since, until, chunk)
+        pending: list = []
+        for batch in connector.positions(since, until, chunk):
+            pending += batch
+            if len(pending) >= INGEST_ROWS:
+                yield pending
+                pending, beat = [], time.monotonic()
+            elif time.monotonic() - beat > LOCK_TTL_S / 4:
+                yield GATHERING
+                beat = time.monotonic()
+        if pending:
+            yield pending
         yield CHUNK_DONE
 
 

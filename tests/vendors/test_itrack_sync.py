@@ -2,10 +2,13 @@
 sync, an incremental one and every fault of the vendor (session ends, rate limit, time spans too big, history
 limits, blocked trackers); both auth modes; times in the user's zone."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from fleet.tracking.models import Device, Driver, Event, Position
-from fleet.vendors import sync
+from fleet.vendors import ratelimit, sync
 from fleet.vendors.models import VendorAccount
 from tests.vendors.conftest import itrack_account, stored_keys, sync_until_ok, truth_keys
 
@@ -117,27 +120,43 @@ def test_an_ended_session_is_renewed_once(itrack):
     assert stored_keys(account) == truth_keys(sim.truth(all=True))
 
 
-def test_too_many_requests_take_the_shared_rate_limit_path(itrack):
+def test_too_many_requests_take_the_shared_rate_limit_path(itrack, settings):
+    """Code 15 (HTTP 429): the account's learnt rate halves, the bucket is held for Retry-After, the request is
+    asked again, and the sync ends complete; a Retry-After too long to wait in a worker reschedules the run."""
     sim, account = itrack
-    sim.set_faults(too_many_requests={"every": 5, "retry_after": 3})
+    sim.set_faults(too_many_requests={"every": 5, "retry_after": 0.5})
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert sim.stats()["faults"]["too_many_requests"] >= 2
+    adaptive = ratelimit.Adaptive(settings.ITRACK_RATE_MAX, settings.ITRACK_RATE)
+    assert ratelimit.state(str(account.pk), settings.ITRACK_RATE, 40, adaptive)["rate"] < settings.ITRACK_RATE
+    assert stored_keys(account) == truth_keys(sim.truth(all=True))
+    sim.set_faults(too_many_requests={"every": 1, "retry_after": 45})
+    sim.clock(advance=300)
+    account.refresh_from_db()
     run = sync.sync_account(account)
     account.refresh_from_db()
-    assert run.status != "ok" and "rate limited by the vendor, retry after 3 s" in run.error
-    assert not account.disabled_by_error
-    assert sim.stats()["faults"]["too_many_requests"] >= 1
+    assert run.status != "ok" and "rate limited by the vendor, retry after 4" in run.error  # 44.x or 45 s
+    assert account.next_run - timezone.now() > timedelta(seconds=40) and not account.disabled_by_error
     sim.set_faults(too_many_requests=None)
+    ratelimit.client().delete(ratelimit.key(account.pk))  # the 45 s pass
     assert sync_until_ok(account)[-1].status == "ok"
     assert stored_keys(account) == truth_keys(sim.truth(all=True))
 
 
-def test_history_needing_span_splitting_and_from_paging_is_complete(simulator):
+@pytest.mark.parametrize("in_flight", [1, 8])
+def test_history_needing_span_splitting_and_from_paging_is_complete(simulator, settings, in_flight):
+    """Several trackers read at once learn the same limits as one at a time: a 211 or 212 answered to requests
+    in flight together shrinks the window once, from what was asked (not once more per refusal)."""
+    settings.ITRACK_CONCURRENCY = in_flight
     sim = simulator("itrack", devices=3, history=5400)
     account = itrack_account(sim)
-    sim.set_faults(span_limit_days=0.02, history_limit=40)  # windows under 29 minutes, 40 rows an answer
+    sim.set_faults(span_limit_days=0.02, history_limit=20)  # windows under 29 minutes, 20 rows an answer
     run = sync.sync_account(account)
     assert run.status == "ok", run.error
-    stats = sim.stats()["faults"]
-    assert stats["history_limit"] > 3
+    stats = sim.stats()
+    assert stats["faults"]["history_limit"] >= 6  # every window of every tracker paged by ``from``
+    assert stats["requests"] < 100  # a 22-minute window learnt once, not halved by every parallel refusal
     assert stored_keys(account) == truth_keys(sim.truth(all=True))
     assert stored_events(account) == truth_events(sim.truth())
     with sync.connector_for(account) as connector:

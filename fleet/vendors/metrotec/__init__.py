@@ -99,7 +99,7 @@ class MetrotecConnector(base.Connector):
 
     def __init__(self, account_id: int, base_url: str, credentials: dict[str, str]) -> None:
         super().__init__(account_id, base_url, credentials)
-        self.http.rate = (settings.METROTEC_RATE, max(1, round(settings.METROTEC_RATE * 2)))
+        self.learn_rate(settings.METROTEC_RATE, settings.METROTEC_RATE_MAX)
         self.workers = max(1, settings.METROTEC_CONCURRENCY)  # route history requests in flight at once
         self.events_every_s = settings.METROTEC_EVENTS_EVERY_S  # fuel events cost a request per vehicle
         self.http.client.headers["Accept"] = ACCEPT
@@ -309,8 +309,14 @@ class MetrotecConnector(base.Connector):
         return self._create(PATHS["tasks"], render_task(record))
 
     def update_task(self, record: TaskRecord) -> None:
-        """An edit (``edit: true``: the vendor keeps it in its audit log)."""
-        self.call("PUT", f"{PATHS['tasks']}/{record.vendor_id}", json={**render_task(record), "edit": True})
+        """An edit (``edit: true``: the vendor keeps it in its audit log). Times fleet does not plan are left as
+        the vendor planned them when the task was created (not planned from now again on every edit)."""
+        body = render_task(record)
+        if record.planned_start is None:
+            del body["start_time"]
+        if record.planned_stop is None:
+            del body["stop_time"]
+        self.call("PUT", f"{PATHS['tasks']}/{record.vendor_id}", json={**body, "edit": True})
 
     def delete_task(self, vendor_id: str) -> None:
         """Metrotec documents no delete: the task is cancelled and made inactive."""
