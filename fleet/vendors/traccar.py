@@ -470,14 +470,16 @@ def parse_geofence(g: dict[str, Any]) -> GeofenceRecord:
     attrs = dict(attributes_of(g))
     vendor_id = required_id(g, "id")
     kind, wkt, radius = parse_area(g.get("area"))
-    width = number(attrs.get("polylineDistance")) if kind == "corridor" else None
+    # Traccar's polylineDistance is how far from the line a position may be (GeofencePolyline.containsPoint):
+    # half the corridor's width; 25 m when not set (its geofence.polylineDistance default)
+    half = number(attrs.get("polylineDistance")) if kind == "corridor" else None
     return GeofenceRecord(
         vendor_id=vendor_id,
         name=str(g.get("name") or ""),
         kind=kind,
         wkt=wkt,
         radius_m=radius,
-        width_m=width or (25.0 if kind == "corridor" else None),
+        width_m=2 * (half or 25.0) if kind == "corridor" else None,
         description=str(g.get("description") or ""),
         attributes=attrs,
     )
@@ -493,5 +495,5 @@ def render_area(record: GeofenceRecord) -> str:
 def render_geofence(record: GeofenceRecord) -> dict[str, Any]:
     attrs = dict(record.attributes)
     if record.kind == "corridor" and record.width_m:
-        attrs["polylineDistance"] = record.width_m
+        attrs["polylineDistance"] = record.width_m / 2  # the distance from the line: half the width
     return {"name": record.name, "description": record.description, "area": render_area(record), "attributes": attrs}

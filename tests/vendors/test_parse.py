@@ -268,19 +268,20 @@ def test_lat_first_polygon_becomes_lon_first():
     assert record.attributes == {"color": "#3388ff"}
 
 
-def test_a_linestring_becomes_a_corridor_as_wide_as_its_polyline_distance():
+def test_a_linestring_becomes_a_corridor_twice_as_wide_as_its_polyline_distance():
+    """Traccar keeps a position within polylineDistance of the line: the distance is half the corridor's width."""
     record = parse_geofence(load("datatrak/geofences.json")[2])
     assert record.kind == "corridor"
     line = GEOSGeometry(record.wkt)
     assert line.geom_type == "LineString"
     assert line.coords == ((24.93, 60.17), (24.96, 60.2), (25.0, 60.25))
-    assert record.width_m == 40.0
+    assert record.width_m == 80.0  # polylineDistance 40
     assert record.radius_m is None
 
 
 def test_a_corridor_without_polyline_distance_gets_the_default_width():
     payload = load("datatrak/geofences.json")[2] | {"attributes": {}}
-    assert parse_geofence(payload).width_m == 25.0
+    assert parse_geofence(payload).width_m == 50.0  # Traccar's default polylineDistance, 25 m
 
 
 def test_areas_other_than_circle_polygon_and_linestring_are_refused():
@@ -307,7 +308,7 @@ def test_render_geofence_writes_a_lat_first_area_and_the_corridor_width():
     body = render_geofence(record)
     assert body["name"] == "Ring road"
     assert GEOSGeometry(body["area"]).coords == ((60.17, 24.93), (60.2, 24.96))
-    assert body["attributes"] == {"polylineDistance": 55.0}
+    assert body["attributes"] == {"polylineDistance": 27.5}
     circle = GeofenceRecord("", "Depot", "circle", "POINT (24.93545 60.16952)", radius_m=150.0)
     assert render_geofence(circle)["area"] == "CIRCLE (60.16952 24.93545, 150)"
 

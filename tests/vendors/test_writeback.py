@@ -72,7 +72,7 @@ def test_a_corridor_keeps_its_width_and_a_sync_does_not_echo_it_back(simulator):
         )
     )
     vendor_id = VendorLink.objects.get(object_id=road.pk).vendor_id
-    assert vendor_copy(sim, vendor_id)["attributes"]["polylineDistance"] == 40
+    assert vendor_copy(sim, vendor_id)["attributes"]["polylineDistance"] == 20  # half the width
     before = len(sim.truth()["geofences"])
     sync.sync_account(account)
     assert len(sim.truth()["geofences"]) == before  # nothing pushed back by the pull
