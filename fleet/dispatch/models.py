@@ -34,6 +34,15 @@ class Task(OrgOwned):
     driver = models.ForeignKey(
         "tracking.Driver", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
     )
+    poi = models.ForeignKey(
+        "geo.POI",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        verbose_name="customer / POI",
+        help_text="The place the task goes to, when it is one of the organisation's POIs (customers, depots).",
+    )
     destination = gis.PointField(srid=4326)
     destination_address = models.CharField(max_length=300, blank=True)
     destination_radius_m = models.FloatField(default=100.0)

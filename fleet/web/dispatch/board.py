@@ -4,10 +4,10 @@ vehicles, and moves (a card dropped on a column or a vehicle) through the lifecy
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,29 +20,20 @@ from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where, p
 from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
 from fleet.tracking.models import Device
-from fleet.web.dispatch.forms import deny_unless_editor
+from fleet.web.dispatch.forms import BoardFilter, deny_unless_editor
 
 COLUMNS = [s for s in Task.Status if s != Task.Status.REJECTED]
 DONE_DAYS = 2  # finished tasks stay on the board this long
 MAX_VEHICLES = 300
 
 
-def board_tasks(request: HttpRequest):
-    tasks = for_user(Task.objects.select_related("device", "driver", "organization"), request.user)
+def board_tasks(request: HttpRequest, filters: BoardFilter | None = None) -> QuerySet[Task]:
+    """The user's tasks on the board: the open ones and those finished lately, through the board's filters."""
+    filters = filters or BoardFilter(request.GET, user=request.user)
+    tasks = for_user(Task.objects.select_related("device", "driver", "organization", "poi"), request.user)
     recent = timezone.now() - timedelta(days=DONE_DAYS)
     tasks = tasks.filter(Q(status__in=lifecycle.OPEN) | Q(updated__gte=recent))
-    q = request.GET.get("q", "").strip()
-    if q:
-        tasks = tasks.filter(Q(order_ref__icontains=q) | Q(title__icontains=q) | Q(destination_address__icontains=q))
-    if device := parse_pk(request.GET.get("device")):
-        tasks = tasks.filter(device_id=device)
-    try:
-        day = date.fromisoformat(request.GET.get("day", ""))
-    except ValueError:  # none, or not a date: no day filter
-        day = None
-    if day is not None:
-        tasks = tasks.filter(planned_start__date=day)
-    return tasks.order_by("-priority", "planned_start", "order_ref")
+    return filters.filter(tasks).order_by("-priority", "planned_start", "order_ref")
 
 
 # A destination's colour on the map (and its column's swatch): open tasks warm to green, finished ones grey.
@@ -94,14 +85,18 @@ def map_page(tasks: list[Task], vehicles: list[Device]) -> dict:
 
 @login_required
 def board(request: HttpRequest) -> HttpResponse:
-    tasks = list(board_tasks(request))
+    filters = BoardFilter(request.GET, user=request.user)
+    tasks = list(board_tasks(request, filters))
     columns = [(status, STATUS_COLOURS[status], [t for t in tasks if t.status == status]) for status in COLUMNS]
-    vehicles = list(board_vehicles(request)[:MAX_VEHICLES])
+    vehicles = board_vehicles(request)
+    if filters.is_valid() and filters.cleaned_data.get("device"):  # the map shows the vehicle filtered on
+        vehicles = vehicles.filter(pk=filters.cleaned_data["device"].pk)
+    vehicles = list(vehicles[:MAX_VEHICLES])
     context = {
         "columns": columns,
         "vehicles": vehicles,
         "can_edit": bool(org_ids_where(request.user, EDITORS)),
-        "q": request.GET.get("q", ""),
+        "filters": filters,
         "map_script": json_script(map_page(tasks, vehicles), "dispatch-map-data"),
     }
     return render(request, "web/dispatch.html", context)
