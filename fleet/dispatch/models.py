@@ -134,3 +134,24 @@ class TaskFile(OrgOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChecklistItem(models.Model):
+    """One thing to do at a task's destination, ticked off in the dashboard (who and when kept)."""
+
+    org_path = "task__organization"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="checklist")
+    text = models.CharField(max_length=300)
+    order = models.PositiveIntegerField(default=0)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["task", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{'☑' if self.done else '☐'} {self.text}"

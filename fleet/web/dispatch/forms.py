@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from fleet.core.models import Organization
 from fleet.core.scoping import EDITORS, for_user, org_ids_where
-from fleet.dispatch import csvio
-from fleet.dispatch.models import Task
+from fleet.dispatch import csvio, files
+from fleet.dispatch.models import Task, TaskFile
 from fleet.geo.models import POI
 from fleet.tracking.models import Device, Driver
 
@@ -142,3 +144,29 @@ class BoardFilter(forms.Form):
             if data.get(name):
                 tasks = tasks.filter(**{name: data[name]})
         return tasks
+
+
+class TaskFileForm(forms.Form):
+    file = forms.FileField(
+        label="File",
+        help_text=f"An image (JPEG, PNG, GIF, WebP) or a PDF document, at most "
+        f"{settings.TASK_FILE_MAX_BYTES // (1024 * 1024)} MB.",
+    )
+    kind = forms.ChoiceField(choices=TaskFile.Kind.choices, initial=TaskFile.Kind.OTHER)
+
+    def clean_file(self) -> UploadedFile:
+        upload = self.cleaned_data["file"]
+        files.check(upload)  # size, and a type told by the file's first bytes
+        return upload
+
+
+class ChecklistItemForm(forms.Form):
+    text = forms.CharField(
+        label="New item",
+        max_length=300,
+        widget=forms.TextInput(attrs={"placeholder": "To do there…"}),
+        error_messages={
+            "required": "Write what is to be done.",
+            "max_length": "An item may be at most 300 characters.",
+        },
+    )

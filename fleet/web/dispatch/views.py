@@ -14,7 +14,7 @@ from fleet.core.scoping import get_for_user
 from fleet.dispatch import assignment, csvio, lifecycle, services
 from fleet.dispatch.models import Task
 from fleet.web.dispatch.board import board_tasks
-from fleet.web.dispatch.forms import ImportForm, TaskForm, deny_unless_editor
+from fleet.web.dispatch.forms import ChecklistItemForm, ImportForm, TaskFileForm, TaskForm, deny_unless_editor
 
 
 @login_required
@@ -32,10 +32,22 @@ def task_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             lifecycle.transition(task, Task.Status.ASSIGNED, "dispatcher", user=request.user, note="created assigned")
         messages.success(request, f"Saved task {task.order_ref}.")
         return redirect("dispatch")
-    context = {"form": form, "task": task, "timeline": lifecycle.timeline(task) if task else []}
-    context["links"] = vendor_links(task) if task else []
-    context["nearest"] = assignment.nearest(task) if task and task.destination else []
-    return render(request, "web/task_form.html", context)
+    return task_page(request, form, task, status=400 if form.errors else 200)
+
+
+def task_page(request: HttpRequest, form: TaskForm, task: Task | None, status: int = 200, **extra) -> HttpResponse:
+    """The task form and, for a stored task, its attachments, checklist, nearest vehicles, vendor copies and
+    timeline (``extra``: the attachment and checklist forms when one of them was refused)."""
+    context = {"form": form, "task": task, **extra}
+    if task is not None:
+        context["timeline"] = lifecycle.timeline(task)
+        context["links"] = vendor_links(task)
+        context["nearest"] = assignment.nearest(task)
+        context["files"] = list(task.files.all())
+        context["checklist"] = list(task.checklist.select_related("done_by"))
+        context.setdefault("file_form", TaskFileForm())
+        context.setdefault("item_form", ChecklistItemForm())
+    return render(request, "web/task_form.html", context, status=status)
 
 
 @login_required
