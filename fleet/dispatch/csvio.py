@@ -134,7 +134,7 @@ def _task(row, organization, zone, pois, vehicles, taken) -> Task:
         poi = pois.get(row["poi"].lower())
         if poi is None:
             raise ValueError(f"there is no POI {row['poi']!r}")
-        task.destination, task.destination_radius_m = poi.point, poi.radius_m
+        task.poi, task.destination, task.destination_radius_m = poi, poi.point, poi.radius_m
         task.destination_address = task.destination_address or poi.address or poi.name
     elif row.get("latitude") and row.get("longitude"):
         lat = _float(row["latitude"], "latitude", -90, 90)
@@ -185,7 +185,7 @@ def export(tasks) -> str:
             t.destination_address,
             round(t.destination.y, 6),
             round(t.destination.x, 6),
-            "",
+            t.poi.name if t.poi else "",
             t.destination_radius_m,
             t.planned_start.isoformat() if t.planned_start else "",
             t.planned_stop.isoformat() if t.planned_stop else "",

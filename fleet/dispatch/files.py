@@ -65,3 +65,18 @@ def add_task_file(task: Task, upload: UploadedFile, kind: str = TaskFile.Kind.OT
         for handler in _added:
             transaction.on_commit(partial(handler, task_file))
     return task_file
+
+
+def delete_task_file(task_file: TaskFile) -> None:
+    """Delete the file's row and, once that is committed, its bytes in the storage (a vendor's copy stays)."""
+    stored = task_file.file.name
+    with transaction.atomic():
+        task_file.delete()
+        if stored:
+            transaction.on_commit(partial(task_file.file.storage.delete, stored))
+
+
+def download_type(task_file: TaskFile) -> str:
+    """The type a download is served as: one ``check`` told (an image or a PDF), else bytes to save."""
+    known = {mime for _, mime in SIGNATURES} | {"image/webp"}
+    return task_file.mime if task_file.mime in known else "application/octet-stream"

@@ -34,6 +34,15 @@ class Task(OrgOwned):
     driver = models.ForeignKey(
         "tracking.Driver", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
     )
+    poi = models.ForeignKey(
+        "geo.POI",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        verbose_name="customer / POI",
+        help_text="The place the task goes to, when it is one of the organisation's POIs (customers, depots).",
+    )
     destination = gis.PointField(srid=4326)
     destination_address = models.CharField(max_length=300, blank=True)
     destination_radius_m = models.FloatField(default=100.0)
@@ -125,3 +134,24 @@ class TaskFile(OrgOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChecklistItem(models.Model):
+    """One thing to do at a task's destination, ticked off in the dashboard (who and when kept)."""
+
+    org_path = "task__organization"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="checklist")
+    text = models.CharField(max_length=300)
+    order = models.PositiveIntegerField(default=0)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["task", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{'☑' if self.done else '☐'} {self.text}"

@@ -293,7 +293,8 @@ class SimCore:
             if body.get("to_now"):
                 self.clock.to_now()
             self.sync()
-        return json_response(self.clock.describe())
+        start = getattr(self.model, "start", None)  # the model's first moment: its itinerary follows from it
+        return json_response({**self.clock.describe(), "start": start.isoformat() if start else None})
 
     async def faults_view(self, request: Request) -> Response:
         if request.method == "POST":

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, integrations, members, poireports, tokens, views
+from fleet.web import alerts, imports, integrations, members, poireports, tokens, views
+from fleet.web.dispatch import urls as dispatch
 from fleet.web.places import urls as places
 
 urlpatterns = [
@@ -15,12 +16,6 @@ urlpatterns = [
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
-    path("dispatch/", dispatch.board, name="dispatch"),
-    path("dispatch/tasks/new/", dispatch.task_edit, name="task-new"),
-    path("dispatch/tasks/import/", dispatch.task_import, name="task-import"),
-    path("dispatch/tasks.csv", dispatch.task_export, name="task-export"),
-    path("dispatch/tasks/<int:pk>/", dispatch.task_edit, name="task-edit"),
-    path("dispatch/tasks/<int:pk>/move/", dispatch.task_move, name="task-move"),
     path("notifications/", alerts.rule_list, name="rule-list"),
     path("notifications/new/", alerts.rule_edit, name="rule-new"),
     path("notifications/<int:pk>/", alerts.rule_edit, name="rule-edit"),
@@ -40,5 +35,6 @@ urlpatterns = [
     path("members/<slug:slug>/invite/", members.member_invite, name="member-invite"),
     path("members/<slug:slug>/<int:pk>/role/", members.member_role, name="member-role"),
     path("members/<slug:slug>/<int:pk>/remove/", members.member_remove, name="member-remove"),
+    *dispatch.urlpatterns,
     *places.urlpatterns,
 ]

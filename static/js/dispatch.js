@@ -1,9 +1,34 @@
 // The Dispatch board: drag a card to another column to move the task (the server's state machine decides),
 // or onto a vehicle to assign it. A refused move shows the server's reason and the card stays where it was.
+// Clicking a card shows its destination on the map (and clicking a destination picks its card).
+
+import { readJSON } from "./format.js";
+import { DispatchMap } from "./dispatch_map.js";
 
 const board = document.querySelector(".dispatch.editable");
+const columns = document.getElementById("board");
 const error = document.getElementById("board-error");
 const token = () => document.querySelector("input[name=csrfmiddlewaretoken]").value;
+
+for (const swatch of document.querySelectorAll(".swatch[data-colour]")) swatch.style.backgroundColor = swatch.dataset.colour;
+
+function pick(id) {
+  for (const card of columns.querySelectorAll(".task-card.selected")) card.classList.remove("selected");
+  const card = columns.querySelector(`.task-card[data-id="${CSS.escape(String(id))}"]`);
+  if (!card) return;
+  card.classList.add("selected");
+  card.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+const map = new DispatchMap(document.getElementById("dispatch-map"), readJSON("dispatch-map-data"), pick);
+
+columns.addEventListener("click", (e) => {
+  if (e.target.closest("a")) return;
+  const card = e.target.closest(".task-card");
+  if (!card) return;
+  pick(card.dataset.id);
+  map.highlight(Number(card.dataset.id));
+});
 
 async function move(id, body) {
   const response = await fetch(`/dispatch/tasks/${id}/move/`, {
@@ -45,6 +70,7 @@ if (board) {
         const column = board.querySelector(`.column[data-status="${answer.status}"]`);
         if (column && card.parentElement !== column) column.append(card);
         for (const c of board.querySelectorAll(".column")) c.querySelector("h2 b").textContent = String(c.querySelectorAll(".task-card").length);
+        map.setStatus(answer.id, answer.status, column ? column.getAttribute("aria-label") : "");
         if (body.device !== undefined) {
           card.querySelector(".meta").textContent = target.firstChild.textContent.trim();
         }
@@ -54,3 +80,5 @@ if (board) {
     });
   }
 }
+
+window.fleetDispatch = { map, ready: true };

@@ -195,3 +195,40 @@ def test_bad_input_is_a_clear_400_or_ignored_never_a_500(dispatcher, org_a):
     assert not Task.objects.filter(order_ref__in=["A-1", "A-2"]).exists()
     ragged = upload(dispatcher, org_a, "order_ref,latitude,longitude\nR-1,60,24,extra,more\n").content.decode()
     assert "1 task ready to import" in ragged  # extra cells beyond the header are not columns
+
+
+def cards(page) -> list[str]:
+    import re
+
+    return re.findall(r'<a href="/dispatch/tasks/\d+/"><strong>([^<]+)</strong>', page)
+
+
+def test_the_board_filters_by_vehicle_driver_status_and_customer_among_the_users_own(dispatcher, org_a, org_b):
+    from fleet.tracking.models import Driver
+
+    ann = Driver.objects.create(organization=org_a, name="Ann")
+    van, truck = make_device(org_a, "Van", driver=ann), make_device(org_a, "Truck")
+    shop = POI.objects.create(organization=org_a, name="Shop Oy", purpose="customer", point=Point(24.95, 60.18))
+    task(org_a, "A-1", device=van, driver=ann, status="assigned", poi=shop)
+    task(org_a, "A-2", device=truck, status="en_route")
+    task(org_a, "A-3")
+    theirs = POI.objects.create(organization=org_b, name="Their shop", point=Point(24.95, 60.18))
+    their_van = make_device(org_b, "Their van", driver=Driver.objects.create(organization=org_b, name="Bob"))
+    task(org_b, "B-1", device=their_van, poi=theirs)
+    board = dispatcher.get("/dispatch/").content.decode()
+    assert sorted(cards(board)) == ["A-1", "A-2", "A-3"]
+    assert "Their van" not in board and "Bob" not in board and "Their shop" not in board  # not offered
+    assert cards(dispatcher.get(f"/dispatch/?device={van.pk}").content.decode()) == ["A-1"]
+    assert cards(dispatcher.get(f"/dispatch/?driver={ann.pk}").content.decode()) == ["A-1"]
+    assert cards(dispatcher.get("/dispatch/?status=en_route").content.decode()) == ["A-2"]
+    assert cards(dispatcher.get(f"/dispatch/?poi={shop.pk}").content.decode()) == ["A-1"]
+    assert cards(dispatcher.get("/dispatch/?q=shop+oy").content.decode()) == ["A-1"]  # by the customer's name
+    assert cards(dispatcher.get(f"/dispatch/?status=created&device={truck.pk}").content.decode()) == []
+    # another organisation's vehicle, customer or driver is not a valid choice: that filter is left out, said so
+    for query in (f"device={their_van.pk}", f"poi={theirs.pk}", f"driver={their_van.driver_id}", "status=lost"):
+        page = dispatcher.get(f"/dispatch/?{query}")
+        assert page.status_code == 200 and "Select a valid choice" in page.content.decode()
+        assert sorted(cards(page.content.decode())) == ["A-1", "A-2", "A-3"]
+    assert "Select a valid choice" in dispatcher.get("/dispatch/?device=99999999999999999999999").content.decode()
+    exported = dispatcher.get(f"/dispatch/tasks.csv?poi={shop.pk}").content.decode().splitlines()
+    assert len(exported) == 2 and exported[1].startswith("A-1,,,60.17,24.94,Shop Oy,")

@@ -49,3 +49,31 @@ class DispatchBoardTests(BrowserTestCase):
         page.click("text=ORD-77")
         assert "created → assigned" in page.inner_text(".timeline")
         assert "assigned → arrived (vehicle)" in page.inner_text(".timeline")
+
+    def test_the_map_shows_the_visible_tasks_and_the_vehicles_and_a_card_click_highlights_its_destination(self):
+        from django.contrib.gis.geos import Point
+
+        make = Task.objects.create
+        make(organization=self.org, order_ref="M-1", title="<b>Crates</b>", destination=Point(24.95, 60.18))
+        van = {"status": "assigned", "device": self.van}
+        make(organization=self.org, order_ref="M-2", destination=Point(24.93, 60.16), **van)
+        make(organization=self.org_b, order_ref="B-9", destination=Point(24.9, 60.1))
+        page = self.page
+        page.goto(f"{self.live_server_url}/dispatch/")
+        page.wait_for_function("() => window.fleetDispatch && fleetDispatch.ready")
+        shown = page.evaluate(
+            "() => [...fleetDispatch.map.destinations.values()].map(d => [d.task.order_ref, d.dot.options.fillColor])"
+        )
+        assert sorted(shown) == [["M-1", "#667085"], ["M-2", "#2e90fa"]]  # created grey, assigned blue; not org B's
+        assert page.evaluate("() => fleetDispatch.map.vehicles.getLayers().length") == 3  # org A's with a position
+        assert page.locator("#dispatch-map .leaflet-interactive").count() == 2 * 2 + 3  # radius + dot each, vans
+        page.locator(".task-card", has_text="M-1").locator(".meta").first.click()
+        page.wait_for_selector(".leaflet-popup-content")
+        assert page.inner_text(".leaflet-popup-content").startswith("M-1 <b>Crates</b>\nCreated")  # as text
+        highlighted = page.evaluate("() => fleetDispatch.map.highlighted")
+        assert highlighted == Task.objects.get(order_ref="M-1").pk
+        assert page.evaluate(f"() => fleetDispatch.map.destinations.get({highlighted}).dot.getRadius()") == 10
+        # the map follows the board's search
+        page.goto(f"{self.live_server_url}/dispatch/?q=M-2")
+        page.wait_for_function("() => window.fleetDispatch && fleetDispatch.ready")
+        assert page.evaluate("() => [...fleetDispatch.map.destinations.values()].map(d => d.task.order_ref)") == ["M-2"]

@@ -1,9 +1,28 @@
-"""Create (or refresh) the demo organisation and its logins; safe to run again."""
+"""Create (or refresh) the demo organisation and its logins; safe to run again. With ``--simulators``: the
+vendor accounts of the local simulators, and dispatch data for them (drivers, POIs, a day of tasks at places
+the Data Trak simulator's vehicles will park at, so they complete them by driving there)."""
 
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import httpx
 from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import Point
 from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
 
 from fleet.core.models import Membership, Organization
+from fleet.dispatch import lifecycle, services
+from fleet.dispatch.models import ChecklistItem, Task
+from fleet.geo.models import POI
+from fleet.simulators import itinerary, roads
+from fleet.simulators.motion import Fleet
+from fleet.tracking.models import Device, Driver
+from fleet.vendors.models import VendorAccount
 
 DEMO_USERS = [
     # username, password, role, superuser (and staff: the others have no use for the admin)
@@ -20,6 +39,15 @@ DEMO_ACCOUNTS = [
     ("iTrack demo", "itrack", "http://127.0.0.1:8104/api"),  # Navixy's base URL names its API root (…/v2)
     ("fleet-v2 demo", "fleetv2", "http://127.0.0.1:8105"),
 ]
+# The simulator whose vehicles get the demo's tasks, as the Procfile runs it (sim_datatrak: --devices 40 --seed 1
+# --history 3600; Data Trak reports every 10 s): its motion model is rebuilt here to read their stops ahead.
+TASK_SIM = {"account": "Data Trak demo", "devices": 40, "seed": 1, "history": 3600.0, "interval": 10.0}
+TASK_VEHICLES = 6  # the first vehicles of that simulator, one demo driver each
+TASK_GAP = timedelta(minutes=90)  # between two tasks of one vehicle, over a day
+TASK_MIN_STAY = timedelta(minutes=5)  # parked that long: time to work there (the dwell is 2 minutes)
+TASK_WINDOW = timedelta(minutes=30)  # before the arrival and after the departure the simulator plans
+DEMO_DRIVERS = ["Aino Virtanen", "Mikko Korhonen", "Sanna Mäkinen", "Juha Nieminen", "Laura Hämäläinen", "Petri Laine"]
+CHECKLIST = ["Call the customer on arrival", "Photo of the delivered goods", "Receiver's signature"]
 
 
 class Command(BaseCommand):
@@ -47,6 +75,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"login: {username} / {password} ({role} of {org.name})")
         if options["simulators"]:
             self._register_simulators(org)
+            account = VendorAccount.objects.get(organization=org, name=TASK_SIM["account"])
+            counts = seed_dispatch(org, account, simulator_start(account))
+            self.stdout.write("dispatch: {drivers} drivers, {pois} POIs, {tasks} tasks".format(**counts))
         self.stdout.write(self.style.SUCCESS(f"demo organisation '{org.slug}' ready"))
 
     def _register_simulators(self, org: Organization) -> None:
@@ -66,3 +97,99 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"vendor account: {name} ({kind}) at {url}")
+
+
+def simulator_start(account: VendorAccount) -> datetime:
+    """The start of the simulator's motion model: asked from a running simulator, else the one ``make run`` is
+    about to start (its history before now; a few seconds off shift the stops' times, not their places)."""
+    try:
+        answer = httpx.get(f"{account.base_url.rstrip('/')}/__sim__/clock", timeout=2.0)
+        return datetime.fromisoformat(answer.json()["start"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return datetime.fromtimestamp(math.floor(timezone.now().timestamp() - TASK_SIM["history"]), UTC)
+
+
+def seed_dispatch(org: Organization, account: VendorAccount, start: datetime, now: datetime | None = None) -> dict:
+    """Drivers, the simulator's places as POIs (parkings as depots, the rest customers) and, for its first
+    vehicles, a day of tasks at places they will park at, assigned. An earlier seeding's open tasks (another
+    simulator run: other times) are cancelled; seeding again for the same run adds none. The vehicles are
+    stored as the sync will find them (same vendor ids). ``now``: the simulator's time (the demo's lags none)."""
+    fleet = Fleet(TASK_SIM["devices"], TASK_SIM["seed"], start, TASK_SIM["interval"])
+    now = now or timezone.now()
+    stops = itinerary.stops(fleet, list(range(TASK_VEHICLES)), now + timedelta(days=1))
+    with transaction.atomic():
+        drivers = [_driver(org, name) for name in DEMO_DRIVERS]
+        pois = {place.node: _poi(org, place) for place in roads.places()}
+        seeded = Task.objects.filter(organization=org, attributes__demo_start=start.isoformat())
+        if seeded.exists():  # seeded for this very simulator run already
+            return {"drivers": len(drivers), "pois": len(pois), "tasks": 0}
+        stale = Task.objects.filter(organization=org, attributes__has_key="demo_start", status__in=lifecycle.OPEN)
+        for task in stale:
+            lifecycle.transition(task, Task.Status.CANCELLED, "system", note="the demo's simulators restarted")
+        devices = [_device(org, account, fleet.vehicles[i]) for i in range(TASK_VEHICLES)]
+        rng = random.Random(start.timestamp())
+        made = 0
+        for k, device in enumerate(devices):
+            mine = [stop for stop in stops if stop.vehicle.index == k]
+            for stop in _spread(mine, now):
+                made += 1
+                ref = f"DEMO-{start:%y%m%d-%H%M%S}-{made:03d}"
+                _task(org, ref, stop, pois[stop.place.node], rng, device, drivers[k], start)
+    return {"drivers": len(drivers), "pois": len(pois), "tasks": made}
+
+
+def _spread(stops: list[itinerary.Stop], now: datetime) -> list[itinerary.Stop]:
+    """Stops long enough to work at, the first soon, then one every ``TASK_GAP``."""
+    chosen: list[itinerary.Stop] = []
+    for stop in stops:
+        due = chosen[-1].arrive + TASK_GAP if chosen else now + timedelta(minutes=2)
+        if stop.arrive >= due and stop.leave - stop.arrive >= TASK_MIN_STAY:
+            chosen.append(stop)
+    return chosen
+
+
+def _driver(org: Organization, name: str) -> Driver:
+    unique_id = f"DEMO{sum(map(ord, name)):06d}"
+    return Driver.objects.get_or_create(organization=org, account=None, name=name, defaults={"unique_id": unique_id})[0]
+
+
+def _poi(org: Organization, place: roads.Place) -> POI:
+    depot = place.kind == "parking"
+    existing = POI.objects.filter(organization=org, attributes__demo_place=place.node).first()
+    return existing or POI.objects.create(
+        organization=org,
+        name=f"Depot {place.name}" if depot else place.name,
+        purpose=POI.Purpose.POI if depot else POI.Purpose.CUSTOMER,
+        point=Point(place.lon, place.lat, srid=4326),
+        radius_m=80,
+        colour="#475467" if depot else "#e4572e",
+        address=f"{place.name}, Helsinki",
+        description="A depot of the demo fleet." if depot else f"A demo customer ({place.kind.replace('_', ' ')}).",
+        attributes={"demo_place": place.node},
+    )
+
+
+def _device(org: Organization, account: VendorAccount, vehicle) -> Device:
+    """The simulator's vehicle as the Data Trak sync stores it (vendor id = its index + 1): the sync updates it."""
+    fields = {
+        "name": vehicle.name,
+        "unique_id": vehicle.unique_id,
+        "plate": vehicle.plate,
+        "category": vehicle.category,
+    }
+    return Device.objects.get_or_create(
+        account=account, vendor_id=str(vehicle.index + 1), defaults={"organization": org, **fields}
+    )[0]
+
+
+def _task(org, ref: str, stop: itinerary.Stop, poi: POI, rng: random.Random, device, driver, start) -> None:
+    task = Task(organization=org, order_ref=ref, poi=poi, destination=poi.point, destination_radius_m=poi.radius_m)
+    task.title = f"{rng.choice(['Deliver', 'Collect', 'Service'])} at {poi.name}"
+    task.destination_address = poi.address
+    task.planned_start, task.planned_stop = stop.arrive - TASK_WINDOW, stop.leave + TASK_WINDOW
+    task.priority = rng.choice([0, 1, 1, 1, 2, 3])
+    task.attributes = {"demo_start": start.isoformat()}  # which simulator run it was planned for
+    services.save_task(task)
+    for order, text in enumerate(rng.sample(CHECKLIST, rng.randint(0, 2))):
+        ChecklistItem.objects.create(task=task, text=text, order=order)
+    lifecycle.assign(task, device, driver)
