@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, imports, integrations, members, poireports, tokens, views
+from fleet.web import alerts, imports, integrations, members, poireports, shares, tokens, views
 from fleet.web.dispatch import urls as dispatch
 from fleet.web.places import urls as places
 
@@ -27,6 +27,10 @@ urlpatterns = [
     path("integrations/status.json", integrations.integrations_status, name="integrations-status"),
     path("integrations/<int:pk>/edit/", integrations.integration_edit, name="integration-edit"),
     path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
+    path("shares/", shares.share_list, name="share-list"),
+    path("shares/<int:pk>/revoke/", shares.share_revoke, name="share-revoke"),
+    path("s/<str:key>/", shares.share_page, name="share-page"),
+    path("s/<str:key>/position.json", shares.share_position, name="share-position"),
     path("api-tokens/", tokens.token_list, name="token-list"),
     path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),
