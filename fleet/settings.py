@@ -252,6 +252,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-device-states": {"task": "fleet.live.tasks.refresh_device_states", "schedule": 15.0},
     "report-offline-devices": {"task": "fleet.events.tasks.report_offline", "schedule": 60.0},
     "check-tasks": {"task": "fleet.events.tasks.check_tasks", "schedule": 60.0},
+    "check-maintenance": {"task": "fleet.events.tasks.check_maintenance", "schedule": 900.0},
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
     "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},

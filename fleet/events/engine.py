@@ -21,8 +21,11 @@ LEAVE = {GEOFENCE: "geofenceExit", POI: "poiDeparture", TASK: "taskDeparture"}
 OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE = "deviceOverspeed", "ignitionOn", "ignitionOff", "deviceIdle"
 ONLINE, OFFLINE, ALARM, LOW_BATTERY = "deviceOnline", "deviceOffline", "alarm", "lowBattery"
 TASK_LATE = "taskLate"  # found by the late check (fleet/events/progress.py), not from fixes
+MAINTENANCE_DUE = "maintenanceDue"  # found by the service check (fleet/events/maintenance.py), not from fixes
+NOT_FROM_FIXES = frozenset({TASK_LATE, MAINTENANCE_DUE})  # a replay of fixes neither finds nor removes them
 TYPES = sorted(
-    {*ENTER.values(), *LEAVE.values(), OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE, ONLINE, OFFLINE, ALARM, TASK_LATE}
+    {*ENTER.values(), *LEAVE.values(), OVERSPEED, IGNITION_ON, IGNITION_OFF, IDLE, ONLINE, OFFLINE, ALARM}
+    | NOT_FROM_FIXES
 )
 
 

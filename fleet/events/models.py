@@ -117,3 +117,58 @@ class EventAck(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} acknowledged"
+
+
+class ServicePlan(OrgOwned):
+    """A service reminder: every so many kilometres of odometer, hours of engine time or days, whichever comes
+    first, for some vehicles (its devices and groups; none: all the organisation's). Each vehicle's next service
+    is counted from its last ``ServiceRecord`` of the plan (a baseline one is made when the plan first sees it)."""
+
+    name = models.CharField(max_length=100)
+    devices = models.ManyToManyField(Device, blank=True, related_name="+", help_text="None: every vehicle.")
+    groups = models.ManyToManyField("tracking.DeviceGroup", blank=True, related_name="+")
+    every_km = models.FloatField(null=True, blank=True, help_text="Kilometres of odometer between two services.")
+    every_engine_h = models.FloatField(null=True, blank=True, help_text="Engine hours between two services.")
+    every_days = models.PositiveIntegerField(null=True, blank=True, help_text="Days between two services.")
+    notes = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        intervals = (self.every_km, self.every_engine_h, self.every_days)
+        if all(v is None for v in intervals):
+            raise ValidationError("Give at least one interval: kilometres, engine hours or days.")
+        for field in ("every_km", "every_engine_h"):
+            value = getattr(self, field)
+            if value is not None and not 0 < value < 10_000_000:
+                raise ValidationError({field: "A positive number, please."})
+        if self.every_days is not None and not 0 < self.every_days <= 3660:
+            raise ValidationError({"every_days": "Between 1 and 3,660 days."})
+
+
+class ServiceRecord(models.Model):
+    """A service done (or, ``baseline``, the readings when the plan first saw the vehicle): the next one of the
+    plan is due from here."""
+
+    org_path = "plan__organization"
+
+    plan = models.ForeignKey(ServicePlan, on_delete=models.CASCADE, related_name="records")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    done_at = models.DateTimeField(default=timezone.now)
+    odometer_km = models.FloatField(null=True, blank=True)
+    engine_h = models.FloatField(null=True, blank=True)
+    baseline = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["-done_at", "-pk"]
+        indexes = [models.Index(fields=["plan", "device", "-done_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.plan} on {self.device_id} at {self.done_at:%Y-%m-%d}"

@@ -35,6 +35,7 @@ LABELS = {
     "taskArrival": "Arrived at task destination",
     "taskDeparture": "Left task destination",
     "taskLate": "Task late",
+    "maintenanceDue": "Service due",
     "deviceOverspeed": "Overspeed",
     "ignitionOn": "Ignition on",
     "ignitionOff": "Ignition off",

@@ -213,9 +213,13 @@ def store(organization_id: int, found: list[Found], replaced: list[tuple[int, fl
     replayed spans that the replay did not find again. Returns the events that are new."""
     keep = {(f.device, f.type, _when(f.t), f.key) for f in found}
     for device, since in replaced:
-        old = Event.objects.filter(
-            device_id=device, source=Event.Source.FLEET, time__gte=datetime.fromtimestamp(since, UTC)
-        ).values_list("pk", "type", "time", "key")
+        old = (
+            Event.objects.filter(
+                device_id=device, source=Event.Source.FLEET, time__gte=datetime.fromtimestamp(since, UTC)
+            )
+            .exclude(type__in=engine.NOT_FROM_FIXES)
+            .values_list("pk", "type", "time", "key")
+        )
         gone = [pk for pk, kind, time, key in old if (device, kind, time, key) not in keep]
         if gone:
             Event.objects.filter(pk__in=gone).delete()

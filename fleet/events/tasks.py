@@ -37,3 +37,11 @@ def check_tasks() -> dict:
     from fleet.events.progress import check
 
     return check()
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def check_maintenance() -> dict:
+    """Beat: a maintenanceDue event for every vehicle whose service is overdue (once per service cycle)."""
+    from fleet.events.maintenance import check
+
+    return {"due": check()}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, imports, integrations, members, poireports, shares, tokens, views
+from fleet.web import alerts, imports, integrations, maintenance, members, poireports, shares, tokens, views
 from fleet.web.dispatch import urls as dispatch
 from fleet.web.places import urls as places
 
@@ -31,6 +31,11 @@ urlpatterns = [
     path("shares/<int:pk>/revoke/", shares.share_revoke, name="share-revoke"),
     path("s/<str:key>/", shares.share_page, name="share-page"),
     path("s/<str:key>/position.json", shares.share_position, name="share-position"),
+    path("maintenance/", maintenance.maintenance_list, name="maintenance"),
+    path("maintenance/plans/new/", maintenance.plan_edit, name="maintenance-plan-new"),
+    path("maintenance/plans/<int:pk>/", maintenance.plan_edit, name="maintenance-plan"),
+    path("maintenance/plans/<int:pk>/delete/", maintenance.plan_delete, name="maintenance-plan-delete"),
+    path("maintenance/serviced/", maintenance.serviced, name="maintenance-serviced"),
     path("api-tokens/", tokens.token_list, name="token-list"),
     path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),
