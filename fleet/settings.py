@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "fleet.geo",
     "fleet.dispatch",
     "fleet.events",
+    "fleet.webhooks",
     "fleet.api",
     "fleet.live",
     "fleet.reports",
@@ -256,7 +257,21 @@ CELERY_BEAT_SCHEDULE = {
     "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
+    "deliver-overdue-webhooks": {"task": "fleet.webhooks.tasks.deliver_overdue", "schedule": 60.0},
+    "prune-webhook-deliveries": {"task": "fleet.webhooks.tasks.prune_deliveries", "schedule": 86400.0},
 }
+
+# Webhooks (fleet/webhooks/send.py): per-request timeout (s); retries from WEBHOOK_RETRY_BASE_S doubling up to
+# WEBHOOK_RETRY_MAX_S apart (kept under the Redis broker's one-hour visibility timeout, so a countdown is never
+# delivered twice) for WEBHOOK_RETRY_FOR_S; an endpoint whose attempts all failed WEBHOOK_DISABLE_AFTER_FAILURES
+# times in a row over at least WEBHOOK_DISABLE_AFTER_S is switched off; the delivery log is kept WEBHOOK_LOG_DAYS.
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=30.0)
+WEBHOOK_RETRY_MAX_S = env.float("WEBHOOK_RETRY_MAX_S", default=1800.0)
+WEBHOOK_RETRY_FOR_S = env.int("WEBHOOK_RETRY_FOR_S", default=86400)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_DISABLE_AFTER_S = env.int("WEBHOOK_DISABLE_AFTER_S", default=86400)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
 
 # The vendors' own reports beside ours ("As reported by vendor", the vendor's POI visits beside the visits report):
 # the reports app reaches vendor code only here.
