@@ -47,6 +47,15 @@ class Endpoint(OrgOwned):
         if unknown := sorted(set(types) - TYPES.keys()):
             raise ValidationError({"types": f"Unknown message types: {', '.join(unknown)}."})
 
+    def save(self, *args, **kwargs) -> None:
+        if self.active and self.disabled_at:  # switched on again by someone who fixed the receiver
+            self.consecutive_failures, self.failing_since, self.disabled_at, self.disabled_reason = 0, None, None, ""
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *self.FAILURE_FIELDS}
+        super().save(*args, **kwargs)
+
+    FAILURE_FIELDS = ("consecutive_failures", "failing_since", "disabled_at", "disabled_reason")
+
     def wants(self, kind: str) -> bool:
         return kind == "test" or not self.types or kind in self.types
 
