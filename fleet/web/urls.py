@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, integrations, members, poireports, tokens, views
+from fleet.web import alerts, dispatch, imports, integrations, members, poireports, tokens, views, webhooks
 from fleet.web.places import urls as places
 
 urlpatterns = [
@@ -32,6 +32,9 @@ urlpatterns = [
     path("integrations/status.json", integrations.integrations_status, name="integrations-status"),
     path("integrations/<int:pk>/edit/", integrations.integration_edit, name="integration-edit"),
     path("integrations/<int:pk>/<slug:action>/", integrations.integration_action, name="integration-action"),
+    path("webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("webhooks/<int:pk>/", webhooks.webhook_edit, name="webhook-edit"),
+    path("webhooks/<int:pk>/<slug:action>/", webhooks.webhook_action, name="webhook-action"),
     path("api-tokens/", tokens.token_list, name="token-list"),
     path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),
