@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from fleet.api import views, webhooks
+from fleet.api import reports, views, webhooks
 
 router = DefaultRouter()
 router.register("devices", views.DeviceViewSet, basename="device")
@@ -16,6 +16,7 @@ router.register("drivers", views.DriverViewSet, basename="driver")
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
 router.register("notification-rules", views.RuleViewSet, basename="rule")
+router.register("reports", reports.ReportViewSet, basename="report")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 router.register("me", views.MeViewSet, basename="me")
 
