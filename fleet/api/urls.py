@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from fleet.api import reports, views, webhooks
+from fleet.api import docs, reports, views, webhooks
 
 router = DefaultRouter()
 router.register("devices", views.DeviceViewSet, basename="device")
@@ -22,5 +22,7 @@ router.register("me", views.MeViewSet, basename="me")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", docs.swagger, name="api-docs"),
+    path("redoc/", docs.redoc, name="api-redoc"),
     path("", include(router.urls)),
 ]
