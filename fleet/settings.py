@@ -328,7 +328,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "fleet.api.auth.TokenScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "fleet.api.paging.ById",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_CLASSES": ["fleet.api.auth.TokenThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env.str("API_THROTTLE_RATE", default="600/min")},
@@ -339,13 +339,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "DESCRIPTION": "Devices, positions (and a cursor feed), events, geofences and POIs (GeoJSON), tasks. "
     "Authenticate with `Authorization: Bearer <token>` (tokens are made on the API tokens page).",
+    "COMPONENT_SPLIT_REQUEST": True,  # read-only fields only in answers, Features only in answers
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fleet.api.schema.drop_database_int_bounds",
+        "fleet.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "fleet.dispatch.models.Task.Status",
         "DeviceStatusEnum": "fleet.tracking.models.Device.Status",
+        "FeatureTypeEnum": ["Feature"],
     },
 }
 

@@ -113,7 +113,10 @@ class ReportViewSet(viewsets.ViewSet):
         """The report kinds."""
         return Response([{"kind": k, "title": v.title, "description": v.description} for k, v in KINDS.items()])
 
-    @extend_schema(parameters=PARAMETERS, responses=ReportResult)
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=[*KINDS]), *PARAMETERS],
+        responses=ReportResult,
+    )
     def retrieve(self, request, kind=None):
         """One report over the caller's devices; a range too big for one request is a 400 that says so."""
         form = ReportForm(form_data(request.query_params), user=request.user, kind=kind)

@@ -18,11 +18,11 @@ router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
 router.register("notification-rules", views.RuleViewSet, basename="rule")
 router.register("reports", reports.ReportViewSet, basename="report")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
-router.register("me", views.MeViewSet, basename="me")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", docs.swagger, name="api-docs"),
     path("redoc/", docs.redoc, name="api-redoc"),
+    path("me/", views.MeView.as_view(), name="me"),
     path("", include(router.urls)),
 ]

@@ -9,16 +9,17 @@ import time
 import django_filters
 from django.core.cache import cache
 from django.db.models import Max
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from fleet.api import serializers as s
 from fleet.api.auth import TokenScope
 from fleet.api.models import ApiToken
+from fleet.api.paging import ById, FeatureCollection
 from fleet.core.models import Membership, Organization
 from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where
 from fleet.dispatch import lifecycle, services
@@ -45,13 +46,6 @@ class Editors(permissions.BasePermission):
 
 def editor_orgs(user) -> set[int]:
     return org_ids_where(user, EDITORS)
-
-
-class ById(CursorPagination):
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1_000
 
 
 class Scoped:
@@ -110,6 +104,27 @@ class PositionFilter(django_filters.FilterSet):
         fields = ["device"]
 
 
+FEED_PARAMETERS = [
+    OpenApiParameter(
+        "after", {"type": "integer", "minimum": 0}, description="The cursor: the last `next` received (0 at first)."
+    ),
+    OpenApiParameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": FEED_MAX}, description="Rows per answer (default 1,000)."
+    ),
+]
+
+
+def feed_schema(name: str, serializer_class):
+    return inline_serializer(
+        name,
+        {
+            "results": serializer_class(many=True),
+            "next": serializers.IntegerField(help_text="The cursor to ask with next."),
+            "more": serializers.BooleanField(help_text="Whether more rows were waiting."),
+        },
+    )
+
+
 def feed(request, queryset, serializer_class):
     """Rows stored after the cursor, in storage order (ids), up to ``limit``; the next cursor is the last id sent.
     Only rows stored at least FEED_SETTLE_S ago are served, so a batch still being stored is never skipped."""
@@ -152,13 +167,14 @@ class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return Position.objects.filter(device__in=for_user(Device.objects.all(), self.request.user))
 
-    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
-    @action(detail=False)
+    @extend_schema(parameters=FEED_PARAMETERS, responses=feed_schema("PositionFeed", s.PositionSerializer))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every position stored after the cursor (across devices, in storage order, late fixes included)."""
         return feed(request, self.get_queryset(), s.PositionSerializer)
 
-    @action(detail=False)
+    @extend_schema(responses=s.PositionSerializer(many=True))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def latest(self, request):
         """The newest position of each of the caller's devices (from the device rows)."""
         devices = for_user(Device.objects.filter(retired__isnull=True, last_position__isnull=False), request.user)
@@ -184,8 +200,8 @@ class EventViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     pagination_class = ById
     filterset_class = EventFilter
 
-    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
-    @action(detail=False)
+    @extend_schema(parameters=FEED_PARAMETERS, responses=feed_schema("EventFeed", s.EventSerializer))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every event stored after the cursor, in storage order."""
         return feed(request, self.get_queryset(), s.EventSerializer)
@@ -196,15 +212,9 @@ class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
 
     model = Geofence
     serializer_class = s.GeofenceSerializer
-    pagination_class = ById
+    pagination_class = FeatureCollection
     permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
     filterset_fields = ["organization", "kind"]
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data["type"] = "FeatureCollection"
-        response.data["features"] = response.data.pop("results")
-        return response
 
     def perform_create(self, serializer):
         self.check_org(serializer)
@@ -316,11 +326,11 @@ class MeSerializer(serializers.Serializer):
     token = serializers.DictField(allow_null=True)
 
 
-@extend_schema(responses=MeSerializer)
-class MeViewSet(viewsets.ViewSet):
+class MeView(APIView):
     """Who is calling: the user, their organisations and roles, and the token's scope."""
 
-    def list(self, request):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
         memberships = Membership.objects.filter(user=request.user).select_related("organization")
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(

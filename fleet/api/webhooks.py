@@ -7,10 +7,10 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from fleet.api.auth import TokenScope
+from fleet.api.paging import ById, Newest
 from fleet.core.models import Membership, Organization
 from fleet.core.scoping import org_ids_where
 from fleet.webhooks import send
@@ -108,20 +108,6 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class Newest(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
-
-
-class ById(CursorPagination):
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1_000
-
-
 def _admin_orgs(request):
     return Organization.objects.filter(pk__in=admin_orgs(request.user)) if request else Organization.objects.none()
 
@@ -187,7 +173,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         return Response({"secret": endpoint.secret})
 
     @extend_schema(responses=DeliverySerializer(many=True))
-    @action(detail=True, pagination_class=Newest)
+    @action(detail=True, pagination_class=Newest, filter_backends=[])
     def deliveries(self, request, pk=None):
         """The endpoint's delivery log, newest first, each with its attempts."""
         endpoint = self.get_object()
