@@ -4,18 +4,15 @@ POIs as GeoJSON, task moves through the dispatch state machine, and cursor feeds
 
 from __future__ import annotations
 
-import time
-
 import django_filters
-from django.core.cache import cache
-from django.db.models import Max
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fleet.api import feeds
 from fleet.api import serializers as s
 from fleet.api.auth import TokenScope
 from fleet.api.models import ApiToken
@@ -27,9 +24,6 @@ from fleet.dispatch.models import Task
 from fleet.geo import services as geo_services
 from fleet.geo.models import POI, Geofence
 from fleet.tracking.models import Device, DeviceGroup, Event, Position
-
-FEED_PAGE, FEED_MAX = 1_000, 10_000
-FEED_SETTLE_S = 5.0  # the feed serves rows stored at least this long ago (a batch's insert commits well before)
 
 
 class Editors(permissions.BasePermission):
@@ -91,7 +85,7 @@ class DeviceViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     filterset_class = DeviceFilter
 
     def base_queryset(self):
-        return Device.objects.filter(retired__isnull=True).select_related("account")
+        return s.DeviceSerializer.with_vendor(Device.objects.filter(retired__isnull=True))
 
 
 class PositionFilter(django_filters.FilterSet):
@@ -102,57 +96,6 @@ class PositionFilter(django_filters.FilterSet):
     class Meta:
         model = Position
         fields = ["device"]
-
-
-FEED_PARAMETERS = [
-    OpenApiParameter(
-        "after", {"type": "integer", "minimum": 0}, description="The cursor: the last `next` received (0 at first)."
-    ),
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1, "maximum": FEED_MAX}, description="Rows per answer (default 1,000)."
-    ),
-]
-
-
-def feed_schema(name: str, serializer_class):
-    return inline_serializer(
-        name,
-        {
-            "results": serializer_class(many=True),
-            "next": serializers.IntegerField(help_text="The cursor to ask with next."),
-            "more": serializers.BooleanField(help_text="Whether more rows were waiting."),
-        },
-    )
-
-
-def feed(request, queryset, serializer_class):
-    """Rows stored after the cursor, in storage order (ids), up to ``limit``; the next cursor is the last id sent.
-    Only rows stored at least FEED_SETTLE_S ago are served, so a batch still being stored is never skipped."""
-    try:
-        after = int(request.query_params.get("after", "0") or 0)
-        limit = min(int(request.query_params.get("limit", FEED_PAGE)), FEED_MAX)
-    except ValueError:
-        raise ValidationError({"after": "The cursor and the limit are whole numbers."}) from None
-    if limit < 1 or after < 0:
-        raise ValidationError({"limit": "The limit is at least 1 and the cursor at least 0."})
-    settled = _settled_max(queryset.model)
-    rows = list(queryset.filter(pk__gt=after, pk__lte=settled).order_by("pk")[:limit])
-    data = serializer_class(rows, many=True).data
-    cursor = rows[-1].pk if rows else after
-    return Response({"results": data, "next": cursor, "more": len(rows) == limit})
-
-
-def _settled_max(model) -> int:
-    """The highest id that was already stored FEED_SETTLE_S seconds ago (samples of the max id in the cache)."""
-    key = f"api:feed:max:{model._meta.label_lower}"
-    now = time.time()
-    samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
-    current = model.objects.aggregate(m=Max("pk"))["m"] or 0
-    if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
-        samples.append((now, current))
-        cache.set(key, samples[-600:], 3600)
-    old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
-    return max(old) if old else 0
 
 
 class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
@@ -167,11 +110,11 @@ class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return Position.objects.filter(device__in=for_user(Device.objects.all(), self.request.user))
 
-    @extend_schema(parameters=FEED_PARAMETERS, responses=feed_schema("PositionFeed", s.PositionSerializer))
+    @extend_schema(parameters=feeds.PARAMETERS, responses=feeds.schema("PositionFeed", s.PositionSerializer))
     @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every position stored after the cursor (across devices, in storage order, late fixes included)."""
-        return feed(request, self.get_queryset(), s.PositionSerializer)
+        return feeds.positions(request)
 
     @extend_schema(responses=s.PositionSerializer(many=True))
     @action(detail=False, pagination_class=None, filter_backends=[])
@@ -200,11 +143,11 @@ class EventViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     pagination_class = ById
     filterset_class = EventFilter
 
-    @extend_schema(parameters=FEED_PARAMETERS, responses=feed_schema("EventFeed", s.EventSerializer))
+    @extend_schema(parameters=feeds.PARAMETERS, responses=feeds.schema("EventFeed", s.EventSerializer))
     @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every event stored after the cursor, in storage order."""
-        return feed(request, self.get_queryset(), s.EventSerializer)
+        return feeds.rows(request, self.get_queryset(), s.EventSerializer)
 
 
 class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
