@@ -419,6 +419,7 @@ class RuleSerializer(ScopedRelations, serializers.ModelSerializer):
             "web",
             "email",
             "recipients",
+            "webhook",
             "min_interval_s",
             "created",
         ]

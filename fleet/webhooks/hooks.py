@@ -1,4 +1,5 @@
-"""What becomes a webhook message: the events the engine stored, a task's status moves, a failed sync run.
+"""What becomes a webhook message: the events the engine stored, the notices of notification rules with the webhook
+channel, a task's status moves, a failed sync run.
 Registered in ``WebhooksConfig.ready()`` with the apps that own those moments (they never import this one)."""
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from fleet.webhooks import kinds, send
 
 def on_events(organization_id: int, events: list[Event]) -> None:
     send.emit(organization_id, [(event.type, kinds.event_data(event)) for event in events])
+
+
+def on_rule_notices(organization_id: int, notices: list[tuple[int, str, Event]]) -> None:
+    send.emit(organization_id, [(kinds.RULE_MATCHED, kinds.rule_notice_data(*notice)) for notice in notices])
 
 
 def on_task_changes(changes: list[TaskChange]) -> None:

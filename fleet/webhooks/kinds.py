@@ -1,5 +1,6 @@
 """The message types an endpoint may choose and the ``data`` each carries: fleet's events (the engine's types),
-a task's status change, a failed sync run, and the test message of the "Send a test" button."""
+a notification rule's notice (rules with the webhook channel), a task's status change, a failed sync run, and the
+test message of the "Send a test" button."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from fleet.vendors.models import SyncRun
 
 TASK_STATUS = "taskStatusChanged"
 SYNC_FAILED = "syncFailed"
+RULE_MATCHED = "ruleMatched"
 TEST = "test"
 
 TYPES: dict[str, str] = {
     **{t: label(t) for t in sorted({*engine.TYPES, *LABELS} - {TEST})},
     TASK_STATUS: "Task status changed",
     SYNC_FAILED: "Vendor sync failed",
+    RULE_MATCHED: "Notification rule matched",
 }
 
 
@@ -33,6 +36,10 @@ def event_data(event: Event) -> dict:
         "position": event.position_id,
         "attributes": event.attributes or {},
     }
+
+
+def rule_notice_data(rule_id: int, rule_name: str, event: Event) -> dict:
+    return {"rule": rule_id, "rule_name": rule_name, "test": event.pk is None, "event": event_data(event)}
 
 
 def task_change_data(change: TaskChange, task: Task) -> dict:

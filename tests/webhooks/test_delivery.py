@@ -258,3 +258,30 @@ def test_the_signing_helper_verifies_and_refuses_old_or_altered_messages():
     assert not signing.verify("whsec_k", body + b" ", header, now=1_800_000_010)
     assert not signing.verify("whsec_other", body, header, now=1_800_000_010)
     assert not signing.verify("whsec_k", body, "v1=abc", now=1_800_000_010)
+
+
+def test_a_rule_with_the_webhook_channel_sends_its_notices_once_per_interval(
+    org_a, receiver, django_capture_on_commit_callbacks
+):
+    from fleet.events import notify
+    from fleet.events.models import Notification, NotificationRule
+    from fleet.tracking import ingest
+
+    notify._rules.clear()
+    van, other = make_device(org_a), make_device(org_a, "Van 2")
+    square(org_a)
+    endpoint(org_a, receiver, types=["ruleMatched"])
+    rule = NotificationRule.objects.create(
+        organization=org_a, name="Van 1 at the yard", event_types=["geofenceEnter"], web=False, webhook=True
+    )
+    rule.devices.set([van])
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest.positions(org_a.pk, None, records(van, [-100, 50, 150, 50, 150]))  # enters twice
+        ingest.positions(org_a.pk, None, records(other, [-100, 50]))  # not a device of the rule
+    notify._rules.clear()
+    [got] = receiver.got  # the second entry is within the rule's interval
+    assert got["verified"] and got["event"] == "ruleMatched"
+    data = got["body"]["data"]
+    assert (data["rule"], data["rule_name"], data["test"]) == (rule.pk, "Van 1 at the yard", False)
+    assert data["event"]["type"] == "geofenceEnter" and data["event"]["device"] == van.pk
+    assert list(Notification.objects.values_list("channel", "recipient")) == [("webhook", "webhooks")]
