@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "fleet.geo",
     "fleet.dispatch",
     "fleet.events",
+    "fleet.webhooks",
     "fleet.api",
     "fleet.live",
     "fleet.reports",
@@ -257,7 +258,21 @@ CELERY_BEAT_SCHEDULE = {
     "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
+    "deliver-overdue-webhooks": {"task": "fleet.webhooks.tasks.deliver_overdue", "schedule": 60.0},
+    "prune-webhook-deliveries": {"task": "fleet.webhooks.tasks.prune_deliveries", "schedule": 86400.0},
 }
+
+# Webhooks (fleet/webhooks/send.py): per-request timeout (s); retries from WEBHOOK_RETRY_BASE_S doubling up to
+# WEBHOOK_RETRY_MAX_S apart (kept under the Redis broker's one-hour visibility timeout, so a countdown is never
+# delivered twice) for WEBHOOK_RETRY_FOR_S; an endpoint whose attempts all failed WEBHOOK_DISABLE_AFTER_FAILURES
+# times in a row over at least WEBHOOK_DISABLE_AFTER_S is switched off; the delivery log is kept WEBHOOK_LOG_DAYS.
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=30.0)
+WEBHOOK_RETRY_MAX_S = env.float("WEBHOOK_RETRY_MAX_S", default=1800.0)
+WEBHOOK_RETRY_FOR_S = env.int("WEBHOOK_RETRY_FOR_S", default=86400)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_DISABLE_AFTER_S = env.int("WEBHOOK_DISABLE_AFTER_S", default=86400)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
 
 # The vendors' own reports beside ours ("As reported by vendor", the vendor's POI visits beside the visits report):
 # the reports app reaches vendor code only here.
@@ -315,7 +330,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "fleet.api.auth.TokenScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "fleet.api.paging.ById",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_CLASSES": ["fleet.api.auth.TokenThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env.str("API_THROTTLE_RATE", default="600/min")},
@@ -326,13 +341,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "DESCRIPTION": "Devices, positions (and a cursor feed), events, geofences and POIs (GeoJSON), tasks. "
     "Authenticate with `Authorization: Bearer <token>` (tokens are made on the API tokens page).",
+    "COMPONENT_SPLIT_REQUEST": True,  # read-only fields only in answers, Features only in answers
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fleet.api.schema.drop_database_int_bounds",
+        "fleet.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "fleet.dispatch.models.Task.Status",
         "DeviceStatusEnum": "fleet.tracking.models.Device.Status",
+        "FeatureTypeEnum": ["Feature"],
     },
 }
 

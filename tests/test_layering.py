@@ -18,15 +18,16 @@ from django.apps import apps
 import fleet
 
 FLEET = Path(fleet.__file__).parent
-ABOVE = {"reports", "live", "web", "api", "vendors", "simulators"}  # what the middle layer must not import
+ABOVE = {"reports", "live", "web", "api", "vendors", "webhooks", "simulators"}  # what the middle layer must not import
 FORBIDDEN = {
     "core": ABOVE | {"tracking", "geo", "dispatch", "events"},
     "tracking": ABOVE | {"events"},
     "geo": ABOVE | {"events"},
     "dispatch": ABOVE | {"events"},
     "events": ABOVE,
-    "reports": {"live", "web", "api", "vendors", "simulators"},
-    "vendors": {"reports", "live", "web", "api", "simulators"},
+    "reports": {"live", "web", "api", "vendors", "webhooks", "simulators"},
+    "vendors": {"reports", "live", "web", "api", "webhooks", "simulators"},
+    "webhooks": {"reports", "live", "web", "api", "simulators"},
     "live": {"simulators"},
     "web": {"simulators"},
     "api": {"simulators"},

@@ -45,7 +45,7 @@ def handler(exc, context):
     fields = {}
     detail = response.data
     if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
-        fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+        fields = {k: [_flatten(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
         named = fields.keys() - {"non_field_errors"}
         message = "The request has invalid fields." if named else " ".join(fields.get("non_field_errors", []))
     else:

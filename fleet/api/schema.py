@@ -1,6 +1,6 @@
 """drf-spectacular extensions: the Bearer token in the OpenAPI document."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -34,3 +34,85 @@ def drop_database_int_bounds(result, generator, request, public):
 
     walk(result)
     return result
+
+
+ERROR = {
+    "type": "object",
+    "description": "Every error has this body (docs/api.md#errors).",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "example": "invalid"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "description": "Field name -> what is wrong with it.",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "required": ["code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+ERRORS = {
+    "400": "Invalid input: a parameter or a field of the body (named in fields).",
+    "401": "No token, or a token that is not valid.",
+    "403": "Not allowed: a read-only token writing, or a role that may not.",
+    "404": "No such object among the caller's organisations.",
+    "409": "A move the task's state machine does not allow (the reason in message).",
+    "429": "Over the token's rate: see Retry-After.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """Every operation's error answers in the one error body: 400, 401, 403 and 429 everywhere, 404 where the
+    path names an object, 409 for the task moves."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            codes = ["400", "401", "403", "429"]
+            if "{" in path:
+                codes.append("404")
+            if path.endswith(("/transition/", "/assign/")):
+                codes.append("409")
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(code, {"description": ERRORS[code], "content": body})
+    return result
+
+
+class _Feature(OpenApiSerializerExtension):
+    """A serializer that answers GeoJSON Features (geofences, POIs): its response schema is a Feature whose
+    ``properties`` are the other fields; requests take the flat fields (or a Feature, see the serializer)."""
+
+    geometry = "geometry"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            return schema
+        fields = {k: v for k, v in schema["properties"].items() if k != self.geometry}
+        required = [r for r in schema.get("required", []) if r != self.geometry]
+        return {
+            "type": "object",
+            "description": "A GeoJSON Feature.",
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "integer"},
+                "geometry": schema["properties"][self.geometry],
+                "properties": {"type": "object", "properties": fields, "required": required},
+            },
+            "required": ["type", "id", "geometry", "properties"],
+        }
+
+
+class GeofenceFeature(_Feature):
+    target_class = "fleet.api.serializers.GeofenceSerializer"
+
+
+class PoiFeature(_Feature):
+    target_class = "fleet.api.serializers.PoiSerializer"
+    geometry = "point"

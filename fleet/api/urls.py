@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from fleet.api import views
+from fleet.api import docs, reports, views, webhooks
 
 router = DefaultRouter()
 router.register("devices", views.DeviceViewSet, basename="device")
@@ -16,9 +16,13 @@ router.register("drivers", views.DriverViewSet, basename="driver")
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
 router.register("notification-rules", views.RuleViewSet, basename="rule")
-router.register("me", views.MeViewSet, basename="me")
+router.register("reports", reports.ReportViewSet, basename="report")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", docs.swagger, name="api-docs"),
+    path("redoc/", docs.redoc, name="api-redoc"),
+    path("me/", views.MeView.as_view(), name="me"),
     path("", include(router.urls)),
 ]

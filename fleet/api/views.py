@@ -4,21 +4,19 @@ POIs as GeoJSON, task moves through the dispatch state machine, and cursor feeds
 
 from __future__ import annotations
 
-import time
-
 import django_filters
-from django.core.cache import cache
-from django.db.models import Max
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from fleet.api import feeds
 from fleet.api import serializers as s
 from fleet.api.auth import TokenScope
 from fleet.api.models import ApiToken
+from fleet.api.paging import ById, FeatureCollection
 from fleet.core.models import Membership, Organization
 from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where
 from fleet.dispatch import lifecycle, services
@@ -26,9 +24,6 @@ from fleet.dispatch.models import Task
 from fleet.geo import services as geo_services
 from fleet.geo.models import POI, Geofence
 from fleet.tracking.models import Device, DeviceGroup, Event, Position
-
-FEED_PAGE, FEED_MAX = 1_000, 10_000
-FEED_SETTLE_S = 5.0  # the feed serves rows stored at least this long ago (a batch's insert commits well before)
 
 
 class Editors(permissions.BasePermission):
@@ -45,13 +40,6 @@ class Editors(permissions.BasePermission):
 
 def editor_orgs(user) -> set[int]:
     return org_ids_where(user, EDITORS)
-
-
-class ById(CursorPagination):
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1_000
 
 
 class Scoped:
@@ -97,7 +85,7 @@ class DeviceViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     filterset_class = DeviceFilter
 
     def base_queryset(self):
-        return Device.objects.filter(retired__isnull=True).select_related("account")
+        return s.DeviceSerializer.with_vendor(Device.objects.filter(retired__isnull=True))
 
 
 class PositionFilter(django_filters.FilterSet):
@@ -108,36 +96,6 @@ class PositionFilter(django_filters.FilterSet):
     class Meta:
         model = Position
         fields = ["device"]
-
-
-def feed(request, queryset, serializer_class):
-    """Rows stored after the cursor, in storage order (ids), up to ``limit``; the next cursor is the last id sent.
-    Only rows stored at least FEED_SETTLE_S ago are served, so a batch still being stored is never skipped."""
-    try:
-        after = int(request.query_params.get("after", "0") or 0)
-        limit = min(int(request.query_params.get("limit", FEED_PAGE)), FEED_MAX)
-    except ValueError:
-        raise ValidationError({"after": "The cursor and the limit are whole numbers."}) from None
-    if limit < 1 or after < 0:
-        raise ValidationError({"limit": "The limit is at least 1 and the cursor at least 0."})
-    settled = _settled_max(queryset.model)
-    rows = list(queryset.filter(pk__gt=after, pk__lte=settled).order_by("pk")[:limit])
-    data = serializer_class(rows, many=True).data
-    cursor = rows[-1].pk if rows else after
-    return Response({"results": data, "next": cursor, "more": len(rows) == limit})
-
-
-def _settled_max(model) -> int:
-    """The highest id that was already stored FEED_SETTLE_S seconds ago (samples of the max id in the cache)."""
-    key = f"api:feed:max:{model._meta.label_lower}"
-    now = time.time()
-    samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
-    current = model.objects.aggregate(m=Max("pk"))["m"] or 0
-    if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
-        samples.append((now, current))
-        cache.set(key, samples[-600:], 3600)
-    old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
-    return max(old) if old else 0
 
 
 class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
@@ -152,13 +110,14 @@ class PositionViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return Position.objects.filter(device__in=for_user(Device.objects.all(), self.request.user))
 
-    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
-    @action(detail=False)
+    @extend_schema(parameters=feeds.PARAMETERS, responses=feeds.schema("PositionFeed", s.PositionSerializer))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every position stored after the cursor (across devices, in storage order, late fixes included)."""
-        return feed(request, self.get_queryset(), s.PositionSerializer)
+        return feeds.positions(request)
 
-    @action(detail=False)
+    @extend_schema(responses=s.PositionSerializer(many=True))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def latest(self, request):
         """The newest position of each of the caller's devices (from the device rows)."""
         devices = for_user(Device.objects.filter(retired__isnull=True, last_position__isnull=False), request.user)
@@ -184,11 +143,11 @@ class EventViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
     pagination_class = ById
     filterset_class = EventFilter
 
-    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)])
-    @action(detail=False)
+    @extend_schema(parameters=feeds.PARAMETERS, responses=feeds.schema("EventFeed", s.EventSerializer))
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def feed(self, request):
         """Every event stored after the cursor, in storage order."""
-        return feed(request, self.get_queryset(), s.EventSerializer)
+        return feeds.rows(request, self.get_queryset(), s.EventSerializer)
 
 
 class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
@@ -196,15 +155,9 @@ class GeofenceViewSet(Scoped, viewsets.ModelViewSet):
 
     model = Geofence
     serializer_class = s.GeofenceSerializer
-    pagination_class = ById
+    pagination_class = FeatureCollection
     permission_classes = [permissions.IsAuthenticated, TokenScope, Editors]
     filterset_fields = ["organization", "kind"]
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data["type"] = "FeatureCollection"
-        response.data["features"] = response.data.pop("results")
-        return response
 
     def perform_create(self, serializer):
         self.check_org(serializer)
@@ -316,11 +269,11 @@ class MeSerializer(serializers.Serializer):
     token = serializers.DictField(allow_null=True)
 
 
-@extend_schema(responses=MeSerializer)
-class MeViewSet(viewsets.ViewSet):
+class MeView(APIView):
     """Who is calling: the user, their organisations and roles, and the token's scope."""
 
-    def list(self, request):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
         memberships = Membership.objects.filter(user=request.user).select_related("organization")
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(

@@ -69,3 +69,16 @@ def validate_base_url(value: str) -> None:
         egress.check_host(parts.hostname, port)
     except egress.RefusedAddress as exc:
         raise ValidationError(str(exc)) from None
+
+
+class EncryptedTextField(models.TextField):
+    """A string stored as one Fernet token (a webhook's signing secret); the column never holds clear text."""
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
+        return decrypt(value) if value else value
+
+    def get_prep_value(self, value: Any) -> str | None:
+        return encrypt(value) if value else value
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return ""  # never serialise secrets (dumpdata, admin history)

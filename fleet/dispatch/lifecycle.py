@@ -14,7 +14,9 @@ its own system has (its word is final: a move outside the graph is kept and note
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -49,6 +51,24 @@ VEHICLE_MOVES = frozenset(
 )
 OPEN = frozenset({S.CREATED, S.ASSIGNED, S.EN_ROUTE, S.ARRIVED, S.IN_PROGRESS})
 TRACKED = frozenset({S.ASSIGNED, S.EN_ROUTE, S.ARRIVED, S.IN_PROGRESS})  # the engine watches their destination
+
+
+StepHandler = Callable[[list[TaskChange]], None]
+_steps: list[StepHandler] = []
+
+
+def on_steps(handler: StepHandler) -> None:
+    """Register ``handler(changes)``, run after the commit with the steps just added to tasks' timelines (the
+    webhooks app sends the status moves)."""
+    if handler not in _steps:
+        _steps.append(handler)
+
+
+def recorded(changes: list[TaskChange]) -> None:
+    """Tell the step handlers (after the commit) of steps kept on tasks' timelines, by any code that keeps one."""
+    if changes:
+        for handler in _steps:
+            transaction.on_commit(partial(handler, changes))
 
 
 class TransitionError(ValueError):
@@ -107,9 +127,11 @@ def transition(
         if source != Source.VENDOR:  # made in fleet: to the vendor account of the vehicle (never echoed back)
             services.changed(locked)
         lat, lon = position if position else (None, None)
-        return TaskChange.objects.create(
+        change = TaskChange.objects.create(
             task=task, time=at, old=old, new=new, source=source, user=user, latitude=lat, longitude=lon, note=note
         )
+        recorded([change])
+        return change
 
 
 def assign(task: Task, device, driver=None, *, user=None, source: str = Source.DISPATCHER) -> TaskChange:
@@ -118,7 +140,7 @@ def assign(task: Task, device, driver=None, *, user=None, source: str = Source.D
     task.driver = driver if driver is not None else getattr(device, "driver", None)
     if task.status == S.ASSIGNED:  # a new vehicle for an assigned task: keep the status, record the step
         task.save(update_fields=["device", "driver", "updated"])
-        return TaskChange.objects.create(
+        change = TaskChange.objects.create(
             task=task,
             time=timezone.now(),
             old=S.ASSIGNED,
@@ -127,6 +149,8 @@ def assign(task: Task, device, driver=None, *, user=None, source: str = Source.D
             user=user,
             note=f"reassigned to {device}",
         )
+        recorded([change])
+        return change
     return transition(task, S.ASSIGNED, source, user=user, note=f"assigned to {device}")
 
 

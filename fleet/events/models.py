@@ -41,6 +41,11 @@ class NotificationRule(OrgOwned):
     recipients = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="E-mail goes to these members."
     )
+    webhook = models.BooleanField(
+        "webhooks",
+        default=False,
+        help_text="A ruleMatched message to the organisation's webhook endpoints that chose that type.",
+    )
     min_interval_s = models.PositiveIntegerField(
         "at most one notice per device and type every (s)", default=300, validators=[MaxValueValidator(86400)]
     )
@@ -92,7 +97,7 @@ class Notification(models.Model):
 
     rule = models.ForeignKey(NotificationRule, on_delete=models.CASCADE, related_name="notifications")
     event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    channel = models.CharField(max_length=8)  # "web" or "email"
+    channel = models.CharField(max_length=8)  # "web", "email" or "webhook"
     recipient = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.SENT)
     error = models.TextField(blank=True)

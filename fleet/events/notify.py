@@ -65,6 +65,7 @@ class _Rule:
     web: bool
     email: bool
     recipients: list[str]
+    webhook: bool
     interval_s: int
 
     def matches(self, event: Event) -> bool:
@@ -79,12 +80,29 @@ class _Rule:
 _rules: dict[int, tuple[float, int, list[_Rule]]] = {}  # organisation -> (built at, version, rules)
 FeedHook = Callable[[int, list[Event], set[int]], None]
 _feeds: list[FeedHook] = []
+NoticeHook = Callable[[int, list[tuple[int, str, Event]]], None]
+_notices: list[NoticeHook] = []
 
 
 def on_feed(fn: FeedHook) -> None:
     """Register ``fn(organization_id, events, alert_ids)``: the live map's event feed (the live app)."""
     if fn not in _feeds:
         _feeds.append(fn)
+
+
+def on_notice(fn: NoticeHook) -> None:
+    """Register ``fn(organization_id, [(rule id, rule name, event), ...])``: the notices of rules with the webhook
+    channel (the webhooks app sends them), called after they are recorded."""
+    if fn not in _notices:
+        _notices.append(fn)
+
+
+def _tell_notices(organization_id: int, notices: list[tuple[int, str, Event]]) -> None:
+    for fn in _notices:
+        try:
+            fn(organization_id, notices)
+        except Exception:
+            log.exception("notice hook %s failed", getattr(fn, "__qualname__", fn))
 
 
 def _version_key(organization_id: int) -> str:
@@ -126,6 +144,7 @@ def rules_of(organization_id: int) -> list[_Rule]:
                 rule.web,
                 rule.email,
                 [u.email for u in rule.recipients.all() if u.email and u.is_active],
+                rule.webhook,
                 rule.min_interval_s,
             )
         )
@@ -144,6 +163,7 @@ def deliver(organization_id: int, events: list[Event]) -> set[int]:
     """Apply the organisation's rules to new events; returns the ids of events that are dashboard alerts."""
     alerts: set[int] = set()
     sent: list[Notification] = []
+    hooked: list[tuple[int, str, Event]] = []
     for event in events:
         for rule in rules_of(organization_id):
             if not rule.matches(event) or not _claim(rule, event):
@@ -156,6 +176,9 @@ def deliver(organization_id: int, events: list[Event]) -> set[int]:
                     Notification(rule_id=rule.pk, event=event, channel="email", recipient=address)
                     for address in rule.recipients
                 ]
+            if rule.webhook:
+                sent.append(Notification(rule_id=rule.pk, event=event, channel="webhook", recipient="webhooks"))
+                hooked.append((rule.pk, rule.name, event))
     if sent:
         Notification.objects.bulk_create(sent)
         emails = [n.pk for n in sent if n.channel == "email"]
@@ -163,6 +186,8 @@ def deliver(organization_id: int, events: list[Event]) -> set[int]:
             from fleet.events.tasks import send_emails
 
             transaction.on_commit(lambda: send_emails.delay(emails))
+    if hooked:
+        _tell_notices(organization_id, hooked)
     for fn in _feeds:
         try:
             fn(organization_id, events, alerts)
@@ -189,17 +214,21 @@ def test_rule(rule: NotificationRule) -> list[Notification]:
     if rule.email:
         for user in rule.recipients.filter(is_active=True).exclude(email=""):
             sent.append(Notification(rule=rule, channel="email", recipient=user.email, test=True))
+    if rule.webhook:
+        sent.append(Notification(rule=rule, channel="webhook", recipient="webhooks", test=True))
     Notification.objects.bulk_create(sent)
     emails = [n.pk for n in sent if n.channel == "email"]
     if emails:
         from fleet.events.tasks import send_emails
 
         transaction.on_commit(lambda: send_emails.delay(emails))
+    probe = Event(organization_id=rule.organization_id, type="test", time=timezone.now())
+    probe.attributes = {"zone": f"test of “{rule.name}”"}
     if rule.web:  # a toast on every live map of the organisation, marked as a test
-        probe = Event(organization_id=rule.organization_id, type="test", time=timezone.now())
-        probe.attributes = {"zone": f"test of “{rule.name}”"}
         for fn in _feeds:
             fn(rule.organization_id, [probe], {None})
+    if rule.webhook:
+        _tell_notices(rule.organization_id, [(rule.pk, rule.name, probe)])
     return sent
 
 

@@ -67,7 +67,7 @@ def left(task: Task, event: Event) -> None:
         if org.task_complete_on_leave:
             lifecycle.transition(task, S.COMPLETED, VEHICLE, at=event.time, position=_where(event))
         else:
-            TaskChange.objects.create(
+            kept = TaskChange.objects.create(
                 task=task,
                 time=event.time,
                 old=task.status,
@@ -75,6 +75,7 @@ def left(task: Task, event: Event) -> None:
                 source=VEHICLE,
                 note="the vehicle left the destination: to be confirmed by the dispatcher",
             )
+            lifecycle.recorded([kept])
 
 
 def check(now=None) -> dict:
@@ -102,7 +103,7 @@ def check(now=None) -> dict:
         Event.objects.filter(pk__in=[e.pk for e in created]).update(task_id=pk)
         for e in created:
             e.task_id = pk
-        TaskChange.objects.create(
+        kept = TaskChange.objects.create(
             task_id=pk,
             time=stop,
             old="",
@@ -110,6 +111,7 @@ def check(now=None) -> dict:
             source=TaskChange.Source.SYSTEM,
             note="late: not at the destination by the end of the time window",
         )
+        lifecycle.recorded([kept])
         if created:
             run.tell(org_id, created)
     return {"in_progress": working, "late": len(late)}

@@ -10,6 +10,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
+from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task, TaskChange, TaskFile
 from fleet.geo.models import POI, Geofence
 from fleet.tracking import validate
@@ -151,7 +152,7 @@ def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
     with transaction.atomic():
         Task.objects.bulk_create([task for _, task in new])
         Task.objects.bulk_update(changed, ["status", "attributes"])
-        TaskChange.objects.bulk_create(  # the vendor's moves on the tasks' timelines (dispatch/lifecycle.py)
+        steps_kept = TaskChange.objects.bulk_create(  # the vendor's moves on the timelines (dispatch/lifecycle.py)
             TaskChange(
                 task=task,
                 time=now,
@@ -162,6 +163,7 @@ def pull_tasks(account: VendorAccount, records: list[TaskRecord]) -> Tally:
             )
             for task, old in steps
         )
+        lifecycle.recorded(steps_kept)
         fresh, moved = [], []
         for record, task in settled:
             link = links.get(record.vendor_id)

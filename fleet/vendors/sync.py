@@ -96,6 +96,16 @@ class Progress:
         return out
 
 
+RunHandler = Callable[[SyncRun], None]
+_finished: list[RunHandler] = []
+
+
+def on_run_finished(handler: RunHandler) -> None:
+    """Register ``handler(run)``, called with every finished run (the webhooks app sends the failed ones)."""
+    if handler not in _finished:
+        _finished.append(handler)
+
+
 def sync_account(account: VendorAccount) -> SyncRun:
     """Run one sync; never raises for vendor trouble (it is recorded), raises Busy when locked."""
     with account_lock(account.pk) as heartbeat:
@@ -112,7 +122,12 @@ def sync_account(account: VendorAccount) -> SyncRun:
         else:
             _succeeded(account, run, progress)
         _finish(run, progress)
-        return run
+    for handler in _finished:
+        try:
+            handler(run)
+        except Exception:  # the run is recorded; a failing listener must not fail the sync
+            log.exception("sync run listener %s failed", getattr(handler, "__qualname__", handler))
+    return run
 
 
 def walk(account: VendorAccount, connector: base.Connector, progress: Progress) -> None:

@@ -53,6 +53,7 @@ class RuleForm(forms.ModelForm):
             "web",
             "email",
             "recipients",
+            "webhook",
             "min_interval_s",
         ]
         widgets = {"calendar": forms.Textarea(attrs={"rows": 4})}
@@ -125,7 +126,7 @@ def rule_test(request: HttpRequest, pk: int) -> HttpResponse:
         where = ", ".join(sorted({n.recipient for n in sent}))
         messages.success(request, f"Sent a test notice of “{rule.name}” to {where}.")
     else:
-        messages.warning(request, f"“{rule.name}” has no channel to send on (tick dashboard or e-mail).")
+        messages.warning(request, f"“{rule.name}” has no channel to send on (tick dashboard, e-mail or webhooks).")
     return redirect("rule-list")
 
 

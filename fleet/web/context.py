@@ -14,5 +14,10 @@ def navigation(request: HttpRequest) -> dict:
     def manages_members() -> bool:
         return user.is_authenticated and members.managed_organizations(user).exists()
 
-    # Organisation admins manage both their members and their vendor integrations.
-    return {"nav_admin": uses_admin, "nav_members": manages_members, "nav_integrations": manages_members}
+    # Organisation admins manage their members, their vendor integrations and their webhooks.
+    return {
+        "nav_admin": uses_admin,
+        "nav_members": manages_members,
+        "nav_integrations": manages_members,
+        "nav_webhooks": manages_members,
+    }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, imports, integrations, maintenance, members, poireports, shares, tokens, views
+from fleet.web import alerts, imports, integrations, maintenance, members, poireports, shares, tokens, views, webhooks
 from fleet.web.dispatch import urls as dispatch
 from fleet.web.places import urls as places
 
@@ -36,6 +36,9 @@ urlpatterns = [
     path("maintenance/plans/<int:pk>/", maintenance.plan_edit, name="maintenance-plan"),
     path("maintenance/plans/<int:pk>/delete/", maintenance.plan_delete, name="maintenance-plan-delete"),
     path("maintenance/serviced/", maintenance.serviced, name="maintenance-serviced"),
+    path("webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("webhooks/<int:pk>/", webhooks.webhook_edit, name="webhook-edit"),
+    path("webhooks/<int:pk>/<slug:action>/", webhooks.webhook_action, name="webhook-action"),
     path("api-tokens/", tokens.token_list, name="token-list"),
     path("api-tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("accounts/<int:pk>/poi-report/", poireports.ask_poi_report, name="ask-poi-report"),

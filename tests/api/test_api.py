@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from fleet.api import views
+from fleet.api import feeds
 from fleet.api.models import ApiToken
 from fleet.core.models import Membership
 from fleet.dispatch.models import Task
@@ -130,7 +130,7 @@ def test_tasks_move_through_the_state_machine(alice, org_a):
 
 
 def test_following_the_feed_while_positions_arrive_gives_every_stored_one_once(alice, org_a, monkeypatch):
-    monkeypatch.setattr(views, "FEED_SETTLE_S", 0.0)
+    monkeypatch.setattr(feeds, "FEED_SETTLE_S", 0.0)
     vans = [make_device(org_a, f"Van {k}") for k in range(3)]
     client, _ = api(alice)
     start = timezone.now() - timedelta(hours=1)
@@ -229,3 +229,48 @@ def test_vendor_accounts_are_for_admins_and_never_show_their_credentials(alice, 
     monkeypatch.setattr(tasks.sync_account, "delay", queued.append)
     assert boss.post(f"/api/v1/accounts/{account.pk}/sync/").status_code == 202 and queued == [account.pk]
     assert boss.get("/api/v1/sync-runs/").json()["results"] == []
+
+
+def test_the_positions_feed_answers_what_the_position_serializer_would(alice, org_a, org_b, monkeypatch):
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from fleet.api.serializers import PositionSerializer
+
+    monkeypatch.setattr(feeds, "FEED_SETTLE_S", 0.0)
+    van, theirs = make_device(org_a), make_device(org_b, "Theirs")
+    t = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    ingest.positions(
+        org_a.pk,
+        None,
+        [
+            PositionRecord(str(van.pk), t, 60.1, 24.9, speed=12.5, course=90.0, attributes={"ignition": True}),
+            PositionRecord(str(van.pk), t + timedelta(seconds=1, microseconds=250_000), 60.2, 24.8, altitude=None),
+        ],
+    )
+    ingest.positions(org_b.pk, None, [PositionRecord(str(theirs.pk), t, 61.0, 25.0)])
+    client, _ = api(alice)
+    served = client.get("/api/v1/positions/feed/").json()
+    mine = Position.objects.filter(device=van).order_by("pk")
+    expected = json.loads(JSONRenderer().render(PositionSerializer(mine, many=True).data))
+    assert served == {"results": expected, "next": mine.last().pk, "more": False}
+    assert served["results"][1]["time"].endswith(".250000Z") and served["results"][0]["attributes"]["ignition"]
+
+
+def test_a_devices_fast_answer_is_the_model_serializers(alice, org_a):
+    from rest_framework import serializers
+
+    from fleet.api.serializers import DeviceSerializer
+    from fleet.tracking.models import Device, DeviceGroup, Driver
+    from tests.conftest import make_account
+
+    group, driver = DeviceGroup.objects.create(organization=org_a, name="G"), Driver.objects.create(organization=org_a)
+    make_device(org_a, "Bare")
+    van = make_device(org_a, "Van", make_account(org_a), group=group, driver=driver, plate="ABC-1")
+    ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), timezone.now(), 60.1, 24.9, speed=30.0)])
+    serializer = DeviceSerializer(many=True)
+    for device in DeviceSerializer.with_vendor(Device.objects.order_by("pk")):
+        fast = serializer.child.to_representation(device)
+        assert fast == serializers.ModelSerializer.to_representation(serializer.child, device)
+    assert fast["vendor"] == "datatrak" and fast["last_update"] and fast["state"] == "moving"

@@ -78,3 +78,11 @@ def test_geofence_bench():
         assert figures[city]["zones"] == 10_000 and figures[city]["per_cpu_s"] > 0
         assert figures[city]["events_per_fix"] > 0
         assert agreed == sampled  # the index finds the zones the naive loop finds
+
+
+@needs_postgis
+@pytest.mark.django_db
+def test_api_bench():
+    figures = run_bench("api.py")
+    assert figures["positions"] == 50_000 and figures["feed_per_s"] > 0 and figures["reference_dump_per_s"] > 0
+    assert figures["device_pages"] == 5 and figures["devices_p99_ms"] >= figures["devices_p50_ms"] > 0

@@ -34,6 +34,7 @@ __all__ = [
     "count",
     "days",
     "exists",
+    "feed",
     "insert",
     "points",
     "read",
@@ -235,6 +236,17 @@ def rows(
     if limit is not None:
         return iter(fixes[:limit])
     return fixes.iterator(chunk_size=chunk)
+
+
+FEED_FIELDS = ("id", "device_id", "fix_time", "latitude", "longitude", "altitude", "speed", "course", "accuracy")
+FEED_FIELDS += ("valid", "attributes")
+
+
+def feed(organization_ids: list[int] | None, after: int, upto: int, limit: int) -> list[tuple]:
+    """Positions of the organisations' devices (None: every device) with ids in (after, upto], in id order, at
+    most ``limit``: tuples of FEED_FIELDS, times aware UTC and ``attributes`` as its JSON text (the API sends it
+    as stored). The REST API's positions feed: one statement, no model instances."""
+    return backend().feed(organization_ids, after, upto, limit)
 
 
 def attribute(device_id: int, start: datetime, end: datetime, key: str) -> Iterator[tuple[float, object]]:

@@ -245,3 +245,19 @@ def fetch_days(query: str, args: list) -> list[tuple]:
     """Archive rows with their data: bytea read in binary (Django's cursor reads it as hex text)."""
     with _cursor() as cursor:
         return cursor.execute(query, args, binary=True).fetchall()
+
+
+FEED = f"""
+SELECT id, device_id, fix_time, latitude, longitude, altitude, speed, course, accuracy, valid, attributes::text
+FROM {POSITIONS} WHERE id > %s AND id <= %s {{devices}} ORDER BY id LIMIT %s
+"""
+
+
+def feed(organization_ids: list[int] | None, after: int, upto: int, limit: int) -> list[tuple]:
+    if organization_ids is None:
+        query, args = FEED.format(devices=""), [after, upto, limit]
+    else:
+        devices = f"AND device_id IN (SELECT id FROM {DEVICES} WHERE organization_id = ANY(%s))"
+        query, args = FEED.format(devices=devices), [after, upto, organization_ids, limit]
+    with _cursor() as cursor:
+        return cursor.execute(query, args, binary=True).fetchall()

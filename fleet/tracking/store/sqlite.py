@@ -230,3 +230,18 @@ def fetch_days(query: str, args: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, args)
         return cursor.fetchall()
+
+
+def feed(organization_ids: list[int] | None, after: int, upto: int, limit: int) -> list[tuple]:
+    devices, args = "", [after, upto]
+    if organization_ids is not None:
+        marks = ",".join("%s" for _ in organization_ids) or "NULL"
+        devices = f"AND device_id IN (SELECT id FROM {DEVICES} WHERE organization_id IN ({marks}))"
+        args += organization_ids
+    query = (
+        "SELECT id, device_id, fix_time, latitude, longitude, altitude, speed, course, accuracy, valid, attributes "
+        f"FROM {POSITIONS} WHERE id > %s AND id <= %s {devices} ORDER BY id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*args, limit])
+        return [(r[0], r[1], r[2].replace(tzinfo=UTC), *r[3:]) for r in cursor.fetchall()]

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0005_task_lifecycle'),
-        ('events', '0002_notifications'),
+        ('events', '0003_rule_webhook'),
         ('tracking', '0008_event_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
