@@ -1,16 +1,16 @@
 from django.urls import path
 
-from fleet.web import alerts, dispatch, imports, integrations, members, poireports, tokens, views
+from fleet.web import alerts, devices, dispatch, imports, integrations, members, poireports, tokens, views
 from fleet.web.places import urls as places
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("live/layers.json", views.live_layers, name="live-layers"),
-    path("devices/", views.device_list, name="device-list"),
+    path("devices/", devices.device_list, name="device-list"),
     path("devices/import/", imports.import_gpx_view, name="import-gpx"),
     path("devices/import/<int:pk>/", imports.import_job_page, name="import-job"),
     path("devices/import/<int:pk>.json", imports.import_job_status, name="import-job-status"),
-    path("devices/<int:pk>/", views.device_detail, name="device-detail"),
+    path("devices/<int:pk>/", devices.device_detail, name="device-detail"),
     path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("accounts/", views.account_list, name="account-list"),
