@@ -34,20 +34,33 @@ class Timeline:
         self._starts = [a.start for a in self.assignments]
 
     def at(self, when: datetime) -> Driver | None:
-        k = bisect_right(self._starts, when) - 1
-        if k >= 0:
-            a = self.assignments[k]
-            if a.end is None or when < a.end:
-                return a.driver
+        return self._assigned(when) or self.fixed
+
+    def during(self, start: datetime, end: datetime) -> Driver | None:
+        """Who drove in [start, end]: the driver at ``start``, else the first assigned after it before ``end``
+        (a driver's card is often read a few seconds after a trip begins)."""
+        if (a := self._assigned(start)) is not None:
+            return a
+        k = bisect_right(self._starts, start)
+        if k < len(self.assignments) and self.assignments[k].start <= end:
+            return self.assignments[k].driver
         return self.fixed
 
+    def _assigned(self, when: datetime) -> Driver | None:
+        k = bisect_right(self._starts, when) - 1
+        if k >= 0 and ((a := self.assignments[k]).end is None or when < a.end):
+            return a.driver
+        return None
 
-def timelines(devices: Iterable[Device], start: datetime, end: datetime) -> dict[int, Timeline]:
-    """Each device's timeline over [start, end] (the devices' ``driver`` should be select_related)."""
+
+def timelines(
+    devices: Iterable[Device], start: datetime, end: datetime, org_ids: list[int] | None = None
+) -> dict[int, Timeline]:
+    """Each device's timeline over [start, end] (the devices' ``driver`` should be select_related); with
+    ``org_ids`` (every device of those organisations, e.g. the live map's), one query by organisation."""
     devices = list(devices)
-    rows = DriverAssignment.objects.filter(device__in=devices, start__lte=end).filter(
-        Q(end__isnull=True) | Q(end__gt=start)
-    )
+    where = {"organization_id__in": org_ids} if org_ids is not None else {"device__in": devices}
+    rows = DriverAssignment.objects.filter(**where, start__lte=end).filter(Q(end__isnull=True) | Q(end__gt=start))
     by_device = defaultdict(list)
     for a in rows.select_related("driver"):
         by_device[a.device_id].append(a)
