@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user
 from fleet.reports import periods
 from fleet.reports.kinds import KINDS
-from fleet.tracking import state, store
+from fleet.tracking import drivers, state, store
 from fleet.tracking.models import Device, DeviceGroup
 from fleet.vendors.registry import KIND_CHOICES
 
@@ -176,8 +176,11 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     page = history(request, device)
     query = {k: v for k, v in request.GET.items() if k in ("preset", "from", "to")}
     zone = ZoneInfo(device.organization.timezone)
+    assignments = device.assignments.select_related("driver").order_by("-start")[:10]
     context = {
         "device": device,
+        "driver": drivers.driver_at(device, datetime.now(UTC)),
+        "assignments": assignments,
         "history": page,
         "zone": device.organization.timezone,
         "local_from": page.span.start.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet.web import alerts, devices, dispatch, imports, integrations, members, poireports, tokens, views
+from fleet.web import alerts, devices, dispatch, drivers, imports, integrations, members, poireports, tokens, views
 from fleet.web.places import urls as places
 
 urlpatterns = [
@@ -13,6 +13,12 @@ urlpatterns = [
     path("devices/<int:pk>/", devices.device_detail, name="device-detail"),
     path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
+    path("drivers/", drivers.driver_list, name="driver-list"),
+    path("drivers/new/", drivers.driver_edit, name="driver-new"),
+    path("drivers/<int:pk>/", drivers.driver_edit, name="driver-edit"),
+    path("drivers/<int:pk>/delete/", drivers.driver_delete, name="driver-delete"),
+    path("drivers/<int:pk>/assign/", drivers.assignment_add, name="driver-assign"),
+    path("drivers/assignments/<int:pk>/delete/", drivers.assignment_delete, name="assignment-delete"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
     path("dispatch/", dispatch.board, name="dispatch"),
