@@ -118,18 +118,25 @@ def on_positions(organization_id: int, stored: list) -> None:
 def apply_reports(organization_id: int, reports: dict[int, list[tuple[datetime, str]]]) -> None:
     uids = {uid for rows in reports.values() for _, uid in rows}
     known = Driver.objects.filter(organization_id=organization_id, unique_id__in=uids, retired__isnull=True)
-    drivers = dict(known.order_by("-account_id").values_list("unique_id", "pk"))
-    if not drivers:
+    by_uid = dict(known.order_by("-account_id").values_list("unique_id", "pk"))
+    if not by_uid:
         return
-    newest = DriverAssignment.objects.filter(device_id=OuterRef("device_id")).order_by("-start").values("start")[:1]
-    latest = {
-        a.device_id: a for a in DriverAssignment.objects.filter(device_id__in=reports.keys(), start=Subquery(newest))
-    }
+    with transaction.atomic():  # the vehicles locked: a stream and a sync of one vehicle never both open one
+        list(Device.objects.select_for_update().filter(pk__in=reports.keys()).order_by("pk").values_list("pk"))
+        newest = DriverAssignment.objects.filter(device_id=OuterRef("device_id")).order_by("-start").values("start")
+        latest = DriverAssignment.objects.filter(device_id__in=reports.keys(), start=Subquery(newest[:1]))
+        closed, opened = _changes(organization_id, reports, by_uid, {a.device_id: a for a in latest})
+        DriverAssignment.objects.bulk_update([a for a in closed if a.pk], ["end"])
+        DriverAssignment.objects.bulk_create(opened)  # one opened and closed within this batch has its end
+
+
+def _changes(organization_id: int, reports: dict, by_uid: dict[str, int], latest: dict[int, DriverAssignment]):
+    """The assignments to close and to open for the reported driver ids, vehicle by vehicle in time order."""
     closed, opened = [], []
     for device_id, rows in reports.items():
         current = latest.get(device_id)
         for when, uid in rows:
-            driver_id = drivers.get(uid)
+            driver_id = by_uid.get(uid)
             if driver_id is None or (current is not None and when <= current.start):
                 continue
             if current is not None and (current.end is None or when < current.end):
@@ -145,6 +152,4 @@ def apply_reports(organization_id: int, reports: dict[int, list[tuple[datetime, 
                 source=DriverAssignment.Source.VENDOR,
             )
             opened.append(current)
-    with transaction.atomic():  # one opened and closed within this batch is created with its end
-        DriverAssignment.objects.bulk_update([a for a in closed if a.pk], ["end"])
-        DriverAssignment.objects.bulk_create(opened)
+    return closed, opened

@@ -135,3 +135,18 @@ def test_unknown_driver_ids_late_fixes_and_a_persons_assignment_are_left_alone(v
         ("Mikko", 10, T0 + timedelta(minutes=30)),
         ("Aino", 40, None),
     ]
+
+
+@pytest.mark.parametrize("vehicles", [1, 8])
+def test_assignment_from_a_batch_takes_a_constant_number_of_queries(
+    org_a, aino, mikko, vehicles, django_assert_max_num_queries
+):
+    account = make_account(org_a, "many")
+    vans = [make_device(org_a, f"Van {k}", account, vendor_id=f"v{k}") for k in range(vehicles)]
+    for van in vans:  # an open assignment each, closed by the batch
+        drivers.save_assignment(DriverAssignment(device=van, driver=mikko, start=T0 - H), UTC)
+    reports = {van.pk: [(T0 + timedelta(minutes=m), "A1" if m % 2 else "M2") for m in range(20)] for van in vans}
+    # drivers, lock, latest assignments, one update, one insert, and a savepoint and its release (inside the test)
+    with django_assert_max_num_queries(7):
+        drivers.apply_reports(org_a.pk, reports)
+    assert DriverAssignment.objects.count() == vehicles * 20  # Mikko's, then 19 changes of driver each
