@@ -349,7 +349,7 @@ class DriverSerializer(serializers.ModelSerializer):
         from fleet.tracking.models import Driver
 
         model = Driver
-        fields = ["id", "organization", "name", "unique_id", "phone", "account", "vendor_id"]
+        fields = ["id", "organization", "name", "unique_id", "phone", "licence", "account", "vendor_id"]
         read_only_fields = fields
 
 

@@ -1,5 +1,6 @@
 """What a live socket sends on connect and resync: `config` and `snapshot` (docs/live-protocol.md), built
-with one query for the organisations and two for the devices (devices with their joins, current tasks), and
+with one query for the organisations and three for the devices (devices with their joins, current tasks,
+current driver assignments), and
 sent as `snapshot.part` frames and a final `snapshot` so no frame outgrows the server's message limit."""
 
 import time
@@ -12,6 +13,7 @@ from fleet.core.models import Organization
 from fleet.core.scoping import User, org_ids_for_user
 from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
+from fleet.tracking import drivers
 from fleet.tracking.models import Device, Position
 from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, rules_from, state_of_device
 from fleet.vendors.registry import CONNECTORS
@@ -56,10 +58,11 @@ def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
 def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> dict:
     now = datetime.now(UTC)
     tasks = current_tasks(org_ids)
-    devices = []
-    for d in devices_of(org_ids):
+    devices, rows = [], list(devices_of(org_ids))
+    timelines = drivers.timelines(rows, now, now, org_ids=org_ids)
+    for d in rows:
         state = state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid)
-        devices.append(device_entry(d, tasks.get(d.pk), state))
+        devices.append(device_entry(d, tasks.get(d.pk), state, timelines[d.pk].at(now)))
     return {"type": "snapshot", "server_time": now.timestamp(), "devices": devices}
 
 
@@ -129,7 +132,7 @@ def current_tasks(org_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def device_entry(d: Device, task: dict | None, state: str) -> dict:
+def device_entry(d: Device, task: dict | None, state: str, driver) -> dict:
     attrs = d.last_attributes or {}
     has_fix = d.last_fix_time is not None
     kind = d.account.kind if d.account else None
@@ -145,7 +148,7 @@ def device_entry(d: Device, task: dict | None, state: str) -> dict:
         "account": d.account.name if d.account else None,
         "group": d.group_id,
         "group_name": d.group.name if d.group else None,
-        "driver": d.driver.name if d.driver else None,
+        "driver": driver.name if driver else None,
         "fix": d.last_fix_time.timestamp() if has_fix else None,
         "lat": d.last_latitude if has_fix else None,
         "lon": d.last_longitude if has_fix else None,

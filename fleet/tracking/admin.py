@@ -3,7 +3,7 @@ from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
 from fleet.core.admin import OrgScopedAdmin, RetiredFilter
-from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, GpxImport, Position
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, DriverAssignment, Event, GpxImport, Position
 
 
 @admin.register(DeviceGroup)
@@ -15,9 +15,18 @@ class DeviceGroupAdmin(OrgScopedAdmin):
 
 @admin.register(Driver)
 class DriverAdmin(OrgScopedAdmin):
-    list_display = ["name", "unique_id", "phone", "organization", "account", "retired"]
+    list_display = ["name", "unique_id", "phone", "licence", "organization", "account", "retired"]
     list_filter = ["organization", "account", RetiredFilter]
-    search_fields = ["name", "unique_id", "phone"]
+    search_fields = ["name", "unique_id", "phone", "licence"]
+
+
+@admin.register(DriverAssignment)
+class DriverAssignmentAdmin(OrgScopedAdmin):
+    list_display = ["driver", "device", "start", "end", "source", "organization"]
+    list_filter = ["organization", "source"]
+    search_fields = ["driver__name", "device__name"]
+    list_select_related = ["driver", "device", "organization"]
+    raw_id_fields = ["device", "driver"]
 
 
 @admin.register(Device)

@@ -43,8 +43,11 @@ class DeviceGroup(VendorOwned):
 
 class Driver(VendorOwned):
     name = models.CharField(max_length=200)
-    unique_id = models.CharField(max_length=100, blank=True, help_text="RFID / iButton / driver card.")
+    unique_id = models.CharField(
+        "identifier", max_length=100, blank=True, help_text="RFID / iButton / driver card id, as vendors report it."
+    )
     phone = models.CharField(max_length=50, blank=True)
+    licence = models.CharField("driving licence", max_length=50, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -88,6 +91,35 @@ class Device(VendorOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DriverAssignment(OrgOwned):
+    """Who drove a vehicle from ``start`` until ``end`` (open-ended while ``end`` is empty). One vehicle's
+    assignments never overlap (``fleet.tracking.drivers.assign`` refuses it); ``source`` says whether a person set
+    it or a vendor's driver id on the positions did."""
+
+    class Source(models.TextChoices):
+        FLEET = "fleet", "Set in fleet"
+        VENDOR = "vendor", "Reported by the vendor"
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="assignments")
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="assignments")
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=8, choices=Source, default=Source.FLEET)
+
+    class Meta:
+        ordering = ["device", "-start"]
+        indexes = [models.Index(fields=["device", "start"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__isnull=True) | models.Q(end__gt=models.F("start")),
+                name="driverassignment_end_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.driver} in {self.device} from {self.start:%Y-%m-%d %H:%M}"
 
 
 class Beacon(VendorOwned):

@@ -54,6 +54,7 @@ class DriverRecord:
     unique_id: str = ""
     phone: str = ""
     attributes: dict = field(default_factory=dict)
+    device_id: str | None = None  # the vendor's id of the vehicle it says the driver is attached to now
 
 
 @dataclass(slots=True)

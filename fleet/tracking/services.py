@@ -82,13 +82,33 @@ def upsert_groups(org_id: int, account_id: int, records: Iterable[GroupRecord]) 
 
 def upsert_drivers(org_id: int, account_id: int, records: Iterable[DriverRecord]) -> Tally:
     tally = Tally()
+    records = gated(records, validate.driver, tally)
     rows = {
         r.vendor_id: {"name": r.name, "unique_id": r.unique_id, "phone": r.phone, "attributes": r.attributes}
         | {"retired": None}
-        for r in gated(records, validate.driver, tally)
+        for r in records
     }
     upsert(Driver, org_id, account_id, rows, tally)
+    attach_drivers(account_id, records)
     return tally
+
+
+def attach_drivers(account_id: int, records: list[DriverRecord]) -> None:
+    """Where the vendor says which vehicle each driver is attached to (Metrotec, iTrack), make that driver the
+    vehicle's fixed driver (``Device.driver``), and drop the account's drivers it no longer attaches. A vendor
+    that names no vehicle for any driver (Traccar) leaves the fixed drivers alone."""
+    if not any(r.device_id for r in records):
+        return
+    drivers, devices = vendor_pks(Driver, account_id), vendor_pks(Device, account_id)
+    wanted = {
+        devices[r.device_id]: drivers[r.vendor_id] for r in records if r.device_id in devices and r.vendor_id in drivers
+    }
+    account_devices = Device.objects.filter(account_id=account_id)
+    with transaction.atomic():
+        account_devices.filter(driver__account_id=account_id).exclude(pk__in=wanted).update(driver=None)
+        current = dict(account_devices.filter(pk__in=wanted).values_list("pk", "driver_id"))
+        changed = [Device(pk=pk, driver_id=driver) for pk, driver in wanted.items() if current.get(pk) != driver]
+        Device.objects.bulk_update(changed, ["driver"], batch_size=500)
 
 
 DEVICE_FIELDS = ["name", "unique_id", "category", "phone", "model", "disabled", "status", "last_update"]

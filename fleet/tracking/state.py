@@ -6,7 +6,7 @@ the organisation's rules, which are cached briefly so the ingest hot path querie
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 MOVING, IDLE, STOPPED, STALE, NOFIX = "moving", "idle", "stopped", "stale", "nofix"
 STATES = [MOVING, IDLE, STOPPED, STALE, NOFIX]
@@ -83,3 +83,23 @@ def state_of_device(device, now: datetime, rules: Rules, valid: bool | None = Tr
         rules.speed_threshold_kmh,
         rules.stale_after_s,
     )
+
+
+def with_states(devices, rules: dict[int, Rules], now: datetime):
+    """``devices`` (a Device queryset) annotated with ``state``, the same rules as ``device_state`` written in
+    SQL (per organisation's rules, ``DEFAULT_RULES`` for others), so that a list can filter and sort by it."""
+    from django.db.models import Case, CharField, OuterRef, Q, Subquery, Value, When
+
+    from fleet.tracking.models import Position
+
+    last = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
+    devices = devices.annotate(last_valid=Subquery(last.order_by().values("valid")[:1]))
+    whens = [When(Q(last_fix_time__isnull=True) | Q(last_valid=False), then=Value(NOFIX))]
+    for org_id, r in [*rules.items(), (None, DEFAULT_RULES)]:
+        org = ~Q(organization_id__in=list(rules)) if org_id is None else Q(organization_id=org_id)
+        whens += [
+            When(org & Q(last_fix_time__lt=now - timedelta(seconds=r.stale_after_s)), then=Value(STALE)),
+            When(org & Q(last_speed__gt=r.speed_threshold_kmh), then=Value(MOVING)),
+        ]
+    whens.append(When(Q(last_attributes__ignition=True), then=Value(IDLE)))
+    return devices.annotate(state=Case(*whens, default=Value(STOPPED), output_field=CharField()))

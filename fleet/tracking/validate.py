@@ -176,6 +176,7 @@ def driver(record, now: datetime) -> str | None:
         return "no id"
     record.name = _name(record.name, vendor_id, 200)
     record.unique_id, record.phone = _text(record.unique_id, 100), _text(record.phone, 50)
+    record.device_id = _text(record.device_id, 100) or None
     record.attributes = json_safe(record.attributes)
     return None
 

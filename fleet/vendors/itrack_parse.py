@@ -18,7 +18,7 @@ from fleet.tracking.records import (
 )
 from fleet.vendors import base
 from fleet.vendors.errors import VendorError
-from fleet.vendors.traccar import coordinate, required_id
+from fleet.vendors.traccar import coordinate, optional_id, required_id
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 _LOCAL_SHAPE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
@@ -201,6 +201,7 @@ def parse_employee(row: dict[str, Any]) -> DriverRecord:
         unique_id=str(row.get("hardware_key") or ""),
         phone=_text(row.get("phone")),
         attributes={k: v for k, v in attrs.items() if v not in (None, "")},
+        device_id=optional_id(row, "tracker_id"),
     )
 
 

@@ -136,8 +136,8 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
     org, acc = account.organization_id, account.pk
     steps: list[tuple[str, Callable[[], Tally | None]]] = [
         (base.GROUPS, lambda: services.upsert_groups(org, acc, connector.groups())),
-        (base.DRIVERS, lambda: services.upsert_drivers(org, acc, connector.drivers())),
         (base.DEVICES, lambda: services.upsert_devices(org, acc, connector.devices())),
+        (base.DRIVERS, lambda: services.upsert_drivers(org, acc, connector.drivers())),  # after: their vehicles
         (base.BEACONS, lambda: services.upsert_beacons(org, acc, connector.beacons())),
         (base.GEOFENCES, lambda: mirror.pull_geofences(account, connector.geofences())),
         (base.POIS, lambda: mirror.pull_pois(account, connector.pois())),

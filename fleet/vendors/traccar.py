@@ -205,6 +205,14 @@ def required_id(row: dict[str, Any], key: str) -> str:
     return str(value)
 
 
+def optional_id(row: dict[str, Any], key: str) -> str | None:
+    """The row's ``key`` as a vendor id, or None when it is missing, empty, 0 or not an id."""
+    value = row.get(key)
+    if value in (None, "", 0) or isinstance(value, bool | dict | list | float):
+        return None
+    return str(value).strip() or None
+
+
 def attributes_of(row: dict[str, Any]) -> dict[str, Any]:
     """The row's ``attributes`` when it is an object, else nothing (a string or a list is no attributes)."""
     attrs = row.get("attributes")

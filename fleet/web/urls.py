@@ -1,19 +1,38 @@
 from django.urls import path
 
-from fleet.web import alerts, imports, integrations, maintenance, members, poireports, shares, tokens, views, webhooks
+from fleet.web import (
+    alerts,
+    devices,
+    drivers,
+    imports,
+    integrations,
+    maintenance,
+    members,
+    poireports,
+    shares,
+    tokens,
+    views,
+    webhooks,
+)
 from fleet.web.dispatch import urls as dispatch
 from fleet.web.places import urls as places
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("live/layers.json", views.live_layers, name="live-layers"),
-    path("devices/", views.device_list, name="device-list"),
+    path("devices/", devices.device_list, name="device-list"),
     path("devices/import/", imports.import_gpx_view, name="import-gpx"),
     path("devices/import/<int:pk>/", imports.import_job_page, name="import-job"),
     path("devices/import/<int:pk>.json", imports.import_job_status, name="import-job-status"),
-    path("devices/<int:pk>/", views.device_detail, name="device-detail"),
+    path("devices/<int:pk>/", devices.device_detail, name="device-detail"),
     path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
+    path("drivers/", drivers.driver_list, name="driver-list"),
+    path("drivers/new/", drivers.driver_edit, name="driver-new"),
+    path("drivers/<int:pk>/", drivers.driver_edit, name="driver-edit"),
+    path("drivers/<int:pk>/delete/", drivers.driver_delete, name="driver-delete"),
+    path("drivers/<int:pk>/assign/", drivers.assignment_add, name="driver-assign"),
+    path("drivers/assignments/<int:pk>/delete/", drivers.assignment_delete, name="assignment-delete"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
     path("notifications/", alerts.rule_list, name="rule-list"),

@@ -6,12 +6,12 @@ from django.views.decorators.http import require_GET
 
 from fleet.core.jsonout import JsonResponse
 from fleet.core.maps import map_settings
-from fleet.core.scoping import for_user, get_for_user, organizations_for_user
+from fleet.core.scoping import for_user, get_for_user
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
 from fleet.reports import periods
 from fleet.reports.engine import Params
-from fleet.tracking.models import Beacon, Device, Position
+from fleet.tracking.models import Beacon, Device
 from fleet.vendors import summary
 from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
@@ -42,21 +42,6 @@ def home(request: HttpRequest) -> HttpResponse:
         },
     }
     return render(request, "web/map.html", {"page": page, "modules": MAP_MODULES})
-
-
-@login_required
-def device_list(request: HttpRequest) -> HttpResponse:
-    devices = for_user(Device.objects.filter(retired__isnull=True).select_related("account", "group"), request.user)
-    context = {"devices": devices.order_by("name")[:500], "device_count": devices.count()}
-    context["organizations"] = organizations_for_user(request.user)
-    return render(request, "web/device_list.html", context)
-
-
-@login_required
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    device = get_for_user(Device.objects.select_related("account", "group", "driver"), request.user, pk=pk)
-    positions = Position.objects.filter(device=device).order_by("-fix_time")[:100]
-    return render(request, "web/device_detail.html", {"device": device, "positions": positions})
 
 
 @login_required

@@ -175,6 +175,7 @@ export class Panel {
     this.card.querySelector("[data-f=pin]").checked = this.pinned.has(d.id);
     this.card.querySelector("[data-f=replay]").href = urlFor(this.urls.replay, d.id);
     this.card.querySelector("[data-f=detail]").href = urlFor(this.urls.detail, d.id);
+    this.card.querySelector("[data-f=reports]").href = `${urlFor(this.urls.detail, d.id)}#device-reports`;
   }
 
   following() {

@@ -4,21 +4,37 @@ import pytest
 
 from fleet.live import broadcast
 from fleet.live.snapshot import config, snapshot, visible_org_ids
-from fleet.tracking import ingest
+from fleet.tracking import drivers, ingest
+from fleet.tracking.models import Driver, DriverAssignment
 from fleet.tracking.records import PositionRecord
 from tests.conftest import make_account, make_device
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_snapshot_takes_two_queries_whatever_the_fleet_size(org_a, django_assert_num_queries):
+def test_the_snapshot_takes_three_queries_whatever_the_fleet_size(org_a, django_assert_num_queries):
     account = make_account(org_a)
     for i in range(20):
         make_device(org_a, f"Van {i}", account, vendor_id=str(i))
     _, rules = config([org_a.pk])
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # devices, current tasks, current driver assignments
         frame = snapshot([org_a.pk], rules)
     assert len(frame["devices"]) == 20
+
+
+def test_the_card_names_the_driver_assigned_now_else_the_fixed_driver(org_a):
+    account = make_account(org_a)
+    fixed = Driver.objects.create(organization=org_a, name="Fixed")
+    van = make_device(org_a, "Van", account, vendor_id="1", driver=fixed)
+    truck = make_device(org_a, "Truck", account, vendor_id="2", driver=fixed)
+    now = datetime.now(UTC)
+    aino = Driver.objects.create(organization=org_a, name="Aino")
+    drivers.save_assignment(DriverAssignment(device=van, driver=aino, start=now - timedelta(hours=1)), UTC)
+    done = DriverAssignment(device=truck, driver=aino, start=now - timedelta(hours=3), end=now - timedelta(hours=2))
+    drivers.save_assignment(done, UTC)
+    _, rules = config([org_a.pk])
+    cards = {d["name"]: d["driver"] for d in snapshot([org_a.pk], rules)["devices"]}
+    assert cards == {"Van": "Aino", "Truck": "Fixed"}
 
 
 def test_a_member_sees_only_their_organisations_and_a_superuser_all(user_a, org_b, superuser):

@@ -28,7 +28,8 @@ from fleet.reports.kinds import KINDS, build_report
 from fleet.reports.kinds.common import replay_url
 from fleet.reports.kinds.events import attribute_summary
 from fleet.reports.tables import Units
-from fleet.tracking.models import Driver, Event, Position
+from fleet.tracking import drivers
+from fleet.tracking.models import Driver, DriverAssignment, Event, Position
 from tests.conftest import make_device
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
@@ -145,6 +146,18 @@ def test_stops_have_duration_place_idle_and_engine_hours(hel_org, van):
     assert rows[0]["flags"] == rows[2]["flags"] == ""  # the data begins and ends parked: the range cuts nothing
     totals = report.tables[0].totals
     assert totals == {"device": "3 stops", "duration": 15000, "engine_hours": 600, "idle": 600}
+    assert [r["driver"] for r in rows] == ["Ville Virtanen"] * 3  # the van's fixed driver
+
+
+def test_trips_and_stops_name_who_drove_at_the_time(hel_org, van):
+    drive_day(van)
+    mikko = Driver.objects.create(organization=hel_org, name="Mikko")
+    # Mikko from 10:00:20 (his card read 20 s into the second trip), open-ended; before that, the fixed driver
+    drivers.save_assignment(DriverAssignment(device=van, driver=mikko, start=at(10) + timedelta(seconds=20)), UTC)
+    trips = build_report("trips", hel_org, [van], DAY_START, DAY_END).tables[0].rows
+    assert [t["driver"] for t in trips] == ["Ville Virtanen", "Mikko"]
+    stops = build_report("stops", hel_org, [van], DAY_START, DAY_END).tables[0].rows
+    assert [s["driver"] for s in stops] == ["Ville Virtanen", "Ville Virtanen", "Mikko"]
 
 
 SUMMARY_DAY = {

@@ -18,9 +18,9 @@ from fleet.core.admin import OrgScopedAdmin, ScopedRelatedFieldListFilter
 from fleet.core.admin.users import SuperuserOnly
 from fleet.core.models import Membership, Organization
 from fleet.reports.models import ReportJob
-from fleet.tracking.models import Event, GpxImport
+from fleet.tracking.models import DriverAssignment, Event, GpxImport
 from fleet.vendors.models import SyncRun, VendorLink
-from tests.conftest import make_org, make_user
+from tests.conftest import T0, make_org, make_user
 
 MISSING = 987654321
 SCOPED = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrgScopedAdmin)]
@@ -50,6 +50,10 @@ def user_b(django_user_model, org_b):
 def jobs(world_a, world_b, user_a, user_b) -> dict:
     a = ReportJob.objects.create(organization=world_a["organization"], user=user_a, kind="trips")
     b = ReportJob.objects.create(organization=world_b["organization"], user=user_b, kind="zulu")
+    for world in (world_a, world_b):  # who drives: listed with the driver's and the vehicle's names
+        world["driverassignment"] = DriverAssignment.objects.create(
+            organization=world["organization"], device=world["device"], driver=world["driver"], start=T0
+        )
     return {"a": a, "b": b}
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from fleet.geo.models import Geofence
-from fleet.tracking.models import Device, DeviceGroup, Driver, Event
+from fleet.tracking.models import Device, DeviceGroup, Driver, DriverAssignment, Event, Position
 from fleet.vendors import sync
 from tests.vendors.conftest import make_sim_account, stored_keys, truth_keys
 
@@ -107,3 +107,19 @@ def test_a_sync_run_counts_each_resource(simulator):
     assert run.counts["geofences"]["fetched"] == len(truth["geofences"])
     assert run.fetched >= 4 + len(truth["positions"])
     assert run.duration is not None and run.finished >= run.started
+
+
+def test_the_driver_ids_on_positions_assign_the_synced_drivers_to_their_vehicles(simulator):
+    sim = simulator("datatrak", devices=6)
+    account = make_sim_account(sim, "datatrak")
+    assert sync.sync_account(account).status == "ok"
+    reported = {}  # device pk -> (first fix time with a driver id, that id)
+    for p in Position.objects.filter(device__account=account, attributes__has_key="driver_unique_id").order_by(
+        "fix_time"
+    ):
+        reported.setdefault(p.device_id, (p.fix_time, p.attributes["driver_unique_id"]))
+    assert len(reported) >= 3  # the simulator gives four of every five vehicles a driver, read while ignition is on
+    assignments = DriverAssignment.objects.filter(device__account=account).select_related("driver")
+    assert {a.device_id: (a.start, a.driver.unique_id, a.end, a.source) for a in assignments} == {
+        device: (start, uid, None, "vendor") for device, (start, uid) in reported.items()
+    }

@@ -48,6 +48,10 @@ def test_a_full_sync_equals_the_simulators_ground_truth(itrack):
     assert {d.name for d in devices} == {d["name"] for d in truth["devices"]}
     assert {d.unique_id for d in devices} == {d["uniqueId"] for d in truth["devices"]}
     assert Driver.objects.filter(account=account).count() == len(truth["employees"])
+    attached = {
+        str(e["tracker_id"]): f"{e['first_name']} {e['last_name']}" for e in truth["employees"] if e["tracker_id"]
+    }
+    assert {d.vendor_id: d.driver.name for d in devices.select_related("driver") if d.driver} == attached
     served = sim.truth()
     assert stored_events(account) == truth_events(served) and len(served["events"]) > 5
     assert Event.objects.filter(device__account=account, type="parking").exists()  # unknown: kept by name

@@ -86,12 +86,13 @@ def test_a_vehicle_is_keyed_by_its_registration_number_and_named_by_its_alias():
 
 
 @pytest.mark.parametrize(
-    ("file", "name", "card"), [("drivers.json", "AGUR KUKKE", "3641012027000102"), ("persons.json", "Car Driver", "")]
+    ("file", "name", "card", "vehicle"),
+    [("drivers.json", "AGUR KUKKE", "3641012027000102", "627SCA"), ("persons.json", "Car Driver", "", None)],
 )
-def test_drivers_are_named_and_keep_their_card(file, name, card):
+def test_drivers_are_named_and_keep_their_card_and_vehicle(file, name, card, vehicle):
     (row,) = load(file)
     driver = parse_driver(row)
-    assert (driver.name, driver.unique_id) == (name, card)
+    assert (driver.name, driver.unique_id, driver.device_id) == (name, card, vehicle)
 
 
 def test_a_route_log_row_is_a_vendor_trip_in_metres_and_seconds():

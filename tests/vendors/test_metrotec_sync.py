@@ -15,6 +15,7 @@ from fleet.geo import services as geo_services
 from fleet.geo.models import POI, Geofence
 from fleet.tracking import services
 from fleet.tracking.models import Device, Driver, Position
+from fleet.tracking.records import DriverRecord
 from fleet.vendors import metrotec as connector_module
 from fleet.vendors import reports, sync
 from fleet.vendors.models import VendorAccount, VendorLink
@@ -460,3 +461,24 @@ def test_a_poi_saved_in_fleet_is_created_then_updated_at_metrotec(metrotec, eage
     geo_services.save_poi(poi)
     assert next(p for p in sim.truth()["pois"] if str(p["id"]) == vendor_id)["radius"] == 120
     assert len(sim.truth()["pois"]) == 3  # updated, not created again
+
+
+def test_each_driver_becomes_the_fixed_driver_of_the_vehicle_metrotec_attaches_them_to(metrotec):
+    sim, account = metrotec
+    assert sync.sync_account(account).status == "ok"
+    truth = sim.truth(all=True)
+    attached = {d["object_id"]: d["driverName"] for d in truth["drivers"] if d.get("object_id")}
+    assert len(attached) == 4  # the simulator's four drivers, each on a vehicle
+    devices = Device.objects.filter(account=account).select_related("driver")
+    assert {d.vendor_id: d.driver.name for d in devices if d.driver} == attached
+    # the vendor detaches one driver: that vehicle has no fixed driver after the next sync
+    reg = next(iter(attached))
+    records = [
+        DriverRecord(str(d["id"]), d["driverName"], device_id=None if d.get("object_id") == reg else d.get("object_id"))
+        for d in truth["drivers"]
+    ]
+    services.attach_drivers(account.pk, records)
+    assert Device.objects.get(account=account, vendor_id=reg).driver is None
+    assert Device.objects.filter(account=account, driver__isnull=False).count() == 3
+    services.attach_drivers(account.pk, [DriverRecord("1", "x")])  # no vehicle named for anyone: left alone
+    assert Device.objects.filter(account=account, driver__isnull=False).count() == 3

@@ -81,6 +81,7 @@ class LiveMapTests(BrowserTestCase):
         near = "(c => Math.abs(c.lat - 60.19) + Math.abs(c.lng - 24.99))(fleetMap.map.getCenter())"
         page.wait_for_function(f"() => {near} < 2e-3")
         assert page.get_attribute("[data-f=replay]", "href") == f"/devices/{self.van.pk}/replay/"
+        assert page.get_attribute("[data-f=reports]", "href") == f"/devices/{self.van.pk}/#device-reports"
         page.focus("#list")
         page.keyboard.press("ArrowUp")  # the previous device by name
         page.wait_for_function("() => document.querySelector('[data-f=name]').textContent === 'Truck 02'")

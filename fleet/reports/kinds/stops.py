@@ -6,6 +6,7 @@ from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, Stop
 from fleet.reports.kinds.common import clipped_flags, each, no_data_row, no_data_table, report, total, with_no_data
 from fleet.reports.tables import DATETIME, DURATION, LATLON, Column, Report, Table
+from fleet.tracking import drivers
 
 STOP_COLUMNS = [
     Column("device", "Device"),
@@ -15,6 +16,7 @@ STOP_COLUMNS = [
     Column("place", "Place", LATLON),
     Column("engine_hours", "Engine hours", DURATION),
     Column("idle", "Idle", DURATION),
+    Column("driver", "Driver"),
     Column("flags", "Clipped"),
 ]
 
@@ -23,9 +25,10 @@ def stops_report(organization, devices, start, end, options=None, progress=None)
     params = Params.for_org(organization)
     table = Table("stops", "Stops", STOP_COLUMNS)
     gaps = no_data_table()
+    timelines = drivers.timelines(devices, start, end)
     for device in each(devices, progress, table):
         _trips, stops, _rows, spans = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
-        table.rows.extend(_stop_row(device, stop) for stop in stops)
+        table.rows.extend(_stop_row(device, stop, timelines[device.pk].at(stop.start_time)) for stop in stops)
         gaps.rows.extend(no_data_row(device, gap) for gap in spans)
     rows = table.rows
     table.totals = {
@@ -37,7 +40,7 @@ def stops_report(organization, devices, start, end, options=None, progress=None)
     return report("stops", organization, devices, start, end, with_no_data([table], gaps))
 
 
-def _stop_row(device, stop: Stop) -> dict:
+def _stop_row(device, stop: Stop, driver) -> dict:
     return {
         "device": device.name,
         "start": stop.start_time,
@@ -46,5 +49,6 @@ def _stop_row(device, stop: Stop) -> dict:
         "place": (stop.lat, stop.lon),
         "engine_hours": stop.engine_hours_s,
         "idle": stop.idle_s,
+        "driver": driver.name if driver else "",
         "flags": clipped_flags(stop, "still stopped"),
     }

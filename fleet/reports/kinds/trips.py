@@ -34,7 +34,7 @@ from fleet.reports.tables import (
     Table,
     TrackLine,
 )
-from fleet.tracking import store
+from fleet.tracking import drivers, store
 
 TRIP_COLUMNS = [
     Column("device", "Device"),
@@ -59,12 +59,13 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
     tracks: list[TrackLine] = []
     gaps = no_data_table()
     clipped = ignored = 0
+    timelines = drivers.timelines(devices, start, end)
     for device in each(devices, progress, table):
         trips, _stops, rows, spans = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
         ignored += sum(row.outliers for row in rows)
         gaps.rows.extend(no_data_row(device, gap) for gap in spans)
-        driver = device.driver.name if device.driver_id else ""
-        table.rows.extend(_trip_row(device, trip, driver) for trip in trips)
+        line = timelines[device.pk]
+        table.rows.extend(_trip_row(device, trip, line.during(trip.start_time, trip.end_time)) for trip in trips)
         tracks.extend(_trip_lines(device, trips, zone))
         clipped += sum(1 for trip in trips if trip.clipped_start or trip.clipped_end)
     table.totals = _trip_totals(table.rows)
@@ -76,7 +77,7 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
     return report("trips", organization, devices, start, end, tables, tracks=tracks, notes=notes)
 
 
-def _trip_row(device, trip: Trip, driver: str) -> dict:
+def _trip_row(device, trip: Trip, driver) -> dict:
     return {
         "device": device.name,
         "start": trip.start_time,
@@ -87,7 +88,7 @@ def _trip_row(device, trip: Trip, driver: str) -> dict:
         "duration": trip.duration_s,
         "max_speed": trip.max_speed,
         "avg_speed": trip.average_speed,
-        "driver": driver,
+        "driver": driver.name if driver else "",
         "fuel": trip.spent_fuel_l,
         "flags": clipped_flags(trip, "still running"),
         "replay": replay_url(device.pk, trip.start_time, trip.end_time),

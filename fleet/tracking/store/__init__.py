@@ -227,11 +227,13 @@ def rows(
     include_end: bool = False,
     limit: int | None = None,
     chunk: int = DEFAULT_CHUNK,
+    newest_first: bool = False,
 ) -> Iterator[tuple]:
-    """The device's fixes in [start, end) (or [start, end] with ``include_end``) in time order, as tuples of
-    ``fields`` (Position field names), at most ``limit`` of them."""
+    """The device's fixes in [start, end) (or [start, end] with ``include_end``) in time order (or newest first),
+    as tuples of ``fields`` (Position field names), at most ``limit`` of them."""
     until = {"fix_time__lte": end} if include_end else {"fix_time__lt": end}
-    fixes = _positions().filter(device_id=device_id, fix_time__gte=start, **until).order_by("fix_time")
+    fixes = _positions().filter(device_id=device_id, fix_time__gte=start, **until)
+    fixes = fixes.order_by("-fix_time" if newest_first else "fix_time")
     fixes = fixes.values_list(*fields)
     if limit is not None:
         return iter(fixes[:limit])

@@ -18,7 +18,7 @@ from fleet.tracking.records import (
 )
 from fleet.vendors import base
 from fleet.vendors.errors import VendorError
-from fleet.vendors.traccar import coordinate, parse_time, required_id, required_time
+from fleet.vendors.traccar import coordinate, optional_id, parse_time, required_id, required_time
 
 REPORT_STATUSES = {0: "waiting", 1: "processing", 2: "done"}
 TASK_STATUSES = {1: "created", 2: "in_progress", 3: "completed", 4: "rejected", 5: "cancelled"}
@@ -106,7 +106,8 @@ def parse_vehicle(row: dict[str, Any]) -> DeviceRecord:
 
 def parse_driver(row: dict[str, Any]) -> DriverRecord:
     name = row.get("driverName") or " ".join(str(row[k]) for k in ("name", "fname") if row.get(k))
-    return DriverRecord(required_id(row, "id"), str(name), str(row.get("driverCardId") or ""))
+    card = str(row.get("driverCardId") or "")
+    return DriverRecord(required_id(row, "id"), str(name), card, device_id=optional_id(row, "object_id"))
 
 
 def parse_trip(row: dict[str, Any]) -> dict[str, Any]:
