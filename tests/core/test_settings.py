@@ -36,7 +36,7 @@ def test_production_refuses_to_start_without_a_real_secret_key(key):
 
 
 def test_production_refuses_to_start_without_an_encryption_key():
-    result = setup_only(SECRET_KEY=GOOD_KEY)
+    result = setup_only(SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEY="")  # empty, over the one .env holds
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY" in result.stderr
 
