@@ -54,7 +54,7 @@ FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "fleet.core.adminsite.FleetAdminConfig",  # django.contrib.admin, its site asking fleet.core.access
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

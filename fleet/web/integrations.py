@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from fleet.core import members
+from fleet.core import access
 from fleet.core.fields import validate_base_url
 from fleet.core.models import Organization
 from fleet.vendors import overview, tasks
@@ -63,7 +63,7 @@ class EditAccountForm(CredentialsForm):
 
 
 def administered(request: HttpRequest):
-    organizations = members.managed_organizations(request.user)
+    organizations = access.administered(request.user)
     if not organizations.exists():
         raise PermissionDenied("Only organisation admins manage integrations.")
     return organizations
