@@ -63,20 +63,43 @@ register_converter(FormatConverter, "report_format")
 # ----------------------------------------------------------------------------------------- presentation
 
 
-def table_view(table: Table, units: Units, limit: int = HTML_ROWS) -> dict:
+def table_view(table: Table, units: Units, limit: int = HTML_ROWS, page: int | None = None) -> dict:
     """What ``reports/_table.html`` renders: headers, and each row's cells as one escaped HTML string, in the
-    organisation's units (one string a row: a template loop over every cell is slow on long tables)."""
+    organisation's units (one string a row: a template loop over every cell is slow on long tables). The first
+    ``limit`` rows; with ``page`` (from 1; past the last: the last), that page of ``limit`` rows."""
     columns = table.columns
+    pages = max(1, math.ceil(len(table.rows) / limit))
+    page = min(max(page, 1), pages) if page is not None else None
+    first = (page - 1) * limit if page else 0
+    rows = table.rows[first : first + limit]
     return {
         "name": table.name,
         "title": table.title,
         "headers": [{"label": c.label, "numeric": c.kind in NUMERIC} for c in columns],
-        "rows": [_row_html(columns, row, units) for row in table.rows[:limit]],
+        "rows": [_row_html(columns, row, units) for row in rows],
         "totals": _totals_html(columns, table.totals, units) if table.totals else None,
         "count": len(table.rows),
-        "truncated": len(table.rows) > limit,
+        "truncated": page is None and len(table.rows) > limit,
         "limit": limit,
+        "page": page,
+        "pages": pages,
+        "shown": (first + 1, first + len(rows)),
     }
+
+
+def page_number(value: str | None) -> int:
+    """The ``page`` query parameter: a number from 1, anything else the first page."""
+    return int(value) if value and value.isdigit() and len(value) < 7 else 1
+
+
+def page_links(view: dict, query: dict) -> dict:
+    """The previous and next pages' URLs of a paged table view (None at either end), the query otherwise kept."""
+
+    def url(page: int) -> str:
+        return "?" + urlencode({**query, "page": page}, doseq=True)
+
+    page = view["page"]
+    return {"previous": url(page - 1) if page > 1 else None, "next": url(page + 1) if page < view["pages"] else None}
 
 
 def _row_html(columns: list[Column], row: dict, units: Units) -> SafeString:
@@ -195,7 +218,8 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def report(request: HttpRequest, kind: str) -> HttpResponse:
     spec = KINDS[kind]
-    query = request.GET.urlencode()
+    params = {k: v for k, v in request.GET.lists() if k != "page"}
+    query = urlencode(params, doseq=True)
     context = {"kind": kind, "spec": spec, "kinds": _kinds(), "query": query}
     if not request.GET:
         context["form"] = ReportForm(user=request.user, kind=kind)
@@ -216,7 +240,7 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         "scope": form.cleaned_data["scope"],
         "range": (units.text(stamp, result.start), units.text(stamp, result.end)),
         "timezone": units.timezone,
-        "tables": [table_view(t, units) for t in result.tables],
+        "tables": [_paged(spec, t, units, request, params) for t in result.tables],
         "exports": _export_links(kind, result, query),
     }
     if kind == "visits":
@@ -229,6 +253,13 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         context["map_page"] = {**map_settings(), "tracks": tracks, "points": points}
         context["map_script"] = json_script(context["map_page"], "report-map-data")
     return render(request, "reports/report.html", context)
+
+
+def _paged(spec, table: Table, units: Units, request: HttpRequest, params: dict) -> dict:
+    if spec.page_rows is None:
+        return table_view(table, units)
+    view = table_view(table, units, spec.page_rows, page_number(request.GET.get("page")))
+    return view | page_links(view, params)
 
 
 def _export_links(kind: str, result: Report, query: str) -> list[dict]:
