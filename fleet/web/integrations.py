@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -130,7 +130,7 @@ def integration_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
         account.delete()
         messages.success(request, f"{name} deleted, with its devices and their data.")
     else:
-        raise PermissionDenied(f"unknown action {action!r}")
+        raise Http404("No such action.")
     return redirect("integrations")
 
 
