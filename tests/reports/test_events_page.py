@@ -97,3 +97,18 @@ def test_the_exports_have_every_row_newest_first_in_the_same_words(alice, many):
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     types = [row[2] for row in sheet.iter_rows(min_row=2, values_only=True) if row[2]]
     assert types[:2] == ["Started moving", "Stopped"] and len(types) == 250
+
+
+def test_a_background_jobs_events_are_paged_too(client, user_a, many):
+    from fleet.reports.kinds import build_report
+    from fleet.reports.models import ReportJob
+
+    org = many["organization"]
+    report = build_report("events", org, [many["device"]], NOON - timedelta(hours=6), NOON + timedelta(hours=1))
+    job = ReportJob.objects.create(organization=org, user=user_a, kind="events", total=1, done=1, status="done")
+    job.store_report(report)
+    job.save()
+    client.force_login(user_a)
+    body = client.get(job.get_absolute_url() + "?page=3").content.decode()
+    assert "Rows 201–250 of 250 · page 3 of 3" in body and body.count("<tr><td>") == 50
+    assert 'href="?page=2" rel="prev"' in body

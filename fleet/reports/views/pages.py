@@ -92,6 +92,17 @@ def page_number(value: str | None) -> int:
     return int(value) if value and value.isdigit() and len(value) < 7 else 1
 
 
+def table_views(report: Report, units: Units, request: HttpRequest) -> list[dict]:
+    """The report's tables for a page (the report's or its background job's): in pages of the kind's
+    ``page_rows`` (``?page=N``, the rest of the query kept) where it has them, else the first rows."""
+    rows = KINDS[report.kind].page_rows
+    if rows is None:
+        return [table_view(t, units) for t in report.tables]
+    query = {k: v for k, v in request.GET.lists() if k != "page"}
+    views = [table_view(t, units, rows, page_number(request.GET.get("page"))) for t in report.tables]
+    return [view | page_links(view, query) for view in views]
+
+
 def page_links(view: dict, query: dict) -> dict:
     """The previous and next pages' URLs of a paged table view (None at either end), the query otherwise kept."""
 
@@ -218,8 +229,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def report(request: HttpRequest, kind: str) -> HttpResponse:
     spec = KINDS[kind]
-    params = {k: v for k, v in request.GET.lists() if k != "page"}
-    query = urlencode(params, doseq=True)
+    query = urlencode({k: v for k, v in request.GET.lists() if k != "page"}, doseq=True)
     context = {"kind": kind, "spec": spec, "kinds": _kinds(), "query": query}
     if not request.GET:
         context["form"] = ReportForm(user=request.user, kind=kind)
@@ -240,7 +250,7 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         "scope": form.cleaned_data["scope"],
         "range": (units.text(stamp, result.start), units.text(stamp, result.end)),
         "timezone": units.timezone,
-        "tables": [_paged(spec, t, units, request, params) for t in result.tables],
+        "tables": table_views(result, units, request),
         "exports": _export_links(kind, result, query),
     }
     if kind == "visits":
@@ -253,13 +263,6 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         context["map_page"] = {**map_settings(), "tracks": tracks, "points": points}
         context["map_script"] = json_script(context["map_page"], "report-map-data")
     return render(request, "reports/report.html", context)
-
-
-def _paged(spec, table: Table, units: Units, request: HttpRequest, params: dict) -> dict:
-    if spec.page_rows is None:
-        return table_view(table, units)
-    view = table_view(table, units, spec.page_rows, page_number(request.GET.get("page")))
-    return view | page_links(view, params)
 
 
 def _export_links(kind: str, result: Report, query: str) -> list[dict]:
