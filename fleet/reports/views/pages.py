@@ -89,7 +89,7 @@ def table_view(table: Table, units: Units, limit: int = HTML_ROWS, page: int | N
 
 def page_number(value: str | None) -> int:
     """The ``page`` query parameter: a number from 1, anything else the first page."""
-    return int(value) if value and value.isdigit() and len(value) < 7 else 1
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 7 else 1
 
 
 def table_views(report: Report, units: Units, request: HttpRequest) -> list[dict]:
