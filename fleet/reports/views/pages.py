@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
+from fleet.core.scoping import parse_pk
 from fleet.reports import exports, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import KINDS, build_report
@@ -88,8 +89,8 @@ def table_view(table: Table, units: Units, limit: int = HTML_ROWS, page: int | N
 
 
 def page_number(value: str | None) -> int:
-    """The ``page`` query parameter: a number from 1, anything else the first page."""
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 7 else 1
+    """The ``page`` query parameter: a number from 1 (read as ids are), anything else the first page."""
+    return parse_pk(value) or 1
 
 
 def table_views(report: Report, units: Units, request: HttpRequest) -> list[dict]:
