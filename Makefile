@@ -1,4 +1,4 @@
-# The README's commands. `make run` for the demo, `make test` for the checks.
+# The README's commands. `make run` for the demo (served with DEBUG off: scripts/serve.env), `make test` for the checks.
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -17,12 +17,12 @@ demo: migrate
 
 # The static files as the server will serve them (with DEBUG off: hashed names and their manifest).
 static: setup
-	$(PY) manage.py collectstatic --noinput -v0
+	DEBUG=false $(PY) manage.py collectstatic --noinput -v0
 
 run: demo static
 	@bash scripts/ensure-redis.sh
 	@echo "fleet is starting: open http://$(HOST):$(PORT)/ (log in as dispatcher / dispatcher, admin / admin)"
-	.venv/bin/honcho start -f Procfile
+	.venv/bin/honcho start -f Procfile -e .env,scripts/serve.env
 
 # Before deploying, with the production environment: static files collected, then Django's deployment checks.
 deploy-check: setup

@@ -54,7 +54,7 @@ FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "fleet.core.adminsite.FleetAdminConfig",  # django.contrib.admin, its site asking fleet.core.access
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -414,8 +414,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Off only where the site is served over plain HTTP on one's own machine (make run).
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 
 # Debian 12 ships GDAL 3.6; we never open user-supplied raster/vector files with GDAL.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what fleet needs on a Debian 12 machine, only what is missing: system
 # packages (GDAL, SpatiaLite, Redis, Chromium for browser tests), a .venv built
-# from Debian's python3 (its sqlite3 can load SpatiaLite), pinned requirements.
+# from Debian's python3 (its sqlite3 can load SpatiaLite), pinned requirements,
+# a .env with generated SECRET_KEY and FIELD_ENCRYPTION_KEY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,4 @@ if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ]; then
   touch .venv/.installed
 fi
 [ -f .env ] || cp .env.example .env
+.venv/bin/python scripts/ensure-secrets.py .env

@@ -19,39 +19,13 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from fleet.events import places
+from fleet.events.labels import label
 from fleet.events.models import Notification, NotificationRule
 from fleet.geo import calendar
 from fleet.tracking.models import Device, Event
 
 log = logging.getLogger(__name__)
 RULES_TTL_S = 30.0
-
-# Plain words for event types (vendor types not listed keep their name).
-LABELS = {
-    "geofenceEnter": "Entered geofence",
-    "geofenceExit": "Left geofence",
-    "poiArrival": "Arrived at POI",
-    "poiDeparture": "Left POI",
-    "taskArrival": "Arrived at task destination",
-    "taskDeparture": "Left task destination",
-    "taskLate": "Task late",
-    "maintenanceDue": "Service due",
-    "deviceOverspeed": "Overspeed",
-    "ignitionOn": "Ignition on",
-    "ignitionOff": "Ignition off",
-    "deviceIdle": "Idling too long",
-    "deviceOnline": "Back online",
-    "deviceOffline": "Offline",
-    "alarm": "Alarm",
-    "deviceMoving": "Started moving",
-    "deviceStopped": "Stopped",
-    "deviceFuelDrop": "Fuel drop",
-    "test": "Test notice",
-}
-
-
-def label(event_type: str) -> str:
-    return LABELS.get(event_type, event_type)
 
 
 @dataclass

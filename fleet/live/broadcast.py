@@ -57,7 +57,7 @@ def publish_states(organization_id: int, changes: list[tuple[int, str, str, floa
 
 def compact_events(events: list, alerts: set) -> list[dict]:
     """`events` entries (docs/live-protocol.md): what the map's event feed shows of each."""
-    from fleet.events.notify import label
+    from fleet.events.labels import label
 
     out = []
     for e in events:

@@ -14,6 +14,8 @@ from django.db import models
 
 from fleet.core.models import Organization
 from fleet.core.scoping import for_user, organizations_for_user
+from fleet.events import engine
+from fleet.events.labels import label
 from fleet.geo.models import POI, Geofence
 from fleet.reports import periods
 from fleet.tracking.models import Device, DeviceGroup
@@ -23,26 +25,30 @@ EARLIEST = date(2000, 1, 1)  # no positions before 2000 (ingest rejects them)
 SPLITS = [("range", "Whole range"), ("day", "Per day")]
 # Fields only some report kinds use; the rest of the form is common to every kind.
 KIND_FIELDS = {"type": {"events"}, "geofence": {"events", "visits"}, "poi": {"visits"}, "split": {"summary"}}
-# Traccar's event types, offered as suggestions (any type may be typed).
-EVENT_TYPES = [
-    "alarm",
-    "commandResult",
-    "deviceFuelDrop",
-    "deviceInactive",
-    "deviceMoving",
-    "deviceOffline",
-    "deviceOnline",
-    "deviceOverspeed",
-    "deviceStopped",
-    "deviceUnknown",
-    "driverChanged",
-    "geofenceEnter",
-    "geofenceExit",
-    "ignitionOff",
-    "ignitionOn",
-    "maintenance",
-    "textMessage",
-]
+# Traccar's event types and fleet's own, offered in plain words (any other type may still be asked for by name).
+EVENT_TYPES = sorted(
+    {
+        "alarm",
+        "commandResult",
+        "deviceFuelDrop",
+        "deviceInactive",
+        "deviceMoving",
+        "deviceOffline",
+        "deviceOnline",
+        "deviceOverspeed",
+        "deviceStopped",
+        "deviceUnknown",
+        "driverChanged",
+        "geofenceEnter",
+        "geofenceExit",
+        "ignitionOff",
+        "ignitionOn",
+        "maintenance",
+        "textMessage",
+        *engine.TYPES,
+    },
+    key=label,
+)
 
 
 class ReportForm(forms.Form):
@@ -63,12 +69,7 @@ class ReportForm(forms.Form):
     preset = forms.ChoiceField(choices=periods.PRESETS, required=False, initial="today", label="Range")
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    type = forms.CharField(
-        required=False,
-        max_length=50,
-        label="Event type",
-        widget=forms.TextInput(attrs={"list": "event-types", "placeholder": "any"}),
-    )
+    type = forms.CharField(required=False, max_length=50, label="Event type", widget=forms.Select)
     geofence = forms.ModelChoiceField(queryset=Geofence.objects.none(), required=False, empty_label="Any geofence")
     poi = forms.ModelChoiceField(queryset=POI.objects.none(), required=False, empty_label="Any POI", label="POI")
     split = forms.ChoiceField(choices=SPLITS, required=False, initial="range", label="Rows")
@@ -90,7 +91,14 @@ class ReportForm(forms.Form):
         for name, kinds in KIND_FIELDS.items():
             if kind is not None and kind not in kinds:
                 del self.fields[name]
-        self.event_types = EVENT_TYPES
+        if "type" in self.fields:
+            self.fields["type"].widget.choices = self._type_choices()
+
+    def _type_choices(self) -> list[tuple[str, str]]:
+        """Every known type by its plain name; one asked for by name (a vendor's own) is offered too."""
+        asked = (self.data.get("type") or "").strip() if self.is_bound else ""
+        types = EVENT_TYPES if not asked or asked in EVENT_TYPES else [*EVENT_TYPES, asked]
+        return [("", "Any type"), *((t, label(t)) for t in types)]
 
     def clean_preset(self) -> str:
         return self.cleaned_data.get("preset") or "today"

@@ -78,26 +78,53 @@ def parse_range(
     """The range a query asks for: ``preset`` (see ``resolve``; "custom" is not one here) or ``from`` / ``to``
     as ISO 8601 times (naive times are in ``tz``; a missing ``to`` is now, a missing ``from`` ``default``
     before it). None when unreadable, empty, longer than ``longest`` or outside [EARLIEST, LATEST]."""
+    span = read_range(params, tz, default, longest)
+    return span if isinstance(span, Range) else None
+
+
+def read_range(
+    params, tz: str = "UTC", default: timedelta = timedelta(hours=1), longest: timedelta = timedelta(days=31)
+) -> Range | str:
+    """``parse_range``, saying in plain words what is wrong with a range it refuses."""
     zone = ZoneInfo(tz)
     try:
         if params.get("preset"):
             if params["preset"] == "custom":
-                return None
+                return "Choose a start and an end time."
             start, end = resolve(params["preset"], tz)
         else:
-            end = _parse_time(params.get("to"), zone) or datetime.now(UTC)
-            start = _parse_time(params.get("from"), zone) or end - default
-        if not EARLIEST <= start < end <= LATEST or end - start > longest:
-            return None
-    except (ValueError, OverflowError):  # unreadable, or a time at the ends of the calendar (year 1 or 9999)
-        return None
+            end = _parse_time(params.get("to"), zone, "end") or datetime.now(UTC)
+            start = _parse_time(params.get("from"), zone, "start") or end - default
+    except _Unreadable as exc:
+        return str(exc)
+    except ValueError:  # resolve: not a preset
+        return "Choose a range: the last hour, today, yesterday or your own start and end times."
+    except OverflowError:  # a time at the ends of the calendar (year 1 or 9999)
+        return "Choose times between the years 2000 and 2100."
+    if start >= end:
+        return "The start must be before the end."
+    if not EARLIEST <= start < end <= LATEST:
+        return "Choose times between the years 2000 and 2100."
+    if end - start > longest:
+        return f"Choose at most {_days(longest)} at a time."
     return Range(start, end)
 
 
-def _parse_time(value: str | None, zone: ZoneInfo) -> datetime | None:
+class _Unreadable(ValueError):
+    pass
+
+
+def _days(span: timedelta) -> str:
+    return f"{span.days} days" if span.days != 1 else "1 day"
+
+
+def _parse_time(value: str | None, zone: ZoneInfo, what: str) -> datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(value.strip().replace(" ", "+"))  # a "+" in a query string arrives as a space
+    try:
+        parsed = parse_datetime(value.strip().replace(" ", "+"))  # a "+" in a query string arrives as a space
+    except ValueError:  # well formed, but no such time (a 30 February, an hour 25)
+        parsed = None
     if parsed is None:
-        raise ValueError(value)
+        raise _Unreadable(f"The {what} is not a date and time that exists.")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)

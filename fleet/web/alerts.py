@@ -17,8 +17,9 @@ from django.views.decorators.http import require_POST
 from fleet.core.models import Organization
 from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where
 from fleet.events import engine
+from fleet.events.labels import LABELS, label
 from fleet.events.models import EventAck, Notification, NotificationRule
-from fleet.events.notify import LABELS, label, test_rule
+from fleet.events.notify import test_rule
 from fleet.geo.models import Geofence
 from fleet.tracking.models import Device, DeviceGroup, Event
 

@@ -6,11 +6,11 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from fleet.core import members
+from fleet.core import access
 from fleet.core.fields import validate_base_url
 from fleet.core.models import Organization
 from fleet.vendors import overview, tasks
@@ -63,7 +63,7 @@ class EditAccountForm(CredentialsForm):
 
 
 def administered(request: HttpRequest):
-    organizations = members.managed_organizations(request.user)
+    organizations = access.administered(request.user)
     if not organizations.exists():
         raise PermissionDenied("Only organisation admins manage integrations.")
     return organizations
@@ -130,7 +130,7 @@ def integration_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
         account.delete()
         messages.success(request, f"{name} deleted, with its devices and their data.")
     else:
-        raise PermissionDenied(f"unknown action {action!r}")
+        raise Http404("No such action.")
     return redirect("integrations")
 
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from fleet.core import members
+from fleet.core import access, members
 from fleet.core.models import Membership, Organization
 from fleet.core.scoping import get_for_user
 
@@ -28,7 +28,7 @@ class RoleForm(forms.Form):
 def managed_organization(request: HttpRequest, slug: str) -> Organization:
     """The organisation ``slug`` names: 404 if the user cannot see it, 403 if they are not one of its admins."""
     organization = get_for_user(Organization.objects.all(), request.user, slug=slug)
-    if not members.manages(request.user, organization):
+    if not access.administered(request.user).filter(pk=organization.pk).exists():
         raise PermissionDenied("Only the organisation's admins manage its members.")
     return organization
 
@@ -42,7 +42,7 @@ def render_members(request: HttpRequest, organization: Organization, status: int
     context.setdefault("invite_form", InviteForm())
     context["organization"] = organization
     context["memberships"] = organization.memberships.select_related("user").order_by("user__username")
-    context["organizations"] = members.managed_organizations(request.user)
+    context["organizations"] = access.administered(request.user)
     context["roles"] = Membership.Role.choices
     return render(request, "web/members.html", context, status=status)
 
@@ -56,7 +56,7 @@ def after_change(request: HttpRequest, organization: Organization) -> HttpRespon
 
 @login_required
 def member_index(request: HttpRequest) -> HttpResponse:
-    organizations = list(members.managed_organizations(request.user))
+    organizations = list(access.administered(request.user))
     if not organizations:
         raise PermissionDenied("Only organisation admins manage members.")
     if len(organizations) == 1:

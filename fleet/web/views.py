@@ -16,12 +16,6 @@ from fleet.vendors import summary
 from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
 
-BAD_RANGE = (
-    "give preset=hour|today|yesterday, or from/to as ISO 8601 times (from before to, at most 31 days, "
-    "between the years 2000 and 2100)"
-)
-
-
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.
 MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store", "feed")]
 
@@ -64,9 +58,9 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
 def device_track(request: HttpRequest, pk: int) -> JsonResponse:
     """A device's positions in a range (``from``/``to`` ISO 8601, default the last hour) and its stops."""
     device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
-    span = periods.parse_range(request.GET, device.organization.timezone)
-    if span is None:
-        return JsonResponse({"error": BAD_RANGE}, status=400)
+    span = periods.read_range(request.GET, device.organization.timezone)
+    if isinstance(span, str):
+        return JsonResponse({"error": span}, status=400)
     rows = track.rows(device, span)
     stops = track.stops(rows, Params.for_org(device.organization), span)
     data = {

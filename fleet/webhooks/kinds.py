@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fleet.dispatch.models import Task, TaskChange
 from fleet.events import engine
-from fleet.events.notify import LABELS, label
+from fleet.events.labels import LABELS, label
 from fleet.tracking.models import Event
 from fleet.vendors.models import SyncRun
 

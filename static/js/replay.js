@@ -46,18 +46,28 @@ function legend() {
 async function load(params) {
   pause();
   $("r-summary").textContent = "Loading…";
+  $("r-summary").classList.remove("error");
   let response, data;
   try {
     response = await fetch(`${urlFor(page.track, page.device)}?${new URLSearchParams(params)}`, { credentials: "same-origin" });
-    data = await response.json();
   } catch {
-    $("r-summary").textContent = "Could not load the route: no connection to the server.";
+    refuse("Could not load the route: no connection to the server.");
     return;
   }
-  if (!response.ok) { $("r-summary").textContent = data.error || "Could not load the route."; return; }
+  try { data = await response.json(); } catch { data = {}; }
+  if (!response.ok) { refuse(data.error || "Could not load the route: the server met an error. Try again in a moment."); return; }
   state.positions = data.positions;
   state.stops = data.stops;
   draw();
+}
+
+/** No route for the range asked: the map and table cleared of the previous one, and the reason said. */
+function refuse(message) {
+  state.positions = [];
+  state.stops = [];
+  draw();
+  $("r-summary").textContent = message;
+  $("r-summary").classList.add("error");
 }
 
 function draw() {
@@ -197,7 +207,7 @@ function choose(preset) {
 for (const b of document.querySelectorAll("[data-preset]")) b.addEventListener("click", () => choose(b.dataset.preset));
 $("replay-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  if (!$("r-from").value || !$("r-to").value) return;
+  if (!$("r-from").value || !$("r-to").value) { pause(); refuse("Choose a start and an end time."); return; }
   load({ from: $("r-from").value, to: $("r-to").value });
 });
 
@@ -227,4 +237,5 @@ window.fleetReplay = {
   state, seek, start, pause, map,
   marker: () => { const p = marker.getLatLng(); return { lat: p.lat, lon: p.lng }; },
   currentRow: () => state.index,
+  drawn: () => routeLayer.getLayers().length + stopLayer.getLayers().length + (map.hasLayer(marker) ? 1 : 0),
 };

@@ -36,7 +36,7 @@ def test_production_refuses_to_start_without_a_real_secret_key(key):
 
 
 def test_production_refuses_to_start_without_an_encryption_key():
-    result = setup_only(SECRET_KEY=GOOD_KEY)
+    result = setup_only(SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEY="")  # empty, over the one .env holds
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY" in result.stderr
 
@@ -47,3 +47,32 @@ def test_a_complete_production_config_passes_the_deploy_checks(tmp_path):
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **production)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_make_runs_serving_environment_is_production_over_plain_http():
+    """make run reads scripts/serve.env after .env: DEBUG off (manifest static files, plain error pages), but no
+    HTTPS redirect, HSTS or secure-only cookies, which would lock a browser out of http://127.0.0.1:8000/."""
+    serve = dict(
+        line.split("=", 1)
+        for line in (ROOT / "scripts" / "serve.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    probe = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='fleet.settings'; django.setup(); "
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
+        " s.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1], s.EMAIL_BACKEND.split('.')[-2])"
+    )
+    result = run(["-c", probe], SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEY=FERNET, **serve)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "False",
+        "False",
+        "0",
+        "False",
+        "False",
+        "CompressedManifestStaticFilesStorage",
+        "console",
+    ]
+    production = run(["-c", probe], SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEY=FERNET)
+    assert production.stdout.split()[:5] == ["False", "True", "31536000", "True", "True"]

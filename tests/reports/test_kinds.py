@@ -275,25 +275,68 @@ def events(hel_org, van):
     return {"other": other, "depot": depot}
 
 
-def test_events_in_time_order_with_geofence_task_and_attributes(hel_org, van, events):
+def test_events_newest_first_in_plain_words_with_geofence_task_and_attributes(hel_org, van, events):
     report = build_report("events", hel_org, [van, events["other"]], DAY_START, DAY_END)
     rows = report.tables[0].rows
     assert [(r["time"], r["type"]) for r in rows] == [
-        (at(8), "ignitionOn"),
-        (at(8, 10), "geofenceEnter"),
-        (at(8, 15), "geofenceExit"),
-        (at(9), "alarm"),
+        (at(9), "Alarm"),
+        (at(8, 15), "Left geofence"),
+        (at(8, 10), "Entered geofence"),
+        (at(8), "Ignition on"),
     ]
-    assert rows[1]["geofence"] == "Depot" and rows[1]["task"] == "ORD-9 Deliver" and rows[1]["device"] == "Van 7"
-    assert rows[3]["attributes"] == "alarm=sos, battery=12"
+    assert rows[2]["geofence"] == "Depot" and rows[2]["task"] == "ORD-9 Deliver" and rows[2]["device"] == "Van 7"
+    assert rows[0]["attributes"] == "alarm=sos, battery=12"
+
+
+def test_an_event_naming_no_zone_shows_the_geofences_and_task_the_device_was_in(hel_org, van, events):
+    depot, task = events["depot"], Task.objects.get(order_ref="ORD-9")
+    yard = Geofence.objects.create(organization=hel_org, name="Yard", geometry=depot.geometry)
+
+    def event(when, kind, **kw):
+        Event.objects.create(organization=hel_org, device=van, time=when, type=kind, **kw)
+
+    event(DAY_START - timedelta(days=2), "geofenceEnter", geofence=yard, key="y")  # entered before the range
+    event(at(8, 12), "taskArrival", task=task, key="t")
+    event(at(8, 14), "deviceStopped")
+    event(at(8, 16), "taskDeparture", task=task, key="t")
+    event(at(8, 20), "deviceMoving", attributes={"vendor": "x"})
+    event(at(8, 30), "geofenceExit", geofence=depot, key="d")
+    event(at(8, 40), "deviceStopped")
+    rows = {
+        (r["time"], r["type"]): r for r in build_report("events", hel_org, [van], DAY_START, DAY_END).tables[0].rows
+    }
+    assert rows[at(8), "Ignition on"]["geofence"] == "Yard" and rows[at(8), "Ignition on"]["task"] == ""
+    assert (rows[at(8, 14), "Stopped"]["geofence"], rows[at(8, 14), "Stopped"]["task"]) == (
+        "Depot, Yard",
+        "ORD-9 Deliver",
+    )
+    assert (rows[at(8, 20), "Started moving"]["geofence"], rows[at(8, 20), "Started moving"]["task"]) == (
+        "Depot, Yard",
+        "",
+    )
+    assert rows[at(8, 20), "Started moving"]["attributes"] == "vendor=x"
+    assert rows[at(8, 40), "Stopped"]["geofence"] == "Yard"
+
+
+def test_a_type_filter_still_follows_the_zone_events_it_hides(hel_org, van, events):
+    Event.objects.create(organization=hel_org, device=van, time=at(8, 20), type="deviceMoving")
+    report = build_report("events", hel_org, [van], DAY_START, DAY_END, options={"type": "deviceMoving"})
+    assert [(r["type"], r["geofence"]) for r in report.tables[0].rows] == [("Started moving", "Depot")]
+
+
+def test_a_vendor_type_without_a_label_is_shown_by_its_name(hel_org, van):
+    Event.objects.create(organization=hel_org, device=van, time=at(8), type="hardBraking")
+    assert [r["type"] for r in build_report("events", hel_org, [van], DAY_START, DAY_END).tables[0].rows] == [
+        "hardBraking"
+    ]
 
 
 @pytest.mark.parametrize(
     ("options", "devices", "expected"),
     [
-        ({"type": "geofenceEnter"}, "both", ["geofenceEnter"]),
-        ({"geofence": "depot"}, "both", ["geofenceEnter", "geofenceExit"]),
-        ({}, "other", ["geofenceExit", "alarm"]),
+        ({"type": "geofenceEnter"}, "both", ["Entered geofence"]),
+        ({"geofence": "depot"}, "both", ["Left geofence", "Entered geofence"]),
+        ({}, "other", ["Alarm", "Left geofence"]),
         ({"type": "alarm", "geofence": "depot"}, "both", []),
     ],
 )

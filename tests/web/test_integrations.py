@@ -168,3 +168,9 @@ def test_a_vendor_that_takes_credentials_on_every_call_has_them_tried_with_one_c
     assert "The vendor refused these credentials" in response.content.decode()
     response = admin_client.post(reverse("integrations"), {**form, "password": "demo"})
     assert response.status_code == 302 and VendorAccount.objects.get(name="Telemax").kind == "datatrak"
+
+
+def test_an_unknown_action_is_a_missing_page(admin_client, org_a):
+    account = make_account(org_a, "A acct", kind="datatrak")
+    response = admin_client.post(reverse("integration-action", args=[account.pk, "explode"]))
+    assert response.status_code == 404 and VendorAccount.objects.filter(pk=account.pk, enabled=True).exists()

@@ -228,6 +228,24 @@ class ReplayTests(BrowserTestCase):
         assert abs(page.evaluate("fleetReplay.marker()")["lon"] - 24.91) < 1e-9
         assert page.evaluate("fleetReplay.currentRow()") == 5
 
+    def test_a_bad_range_says_so_in_plain_words_and_clears_the_old_route(self):
+        page = self.page
+        page.goto(f"{self.live_server_url}/devices/{self.van.pk}/replay/", wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fleetReplay && fleetReplay.state.positions.length === 30")
+        assert page.evaluate("fleetReplay.drawn()") > 3  # route segments, start and end, the stop, the marker
+        page.click("[data-preset=custom]")
+        page.fill("#r-from", "2026-11-20T10:00")
+        page.fill("#r-to", "2026-11-20T09:00")
+        page.click("#r-custom button[type=submit]")
+        page.wait_for_function("() => document.querySelector('#r-summary').textContent.startsWith('The start')")
+        assert page.inner_text("#r-summary") == "The start must be before the end."
+        assert "preset" not in page.inner_text("#r-summary") and "ISO" not in page.inner_text("#r-summary")
+        assert page.evaluate("fleetReplay.drawn()") == 0 and page.evaluate("fleetReplay.state.positions.length") == 0
+        assert page.locator("#r-rows tr").count() == 0 and page.is_disabled("#r-play")
+        page.fill("#r-to", "")
+        page.click("#r-custom button[type=submit]")
+        page.wait_for_function("() => document.querySelector('#r-summary').textContent.startsWith('Choose a start')")
+
     def test_a_link_with_its_own_range_replays_that_range(self):
         """The trips report links each trip to the replay with ?from=&to= (ISO): only that span loads."""
         first = Position.objects.filter(device=self.van).order_by("fix_time")

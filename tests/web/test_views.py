@@ -63,11 +63,25 @@ def test_another_orgs_track_is_404(client, user_a, world_a, world_b):
     assert client.get(reverse("device-replay", args=[world_b["device"].pk])).status_code == 404
 
 
-def test_a_track_range_that_is_not_iso_or_backwards_is_400(client, user_a, world_a):
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"from": "yesterday"}, "The start is not a date and time that exists."),
+        ({"from": "2026-11-20T10:00:00Z", "to": "2026-02-30T09:00:00Z"}, "The end is not a date and time that exists."),
+        ({"from": "2026-11-20T10:00:00Z", "to": "2026-11-20T09:00:00Z"}, "The start must be before the end."),
+        ({"from": "2026-09-01T10:00:00Z", "to": "2026-11-20T09:00:00Z"}, "Choose at most 31 days at a time."),
+        (
+            {"from": "1990-01-01T10:00:00Z", "to": "1990-01-02T09:00:00Z"},
+            "Choose times between the years 2000 and 2100.",
+        ),
+        ({"preset": "fortnight"}, "Choose a range: the last hour, today, yesterday or your own start and end times."),
+        ({"preset": "custom"}, "Choose a start and an end time."),
+    ],
+)
+def test_a_bad_track_range_is_a_400_saying_what_is_wrong_in_plain_words(client, user_a, world_a, query, message):
     client.force_login(user_a)
-    assert client.get(track_url(world_a["device"], **{"from": "yesterday"})).status_code == 400
-    backwards = {"from": "2026-11-20T10:00:00Z", "to": "2026-11-20T09:00:00Z"}
-    assert client.get(track_url(world_a["device"], **backwards)).status_code == 400
+    response = client.get(track_url(world_a["device"], **query))
+    assert response.status_code == 400 and response.json() == {"error": message}
 
 
 def test_naive_times_are_in_the_organisations_time_zone(org_a):

@@ -20,6 +20,7 @@ class Kind:
     description: str
     tracks: bool = False  # has TrackLines: a map on the page, GPX and KML exports
     vendor_tab: bool = False  # the vendor's own version of this report exists (/reports/vendor/)
+    page_rows: int | None = None  # the page shows the rows in pages of this many (?page=N); else the first ones
 
 
 KINDS: dict[str, Kind] = {
@@ -40,7 +41,9 @@ KINDS: dict[str, Kind] = {
         "Distance, driving, idle and fuel per device or day.",
         vendor_tab=True,
     ),
-    "events": Kind("Events", f"{__name__}.events.events_report", "Ignition, geofence, alarm and other events."),
+    "events": Kind(
+        "Events", f"{__name__}.events.events_report", "Ignition, geofence, alarm and other events.", page_rows=100
+    ),
     "visits": Kind("Visits", f"{__name__}.visits.visits_report", "Geofence and POI visits with dwell time."),
     "tasks": Kind("Tasks", f"{__name__}.tasks.task_report", "Task punctuality and time on site."),
 }

@@ -14,7 +14,7 @@ from fleet.core.scoping import get_for_user
 from fleet.reports.kinds import KINDS
 from fleet.reports.models import ReportJob
 from fleet.reports.tables import DATETIME, Column, Units
-from fleet.reports.views.pages import FORMATS, days_label, download, table_view
+from fleet.reports.views.pages import FORMATS, days_label, download, table_views
 
 
 def _job_for(request: HttpRequest, pk: int) -> ReportJob:
@@ -34,7 +34,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
             "report": report,
             "range": (units.text(stamp, report.start), units.text(stamp, report.end)),
             "timezone": units.timezone,
-            "tables": [table_view(t, units) for t in report.tables],
+            "tables": table_views(report, units, request),
             "exports": _job_exports(job, report),
         }
     return render(request, "reports/job.html", context)

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
+from fleet.core.scoping import parse_pk
 from fleet.reports import exports, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import KINDS, build_report
@@ -63,20 +64,54 @@ register_converter(FormatConverter, "report_format")
 # ----------------------------------------------------------------------------------------- presentation
 
 
-def table_view(table: Table, units: Units, limit: int = HTML_ROWS) -> dict:
+def table_view(table: Table, units: Units, limit: int = HTML_ROWS, page: int | None = None) -> dict:
     """What ``reports/_table.html`` renders: headers, and each row's cells as one escaped HTML string, in the
-    organisation's units (one string a row: a template loop over every cell is slow on long tables)."""
+    organisation's units (one string a row: a template loop over every cell is slow on long tables). The first
+    ``limit`` rows; with ``page`` (from 1; past the last: the last), that page of ``limit`` rows."""
     columns = table.columns
+    pages = max(1, math.ceil(len(table.rows) / limit))
+    page = min(max(page, 1), pages) if page is not None else None
+    first = (page - 1) * limit if page else 0
+    rows = table.rows[first : first + limit]
     return {
         "name": table.name,
         "title": table.title,
         "headers": [{"label": c.label, "numeric": c.kind in NUMERIC} for c in columns],
-        "rows": [_row_html(columns, row, units) for row in table.rows[:limit]],
+        "rows": [_row_html(columns, row, units) for row in rows],
         "totals": _totals_html(columns, table.totals, units) if table.totals else None,
         "count": len(table.rows),
-        "truncated": len(table.rows) > limit,
+        "truncated": page is None and len(table.rows) > limit,
         "limit": limit,
+        "page": page,
+        "pages": pages,
+        "shown": (first + 1, first + len(rows)),
     }
+
+
+def page_number(value: str | None) -> int:
+    """The ``page`` query parameter: a number from 1 (read as ids are), anything else the first page."""
+    return parse_pk(value) or 1
+
+
+def table_views(report: Report, units: Units, request: HttpRequest) -> list[dict]:
+    """The report's tables for a page (the report's or its background job's): in pages of the kind's
+    ``page_rows`` (``?page=N``, the rest of the query kept) where it has them, else the first rows."""
+    rows = KINDS[report.kind].page_rows
+    if rows is None:
+        return [table_view(t, units) for t in report.tables]
+    query = {k: v for k, v in request.GET.lists() if k != "page"}
+    views = [table_view(t, units, rows, page_number(request.GET.get("page"))) for t in report.tables]
+    return [view | page_links(view, query) for view in views]
+
+
+def page_links(view: dict, query: dict) -> dict:
+    """The previous and next pages' URLs of a paged table view (None at either end), the query otherwise kept."""
+
+    def url(page: int) -> str:
+        return "?" + urlencode({**query, "page": page}, doseq=True)
+
+    page = view["page"]
+    return {"previous": url(page - 1) if page > 1 else None, "next": url(page + 1) if page < view["pages"] else None}
 
 
 def _row_html(columns: list[Column], row: dict, units: Units) -> SafeString:
@@ -195,7 +230,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def report(request: HttpRequest, kind: str) -> HttpResponse:
     spec = KINDS[kind]
-    query = request.GET.urlencode()
+    query = urlencode({k: v for k, v in request.GET.lists() if k != "page"}, doseq=True)
     context = {"kind": kind, "spec": spec, "kinds": _kinds(), "query": query}
     if not request.GET:
         context["form"] = ReportForm(user=request.user, kind=kind)
@@ -216,7 +251,7 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
         "scope": form.cleaned_data["scope"],
         "range": (units.text(stamp, result.start), units.text(stamp, result.end)),
         "timezone": units.timezone,
-        "tables": [table_view(t, units) for t in result.tables],
+        "tables": table_views(result, units, request),
         "exports": _export_links(kind, result, query),
     }
     if kind == "visits":
