@@ -4,7 +4,10 @@ POIs as GeoJSON, task moves through the dispatch state machine, and cursor feeds
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
@@ -88,10 +91,28 @@ class DeviceViewSet(Scoped, viewsets.ReadOnlyModelViewSet):
         return s.DeviceSerializer.with_vendor(Device.objects.filter(retired__isnull=True))
 
 
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time read as UTC: PostgreSQL refuses offsets past ±15:59 (Python allows ±23:59), and a time
+    that becomes year 10000 in UTC is out of range, not a server error."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("This time is out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class PositionFilter(django_filters.FilterSet):
     device = django_filters.ModelChoiceFilter(queryset=_scoped(Device))
-    start = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="fix_time", lookup_expr="lt")
+    start = UtcDateTimeFilter(field_name="fix_time", lookup_expr="gte")
+    end = UtcDateTimeFilter(field_name="fix_time", lookup_expr="lt")
 
     class Meta:
         model = Position
@@ -129,8 +150,8 @@ class EventFilter(django_filters.FilterSet):
     device = django_filters.ModelChoiceFilter(queryset=_scoped(Device))
     geofence = django_filters.ModelChoiceFilter(queryset=_scoped(Geofence))
     task = django_filters.ModelChoiceFilter(queryset=_scoped(Task))
-    start = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+    start = UtcDateTimeFilter(field_name="time", lookup_expr="gte")
+    end = UtcDateTimeFilter(field_name="time", lookup_expr="lt")
 
     class Meta:
         model = Event
