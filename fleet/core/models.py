@@ -35,6 +35,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     timezone = models.CharField(max_length=64, default=default_timezone, validators=[validate_timezone])
+    # The live map's first view, set by an admin from the map ({"lat", "lon", "zoom"}); none: the densest cluster.
+    map_home = models.JSONField(null=True, blank=True)
     speed_unit = models.CharField(max_length=4, choices=SpeedUnit, default=SpeedUnit.KMH)
     distance_unit = models.CharField(max_length=4, choices=DistanceUnit, default=DistanceUnit.KM)
     volume_unit = models.CharField(max_length=4, choices=VolumeUnit, default=VolumeUnit.LITRE)

@@ -20,6 +20,7 @@ from fleet.web.places import urls as places
 urlpatterns = [
     path("", views.home, name="home"),
     path("live/layers.json", views.live_layers, name="live-layers"),
+    path("map/home/", views.map_home, name="map-home"),
     path("devices/", devices.device_list, name="device-list"),
     path("devices/import/", imports.import_gpx_view, name="import-gpx"),
     path("devices/import/<int:pk>/", imports.import_job_page, name="import-job"),

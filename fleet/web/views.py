@@ -1,11 +1,16 @@
+import json
+import math
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from fleet.core import access
 from fleet.core.jsonout import JsonResponse
 from fleet.core.maps import map_settings
+from fleet.core.models import Organization
 from fleet.core.scoping import for_user, get_for_user
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
@@ -17,7 +22,9 @@ from fleet.vendors.models import VendorAccount
 from fleet.web import geojson, track
 
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.
-MAP_MODULES = [f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store", "feed")]
+MAP_MODULES = [
+    f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store", "feed", "view")
+]
 
 
 @login_required
@@ -33,9 +40,46 @@ def home(request: HttpRequest) -> HttpResponse:
             "detail": reverse("device-detail", args=[0]),
             "events": reverse("events-recent"),
             "ack": reverse("event-ack", args=[0]),
+            "home": reverse("map-home") if access.manages_members(request.user) else None,
         },
+        "home": home_view(request.user),
     }
     return render(request, "web/map.html", {"page": page, "modules": MAP_MODULES})
+
+
+def home_view(user) -> dict | None:
+    """The first home view an organisation of the user set (organisations in id order), else None."""
+    views = for_user(Organization.objects.exclude(map_home=None).order_by("pk"), user).values_list(
+        "map_home", flat=True
+    )
+    return next((v for v in views if _valid_view(v)), None)
+
+
+def _valid_view(view: object) -> bool:
+    if not isinstance(view, dict):
+        return False
+    lat, lon, zoom = view.get("lat"), view.get("lon"), view.get("zoom")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lon, zoom))
+    return numbers and -90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= zoom <= 20
+
+
+@require_POST
+@login_required
+def map_home(request: HttpRequest) -> JsonResponse:
+    """An organisation admin sets the live map's first view ({"lat", "lon", "zoom"}) for the organisations they
+    administer."""
+    orgs = access.administered(request.user)
+    if not orgs.exists():
+        return JsonResponse({"error": "Only an organisation's admins set its home view."}, status=403)
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not _valid_view(body):
+        return JsonResponse({"error": "Give lat (-90..90), lon (-180..180) and zoom (0..20) as numbers."}, status=400)
+    view = {"lat": float(body["lat"]), "lon": float(body["lon"]), "zoom": int(body["zoom"])}
+    Organization.objects.filter(pk__in=list(orgs.values_list("pk", flat=True))).update(map_home=view)
+    return JsonResponse({"home": view})
 
 
 @login_required

@@ -8,6 +8,7 @@ import { Overlays } from "./overlays.js";
 import { EventFeed } from "./feed.js";
 import { Panel } from "./panel.js";
 import { DeviceStore, Filter } from "./store.js";
+import { densest, everything } from "./view.js";
 
 const L = window.L;
 const LIST_REFRESH_MS = 300;
@@ -158,18 +159,55 @@ function onSnapshot() {
   if (selected !== null && !store.devices.has(selected)) select(null, "snapshot");
   const t1 = performance.now();
   if (!fitted) {
-    let s = 90, w = 180, n = -90, e = -180;
-    for (const d of store.devices.values()) {
-      if (d.lat === null || d.lat === undefined) continue;
-      if (d.lat < s) s = d.lat;
-      if (d.lat > n) n = d.lat;
-      if (d.lon < w) w = d.lon;
-      if (d.lon > e) e = d.lon;
-    }
-    if (n >= s) { map.fitBounds(L.latLngBounds([s, w], [n, e]).pad(0.1), { maxZoom: 14, animate: false }); fitted = true; }
+    // The organisation's home view when an admin set one, else where most of the fleet is.
+    if (page.home) { map.setView([page.home.lat, page.home.lon], page.home.zoom, { animate: false }); fitted = true; }
+    else fitted = fit(densest(located()));
   }
   stats.snapshotParts = { options: t1 - t0, fit: performance.now() - t1, draw: markers.stats.drawMs, index: markers.stats.indexMs };
   overlays.load(page.urls.layers);
+}
+
+function located() {
+  const out = [];
+  for (const d of store.devices.values()) if (d.lat !== null && d.lat !== undefined) out.push([d.lat, d.lon]);
+  return out;
+}
+
+function fit(bounds) {
+  if (!bounds) return false;
+  map.fitBounds(L.latLngBounds(bounds).pad(0.1), { maxZoom: 14, animate: false });
+  return true;
+}
+
+// "Fit all" (every located device) and, for organisation admins, "Set as home view" (this view opens the map).
+const ViewButtons = L.Control.extend({
+  onAdd() {
+    const bar = L.DomUtil.create("div", "leaflet-bar view-buttons");
+    const button = (text, title, onClick) => {
+      const b = L.DomUtil.create("a", "", bar);
+      b.href = "#"; b.role = "button"; b.textContent = text; b.title = title;
+      L.DomEvent.on(b, "click", (ev) => { L.DomEvent.preventDefault(ev); onClick(); });
+      return b;
+    };
+    button("⤢", "Fit all vehicles", () => fit(everything(located()))).id = "fit-all";
+    if (page.urls.home) button("⌂", "Set this view as the map's home view", saveHome).id = "set-home";
+    L.DomEvent.disableClickPropagation(bar);
+    return bar;
+  },
+});
+new ViewButtons({ position: "topright" }).addTo(map);
+
+async function saveHome() {
+  const c = map.getCenter();
+  const token = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  const response = await fetch(page.urls.home, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+    body: JSON.stringify({ lat: c.lat, lon: c.lng, zoom: map.getZoom() }),
+  });
+  const b = document.getElementById("set-home");
+  b.dataset.saved = response.ok ? "true" : "false";
+  b.title = response.ok ? "Saved: the map opens here for your organisation" : "The home view could not be saved";
 }
 
 function followSelected(changed) {
@@ -199,6 +237,7 @@ window.fleetMap = {
   handle,
   select: (id) => select(id, "list"),
   setClustering,
+  saveHome,
   counts: () => ({ devices: store.devices.size, listed: panel.ids.length, drawn: markers.stats.drawn, clusters: markers.stats.clusters, states: { ...panel.counts } }),
   position: (id) => markers.screenPosition(id),
   visibleRows: () => [...document.querySelectorAll("#list .dev:not([hidden])")].map((r) => r.querySelector(".name").textContent),
