@@ -28,3 +28,11 @@ def warm_report_cache() -> int:
     from fleet.reports.cache import warm_yesterday
 
     return sum(warm_yesterday(org) for org in Organization.objects.all())
+
+
+@shared_task(time_limit=1800, soft_time_limit=1740, ignore_result=True)
+def send_scheduled_reports() -> int:
+    """Beat, every few minutes: email the scheduled reports that are due."""
+    from fleet.reports.schedules import send_due
+
+    return send_due()

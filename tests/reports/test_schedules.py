@@ -1,0 +1,154 @@
+"""Scheduled reports: run times across DST, the beat emailing due reports, the page's validation, scoping and roles."""
+
+import io
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from django.core import mail
+
+from fleet.core.models import Membership
+from fleet.reports import schedules
+from fleet.reports.models import ScheduledReport
+from fleet.reports.tasks import send_scheduled_reports
+from tests.conftest import make_user
+from tests.reports.test_kinds import HEL
+
+W = ScheduledReport.Frequency
+
+
+def make_schedule(org, owner, **kw) -> ScheduledReport:
+    kw.setdefault("name", "Daily trips")
+    kw.setdefault("kind", "trips")
+    kw.setdefault("recipients", "boss@example.com\nops@example.com")
+    schedule = ScheduledReport(organization=org, owner=owner, **kw)
+    schedules.schedule_next(schedule, kw.pop("now", datetime(2026, 11, 20, 12, tzinfo=UTC)))
+    schedule.save()
+    return schedule
+
+
+def local(at: datetime) -> datetime:
+    return at.astimezone(ZoneInfo(HEL))
+
+
+@pytest.fixture
+def hel(org_a):
+    org_a.timezone = HEL
+    org_a.save()
+    return org_a
+
+
+# ------------------------------------------------------------------------------------------------- timing
+
+
+def test_a_daily_report_runs_at_seven_local_on_both_sides_of_the_spring_change(hel, user_a):
+    # Helsinki goes from +02:00 to +03:00 at 03:00 local on Sunday 2026-03-29.
+    schedule = make_schedule(hel, user_a, hour=7)
+    runs, after = [], datetime(2026, 3, 27, 12, tzinfo=UTC)
+    for _ in range(4):
+        after = schedules.next_run(schedule, after)
+        runs.append(after)
+    assert [local(r).strftime("%d %H:%M") for r in runs] == ["28 07:00", "29 07:00", "30 07:00", "31 07:00"]
+    assert [r.strftime("%H:%M") for r in runs] == ["05:00", "04:00", "04:00", "04:00"]  # UTC moves, local does not
+
+
+def test_a_daily_report_runs_at_seven_local_on_both_sides_of_the_autumn_change(hel, user_a):
+    # Back from +03:00 to +02:00 at 04:00 local on Sunday 2026-10-25.
+    schedule = make_schedule(hel, user_a, hour=7)
+    first = schedules.next_run(schedule, datetime(2026, 10, 24, 12, tzinfo=UTC))
+    second = schedules.next_run(schedule, first)
+    assert (first, second) == (datetime(2026, 10, 25, 5, tzinfo=UTC), datetime(2026, 10, 26, 5, tzinfo=UTC))
+    assert second - first == timedelta(hours=24) and local(first).hour == local(second).hour == 7
+
+
+def test_an_hour_that_the_spring_change_skips_runs_once_just_after_the_gap_and_a_repeated_one_once(hel, user_a):
+    skipped = make_schedule(hel, user_a, hour=3)  # 03:00-04:00 does not exist on 2026-03-29
+    run = schedules.next_run(skipped, datetime(2026, 3, 28, 12, tzinfo=UTC))
+    assert run == datetime(2026, 3, 29, 1, tzinfo=UTC) and local(run).strftime("%H:%M") == "04:00"
+    assert schedules.next_run(skipped, run) == datetime(2026, 3, 30, 0, tzinfo=UTC)  # 03:00 local again
+    repeated = make_schedule(hel, user_a, hour=3)  # 03:00-04:00 happens twice on 2026-10-25
+    run = schedules.next_run(repeated, datetime(2026, 10, 24, 12, tzinfo=UTC))
+    assert run == datetime(2026, 10, 25, 0, tzinfo=UTC)
+    assert schedules.next_run(repeated, run) == datetime(2026, 10, 26, 1, tzinfo=UTC)
+
+
+def test_weekly_and_monthly_reports_run_on_their_day(hel, user_a):
+    weekly = make_schedule(hel, user_a, frequency=W.WEEKLY, weekday=0, hour=6)
+    run = schedules.next_run(weekly, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    assert local(run).strftime("%a %Y-%m-%d %H:%M") == "Mon 2026-11-23 06:00"
+    monthly = make_schedule(hel, user_a, frequency=W.MONTHLY, monthday=1, hour=8)
+    run = schedules.next_run(monthly, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    assert local(run).strftime("%Y-%m-%d %H:%M") == "2026-12-01 08:00"
+
+
+def test_periods_are_whole_local_days_before_the_run():
+    run = datetime(2026, 3, 2, 5, tzinfo=UTC)  # Monday 2 March, 07:00 in Helsinki
+    assert schedules.period_dates("yesterday", run, HEL) == (date(2026, 3, 1), date(2026, 3, 1))
+    assert schedules.period_dates("last_7_days", run, HEL) == (date(2026, 2, 23), date(2026, 3, 1))
+    assert schedules.period_dates("last_week", run, HEL) == (date(2026, 2, 23), date(2026, 3, 1))
+    assert schedules.period_dates("last_month", run, HEL) == (date(2026, 2, 1), date(2026, 2, 28))
+    # 23:30 UTC on the 1st is already the 2nd in Helsinki
+    assert schedules.period_dates("yesterday", datetime(2026, 3, 1, 23, 30, tzinfo=UTC), HEL)[0] == date(2026, 3, 1)
+
+
+# ------------------------------------------------------------------------------------------------ sending
+
+
+def test_the_beat_emails_a_due_report_as_xlsx_over_yesterday_and_moves_its_next_run(hel_world, user_a, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    van = hel_world["device"]
+    schedule = make_schedule(hel_world["organization"], user_a, hour=7, params={"device": [str(van.pk)]})
+    assert schedule.next_run_at == datetime(2026, 11, 21, 5, tzinfo=UTC)  # 07:00 on the 21st in Helsinki
+    ScheduledReport.objects.filter(pk=schedule.pk).update(next_run_at=datetime(2026, 11, 21, 5, tzinfo=UTC))
+    mail.outbox.clear()
+    assert schedules.send_due(now=datetime(2026, 11, 20, 12, tzinfo=UTC)) == 0  # not due yet
+    late = datetime(2026, 11, 21, 5, 4, tzinfo=UTC)
+    assert schedules.send_due(now=late) == 1
+    assert schedules.send_due(now=late) == 0  # claimed: sent once
+    [message] = mail.outbox
+    assert message.to == ["boss@example.com", "ops@example.com"]
+    assert "2026-11-20" in message.subject and "Daily trips" in message.subject
+    [(filename, content, mimetype)] = message.attachments
+    assert filename == f"trips_{van.name.lower().replace(' ', '-')}_2026-11-20.xlsx" and mimetype == schedules.XLSX_TYPE
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    trips = book.worksheets[0]
+    assert trips.max_row - 1 - 1 == 2  # header, the day's two trips, totals
+    about = " ".join(str(c.value) for row in book["About"].iter_rows() for c in row if c.value)
+    assert "2026-11-20" in about and "2026-11-21" in about
+    schedule.refresh_from_db()
+    assert schedule.last_error == "" and schedule.last_run_at is not None
+    assert schedule.next_run_at == datetime(2026, 11, 22, 5, tzinfo=UTC)
+
+
+def test_an_html_report_is_a_table_in_the_email_with_vendor_text_escaped(hel_world, user_a, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    van = hel_world["device"]
+    van.name = "<b>Van</b>"
+    van.save()
+    schedule = make_schedule(hel_world["organization"], user_a, format="html", params={"device": [str(van.pk)]})
+    mail.outbox.clear()
+    assert schedules.send(schedule, run_at=datetime(2026, 11, 21, 5, tzinfo=UTC))
+    [message] = mail.outbox
+    assert not message.attachments
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html" and html.count("<tr>") == 4  # header, two trips, totals
+    assert "&lt;b&gt;Van&lt;/b&gt;" in html and "<b>Van" not in html
+
+
+def test_a_failing_report_records_its_error_and_the_beat_goes_on(hel_world, user_a, settings, django_user_model):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    org = hel_world["organization"]
+    broken = make_schedule(org, user_a, name="Broken", params={"device": ["999999"]})
+    fine = make_schedule(org, user_a, name="Fine")
+    gone = make_schedule(org, make_user(django_user_model, "leaver", org, Membership.Role.VIEWER), name="Viewer's")
+    ScheduledReport.objects.update(next_run_at=datetime(2026, 11, 21, 5, tzinfo=UTC))
+    mail.outbox.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(schedules.timezone, "now", lambda: datetime(2026, 11, 21, 5, 1, tzinfo=UTC))
+        assert send_scheduled_reports() == 1
+    assert [m.subject.split(":")[0] for m in mail.outbox] == ["Fine"]
+    broken.refresh_from_db(), gone.refresh_from_db(), fine.refresh_from_db()
+    assert "no longer valid" in broken.last_error and "Device" in broken.last_error
+    assert "no longer an admin or dispatcher" in gone.last_error
+    assert fine.last_error == "" and broken.next_run_at == fine.next_run_at == datetime(2026, 11, 22, 5, tzinfo=UTC)
