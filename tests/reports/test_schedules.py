@@ -152,3 +152,75 @@ def test_a_failing_report_records_its_error_and_the_beat_goes_on(hel_world, user
     assert "no longer valid" in broken.last_error and "Device" in broken.last_error
     assert "no longer an admin or dispatcher" in gone.last_error
     assert fine.last_error == "" and broken.next_run_at == fine.next_run_at == datetime(2026, 11, 22, 5, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------------- page
+
+
+def post_schedule(client, kind="trips", **fields):
+    data = {"kind": kind, "name": "Morning trips", "period": "yesterday", "frequency": "daily", "weekday": "0"}
+    data |= {"monthday": "1", "hour": "7", "format": "xlsx", "recipients": "boss@example.com", "enabled": "on"}
+    return client.post("/reports/scheduled/new/", data | fields)
+
+
+def test_schedule_this_report_prefills_the_report_and_saves_it_without_its_range(client, world_a, world_b):
+    client.force_login(world_a["membership"].user)
+    van, group = world_a["device"], world_a["devicegroup"]
+    page = client.get(f"/reports/trips/?device={van.pk}&preset=today")
+    assert f'href="/reports/scheduled/new/?kind=trips&amp;device={van.pk}&amp;preset=today"' in page.content.decode()
+    form = client.get(f"/reports/scheduled/new/?kind=trips&device={van.pk}&preset=today")
+    assert form.status_code == 200 and f'<option value="{van.pk}" selected>' in form.content.decode()
+    assert 'name="preset"' not in form.content.decode()
+    response = post_schedule(client, device=str(van.pk), group=str(group.pk), recipients="a@example.com, b@example.org")
+    assert response.status_code == 302
+    schedule = ScheduledReport.objects.get()
+    assert schedule.params == {"device": [str(van.pk)], "group": [str(group.pk)]}
+
+    assert (
+        schedule.recipient_list == ["a@example.com", "b@example.org"] and schedule.owner == world_a["membership"].user
+    )
+    assert schedule.next_run_at is not None and schedule.organization == world_a["organization"]
+    # another organisation's device is an invalid choice, not a schedule
+    response = post_schedule(client, device=str(world_b["device"].pk))
+    assert response.status_code == 400 and ScheduledReport.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "recipients, says",
+    [
+        ("boss@example.com, not-an-address", "Not an email address: not-an-address."),
+        ("", "This field is required."),
+        ("a@example.com <script>", "Not an email address: &lt;script&gt;."),
+    ],
+)
+def test_bad_recipients_are_refused_with_a_message(client, user_a, recipients, says):
+    client.force_login(user_a)
+    response = post_schedule(client, recipients=recipients)
+    assert response.status_code == 400 and says in response.content.decode()
+    assert not ScheduledReport.objects.exists()
+
+
+def test_viewers_read_but_do_not_change_and_other_organisations_are_404(
+    client, org_a, user_a, world_b, django_user_model, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mine = make_schedule(org_a, user_a, name="Ours")
+    theirs = make_schedule(world_b["organization"], world_b["membership"].user, name="Theirs")
+    viewer = make_user(django_user_model, "vera", org_a, Membership.Role.VIEWER)
+    client.force_login(viewer)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert "Ours" in page and "Theirs" not in page and "Send now" not in page
+    assert client.get(f"/reports/scheduled/{mine.pk}/").status_code == 403
+    assert client.post(f"/reports/scheduled/{mine.pk}/send/").status_code == 403
+    assert client.post(f"/reports/scheduled/{mine.pk}/delete/").status_code == 403
+    assert post_schedule(client).status_code == 403
+    client.force_login(user_a)
+    for url in (f"/reports/scheduled/{theirs.pk}/", f"/reports/scheduled/{theirs.pk}/send/"):
+        assert client.post(url).status_code == 404
+    assert client.post(f"/reports/scheduled/{theirs.pk}/delete/").status_code == 404
+    assert ScheduledReport.objects.filter(pk=theirs.pk).exists()
+    mail.outbox.clear()
+    assert client.post(f"/reports/scheduled/{mine.pk}/send/").status_code == 302
+    assert [m.to for m in mail.outbox] == [["boss@example.com", "ops@example.com"]]
+    assert client.post(f"/reports/scheduled/{mine.pk}/delete/").status_code == 302
+    assert not ScheduledReport.objects.filter(pk=mine.pk).exists()

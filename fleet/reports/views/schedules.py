@@ -94,7 +94,9 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, f"Saved the scheduled report “{form.instance.name}”.")
         return redirect("reports:scheduled")
     context = {"form": form, "report_form": report_form, "schedule": schedule, "kind": kind, "spec": KINDS[kind]}
-    return render(request, "reports/scheduled_edit.html", context, status=400 if form.errors else 200)
+    return render(
+        request, "reports/scheduled_edit.html", context, status=400 if form.errors or report_form.errors else 200
+    )
 
 
 def _save(request, form: ScheduleForm, report_form: ReportForm, kind: str, orgs: set[int]) -> bool:
