@@ -219,6 +219,12 @@ def test_viewers_read_but_do_not_change_and_other_organisations_are_404(
         assert client.post(url).status_code == 404
     assert client.post(f"/reports/scheduled/{theirs.pk}/delete/").status_code == 404
     assert ScheduledReport.objects.filter(pk=theirs.pk).exists()
+    edit = client.get(f"/reports/scheduled/{mine.pk}/")
+    assert edit.status_code == 200 and 'value="Ours"' in edit.content.decode()
+    paused = post_schedule(client, name="Ours, paused", enabled="").wsgi_request  # a new one, saved disabled
+    assert ScheduledReport.objects.get(name="Ours, paused").next_run_at is None and paused.user == user_a
+    assert client.post("/reports/scheduled/new/?kind=trips", {"kind": "trips", "hour": "24"}).status_code == 400
+    assert client.get("/reports/scheduled/new/?kind=nonsense").status_code == 404
     mail.outbox.clear()
     assert client.post(f"/reports/scheduled/{mine.pk}/send/").status_code == 302
     assert [m.to for m in mail.outbox] == [["boss@example.com", "ops@example.com"]]
