@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives
 from django.http import QueryDict
 from django.utils import timezone
@@ -179,6 +180,8 @@ def send(schedule: ScheduledReport, run_at: datetime | None = None) -> bool:
         message(schedule, run_at).send()
     except RunError as exc:
         error = str(exc)
+    except SoftTimeLimitExceeded:
+        error = "The report took too long to compute; choose fewer devices or a shorter period."
     except Exception as exc:
         logger.exception("scheduled report %s failed", schedule.pk)
         error = f"The report could not be computed or sent ({type(exc).__name__}: {exc})."
@@ -190,17 +193,19 @@ def send(schedule: ScheduledReport, run_at: datetime | None = None) -> bool:
 
 
 def send_due(now: datetime | None = None) -> int:
-    """Send every enabled schedule whose run is due; returns how many were sent. Each is claimed by moving its
-    ``next_run_at`` on first, so two beats at once send it once; the period is that of its due time, however
-    late the beat comes."""
+    """Hand every enabled schedule whose run is due to a worker (``tasks.send_scheduled_report``); returns how
+    many. Each is claimed by moving its ``next_run_at`` on first, so two beats at once send it once; its period is
+    that of its due time, however late the beat or the worker comes."""
+    from fleet.reports.tasks import send_scheduled_report
+
     now = now or timezone.now()
-    due = ScheduledReport.objects.filter(enabled=True, next_run_at__lte=now).select_related("organization", "owner")
-    sent = 0
+    due = ScheduledReport.objects.filter(enabled=True, next_run_at__lte=now).select_related("organization")
+    claimed = 0
     for schedule in due:
         run_at = schedule.next_run_at
-        claimed = ScheduledReport.objects.filter(pk=schedule.pk, next_run_at=run_at).update(
+        if ScheduledReport.objects.filter(pk=schedule.pk, next_run_at=run_at).update(
             next_run_at=next_run(schedule, now)
-        )
-        if claimed:
-            sent += send(schedule, run_at)
-    return sent
+        ):
+            send_scheduled_report.delay(schedule.pk, run_at.isoformat())
+            claimed += 1
+    return claimed
