@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
     "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
     "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
+    "send-scheduled-reports": {"task": "fleet.reports.tasks.send_scheduled_reports", "schedule": 300.0},
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
     "deliver-overdue-webhooks": {"task": "fleet.webhooks.tasks.deliver_overdue", "schedule": 60.0},
     "prune-webhook-deliveries": {"task": "fleet.webhooks.tasks.prune_deliveries", "schedule": 86400.0},

@@ -28,3 +28,25 @@ def warm_report_cache() -> int:
     from fleet.reports.cache import warm_yesterday
 
     return sum(warm_yesterday(org) for org in Organization.objects.all())
+
+
+@shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
+def send_scheduled_reports() -> int:
+    """Beat, every few minutes: hand the scheduled reports that are due to the workers."""
+    from fleet.reports.schedules import send_due
+
+    return send_due()
+
+
+@shared_task(time_limit=jobs.TIME_LIMIT, soft_time_limit=jobs.SOFT_TIME_LIMIT, ignore_result=True)
+def send_scheduled_report(schedule_id: int, run_at: str | None = None) -> bool | None:
+    """Compute and email one scheduled report, its period relative to ``run_at`` (ISO 8601; None: now)."""
+    from datetime import datetime
+
+    from fleet.reports.models import ScheduledReport
+    from fleet.reports.schedules import send
+
+    schedule = ScheduledReport.objects.select_related("organization", "owner").filter(pk=schedule_id).first()
+    if schedule is None:
+        return None
+    return send(schedule, datetime.fromisoformat(run_at) if run_at else None)

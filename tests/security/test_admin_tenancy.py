@@ -17,7 +17,7 @@ from django.urls import reverse
 from fleet.core.admin import OrgScopedAdmin, ScopedRelatedFieldListFilter
 from fleet.core.admin.users import SuperuserOnly
 from fleet.core.models import Membership, Organization
-from fleet.reports.models import ReportJob
+from fleet.reports.models import ReportJob, ScheduledReport
 from fleet.tracking.models import DriverAssignment, Event, GpxImport
 from fleet.vendors.models import SyncRun, VendorLink
 from tests.conftest import T0, make_org, make_user
@@ -32,7 +32,7 @@ def page(response) -> str:
 
 SCOPED = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrgScopedAdmin)]
 # Written by fleet itself, added by superusers only (organisations) or on the Members page (memberships).
-NO_ADD = {ReportJob, SyncRun, Organization, Membership, GpxImport}
+NO_ADD = {ReportJob, ScheduledReport, SyncRun, Organization, Membership, GpxImport}
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
-from fleet.core.scoping import parse_pk
+from fleet.core.scoping import EDITORS, org_ids_where, parse_pk
 from fleet.reports import exports, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import KINDS, build_report
@@ -232,6 +232,7 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
     spec = KINDS[kind]
     query = urlencode({k: v for k, v in request.GET.lists() if k != "page"}, doseq=True)
     context = {"kind": kind, "spec": spec, "kinds": _kinds(), "query": query}
+    context["can_schedule"] = bool(org_ids_where(request.user, EDITORS))
     if not request.GET:
         context["form"] = ReportForm(user=request.user, kind=kind)
         return render(request, "reports/report.html", context)
