@@ -230,7 +230,9 @@ class VendorHTTP:
         )
         if status >= 500:
             return _Transient(f"HTTP {status} from the vendor")
-        return VendorError(f"{method} {path}: HTTP {status} from the vendor", status=status)
+        error = VendorError(f"{method} {path}: HTTP {status} from the vendor", status=status)
+        error.detail = excerpt  # for a caller that shows the vendor's reason (a refused command's log)
+        return error
 
 
 def parse_json(content: bytes) -> Any:
