@@ -166,7 +166,8 @@ class TraccarConnector(base.Connector):
         if not str(device_id).isdigit():
             raise VendorError(f"device id {device_id!r} is not a Traccar id", permanent=True)
         body = {"deviceId": int(device_id), "type": command_type, "attributes": attributes}
-        response = self.call_response("POST", PATHS["command_send"], json=body)
+        # Sent once: a failed send may still have reached the device, and an engine stop is not sent twice
+        response = self.call_response("POST", PATHS["command_send"], json=body, once=True)
         return response.status_code == 202, response._parsed
 
     # --- live -------------------------------------------------------------

@@ -1,13 +1,17 @@
 """Commands to devices (issue 20): the types a Data Trak device reports, a confirmation for dangerous ones, the
 log of who sent what and the vendor's answer; against the Data Trak simulator over real HTTP."""
 
+from unittest.mock import ANY
+
 import httpx
 import pytest
 from django.urls import reverse
 
 from fleet.core.models import Membership
 from fleet.vendors import commands
+from fleet.vendors.errors import VendorError
 from fleet.vendors.models import CommandLog
+from fleet.vendors.sync import connector_for
 from tests.conftest import make_account, make_device, make_user
 
 
@@ -113,6 +117,18 @@ def test_a_vendor_error_is_logged_failed(dispatcher, client, van, sim):
     log = commands.send(van, dispatcher, "positionSingle", {}, False)
     assert log.status == "failed" and "503" in log.response
     assert list(CommandLog.objects.all()) == [log] and sim.truth()["commands"] == []
+
+
+def test_a_failed_send_is_not_retried(van, sim):
+    """A 5xx on the send may come after the device got the command: it is an error, never sent again."""
+    with connector_for(van.account) as connector:
+        assert "engineStop" in connector.command_types(van.vendor_id)  # logged in
+        sim.set_faults(errors={"status": 502, "count": 1})
+        with pytest.raises(VendorError, match="502"):
+            connector.send_command(van.vendor_id, "engineStop", {})
+        assert sim.truth()["commands"] == []  # a retry would have found the fault spent, and sent it
+        assert connector.send_command(van.vendor_id, "engineStop", {}) == (False, ANY)
+    assert len(sim.truth()["commands"]) == 1
 
 
 def test_viewers_cannot_send(django_user_model, org_a, client, van, sim):
