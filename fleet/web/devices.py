@@ -192,6 +192,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "newest_query": urlencode(query),
         "reports": report_links(device, page.span),
         "commands_supported": commands.supported(device),
+        "may_send": device.organization_id in org_ids_where(request.user, EDITORS),
         "recent_commands": device.commands.select_related("user")[:5],
     }
     return render(request, "web/device_detail.html", context)

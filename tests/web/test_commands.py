@@ -138,6 +138,8 @@ def test_viewers_cannot_send(django_user_model, org_a, client, van, sim):
     assert page.status_code == 200 and page.context["form"] is None
     assert "Only dispatchers and admins" in page.content.decode()
     assert client.post(url(van), {"type": "positionSingle"}).status_code == 403
+    detail = client.get(reverse("device-detail", args=[van.pk])).content.decode()
+    assert "Command log" in detail and "Send a command" not in detail
     assert not CommandLog.objects.exists() and sim.truth()["commands"] == []
 
 
