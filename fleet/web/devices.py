@@ -201,7 +201,10 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 class CommandForm(forms.Form):
     """A command of one of the types the device takes; a dangerous one needs ``confirm`` ticked."""
 
-    type = forms.ChoiceField(label="Command")
+    type = forms.ChoiceField(
+        label="Command",
+        error_messages={"invalid_choice": "This device does not take “%(value)s” commands: pick one of the list."},
+    )
     data = forms.CharField(
         required=False, max_length=500, label="Text", help_text="For a custom command: the text the device reads."
     )

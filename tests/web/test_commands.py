@@ -90,7 +90,7 @@ def test_a_dangerous_command_needs_the_confirmation_server_side(dispatcher, clie
 def test_a_type_the_device_does_not_take_is_a_form_error(dispatcher, client, van, sim):
     response = client.post(url(van), {"type": "positionPeriodic"})
     assert response.status_code == 400
-    assert "Select a valid choice" in response.content.decode()
+    assert "This device does not take “positionPeriodic” commands" in response.content.decode()
     custom = client.post(url(van), {"type": "custom", "confirm": "on", "data": "  "})
     assert custom.status_code == 400 and "needs its text" in custom.content.decode()
     assert not CommandLog.objects.exists() and sim.truth()["commands"] == []
