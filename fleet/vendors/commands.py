@@ -64,7 +64,9 @@ def supported(device: Device) -> bool:
 def types(device: Device) -> list[str]:
     """The types the device takes now, as its vendor says. Raises VendorError when the vendor cannot say."""
     with connector_for(device.account) as connector:
-        return connector.command_types(device.vendor_id)
+        listed = connector.command_types(device.vendor_id)
+    max_length = CommandLog._meta.get_field("type").max_length
+    return list(dict.fromkeys(t for t in listed if 0 < len(t) <= max_length))  # what the log can keep, once each
 
 
 def send(device: Device, user: Any, command_type: str, attributes: dict[str, Any], confirmed: bool) -> CommandLog:
