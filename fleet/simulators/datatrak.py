@@ -20,12 +20,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fleet.simulators.motion import Fleet
-from fleet.simulators.server import SocketConn
+from fleet.simulators.server import SocketConn, json_response
+from fleet.simulators.state import iso_z
 from fleet.simulators.traccar import KMH_PER_KNOT, MOVING_KMH, ApiError, TraccarSim, int_param, json_body
 
 M_PER_DEG = 111_320.0
 GROUPS = [(1, "All vehicles", 0), (2, "North depot", 1), (3, "South depot", 1), (4, "Heavy trucks", 2)]
 DRIVERS = ["Aino Virtanen", "Mikko Korhonen", "Liisa Nieminen", "Janne Mäkinen"]
+# Command types by the device's protocol (Traccar answers /api/commands/types?deviceId= from the protocol's
+# support); device d speaks PROTOCOLS[d % 3]. osmand (a phone app) takes no commands.
+PROTOCOLS = ["teltonika", "gt06", "osmand"]
+COMMAND_TYPES = {
+    "teltonika": ["custom", "positionSingle", "engineStop", "engineResume", "alarmArm", "alarmDisarm", "rebootDevice"],
+    "gt06": ["custom", "engineStop", "engineResume"],
+    "osmand": [],
+}
+ALL_COMMAND_TYPES = sorted({t for types in COMMAND_TYPES.values() for t in types} | {"positionPeriodic"})
 _WKT = re.compile(r"^\s*(CIRCLE|POLYGON|LINESTRING)\s*\(+([^()]*)\)+\s*$", re.IGNORECASE)
 
 
@@ -112,6 +122,8 @@ class DatatrakSim(TraccarSim):
         self.geofences: dict[int, dict[str, Any]] = {}
         self.permissions: set[tuple[tuple[str, int], ...]] = set()
         self.next_geofence_id = 1
+        self.saved_commands: dict[int, dict[str, Any]] = {}  # /api/commands
+        self.commands_received: list[dict[str, Any]] = []  # what /api/commands/send was asked, in order
 
     @staticmethod
     def _group_for(index: int, category: str) -> int:
@@ -228,7 +240,8 @@ class DatatrakSim(TraccarSim):
 
     def truth_extra(self) -> dict[str, Any]:
         links = [dict(link) for link in sorted(self.permissions)]
-        return {"geofences": list(self.geofences.values()), "permissions": links}
+        commands = [dict(c) for c in self.commands_received]
+        return {"geofences": list(self.geofences.values()), "permissions": links, "commands": commands}
 
     def group_devices(self, group_id: int) -> list[int]:
         groups = {group_id}
@@ -248,6 +261,9 @@ class DatatrakSim(TraccarSim):
             Route("/api/geofences", p(self.geofences_view), methods=["GET", "POST"]),
             Route("/api/geofences/{id:int}", p(self.geofence_view), methods=["PUT", "DELETE"]),
             Route("/api/permissions", p(self.permissions_view), methods=["POST", "DELETE"]),
+            Route("/api/commands", p(self.commands_view), methods=["GET", "POST"]),
+            Route("/api/commands/send", p(self.command_send_view), methods=["GET", "POST"]),
+            Route("/api/commands/types", p(self.command_types_view)),
             Route("/api/reports/trips", p(self.trips_view)),
             Route("/api/reports/stops", p(self.stops_view)),
             Route("/api/reports/summary", p(self.summary_view)),
@@ -345,6 +361,80 @@ class DatatrakSim(TraccarSim):
         return Response(status_code=204)
 
     # --- trips, stops, summary ---
+    # --- commands ---
+    def command_types(self, device: int | None) -> list[str]:
+        return COMMAND_TYPES[PROTOCOLS[device % len(PROTOCOLS)]] if device is not None else []
+
+    async def command_types_view(self, request: Request) -> Response:
+        """The types the device's protocol takes, or every type the server knows without ``deviceId``."""
+        value = request.query_params.get("deviceId")
+        types = ALL_COMMAND_TYPES if not value else self.command_types(self.device_index(value))
+        return self.json([{"type": t} for t in types])
+
+    async def commands_view(self, request: Request) -> Response:
+        """Saved commands: listed (of one device with ``deviceId``) and created."""
+        if request.method == "GET":
+            rows = list(self.saved_commands.values())
+            if value := request.query_params.get("deviceId"):
+                rows = [c for c in rows if c["deviceId"] in (0, int_param(value, "deviceId"))]
+            return self.json(rows)
+        body = await json_body(request)
+        if not isinstance(body.get("type"), str) or body["type"] not in ALL_COMMAND_TYPES:
+            raise ApiError(f"IllegalArgumentException: unknown command type {body.get('type')!r}")
+        cid = len(self.saved_commands) + 1
+        self.saved_commands[cid] = self.command_json(body, cid)
+        return self.json(self.saved_commands[cid])
+
+    @staticmethod
+    def command_json(body: dict[str, Any], cid: int = 0) -> dict[str, Any]:
+        attributes = body.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ApiError("MismatchedInputException: attributes must be an object")
+        device_id = body.get("deviceId") or 0
+        if not isinstance(device_id, int):
+            raise ApiError("MismatchedInputException: deviceId must be a number")
+        return {
+            "id": cid,
+            "attributes": attributes,
+            "deviceId": device_id,
+            "description": body.get("description"),
+            "type": body.get("type"),
+            "textChannel": bool(body.get("textChannel")),
+        }
+
+    async def command_send_view(self, request: Request) -> Response:
+        """GET: the saved commands the device's protocol takes. POST: send one (a saved one with ``id``) to the
+        device: 200 with the command when the device is online, 202 when it is queued until it connects; 400
+        for a device the user may not see, a type its protocol does not take, a custom command without data."""
+        if request.method == "GET":
+            types = self.command_types(self.device_index(request.query_params.get("deviceId")))
+            return self.json([c for c in self.saved_commands.values() if c["type"] in types])
+        body = await json_body(request)
+        if body.get("id"):
+            saved = self.saved_commands.get(body["id"]) if isinstance(body["id"], int) else None
+            if saved is None:
+                raise ApiError("SecurityException: Command access denied")
+            body = {**saved, "deviceId": body.get("deviceId") or saved["deviceId"]}
+        command = self.command_json(body)
+        device = self.device_index(command["deviceId"])
+        protocol = PROTOCOLS[device % len(PROTOCOLS)] if device is not None else "unknown"
+        if command["type"] not in self.command_types(device):
+            raise ApiError(f"RuntimeException: Command {command['type']} is not supported in protocol {protocol}")
+        if command["type"] == "custom" and not str(command["attributes"].get("data") or "").strip():
+            raise ApiError("IllegalArgumentException: a custom command needs its data attribute")
+        now = self.sync()
+        online = device is not None and self.status(device, now) == "online"
+        self.commands_received.append(
+            {
+                "deviceId": command["deviceId"],
+                "type": command["type"],
+                "attributes": command["attributes"],
+                "status": "sent" if online else "queued",
+                "time": iso_z(now),
+            }
+        )
+        return json_response(command, status=200 if online else 202)
+
     async def report_rows(self, request: Request) -> tuple[list[tuple[int, list[int]]], float]:
         now = self.sync()
         devices, t_from, t_to = self.report_window(await self.report_params(request))

@@ -1,5 +1,5 @@
 """Admin for vendor accounts (credentials write-only, kinds limited to the registry's), their sync runs, the
-links between vendor objects and fleet's, and the vendors' POI reports."""
+links between vendor objects and fleet's, the vendors' POI reports, and the log of commands sent to devices."""
 
 from typing import Any
 
@@ -13,7 +13,7 @@ from django.utils.html import escape, format_html
 
 from fleet.core.admin import OrgScopedAdmin
 from fleet.core.scoping import is_org_scoped, org_lookup
-from fleet.vendors.models import PoiReport, SyncRun, VendorAccount, VendorLink
+from fleet.vendors.models import CommandLog, PoiReport, SyncRun, VendorAccount, VendorLink
 from fleet.vendors.registry import CONNECTORS
 
 NO_CONNECTOR = "No connector for kind %(value)r: fleet can sync " + ", ".join(sorted(CONNECTORS)) + "."
@@ -164,3 +164,19 @@ class PoiReportAdmin(OrgScopedAdmin):
             from fleet.vendors.tasks import poi_report_task
 
             transaction.on_commit(lambda: poi_report_task.delay(obj.pk))
+
+
+@admin.register(CommandLog)
+class CommandLogAdmin(OrgScopedAdmin):
+    """Read only: a command is sent from its device's Commands page, and its log entry is what happened."""
+
+    list_display = ["sent_at", "device", "type", "status", "user", "response"]
+    list_filter = ["status", "type"]
+    search_fields = ["device__name", "type", "response"]
+    list_select_related = ["device", "user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CommandLog | None = None) -> bool:
+        return False

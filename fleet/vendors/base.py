@@ -5,7 +5,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException
@@ -28,6 +28,9 @@ from fleet.vendors import ratelimit
 from fleet.vendors.errors import AuthExpired, VendorError
 from fleet.vendors.http import VendorHTTP
 
+if TYPE_CHECKING:
+    import httpx
+
 Record = TypeVar("Record")
 
 # What a connector can do; the sync walks only what its connector declares.
@@ -38,6 +41,7 @@ POSITIONS, EVENTS, TRIPS, STREAM = "positions", "events", "trips", "stream"
 REPORTS = "reports"  # the vendor's own trips / stops / summary reports
 POI_REPORTS = "poi_reports"  # the vendor's POI visit reports, made asynchronously (create, poll, fetch)
 GEOFENCE_WRITE, POI_WRITE, TASK_WRITE, BEACON_WRITE = "geofence_write", "poi_write", "task_write", "beacon_write"
+COMMANDS = "commands"  # commands sent to a device (engine stop, a position request...): the types it takes, send
 
 NOT_SECRET = frozenset({"language", "dealer_id"})  # account settings kept with the credentials that need no masking
 
@@ -64,6 +68,7 @@ CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
     POI_WRITE: ("create_poi", "update_poi", "delete_poi"),
     TASK_WRITE: ("create_task", "update_task", "delete_task"),
     BEACON_WRITE: ("update_beacon",),
+    COMMANDS: ("command_types", "send_command"),
     STREAM: ("socket_url", "socket_auth", "parse_socket_message"),
 }
 
@@ -183,6 +188,20 @@ class Connector:
             self._login_if(lambda: self._auth_generation == generation)
             try:
                 return self.http.json(method, path, **kwargs)
+            except AuthExpired:
+                raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
+
+    def call_response(self, method: str, path: str, **kwargs: Any) -> "httpx.Response":
+        """``call``, returning the response (its status too) with the parsed body as ``_parsed``."""
+        generation = self._login_if(self.needs_login)
+        try:
+            return self.http.request(method, path, parse=True, **kwargs)
+        except AuthExpired:
+            if self.basic_auth:
+                raise VendorError(f"{method} {path}: credentials refused", permanent=True) from None
+            self._login_if(lambda: self._auth_generation == generation)
+            try:
+                return self.http.request(method, path, parse=True, **kwargs)
             except AuthExpired:
                 raise VendorError(f"{method} {path}: still unauthorised after logging in again") from None
 
@@ -325,6 +344,15 @@ class Connector:
 
     def update_beacon(self, record: BeaconRecord) -> None:
         raise self._cannot("update beacons")
+
+    # --- commands -----------------------------------------------------------
+    def command_types(self, device_id: str) -> list[str]:
+        """The command types the vendor's device ``device_id`` takes now."""
+        raise self._cannot("send commands")
+
+    def send_command(self, device_id: str, command_type: str, attributes: dict[str, Any]) -> tuple[bool, Any]:
+        """Send a command to the device; return (queued, the vendor's answer). A refusal raises VendorError."""
+        raise self._cannot("send commands")
 
     # --- live socket --------------------------------------------------------
     def socket_url(self) -> str:

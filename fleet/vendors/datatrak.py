@@ -10,4 +10,5 @@ from fleet.vendors.traccar import TraccarConnector
 
 class DataTrakConnector(TraccarConnector):
     kind = "datatrak"
-    capabilities = TraccarConnector.capabilities | {base.REPORTS}  # /api/reports/{trips,stops,summary}
+    # /api/reports/{trips,stops,summary} and /api/commands (Safectory's document shows no commands)
+    capabilities = TraccarConnector.capabilities | {base.REPORTS, base.COMMANDS}

@@ -9,6 +9,7 @@ class VendorError(Exception):
         self.message = message
         self.permanent = permanent
         self.status = status  # the HTTP status that said so, when one did
+        self.detail = ""  # the first line of the vendor's error body (masked, at most 200 characters), when read
 
 
 class RateLimited(VendorError):

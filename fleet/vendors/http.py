@@ -140,19 +140,20 @@ class VendorHTTP:
     def close(self) -> None:
         self.client.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, once: bool = False, **kwargs: Any) -> httpx.Response:
+        """``once``: no retry (a request the vendor may have acted on although it failed: a device command)."""
+        attempts = 1 if once else self.attempts
         retrying = Retrying(
             retry=retry_if_exception_type(RETRYABLE),
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             reraise=True,
         )
         try:
             return retrying(self._once, method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise VendorError(
-                f"{method} {path}: timed out after {self.attempts} attempts ({type(exc).__name__})"
-            ) from None
+            tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+            raise VendorError(f"{method} {path}: timed out after {tries} ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise VendorError(f"{method} {path}: connection failed ({type(exc).__name__})") from None
         except _Refused as exc:
@@ -230,7 +231,9 @@ class VendorHTTP:
         )
         if status >= 500:
             return _Transient(f"HTTP {status} from the vendor")
-        return VendorError(f"{method} {path}: HTTP {status} from the vendor", status=status)
+        error = VendorError(f"{method} {path}: HTTP {status} from the vendor", status=status)
+        error.detail = excerpt  # for a caller that shows the vendor's reason (a refused command's log)
+        return error
 
 
 def parse_json(content: bytes) -> Any:

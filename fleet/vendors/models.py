@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -135,3 +136,30 @@ class PoiReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} POI report {self.start:%Y-%m-%d}–{self.end:%Y-%m-%d}"
+
+
+class CommandLog(OrgOwned):
+    """A command a user sent to a device through its vendor account, and what the vendor answered."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "Sent"
+        QUEUED = "queued", "Queued (device offline)"
+        FAILED = "failed", "Failed"
+
+    device = models.ForeignKey("tracking.Device", on_delete=models.CASCADE, related_name="commands")
+    account = models.ForeignKey(VendorAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    type = models.CharField(max_length=64)
+    attributes = models.JSONField(default=dict, blank=True)
+    confirmed = models.BooleanField(default=False, help_text="The sender ticked the confirmation of a dangerous one.")
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=8, choices=Status)
+    response = models.TextField(blank=True, help_text="An excerpt of the vendor's answer (or its error).")
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.type} to {self.device_id} ({self.status})"

@@ -42,6 +42,8 @@ PATHS = {
     "stops": "/api/reports/stops",
     "summary": "/api/reports/summary",
     "socket": "/api/socket",
+    "command_types": "/api/commands/types",
+    "command_send": "/api/commands/send",
 }
 
 
@@ -151,6 +153,22 @@ class TraccarConnector(base.Connector):
     def link_geofence(self, device_id: str, geofence_id: str, unlink: bool = False) -> None:
         body = {"deviceId": int(device_id), "geofenceId": int(geofence_id)}
         self.call("DELETE" if unlink else "POST", PATHS["permissions"], json=body)
+
+    # --- commands ---------------------------------------------------------
+    def command_types(self, device_id: str) -> list[str]:
+        rows = self.call("GET", PATHS["command_types"], params={"deviceId": device_id})
+        if not isinstance(rows, list):
+            raise VendorError(f"command types: expected a list, got {type(rows).__name__}")
+        return [row["type"] for row in rows if isinstance(row, dict) and isinstance(row.get("type"), str)]
+
+    def send_command(self, device_id: str, command_type: str, attributes: dict[str, Any]) -> tuple[bool, Any]:
+        """POST /api/commands/send: 200 sent, 202 queued until the device connects (Traccar 4.2)."""
+        if not str(device_id).isdigit():
+            raise VendorError(f"device id {device_id!r} is not a Traccar id", permanent=True)
+        body = {"deviceId": int(device_id), "type": command_type, "attributes": attributes}
+        # Sent once: a failed send may still have reached the device, and an engine stop is not sent twice
+        response = self.call_response("POST", PATHS["command_send"], json=body, once=True)
+        return response.status_code == 202, response._parsed
 
     # --- live -------------------------------------------------------------
     def socket_url(self) -> str:

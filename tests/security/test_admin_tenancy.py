@@ -19,7 +19,7 @@ from fleet.core.admin.users import SuperuserOnly
 from fleet.core.models import Membership, Organization
 from fleet.reports.models import ReportJob, ScheduledReport
 from fleet.tracking.models import DriverAssignment, Event, GpxImport
-from fleet.vendors.models import SyncRun, VendorLink
+from fleet.vendors.models import CommandLog, SyncRun, VendorLink
 from tests.conftest import T0, make_org, make_user
 
 MISSING = 987654321
@@ -32,7 +32,7 @@ def page(response) -> str:
 
 SCOPED = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrgScopedAdmin)]
 # Written by fleet itself, added by superusers only (organisations) or on the Members page (memberships).
-NO_ADD = {ReportJob, ScheduledReport, SyncRun, Organization, Membership, GpxImport}
+NO_ADD = {ReportJob, ScheduledReport, SyncRun, Organization, Membership, GpxImport, CommandLog}
 
 
 @pytest.fixture
@@ -60,6 +60,9 @@ def jobs(world_a, world_b, user_a, user_b) -> dict:
     for world in (world_a, world_b):  # who drives: listed with the driver's and the vehicle's names
         world["driverassignment"] = DriverAssignment.objects.create(
             organization=world["organization"], device=world["device"], driver=world["driver"], start=T0
+        )
+        world["commandlog"] = CommandLog.objects.create(  # a command sent to the device, and its answer
+            organization=world["organization"], device=world["device"], type="engineStop", status="ok"
         )
     return {"a": a, "b": b}
 

@@ -426,3 +426,47 @@ def test_an_idle_socket_is_closed_after_the_idle_timeout(sim, api):
             while time.monotonic() < deadline:
                 ws.recv(timeout=5)
     assert closed.value.rcvd.code == 1001
+
+
+def test_command_types_follow_the_device_protocol(api):
+    devices = sorted(d["id"] for d in api.get("/api/devices").json())
+    types = [[t["type"] for t in api.get("/api/commands/types", params={"deviceId": d}).json()] for d in devices]
+    assert "engineStop" in types[0] and "alarmArm" in types[0]
+    assert types[1] == ["custom", "engineStop", "engineResume"]
+    assert types[2] == []  # a phone app's protocol takes no commands
+    every = {t["type"] for t in api.get("/api/commands/types").json()}
+    assert set(types[0]) | set(types[1]) <= every
+    denied = api.get("/api/commands/types", params={"deviceId": 999999})
+    assert denied.status_code == 400 and "SecurityException" in denied.text
+
+
+def test_send_command_answers_as_traccar_and_records_it(sim, api):
+    device = sorted(d["id"] for d in api.get("/api/devices").json())[0]
+    sent = api.post("/api/commands/send", json={"deviceId": device, "type": "engineStop", "attributes": {}})
+    assert sent.status_code == 200, sent.text  # online: sent at once, the command echoed
+    assert sent.json()["type"] == "engineStop" and sent.json()["deviceId"] == device
+    bad = api.post("/api/commands/send", json={"deviceId": device + 2, "type": "engineStop"})
+    assert bad.status_code == 400 and "not supported in protocol osmand" in bad.text
+    empty = api.post("/api/commands/send", json={"deviceId": device, "type": "custom", "attributes": {}})
+    assert empty.status_code == 400 and "data" in empty.text
+    saved = api.post("/api/commands", json={"type": "custom", "attributes": {"data": "getver"}}).json()
+    assert api.post("/api/commands/send", json={"id": saved["id"], "deviceId": device}).status_code == 200
+    assert [c["type"] for c in api.get("/api/commands/send", params={"deviceId": device}).json()] == ["custom"]
+    received = sim.truth()["commands"]
+    assert [(c["deviceId"], c["type"], c["status"]) for c in received] == [
+        (device, "engineStop", "sent"),
+        (device, "custom", "sent"),
+    ]
+    assert received[1]["attributes"] == {"data": "getver"}
+
+
+def test_send_command_to_a_device_not_online_is_queued(simulator):
+    sim = simulator("datatrak", devices=1, seed=3)  # clock not advanced: no fix yet, status unknown
+    client = login(sim)
+    device = client.get("/api/devices").json()[0]
+    assert device["status"] != "online"
+    answer = client.post("/api/commands/send", json={"deviceId": device["id"], "type": "positionSingle"})
+    assert answer.status_code == 202, answer.text  # Traccar: queued until the device connects
+    assert answer.json()["type"] == "positionSingle"
+    assert sim.truth()["commands"][0]["status"] == "queued"
+    client.close()
