@@ -144,6 +144,15 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
         self.other = make_device(self.org_b, "Org B van", make_account(self.org_b, "B acct"))
         send_positions(self.other, fix(self.other, 60.175, 24.945, 5, speed=10.0, ignition=True))
 
+    def drive_and_park(self) -> None:
+        """20 minutes of the van driving east, then parked for 8 minutes (one stop): a replay with a route."""
+        records = [
+            fix(self.van, 60.17, 24.90 + i * 0.002, 1800 - i * 60, speed=40.0, ignition=True, course=90.0)
+            for i in range(20)
+        ]
+        records += [fix(self.van, 60.17, 24.94, 600 - i * 60, speed=0.0, ignition=False) for i in range(9)]
+        send_positions(self.van, *records)
+
     # ---- browser ----
     def log_in(self, page: Page | None = None, username: str = "alice") -> Page:
         page = page or self.page

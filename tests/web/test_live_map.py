@@ -198,13 +198,7 @@ class ReplayTests(BrowserTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.make_world()
-        # 20 minutes of a van driving east, then parked for 8 minutes: one stop.
-        records = [
-            fix(self.van, 60.17, 24.90 + i * 0.002, 1800 - i * 60, speed=40.0, ignition=True, course=90.0)
-            for i in range(20)
-        ]
-        records += [fix(self.van, 60.17, 24.94, 600 - i * 60, speed=0.0, ignition=False) for i in range(9)]
-        send_positions(self.van, *records)
+        self.drive_and_park()
         assert Position.objects.filter(device=self.van).count() == 30
         self.log_in()
 

@@ -3,7 +3,7 @@ phone's width with its device panel below it, "Log out" is behind the Menu butto
 
 import pytest
 
-from tests.web.browser import BrowserTestCase, fix, send_positions
+from tests.web.browser import BrowserTestCase
 
 pytestmark = pytest.mark.browser
 
@@ -16,12 +16,7 @@ class SmallScreenTests(BrowserTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.make_world()
-        records = [
-            fix(self.van, 60.17, 24.90 + i * 0.002, 1800 - i * 60, speed=40.0, ignition=True, course=90.0)
-            for i in range(20)
-        ]
-        records += [fix(self.van, 60.17, 24.94, 600 - i * 60, speed=0.0, ignition=False) for i in range(9)]
-        send_positions(self.van, *records)
+        self.drive_and_park()
         self.log_in()
 
     def resize(self, viewport: dict) -> None:
