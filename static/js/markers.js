@@ -11,6 +11,39 @@ const HIT_R = 12;
 const CLUSTER_MAX_ZOOM = 14;
 const LABEL_ZOOM = 15;
 const LABEL_MAX = 400;
+const LABEL_FONT = "600 11px system-ui, sans-serif";
+const LABEL_H = 15;
+const GRID = 64; // cell of the label collision grid, CSS pixels
+
+/** Placement order of labels: the selected device, then moving ones, then the rest. */
+function labelRank(d, selected) {
+  return d.id === selected ? 0 : d.state === "moving" ? 1 : 2;
+}
+
+/** Axis-aligned boxes in a coarse grid: does a new box overlap any placed one (except its owner's own)? */
+class BoxGrid {
+  constructor() { this.cells = new Map(); }
+
+  *keys(x, y, w, h) {
+    for (let i = Math.floor(x / GRID); i <= Math.floor((x + w) / GRID); i++)
+      for (let j = Math.floor(y / GRID); j <= Math.floor((y + h) / GRID); j++) yield `${i},${j}`;
+  }
+
+  add(x, y, w, h, owner) {
+    const box = [x, y, w, h, owner];
+    for (const k of this.keys(x, y, w, h)) {
+      const list = this.cells.get(k);
+      if (list) list.push(box); else this.cells.set(k, [box]);
+    }
+  }
+
+  hits(x, y, w, h, owner) {
+    for (const k of this.keys(x, y, w, h))
+      for (const [bx, by, bw, bh, o] of this.cells.get(k) || [])
+        if (o !== owner && x < bx + bw && bx < x + w && y < by + bh && by < y + h) return true;
+    return false;
+  }
+}
 
 function mercator(lat, lon, zoom) {
   const scale = 256 * 2 ** zoom;
@@ -58,6 +91,8 @@ export const MarkerLayer = L.Layer.extend({
     this.clusterHits = []; // [x, y, cluster feature]
     this.stats = { drawn: 0, clusters: 0, total: 0, drawMs: 0, indexMs: 0 };
     this.index = null;
+    this.labels = { shown: [], hidden: [] }; // the last draw's label boxes (canvas CSS pixels) and left-out ids
+    this.widths = new Map(); // measured label widths by name
     this.indexDirty = true;
   },
 
@@ -176,6 +211,7 @@ export const MarkerLayer = L.Layer.extend({
     this.origin = map.getPixelOrigin().add(topLeft); // world pixel of the canvas' top-left corner
     this.hits = { x: [], y: [], id: [] };
     this.clusterHits = [];
+    this.labels = { shown: [], hidden: [] };
     this.stats.drawn = 0; this.stats.clusters = 0;
     if (this.clusterActive()) this.drawClusters(ctx, w, h, pad);
     else this.drawMarkers(ctx, w, h);
@@ -254,18 +290,47 @@ export const MarkerLayer = L.Layer.extend({
     this.hits.x.push(x); this.hits.y.push(y); this.hits.id.push(d.id);
   },
 
+  /** Names under the markers, placed greedily so none overlaps another label or marker: the selected device
+   * first, then moving ones, then by name; each tries below, above, right, left of its marker and is left out
+   * when all four collide (its name still shows on hover). ``this.labels`` keeps the boxes drawn (tests). */
   drawLabels(ctx, devices, ox, oy) {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    ctx.font = "600 11px system-ui, sans-serif";
-    ctx.textAlign = "center";
+    ctx.font = LABEL_FONT;
     ctx.lineWidth = 3;
     ctx.strokeStyle = "rgba(255,255,255,.9)";
     ctx.fillStyle = "#1d2330";
-    for (const d of devices) {
-      const x = d._x - ox, y = d._y - oy + 22;
-      ctx.strokeText(d.name, x, y);
-      ctx.fillText(d.name, x, y);
+    ctx.textBaseline = "middle";
+    const half = SIZE / 2 - 2;
+    const taken = new BoxGrid();
+    for (const d of devices) taken.add(d._x - ox - half, d._y - oy - half, 2 * half, 2 * half, d.id);
+    const order = devices.slice().sort((a, b) => labelRank(a, this.selected) - labelRank(b, this.selected)
+      || (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id));
+    const shown = [], hidden = [];
+    for (const d of order) {
+      const x = d._x - ox, y = d._y - oy;
+      const w = this.labelWidth(ctx, d.name) + 4, h = LABEL_H;
+      const spots = [[x - w / 2, y + half + 2], [x - w / 2, y - half - 2 - h], [x + half + 2, y - h / 2], [x - half - 2 - w, y - h / 2]];
+      const spot = spots.find(([bx, by]) => !taken.hits(bx, by, w, h, d.id));
+      if (!spot) { hidden.push(d.id); continue; }
+      const [bx, by] = spot;
+      taken.add(bx, by, w, h, null);
+      shown.push({ id: d.id, x: bx, y: by, w, h });
+      ctx.textAlign = "left";
+      ctx.strokeText(d.name, bx + 2, by + h / 2);
+      ctx.fillText(d.name, bx + 2, by + h / 2);
     }
+    ctx.textBaseline = "alphabetic";
+    this.labels = { shown, hidden };
+  },
+
+  labelWidth(ctx, name) {
+    let w = this.widths.get(name);
+    if (w === undefined) {
+      w = ctx.measureText(name).width;
+      if (this.widths.size > 5000) this.widths.clear();
+      this.widths.set(name, w);
+    }
+    return w;
   },
 
   drawClusters(ctx, w, h, pad) {
