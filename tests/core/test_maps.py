@@ -1,6 +1,10 @@
 """The offline street map on the server: the archive served by byte ranges to anyone (the public share page
 reads it too), what map pages are told about it, and the system check on a setting that names no archive."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +134,28 @@ def test_the_system_check_is_quiet_for_the_demo_archive_and_for_none(settings):
 
 def test_the_demo_archive_is_the_default(settings):
     assert Path(settings.MAP_OFFLINE["PMTILES"]) == DEMO and DEMO.exists()
+
+
+def settings_from(**env: str) -> dict:
+    """MAP_OFFLINE and the image sources of the policy as fleet/settings.py makes them from `env`."""
+    code = (
+        "import json; from fleet import settings as s; "
+        "print(json.dumps([str(s.MAP_OFFLINE['PMTILES']), s.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src']]))"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MAP_OFFLINE")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env={**base, **env}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    path, img_src = json.loads(result.stdout)
+    return {"path": path, "img-src": img_src}
+
+
+def test_the_settings_take_a_relative_archive_path_from_the_project_and_a_tile_urls_origin_into_the_policy():
+    made = settings_from(
+        MAP_OFFLINE_PMTILES="maps/region.pmtiles", MAP_OFFLINE_TILE_URL="https://t.example.org/{z}/{x}/{y}.png"
+    )
+    assert made["path"] == str(settings.BASE_DIR / "maps/region.pmtiles")
+    assert "https://t.example.org" in made["img-src"]
+    assert settings_from(MAP_OFFLINE_PMTILES="")["path"] == "None"  # empty: no offline map
+    assert settings_from(MAP_OFFLINE_PMTILES="/srv/maps/region.pmtiles")["path"] == "/srv/maps/region.pmtiles"
