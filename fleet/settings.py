@@ -370,6 +370,15 @@ LEAFLET_CONFIG = {
     ],
     "RESET_VIEW": False,
 }
+# The offline street map every map falls back to when MAP_TILE_URL does not answer: a PMTiles archive served by
+# fleet itself (default: the demo's streets of central Helsinki; empty: none), or instead a self-hosted
+# {z}/{x}/{y} raster tile URL. A relative path is taken from the project's directory.
+_offline_pmtiles = env.str("MAP_OFFLINE_PMTILES", default="fleet/simulators/data/helsinki_basemap.pmtiles")
+MAP_OFFLINE = {
+    "PMTILES": BASE_DIR / _offline_pmtiles if _offline_pmtiles else None,
+    "TILE_URL": env.str("MAP_OFFLINE_TILE_URL", default=""),
+    "ATTRIBUTION": env.str("MAP_OFFLINE_ATTRIBUTION", default="&copy; OpenStreetMap contributors"),
+}
 
 
 def _tile_origin(url: str) -> str | None:
@@ -390,7 +399,12 @@ CONTENT_SECURITY_POLICY = {
         "script-src": [SELF, NONCE],
         "style-src": [SELF],
         # data: for Leaflet's blank tile (a 1x1 GIF it puts in place of a tile that failed or left the view)
-        "img-src": [SELF, "data:", *filter(None, (_tile_origin(url) for _, url, _ in LEAFLET_CONFIG["TILES"]))],
+        "img-src": [
+            SELF,
+            "data:",
+            *filter(None, (_tile_origin(url) for _, url, _ in LEAFLET_CONFIG["TILES"])),
+            *filter(None, [_tile_origin(MAP_OFFLINE["TILE_URL"])]),
+        ],
         "connect-src": [SELF],
         "font-src": [SELF],
         "object-src": [NONE],

@@ -1,5 +1,5 @@
-"""System checks of the deployment's own configuration: the encryption keys (``manage.py check``) and the
-static files' manifest (``manage.py check --deploy``)."""
+"""System checks of the deployment's own configuration: the encryption keys and the offline street map
+(``manage.py check``) and the static files' manifest (``manage.py check --deploy``)."""
 
 import json
 from typing import Any
@@ -11,6 +11,8 @@ from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core import checks
 from django.utils.module_loading import import_string
+
+from fleet.core.maps import read_archive
 
 NEW_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 
@@ -27,6 +29,21 @@ def encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
             message = f"FIELD_ENCRYPTION_KEY: key {n} of {len(keys)} is not a Fernet key (32 url-safe base64 bytes)."
             errors.append(checks.Error(message, hint=f"Generate one with: {NEW_KEY}", id="fleet.E001"))
     return errors
+
+
+@checks.register()
+def offline_map(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A MAP_OFFLINE_PMTILES that cannot be served leaves the maps blank when the tile server is down."""
+    path = settings.MAP_OFFLINE["PMTILES"]
+    if settings.MAP_OFFLINE["TILE_URL"]:
+        return []
+    try:
+        read_archive(path)
+    except ValueError as exc:
+        message = f"MAP_OFFLINE_PMTILES ({path}) {exc}: the maps have no offline street map."
+        hint = "Point it at a PMTiles archive (README, Offline street map), or set it empty to go without."
+        return [checks.Warning(message, hint=hint, id="fleet.W003")]
+    return []
 
 
 @checks.register(checks.Tags.staticfiles, deploy=True)

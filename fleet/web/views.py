@@ -23,7 +23,8 @@ from fleet.web import geojson, track
 
 # The live map's ES modules, preloaded in parallel instead of discovered import by import.
 MAP_MODULES = [
-    f"js/{name}.js" for name in ("map", "format", "live", "markers", "overlays", "panel", "store", "feed", "view")
+    f"js/{name}.js"
+    for name in ("map", "basemap", "format", "live", "markers", "overlays", "panel", "store", "feed", "view")
 ]
 
 

@@ -3,7 +3,8 @@
 // Order references, titles and vehicle names are user and vendor strings: popups and tooltips get DOM nodes
 // holding them as text (Leaflet parses a string content as HTML).
 
-import { el, tileLayers, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { el } from "./format.js";
 
 const L = window.L;
 const HIGHLIGHT_ZOOM = 15;
@@ -20,8 +21,7 @@ export class DispatchMap {
     this.page = page;
     this.onSelect = onSelect;
     this.map = L.map(element).setView(page.center, page.zoom);
-    const base = Object.values(tileLayers(page, L))[0];
-    if (base) { base.addTo(this.map); watchTiles(base, document.getElementById("tile-note")); }
+    addBaseLayers(this.map, page, document.getElementById("tile-note"));
     this.tasks = L.featureGroup().addTo(this.map);
     this.vehicles = L.featureGroup().addTo(this.map);
     this.destinations = new Map(); // task id -> { task, area, dot }

@@ -69,23 +69,3 @@ export function readJSON(id) {
 export function urlFor(pattern, pk) {
   return pattern.replace("/0/", `/${pk}/`);
 }
-
-export function tileLayers(page, L) {
-  const layers = {};
-  for (const t of page.tiles) {
-    const { name, url, ...options } = t;
-    layers[name] = L.tileLayer(url, options);
-  }
-  return layers;
-}
-
-/** Show `note` once the first tiles fail (no network, tile server down); the map keeps working. */
-export function watchTiles(layer, note) {
-  if (!note) return;
-  let failed = 0;
-  layer.on("tileerror", () => {
-    failed += 1;
-    if (failed >= 2) note.hidden = false;
-  });
-  layer.on("tileload", () => { failed = 0; note.hidden = true; });
-}

@@ -1,7 +1,8 @@
 // The live map page: wires the socket, the device store, the canvas markers, the panel and the overlays.
 // Every socket frame that changes devices is applied inside one requestAnimationFrame.
 
-import { readJSON, tileLayers, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { readJSON } from "./format.js";
 import { LiveSocket, showStatus } from "./live.js";
 import { MarkerLayer } from "./markers.js";
 import { Overlays } from "./overlays.js";
@@ -21,9 +22,7 @@ const stats = { bootAt: performance.now(), frames: 0, applyMs: 0, maxApplyMs: 0,
 
 const map = L.map("map", { preferCanvas: true, zoomControl: false }).setView(page.center, page.zoom);
 L.control.zoom({ position: "topright" }).addTo(map);
-const bases = tileLayers(page, L);
-const firstBase = Object.values(bases)[0];
-if (firstBase) { firstBase.addTo(map); watchTiles(firstBase, document.getElementById("tile-note")); }
+const bases = addBaseLayers(map, page, document.getElementById("tile-note"));
 
 const markers = new MarkerLayer(store, filter);
 markers.clustering = localStorage.getItem("fleet.cluster") !== "off";

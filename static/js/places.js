@@ -2,7 +2,8 @@
 // edited with Leaflet-Geoman (the edit page), kept in step with the form's shape, radius, width and colour
 // fields. Names reach the map as text (tooltips get DOM nodes).
 
-import { el, readJSON, tileLayers, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { el, readJSON } from "./format.js";
 import { CorridorWidths, shapeLayer } from "./shapes.js";
 
 const L = window.L;
@@ -11,9 +12,7 @@ const form = document.getElementById("place-form");
 const field = (name) => (form ? form.querySelector(`[name=${name}]`) : null);
 
 const map = L.map("places-map").setView(page.center, page.zoom);
-const bases = tileLayers(page, L);
-const base = Object.values(bases)[0];
-if (base) { base.addTo(map); watchTiles(base, document.getElementById("tile-note")); }
+addBaseLayers(map, page, document.getElementById("tile-note"));
 const corridors = new CorridorWidths(map);
 const shapes = L.featureGroup().addTo(map);
 

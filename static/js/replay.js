@@ -1,6 +1,7 @@
 // The replay page: a device's route for a range, coloured by speed, with stops, a player and a linked table.
 
-import { course, duration, el, readJSON, speed, tileLayers, time, urlFor, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { course, duration, el, readJSON, speed, time, urlFor } from "./format.js";
 
 const L = window.L;
 const page = readJSON("replay-page");
@@ -9,9 +10,7 @@ const unit = page.org.speed_unit;
 const BANDS = [[10, "#3b82f6"], [30, "#12a150"], [60, "#eab308"], [90, "#f97316"], [Infinity, "#dc2626"]]; // km/h
 
 const map = L.map("map", { preferCanvas: true }).setView(page.center, page.zoom);
-const bases = tileLayers(page, L);
-const base = Object.values(bases)[0];
-if (base) { base.addTo(map); watchTiles(base, document.getElementById("tile-note")); }
+const bases = addBaseLayers(map, page, document.getElementById("tile-note"));
 const routeLayer = L.layerGroup().addTo(map);
 const stopLayer = L.layerGroup().addTo(map);
 L.control.layers(bases, { Route: routeLayer, Stops: stopLayer }).addTo(map);

@@ -2,16 +2,15 @@
 // Device names and labels are vendor strings: tooltips and popups get DOM nodes holding them as text
 // (Leaflet parses a string content as HTML).
 
-import { el, readJSON, tileLayers, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { el, readJSON } from "./format.js";
 
 const L = window.L;
 const page = readJSON("report-map-data");
 const COLORS = ["#1f6feb", "#12a150", "#dc2626", "#9333ea", "#f97316", "#0891b2", "#ca8a04", "#db2777"];
 
 const map = L.map("report-map", { preferCanvas: true }).setView(page.center, page.zoom);
-const bases = tileLayers(page, L);
-const base = Object.values(bases)[0];
-if (base) { base.addTo(map); watchTiles(base, document.getElementById("report-tile-note")); }
+addBaseLayers(map, page, document.getElementById("report-tile-note"));
 
 const lines = L.featureGroup().addTo(map);
 page.tracks.forEach((track, i) => {

@@ -1,15 +1,14 @@
 // A shared live location: one vehicle on a minimal public map, its latest fix asked every 10 s until the link
 // expires or is revoked (410: the marker goes, the page says so). Everything shown is set as text.
 
-import { readJSON, speed, tileLayers, time, watchTiles } from "./format.js";
+import { addBaseLayers } from "./basemap.js";
+import { readJSON, speed, time } from "./format.js";
 
 const L = window.L;
 const page = readJSON("share-page");
 const status = document.getElementById("share-status");
 const map = L.map("map").setView(page.center, page.zoom);
-const bases = tileLayers(page, L);
-const base = Object.values(bases)[0];
-if (base) { base.addTo(map); watchTiles(base, null); }
+addBaseLayers(map, page);
 let marker = null;
 let timer = null;
 const EVERY_MS = 10_000;
@@ -54,4 +53,4 @@ async function poll() {
 
 poll();
 timer = setInterval(poll, EVERY_MS);
-window.fleetShare = { poll, markers: () => (marker ? 1 : 0) };
+window.fleetShare = { map, poll, markers: () => (marker ? 1 : 0) };
