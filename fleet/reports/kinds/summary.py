@@ -5,6 +5,7 @@ the range."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from itertools import pairwise
 
 from fleet.reports.cache import detect_range_cached
@@ -134,4 +135,4 @@ def _carry_over(before: WindowResult, now: WindowResult) -> None:
 
 def _order(key: tuple) -> tuple:
     name, pk, day = key
-    return (name == UNASSIGNED and pk is None, name.casefold(), pk or 0, day or 0)
+    return (name == UNASSIGNED and pk is None, name.casefold(), pk or 0, day or date.min)
