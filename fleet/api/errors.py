@@ -15,6 +15,7 @@ CODES = {
     409: "conflict",
     415: "unsupported_media_type",
     429: "throttled",
+    502: "vendor_error",
 }
 
 
@@ -22,6 +23,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class VendorFailed(exceptions.APIException):
+    """The vendor behind the request refused it or could not be reached (its message says which)."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The vendor did not answer."
+    default_code = "vendor_error"
 
 
 def _flatten(detail) -> str:

@@ -94,6 +94,7 @@ PARAMETERS = [
     OpenApiParameter("geofence", int, description="events, visits: one geofence."),
     OpenApiParameter("poi", int, description="visits: one POI."),
     OpenApiParameter("split", str, description="summary: range (one row a device) or day."),
+    OpenApiParameter("by", str, description="summary: vehicle (one row a device) or driver (one row a driver)."),
 ]
 
 

@@ -61,14 +61,16 @@ ERRORS = {
     "401": "No token, or a token that is not valid.",
     "403": "Not allowed: a read-only token writing, or a role that may not.",
     "404": "No such object among the caller's organisations.",
-    "409": "A move the task's state machine does not allow (the reason in message).",
+    "409": "A move the task's state machine does not allow, or commands to a device whose vendor takes none "
+    "(the reason in message).",
     "429": "Over the token's rate: see Retry-After.",
+    "502": "The vendor refused the command or could not be reached (its answer in message).",
 }
 
 
 def add_error_responses(result, generator, request, public):
     """Every operation's error answers in the one error body: 400, 401, 403 and 429 everywhere, 404 where the
-    path names an object, 409 for the task moves."""
+    path names an object, 409 for the task moves; 404 (the device), 409 and 502 (the vendor) for commands."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, operations in result.get("paths", {}).items():
@@ -78,6 +80,8 @@ def add_error_responses(result, generator, request, public):
                 codes.append("404")
             if path.endswith(("/transition/", "/assign/")):
                 codes.append("409")
+            if path.endswith("/commands/types/") or (path.endswith("/commands/") and "post" in operations):
+                codes += ["404", "409", "502"]
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(code, {"description": ERRORS[code], "content": body})

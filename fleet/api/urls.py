@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from fleet.api import docs, reports, views, webhooks
+from fleet.api import commands, docs, reports, views, webhooks
 
 router = DefaultRouter()
 router.register("devices", views.DeviceViewSet, basename="device")
@@ -16,6 +16,7 @@ router.register("drivers", views.DriverViewSet, basename="driver")
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("sync-runs", views.SyncRunViewSet, basename="syncrun")
 router.register("notification-rules", views.RuleViewSet, basename="rule")
+router.register("commands", commands.CommandViewSet, basename="command")
 router.register("reports", reports.ReportViewSet, basename="report")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 

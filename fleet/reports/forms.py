@@ -23,8 +23,15 @@ from fleet.tracking.models import Device, DeviceGroup
 MAX_DAYS = 92
 EARLIEST = date(2000, 1, 1)  # no positions before 2000 (ingest rejects them)
 SPLITS = [("range", "Whole range"), ("day", "Per day")]
+GROUPINGS = [("vehicle", "Vehicle"), ("driver", "Driver")]
 # Fields only some report kinds use; the rest of the form is common to every kind.
-KIND_FIELDS = {"type": {"events"}, "geofence": {"events", "visits"}, "poi": {"visits"}, "split": {"summary"}}
+KIND_FIELDS = {
+    "type": {"events"},
+    "geofence": {"events", "visits"},
+    "poi": {"visits"},
+    "split": {"summary"},
+    "by": {"summary"},
+}
 # Traccar's event types and fleet's own, offered in plain words (any other type may still be asked for by name).
 EVENT_TYPES = sorted(
     {
@@ -56,7 +63,7 @@ class ReportForm(forms.Form):
 
     ``cleaned_data``: ``organization``, ``devices`` (list of Device, by name), ``start`` / ``end`` (aware UTC,
     [start, end)), ``scope`` (a label such as "Van 1" or "All devices"), and the options ``type``,
-    ``geofence``, ``poi``, ``split`` where the kind has them.
+    ``geofence``, ``poi``, ``split``, ``by`` where the kind has them.
     """
 
     organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False, empty_label=None)
@@ -73,6 +80,7 @@ class ReportForm(forms.Form):
     geofence = forms.ModelChoiceField(queryset=Geofence.objects.none(), required=False, empty_label="Any geofence")
     poi = forms.ModelChoiceField(queryset=POI.objects.none(), required=False, empty_label="Any POI", label="POI")
     split = forms.ChoiceField(choices=SPLITS, required=False, initial="range", label="Rows")
+    by = forms.ChoiceField(choices=GROUPINGS, required=False, initial="vehicle", label="Group by")
 
     def __init__(self, data=None, *, user, kind: str | None = None, now: datetime | None = None, **kwargs) -> None:
         super().__init__(data, **kwargs)
@@ -105,6 +113,9 @@ class ReportForm(forms.Form):
 
     def clean_split(self) -> str:
         return self.cleaned_data.get("split") or "range"
+
+    def clean_by(self) -> str:
+        return self.cleaned_data.get("by") or "vehicle"
 
     def clean_type(self) -> str:
         return (self.cleaned_data.get("type") or "").strip()

@@ -31,12 +31,44 @@ DRIVERS = ["Aino Virtanen", "Mikko Korhonen", "Liisa Nieminen", "Janne Mäkinen"
 # support); device d speaks PROTOCOLS[d % 3]. osmand (a phone app) takes no commands.
 PROTOCOLS = ["teltonika", "gt06", "osmand"]
 COMMAND_TYPES = {
-    "teltonika": ["custom", "positionSingle", "engineStop", "engineResume", "alarmArm", "alarmDisarm", "rebootDevice"],
-    "gt06": ["custom", "engineStop", "engineResume"],
+    "teltonika": [
+        "custom",
+        "positionSingle",
+        "engineStop",
+        "engineResume",
+        "alarmArm",
+        "alarmDisarm",
+        "rebootDevice",
+        "outputControl",
+        "setOdometer",
+    ],
+    "gt06": ["custom", "engineStop", "engineResume", "positionPeriodic", "message"],
     "osmand": [],
 }
-ALL_COMMAND_TYPES = sorted({t for types in COMMAND_TYPES.values() for t in types} | {"positionPeriodic"})
+ALL_COMMAND_TYPES = sorted({t for types in COMMAND_TYPES.values() for t in types} | {"positionStop"})
+# The attributes a protocol's encoder reads for a type: a number the server reads as an int (a text that is no
+# number fails as Traccar's NumberFormatException does), or a text it writes into the command (missing: refused).
+COMMAND_ATTRIBUTES = {
+    "custom": {"data": str},
+    "positionPeriodic": {"frequency": int},
+    "outputControl": {"index": int, "data": str},
+    "setOdometer": {"data": str},
+    "message": {"message": str},
+}
 _WKT = re.compile(r"^\s*(CIRCLE|POLYGON|LINESTRING)\s*\(+([^()]*)\)+\s*$", re.IGNORECASE)
+
+
+def check_attributes(command_type: str, attributes: dict[str, Any]) -> None:
+    """Refuse (400) a command whose encoder would fail on its attributes: a text missing or blank, a number
+    that is no whole number of Java's int range."""
+    for key, kind in COMMAND_ATTRIBUTES.get(command_type, {}).items():
+        value = attributes.get(key)
+        if kind is str and not str(value or "").strip():
+            raise ApiError(f"IllegalArgumentException: a {command_type} command needs its {key} attribute")
+        if kind is int:
+            text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else str(value)
+            if not re.fullmatch(r"-?[0-9]{1,10}", text) or not -(2**31) <= int(text) < 2**31:
+                raise ApiError(f'NumberFormatException: For input string: "{text}"')
 
 
 # --- lat-first WKT, as Traccar stores geofence areas ------------------------------------------------
@@ -420,8 +452,7 @@ class DatatrakSim(TraccarSim):
         protocol = PROTOCOLS[device % len(PROTOCOLS)] if device is not None else "unknown"
         if command["type"] not in self.command_types(device):
             raise ApiError(f"RuntimeException: Command {command['type']} is not supported in protocol {protocol}")
-        if command["type"] == "custom" and not str(command["attributes"].get("data") or "").strip():
-            raise ApiError("IllegalArgumentException: a custom command needs its data attribute")
+        check_attributes(command["type"], command["attributes"])
         now = self.sync()
         online = device is not None and self.status(device, now) == "online"
         self.commands_received.append(

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -46,11 +47,29 @@ class Timeline:
             return self.assignments[k].driver
         return self.fixed
 
+    def segments(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime, Driver | None]]:
+        """[start, end) cut where the driver changes: consecutive (from, to, driver at that time) spans, the
+        driver None where nobody drove."""
+        inner = {t for a in self.assignments for t in (a.start, a.end) if t is not None and start < t < end}
+        cuts = [start, *sorted(inner), end]
+        spans: list[tuple[datetime, datetime, Driver | None]] = []
+        for a, b in pairwise(cuts):
+            driver = self.at(a)
+            if spans and _same(spans[-1][2], driver):
+                spans[-1] = (spans[-1][0], b, driver)
+            elif a < b:
+                spans.append((a, b, driver))
+        return spans
+
     def _assigned(self, when: datetime) -> Driver | None:
         k = bisect_right(self._starts, when) - 1
         if k >= 0 and ((a := self.assignments[k]).end is None or when < a.end):
             return a.driver
         return None
+
+
+def _same(x: Driver | None, y: Driver | None) -> bool:
+    return (x.pk if x else None) == (y.pk if y else None)
 
 
 def timelines(

@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
@@ -24,7 +23,6 @@ from fleet.reports.kinds import KINDS
 from fleet.tracking import drivers, state, store
 from fleet.tracking.models import Device, DeviceGroup
 from fleet.vendors import commands
-from fleet.vendors.errors import VendorError
 from fleet.vendors.registry import KIND_CHOICES
 
 PER_PAGE = 50
@@ -196,82 +194,3 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "recent_commands": device.commands.select_related("user")[:5],
     }
     return render(request, "web/device_detail.html", context)
-
-
-class CommandForm(forms.Form):
-    """A command of one of the types the device takes; a dangerous one needs ``confirm`` ticked."""
-
-    type = forms.ChoiceField(
-        label="Command",
-        error_messages={"invalid_choice": "This device does not take “%(value)s” commands: pick one of the list."},
-    )
-    data = forms.CharField(
-        required=False, max_length=500, label="Text", help_text="For a custom command: the text the device reads."
-    )
-    confirm = forms.BooleanField(
-        required=False, label="I understand this acts on the vehicle (engine, alarm, device) and may be unsafe"
-    )
-
-    def __init__(self, *args, types: list[str], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [(t, commands.label(t)) for t in types]
-
-    def clean(self) -> dict:
-        data = super().clean()
-        kind = data.get("type")
-        if kind == "custom" and not data.get("data", "").strip():
-            self.add_error("data", "A custom command needs its text.")
-        if kind in commands.DANGEROUS and not data.get("confirm"):
-            self.add_error("confirm", f"“{commands.label(kind)}” acts on the vehicle: tick to confirm you mean it.")
-        return data
-
-    def attributes(self) -> dict:
-        return {"data": self.cleaned_data["data"]} if self.cleaned_data["type"] == "custom" else {}
-
-
-@login_required
-def device_commands(request: HttpRequest, pk: int) -> HttpResponse:
-    """The device's command log and, for dispatchers and admins where its vendor takes commands, a form to
-    send one of the types the device reports."""
-    devices = Device.objects.select_related("account", "organization")
-    device = get_for_user(devices, request.user, pk=pk)
-    may_send = device.organization_id in org_ids_where(request.user, EDITORS)
-    if request.method == "POST" and not may_send:
-        raise PermissionDenied("Only dispatchers and admins send commands.")
-    if request.method not in ("GET", "POST"):
-        return HttpResponseNotAllowed(["GET", "POST"])
-    supported = commands.supported(device)
-    form, problem, status = None, "", 200
-    if supported and may_send:
-        try:
-            types = commands.types(device)
-        except VendorError as exc:
-            types, problem = [], f"The vendor did not say which commands this device takes: {exc.message}."
-        if types:
-            form = CommandForm(request.POST if request.method == "POST" else None, types=types)
-        elif not problem:
-            problem = "The vendor reports no commands this device takes."
-    if request.method == "POST":
-        if form is None:
-            messages.error(request, problem or "Commands cannot be sent to this device.")
-            status = 400
-        elif form.is_valid():
-            log = commands.send(
-                device, request.user, form.cleaned_data["type"], form.attributes(), form.cleaned_data["confirm"]
-            )
-            outcome = {"ok": messages.success, "queued": messages.info, "failed": messages.error}[log.status]
-            outcome(request, f"{commands.label(log.type)}: {log.get_status_display()}. {log.response}")
-            return redirect("device-commands", pk=device.pk)
-        else:
-            status = 400
-    context = {
-        "device": device,
-        "zone": device.organization.timezone,
-        "supported": supported,
-        "may_send": may_send,
-        "form": form,
-        "problem": problem,
-        "log": device.commands.select_related("user")[:50],
-        "labels": commands.LABELS,
-    }
-    return render(request, "web/device_commands.html", context, status=status)

@@ -22,6 +22,9 @@ EXAMPLES = 8
 # An id the schema allows (any integer) may name no object of the caller's organisations: a 400 or 404 then is
 # right, not a refusal of valid data.
 NOT_CHECKED = [checks.positive_data_acceptance]
+# Listing a device's command types asks its vendor, and the world's vendor account points at no server: the
+# documented 502 (the vendor could not be reached) is the right answer there, not a server error of fleet's.
+ASKS_THE_VENDOR = {"GET /api/v1/commands/types/": [checks.not_a_server_error]}
 
 
 @pytest.fixture
@@ -56,11 +59,13 @@ def test_get_endpoints_answer_as_documented(live_schema, token):
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case):
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=NOT_CHECKED)
+            excluded = NOT_CHECKED + ASKS_THE_VENDOR.get(case.operation.label, [])
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
 
         try:
             check()
         except (Exception, BaseExceptionGroup) as exc:  # every operation's failure, not only the first
             failures[operation.label] = str(exc)[:3000]
     assert len(checked) >= 25 and "GET /api/v1/webhooks/{id}/deliveries/" in checked
+    assert set(ASKS_THE_VENDOR) <= set(checked)
     assert not failures, "\n\n".join(f"{label}: {text}" for label, text in failures.items())

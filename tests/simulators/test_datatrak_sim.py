@@ -432,7 +432,7 @@ def test_command_types_follow_the_device_protocol(api):
     devices = sorted(d["id"] for d in api.get("/api/devices").json())
     types = [[t["type"] for t in api.get("/api/commands/types", params={"deviceId": d}).json()] for d in devices]
     assert "engineStop" in types[0] and "alarmArm" in types[0]
-    assert types[1] == ["custom", "engineStop", "engineResume"]
+    assert types[1] == ["custom", "engineStop", "engineResume", "positionPeriodic", "message"]
     assert types[2] == []  # a phone app's protocol takes no commands
     every = {t["type"] for t in api.get("/api/commands/types").json()}
     assert set(types[0]) | set(types[1]) <= every

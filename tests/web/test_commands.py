@@ -5,6 +5,7 @@ from unittest.mock import ANY
 
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from fleet.core.models import Membership
@@ -57,6 +58,8 @@ def test_the_page_offers_the_types_the_device_reports(dispatcher, client, van):
         "alarmArm",
         "alarmDisarm",
         "rebootDevice",
+        "outputControl",
+        "setOdometer",
     ]
     detail = client.get(reverse("device-detail", args=[van.pk])).content.decode()
     assert url(van) in detail and "Send a command" in detail
@@ -169,3 +172,77 @@ def test_a_device_without_fixes_gets_the_command_queued(dispatcher, client, simu
     assert CommandLog.objects.get().status == "queued"
     assert sim.truth()["commands"][0]["status"] == "queued"
     assert "Queued" in client.get(url(device)).content.decode()
+
+
+# ---- attributes: the fields of the chosen type, checked here and by the vendor ----
+
+
+def test_the_form_has_a_field_for_each_attribute_of_the_types_offered(dispatcher, client, van):
+    form = client.get(url(van)).context["form"]
+    assert dict(form.types_of) == {"data": ["custom", "outputControl", "setOdometer"], "index": ["outputControl"]}
+    html = client.get(url(van)).content.decode()
+    assert 'data-types="custom outputControl setOdometer"' in html and 'data-types="outputControl"' in html
+    assert 'name="index"' in html and 'min="0"' in html and 'name="frequency"' not in html
+
+
+def test_output_control_sends_its_index_as_a_number_and_its_value(dispatcher, client, van, sim):
+    sent = client.post(url(van), {"type": "outputControl", "index": " 2 ", "data": "1", "confirm": "on"})
+    assert sent.status_code == 302
+    log = CommandLog.objects.get()
+    assert (log.type, log.attributes, log.status) == ("outputControl", {"index": 2, "data": "1"}, "ok")
+    assert [(c["type"], c["attributes"]) for c in sim.truth()["commands"]] == [
+        ("outputControl", {"index": 2, "data": "1"})
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"index": "abc", "data": "1"}, "Output: give a whole number from 0 to 2147483647."),
+        ({"index": "-1", "data": "1"}, "Output: give a whole number from 0 to 2147483647."),
+        ({"index": "1", "data": " "}, "“Output control” needs its value."),
+        ({"index": "1", "data": "x" * 501}, "Value: at most 500 characters (this has 501)."),
+    ],
+)
+def test_a_bad_attribute_is_named_and_nothing_is_sent(dispatcher, client, van, sim, fields, message):
+    response = client.post(url(van), {"type": "outputControl", "confirm": "on", **fields})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not CommandLog.objects.exists() and sim.truth()["commands"] == []
+
+
+def test_another_types_fields_are_not_sent(dispatcher, client, van, sim):
+    assert client.post(url(van), {"type": "positionSingle", "data": "left over", "index": "x"}).status_code == 302
+    assert CommandLog.objects.get().attributes == {} and sim.truth()["commands"][0]["attributes"] == {}
+
+
+def test_report_periodically_takes_a_frequency_in_seconds_up_to_a_day(dispatcher, client, sim, org_a, van):
+    truck = make_device(org_a, "Truck", van.account, vendor_id=str(sim_device_ids(sim)[1]))  # gt06
+    too_long = client.post(url(truck), {"type": "positionPeriodic", "frequency": "86401"})
+    assert too_long.status_code == 400
+    assert "Every (seconds): give a whole number from 0 to 86400." in too_long.content.decode()
+    assert client.post(url(truck), {"type": "positionPeriodic", "frequency": "60"}).status_code == 302
+    assert sim.truth()["commands"][0]["attributes"] == {"frequency": 60}
+    assert client.post(url(truck), {"type": "message", "message": "Back to base"}).status_code == 302
+    assert sim.truth()["commands"][1]["attributes"] == {"message": "Back to base"}
+
+
+def test_the_vendor_refuses_attributes_its_encoder_cannot_read(dispatcher, van, sim):
+    """What fleet would refuse, sent past its checks: the simulator answers as Traccar's encoders fail."""
+    log = commands.send(van, dispatcher, "outputControl", {"index": "two", "data": "1"}, True)
+    assert log.status == "failed" and 'NumberFormatException: For input string: "two"' in log.response
+    log = commands.send(van, dispatcher, "setOdometer", {}, True)
+    assert log.status == "failed" and "needs its data attribute" in log.response
+    assert sim.truth()["commands"] == []
+
+
+def test_clean_attributes_refuses_attributes_a_type_does_not_take():
+    with pytest.raises(ValidationError) as refused:
+        commands.clean_attributes("engineStop", {"data": "x"})
+    assert refused.value.message_dict == {"data": ["“Engine stop” takes no attribute “data”."]}
+    assert commands.clean_attributes("alarmSos", {"enable": "on"}) == {"enable": True}
+    assert commands.clean_attributes("alarmSos", {}) == {"enable": False}
+    assert commands.clean_attributes("setConnection", {"server": " gps.example ", "port": 5027}) == {
+        "server": "gps.example",
+        "port": 5027,
+    }

@@ -52,3 +52,23 @@ class CommandsPageTests(BrowserTestCase):
         ]
         page.goto(f"{self.live_server_url}/devices/{self.device.pk}/")
         assert "engineStop by alice: Sent" in page.inner_text(".recent-commands")
+
+    def test_the_form_shows_the_chosen_types_attributes_and_sends_them(self):
+        page = self.log_in()
+        page.goto(f"{self.live_server_url}/devices/{self.device.pk}/commands/")
+        page.wait_for_selector("#command-form")
+        page.select_option("#id_type", "positionSingle")
+        assert not page.is_visible("#id_index") and not page.is_visible("#id_data")
+        assert not page.is_visible("#id_confirm")  # a request for a position needs no confirmation
+        page.select_option("#id_type", "custom")
+        assert page.is_visible("#id_data") and not page.is_visible("#id_index") and page.is_visible("#id_confirm")
+        page.select_option("#id_type", "outputControl")
+        assert page.is_visible("#id_index") and page.is_visible("#id_data")
+        page.fill("#id_index", "3")
+        page.fill("#id_data", "1")
+        page.check("#id_confirm")
+        page.click("#command-form button[type=submit]")
+        page.wait_for_function("() => document.querySelector('#command-log tbody tr.command-ok') !== null")
+        assert "index=3" in page.inner_text("#command-log tbody tr.command-ok")
+        assert [c["attributes"] for c in self.sim.truth()["commands"]] == [{"index": 3, "data": "1"}]
+        assert CommandLog.objects.get().attributes == {"index": 3, "data": "1"}

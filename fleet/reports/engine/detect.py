@@ -484,9 +484,9 @@ def join_windows(results: Iterable[WindowResult]) -> WindowResult:
     rows: list[SummaryRow] = []
     gaps: list[NoData] = []
     for win_trips, win_stops, win_rows, win_gaps in results:
-        if _continues(trips, win_trips):
+        if continues(trips, win_trips):
             win_rows[0].trips -= 1
-        if _continues(stops, win_stops):
+        if continues(stops, win_stops):
             win_rows[0].stops -= 1
         rows.extend(win_rows)
         trips.extend(win_trips)
@@ -495,7 +495,9 @@ def join_windows(results: Iterable[WindowResult]) -> WindowResult:
     return WindowResult(stitch(trips), stitch(stops), rows, stitch(gaps))
 
 
-def _continues(before: list, now: list) -> bool:
+def continues(before: list, now: list) -> bool:
+    """Whether the first trip (stop) of ``now`` goes on from the last of ``before``: cut at the edge between
+    two consecutive windows."""
     return bool(
         before and now and before[-1].clipped_end and now[0].clipped_start and before[-1].end_time == now[0].start_time
     )
