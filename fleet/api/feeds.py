@@ -45,6 +45,9 @@ def schema(name: str, serializer_class):
     )
 
 
+MAX_CURSOR = 2**63 - 1  # ids are 64-bit: a larger cursor is no cursor of ours (and overflows PostgreSQL's bigint)
+
+
 def bounds(request) -> tuple[int, int]:
     """The cursor and the page size of the request."""
     try:
@@ -52,8 +55,8 @@ def bounds(request) -> tuple[int, int]:
         limit = min(int(request.query_params.get("limit", PAGE)), MAX)
     except ValueError:
         raise ValidationError({"after": "The cursor and the limit are whole numbers."}) from None
-    if limit < 1 or after < 0:
-        raise ValidationError({"limit": "The limit is at least 1 and the cursor at least 0."})
+    if limit < 1 or not 0 <= after <= MAX_CURSOR:
+        raise ValidationError({"limit": f"The limit is at least 1 and the cursor from 0 to {MAX_CURSOR}."})
     return after, limit
 
 

@@ -168,6 +168,15 @@ def test_the_feed_holds_back_what_was_stored_a_moment_ago(alice, org_a):
     assert page == {"results": [], "next": 0, "more": False}  # not yet settled: asked again, it comes
 
 
+@pytest.mark.parametrize("feed", ["positions", "events"])
+@pytest.mark.parametrize("after", ["-1", str(2**63), "1582303061486498742272", "x"])
+def test_a_cursor_that_is_no_cursor_of_ours_is_a_400_naming_it(alice, feed, after):
+    client, _ = api(alice)
+    answer = client.get(f"/api/v1/{feed}/feed/?after={after}")
+    assert answer.status_code == 400, answer.content
+    assert "cursor" in answer.content.decode()
+
+
 def test_a_token_over_its_rate_is_429_with_retry_after(alice, settings):
     from rest_framework.settings import api_settings
 
