@@ -2,14 +2,18 @@
 Live push). Consumers in this app coalesce and forward to browsers."""
 
 import asyncio
+import logging
 import os
 import threading
 import time
 
 from channels.layers import get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from fleet.tracking.ingest import Stored
 from fleet.tracking.state import Rules, device_state, rules_for
+
+log = logging.getLogger(__name__)
 
 
 def group_name(organization_id: int) -> str:
@@ -95,10 +99,20 @@ def send(group: str, message: dict) -> None:
 
     async_to_sync would start a loop per call, and the Redis layers keep one connection per loop:
     a reconnect per batch.
+
+    A connection that Redis closed meanwhile (a restart, a failover, an idle timeout) fails the first send on
+    it: the send is made once more, on a new connection, instead of the batch's push being lost.
     """
     layer = get_channel_layer()
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())
-    future.result(timeout=SEND_TIMEOUT_S)
+    for attempt in (1, 2):
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())
+        try:
+            future.result(timeout=SEND_TIMEOUT_S)
+            return
+        except (RedisConnectionError, ConnectionError) as exc:
+            if attempt == 2:
+                raise
+            log.info("live push: the Redis connection was lost (%s): sending again", exc)
 
 
 def _publisher_loop() -> asyncio.AbstractEventLoop:

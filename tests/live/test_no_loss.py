@@ -56,3 +56,40 @@ async def test_no_latest_position_is_dropped_under_a_burst(user_a, org_a):
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
     await close_layer()
+
+
+def kill_publisher_connections() -> int:
+    """Close, on the Redis server, every connection whose last command was a PUBLISH (the push's own), as a
+    Redis restart or failover would; the socket's subscription connection stays."""
+    import redis
+    from django.conf import settings
+
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    killed = 0
+    for client in server.client_list():
+        if client.get("cmd") == "publish":
+            killed += server.client_kill_filter(_id=client["id"])
+    server.close()
+    return killed
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_push_after_redis_dropped_the_publishers_connection_still_arrives(user_a, org_a):
+    (device_id,) = await database_sync_to_async(fleet_of)(org_a, 1)
+    communicator, _, _ = await connect_and_sync(user_a)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+
+    def push(seconds: int) -> None:
+        fix = base + timedelta(seconds=seconds)
+        publish_positions(org_a.pk, [Stored(0, device_id, PositionRecord(str(device_id), fix, 60.0, 24.9))])
+
+    await database_sync_to_async(push)(1)
+    first = await receive_type(communicator, "positions", timeout=5)
+    assert [p[0] for p in first["p"]] == [device_id]
+    assert await database_sync_to_async(kill_publisher_connections)() >= 1
+    await database_sync_to_async(push)(2)  # the first send on the dead connection fails: sent again
+    second = await receive_type(communicator, "positions", timeout=5)
+    assert second["p"][0][1] == (base + timedelta(seconds=2)).timestamp()
+    await communicator.disconnect()
+    await close_layer()
