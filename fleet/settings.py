@@ -339,12 +339,14 @@ GEOCODER_KIND = env.str("GEOCODER_KIND", default="nominatim")
 if GEOCODER_KIND not in ("nominatim", "photon"):
     raise ImproperlyConfigured("GEOCODER_KIND must be nominatim or photon.")
 GEOCODER_RATE = env.float("GEOCODER_RATE", default=1.0)
+if not GEOCODER_RATE > 0:
+    raise ImproperlyConfigured("GEOCODER_RATE must be a number of requests per second above 0.")
 GEOCODER_BATCH = env.int("GEOCODER_BATCH", default=50)
 GEOCODER_TIMEOUT_S = env.float("GEOCODER_TIMEOUT_S", default=5.0)
 GEOCODER_CACHE_DAYS = env.int("GEOCODER_CACHE_DAYS", default=90)
 GEOCODER_LANGUAGE = env.str("GEOCODER_LANGUAGE", default="")
-GEOCODER_USER_AGENT = env.str(
-    "GEOCODER_USER_AGENT", default=f"fleet/{fleet_version} ({parseaddr(DEFAULT_FROM_EMAIL)[1] or 'no contact'})"
+GEOCODER_USER_AGENT = env.str("GEOCODER_USER_AGENT", default="").strip() or (
+    f"fleet/{fleet_version} ({parseaddr(DEFAULT_FROM_EMAIL)[1] or 'no contact'})"
 )
 GEOCODER_ALLOW_PRIVATE_NETWORKS = env.bool("GEOCODER_ALLOW_PRIVATE_NETWORKS", default=True)
 

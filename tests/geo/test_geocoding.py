@@ -375,3 +375,14 @@ def test_the_last_address_is_the_vendors_when_it_sent_one(org_a, block):
     assert geocoding.last_address(van) == "Near Testikatu"
     van.last_attributes = {"address": "  Vendorinkatu   5 "}
     assert geocoding.last_address(van) == "Vendorinkatu 5"
+
+
+def test_only_a_superuser_sees_the_cache_in_the_admin(client, superuser, user_a, org_a, block, settings):
+    settings.GEOCODER_URL = "http://geocoder.invalid"
+    geocoding.address(org_a, LAT, LON)
+    url = "/admin/geo/cachedaddress/"
+    client.force_login(user_a)
+    assert client.get(url).status_code == 403
+    client.force_login(superuser)
+    assert client.get(url).status_code == 200 and "pending" in client.get(url).content.decode()
+    assert client.get("/admin/geo/cachedaddress/add/").status_code == 403
