@@ -51,7 +51,7 @@ def _streets_near(lat: np.ndarray, lon: np.ndarray, within_m: float) -> list[tup
         box = (lon0 - dlon, lat0 - dlat, lon0 + CELL_DEG + dlon, lat0 + CELL_DEG + dlat)
         boxes.append(Polygon.from_bbox(box))
     area = MultiPolygon(boxes, srid=4326).unary_union  # overlapping boxes: not a valid MultiPolygon until joined
-    return list(Street.objects.filter(geometry__intersects=area).values_list("name", "geometry"))
+    return list(Street.objects.filter(geometry__intersects=area).order_by().values_list("name", "geometry"))
 
 
 def _nearest_in_tile(
