@@ -187,6 +187,17 @@ def test_the_demo_streets_name_the_demo_area(org_a, db):
     assert geocoding.addresses(org_a, points) == ["Near Mannerheimintie", "Near Unioninkatu"]
 
 
+def test_seeddemo_loads_the_demo_streets_once_however_often_it_runs(db):
+    import io
+
+    out = io.StringIO()
+    call_command("seeddemo", stdout=out)
+    count = Street.objects.count()
+    call_command("seeddemo", stdout=out)
+    assert Street.objects.count() == count > 500
+    assert f"streets: {count} named segments" in out.getvalue()
+
+
 # --- the provider: pure parsing
 
 
