@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url as parse_redis_url
+
+from fleet import __version__ as fleet_version
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -261,6 +264,7 @@ CELERY_BEAT_SCHEDULE = {
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
     "deliver-overdue-webhooks": {"task": "fleet.webhooks.tasks.deliver_overdue", "schedule": 60.0},
     "prune-webhook-deliveries": {"task": "fleet.webhooks.tasks.prune_deliveries", "schedule": 86400.0},
+    "fill-address-cache": {"task": "fleet.geo.tasks.fill_address_cache", "schedule": 60.0},
 }
 
 # Webhooks (fleet/webhooks/send.py): per-request timeout (s); retries from WEBHOOK_RETRY_BASE_S doubling up to
@@ -321,6 +325,30 @@ METROTEC_EVENTS_EVERY_S = env.int("METROTEC_EVENTS_EVERY_S", default=600)
 # (fleet/core/egress.py) unless this is on: on in development (the demo's simulators are on 127.0.0.1), off in
 # production unless a vendor server really is on the private network.
 VENDOR_ALLOW_PRIVATE_NETWORKS = env.bool("VENDOR_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+
+# Addresses (fleet/geo/geocoding, docs/geocoding.md). Offline answers (geofences, POIs, the streets table) need no
+# setting. GEOCODER_URL names a Nominatim or Photon server (GEOCODER_KIND: nominatim | photon) whose answers are
+# cached per ~10 m cell for GEOCODER_CACHE_DAYS; a Celery task asks for the cells reports and the device card
+# missed, GEOCODER_BATCH at most per run, GEOCODER_RATE requests/s at most (1: the public Nominatim's policy),
+# each within GEOCODER_TIMEOUT_S. Nominatim requires a User-Agent naming the application and a contact
+# (default: fleet/<version> and the address of DEFAULT_FROM_EMAIL). GEOCODER_LANGUAGE: Accept-Language / lang.
+# The URL is the operator's configuration, so a server on loopback or the private network (a self-hosted
+# Nominatim) is allowed unless GEOCODER_ALLOW_PRIVATE_NETWORKS is false; the address guard still runs.
+GEOCODER_URL = env.str("GEOCODER_URL", default="")
+GEOCODER_KIND = env.str("GEOCODER_KIND", default="nominatim")
+if GEOCODER_KIND not in ("nominatim", "photon"):
+    raise ImproperlyConfigured("GEOCODER_KIND must be nominatim or photon.")
+GEOCODER_RATE = env.float("GEOCODER_RATE", default=1.0)
+if not GEOCODER_RATE > 0:
+    raise ImproperlyConfigured("GEOCODER_RATE must be a number of requests per second above 0.")
+GEOCODER_BATCH = env.int("GEOCODER_BATCH", default=50)
+GEOCODER_TIMEOUT_S = env.float("GEOCODER_TIMEOUT_S", default=5.0)
+GEOCODER_CACHE_DAYS = env.int("GEOCODER_CACHE_DAYS", default=90)
+GEOCODER_LANGUAGE = env.str("GEOCODER_LANGUAGE", default="")
+GEOCODER_USER_AGENT = env.str("GEOCODER_USER_AGENT", default="").strip() or (
+    f"fleet/{fleet_version} ({parseaddr(DEFAULT_FROM_EMAIL)[1] or 'no contact'})"
+)
+GEOCODER_ALLOW_PRIVATE_NETWORKS = env.bool("GEOCODER_ALLOW_PRIVATE_NETWORKS", default=True)
 
 # The REST API (fleet/api, docs/api.md): a user's API tokens (Bearer) or the dashboard's session.
 REST_FRAMEWORK = {

@@ -1,4 +1,4 @@
-"""Which network addresses fleet may connect to on a vendor's behalf.
+"""Which network addresses fleet may connect to on a vendor's behalf (and the geocoder's, with its own switch).
 
 A vendor's base URL is typed by an admin. Unchecked, it could point fleet at the cloud's metadata service
 (169.254.169.254), at the machine itself or at the private network behind it. Unless
@@ -12,10 +12,12 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
+import httpx
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
 HINT = "fleet connects to vendors on public addresses only (see VENDOR_ALLOW_PRIVATE_NETWORKS)"
 
 # The first test an address passes names why it is refused; an address passing none is public.
@@ -60,11 +62,12 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
 
 
-def allowed_addresses(host: str, port: int) -> list[IPAddress]:
+def allowed_addresses(host: str, port: int, allow_private: bool | None = None) -> list[IPAddress]:
     """The addresses of ``host`` to connect to. Raises RefusedAddress when any of them is refused (one private
-    address among public ones refuses the name), OSError when the name does not resolve."""
+    address among public ones refuses the name), OSError when the name does not resolve. ``allow_private``
+    overrides VENDOR_ALLOW_PRIVATE_NETWORKS for a caller with its own setting (the geocoder)."""
     addresses = resolve(host, port)
-    if private_allowed():
+    if private_allowed() if allow_private is None else allow_private:
         return addresses
     for ip in addresses:
         if why := refusal(ip):
@@ -91,3 +94,42 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
         except OSError as exc:
             error = exc
     raise error or OSError(f"{host} has no address")
+
+
+class CheckedTransport(httpx.HTTPTransport):
+    """Resolves each request's host itself, checks every address (``allowed_addresses``) and sends the
+    request to a checked address, the Host header and the TLS server name staying the host's: what is
+    connected to is what was checked, whatever the name resolves to a moment later (DNS rebinding).
+    ``allow_private``: as for ``allowed_addresses`` (None: VENDOR_ALLOW_PRIVATE_NETWORKS decides)."""
+
+    def __init__(self, *args, allow_private: bool | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.allow_private = allow_private
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        try:
+            port = url.port or DEFAULT_PORTS.get(url.scheme, 80)
+            addresses = allowed_addresses(url.host, port, self.allow_private)
+        except (OSError, UnicodeError) as exc:
+            raise httpx.ConnectError(f"cannot resolve {url.host}", request=request) from exc
+        if literal(url.host) is not None:
+            return super().handle_request(request)
+        error = None
+        for ip in addresses:
+            try:
+                return super().handle_request(_pinned(request, ip))
+            except httpx.ConnectError as exc:
+                error = exc
+        raise error or httpx.ConnectError(f"{url.host} has no address", request=request)
+
+
+def _pinned(request: httpx.Request, ip: IPAddress) -> httpx.Request:
+    """``request`` sent to ``ip``: its Host header is kept, and TLS checks the certificate of the host."""
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(ip)),
+        headers=request.headers,
+        stream=request.stream,
+        extensions={**request.extensions, "sni_hostname": request.url.host},
+    )

@@ -1,5 +1,5 @@
 """Admin for geofences and POIs, saved and deleted through ``fleet.geo.services``, so
-the vendor accounts that hold a copy follow."""
+the vendor accounts that hold a copy follow; the geocoding cache for superusers."""
 
 from django.contrib import admin
 from django.db import transaction
@@ -9,8 +9,9 @@ from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
 from fleet.core.admin import OrgScopedAdmin, RetiredFilter
+from fleet.core.admin.users import SuperuserOnly
 from fleet.geo import services
-from fleet.geo.models import POI, Geofence
+from fleet.geo.models import POI, CachedAddress, Geofence
 
 
 @admin.register(Geofence)
@@ -47,3 +48,20 @@ class POIAdmin(OrgScopedAdmin, LeafletGeoAdmin):
         with transaction.atomic():
             for poi in queryset:
                 services.delete_poi(poi)
+
+
+@admin.register(CachedAddress)
+class CachedAddressAdmin(SuperuserOnly, admin.ModelAdmin):
+    """The geocoding provider's answers and the cells waiting or failing (shared by every organisation): read
+    only; deleting a row makes the cell asked again when next needed."""
+
+    list_display = ["text", "state", "provider", "latitude", "longitude", "attempts", "error", "fetched", "next_try"]
+    list_filter = ["state", "provider"]
+    search_fields = ["text", "error"]
+    readonly_fields = [f.name for f in CachedAddress._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CachedAddress | None = None) -> bool:
+        return False

@@ -87,3 +87,48 @@ class POI(OrgOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Street(models.Model):
+    """A named street segment (OpenStreetMap way or part of one), shared by every organisation: what
+    "near <street>" addresses are made from. Loaded by ``seeddemo`` (the demo's road graph) and ``loadstreets``."""
+
+    name = models.CharField(max_length=200)
+    geometry = gis.LineStringField(srid=4326)
+    source = models.CharField(max_length=100, help_text="Where it was loaded from: a replaced source is deleted first.")
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["source"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CachedAddress(models.Model):
+    """A geocoding provider's answer for one grid cell (about 10 m), shared by every organisation (an address
+    is public): asked by the Celery task ``fill_address_cache`` while ``PENDING``, never during a request."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    provider = models.CharField(max_length=20)
+    cell = models.BigIntegerField(help_text="The grid cell: fleet.geo.geocoding.cache.cell_of.")
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    text = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=8, choices=State, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    fetched = models.DateTimeField(null=True, blank=True, help_text="Last asked (answered or failed for good).")
+    next_try = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "cell"], name="cached_address_unique_cell")]
+        indexes = [models.Index(fields=["state", "next_try"]), models.Index(fields=["fetched"])]
+
+    def __str__(self) -> str:
+        return self.text or f"{self.latitude:.4f}, {self.longitude:.4f} ({self.state})"

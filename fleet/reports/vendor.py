@@ -27,8 +27,12 @@ MAX_VENDOR_DAYS = 31  # per-day vendor summaries: one request per day, so not fo
 TOLERANCE = {"distance": (100.0, 0.10), "duration": (60.0, 0.10), "engine_hours": (60.0, 0.10)}
 
 COLUMNS = {
-    "trips": [c for c in TRIP_COLUMNS if c.key not in ("flags", "replay")],  # ours, less what vendors lack
-    "stops": [*(c for c in STOP_COLUMNS if c.key not in ("idle", "flags")), Column("fuel", "Fuel spent", VOLUME, 1)],
+    # ours, less what vendors lack (and our addresses, which their rows have not)
+    "trips": [c for c in TRIP_COLUMNS if c.key not in ("flags", "replay", "start_address", "end_address")],
+    "stops": [
+        *(c for c in STOP_COLUMNS if c.key not in ("idle", "flags", "address")),
+        Column("fuel", "Fuel spent", VOLUME, 1),
+    ],
     "summary": [
         Column("device", "Device"),
         Column("distance", "Distance", DISTANCE, 2),

@@ -18,6 +18,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 import fleet
 from fleet.core import egress
+from fleet.core.egress import CheckedTransport
 from fleet.vendors import ratelimit
 from fleet.vendors.errors import AuthExpired, RateLimited, VendorError
 
@@ -37,40 +38,6 @@ class _Refused(_Transient):
 
 
 RETRYABLE = (httpx.TransportError, _Transient)
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class CheckedTransport(httpx.HTTPTransport):
-    """Resolves each request's host itself, checks every address (``egress.allowed_addresses``) and sends the
-    request to a checked address, the Host header and the TLS server name staying the host's: what is
-    connected to is what was checked, whatever the name resolves to a moment later (DNS rebinding)."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        try:
-            addresses = egress.allowed_addresses(url.host, url.port or DEFAULT_PORTS.get(url.scheme, 80))
-        except (OSError, UnicodeError) as exc:
-            raise httpx.ConnectError(f"cannot resolve {url.host}", request=request) from exc
-        if egress.literal(url.host) is not None:
-            return super().handle_request(request)
-        error = None
-        for ip in addresses:
-            try:
-                return super().handle_request(_pinned(request, ip))
-            except httpx.ConnectError as exc:
-                error = exc
-        raise error or httpx.ConnectError(f"{url.host} has no address", request=request)
-
-
-def _pinned(request: httpx.Request, ip: egress.IPAddress) -> httpx.Request:
-    """``request`` sent to ``ip``: its Host header is kept, and TLS checks the certificate of the host."""
-    return httpx.Request(
-        request.method,
-        request.url.copy_with(host=str(ip)),
-        headers=request.headers,
-        stream=request.stream,
-        extensions={**request.extensions, "sni_hostname": request.url.host},
-    )
 
 
 def user_agent() -> str:

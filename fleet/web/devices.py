@@ -12,12 +12,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET
 
 from fleet.core.scoping import EDITORS, for_user, get_for_user, org_ids_where, organizations_for_user
+from fleet.geo import geocoding
 from fleet.reports import periods
 from fleet.reports.kinds import KINDS
 from fleet.tracking import drivers, state, store
@@ -192,5 +194,23 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "commands_supported": commands.supported(device),
         "may_send": device.organization_id in org_ids_where(request.user, EDITORS),
         "recent_commands": device.commands.select_related("user")[:5],
+        "address": geocoding.last_address(device),
     }
     return render(request, "web/device_detail.html", context)
+
+
+@require_GET
+@login_required
+def device_address(request: HttpRequest, pk: int) -> JsonResponse:
+    """The device's last position in words, for the live map's card (``fleet.geo.geocoding.last_address``)."""
+    device = get_for_user(Device.objects.select_related("organization"), request.user, pk=pk)
+    has_fix = device.last_fix_time is not None
+    return JsonResponse(
+        {
+            "device": device.pk,
+            "lat": device.last_latitude if has_fix else None,
+            "lon": device.last_longitude if has_fix else None,
+            "address": geocoding.last_address(device),
+        }
+    )
+

@@ -28,6 +28,7 @@ urlpatterns = [
     path("devices/import/<int:pk>.json", imports.import_job_status, name="import-job-status"),
     path("devices/<int:pk>/", devices.device_detail, name="device-detail"),
     path("devices/<int:pk>/commands/", commands.device_commands, name="device-commands"),
+    path("devices/<int:pk>/address.json", devices.device_address, name="device-address"),
     path("devices/<int:pk>/replay/", views.replay, name="device-replay"),
     path("devices/<int:pk>/track.json", views.device_track, name="device-track"),
     path("drivers/", drivers.driver_list, name="driver-list"),

@@ -39,6 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "track": reverse("device-track", args=[0]),
             "replay": reverse("device-replay", args=[0]),
             "detail": reverse("device-detail", args=[0]),
+            "address": reverse("device-address", args=[0]),
             "events": reverse("events-recent"),
             "ack": reverse("event-ack", args=[0]),
             "home": reverse("map-home") if access.manages_members(request.user) else None,

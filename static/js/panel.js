@@ -5,6 +5,8 @@ import { view } from "./store.js";
 
 const ROW_H = 52;
 const OVERSCAN = 6;
+const ADDRESS_EVERY_MS = 10000; // a moving device's address is asked again at most this often
+const ADDRESS_STALE_MS = 60000; // and a standing one's (the provider's answer may have come meanwhile)
 
 export class Panel {
   constructor(store, filter, urls, { onFilter, onSelect, onPin, pinned }) {
@@ -23,6 +25,7 @@ export class Panel {
     this.spacer = this.list.querySelector(".list-spacer");
     this.rows = []; // pooled row elements
     this.card = document.getElementById("card");
+    this.addr = { id: null, cell: "", at: 0, text: "", pending: false }; // the card device's address (server's)
     this.bind();
   }
 
@@ -162,7 +165,7 @@ export class Panel {
     set("ago", d.fix ? `${ago(d.fix, this.store.now())} · ${time(d.fix, org.timezone)}` : "never");
     set("speed", speed(d.speed, org.speed_unit));
     set("course", course(d.course));
-    show("address", a.address);
+    show("address", a.address || this.address(d));
     show("driver", d.driver);
     show("task", d.task ? `${d.task.order_ref} (${d.task.status.replace("_", " ")})` : null);
     show("battery", a.battery_level !== undefined ? `${Math.round(a.battery_level)} %` : null);
@@ -176,6 +179,33 @@ export class Panel {
     this.card.querySelector("[data-f=replay]").href = urlFor(this.urls.replay, d.id);
     this.card.querySelector("[data-f=detail]").href = urlFor(this.urls.detail, d.id);
     this.card.querySelector("[data-f=reports]").href = `${urlFor(this.urls.detail, d.id)}#device-reports`;
+  }
+
+  /** The server's address for the card's device (geofence, POI, provider or street), asked again when it moved
+   * to another ~10 m cell or the answer is old; null until the first answer. */
+  address(d) {
+    if (d.lat === null || d.lat === undefined || !this.urls.address) return null;
+    const cell = `${d.lat.toFixed(4)},${d.lon.toFixed(4)}`;
+    const age = Date.now() - this.addr.at;
+    const same = this.addr.id === d.id;
+    const due = !same || age > ADDRESS_STALE_MS || (cell !== this.addr.cell && age > ADDRESS_EVERY_MS);
+    if (due && !(same && this.addr.pending)) {
+      if (!same) this.addr = { id: d.id, cell: "", at: 0, text: "", pending: false };
+      this.addr.pending = true;
+      this.addr.cell = cell;
+      this.addr.at = Date.now();
+      const id = d.id;
+      fetch(urlFor(this.urls.address, id), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((r) => (r.ok ? r.json() : null))
+        .catch(() => null)
+        .then((j) => {
+          if (this.addr.id !== id) return;
+          this.addr.pending = false;
+          if (j && typeof j.address === "string") this.addr.text = j.address;
+          if (this.selected === id) this.renderCard();
+        });
+    }
+    return same ? this.addr.text : null;
   }
 
   following() {

@@ -179,3 +179,28 @@ def test_a_bad_range_on_the_device_page_is_a_message_not_an_error(client, user_a
 def test_another_organisations_device_page_is_404(client, user_a, world_a, world_b):
     client.force_login(user_a)
     assert client.get(reverse("device-detail", args=[world_b["device"].pk])).status_code == 404
+
+
+def test_the_card_and_the_device_page_say_where_the_device_is(client, user_a, org_a, org_b):
+    from django.contrib.gis.geos import Polygon
+
+    from fleet.geo.models import Geofence
+
+    van = fix(make_device(org_a, "Van"), timedelta(minutes=1))
+    Geofence.objects.create(
+        organization=org_a, name="<i>Yard</i>", geometry=Polygon.from_bbox((24.93, 60.16, 24.95, 60.18))
+    )
+    Geofence.objects.create(
+        organization=org_b, name="B yard", geometry=Polygon.from_bbox((24.939, 60.169, 24.941, 60.171))
+    )
+    client.force_login(user_a)
+    answer = client.get(reverse("device-address", args=[van.pk]))
+    assert answer.json() == {"device": van.pk, "lat": 60.17, "lon": 24.94, "address": "Inside <i>Yard</i>"}
+    body = client.get(reverse("device-detail", args=[van.pk])).content.decode()
+    assert "60.17000, 24.94000 · Inside &lt;i&gt;Yard&lt;/i&gt;" in body
+    never = fix(make_device(org_a, "Never"), None)
+    assert client.get(reverse("device-address", args=[never.pk])).json()["address"] == ""
+    other = fix(make_device(org_b, "B van"), timedelta(minutes=1))
+    assert client.get(reverse("device-address", args=[other.pk])).status_code == 404
+    client.logout()
+    assert client.get(reverse("device-address", args=[van.pk])).status_code == 302

@@ -113,6 +113,28 @@ class LiveMapTests(BrowserTestCase):
         page.wait_for_timeout(200)
         assert dialogs == []
 
+    def test_the_card_shows_where_the_device_is_in_words_as_text(self):
+        from django.contrib.gis.geos import Polygon
+
+        from fleet.geo.models import Geofence
+
+        Geofence.objects.create(
+            organization=self.org, name="<img src=x onerror=alert(2)> Depot",
+            geometry=Polygon.from_bbox((24.93, 60.165, 24.95, 60.175)),
+        )  # fmt: skip
+        page = self.page
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.evaluate(f"fleetMap.select({self.truck.pk})")  # outside it: no address, the row stays hidden
+        page.wait_for_selector("#card:not([hidden])")
+        page.wait_for_timeout(300)
+        assert page.locator("dd[data-f=address]").is_hidden()
+        page.evaluate(f"fleetMap.select({self.van.pk})")
+        shown = "document.querySelector('[data-f=address]').textContent"
+        page.wait_for_function(f"() => {shown} === 'Inside <img src=x onerror=alert(2)> Depot'")
+        assert page.locator("dd[data-f=address]").is_visible()
+        assert page.locator("#card img").count() == 0 and dialogs == []
+
     def test_the_page_reconnects_and_resyncs_after_the_socket_drops(self):
         page = self.page
         first_snapshot = page.evaluate("fleetMap.stats.snapshotAt")

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from fleet.geo import geocoding
 from fleet.reports.engine import NoData, Stop, Trip
 from fleet.reports.tables import DATETIME, DISTANCE, DURATION, LATLON, Column, Report, Table
 
@@ -95,3 +96,13 @@ def implausible_note(count: int) -> list[str]:
 def replay_url(device_id: int, start: datetime, end: datetime) -> str:
     query = urlencode({"from": start.isoformat(), "to": end.isoformat()})
     return f"{reverse('device-replay', args=[device_id])}?{query}"
+
+
+def add_addresses(organization, rows: list[dict], pairs: tuple[tuple[str, str], ...], fetch: bool = True) -> None:
+    """Set each row's address keys from its place keys ((place key, address key) pairs; a place is (lat, lon)),
+    for the whole table in one ``fleet.geo.geocoding.addresses`` batch."""
+    points = [row.get(place) or (None, None) for row in rows for place, _ in pairs]
+    texts = iter(geocoding.addresses(organization, points, fetch=fetch))
+    for row in rows:
+        for _, key in pairs:
+            row[key] = next(texts)

@@ -8,12 +8,15 @@ between a ``geofenceEnter`` and its ``geofenceExit``, between a ``taskArrival`` 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
+import numpy as np
 from django.db.models import Max
 
 from fleet.events.labels import label
-from fleet.reports.kinds.common import each, report
+from fleet.reports.kinds.common import add_addresses, each, report
 from fleet.reports.tables import DATETIME, Column, Report, Table
+from fleet.tracking import store
 from fleet.tracking.store import DEFAULT_CHUNK
 
 EVENT_COLUMNS = [
@@ -22,8 +25,10 @@ EVENT_COLUMNS = [
     Column("type", "Type"),
     Column("geofence", "Geofence"),
     Column("task", "Task"),
+    Column("address", "Address"),
     Column("attributes", "Attributes"),
 ]
+LOOKBACK = timedelta(minutes=10)  # an event's place: the device's last valid fix at most this long before it
 # Zone events: (which zone field they name, whether the device is inside it afterwards).
 ZONE_EVENTS = {
     "geofenceEnter": ("geofence", True),
@@ -49,7 +54,13 @@ def events_report(organization, devices, start, end, options=None, progress=None
     inside = zones_at(zone_events, [d.pk for d in devices], start)
     table = Table("events", "Events", EVENT_COLUMNS)
     for device in each(devices, progress, table):
-        table.rows += device_rows(device, events, zone_events, inside[device.pk], start)
+        rows = device_rows(device, events, zone_events, inside[device.pk], start)
+        for row, place in zip(rows, places_at(device.pk, [row["time"] for row in rows]), strict=True):
+            row["place"] = place
+        table.rows += rows
+    add_addresses(organization, table.rows, (("place", "address"),))
+    for row in table.rows:
+        del row["place"]
     table.rows.sort(key=lambda row: row["time"], reverse=True)
     return report("events", organization, devices, start, end, [table])
 
@@ -115,6 +126,34 @@ def zones_at(zone_events, device_pks: list[int], start) -> dict[int, Zones]:
         if latest.get((device, geofence_id, task_id)) == when:
             inside[device].move(kind, geofence_id, geofence, task_id, task_text(order_ref, task_title))
     return inside
+
+
+def places_at(device_id: int, times: list) -> list[tuple[float, float] | None]:
+    """Where the device was at each time (in time order): its last valid fix at most LOOKBACK before, read
+    through the positions store around those times only; None when it has none."""
+    if not times:
+        return []
+    tick = timedelta(microseconds=1)
+    spans = _merged([(when - LOOKBACK, when + tick) for when in times])
+    points = store.points(device_id, spans[0][0], spans[-1][1], spans)
+    t = points["t"]
+    out = []
+    for when in times:
+        k = int(np.searchsorted(t, when.timestamp(), side="right")) - 1
+        recent = k >= 0 and when.timestamp() - t[k] <= LOOKBACK.total_seconds()
+        out.append((float(points["lat"][k]), float(points["lon"][k])) if recent else None)
+    return out
+
+
+def _merged(spans: list[tuple]) -> list[tuple]:
+    """Sorted [a, b) spans with the overlapping ones joined."""
+    out: list[list] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
 
 
 def task_text(order_ref: str | None, title: str | None) -> str:

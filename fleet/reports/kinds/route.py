@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleet.reports.engine import Params, outliers
-from fleet.reports.kinds.common import each, implausible_note, report
+from fleet.reports.kinds.common import add_addresses, each, implausible_note, report
 from fleet.reports.tables import (
     BOOL,
     DATETIME,
@@ -39,7 +39,7 @@ ROUTE_FIELDS = ("fix_time", "latitude", "longitude", "speed", "course", "altitud
 
 def route_report(organization, devices, start, end, options=None, progress=None) -> Report:
     """Every fix; the implausible ones (engine.clean.outliers: the reports ignore them) marked and counted,
-    and left out of the map line."""
+    and left out of the map line. The address is the vendor's, else fleet's (``fleet.geo.geocoding``)."""
     table = Table("route", "Positions", ROUTE_COLUMNS)
     tracks = []
     max_kmh = Params.for_org(organization).max_plausible_speed_kmh
@@ -73,6 +73,9 @@ def route_report(organization, devices, start, end, options=None, progress=None)
                 valid_fixes.append((when, lat, lon, speed, altitude))
         if valid_fixes:
             tracks.append(TrackLine.from_fixes(device.name, device.pk, valid_fixes))
+    # The vendor's address when it sent one; else ours, queueing no provider request for every fix.
+    unnamed = [row for row in table.rows if not row["address"]]
+    add_addresses(organization, unnamed, (("position", "address"),), fetch=False)
     return report("route", organization, devices, start, end, [table], tracks=tracks, notes=implausible_note(ignored))
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, Stop
-from fleet.reports.kinds.common import clipped_flags, each, no_data_row, no_data_table, report, total, with_no_data
+from fleet.reports.kinds.common import (
+    add_addresses,
+    clipped_flags,
+    each,
+    no_data_row,
+    no_data_table,
+    report,
+    total,
+    with_no_data,
+)
 from fleet.reports.tables import DATETIME, DURATION, LATLON, Column, Report, Table
 from fleet.tracking import drivers
 
@@ -14,6 +23,7 @@ STOP_COLUMNS = [
     Column("end", "End", DATETIME),
     Column("duration", "Duration", DURATION),
     Column("place", "Place", LATLON),
+    Column("address", "Address"),
     Column("engine_hours", "Engine hours", DURATION),
     Column("idle", "Idle", DURATION),
     Column("driver", "Driver"),
@@ -31,6 +41,7 @@ def stops_report(organization, devices, start, end, options=None, progress=None)
         table.rows.extend(_stop_row(device, stop, timelines[device.pk].at(stop.start_time)) for stop in stops)
         gaps.rows.extend(no_data_row(device, gap) for gap in spans)
     rows = table.rows
+    add_addresses(organization, rows, (("place", "address"),))
     table.totals = {
         "device": f"{len(rows)} stop{'s' if len(rows) != 1 else ''}",
         "duration": sum(r["duration"] for r in rows),

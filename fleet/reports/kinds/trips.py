@@ -11,6 +11,7 @@ from fleet.reports.cache import detect_range_cached
 from fleet.reports.engine import Params, Trip
 from fleet.reports.engine.distance import average_kmh
 from fleet.reports.kinds.common import (
+    add_addresses,
     clipped_flags,
     each,
     implausible_note,
@@ -42,6 +43,8 @@ TRIP_COLUMNS = [
     Column("end", "End", DATETIME),
     Column("start_place", "From", LATLON),
     Column("end_place", "To", LATLON),
+    Column("start_address", "From address"),
+    Column("end_address", "To address"),
     Column("distance", "Distance", DISTANCE, 2),
     Column("duration", "Duration", DURATION),
     Column("max_speed", "Max speed", SPEED, 0),
@@ -68,6 +71,7 @@ def trips_report(organization, devices, start, end, options=None, progress=None)
         table.rows.extend(_trip_row(device, trip, line.during(trip.start_time, trip.end_time)) for trip in trips)
         tracks.extend(_trip_lines(device, trips, zone))
         clipped += sum(1 for trip in trips if trip.clipped_start or trip.clipped_end)
+    add_addresses(organization, table.rows, (("start_place", "start_address"), ("end_place", "end_address")))
     table.totals = _trip_totals(table.rows)
     notes = []
     if clipped:

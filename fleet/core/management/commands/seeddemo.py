@@ -18,6 +18,7 @@ from django.utils import timezone
 from fleet.core.models import Membership, Organization
 from fleet.dispatch import lifecycle, services
 from fleet.dispatch.models import ChecklistItem, Task
+from fleet.geo.geocoding import streets
 from fleet.geo.models import POI
 from fleet.simulators import itinerary, roads
 from fleet.simulators.motion import Fleet
@@ -73,6 +74,8 @@ class Command(BaseCommand):
             Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
             if created:
                 self.stdout.write(f"login: {username} / {password} ({role} of {org.name})")
+        count = streets.replace(DEMO_STREETS, demo_streets())
+        self.stdout.write(f"streets: {count} named segments of the demo's road graph (addresses)")
         if options["simulators"]:
             self._register_simulators(org)
             account = VendorAccount.objects.get(organization=org, name=TASK_SIM["account"])
@@ -97,6 +100,21 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"vendor account: {name} ({kind}) at {url}")
+
+
+DEMO_STREETS = "demo: helsinki_roads.json.gz"  # the Street rows' source: replaced on every run
+
+
+def demo_streets() -> list[tuple[str, list[tuple[float, float]]]]:
+    """The road graph's named edges (each direction once) as (name, [(lon, lat), (lon, lat)])."""
+    graph = roads.load_graph()
+    seen, out = set(), []
+    for edge, (u, v) in enumerate(zip(graph.edge_u.tolist(), graph.edge_v.tolist(), strict=True)):
+        name = roads.street_name(edge)
+        if name and (min(u, v), max(u, v)) not in seen:
+            seen.add((min(u, v), max(u, v)))
+            out.append((name, [(graph.lon[u], graph.lat[u]), (graph.lon[v], graph.lat[v])]))
+    return out
 
 
 def simulator_start(account: VendorAccount) -> datetime:
