@@ -213,4 +213,3 @@ def device_address(request: HttpRequest, pk: int) -> JsonResponse:
             "address": geocoding.last_address(device),
         }
     )
-
