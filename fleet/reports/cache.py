@@ -72,6 +72,11 @@ class CachedRange:
         does not hold."""
         return [(ws, we) for ws, we, is_closed in self.windows if not is_closed or self.keys[ws] not in self.hits]
 
+    @property
+    def closed_misses(self) -> int:
+        """Closed days the cache does not hold (each is computed, then stored)."""
+        return sum(1 for ws, _we, is_closed in self.windows if is_closed and self.keys[ws] not in self.hits)
+
     def result(self) -> WindowResult:
         reader = store.WindowReader(self.device_id)
         params, zone = self.params, self.zone

@@ -148,8 +148,9 @@ def device_payload(device, organization, start: datetime, end: datetime, max_poi
 
 # ---------------------------------------------------------------------------------------- fleet days
 
-# A group or fleet chart is computed in the request when what the closed-day cache does not hold is at most
-# this much (docs/reports-engine.md, Charts); otherwise it runs as a background job.
+# A group or fleet chart is computed in the request when the closed days the cache does not hold, and the
+# positions of every window left to compute (those days, today), are at most this many (docs/reports-engine.md,
+# Charts); otherwise it runs as a background job.
 MAX_INLINE_DEVICE_DAYS = 62
 MAX_INLINE_POSITIONS = 500_000
 
@@ -176,7 +177,8 @@ class Day:
 @dataclass
 class FleetPlan:
     """A group's or fleet's chart before it is computed: each device's ``CachedRange`` and what is left to
-    compute (device-days not in the closed-day cache, and the positions they hold, counted up to a limit)."""
+    compute (closed device-days not in the cache, and the positions of every window to compute, counted up
+    to a limit)."""
 
     organization: object
     devices: list
@@ -191,8 +193,8 @@ class FleetPlan:
         return cls(organization, list(devices), start, end, ranges)
 
     @property
-    def device_days_to_compute(self) -> int:
-        return sum(len(r.to_compute) for r in self.ranges)
+    def closed_misses(self) -> int:
+        return sum(r.closed_misses for r in self.ranges)
 
     def positions_to_read(self, limit: int) -> int:
         """Positions in the windows left to compute, counted up to about ``limit`` (one bounded count per
@@ -211,7 +213,7 @@ class FleetPlan:
     @property
     def cheap(self) -> bool:
         """Whether the chart may be computed in the request."""
-        if self.device_days_to_compute > MAX_INLINE_DEVICE_DAYS:
+        if self.closed_misses > MAX_INLINE_DEVICE_DAYS:
             return False
         return self.positions_to_read(MAX_INLINE_POSITIONS) <= MAX_INLINE_POSITIONS
 

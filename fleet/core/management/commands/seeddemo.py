@@ -1,6 +1,7 @@
 """Create (or refresh) the demo organisation and its logins; safe to run again. With ``--simulators``: the
-vendor accounts of the local simulators, and dispatch data for them (drivers, POIs, a day of tasks at places
-the Data Trak simulator's vehicles will park at, so they complete them by driving there)."""
+vendor accounts of the local simulators, dispatch data for them (drivers, POIs, a day of tasks at places the
+Data Trak simulator's vehicles will park at, so they complete them by driving there), and a week of history
+for the outdoor simulators' vehicles (README, the demo)."""
 
 from __future__ import annotations
 
