@@ -1,8 +1,10 @@
 """The demo's week of history (``seeddemo --simulators``): working-day positions for the simulators' vehicles,
 stored for the very devices the sync mirrors, archived, seeded once, and enough for the utilisation overview."""
 
+import shlex
 import uuid
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache as default_cache
@@ -10,6 +12,7 @@ from django.utils import timezone
 
 from fleet.core.management.commands import seeddemo
 from fleet.reports import utilisation
+from fleet.simulators.motion import Fleet
 from fleet.simulators.workday import HELSINKI, WorkdayFleet
 from fleet.tracking.models import Device, Position, TrackDay
 from fleet.vendors import sync
@@ -39,6 +42,17 @@ def accounts(org, urls: dict[str, str] | None = None) -> dict[str, VendorAccount
     return made
 
 
+def test_the_history_is_seeded_for_the_simulators_the_procfile_runs():
+    procfile = (Path(__file__).resolve().parents[2] / "Procfile").read_text().splitlines()
+    kinds = {name: kind for name, kind, _url in seeddemo.DEMO_ACCOUNTS}
+    for name, devices, seed, _vendor_id in seeddemo.HISTORY_SIMS:
+        line = next(line for line in procfile if line.startswith(f"sim_{kinds[name]}:"))
+        args = shlex.split(line.split(":", 1)[1])
+        value = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+        assert (int(value["--devices"]), int(value["--seed"])) == (devices, seed), name
+    assert {kinds[name] for name, *_ in seeddemo.HISTORY_SIMS} == set(KINDS.values())
+
+
 def test_the_history_model_drives_by_day_and_parks_at_night():
     monday = datetime(2026, 11, 23, tzinfo=HELSINKI)
     fixes = WorkdayFleet(6, 1, monday, 60.0).advance(monday + timedelta(days=7) - timedelta(seconds=1))
@@ -51,8 +65,6 @@ def test_the_history_model_drives_by_day_and_parks_at_night():
     assert night and not any(f.ignition for f in night)  # parked all night, reporting now and then
     assert {f.device for f in fixes} == set(range(6))
     # The same vehicles (identities) as the simulator with the same n and seed.
-    from fleet.simulators.motion import Fleet
-
     assert [v.unique_id for v in WorkdayFleet(6, 1, monday, 60.0).vehicles] == [
         v.unique_id for v in Fleet(6, 1, monday, 10.0).vehicles
     ]
