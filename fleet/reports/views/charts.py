@@ -14,7 +14,7 @@ from fleet.core.scoping import for_user, get_for_user, organizations_for_user, p
 from fleet.reports import charts, jobs
 from fleet.reports.forms import ReportForm
 from fleet.reports.models import ReportJob
-from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Units
+from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Report, Units
 from fleet.reports.utilisation import Figures, overview, report_url
 from fleet.reports.views.pages import SCOPED_FIELDS
 from fleet.tracking.models import Device
@@ -55,18 +55,19 @@ def _fleet_days(request: HttpRequest, data: dict) -> list[charts.Day] | ReportJo
     """The chart's days: from the finished background job the query names (``job``), computed here when the
     closed-day cache leaves little to compute, or else a background job (started, or the same one running)."""
     org, devices, start, end = data["organization"], data["devices"], data["start"], data["end"]
-    job = _finished_job(request, org)
-    if job is not None:
-        return charts.days_from_report(job.load_report(), org.timezone)
+    report = _finished_job_report(request, org)
+    if report is not None:
+        return charts.days_from_report(report, org.timezone)
     plan = charts.FleetPlan.make(org, devices, start, end)
     if plan.cheap:
         return plan.days()
     return jobs.start(request.user, CHART_KIND, request.GET)
 
 
-def _finished_job(request: HttpRequest, org) -> ReportJob | None:
-    """The finished chart job named by ``?job=``, when it is the user's organisation's and holds this query's
-    chart (a job of another query, or one not finished, is ignored: the chart is computed or asked again)."""
+def _finished_job_report(request: HttpRequest, org) -> Report | None:
+    """The stored days of the finished chart job named by ``?job=``, when it is of the user's organisation and
+    of this very query (a job of another query, or one not finished, is ignored: the chart is computed or
+    asked again)."""
     pk = parse_pk(request.GET.get("job"))
     if pk is None:
         return None
@@ -74,9 +75,9 @@ def _finished_job(request: HttpRequest, org) -> ReportJob | None:
     if job is None or not job.finished_ok:
         return None
     form = ReportForm(request.GET, user=request.user, kind=CHART_KIND)
-    if not form.is_valid() or form.canonical_query() != job.params or job.load_report() is None:
+    if not form.is_valid() or form.canonical_query() != job.params:
         return None
-    return job
+    return job.load_report()
 
 
 @require_GET
