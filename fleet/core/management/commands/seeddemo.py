@@ -236,35 +236,33 @@ def seed_history(org: Organization, start: datetime, vehicles: int | None = None
         if account is None:
             continue
         fleet = WorkdayFleet(min(count, vehicles or count), seed, since, HISTORY_INTERVAL)
-        devices = {vendor_id(v): _device(org, account, v, vendor_id(v)) for v in fleet.vehicles}
-        seeded = _days_with_data(list(devices.values()), first, today, zone)
-        out["devices"] += len(devices)
-        if len(seeded) == len(devices) * HISTORY_DAYS:
-            continue
-        pks = {vid: d.pk for vid, d in devices.items()}
-        fixes = fleet.advance(until - timedelta(seconds=1))  # fix times are whole seconds: all before ``until``
-        records = [
-            _record(fix, vid)
-            for fix in fixes
-            if (pks[vid := vendor_id(fleet.vehicles[fix.device])], fix.time.astimezone(zone).date()) not in seeded
-        ]
-        for k in range(0, len(records), HISTORY_BATCH):
-            out["positions"] += ingest.positions(
-                org.pk, account.pk, records[k : k + HISTORY_BATCH], notify=False
-            ).created
+        ids = [vendor_id(v) for v in fleet.vehicles]
+        pks = [_device(org, account, v, ids[v.index]).pk for v in fleet.vehicles]
+        seeded = _days_with_data(pks, first, today, zone)
+        out["devices"] += len(pks)
+        if len(seeded) < len(pks) * HISTORY_DAYS:
+            fixes = fleet.advance(until - timedelta(seconds=1))  # whole seconds: every fix before ``until``
+            fresh = [_record(f, ids[f.device]) for f in fixes if (pks[f.device], _local_day(f, zone)) not in seeded]
+            for k in range(0, len(fresh), HISTORY_BATCH):
+                batch = fresh[k : k + HISTORY_BATCH]
+                out["positions"] += ingest.positions(org.pk, account.pk, batch, notify=False).created
     archive.archive_recent_days(HISTORY_DAYS + 2, organization=org)
     return out
 
 
-def _days_with_data(devices: list[Device], first: date, today: date, zone: ZoneInfo) -> set[tuple[int, date]]:
+def _local_day(fix, zone: ZoneInfo) -> date:
+    return fix.time.astimezone(zone).date()
+
+
+def _days_with_data(pks: list[int], first: date, today: date, zone: ZoneInfo) -> set[tuple[int, date]]:
     """(device pk, local day) of the history's days that have a position already (one index probe each)."""
     found = set()
-    for device in devices:
+    for pk in pks:
         for k in range((today - first).days):
             day = first + timedelta(days=k)
             lo = datetime.combine(day, dt_time(), tzinfo=zone)
-            if store.exists(device.pk, lo, datetime.combine(day + timedelta(days=1), dt_time(), tzinfo=zone)):
-                found.add((device.pk, day))
+            if store.exists(pk, lo, datetime.combine(day + timedelta(days=1), dt_time(), tzinfo=zone)):
+                found.add((pk, day))
     return found
 
 
