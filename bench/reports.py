@@ -231,8 +231,9 @@ def scratch_database() -> tuple[str, object]:
     return f"spatialite:///{path}", cleanup
 
 
-def store_positions(device_pk: int, points: dict) -> float:
-    """Write the fixes straight into the positions table (binary COPY / executemany); returns seconds."""
+def store_positions(device_pk: int, points: dict, analyze: bool = True) -> float:
+    """Write the fixes straight into the positions table (binary COPY / executemany); returns seconds.
+    ``analyze=False`` leaves PostgreSQL's ANALYZE to the caller (once, after many devices)."""
     import orjson
     from django.db import connection, transaction
 
@@ -278,7 +279,7 @@ def store_positions(device_pk: int, points: dict) -> float:
             connection.connection.executemany(
                 f"INSERT INTO tracking_position ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
-    if connection.vendor == "postgresql":
+    if analyze and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE tracking_position")
     return time.perf_counter() - t0

@@ -36,30 +36,61 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
     """``ranges.detect_range(device_id, params, start, end, tz=tz)``, closed local days from the cache."""
     if tz is None:
         return ranges.detect_range(device_id, params, start, end)
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    now = _now().timestamp()
-    reader = store.WindowReader(device_id)
-    margin = DEFAULT_MARGIN
-    windows = [
-        (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), _whole_day(a, b, day, zone) and b <= now)
-        for a, b, day in day_windows(start, end, zone)
-    ]
-    closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
-    reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in closed])  # what each day reads
-    stamps = store.stamps(device_id, reads)
-    keys = {ws: day_key(device_id, params, ws, we, zone, stamp) for (ws, we), stamp in zip(closed, stamps, strict=True)}
-    hits = _get_many(list(keys.values()))  # one cache round trip
+    return CachedRange(device_id, params, start, end, tz).result()
 
-    def results():
-        for win_start, win_end, is_closed in windows:
-            if not is_closed:
-                yield ranges.compute_window(reader, params, win_start, win_end, zone)
-            elif (hit := _decoded(hits.get(keys[win_start]))) is not None:
-                yield hit
-            else:
-                yield _computed_closed_day(reader, params, win_start, win_end, zone, keys[win_start])
 
-    return join_windows(results())
+class CachedRange:
+    """One device's range as ``detect_range_cached`` walks it: its local-day windows, the cache keys of the
+    closed ones and the entries found (one ``store.around`` query, one stamp call, one cache round trip).
+    ``to_compute`` says what ``result()`` will still have to compute, before anything is computed."""
+
+    def __init__(self, device_id: int, params: Params, start: datetime, end: datetime, tz) -> None:
+        self.device_id, self.params = device_id, params
+        self.zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+        now = _now().timestamp()
+        self.windows = [
+            (
+                datetime.fromtimestamp(a, UTC),
+                datetime.fromtimestamp(b, UTC),
+                _whole_day(a, b, day, self.zone) and b <= now,
+            )
+            for a, b, day in day_windows(start, end, self.zone)
+        ]
+        closed = [(ws, we) for ws, we, is_closed in self.windows if is_closed]
+        margin = DEFAULT_MARGIN
+        reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in closed])  # what each day reads
+        stamps = store.stamps(device_id, reads)
+        self.keys = {
+            ws: day_key(device_id, params, ws, we, self.zone, stamp)
+            for (ws, we), stamp in zip(closed, stamps, strict=True)
+        }
+        self.hits = _get_many(list(self.keys.values()))
+
+    @property
+    def to_compute(self) -> list[tuple[datetime, datetime]]:
+        """The windows ``result()`` computes: the open ones (today, partial days) and the closed days the cache
+        does not hold."""
+        return [(ws, we) for ws, we, is_closed in self.windows if not is_closed or self.keys[ws] not in self.hits]
+
+    @property
+    def closed_misses(self) -> int:
+        """Closed days the cache does not hold (each is computed, then stored)."""
+        return sum(1 for ws, _we, is_closed in self.windows if is_closed and self.keys[ws] not in self.hits)
+
+    def result(self) -> WindowResult:
+        reader = store.WindowReader(self.device_id)
+        params, zone = self.params, self.zone
+
+        def results():
+            for win_start, win_end, is_closed in self.windows:
+                if not is_closed:
+                    yield ranges.compute_window(reader, params, win_start, win_end, zone)
+                elif (hit := _decoded(self.hits.get(self.keys[win_start]))) is not None:
+                    yield hit
+                else:
+                    yield _computed_closed_day(reader, params, win_start, win_end, zone, self.keys[win_start])
+
+        return join_windows(results())
 
 
 def _whole_day(a: float, b: float, day: date, zone: ZoneInfo) -> bool:

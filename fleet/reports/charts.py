@@ -6,14 +6,14 @@ Series are columnar and downsampled on the server with min/max bucketing (docs/r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from fleet.reports.cache import detect_range_cached
-from fleet.reports.engine import Params
-from fleet.reports.tables import Units
+from fleet.reports.cache import CachedRange
+from fleet.reports.engine import Params, day_windows
+from fleet.reports.tables import DATE, DISTANCE, DURATION, Column, Report, Table, Units
 from fleet.tracking import store
 
 MAX_POINTS = 4000
@@ -148,6 +148,12 @@ def device_payload(device, organization, start: datetime, end: datetime, max_poi
 
 # ---------------------------------------------------------------------------------------- fleet days
 
+# A group or fleet chart is computed in the request when the closed days the cache does not hold, and the
+# positions of every window left to compute (those days, today), are at most this many (docs/reports-engine.md,
+# Charts); otherwise it runs as a background job.
+MAX_INLINE_DEVICE_DAYS = 62
+MAX_INLINE_POSITIONS = 500_000
+
 
 @dataclass
 class Day:
@@ -158,33 +164,87 @@ class Day:
     driving_s: float = 0.0
     idle_s: float = 0.0
     stopped_s: float = 0.0
-    no_data_s: float = 0.0
+
+    @property
+    def no_data_s(self) -> float:
+        """The rest of the vehicles' time: no data, whether the engine said so or a device had no row."""
+        return max(0.0, self.seconds - self.driving_s - self.idle_s - self.stopped_s)
 
     def share(self, value: float) -> float:
         return round(100 * value / self.seconds, 2) if self.seconds else 0.0
 
 
+@dataclass
+class FleetPlan:
+    """A group's or fleet's chart before it is computed: each device's ``CachedRange`` and what is left to
+    compute (closed device-days not in the cache, and the positions of every window to compute, counted up
+    to a limit)."""
+
+    organization: object
+    devices: list
+    start: datetime
+    end: datetime
+    ranges: list[CachedRange]
+
+    @classmethod
+    def make(cls, organization, devices, start: datetime, end: datetime) -> FleetPlan:
+        params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
+        ranges = [CachedRange(d.pk, params, start, end, zone) for d in devices]
+        return cls(organization, list(devices), start, end, ranges)
+
+    @property
+    def closed_misses(self) -> int:
+        return sum(r.closed_misses for r in self.ranges)
+
+    def positions_to_read(self, limit: int) -> int:
+        """Positions in the windows left to compute, counted up to about ``limit`` (one bounded count per
+        distinct window: today is one count for every device)."""
+        by_window: dict[tuple[datetime, datetime], list[int]] = {}
+        for r in self.ranges:
+            for window in r.to_compute:
+                by_window.setdefault(window, []).append(r.device_id)
+        total = 0
+        for (lo, hi), ids in sorted(by_window.items()):
+            total += store.count(ids, lo, hi, limit - total + 1)
+            if total > limit:
+                break
+        return total
+
+    @property
+    def cheap(self) -> bool:
+        """Whether the chart may be computed in the request."""
+        if self.closed_misses > MAX_INLINE_DEVICE_DAYS:
+            return False
+        return self.positions_to_read(MAX_INLINE_POSITIONS) <= MAX_INLINE_POSITIONS
+
+    def days(self, progress=None) -> list[Day]:
+        """Per local day of the organisation: the devices' distance and driving / idle / stopped time, the rest
+        no data. ``progress(done, total)`` after each device."""
+        zone = ZoneInfo(self.organization.timezone)
+        days: dict[str, Day] = {}
+        windows = day_windows(self.start, self.end, zone)
+        for a, b, day in windows:
+            days[day.isoformat()] = Day(day.isoformat(), a, seconds=(b - a) * len(self.ranges))
+        for done, cached in enumerate(self.ranges, 1):
+            for row in cached.result().rows:
+                day = days[row.day.isoformat()]
+                day.distance_m += row.distance_m
+                day.driving_s += row.driving_s
+                day.idle_s += row.idle_s
+                day.stopped_s += row.stopped_s
+            if progress is not None:
+                progress(done, len(self.ranges))
+        return list(days.values())
+
+
 def fleet_days(organization, devices, start: datetime, end: datetime) -> list[Day]:
     """Per local day of the organisation: the devices' distance and driving / idle / stopped / no-data time."""
-    params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
-    days: dict[str, Day] = {}
-    for device in devices:
-        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, zone)
-        for row in rows:
-            key = row.day.isoformat()
-            day = days.setdefault(key, Day(key, row.start.timestamp()))
-            day.seconds += (row.end - row.start).total_seconds()
-            day.distance_m += row.distance_m
-            day.driving_s += row.driving_s
-            day.idle_s += row.idle_s
-            day.stopped_s += row.stopped_s
-            day.no_data_s += row.no_data_s
-    return [days[k] for k in sorted(days)]
+    return FleetPlan.make(organization, devices, start, end).days()
 
 
-def fleet_payload(organization, devices, start: datetime, end: datetime) -> dict:
+def fleet_payload(organization, devices, start: datetime, end: datetime, days: list[Day] | None = None) -> dict:
     units = Units.for_org(organization)
-    days = fleet_days(organization, devices, start, end)
+    days = fleet_days(organization, devices, start, end) if days is None else days
     factor, unit = units.distance
     return {
         "mode": "fleet",
@@ -199,3 +259,39 @@ def fleet_payload(organization, devices, start: datetime, end: datetime) -> dict
         "stopped": [d.share(d.stopped_s) for d in days],
         "no_data": [d.share(d.no_data_s) for d in days],
     }
+
+
+# -------------------------------------------------------------------------------- as a background job
+
+DAY_COLUMNS = [
+    Column("day", "Day", DATE),
+    Column("distance", "Distance", DISTANCE, 2),
+    Column("driving", "Driving", DURATION),
+    Column("idle", "Idle", DURATION),
+    Column("stopped", "Stopped", DURATION),
+    Column("no_data", "No data", DURATION),
+    Column("seconds", "Vehicle time", DURATION),
+]
+
+
+def days_report(organization, devices, start, end, options=None, progress=None) -> Report:
+    """The fleet chart's days as a one-table report: what a background chart job computes and stores."""
+    days = FleetPlan.make(organization, devices, start, end).days(progress)
+    table = Table("days", "Per day", DAY_COLUMNS)
+    for d in days:
+        row = {"day": date.fromisoformat(d.day), "distance": d.distance_m, "driving": d.driving_s}
+        table.rows.append(
+            row | {"idle": d.idle_s, "stopped": d.stopped_s, "no_data": d.no_data_s, "seconds": d.seconds}
+        )
+    return Report("charts", "Charts", organization.pk, start, end, [d.pk for d in devices], [table])
+
+
+def days_from_report(report: Report, zone: str) -> list[Day]:
+    """The days a background chart job stored (``days_report``)."""
+    out = []
+    for row in report.tables[0].rows:
+        start = datetime.combine(row["day"], time(), tzinfo=ZoneInfo(zone)).timestamp()
+        day = Day(row["day"].isoformat(), max(start, report.start.timestamp()), row["seconds"], row["distance"])
+        day.driving_s, day.idle_s, day.stopped_s = row["driving"], row["idle"], row["stopped"]
+        out.append(day)
+    return out

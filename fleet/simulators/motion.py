@@ -304,8 +304,8 @@ class VehicleTrack(Track):
 
     def _park(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         g, rng = self.np, self.rng
-        every = self.interval * PARKED_EVERY
-        duration = rng.randint(*PARK_S)
+        duration = self._park_duration()
+        every = self._parked_every(duration)
         first = rng.randrange(max(1, round(every))) if self.first_park else 0
         self.first_park = False
         offset = fix_offsets(first, duration, every, g)
@@ -330,6 +330,14 @@ class VehicleTrack(Track):
         m[ACCURACY], satellites = gps_quality(u[2], valid)
         self._invalidate(m, valid)
         return offset, m, valid, satellites, duration
+
+    def _park_duration(self) -> int:
+        """Seconds the park that begins at ``next_start`` lasts (a working day's model lengthens some)."""
+        return self.rng.randint(*PARK_S)
+
+    def _parked_every(self, duration: int) -> float:
+        """Seconds between the fixes of a park lasting ``duration``."""
+        return self.interval * PARKED_EVERY
 
     def _drive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         rng, spec, g = self.rng, self.spec, self.np

@@ -174,10 +174,14 @@ def forget_devices(account_id: int | None = None) -> None:
         _device_cache.pop(account_id, None)
 
 
-def positions(organization_id: int, account_id: int | None, records: Iterable[PositionRecord]) -> IngestResult:
-    """Store a batch of positions for one account (or, with no account, for fleet device pks)."""
+def positions(
+    organization_id: int, account_id: int | None, records: Iterable[PositionRecord], notify: bool = True
+) -> IngestResult:
+    """Store a batch of positions for one account (or, with no account, for fleet device pks). ``notify=False``
+    stores history that is not news (the demo's past week): the subscribers (live map, event engine, driver
+    assignment) are not told."""
     with _gc_paused():
-        return _positions(organization_id, account_id, records)
+        return _positions(organization_id, account_id, records, notify)
 
 
 @contextmanager
@@ -197,7 +201,9 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _positions(organization_id: int, account_id: int | None, records: Iterable[PositionRecord]) -> IngestResult:
+def _positions(
+    organization_id: int, account_id: int | None, records: Iterable[PositionRecord], notify: bool = True
+) -> IngestResult:
     result = IngestResult()
     valid, null_island = _validate(records, result, max_speed(organization_id))
     if not valid and not null_island:
@@ -209,7 +215,8 @@ def _positions(organization_id: int, account_id: int | None, records: Iterable[P
         result.stored = _store(organization_id, account_id, valid, null_island, result)
     result.created = len(result.stored)
     result.duplicates = result.received - result.created - result.rejected
-    _notify(organization_id, result)
+    if notify:
+        _notify(organization_id, result)
     return result
 
 

@@ -82,6 +82,14 @@ def test_geofence_bench():
         assert agreed == sampled  # the index finds the zones the naive loop finds
 
 
+@pytest.mark.django_db
+def test_charts_bench():
+    figures = run_bench("charts.py")
+    assert figures["positions"] > 0 and figures["page_status"] == 200
+    assert figures["warm"]["to_compute"] == 0 and figures["warm"]["inline"]  # the cached days: in the request
+    assert figures["cold"]["to_compute"] == figures["devices"] * figures["days"]
+
+
 @needs_postgis
 @pytest.mark.django_db
 def test_api_bench():

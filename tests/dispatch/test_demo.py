@@ -68,6 +68,7 @@ def test_seeding_makes_drivers_pois_and_a_day_of_assigned_tasks_in_the_demo_only
     assert Driver.objects.filter(organization=demo).count() == len(seeddemo.DEMO_DRIVERS)
     assert not Task.objects.filter(organization=org_b).exists() and not POI.objects.filter(organization=org_b)
     assert f"dispatch: 6 drivers, 40 POIs, {tasks.count()} tasks" in out.getvalue()
+    assert re.search(r"history: [1-9][\d,]+ positions of 105 vehicles over 7 days", out.getvalue())
     # again for the same simulator run: nothing new; for a new run (make run again): the old open tasks cancelled
     first = tasks.first()
     start = datetime.fromisoformat(first.attributes["demo_start"])

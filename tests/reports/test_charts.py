@@ -213,12 +213,10 @@ def test_charts_need_a_login(client):
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_too_much_to_chart_is_a_400_and_the_page_points_to_the_background_summary(client, org_a, user_a, monkeypatch):
-    from fleet.reports import jobs
+def test_too_many_positions_for_one_devices_chart_is_a_400_with_the_reason(client, org_a, user_a, monkeypatch):
     from fleet.reports.views import charts as views_charts
 
     van = make_device(org_a, "Van 1")
-    make_device(org_a, "Van 2")
     for minute in range(3):
         Position.objects.create(device=van, fix_time=DAY + timedelta(minutes=minute), latitude=60, longitude=25)
     client.force_login(user_a)
@@ -227,8 +225,139 @@ def test_too_much_to_chart_is_a_400_and_the_page_points_to_the_background_summar
     assert response.status_code == 400
     assert response.json()["errors"]["__all__"][0]["message"].startswith("Van 1 has more than 2 positions")
 
-    monkeypatch.setattr(jobs, "MAX_DEVICE_DAYS", 3)  # 2 devices x 2 days = 4
-    assert client.get(URL, custom(DAY, 2)).status_code == 400
-    page = client.get(reverse("reports:charts"), custom(DAY, 2)).content.decode()
-    summary = reverse("reports:report", args=["summary"])
-    assert f'<a href="{summary}?preset=custom&amp;start=2026-11-20&amp;end=2026-11-21&amp;split=day">' in page
+
+# ------------------------------------------------------------------------- 31 days: cache, background job
+
+MONTH_END = DAY + timedelta(days=10)  # 2026-11-30
+MONTH = custom(MONTH_END - timedelta(days=30), 31)  # 2026-10-31 .. 2026-11-30, UTC
+
+
+@pytest.fixture
+def vans(org_a):
+    """A group of three vans over a month in UTC: Van 1 drives on the 20th, Van 2 on the 21st, Van 3 never."""
+    org_a.timezone = "UTC"
+    org_a.save()
+    group = DeviceGroup.objects.create(organization=org_a, name="Vans")
+    one, two = make_device(org_a, "Van 1", group=group), make_device(org_a, "Van 2", group=group)
+    make_device(org_a, "Van 3", group=group)
+    drive(one, DAY + timedelta(hours=8), 30)
+    drive(two, DAY + timedelta(days=1, hours=9), 60, idle_after_min=30)
+    return group
+
+
+def run_job(pk: int, capture) -> None:
+    """The job's task, as a worker runs it (its cache entries are written when its transaction commits)."""
+    from fleet.reports import tasks
+
+    with capture(execute=True):
+        tasks.run_report_job.run(pk)
+
+
+def test_a_groups_month_goes_to_a_job_cold_then_is_drawn_from_the_job_and_inline_once_cached(
+    client, user_a, vans, django_capture_on_commit_callbacks
+):
+    from fleet.reports.models import ReportJob
+
+    client.force_login(user_a)
+    query = MONTH | {"group": vans.pk}  # 3 vans x 31 days = 93 device-days, none cached: more than 62 to compute
+
+    page = client.get(reverse("reports:charts"), query)
+    job = ReportJob.objects.get()
+    assert page.status_code == 302 and page["Location"] == f"/reports/jobs/{job.pk}/"
+    assert job.kind == "charts" and job.total == 3
+    data = client.get(URL, query)  # the same chart asked as JSON gets the same job
+    assert data.status_code == 202 and data.json() == {
+        "mode": "job",
+        "job": f"/reports/jobs/{job.pk}/",
+        "status": f"/reports/jobs/{job.pk}.json",
+    }
+    assert ReportJob.objects.count() == 1
+
+    run_job(job.pk, django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.status == ReportJob.Status.DONE and job.done == 3
+    done = client.get(f"/reports/jobs/{job.pk}/")
+    assert done.status_code == 302 and done["Location"].startswith("/reports/charts/?")
+    assert f"job={job.pk}" in done["Location"] and f"group={vans.pk}" in done["Location"]
+    from_job = client.get(done["Location"])
+    assert from_job.status_code == 200
+    rows = from_job.context["fleet_rows"]
+    assert len(rows) == 31 and rows[0]["days"] == "2026-10-31" and rows[-1]["days"] == "2026-11-30"
+
+    # The job filled the closed-day cache: the same month is now cheap, computed in the request.
+    inline = client.get(URL, query)
+    assert inline.status_code == 200 and ReportJob.objects.count() == 1
+    fleet = inline.json()
+    assert fleet["days"] == [r["days"] for r in rows]
+    assert fleet["distance"] == [r["distance"] for r in rows] and fleet["no_data"] == [r["no_data"] for r in rows]
+    by_day = dict(
+        zip(fleet["days"], zip(fleet["distance"], fleet["driving"], fleet["no_data"], strict=True), strict=True)
+    )
+    assert by_day["2026-11-20"][:2] == (18.0, round(100 * 1800 / (3 * 86_400), 2))
+    assert by_day["2026-11-21"][0] == 36.0
+    assert by_day["2026-11-01"] == (0.0, 0.0, 100.0)  # nobody reported: no data, not stopped
+
+
+def test_a_finished_job_of_another_query_or_organisation_is_not_shown(
+    client, user_a, vans, org_b, django_capture_on_commit_callbacks
+):
+    from fleet.reports import jobs
+    from fleet.reports.models import ReportJob
+
+    job = jobs.start(user_a, "charts", MONTH | {"group": vans.pk})
+    run_job(job.pk, django_capture_on_commit_callbacks)
+    client.force_login(user_a)
+    other = custom(DAY, 2) | {"job": job.pk}  # another range: computed for itself (cheap), the job ignored
+    response = client.get(reverse("reports:charts"), other)
+    assert response.status_code == 200 and len(response.context["fleet_rows"]) == 2
+    theirs = ReportJob.objects.create(
+        organization=org_b, user=None, kind="charts", params=job.params, result=job.result
+    )
+    theirs.status = ReportJob.Status.DONE
+    theirs.save()
+    response = client.get(reverse("reports:charts"), MONTH | {"group": vans.pk, "job": theirs.pk})
+    assert response.status_code == 200 and len(response.context["fleet_rows"]) == 31  # ours, from the cache
+
+
+def test_a_days_share_without_any_data_reads_no_data(client, org_a, user_a):
+    org_a.timezone = "UTC"
+    org_a.save()
+    make_device(org_a, "Silent van")  # never reported: no summary row at all
+    van = make_device(org_a, "Van 1")
+    drive(van, DAY + timedelta(hours=8), 30)
+    client.force_login(user_a)
+
+    data = client.get(URL, custom(DAY - timedelta(days=1), 2)).json()
+
+    assert data["days"] == ["2026-11-19", "2026-11-20"]
+    assert data["stopped"][0] == 0.0 and data["no_data"][0] == 100.0
+    # The 20th: Van 1 parked 10 + 50 minutes and drove 30, the silent van nothing: the rest is no data.
+    assert data["stopped"][1] == round(100 * 3600 / 172_800, 2)
+    assert data["no_data"][1] == round(100 * (172_800 - 5400) / 172_800, 2)
+    page = client.get(reverse("reports:charts"), custom(DAY - timedelta(days=1), 2)).content.decode()
+    assert '<td>2026-11-19</td><td class="num">0.0</td><td class="num">0.0 %</td><td class="num">0.0 %</td>' in page
+    assert '<td class="num">0.0 %</td><td class="num">100.0 %</td></tr>' in page
+
+
+def test_too_many_chart_jobs_is_a_429_with_the_reason(client, user_a, vans, settings):
+    settings.REPORT_JOBS_PER_USER = 0
+    client.force_login(user_a)
+    page = client.get(reverse("reports:charts"), MONTH | {"group": vans.pk})
+    assert page.status_code == 429 and page["Retry-After"] == "60"
+    assert "reports being computed in the background" in page.content.decode()
+    data = client.get(URL, MONTH | {"group": vans.pk})
+    assert data.status_code == 429 and "background" in data.json()["errors"]["__all__"][0]["message"]
+
+
+def test_today_is_computed_in_the_request_when_its_positions_are_few_however_many_devices(
+    client, user_a, vans, monkeypatch
+):
+    monkeypatch.setattr(charts, "MAX_INLINE_DEVICE_DAYS", 0)  # any closed day not cached: a job
+    client.force_login(user_a)
+    today = client.get(URL, {"preset": "today", "group": vans.pk})
+    assert today.status_code == 200 and today.json()["devices"] == 3  # open days are bounded by their positions
+    assert client.get(URL, custom(DAY) | {"group": vans.pk}).status_code == 202  # one closed day, not cached
+
+    monkeypatch.setattr(charts, "MAX_INLINE_DEVICE_DAYS", 62)
+    monkeypatch.setattr(charts, "MAX_INLINE_POSITIONS", 10)  # the 21st holds 70 positions of Van 2
+    assert client.get(URL, custom(DAY + timedelta(days=1)) | {"group": vans.pk}).status_code == 202

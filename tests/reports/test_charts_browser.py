@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from fleet.celery import app as celery_app
 from fleet.core.geodesy import EARTH_RADIUS_M
-from fleet.reports import jobs
+from fleet.reports import charts, jobs
 from fleet.reports.models import ReportJob
 from fleet.tracking.models import Position
 from tests.conftest import make_device, make_org, make_user
@@ -49,14 +49,15 @@ def drive(van, start: datetime, minutes: int, temps: bool = False) -> None:
 class ChartsAndJobsTests(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls._saved = jobs.MAX_DEVICE_DAYS
+        cls._saved = jobs.MAX_DEVICE_DAYS, charts.MAX_INLINE_DEVICE_DAYS
         jobs.MAX_DEVICE_DAYS = 10  # before the fork too: a month of two devices is a background report
+        charts.MAX_INLINE_DEVICE_DAYS = 10  # and a month's chart of them, uncached, a background chart
         super().setUpClass()
 
     @classmethod
     def tearDownClass(cls) -> None:
         super().tearDownClass()
-        jobs.MAX_DEVICE_DAYS = cls._saved
+        jobs.MAX_DEVICE_DAYS, charts.MAX_INLINE_DEVICE_DAYS = cls._saved
 
     def setUp(self) -> None:
         super().setUp()
@@ -145,3 +146,27 @@ class ChartsAndJobsTests(BrowserTestCase):
         with page.expect_download() as download:
             page.locator("#job-downloads a", has_text="Excel").click()
         assert download.value.suggested_filename == f"summary_job{job.pk}_2026-11-01_2026-11-30.xlsx"
+
+    def test_a_month_of_the_fleet_is_charted_by_a_worker_then_drawn_with_every_day(self):
+        page = self.page
+        # 31 days x 2 devices, none cached: more than this class's 10 closed device-days, so a background job.
+        page.goto(
+            f"{self.live_server_url}/reports/charts/?preset=custom&start=2026-11-01&end=2026-12-01",
+            wait_until="domcontentloaded",
+        )
+        job = ReportJob.objects.get()
+        assert job.kind == "charts" and page.url.endswith(f"/reports/jobs/{job.pk}/")
+        assert page.inner_text("h1").startswith("Charts report")
+        page.wait_for_function("() => window.fleetJob && fleetJob.status === 'queued'")
+
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[QUEUE], shutdown_timeout=30):
+            page.wait_for_url(lambda url: "/reports/charts/?" in url and f"job={job.pk}" in url, timeout=60_000)
+        page.wait_for_function("() => window.fleetCharts && fleetCharts.ready")
+        assert page.evaluate("fleetCharts.error") is None
+        assert page.evaluate("fleetCharts.charts[0].data[0].length") == 31
+        rows = page.locator(".fleet-days tbody tr")
+        assert rows.count() == 31 and rows.nth(19).locator("td").first.inner_text() == "2026-11-20"
+        assert float(rows.nth(19).locator("td").nth(1).inner_text()) > 0  # both drove on the 20th
+        # The other days: nobody reported, so no data, not stopped.
+        assert rows.nth(0).locator("td").nth(4).inner_text() == "0.0 %"
+        assert rows.nth(0).locator("td").nth(5).inner_text() == "100.0 %"

@@ -133,3 +133,16 @@ def test_another_organisation_is_a_404_and_its_vehicles_never_show(client, org_a
     assert client.get(reverse("reports:utilisation"), {"organization": org_b.pk}).status_code == 404
     assert client.get(reverse("reports:utilisation"), {"organization": "x"}).status_code == 400
     assert "Their van" not in client.get(reverse("reports:utilisation")).content.decode()
+
+
+def test_a_vehicle_that_never_reported_is_all_no_data_not_stopped(org_a, monkeypatch):
+    monkeypatch.setattr(utilisation, "_now", lambda: NOW)
+    org_a.timezone = "UTC"
+    org_a.save()
+    silent = make_device(org_a, "Silent van")
+
+    day, week = utilisation.overview(org_a, [silent], now=NOW)
+
+    assert day.no_data_share == week.no_data_share == 100.0
+    assert day.utilisation_time == week.utilisation_time == 0.0
+    assert [v.device.name for v in week.no_data] == ["Silent van"]

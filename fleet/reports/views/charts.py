@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from fleet.core.jsonout import JsonResponse, json_script
-from fleet.core.scoping import get_for_user, organizations_for_user, parse_pk
+from fleet.core.scoping import for_user, get_for_user, organizations_for_user, parse_pk
 from fleet.reports import charts, jobs
 from fleet.reports.forms import ReportForm
-from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Units
+from fleet.reports.models import ReportJob
+from fleet.reports.tables import DATETIME, DISTANCE, DURATION, Column, Report, Units
 from fleet.reports.utilisation import Figures, overview, report_url
 from fleet.reports.views.pages import SCOPED_FIELDS
 from fleet.tracking.models import Device
@@ -30,24 +31,60 @@ MAX_CHART_POSITIONS = 1_000_000  # one device: closed days come from the positio
 def charts_page(request: HttpRequest) -> HttpResponse:
     form = ReportForm(request.GET or None, user=request.user, kind=CHART_KIND)
     context = {"form": form, "query": request.GET.urlencode()}
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        context |= {"scope": data["scope"], "range": _range_text(data), "timezone": data["organization"].timezone}
-        if data.get("device") is not None:
-            context["data_url"] = f"{reverse('reports:chart-data')}?{context['query']}"
-        elif jobs.should_run_in_background(data["organization"], data["devices"], data["start"], data["end"]):
-            context["too_big"] = _summary_by_day_url(request)
-        else:
-            fleet = charts.fleet_payload(data["organization"], data["devices"], data["start"], data["end"])
-            context |= {"fleet": fleet, "fleet_rows": _fleet_rows(fleet)}
-            context["fleet_script"] = json_script(fleet, "fleet-data")
-    return render(request, "reports/charts.html", context, status=400 if form.is_bound and form.errors else 200)
+    if not (form.is_bound and form.is_valid()):
+        return render(request, "reports/charts.html", context, status=400 if form.is_bound and form.errors else 200)
+    data = form.cleaned_data
+    context |= {"scope": data["scope"], "range": _range_text(data), "timezone": data["organization"].timezone}
+    if data.get("device") is not None:
+        context["data_url"] = f"{reverse('reports:chart-data')}?{context['query']}"
+        return render(request, "reports/charts.html", context)
+    try:
+        days = _fleet_days(request, data)
+    except jobs.TooManyJobs as exc:
+        response = render(request, "reports/charts.html", context | {"refused": str(exc)}, status=429)
+        response["Retry-After"] = "60"
+        return response
+    if isinstance(days, ReportJob):
+        return redirect(days)
+    fleet = charts.fleet_payload(data["organization"], data["devices"], data["start"], data["end"], days)
+    context |= {"fleet": fleet, "fleet_rows": _fleet_rows(fleet), "fleet_script": json_script(fleet, "fleet-data")}
+    return render(request, "reports/charts.html", context)
+
+
+def _fleet_days(request: HttpRequest, data: dict) -> list[charts.Day] | ReportJob:
+    """The chart's days: from the finished background job the query names (``job``), computed here when the
+    closed-day cache leaves little to compute, or else a background job (started, or the same one running)."""
+    org, devices, start, end = data["organization"], data["devices"], data["start"], data["end"]
+    report = _finished_job_report(request, org)
+    if report is not None:
+        return charts.days_from_report(report, org.timezone)
+    plan = charts.FleetPlan.make(org, devices, start, end)
+    if plan.cheap:
+        return plan.days()
+    return jobs.start(request.user, CHART_KIND, request.GET)
+
+
+def _finished_job_report(request: HttpRequest, org) -> Report | None:
+    """The stored days of the finished chart job named by ``?job=``, when it is of the user's organisation and
+    of this very query (a job of another query, or one not finished, is ignored: the chart is computed or
+    asked again)."""
+    pk = parse_pk(request.GET.get("job"))
+    if pk is None:
+        return None
+    job = for_user(ReportJob.objects.filter(pk=pk, kind=CHART_KIND, organization=org), request.user).first()
+    if job is None or not job.finished_ok:
+        return None
+    form = ReportForm(request.GET, user=request.user, kind=CHART_KIND)
+    if not form.is_valid() or form.canonical_query() != job.params:
+        return None
+    return job.load_report()
 
 
 @require_GET
 @login_required
 def chart_data(request: HttpRequest) -> HttpResponse:
-    """One device's series (``device`` given) or the days of a group / the fleet, as columnar JSON."""
+    """One device's series (``device`` given) or the days of a group / the fleet, as columnar JSON. A group or
+    fleet chart too big for the request answers 202 with its background job's page and status URLs."""
     form = ReportForm(request.GET, user=request.user, kind=CHART_KIND)
     if not form.is_valid():
         if SCOPED_FIELDS & form.errors.keys():
@@ -57,26 +94,33 @@ def chart_data(request: HttpRequest) -> HttpResponse:
     org, start, end = data["organization"], data["start"], data["end"]
     device = data.get("device")
     if device is None:
-        if jobs.should_run_in_background(org, data["devices"], start, end):
-            return JsonResponse(
-                {"errors": {"__all__": [{"message": "Too many devices x days to chart at once."}]}}, status=400
-            )
-        return JsonResponse(charts.fleet_payload(org, data["devices"], start, end))
+        try:
+            days = _fleet_days(request, data)
+        except jobs.TooManyJobs as exc:
+            body = {"errors": {"__all__": [{"message": str(exc)}]}}
+            return JsonResponse(body, status=429, headers={"Retry-After": "60"})
+        if isinstance(days, ReportJob):
+            urls = {"job": days.get_absolute_url(), "status": reverse("reports:job-status", args=[days.pk])}
+            return JsonResponse({"mode": "job", **urls}, status=202)
+        return JsonResponse(charts.fleet_payload(org, data["devices"], start, end, days))
     if jobs.position_count([device], start, end, MAX_CHART_POSITIONS + 1) > MAX_CHART_POSITIONS:
         message = f"{device.name} has more than {MAX_CHART_POSITIONS:,} positions in this range: choose fewer days."
         return JsonResponse({"errors": {"__all__": [{"message": message}]}}, status=400)
     return JsonResponse(charts.device_payload(device, org, start, end))
 
 
+def chart_url(job: ReportJob) -> str:
+    """The charts page of a finished chart job: its query and the job, whose stored days it shows."""
+    query = QueryDict(mutable=True)
+    for key, values in job.params.items():
+        query.setlist(key, values)
+    query["job"] = str(job.pk)
+    return f"{reverse('reports:charts')}?{query.urlencode()}"
+
+
 def _range_text(data: dict) -> tuple[str, str]:
     units, stamp = Units.for_org(data["organization"]), Column("t", "t", DATETIME)
     return units.text(stamp, data["start"]), units.text(stamp, data["end"])
-
-
-def _summary_by_day_url(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query["split"] = "day"
-    return f"{reverse('reports:report', args=['summary'])}?{query.urlencode()}"
 
 
 def _fleet_rows(fleet: dict) -> list[dict]:

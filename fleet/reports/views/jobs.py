@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -14,6 +14,7 @@ from fleet.core.scoping import get_for_user
 from fleet.reports.kinds import KINDS
 from fleet.reports.models import ReportJob
 from fleet.reports.tables import DATETIME, Column, Units
+from fleet.reports.views.charts import CHART_KIND, chart_url
 from fleet.reports.views.pages import FORMATS, days_label, download, table_views
 
 
@@ -25,7 +26,9 @@ def _job_for(request: HttpRequest, pk: int) -> ReportJob:
 @login_required
 def job_page(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for(request, pk)
-    context = {"job": job, "title": KINDS[job.kind].title if job.kind in KINDS else job.kind}
+    if job.kind == CHART_KIND and job.finished_ok:
+        return redirect(chart_url(job))  # the chart is drawn on its own page, from the job's stored days
+    context = {"job": job, "title": KINDS[job.kind].title if job.kind in KINDS else job.kind.capitalize()}
     report = job.load_report() if job.finished_ok else None
     if report is not None:
         units = Units.for_org(job.organization)

@@ -44,6 +44,11 @@ MODELS = {"car": "telfmb920", "van": "telfmb640", "truck": "telfmb140"}
 Handler = Callable[[dict[str, Any]], Any]
 
 
+def tracker_id(device: int) -> int:
+    """The tracker id the simulator lists the model's vehicle ``device`` under."""
+    return 311_000 + 17 * device
+
+
 class ItrackSim(Objects, SimCore):
     kind = "itrack"
     lat_field, time_fields = "lat", ("get_time",)  # bad_positions damages these (SimCore.render_served)
@@ -54,7 +59,7 @@ class ItrackSim(Objects, SimCore):
         return Fleet(self.cfg.devices, self.cfg.seed, start, interval)
 
     def setup(self) -> None:
-        self.tracker_ids = [311_000 + 17 * d for d in range(len(self.model.vehicles))]
+        self.tracker_ids = [tracker_id(d) for d in range(len(self.model.vehicles))]
         self.by_id = {t: d for d, t in enumerate(self.tracker_ids)}
         self.hashes: dict[str, float] = {}  # session hash -> when it was issued (real time)
         self.api_requests = 0

@@ -133,6 +133,15 @@ def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple
     asleep through the night leaves no fix in any fixed margin). One query (two index probes per span)."""
     if not spans:
         return []
+    found = backend().around(device_id, spans) if connection.vendor == "postgresql" else _around(device_id, spans)
+    out = []
+    for (lo, hi), (before, after) in zip(spans, found, strict=True):
+        out.append(((min(lo, before) if before else lo), (max(hi, after + TICK) if after else hi)))
+    return out
+
+
+def _around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime | None, datetime | None]]:
+    """``around``'s probes as subqueries of one query (SQLite plans them cheaply)."""
     from django.db.models import OuterRef, Subquery
 
     from fleet.tracking.models import Device
@@ -147,11 +156,7 @@ def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple
         probes[f"b{k}"] = probe(fix_time__lt=lo)
         probes[f"a{k}"] = probe(fix_time__gte=hi)
     found = Device.objects.filter(pk=device_id).annotate(**probes).values(*probes).first() or {}
-    out = []
-    for k, (lo, hi) in enumerate(spans):
-        before, after = found.get(f"b{k}"), found.get(f"a{k}")
-        out.append(((min(lo, before) if before else lo), (max(hi, after + TICK) if after else hi)))
-    return out
+    return [(found.get(f"b{k}"), found.get(f"a{k}")) for k in range(len(spans))]
 
 
 TICK = timedelta(microseconds=1)  # [a, b + TICK) holds the fix at b

@@ -234,6 +234,22 @@ def bucket_stamps(device_id: int, edges: list[datetime]) -> dict[int, tuple]:
         return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
+AROUND = f"""
+SELECT (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = %s AND p.fix_time < s.lo ORDER BY fix_time DESC LIMIT 1),
+       (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = %s AND p.fix_time >= s.hi ORDER BY fix_time LIMIT 1)
+FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS s(lo, hi, k) ORDER BY k
+"""
+
+
+def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime | None, datetime | None]]:
+    """Per span, the device's last fix time before its start and first at or after its end. One statement whose
+    two probes are planned once and pruned to the partitions they need as they run (a subquery per span would
+    be planned against every partition, span by span)."""
+    with connection.cursor() as cursor:
+        cursor.execute(AROUND, [device_id, device_id, [lo for lo, _ in spans], [hi for _, hi in spans]])
+        return cursor.fetchall()
+
+
 def now() -> datetime:
     """The database's clock (the one the archive's triggers use)."""
     with connection.cursor() as cursor:

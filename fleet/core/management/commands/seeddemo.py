@@ -1,12 +1,16 @@
 """Create (or refresh) the demo organisation and its logins; safe to run again. With ``--simulators``: the
-vendor accounts of the local simulators, and dispatch data for them (drivers, POIs, a day of tasks at places
-the Data Trak simulator's vehicles will park at, so they complete them by driving there)."""
+vendor accounts of the local simulators, dispatch data for them (drivers, POIs, a day of tasks at places the
+Data Trak simulator's vehicles will park at, so they complete them by driving there), and a week of history
+for the outdoor simulators' vehicles (README, the demo)."""
 
 from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from zoneinfo import ZoneInfo
 
 import httpx
 from django.contrib.auth import get_user_model
@@ -21,8 +25,15 @@ from fleet.dispatch.models import ChecklistItem, Task
 from fleet.geo.geocoding import streets
 from fleet.geo.models import POI
 from fleet.simulators import itinerary, roads
+from fleet.simulators.fleetv2 import VEHICLE_BASE
+from fleet.simulators.itrack import tracker_id
+from fleet.simulators.metrotec.formats import registration
 from fleet.simulators.motion import Fleet
+from fleet.simulators.workday import WorkdayFleet
+from fleet.tracking import ingest, store
 from fleet.tracking.models import Device, Driver
+from fleet.tracking.records import PositionRecord
+from fleet.tracking.store import archive
 from fleet.vendors.models import VendorAccount
 
 DEMO_USERS = [
@@ -48,6 +59,18 @@ TASK_GAP = timedelta(minutes=90)  # between two tasks of one vehicle, over a day
 TASK_MIN_STAY = timedelta(minutes=5)  # parked that long: time to work there (the dwell is 2 minutes)
 TASK_WINDOW = timedelta(minutes=30)  # before the arrival and after the departure the simulator plans
 DEMO_DRIVERS = ["Aino Virtanen", "Mikko Korhonen", "Sanna Mäkinen", "Juha Nieminen", "Laura Hämäläinen", "Petri Laine"]
+# The week of history before the simulators' hour: the Procfile's outdoor simulators (name, --devices, --seed) and
+# the vendor id each lists its vehicles under, which the sync keeps as Device.vendor_id (Safectory's indoor
+# trackables have no working day and get no history).
+HISTORY_SIMS = [
+    ("Data Trak demo", 40, 1, lambda v: str(v.index + 1)),
+    ("Metrotec demo", 25, 3, lambda v: registration(v.plate)),
+    ("iTrack demo", 20, 4, lambda v: str(tracker_id(v.index))),
+    ("fleet-v2 demo", 20, 5, lambda v: str(VEHICLE_BASE + v.index)),
+]
+HISTORY_DAYS = 7
+HISTORY_INTERVAL = 60.0  # seconds between fixes while driving (parked: six times that)
+HISTORY_BATCH = 5000
 CHECKLIST = ["Call the customer on arrival", "Photo of the delivered goods", "Receiver's signature"]
 
 
@@ -79,8 +102,16 @@ class Command(BaseCommand):
         if options["simulators"]:
             self._register_simulators(org)
             account = VendorAccount.objects.get(organization=org, name=TASK_SIM["account"])
-            counts = seed_dispatch(org, account, simulator_start(account))
+            start = simulator_start(account)
+            counts = seed_dispatch(org, account, start)
             self.stdout.write("dispatch: {drivers} drivers, {pois} POIs, {tasks} tasks".format(**counts))
+            began = time.monotonic()
+            history = seed_history(org, start)
+            took = time.monotonic() - began
+            self.stdout.write(
+                f"history: {history['positions']:,} positions of {history['devices']} vehicles over "
+                f"{history['days']} days before the simulators' hour ({took:.1f} s)"
+            )
         self.stdout.write(self.style.SUCCESS(f"demo organisation '{org.slug}' ready"))
 
     def _register_simulators(self, org: Organization) -> None:
@@ -187,17 +218,94 @@ def _poi(org: Organization, place: roads.Place) -> POI:
     )
 
 
-def _device(org: Organization, account: VendorAccount, vehicle) -> Device:
-    """The simulator's vehicle as the Data Trak sync stores it (vendor id = its index + 1): the sync updates it."""
+def _device(org: Organization, account: VendorAccount, vehicle, vendor_id: str | None = None) -> Device:
+    """The simulator's vehicle as the sync stores it (keyed by account and vendor id; Data Trak's vendor id is
+    its index + 1), so the sync updates this very row."""
     fields = {
         "name": vehicle.name,
         "unique_id": vehicle.unique_id,
         "plate": vehicle.plate,
         "category": vehicle.category,
     }
-    return Device.objects.get_or_create(
-        account=account, vendor_id=str(vehicle.index + 1), defaults={"organization": org, **fields}
-    )[0]
+    vendor_id = str(vehicle.index + 1) if vendor_id is None else vendor_id
+    device, _ = Device.objects.get_or_create(
+        account=account, vendor_id=vendor_id, defaults={"organization": org, **fields}
+    )
+    return device
+
+
+# --------------------------------------------------------------------------------------------- history
+
+
+def seed_history(org: Organization, start: datetime, vehicles: int | None = None) -> dict:
+    """A week of history for the outdoor simulators' vehicles: the ``HISTORY_DAYS`` local days before the day
+    of ``start`` (the simulators' first moment), from the working-day motion model at ``HISTORY_INTERVAL``,
+    stored through ingest for the very devices the sync mirrors, then archived. A vehicle's day that already
+    has positions (an earlier seeding, or the sync) gets none: seeding again adds nothing. ``vehicles`` caps
+    the vehicles per simulator (tests)."""
+    zone = ZoneInfo(org.timezone)
+    today = start.astimezone(zone).date()
+    first = today - timedelta(days=HISTORY_DAYS)
+    since = datetime.combine(first, dt_time(), tzinfo=zone)
+    until = datetime.combine(today, dt_time(), tzinfo=zone)
+    out = {"positions": 0, "devices": 0, "days": HISTORY_DAYS}
+    for name, count, seed, vendor_id in HISTORY_SIMS:
+        account = VendorAccount.objects.filter(organization=org, name=name).first()
+        if account is None:
+            continue
+        fleet = WorkdayFleet(min(count, vehicles or count), seed, since, HISTORY_INTERVAL)
+        ids = [vendor_id(v) for v in fleet.vehicles]
+        pks = [_device(org, account, v, ids[v.index]).pk for v in fleet.vehicles]
+        seeded = _days_with_data(pks, first, today, zone)
+        out["devices"] += len(pks)
+        if len(seeded) < len(pks) * HISTORY_DAYS:
+            fixes = fleet.advance(until - timedelta(seconds=1))  # whole seconds: every fix before ``until``
+            fresh = [_record(f, ids[f.device]) for f in fixes if (pks[f.device], _local_day(f, zone)) not in seeded]
+            for k in range(0, len(fresh), HISTORY_BATCH):
+                batch = fresh[k : k + HISTORY_BATCH]
+                out["positions"] += ingest.positions(org.pk, account.pk, batch, notify=False).created
+    archive.archive_recent_days(HISTORY_DAYS + 2, organization=org)
+    return out
+
+
+def _local_day(fix, zone: ZoneInfo) -> date:
+    return fix.time.astimezone(zone).date()
+
+
+def _days_with_data(pks: list[int], first: date, today: date, zone: ZoneInfo) -> set[tuple[int, date]]:
+    """(device pk, local day) of the history's days that have a position already (one index probe each)."""
+    found = set()
+    for pk in pks:
+        for k in range((today - first).days):
+            day = first + timedelta(days=k)
+            lo = datetime.combine(day, dt_time(), tzinfo=zone)
+            if store.exists(pk, lo, datetime.combine(day + timedelta(days=1), dt_time(), tzinfo=zone)):
+                found.add((pk, day))
+    return found
+
+
+def _record(fix, vendor_id: str) -> PositionRecord:
+    attributes = {
+        "ignition": fix.ignition,
+        "odometer_m": fix.odometer_m,
+        "battery_level": fix.battery_level,
+        "power_v": fix.power_v,
+        "fuel_l": fix.fuel_l,
+        "satellites": fix.satellites,
+    }
+    return PositionRecord(
+        device_id=vendor_id,
+        fix_time=fix.time,
+        latitude=fix.lat,
+        longitude=fix.lon,
+        speed=fix.speed_kmh,
+        course=fix.course,
+        altitude=fix.altitude,
+        accuracy=fix.accuracy,
+        valid=fix.valid,
+        server_time=fix.time,
+        attributes=attributes,
+    )
 
 
 def _task(org, ref: str, stop: itinerary.Stop, poi: POI, rng: random.Random, device, driver, start) -> None:
