@@ -22,6 +22,39 @@ TOO_BIG = 4413  # an inbound frame over MAX_INBOUND
 UNVERIFIED = 4500  # access could not be re-checked (the page reconnects)
 MAX_INBOUND = 4096  # characters in one browser frame; the browser only ever sends {"type": "resync"}
 PER_FRAME = 2000  # entries in one `positions` or `states` frame at most
+EPOCH_TTL_S = 5.0  # how long one process reuses the channel layer's Redis run id
+
+
+class LayerEpoch:
+    """The run id of the channel layer's Redis server, read at most every EPOCH_TTL_S per process. It changes
+    when Redis restarts (or fails over): pushes that were in flight then are gone, so a socket whose snapshot is
+    older than the change takes a new one. None when it cannot be read (then nothing is decided)."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.at = float("-inf")
+        self.clients: dict[int, object] = {}  # one client per event loop
+
+    async def read(self) -> str | None:
+        if time.monotonic() - self.at < EPOCH_TTL_S:
+            return self.value
+        hosts = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts") or []
+        if not hosts or not isinstance(hosts[0], str):
+            return None
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        loop = id(asyncio.get_running_loop())
+        client = self.clients.get(loop) or self.clients.setdefault(loop, Redis.from_url(hosts[0]))
+        try:
+            info = await client.info("server")
+        except (OSError, RedisError):
+            return None
+        self.value, self.at = str(info.get("run_id")), time.monotonic()
+        return self.value
+
+
+layer_epoch = LayerEpoch()
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -44,6 +77,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.refuse(code)
             return
         await self.follow(granted.org_ids)  # joined before the snapshot is read, so nothing falls between the two
+        self.epoch = await layer_epoch.read()
         await self.accept()
         async with self.lock:
             await self.send_snapshot()
@@ -63,6 +97,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.paused = self.closing = self.resync_wanted = False
         self.lock = asyncio.Lock()  # one access check or snapshot at a time
         self.last_snapshot = float("-inf")
+        self.epoch: str | None = None  # the channel layer's Redis run id when the last snapshot was read
         self.resync_min_s: float = settings.LIVE_RESYNC_MIN_S
         self.access_check_s: float = settings.LIVE_ACCESS_CHECK_S
 
@@ -123,10 +158,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self.send_snapshot()
 
     async def access_checks(self) -> None:
+        """Access re-checked on a timer; and a fresh snapshot when Redis restarted since the last one (the
+        pushes it dropped then would otherwise leave the browser with an older position for good)."""
         while not self.closing:
             await asyncio.sleep(self.access_check_s)
             try:
-                await self.refresh(snapshot_wanted=False)
+                epoch = await layer_epoch.read()
+                restarted = None not in (epoch, self.epoch) and epoch != self.epoch
+                if restarted:
+                    log.info("live socket: the channel layer's Redis restarted: a fresh snapshot")
+                await self.refresh(snapshot_wanted=restarted)
+                self.epoch = epoch or self.epoch
             except Exception:  # access that cannot be verified is not kept
                 log.exception("live socket: access check failed")
                 await self.shut(UNVERIFIED)

@@ -228,3 +228,41 @@ async def test_a_disconnect_leaves_other_sockets_of_the_organisation_subscribed(
     assert [p[0] for p in frame["p"]] == [van_a.pk]
     await second.disconnect()
     await close_layer()
+
+
+async def test_the_layer_epoch_is_the_redis_servers_run_id():
+    from fleet.live.consumers import LayerEpoch
+
+    epoch = LayerEpoch()
+    first = await epoch.read()
+    assert first and len(first) == 40  # Redis' run id: 40 hex characters
+    assert await epoch.read() == first
+
+
+async def test_after_redis_restarted_a_socket_takes_a_fresh_snapshot_and_not_before(
+    user_a, van_a, org_a, settings, monkeypatch
+):
+    """A Redis restart drops the pushes in flight: the socket's next access check sees a new run id and sends
+    config + snapshot (with what was stored meanwhile); the same run id sends nothing."""
+    from fleet.live import consumers
+
+    settings.LIVE_ACCESS_CHECK_S = 0.2
+    epochs = iter(["run-1"] * 3 + ["run-2"] * 1000)
+
+    async def read():
+        return next(epochs)
+
+    monkeypatch.setattr(consumers.layer_epoch, "read", read)
+    communicator, _, _ = await connect_and_sync(user_a)
+    assert await communicator.receive_nothing(timeout=0.3)  # two checks, the same server: no snapshot
+    fix = recent(1)
+    # stored while the push could not go out (Redis down): only the snapshot brings it
+    await database_sync_to_async(ingest.positions)(
+        org_a.pk, van_a.account_id, [PositionRecord("1", fix, 61.5, 25.0)], notify=False
+    )
+    assert (await receive(communicator, timeout=2))["type"] == "config"
+    snapshot = await receive(communicator)
+    assert snapshot["type"] == "snapshot" and snapshot["devices"][0]["lat"] == 61.5
+    assert await communicator.receive_nothing(timeout=0.5)  # one snapshot per restart
+    await communicator.disconnect()
+    await close_layer()
