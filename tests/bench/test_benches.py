@@ -96,3 +96,18 @@ def test_api_bench():
     figures = run_bench("api.py")
     assert figures["positions"] == 50_000 and figures["feed_per_s"] > 0 and figures["reference_dump_per_s"] > 0
     assert figures["device_pages"] == 5 and figures["devices_p99_ms"] >= figures["devices_p50_ms"] > 0
+
+
+@needs_postgis
+@pytest.mark.django_db
+def test_soak_bench():
+    """The whole stack for a few minutes under faults and kills: what must hold whatever the machine's speed."""
+    figures = run_bench("soak.py", timeout=900)
+    assert figures["positions"] > 0 and figures["delivered_per_s"] > 0 and figures["reports"] > 0
+    for kind, account in figures["accounts"].items():
+        assert account["truth"] > 0 and account["lost"] == account["extra"] == account["twice"] == 0, kind
+    assert figures["cross_org_devices"] == 0 and figures["latest_not_delivered"] == 0, figures["stale_clients"]
+    feed = figures["feed"]
+    assert feed["given"] == feed["stored"] > 0 and feed["missed"] == feed["foreign"] == feed["twice"] == 0
+    assert figures["stuck_accounts"] == [] and figures["lock_expired"] == 0
+    assert figures["reconnects"] > 0  # the web process killed under its clients: they came back

@@ -1,0 +1,813 @@
+#!/usr/bin/env python
+"""The whole product under load and faults: fleet's production topology against all five vendor simulators.
+
+Processes (each its own OS process, as the Procfile runs them): two Daphne web processes, two Celery workers,
+Celery beat, the stream process; a private redis-server (so it can be restarted) and a scratch PostGIS
+database; the five simulators serving their vehicles at mixed sampling intervals (streams on Data Trak and
+Safectory); a load process handing extra positions to ingest (fix time = now) so that the live path carries
+the target rate; WebSocket clients spread over both web processes and three organisations, reconnecting and
+re-snapshotting by themselves like the browser page.
+
+Meanwhile: the combined fault mode on the simulators (429s, 5xx, slow answers, truncated bodies, expired
+sessions, dropped sockets, missed pongs, duplicates, out-of-order and bad rows), the fleet summary report of
+yesterday requested every so often, and the kill tests: kill -9 of a Celery worker, of a web process with
+clients attached and of the stream process (each restarted), and one restart of Redis.
+
+At the end the faults stop, the simulators' clocks freeze and the stack drains; then it checks and prints:
+- stored positions = every simulator's ground truth, per account (none lost, none stored twice);
+- every client's latest position of every device of its organisation = the stored one, and no position of
+  another organisation's device ever reached it;
+- live latency from ingest to client (the load process's positions: fix time = the moment it handed them to
+  ingest), p50 / p99, and the delivered rate;
+- an API client following the positions feed of one organisation with its cursor, across every kill: every
+  stored position of that organisation given once, none of another;
+- "sync lock had expired" warnings in the workers' logs (a lock held past its TTL) and accounts whose last
+  successful sync is older than a few intervals (a stuck worker);
+- RSS of every process sampled every minute (every 10 s with --quick): flat when the last quarter's median is
+  within 10 % of the second quarter's (judged on runs of 20 minutes or more);
+- PostgreSQL bytes per million positions (table + indexes), Redis memory, report page times.
+Not yet here (issue 21): 10,000 geofences with events recomputed offline, API feed consumers, partitions and
+retention exercised across a boundary.
+
+Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
+  --quick: ~200 vehicles, 12 clients, about 3 minutes (CI); default: 10,000 vehicles, 50 clients, one hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import multiprocessing
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+from _db import ROOT, drop, result, scratch_postgis, setup_django
+from live import free_port, wait_listening
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+BIN = ROOT / ".venv" / "bin"
+# kind -> (vehicles full, vehicles quick, report interval s, organisation index)
+FLEET = {
+    "datatrak": (3000, 60, 5.0, 0),
+    "safectory": (1000, 30, 2.0, 1),
+    "metrotec": (2000, 40, 10.0, 0),
+    "itrack": (2000, 40, 30.0, 1),
+    "fleetv2": (2000, 30, 30.0, 2),
+}
+API_ROOT = {"metrotec": "/api", "itrack": "/api"}  # their base URL names the API root, as in seeddemo
+ORGS = ("soak-a", "soak-b", "soak-c")
+LOAD_ORG = 2  # the load process's devices belong to the third organisation
+GOAL_P99_MS = 250
+FAULTS = [  # (kinds it applies to or None for all, knobs) taken in turn by the chaos thread
+    (None, {"rate_limit": {"every": 7, "retry_after": 1}}),
+    (None, {"errors": {"status": 503, "count": 3}}),
+    (None, {"slow": {"delay": 3, "count": 2}}),
+    (None, {"malformed": {"count": 1, "mode": "truncated"}}),
+    (None, {"expire_sessions": True}),
+    (("datatrak", "safectory"), {"drop_socket": True}),
+    (("safectory",), {"ignore_pongs": True}),
+    (None, {"duplicates": 0.05}),
+    (None, {"out_of_order": {"fraction": 0.05, "delay": 30}}),
+    (("datatrak", "safectory", "metrotec", "itrack", "fleetv2"), {"bad_positions": 0.01}),
+]
+
+
+# ------------------------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Role:
+    name: str
+    cmd: list[str]
+    env: dict
+    log: Path
+    proc: subprocess.Popen | None = None
+    rss_mb: list[float] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)  # exits nobody asked for, with the time
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        out.close()
+
+    def kill9(self) -> None:
+        """SIGKILL to the process and its children (a Celery worker's pool), as when its machine dies."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def sample_rss(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.rss_mb.append(round(tree_rss_kb(self.proc.pid) / 1024, 1))
+
+
+def tree_rss_kb(pid: int) -> int:
+    """RSS of a process and its descendants (a Celery worker's pool children), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+class Redis:
+    """A private redis-server: the soak restarts it once."""
+
+    def __init__(self, log: Path) -> None:
+        self.port, self.log = free_port(), log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        wait_listening(self.port)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def used_memory_mb(self) -> float:
+        import redis
+
+        info = redis.Redis.from_url(self.url).info("memory")
+        return round(info["used_memory"] / 2**20, 1)
+
+
+# ------------------------------------------------------------------------------------------------ the world
+
+
+def seed(sims: dict[str, str], sync_interval: int, load_devices: int) -> dict:
+    """Three organisations with a viewer each (a session cookie per viewer); the five simulator accounts and a
+    load account spread over them."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from fleet.api.models import ApiToken
+    from fleet.core.models import Membership, Organization
+    from fleet.tracking.models import Device
+    from fleet.vendors.models import VendorAccount
+
+    orgs = [Organization.objects.create(name=slug.title(), slug=slug) for slug in ORGS]
+    cookies, tokens = [], []
+    for org in orgs:
+        user = User.objects.create_user(f"viewer-{org.slug}", password=secrets.token_hex(8))
+        Membership.objects.create(user=user, organization=org, role=Membership.Role.VIEWER)
+        client = Client()
+        client.force_login(user)
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}")
+        tokens.append(ApiToken.issue(user, "soak feed")[1])
+    accounts = {}
+    for kind, url in sims.items():
+        org = orgs[FLEET[kind][3]]
+        accounts[kind] = VendorAccount.objects.create(
+            organization=org,
+            name=f"{kind} soak",
+            kind=kind,
+            base_url=url,
+            credentials={"username": "demo", "password": "demo"},
+            sync_interval_s=sync_interval,
+            enabled=True,
+        ).pk
+    load = VendorAccount.objects.create(
+        organization=orgs[LOAD_ORG], name="load", kind="datatrak", base_url="http://127.0.0.1:9", enabled=False
+    )
+    Device.objects.bulk_create(
+        [
+            Device(organization=orgs[LOAD_ORG], account=load, vendor_id=f"load-{i}", name=f"Load {i:05}")
+            for i in range(load_devices)
+        ]
+    )
+    return {
+        "orgs": [o.pk for o in orgs],
+        "cookies": cookies,
+        "tokens": tokens,
+        "accounts": accounts,
+        "load_account": load.pk,
+        "load_pks": set(Device.objects.filter(account=load).values_list("pk", flat=True)),
+    }
+
+
+def run_load(env: dict, org_id: int, account_id: int, devices: int, rate: float, stop_at: float, out) -> None:
+    """Child process: hand `rate` positions a second to ingest, in ten batches a second, fix time = now."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleet.settings")
+    import django
+
+    django.setup()
+    from datetime import UTC, datetime
+
+    from fleet.tracking import ingest
+    from fleet.tracking.records import PositionRecord
+
+    rnd, per_batch, handed, tick = random.Random(5), max(1, int(rate / 10)), 0, 0
+    start = time.time()
+    while time.time() < stop_at:
+        due = start + tick / 10
+        if (wait := due - time.time()) > 0:
+            time.sleep(wait)
+        fix = datetime.now(UTC)
+        first = (tick * per_batch) % devices
+        records = [
+            PositionRecord(
+                f"load-{(first + i) % devices}",
+                fix,
+                60.1 + rnd.random() / 5,
+                24.8 + rnd.random() / 5,
+                speed=rnd.random() * 80,
+                course=rnd.random() * 360,
+                attributes={"ignition": True},
+            )
+            for i in range(per_batch)
+        ]
+        with contextlib.suppress(Exception):  # Redis restarting: the batch is stored, its push may be lost
+            ingest.positions(org_id, account_id, records)
+            handed += len(records)
+        tick += 1
+    out.put({"handed": handed})
+
+
+# ------------------------------------------------------------------------------------------------ clients
+
+
+class Client:
+    """One browser-like live socket: reconnects after a drop and takes the new snapshot, as the page does."""
+
+    def __init__(self, port: int, cookie: str, org_index: int) -> None:
+        self.port, self.cookie, self.org_index = port, cookie, org_index
+        self.seen: dict[int, float] = {}  # device pk -> newest fix seen
+        self.devices_seen: set[int] = set()
+        self.latencies: list[float] = []
+        self.delivered = 0
+        self.connects = 0
+        self.stop = False
+
+    async def run(self) -> None:
+        from websockets.asyncio.client import connect
+
+        uri, origin = f"ws://127.0.0.1:{self.port}/ws/live/", f"http://127.0.0.1:{self.port}"
+        while not self.stop:
+            try:
+                async with connect(
+                    uri,
+                    additional_headers={"Cookie": self.cookie, "Origin": origin},
+                    compression=None,
+                    max_size=2**20,
+                    open_timeout=10,
+                    ping_interval=None,
+                ) as ws:
+                    self.connects += 1
+                    while not self.stop:
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
+                        except TimeoutError:
+                            continue
+                        self.handle(orjson.loads(raw), time.time())
+            except Exception:  # noqa: BLE001 - the web process was killed or Redis restarted: come back
+                await asyncio.sleep(1.0)
+
+    def handle(self, frame: dict, now: float) -> None:
+        kind = frame.get("type")
+        if kind == "positions":
+            for p in frame["p"]:
+                self.devices_seen.add(p[0])
+                if self.seen.get(p[0], 0.0) < p[1]:
+                    self.seen[p[0]] = p[1]
+                self.latencies.append((p[0], now - p[1]))
+            self.delivered += len(frame["p"])
+        elif kind in ("snapshot.part", "snapshot"):
+            for d in frame["devices"]:
+                self.devices_seen.add(d["id"])
+                if d["fix"] and self.seen.get(d["id"], 0.0) < d["fix"]:
+                    self.seen[d["id"]] = d["fix"]
+
+
+async def run_clients(clients: list[Client], stop: threading.Event) -> None:
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    while not stop.is_set():
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(3.0)  # the last pushes after the drain
+    for c in clients:
+        c.stop = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+class Soak:
+    def __init__(self, quick: bool, minutes: float | None) -> None:
+        self.quick = quick
+        self.seconds = (minutes * 60) if minutes else (150 if quick else 3600)
+        self.dir = Path(tempfile.mkdtemp(prefix="fleet-soak-"))
+        self.redis = Redis(self.dir / "redis.log")
+        self.roles: list[Role] = []
+        self.sim_procs: dict[str, subprocess.Popen] = {}
+        self.sim_urls: dict[str, str] = {}
+        self.timeline: list[str] = []
+        self.report_ms: list[float] = []
+        self.report_failures: list[str] = []
+        self.redis_restarted_at: float | None = None
+        # one secret and encryption key for the whole stack and this process (sessions, vendor credentials)
+        self.secret_key = secrets.token_urlsafe(50)
+        self.field_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+    def say(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.timeline.append(f"{stamp} {text}")
+        print(f"[soak {stamp}] {text}", file=sys.stderr, flush=True)
+
+    # ---- start
+    def start_simulators(self) -> None:
+        for kind, (full, quick, interval, _org) in FLEET.items():
+            port = free_port()
+            cmd = [
+                PY,
+                "-m",
+                "fleet.simulators",
+                kind,
+                "--port",
+                str(port),
+                "--devices",
+                str(quick if self.quick else full),
+            ]
+            cmd += [
+                "--seed",
+                str(len(self.sim_procs) + 11),
+                "--history",
+                "300",
+                "--lag",
+                "0",
+                "--interval",
+                str(interval),
+            ]
+            out = (self.dir / f"sim_{kind}.log").open("ab")
+            self.sim_procs[kind] = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            out.close()
+            self.sim_urls[kind] = f"http://127.0.0.1:{port}"
+        for url in self.sim_urls.values():
+            wait_listening(int(url.rsplit(":", 1)[1]), timeout=60)
+
+    def account_url(self, kind: str) -> str:
+        return self.sim_urls[kind] + API_ROOT.get(kind, "")
+
+    def env(self, database_url: str) -> dict:
+        return {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": self.redis.url,
+            "CELERY_BROKER_URL": self.redis.url,
+            "CELERY_RESULT_BACKEND": self.redis.url,
+            "DEBUG": "false",
+            "SECRET_KEY": self.secret_key,
+            "FIELD_ENCRYPTION_KEY": self.field_key,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_COOKIES": "false",  # plain HTTP on this machine, as make run (scripts/serve.env)
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "VENDOR_ALLOW_PRIVATE_NETWORKS": "true",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def start_stack(self, env: dict) -> list[int]:
+        ports = [free_port(), free_port()]
+        size = ["--websocket-max-message-size", "1048576"]
+        for i, port in enumerate(ports):
+            cmd = [str(BIN / "daphne"), *size, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
+            self.roles.append(Role(f"web{i + 1}", cmd, env, self.dir / f"web{i + 1}.log"))
+        for i in range(2):
+            cmd = [str(BIN / "celery"), "-A", "fleet", "worker", "-l", "warning", "--concurrency", "2"]
+            self.roles.append(
+                Role(f"worker{i + 1}", [*cmd, "-n", f"soak{i + 1}@%h"], env, self.dir / f"worker{i + 1}.log")
+            )
+        beat = [str(BIN / "celery"), "-A", "fleet", "beat", "-l", "warning", "--schedule", str(self.dir / "beat")]
+        self.roles.append(Role("beat", beat, env, self.dir / "beat.log"))
+        self.roles.append(Role("stream", [PY, "manage.py", "stream"], env, self.dir / "stream.log"))
+        for role in self.roles:
+            role.start()
+        for port in ports:
+            wait_listening(port, timeout=60)
+        return ports
+
+    def role(self, name: str) -> Role:
+        return next(r for r in self.roles if r.name == name)
+
+    # ---- meanwhile
+    def chaos(self, stop: threading.Event, every: float) -> None:
+        rnd, k = random.Random(9), 0
+        while not stop.wait(every):
+            kinds, knobs = FAULTS[k % len(FAULTS)]
+            k += 1
+            kind = rnd.choice(kinds or list(self.sim_urls))
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(f"{self.sim_urls[kind]}/__sim__/faults", json=knobs, timeout=5)
+                self.say(f"fault on {kind}: {orjson.dumps(knobs).decode()}")
+            if k % len(FAULTS) == 0:  # a round done: clear the lasting knobs (duplicates, out of order, pongs)
+                for url in self.sim_urls.values():
+                    with contextlib.suppress(httpx.HTTPError):
+                        httpx.post(f"{url}/__sim__/faults", json={"reset": True}, timeout=5)
+
+    def sampler(self, stop: threading.Event, every: float) -> None:
+        while not stop.wait(every):
+            for role in self.roles:
+                role.sample_rss()
+
+    def reports(self, stop: threading.Event, port: int, cookie: str, every: float) -> None:
+        """The whole fleet's summary of yesterday, as a dispatcher asks for it: the page, or (a big fleet) the
+        background job it redirects to, followed until its result is ready; timed to the result."""
+        name, value = cookie.split("=", 1)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, cookies={name: value}, timeout=60) as http:
+            while not stop.wait(every):
+                t0 = time.perf_counter()
+                try:
+                    answer = http.get("/reports/summary/?preset=yesterday")
+                    job = answer.headers.get("location", "") if answer.status_code == 302 else ""
+                    while job.startswith("/reports/jobs/"):
+                        status = http.get(job.rstrip("/") + ".json").json()
+                        if status["finished"]:
+                            answer = http.get(job) if status["status"] == "done" else answer
+                            job = "" if status["status"] == "done" else f"job {status['status']}"
+                        else:
+                            time.sleep(0.1)
+                except httpx.HTTPError as exc:
+                    self.report_failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if answer.status_code == 200 and not job:
+                    self.report_ms.append((time.perf_counter() - t0) * 1000)
+                else:
+                    self.report_failures.append(f"HTTP {answer.status_code} {job}")
+
+    def feed(self, stop: threading.Event, ports: list[int], token: str, seen: dict) -> None:
+        """An integrator following /api/v1/positions/feed/ with its cursor through everything (web processes
+        killed, Redis restarted): every position id it is given, and how often."""
+        cursor, k = 0, 0
+        while True:
+            k += 1
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{ports[k % len(ports)]}/api/v1/positions/feed/",
+                    params={"after": cursor, "limit": 10_000},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                )
+                page = answer.json() if answer.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                page = None
+            if page is None:  # a web process down, a 429: ask again in a moment
+                seen["errors"] = seen.get("errors", 0) + 1
+                stop.wait(1.0)
+                continue
+            for row in page["results"]:
+                seen["ids"][row["id"]] = seen["ids"].get(row["id"], 0) + 1
+            cursor = page["next"]
+            if not page["more"] and stop.wait(1.0):
+                return
+
+    def kills(self, stop: threading.Event) -> None:
+        plan = [
+            (0.25, "kill -9 worker1 mid-sync", lambda: self.restart("worker1")),
+            (0.40, "kill -9 web2 with clients attached", lambda: self.restart("web2")),
+            (0.55, "kill -9 the stream process", lambda: self.restart("stream")),
+            (0.70, "restart Redis", self.restart_redis),
+        ]
+        start = time.monotonic()
+        for at, what, act in plan:
+            if stop.wait(max(0.0, start + at * self.seconds - time.monotonic())):
+                return
+            self.say(what)
+            act()
+
+    def restart_redis(self) -> None:
+        self.redis_restarted_at = time.time()
+        self.redis.restart()
+
+    def expired_locks(self) -> int:
+        """Workers' "sync lock ... had expired" warnings: a sync that outlived its lock, except in the lock's TTL
+        after the Redis restart (every lock vanished with it: that is the restart, not a stuck sync)."""
+        from datetime import datetime
+
+        from fleet.vendors.sync import LOCK_TTL_S
+
+        count = 0
+        for role in self.roles:
+            if role.name.startswith("worker"):
+                for line in role.log.read_text(errors="replace").splitlines():
+                    if "sync lock of account" not in line:
+                        continue
+                    stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
+                    after = stamp - (self.redis_restarted_at or 0)
+                    count += not (self.redis_restarted_at and -1 <= after <= LOCK_TTL_S + 5)
+        return count
+
+    def restart(self, name: str) -> None:
+        role = self.role(name)
+        with role.lock:
+            role.kill9()
+            time.sleep(2.0)
+            role.start()
+
+    def supervise(self, stop: threading.Event) -> None:
+        """What systemd's Restart=always (or a container orchestrator) does in production: a process that exited
+        by itself is started again after a second, and the exit is reported."""
+        while not stop.wait(1.0):
+            for role in self.roles:
+                with role.lock:
+                    if role.proc is not None and role.proc.poll() is not None:
+                        self.say(f"{role.name} exited by itself (code {role.proc.returncode}): restarted")
+                        role.crashes.append(time.strftime("%H:%M:%S"))
+                        role.start()
+
+    # ---- end
+    def freeze(self) -> None:
+        for url in self.sim_urls.values():
+            httpx.post(f"{url}/__sim__/faults", json={"reset": True}, timeout=10)
+            httpx.post(f"{url}/__sim__/clock", json={"freeze": True}, timeout=10)
+
+    def compare(self, accounts: dict[str, int]) -> dict:
+        from fleet.tracking.models import Position
+
+        out = {}
+        for kind, account_id in accounts.items():
+            truth = httpx.get(f"{self.sim_urls[kind]}/__sim__/truth?all=1", timeout=120).json()
+            want = {(str(p["deviceId"]), p["fixTime"]) for p in truth["positions"] if not p.get("bad")}
+            rows = Position.objects.filter(device__account_id=account_id).values_list("device__vendor_id", "fix_time")
+            have = [(vid, t.strftime("%Y-%m-%dT%H:%M:%SZ")) for vid, t in rows]
+            out[kind] = {
+                "truth": len(want),
+                "stored": len(have),
+                "lost": len(want - set(have)),
+                "extra": len(set(have) - want),
+                "twice": len(have) - len(set(have)),
+            }
+        return out
+
+    def drain(self, accounts: dict[str, int], limit: float) -> dict:
+        deadline = time.monotonic() + limit
+        while True:
+            compared = self.compare(accounts)
+            if all(c["lost"] == 0 for c in compared.values()) or time.monotonic() > deadline:
+                return compared
+            time.sleep(5)
+
+
+def latest_check(clients: list[Client], org_ids: list[int]) -> dict:
+    from fleet.tracking.models import Device
+
+    org_of = dict(Device.objects.values_list("pk", "organization_id"))
+    kind_of = dict(Device.objects.values_list("pk", "account__kind"))
+    newest = {
+        pk: t.timestamp()
+        for pk, t in Device.objects.filter(last_fix_time__isnull=False).values_list("pk", "last_fix_time")
+    }
+    stale, cross, by_client = 0, 0, []
+    for c in clients:
+        org = org_ids[c.org_index]
+        cross += sum(1 for pk in c.devices_seen if org_of.get(pk) != org)
+        missed = [pk for pk, fix in newest.items() if org_of[pk] == org and abs(c.seen.get(pk, 0.0) - fix) > 1e-3]
+        stale += len(missed)
+        if missed:
+            examples = [(pk, kind_of[pk], newest[pk], c.seen.get(pk)) for pk in missed[:3]]
+            by_client.append(
+                {"port": c.port, "org": c.org_index, "connects": c.connects, "missed": len(missed), "e": examples}
+            )
+    return {"latest_not_delivered": stale, "cross_org_devices": cross, "stale_clients": by_client}
+
+
+def flat(samples: list[float]) -> bool | None:
+    """The last quarter's median within 10 % of the second quarter's; None with too few samples."""
+    if len(samples) < 8:
+        return None
+    q = len(samples) // 4
+    second, last = statistics.median(samples[q : 2 * q]), statistics.median(samples[-q:])
+    return last <= second * 1.10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--minutes", type=float, help="length of the loaded phase (default 60; --quick 2.5)")
+    parser.add_argument("--clients", type=int)
+    parser.add_argument("--rate", type=float, help="positions/s handed to ingest by the load process")
+    args = parser.parse_args()
+    soak = Soak(args.quick, args.minutes)
+    n_clients = args.clients or (12 if args.quick else 50)
+    rate = args.rate or (300.0 if args.quick else 4000.0)
+    url = scratch_postgis("soak")
+    soak.redis.start()
+    env = soak.env(url)
+    # this process signs the clients' sessions and pushes nothing itself: the same key and Redis as the stack
+    os.environ.update(
+        REDIS_URL=soak.redis.url, SECRET_KEY=env["SECRET_KEY"], FIELD_ENCRYPTION_KEY=env["FIELD_ENCRYPTION_KEY"]
+    )
+    setup_django(url)
+    from django.db import connection, connections
+
+    from fleet.vendors.models import SyncRun
+
+    # stop: everything; loaded: the chaos and the kills (over when the loaded phase ends, before the drain)
+    stop, loaded, threads, clients, load = threading.Event(), threading.Event(), [], [], None
+    feed_done, feed_seen = threading.Event(), {"ids": {}, "errors": 0}  # the feed follows until after the drain
+    try:
+        soak.start_simulators()
+        load_devices = 500 if args.quick else 5000
+        world = seed({k: soak.account_url(k) for k in soak.sim_urls}, 10 if args.quick else 30, load_devices)
+        connections.close_all()
+        env["STATIC_ROOT"] = str(soak.dir / "static")  # DEBUG is off: the pages need the manifest
+        subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        ports = soak.start_stack(env)
+        soak.say(f"stack up: {len(soak.roles)} processes, simulators {sorted(soak.sim_urls)}; logs in {soak.dir}")
+        clients = [Client(ports[i % 2], world["cookies"][i % 3], i % 3) for i in range(n_clients)]
+        client_thread = threading.Thread(target=lambda: asyncio.run(run_clients(clients, stop)), daemon=True)
+        client_thread.start()
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        stop_at = time.time() + soak.seconds
+        load = ctx.Process(
+            target=run_load,
+            args=(env, world["orgs"][LOAD_ORG], world["load_account"], load_devices, rate, stop_at, out),
+        )
+        load.start()
+        sample_every = 10.0 if args.quick else 60.0
+        for target, targs in (
+            (soak.chaos, (loaded, 15.0 if args.quick else 30.0)),
+            (soak.sampler, (stop, sample_every)),
+            (soak.reports, (stop, ports[0], world["cookies"][0], 20.0 if args.quick else 60.0)),
+            (soak.kills, (loaded,)),
+            (soak.supervise, (stop,)),
+            (soak.feed, (feed_done, ports, world["tokens"][1], feed_seen)),
+        ):
+            threads.append(threading.Thread(target=target, args=targs, daemon=True, name=target.__name__))
+            threads[-1].start()
+        time.sleep(max(0.0, stop_at - time.time()))
+        handed = out.get(timeout=60)["handed"]
+        soak.say("loaded phase over: faults off, simulator clocks frozen, draining")
+        loaded.set()
+        for t in threads:
+            if t.name in ("chaos", "kills"):
+                t.join(60)
+        soak.freeze()
+        compared = soak.drain(world["accounts"], limit=120 if args.quick else 600)
+        time.sleep(5)
+        feed_done.set()
+        for t in threads:
+            if t.name == "feed":
+                t.join(120)  # it reads on to the end of the feed first
+        stop.set()
+        client_thread.join(30)
+        for t in threads:
+            t.join(10)
+        latest = latest_check(clients, world["orgs"])
+        lock_expired = soak.expired_locks()
+        recent = time.time() - (120 if args.quick else 300)
+        stuck = [
+            kind
+            for kind, pk in world["accounts"].items()
+            if not SyncRun.objects.filter(account_id=pk, status="ok", finished__gte=_utc(recent)).exists()
+        ]
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "WHERE c.relkind = 'r' AND (c.relname = 'tracking_position' OR c.relname LIKE 'tracking_position_p%%')"
+            )
+            position_bytes = int(cur.fetchone()[0])
+            cur.execute("SELECT count(*) FROM tracking_position")
+            positions = cur.fetchone()[0]
+        redis_mb = soak.redis.used_memory_mb()
+        from fleet.tracking.models import Position
+
+        feed_org = world["orgs"][1]
+        stored_ids = set(Position.objects.filter(device__organization_id=feed_org).values_list("pk", flat=True))
+        fed = feed_seen["ids"]
+        feed = {
+            "stored": len(stored_ids),
+            "given": len(fed),
+            "missed": len(stored_ids - fed.keys()),
+            "foreign": len(fed.keys() - stored_ids),
+            "twice": sum(1 for n in fed.values() if n > 1),
+            "errors": feed_seen["errors"],
+        }
+    finally:
+        stop.set()
+        loaded.set()
+        for t in threads:
+            if t.name == "supervise":
+                t.join(5)
+        if load is not None and load.is_alive():
+            load.terminate()
+        for role in soak.roles:
+            role.stop()
+        for proc in soak.sim_procs.values():
+            proc.terminate()
+        soak.redis.stop()
+        drop("soak")
+    load_pks = world["load_pks"]
+    lat = sorted(x for c in clients for pk, x in c.latencies if pk in load_pks)
+    delivered = sum(c.delivered for c in clients)
+    figures = {
+        "vehicles": sum(FLEET[k][1 if args.quick else 0] for k in FLEET),
+        "seconds": soak.seconds,
+        "clients": n_clients,
+        "load_handed": handed,
+        "delivered_per_s": round(delivered / soak.seconds),
+        "p50_ms": _pct(lat, 0.50),
+        "p99_ms": _pct(lat, 0.99),
+        "accounts": compared,
+        "lost": sum(c["lost"] for c in compared.values()),
+        "twice": sum(c["twice"] for c in compared.values()),
+        **latest,
+        "feed": feed,
+        "reconnects": sum(max(0, c.connects - 1) for c in clients),
+        "lock_expired": lock_expired,
+        "stuck_accounts": stuck,
+        "crashes": {r.name: r.crashes for r in soak.roles if r.crashes},
+        "rss_mb": {r.name: r.rss_mb for r in soak.roles},
+        "memory_flat": {r.name: flat(r.rss_mb) for r in soak.roles},
+        "position_mb_per_million": round(position_bytes / 2**20 / max(positions, 1) * 1e6, 1),
+        "positions": positions,
+        "redis_mb": redis_mb,
+        "report_ms_max": round(max(soak.report_ms), 1) if soak.report_ms else None,
+        "reports": len(soak.report_ms),
+        "report_failures": soak.report_failures,
+    }
+    judged_memory = soak.seconds >= 1200
+    goal = bool(
+        figures["lost"] == 0
+        and figures["twice"] == 0
+        and figures["cross_org_devices"] == 0
+        and figures["latest_not_delivered"] == 0
+        and feed["missed"] == feed["foreign"] == feed["twice"] == 0
+        and figures["p99_ms"] <= GOAL_P99_MS
+        and not stuck
+        and lock_expired == 0
+        and soak.report_ms
+        and not soak.report_failures
+        and figures["report_ms_max"] < 2000
+        and (not judged_memory or all(v is not False for v in figures["memory_flat"].values()))
+    )
+    print("\n".join(soak.timeline))
+    result("soak", **figures, goal_met=goal)
+
+
+def _utc(epoch: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1) if values else float("nan")
+
+
+if __name__ == "__main__":
+    main()
