@@ -82,7 +82,7 @@ FAULTS = [  # (kinds it applies to or None for all, knobs) taken in turn by the 
     (("safectory",), {"ignore_pongs": True}),
     (None, {"duplicates": 0.05}),
     (None, {"out_of_order": {"fraction": 0.05, "delay": 30}}),
-    (("datatrak", "safectory", "metrotec", "itrack", "fleetv2"), {"bad_positions": 0.01}),
+    (None, {"bad_positions": 0.01}),
 ]
 
 
