@@ -60,13 +60,16 @@ from live import free_port, wait_listening
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 BIN = ROOT / ".venv" / "bin"
-# kind -> (vehicles full, vehicles quick, report interval s, organisation index)
+# kind -> (vehicles full, vehicles quick, report interval s, organisation index). fleet-v2 answers 60 requests a
+# minute per API key and its history is one request per vehicle: one key's history keeps up with about 60 vehicles
+# a minute of lag (every vehicle's latest position comes in one company list each run), so its account here is
+# as large as the drain can catch up in a few minutes (README "Scaling out": the limits).
 FLEET = {
     "datatrak": (3000, 60, 5.0, 0),
     "safectory": (1000, 30, 2.0, 1),
-    "metrotec": (2000, 40, 10.0, 0),
-    "itrack": (2000, 40, 30.0, 1),
-    "fleetv2": (2000, 30, 30.0, 2),
+    "metrotec": (2800, 40, 10.0, 0),
+    "itrack": (2800, 40, 30.0, 1),
+    "fleetv2": (400, 30, 30.0, 2),
 }
 API_ROOT = {"metrotec": "/api", "itrack": "/api"}  # their base URL names the API root, as in seeddemo
 ORGS = ("soak-a", "soak-b", "soak-c")
@@ -97,6 +100,7 @@ class Role:
     log: Path
     proc: subprocess.Popen | None = None
     rss_mb: list[float] = field(default_factory=list)
+    cpu_s: dict[int, float] = field(default_factory=dict)  # CPU seconds used so far, per process run (pid)
     crashes: list[str] = field(default_factory=list)  # exits nobody asked for, with the time
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -125,27 +129,42 @@ class Role:
 
     def sample_rss(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.rss_mb.append(round(tree_rss_kb(self.proc.pid) / 1024, 1))
+            rss_kb, cpu = tree_usage(self.proc.pid)
+            self.rss_mb.append(round(rss_kb / 1024, 1))
+            self.cpu_s[self.proc.pid] = cpu
+
+    def cpu_total(self) -> float:
+        """CPU seconds of every run of this role (a killed one's up to its last sample)."""
+        if self.proc and self.proc.poll() is None:
+            self.cpu_s[self.proc.pid] = tree_usage(self.proc.pid)[1]
+        return round(sum(self.cpu_s.values()), 1)
 
 
-def tree_rss_kb(pid: int) -> int:
-    """RSS of a process and its descendants (a Celery worker's pool children), from /proc."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(pid: int) -> tuple[int, float]:
+    """RSS (kB) and CPU seconds (user + system, with the children it has reaped: a Celery worker's replaced pool
+    processes) of a process and its descendants, from /proc."""
     children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 stat = Path(f"/proc/{entry}/stat").read_text()
-                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
+                fields = stat[stat.rindex(")") + 2 :].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+                cpu[int(entry)] = sum(int(f) for f in fields[11:15]) / TICKS  # utime stime cutime cstime
+    total, seconds, todo = 0, 0.0, [pid]
     while todo:
         p = todo.pop()
         todo += children.get(p, [])
+        seconds += cpu.get(p, 0.0)
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-    return total
+    return total, seconds
 
 
 class Redis:
@@ -415,6 +434,7 @@ class Soak:
             "SECURE_SSL_REDIRECT": "false",
             "SECURE_HSTS_SECONDS": "0",
             "VENDOR_ALLOW_PRIVATE_NETWORKS": "true",
+            "SYNC_POSITIONS_BUDGET_S": "60",  # runs end every minute or so, the rest of a big account at once after
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
@@ -583,20 +603,31 @@ class Soak:
             want = {(str(p["deviceId"]), p["fixTime"]) for p in truth["positions"] if not p.get("bad")}
             rows = Position.objects.filter(device__account_id=account_id).values_list("device__vendor_id", "fix_time")
             have = [(vid, t.strftime("%Y-%m-%dT%H:%M:%SZ")) for vid, t in rows]
+            missing = want - set(have)
+            oldest = min((fix for _d, fix in missing), default=None)
             out[kind] = {
                 "truth": len(want),
                 "stored": len(have),
-                "lost": len(want - set(have)),
+                "lost": len(missing),
                 "extra": len(set(have) - want),
                 "twice": len(have) - len(set(have)),
+                # how far behind the account's history is (at the end of the loaded phase: the sync's lag)
+                "oldest_missing_s": round(time.time() - _epoch(oldest)) if oldest else 0,
             }
         return out
 
     def drain(self, accounts: dict[str, int], limit: float) -> dict:
-        deadline = time.monotonic() + limit
+        """Wait until every account's stored positions hold its truth (or ``limit`` s); ``caught_up_s`` per
+        account: the drain's seconds until it did."""
+        started, deadline, caught_up = time.monotonic(), time.monotonic() + limit, {}
         while True:
             compared = self.compare(accounts)
-            if all(c["lost"] == 0 for c in compared.values()) or time.monotonic() > deadline:
+            for kind, c in compared.items():
+                if c["lost"] == 0:
+                    caught_up.setdefault(kind, round(time.monotonic() - started))
+            if len(caught_up) == len(compared) or time.monotonic() > deadline:
+                for kind, c in compared.items():
+                    c["caught_up_s"] = caught_up.get(kind)
                 return compared
             time.sleep(5)
 
@@ -657,6 +688,7 @@ def main() -> None:
 
     # stop: everything; loaded: the chaos and the kills (over when the loaded phase ends, before the drain)
     stop, loaded, threads, clients, load = threading.Event(), threading.Event(), [], [], None
+    usage: dict = {"cpu_s": {}, "harness_cpu_s": {}}  # CPU seconds per process, read before they stop
     feed_done, feed_seen = threading.Event(), {"ids": {}, "errors": 0}  # the feed follows until after the drain
     try:
         soak.start_simulators()
@@ -666,6 +698,7 @@ def main() -> None:
         env["STATIC_ROOT"] = str(soak.dir / "static")  # DEBUG is off: the pages need the manifest
         subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         ports = soak.start_stack(env)
+        usage["started"] = time.monotonic()
         soak.say(f"stack up: {len(soak.roles)} processes, simulators {sorted(soak.sim_urls)}; logs in {soak.dir}")
         clients = [Client(ports[i % 2], world["cookies"][i % 3], i % 3) for i in range(n_clients)]
         client_thread = threading.Thread(target=lambda: asyncio.run(run_clients(clients, stop)), daemon=True)
@@ -696,6 +729,9 @@ def main() -> None:
         for t in threads:
             if t.name in ("chaos", "kills"):
                 t.join(60)
+        at_end = soak.compare(world["accounts"])
+        backlog = {kind: c["lost"] for kind, c in at_end.items()}
+        lag = {kind: c["oldest_missing_s"] for kind, c in at_end.items()}
         soak.freeze()
         compared = soak.drain(world["accounts"], limit=120 if args.quick else 600)
         time.sleep(5)
@@ -743,7 +779,11 @@ def main() -> None:
         for t in threads:
             if t.name == "supervise":
                 t.join(5)
+        usage["cpu_s"] = {r.name: r.cpu_total() for r in soak.roles}
+        usage["wall_s"] = time.monotonic() - usage.get("started", time.monotonic())
+        usage["harness_cpu_s"] = {f"sim_{k}": round(tree_usage(p.pid)[1], 1) for k, p in soak.sim_procs.items()}
         if load is not None and load.is_alive():
+            usage["harness_cpu_s"]["load"] = round(tree_usage(load.pid)[1], 1)
             load.terminate()
         for role in soak.roles:
             role.stop()
@@ -763,6 +803,10 @@ def main() -> None:
         "p50_ms": _pct(lat, 0.50),
         "p99_ms": _pct(lat, 0.99),
         "accounts": compared,
+        # at the end of the loaded phase: positions the vendors had that fleet had not stored yet, and the age
+        # of the oldest of them (how far each account's sync was behind)
+        "backlog_at_end": backlog,
+        "history_lag_s": lag,
         "lost": sum(c["lost"] for c in compared.values()),
         "twice": sum(c["twice"] for c in compared.values()),
         **latest,
@@ -773,6 +817,10 @@ def main() -> None:
         "crashes": {r.name: r.crashes for r in soak.roles if r.crashes},
         "rss_mb": {r.name: r.rss_mb for r in soak.roles},
         "memory_flat": {r.name: flat(r.rss_mb) for r in soak.roles},
+        # fleet's own processes: CPU seconds, and cores used on average (per role, over the whole run)
+        "cpu_s": usage["cpu_s"],
+        "cores": {name: round(cpu / max(usage.get("wall_s", 0), 1), 2) for name, cpu in usage["cpu_s"].items()},
+        "harness_cpu_s": usage["harness_cpu_s"],  # the simulators and the load process (not fleet)
         "position_mb_per_million": round(position_bytes / 2**20 / max(positions, 1) * 1e6, 1),
         "positions": positions,
         "redis_mb": redis_mb,
@@ -797,6 +845,12 @@ def main() -> None:
     )
     print("\n".join(soak.timeline))
     result("soak", **figures, goal_met=goal)
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _utc(epoch: float):

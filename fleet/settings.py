@@ -302,6 +302,8 @@ GPX_IMPORT_MEMORY_MB = env.int("GPX_IMPORT_MEMORY_MB", default=1024)
 VENDOR_HTTP_TIMEOUT = env.float("VENDOR_HTTP_TIMEOUT", default=20.0)
 VENDOR_HTTP_ATTEMPTS = env.int("VENDOR_HTTP_ATTEMPTS", default=4)
 VENDOR_INITIAL_HISTORY_S = env.int("VENDOR_INITIAL_HISTORY_S", default=86400)
+# A sync run starts no chunk of devices' positions after this many seconds: the rest is the next run's, at once.
+SYNC_POSITIONS_BUDGET_S = env.float("SYNC_POSITIONS_BUDGET_S", default=120.0)
 # fleet-v2 (Telemax) counts its rate limits over this many seconds (60 at the vendor; shorter against a simulator).
 FLEETV2_RATE_WINDOW_S = env.float("FLEETV2_RATE_WINDOW_S", default=60.0)
 POI_REPORT_TIMEOUT_S = env.int("POI_REPORT_TIMEOUT_S", default=900)  # a vendor's POI report not made by then fails

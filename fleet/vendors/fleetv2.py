@@ -268,6 +268,9 @@ class FleetV2Connector(base.Connector):
                 out.update((r.device_id, r) for r in self.map_rows(base.POSITIONS, items, parse_position))
         return out
 
+    def latest_positions(self) -> list[PositionRecord]:
+        return list(self._latest.values()) if self._latest else []
+
     def positions(self, since: datetime, until: datetime, device_ids: list[str]) -> Iterator[list[PositionRecord]]:
         """Each vehicle's positions over [since, until]; a vehicle whose last position is older than ``since``
         has none to fetch (one request fewer: requests are what bound this vendor)."""

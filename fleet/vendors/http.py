@@ -1,6 +1,8 @@
 """The one HTTP layer every connector uses: timeouts, retries with backoff and jitter on
-connection errors, timeouts, 5xx and truncated bodies; 429 surfaced as RateLimited (the sync
-task reschedules instead of sleeping); 401 surfaced as AuthExpired; a shared per-account
+connection errors, timeouts, 5xx and truncated bodies; a 429 holds the bucket for the vendor's Retry-After and
+is asked again once it has passed, as the vendors ask, when that is a short wait (``ratelimit.acquire``'s
+``max_wait``): a longer one, or a 429 on every attempt, is surfaced as RateLimited (the sync task reschedules
+instead of sleeping that long); 401 surfaced as AuthExpired; a shared per-account
 token bucket; a clear User-Agent; connections only to addresses ``fleet.core.egress`` allows,
 checked on every request, and no redirects followed. Error messages name the path, never the
 query (tokens), and never hold the vendor's reply: an error body goes to the log only."""
@@ -30,7 +32,8 @@ class _Transient(Exception):
 
 
 class _Refused(_Transient):
-    """A 429 from a vendor whose rate fleet learns (an adaptive bucket): asked again once the bucket lets it."""
+    """A 429: asked again once the bucket, held for the vendor's Retry-After, lets it (an adaptive bucket has
+    halved its rate meanwhile)."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"HTTP 429 from the vendor (retry after {retry_after:g} s)")
@@ -187,7 +190,7 @@ class VendorHTTP:
         """The exception of an error status. The vendor's reply goes to the log only (users see the status)."""
         status = response.status_code
         if status == 429:
-            return _Refused(retry_after(response)) if self.adaptive else RateLimited(retry_after(response))
+            return _Refused(retry_after(response))
         if status == 401:
             return AuthExpired(f"{method} {path}: HTTP 401")
         if status < 400:  # followed, a redirect could lead anywhere: the base URL should name the server itself

@@ -15,6 +15,7 @@ class Resource:
     counts: dict[str, int]
     error: str = ""
     retired: int = 0
+    deferred: int = 0  # devices whose positions the run's budget left to the next run
     reasons: list[tuple[str, int, str]] = field(default_factory=list)  # (reason, rows, example vendor id)
     notes: list[tuple[str, int]] = field(default_factory=list)
 
@@ -34,6 +35,7 @@ def resources(counts: dict, top: int = TOP) -> list[Resource]:
                 counts={k: int(c.get(k, 0)) for k in COLUMNS},
                 error=c.get("error", ""),
                 retired=int(c.get("retired", 0)),
+                deferred=int(c.get("deferred", 0)),
                 reasons=[(reason, n, examples.get(reason, "")) for reason, n in reasons],
                 notes=notes,
             )
@@ -50,6 +52,8 @@ def describe(counts: dict, top: int = TOP) -> list[str]:
             lines.append(f"    failed: {r.error}")
         if r.retired:
             lines.append(f"    retired {r.retired} the vendor no longer lists")
+        if r.deferred:
+            lines.append(f"    {r.deferred} devices left to the next run (catching up)")
         for reason, n, example in r.reasons:
             lines.append(f"    rejected {n}: {reason}" + (f" (e.g. {example})" if example else ""))
         for note, n in r.notes:

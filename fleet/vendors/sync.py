@@ -1,7 +1,14 @@
 """Sync one vendor account: walk the connector's resources from stored cursors, through the model services
 and ingest, and record a SyncRun with what happened to each resource's rows. Each resource runs on its own:
 one that fails as a whole leaves the others to run and the run ``partial``. Idempotent: a run killed half-way
-and rerun leaves exactly the vendor's data (cursors move only after what they cover is stored)."""
+and rerun leaves exactly the vendor's data (cursors move only after what they cover is stored).
+
+A run is bounded: positions are fetched for ``SYNC_POSITIONS_BUDGET_S`` at most (whole chunks, the devices
+furthest behind first); the devices left are the next run's, which comes at once. So an account bigger than its
+vendor's rate limit lets through per poll (fleet-v2: 60 requests a minute, one per vehicle) still finishes runs,
+refreshes its devices and events every run, and catches up in turns instead of holding one run for half an
+hour. A vendor that lists every vehicle's latest position in one call (``Connector.latest_positions``) has
+those stored first, so the live map is current while the history behind them is caught up."""
 
 import logging
 import queue
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(minutes=5)  # trackers upload buffered fixes late; re-read this much, dedup drops repeats
 RATE_LIMIT_CAP_S = 60.0
 ERROR_BACKOFF_CAP_S = 3600.0
+CATCH_UP_S = 1.0  # the next run's delay when this one left devices' positions for it
 
 
 class Busy(Exception):
@@ -73,6 +81,7 @@ class Progress:
         self.errors: dict[str, str] = {}
         self.retired: dict[str, int] = {}
         self.extras: dict[str, list[dict]] = {}  # a connector's extras (fleet-v2's alert rules), by name
+        self.deferred = 0  # devices whose positions the run's budget left to the next run
         self.heartbeat = heartbeat
 
     def tally(self, resource: str) -> Tally:
@@ -92,6 +101,8 @@ class Progress:
                 counts["retired"] = self.retired[resource]
             if resource in self.extras:
                 counts["items"] = self.extras[resource]
+            if resource == base.POSITIONS and self.deferred:
+                counts["deferred"] = self.deferred
             out[resource] = counts
         return out
 
@@ -114,6 +125,11 @@ def sync_account(account: VendorAccount) -> SyncRun:
         try:
             with connector_for(account) as connector:
                 walk(account, connector, progress)
+        except RateLimited as exc:
+            if progress.total("received"):  # what it stored is kept: the rest follows after Retry-After
+                _rate_limited_after_progress(account, run, progress, exc)
+            else:
+                _failed(account, run, exc)
         except VendorError as exc:
             _failed(account, run, exc)
         except Exception as exc:  # a bug outside any one resource: record it, keep the worker alive
@@ -202,7 +218,14 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
     chunks = [ordered[i : i + connector.position_chunk] for i in range(0, len(ordered), connector.position_chunk)]
     windows = [(min(_window_start(cursors.get(d), until) for d in chunk), chunk) for chunk in chunks]
     tally = progress.tally(base.POSITIONS)
-    for batch in prefetched(_fetch_windows(connector, windows, until)):
+    if latest := connector.latest_positions():  # cursors stay: the history up to these is still fetched
+        tally.add(ingest.positions(account.organization_id, account.pk, latest))
+        progress.heartbeat()
+    deadline = time.monotonic() + settings.SYNC_POSITIONS_BUDGET_S
+    for batch in prefetched(_fetch_windows(connector, windows, until, deadline)):
+        if isinstance(batch, Deferred):
+            progress.deferred = batch.devices
+            continue
         if batch is CHUNK_DONE:
             _save_cursor(account, "positions", cursors)  # only once the chunk is stored
             progress.heartbeat()
@@ -218,16 +241,29 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
 
 CHUNK_DONE = object()
 GATHERING = object()
+
+
+class Deferred:
+    """The budget ran out before these devices' chunks: they are the next run's (furthest behind first)."""
+
+    def __init__(self, devices: int) -> None:
+        self.devices = devices
+
+
 INGEST_ROWS = 5000  # a connector's small batches (one vehicle's history) are stored together up to this many rows
 
 
-def _fetch_windows(connector: base.Connector, windows: list, until: datetime) -> Iterator:
+def _fetch_windows(connector: base.Connector, windows: list, until: datetime, deadline: float) -> Iterator:
     """The connector's batches of each chunk, gathered into batches of about ``INGEST_ROWS`` (a vendor that
     answers per vehicle gives a batch per vehicle: each stored alone, ingest's fixed cost per call would bound the
     sync); cursors still move only with what is stored. While gathering takes long (a vendor's rate limit),
-    ``GATHERING`` now and then, for the lock to be renewed."""
+    ``GATHERING`` now and then, for the lock to be renewed. No chunk starts after ``deadline`` (monotonic):
+    ``Deferred`` then says how many devices are left."""
     beat = time.monotonic()
-    for since, chunk in windows:
+    for k, (since, chunk) in enumerate(windows):
+        if k and time.monotonic() > deadline:
+            yield Deferred(sum(len(c) for _s, c in windows[k:]))
+            return
         pending: list = []
         for batch in connector.positions(since, until, chunk):
             pending += batch
@@ -334,8 +370,19 @@ def _succeeded(account: VendorAccount, run: SyncRun, progress: Progress) -> None
         run.error = "; ".join(f"{resource}: {error}" for resource, error in progress.errors.items())
         account.last_error, account.last_error_at = f"partial sync: {run.error}"[:2000], account.last_success
         fields += ["last_error", "last_error_at"]
-    account.schedule_next(poll_interval(account))
+    account.schedule_next(CATCH_UP_S if progress.deferred else poll_interval(account))
     account.save(update_fields=fields)
+
+
+def _rate_limited_after_progress(account: VendorAccount, run: SyncRun, progress: Progress, exc: RateLimited) -> None:
+    """A run stopped by the vendor's rate limit after it stored something: ``partial``, not a failure (no
+    doubling: the account is moving), the next run after Retry-After."""
+    run.status = SyncRun.Status.PARTIAL
+    run.error = f"{exc.message}; what was fetched is stored, the rest follows"
+    account.consecutive_errors = 0
+    account.last_error, account.last_error_at = run.error[:2000], timezone.now()
+    account.schedule_next(min(RATE_LIMIT_CAP_S, exc.retry_after))
+    account.save(update_fields=["consecutive_errors", "last_error", "last_error_at", "next_run"])
 
 
 def poll_interval(account: VendorAccount) -> float:

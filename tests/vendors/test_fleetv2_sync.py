@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from fleet.tracking import services
 from fleet.tracking.models import Device, Event, Position
-from fleet.vendors import ratelimit, sync
+from fleet.vendors import ratelimit, summary, sync
 from fleet.vendors.fleetv2 import renew_at, sunset_key
+from fleet.vendors.models import VendorAccount
 from tests.vendors.conftest import make_sim_account, stored_keys, sync_until_ok, truth_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -369,4 +370,65 @@ def test_a_chunk_slowed_by_the_vendors_limits_keeps_the_sync_lock(simulator, mon
     run = sync.sync_account(account)
     assert run.status == "ok", run.error
     assert time.monotonic() - started > 2  # twice as long as the lock lives
+    assert_matches_truth(sim, account)
+
+
+def test_a_fleet_bigger_than_a_runs_budget_is_current_at_once_and_complete_in_turns(simulator, settings):
+    """fleet-v2 fetches history one request per vehicle at 60 a minute: a run starts no chunk after its budget
+    (here: none after the first), and ends ok with the rest deferred and the next run due at once. Every
+    vehicle's latest position (from the one company list) is stored by the first run, so the map is current;
+    the history follows, the vehicles furthest behind first, until stored = truth."""
+    settings.SYNC_POSITIONS_BUDGET_S = 0.0
+    sim = fleetv2(simulator, devices=25, history=1800, frozen=True)  # chunks of 10: three runs
+    account = account_on(sim)
+    truth = truth_keys(sim.truth(all=True))
+    newest = {}
+    for device, fix in truth:
+        newest[device] = max(newest.get(device, fix), fix)
+
+    first = sync.sync_account(account)
+    account.refresh_from_db()
+    assert first.status == "ok", first.error
+    assert first.counts["positions"]["deferred"] == 15
+    assert "    15 devices left to the next run (catching up)" in summary.describe(first.counts)  # manage.py sync
+    assert account.next_run - timezone.now() <= timedelta(seconds=sync.CATCH_UP_S)
+    stored = stored_keys(account)
+    assert set(newest.items()) <= set(stored)  # every vehicle's latest, although only 10 have their history
+    assert len({d for d, _f in stored if sum(1 for x, _ in stored if x == d) > 1}) == 10
+
+    for _ in range(2):  # each run takes the chunk furthest behind: the vehicles without history first
+        account.refresh_from_db()
+        run = sync.sync_account(account)
+        assert run.status == "ok", run.error
+        assert run.counts["positions"]["deferred"] == 15
+    assert_matches_truth(sim, account)
+
+
+def test_a_short_retry_after_is_waited_out_and_the_run_goes_on(simulator):
+    """The vendor's retry strategy: wait Retry-After, then ask again; a run is not ended by a short one."""
+    sim = fleetv2(simulator, devices=6, history=1800, frozen=True)
+    account = account_on(sim)
+    sim.set_faults(rate_limit={"every": 4, "retry_after": 1})
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert sim.stats()["faults"]["rate_limit"] >= 3
+    assert_matches_truth(sim, account)
+
+
+def test_a_long_retry_after_mid_run_keeps_what_was_stored_and_comes_back_without_doubling(simulator):
+    """Retry-After longer than a worker waits (30 s) after the run stored positions: the run is partial, not
+    failed: the errors count is not raised, the next run is due after Retry-After, and nothing is lost."""
+    sim = fleetv2(simulator, devices=12, history=1800, frozen=True)
+    account = account_on(sim)
+    VendorAccount.objects.filter(pk=account.pk).update(consecutive_errors=2)
+    sim.set_faults(rate_limit={"every": 16, "retry_after": 45})
+    run = sync.sync_account(account)
+    account.refresh_from_db()
+    assert run.status == "partial" and "rate limited by the vendor, retry after 4" in run.error, run.error
+    assert run.fetched > 0 and Position.objects.filter(device__account=account).exists()
+    assert account.consecutive_errors == 0
+    assert timedelta(seconds=40) < account.next_run - timezone.now() <= timedelta(seconds=45)
+    sim.set_faults(reset=True)
+    clear_buckets()
+    assert sync_until_ok(account)[-1].status == "ok"
     assert_matches_truth(sim, account)
