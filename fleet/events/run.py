@@ -62,6 +62,9 @@ def tell(organization_id: int, events: list[Event]) -> None:
 
 
 def process(organization_id: int, stored: list) -> list[Event]:
+    stored = [s for s in stored if s.record.valid]  # as a replay reads them: a fix without a GPS lock is not one
+    if not stored:
+        return []
     index = places.index_for(organization_id)
     rules = rules_for(organization_id, {s.device_id for s in stored})
     with transaction.atomic():

@@ -199,3 +199,15 @@ def test_an_event_timed_between_two_milliseconds_is_stored_once(org_a):
     assert len(run.store(org_a.pk, found, [])) == 1
     assert run.store(org_a.pk, found, []) == []
     assert Event.objects.filter(device=van).count() == 1
+
+
+def test_a_fix_the_vendor_marks_invalid_is_not_evaluated_as_a_replay_would_not(org_a):
+    van = make_device(org_a)
+    yard = square(org_a)
+    batch = records(van, [-100, 10, 150])
+    batch[1].valid = False  # no GPS lock: its place is not believed
+    ingest.positions(org_a.pk, None, batch)
+    key = f"geofence:{yard.pk}"
+    assert stored(van) == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]  # crossed between the others
+    ingest.positions(org_a.pk, None, records(van, [-200], first=-1))  # a late fix: the replay finds the same
+    assert [e for e in stored(van) if e[2] == key] == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]
