@@ -211,3 +211,20 @@ def test_a_fix_the_vendor_marks_invalid_is_not_evaluated_as_a_replay_would_not(o
     assert stored(van) == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]  # crossed between the others
     ingest.positions(org_a.pk, None, records(van, [-200], first=-1))  # a late fix: the replay finds the same
     assert [e for e in stored(van) if e[2] == key] == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]
+
+
+def test_the_engine_runs_while_the_shared_cache_is_down(org_a, monkeypatch):
+    """A Redis restart: the zones' version cannot be read, the batch is evaluated all the same."""
+    van = make_device(org_a)
+    yard = square(org_a)
+    ingest.positions(org_a.pk, None, records(van, [-100]))
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(places.cache, "get", down)
+    ingest.positions(org_a.pk, None, records(van, [10, 150], first=1))
+    assert stored(van) == [("geofenceEnter", 10, f"geofence:{yard.pk}"), ("geofenceExit", 20, f"geofence:{yard.pk}")]
+    places.forget()  # and with no index built yet
+    ingest.positions(org_a.pk, None, records(van, [10], first=3))
+    assert stored(van)[-1] == ("geofenceEnter", 30, f"geofence:{yard.pk}")
