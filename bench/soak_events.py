@@ -21,13 +21,14 @@ CHUNK = 200  # devices recomputed at once
 def seed_geofences(points: dict[int, list[tuple[float, float]]], total: int, seed: int = 21) -> dict[int, set[str]]:
     """``total`` geofences spread over the organisations (org pk -> points their vehicles drove through):
     circles and polygons (convex and star-shaped) centred near those points, so vehicles cross them; every fifth
-    one a wider circle around the one before (overlapping); some with a dwell, some with a speed limit.
+    one a wider circle around its organisation's last one (overlapping); some with a dwell, some with a speed limit.
     Returns org pk -> the engine keys of its geofences."""
     from django.contrib.gis.geos import Point, Polygon
 
     from fleet.geo.models import Geofence
 
     rnd, rows, orgs = random.Random(seed), [], [org for org, p in points.items() if p]
+    circles: dict[int, Geofence] = {}
     for k in range(total):
         org = orgs[k % len(orgs)]
         lat, lon = rnd.choice(points[org])
@@ -40,13 +41,13 @@ def seed_geofences(points: dict[int, list[tuple[float, float]]], total: int, see
             "dwell_s": DWELL_S if k % 6 == 1 else 0,
             "speed_limit_kmh": SPEED_LIMIT_KMH if k % 8 == 3 else None,
         }
-        if k % 5 == 4 and rows[-1].kind == Geofence.Kind.CIRCLE:  # around the circle before it
-            before = rows[-1]
+        if k % 5 == 4 and (before := circles.get(org)):  # around the organisation's last circle
             point = Point(before.geometry.x, before.geometry.y, srid=4326)
             rows.append(Geofence(kind=Geofence.Kind.CIRCLE, geometry=point, radius_m=before.radius_m * 3, **common))
         elif k % 2:
             point = Point(lon, lat, srid=4326)
             rows.append(Geofence(kind=Geofence.Kind.CIRCLE, geometry=point, radius_m=radius, **common))
+            circles[org] = rows[-1]
         else:
             ring = _ring(rnd, lat, lon, radius)
             rows.append(Geofence(kind=Geofence.Kind.POLYGON, geometry=Polygon(ring, srid=4326), **common))
