@@ -8,10 +8,16 @@ Safectory); a load process handing extra positions to ingest (fix time = now) so
 the target rate; WebSocket clients spread over both web processes and three organisations, reconnecting and
 re-snapshotting by themselves like the browser page.
 
+Before the stack starts: 10,000 geofences (500 with --quick) for the three organisations, circles and polygons
+(convex and star-shaped, some overlapping, some with a dwell or a speed limit) where their vehicles drive, so the
+event engine in the ingest path has zones to find (bench/soak_events.py).
+
 Meanwhile: the combined fault mode on the simulators (429s, 5xx, slow answers, truncated bodies, expired
 sessions, dropped sockets, missed pongs, duplicates, out-of-order and bad rows), the fleet summary report of
 yesterday requested every so often, and the kill tests: kill -9 of a Celery worker, of a web process with
-clients attached and of the stream process (each restarted), and one restart of Redis.
+clients attached and of the stream process (each restarted), and one restart of Redis. Halfway through, old
+history arrives late through ingest for a few load devices: days 41 and 40 (day 41 in its own partition, day 40
+in the DEFAULT one) and a drive across yesterday's UTC midnight (bench/soak_retention.py).
 
 At the end the faults stop, the simulators' clocks freeze and the stack drains; then it checks and prints:
 - stored positions = every simulator's ground truth, per account (none lost, none stored twice);
@@ -25,12 +31,20 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
   successful sync is older than a few intervals (a stuck worker);
 - RSS of every process sampled every minute (every 10 s with --quick): flat when the last quarter's median is
   within 10 % of the second quarter's (judged on runs of 20 minutes or more);
-- PostgreSQL bytes per million positions (table + indexes), Redis memory, report page times.
-Not yet here (issue 21): 10,000 geofences with events recomputed offline, API feed consumers, partitions and
-retention exercised across a boundary.
+- PostgreSQL bytes per million positions (table + indexes), Redis memory, report page times;
+- events equal: the engine's stored events (its own, not the vendors'; zone events of the soak's geofences)
+  = those recomputed offline by feeding every device's stored fixes in fix order through ``engine.evaluate``
+  from an empty state: counts per type, missing and extra with examples;
+- partitions and retention: the old days archived, then the beat tasks maintain_partitions and
+  archive_closed_days run by a worker with POSITION_RETENTION_DAYS=35 and POSITION_PARTITION_DAYS_AHEAD=10
+  (the migration made 7): the partitions ahead all exist, day 41's partition is dropped and day 40's rows
+  deleted, the archived old days pruned (the others kept), and the trips / stops / summary of each device over
+  yesterday's midnight the same before and after.
+Not yet here (issue 21): API feed consumers other than the one cursor.
 
 Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
-  --quick: ~200 vehicles, 12 clients, about 3 minutes (CI); default: 10,000 vehicles, 50 clients, one hour.
+  --quick: ~200 vehicles, 12 clients, 500 geofences, about 5 minutes (CI); default: 10,000 vehicles, 50 clients,
+  10,000 geofences, one hour.
 """
 
 from __future__ import annotations
@@ -55,6 +69,8 @@ from pathlib import Path
 
 import httpx
 import orjson
+import soak_events
+import soak_retention
 from _db import ROOT, drop, result, scratch_postgis, setup_django
 from live import free_port, wait_listening
 
@@ -74,6 +90,7 @@ FLEET = {
 API_ROOT = {"metrotec": "/api", "itrack": "/api"}  # their base URL names the API root, as in seeddemo
 ORGS = ("soak-a", "soak-b", "soak-c")
 LOAD_ORG = 2  # the load process's devices belong to the third organisation
+LOAD_LAT, LOAD_LON = (60.1, 60.3), (24.8, 25.0)  # where they wander (a few tens of metres between two fixes)
 GOAL_P99_MS = 250
 FAULTS = [  # (kinds it applies to or None for all, knobs) taken in turn by the chaos thread
     (None, {"rate_limit": {"every": 7, "retry_after": 1}}),
@@ -269,6 +286,7 @@ def run_load(env: dict, org_id: int, account_id: int, devices: int, rate: float,
     from fleet.tracking.records import PositionRecord
 
     rnd, per_batch, handed, tick = random.Random(5), max(1, int(rate / 10)), 0, 0
+    where = [[rnd.uniform(*LOAD_LAT), rnd.uniform(*LOAD_LON)] for _ in range(devices)]
     start = time.time()
     while time.time() < stop_at:
         due = start + tick / 10
@@ -276,23 +294,45 @@ def run_load(env: dict, org_id: int, account_id: int, devices: int, rate: float,
             time.sleep(wait)
         fix = datetime.now(UTC)
         first = (tick * per_batch) % devices
-        records = [
-            PositionRecord(
-                f"load-{(first + i) % devices}",
-                fix,
-                60.1 + rnd.random() / 5,
-                24.8 + rnd.random() / 5,
-                speed=rnd.random() * 80,
-                course=rnd.random() * 360,
-                attributes={"ignition": True},
+        records = []
+        for i in range(per_batch):
+            k = (first + i) % devices
+            where[k] = [
+                _within(where[k][0] + rnd.uniform(-4e-4, 4e-4), *LOAD_LAT),
+                _within(where[k][1] + rnd.uniform(-8e-4, 8e-4), *LOAD_LON),
+            ]
+            records.append(
+                PositionRecord(
+                    f"load-{k}",
+                    fix,
+                    *where[k],
+                    speed=rnd.random() * 80,
+                    course=rnd.random() * 360,
+                    attributes={"ignition": True},
+                )
             )
-            for i in range(per_batch)
-        ]
         with contextlib.suppress(Exception):  # Redis restarting: the batch is stored, its push may be lost
             ingest.positions(org_id, account_id, records)
             handed += len(records)
         tick += 1
     out.put({"handed": handed})
+
+
+def _within(value: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, value))
+
+
+def run_history(env: dict, org_id: int, account_id: int, vendor_ids: list[str], out) -> None:
+    """Child process: the old history through ingest (soak_retention.upload); how many fixes, or the error."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleet.settings")
+    import django
+
+    django.setup()
+    try:
+        out.put({"handed": soak_retention.upload(org_id, account_id, vendor_ids)})
+    except Exception as exc:  # noqa: BLE001 - reported in the figures
+        out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
 # ------------------------------------------------------------------------------------------------ clients
@@ -436,6 +476,8 @@ class Soak:
             "VENDOR_ALLOW_PRIVATE_NETWORKS": "true",
             "SYNC_POSITIONS_BUDGET_S": "60",  # runs end every minute or so, the rest of a big account at once after
             "LOG_LEVEL": "WARNING",
+            "POSITION_RETENTION_DAYS": str(soak_retention.RETENTION_DAYS),
+            "POSITION_PARTITION_DAYS_AHEAD": str(soak_retention.DAYS_AHEAD),
             "PYTHONPATH": str(ROOT),
         }
 
@@ -458,6 +500,34 @@ class Soak:
         for port in ports:
             wait_listening(port, timeout=60)
         return ports
+
+    def fence_points(self, org_ids: list[int]) -> dict[int, list[tuple[float, float]]]:
+        """Org pk -> points its vehicles drive through: the simulators' truth so far, and the load's area."""
+        rnd = random.Random(3)
+        points: dict[int, list[tuple[float, float]]] = {org: [] for org in org_ids}
+        for kind, url in self.sim_urls.items():
+            truth = httpx.get(f"{url}/__sim__/truth?all=1", timeout=120).json()
+            rows = [p for p in truth["positions"] if p["valid"] and not p["bad"]]
+            points[org_ids[FLEET[kind][3]]] += [(p["latitude"], p["longitude"]) for p in rows]
+        points[org_ids[LOAD_ORG]] += [(rnd.uniform(*LOAD_LAT), rnd.uniform(*LOAD_LON)) for _ in range(1000)]
+        return points
+
+    def history(self, stop: threading.Event, env: dict, world: dict, out: dict) -> None:
+        """Halfway through the loaded phase, the old history arrives late (soak_retention.upload), from its own
+        process: this one's clients and report timings must not wait for its Python."""
+        if stop.wait(0.5 * self.seconds):
+            return
+        self.say("old history handed to ingest: days 41 and 40, and across yesterday's midnight")
+        ctx = multiprocessing.get_context("spawn")
+        answer = ctx.Queue()
+        args = (env, world["orgs"][LOAD_ORG], world["load_account"], world["old_vids"], answer)
+        child = ctx.Process(target=run_history, args=args)
+        child.start()
+        try:
+            out.update(answer.get(timeout=300))
+        except Exception as exc:  # noqa: BLE001 - reported in the figures
+            out["error"] = f"{type(exc).__name__}: {exc}"
+        child.join(30)
 
     def role(self, name: str) -> Role:
         return next(r for r in self.roles if r.name == name)
@@ -670,6 +740,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="length of the loaded phase (default 60; --quick 2.5)")
     parser.add_argument("--clients", type=int)
     parser.add_argument("--rate", type=float, help="positions/s handed to ingest by the load process")
+    parser.add_argument("--geofences", type=int, help="geofences of the event engine (default 10,000; --quick 500)")
     args = parser.parse_args()
     soak = Soak(args.quick, args.minutes)
     n_clients = args.clients or (12 if args.quick else 50)
@@ -679,21 +750,34 @@ def main() -> None:
     env = soak.env(url)
     # this process signs the clients' sessions and pushes nothing itself: the same key and Redis as the stack
     os.environ.update(
-        REDIS_URL=soak.redis.url, SECRET_KEY=env["SECRET_KEY"], FIELD_ENCRYPTION_KEY=env["FIELD_ENCRYPTION_KEY"]
+        REDIS_URL=soak.redis.url,
+        CELERY_BROKER_URL=soak.redis.url,
+        CELERY_RESULT_BACKEND=soak.redis.url,
+        SECRET_KEY=env["SECRET_KEY"],
+        FIELD_ENCRYPTION_KEY=env["FIELD_ENCRYPTION_KEY"],
     )
     setup_django(url)
     from django.db import connection, connections
 
+    from fleet.celery import app as celery_app
+    from fleet.tracking.models import Device
     from fleet.vendors.models import SyncRun
 
     # stop: everything; loaded: the chaos and the kills (over when the loaded phase ends, before the drain)
     stop, loaded, threads, clients, load = threading.Event(), threading.Event(), [], [], None
     usage: dict = {"cpu_s": {}, "harness_cpu_s": {}}  # CPU seconds per process, read before they stop
     feed_done, feed_seen = threading.Event(), {"ids": {}, "errors": 0}  # the feed follows until after the drain
+    uploaded: dict = {}
     try:
         soak.start_simulators()
         load_devices = 500 if args.quick else 5000
         world = seed({k: soak.account_url(k) for k in soak.sim_urls}, 10 if args.quick else 30, load_devices)
+        n_fences = args.geofences or (500 if args.quick else 10_000)
+        fence_keys = soak_events.seed_geofences(soak.fence_points(world["orgs"]), n_fences)
+        world["old_vids"] = [f"load-{i}" for i in range(soak_retention.DEVICES)]
+        old = Device.objects.filter(account_id=world["load_account"], vendor_id__in=world["old_vids"])
+        old_pks = list(old.order_by("pk").values_list("pk", flat=True))
+        soak_retention.prepare()
         connections.close_all()
         env["STATIC_ROOT"] = str(soak.dir / "static")  # DEBUG is off: the pages need the manifest
         subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -719,6 +803,7 @@ def main() -> None:
             (soak.kills, (loaded,)),
             (soak.supervise, (stop,)),
             (soak.feed, (feed_done, ports, world["tokens"][1], feed_seen)),
+            (soak.history, (loaded, env, world, uploaded)),
         ):
             threads.append(threading.Thread(target=target, args=targs, daemon=True, name=target.__name__))
             threads[-1].start()
@@ -727,7 +812,7 @@ def main() -> None:
         soak.say("loaded phase over: faults off, simulator clocks frozen, draining")
         loaded.set()
         for t in threads:
-            if t.name in ("chaos", "kills"):
+            if t.name in ("chaos", "kills", "history"):
                 t.join(60)
         at_end = soak.compare(world["accounts"])
         backlog = {kind: c["lost"] for kind, c in at_end.items()}
@@ -773,6 +858,15 @@ def main() -> None:
             "twice": sum(1 for n in fed.values() if n > 1),
             "errors": feed_seen["errors"],
         }
+        soak.say("comparing the engine's events with those recomputed offline")
+        t0 = time.monotonic()
+        events = {"geofences": n_fences, **soak_events.compared(fence_keys)}
+        events["seconds"] = round(time.monotonic() - t0, 1)
+        soak.say("retention: the old days archived, then maintain_partitions and archive_closed_days on a worker")
+        soak_retention.archive(old_pks)
+        before = soak_retention.snapshot(old_pks)
+        task = soak_retention.run_tasks(celery_app, old_pks)
+        retention = {"uploaded": uploaded, **soak_retention.figures(before, soak_retention.snapshot(old_pks), task)}
     finally:
         stop.set()
         loaded.set()
@@ -827,6 +921,8 @@ def main() -> None:
         "report_ms_max": round(max(soak.report_ms), 1) if soak.report_ms else None,
         "reports": len(soak.report_ms),
         "report_failures": soak.report_failures,
+        "events": events,
+        "retention": retention,
     }
     judged_memory = soak.seconds >= 1200
     goal = bool(
@@ -842,6 +938,10 @@ def main() -> None:
         and not soak.report_failures
         and figures["report_ms_max"] < 2000
         and (not judged_memory or all(v is not False for v in figures["memory_flat"].values()))
+        and events["missing"] == events["extra"] == 0  # events equal
+        and events["geofence_events"] > 0
+        and "error" not in uploaded
+        and soak_retention.met(retention)
     )
     print("\n".join(soak.timeline))
     result("soak", **figures, goal_met=goal)

@@ -45,12 +45,20 @@ def changed(organization_id: int) -> None:
 
 
 def index_for(organization_id: int) -> ZoneIndex:
-    version = cache.get(_version_key(organization_id)) or 0
+    """The organisation's zones. While the shared cache cannot be read (Redis restarting) the index goes by
+    ``TTL_S`` alone: failing here would leave the batch's fixes unevaluated for good (the engine's state moves
+    on with the next batch)."""
+    try:
+        version = cache.get(_version_key(organization_id)) or 0
+    except Exception:
+        log.warning("zones of organisation %s: the shared cache is unreachable, going by the TTL", organization_id)
+        version = None
     cached = _indexes.get(organization_id)
-    if cached and cached.version == version and time.monotonic() - cached.built < TTL_S:
+    fresh = cached and time.monotonic() - cached.built < TTL_S
+    if fresh and version in (None, cached.version):
         return cached.index
     index = ZoneIndex(load(organization_id))
-    _indexes[organization_id] = _Cached(version, time.monotonic(), index)
+    _indexes[organization_id] = _Cached(-1 if version is None else version, time.monotonic(), index)
     return index
 
 

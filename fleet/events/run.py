@@ -3,9 +3,10 @@
 states saved, in one transaction; the events then go to whoever subscribed (notification rules, the live map).
 
 A device whose batch holds a fix older than the last one its state has seen (a buffered upload, a slow vendor)
-is replayed instead: from ``REPLAY_MARGIN_S`` plus the longest dwell before that fix, from the zones its own
-events say it was in then, over every stored fix since; the events it finds replace the engine's events of that
-span, so a late fix never leaves a false enter or exit behind (docs/events.md)."""
+is replayed instead: from ``REPLAY_MARGIN_S`` plus the longest dwell before that fix (or from the stored fix
+before it, if older: ``replay_start``), from the zones its own events say it was in then, over every stored fix
+since; the events it finds replace the engine's events of that span, so a late fix never leaves a false enter or
+exit behind (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def tell(organization_id: int, events: list[Event]) -> None:
 
 
 def process(organization_id: int, stored: list) -> list[Event]:
+    stored = [s for s in stored if s.record.valid]  # as a replay reads them: a fix without a GPS lock is not one
+    if not stored:
+        return []
     index = places.index_for(organization_id)
     rules = rules_for(organization_id, {s.device_id for s in stored})
     with transaction.atomic():
@@ -75,7 +79,7 @@ def process(organization_id: int, stored: list) -> list[Event]:
         found, new_states = engine.evaluate(index, fixes_of_stored(fresh), states, rules.get)
         replaced: list[tuple[int, float]] = []
         for device in sorted(late):
-            since = first[device] - REPLAY_MARGIN_S - max((z.dwell_s for z in index.zones), default=0.0)
+            since = replay_start(device, first[device], max((z.dwell_s for z in index.zones), default=0.0))
             more, new_states[device] = replay(index, device, since, rules.get(device))
             found += more
             replaced.append((device, since))
@@ -147,6 +151,21 @@ def _floats(values) -> np.ndarray:
 
 def _float(value) -> float:
     return float(value) if isinstance(value, int | float) else np.nan
+
+
+def replay_start(device: int, first: float, dwell_s: float) -> float:
+    """Where the replay for a late fix at ``first`` begins: ``REPLAY_MARGIN_S`` plus the longest dwell before
+    it, or the device's stored fix before it if that is earlier. A crossing's time lies between the two fixes
+    of its segment, so the events of the segment the late fix splits can be far older than the fix itself;
+    the replay must reach back to that segment's start to replace them."""
+    since = first - REPLAY_MARGIN_S - dwell_s
+    before = (
+        Position.objects.filter(device_id=device, fix_time__lt=datetime.fromtimestamp(first, UTC), valid=True)
+        .order_by("-fix_time")
+        .values_list("fix_time", flat=True)
+        .first()
+    )
+    return min(since, before.timestamp()) if before is not None else since
 
 
 def replay(index, device: int, since: float, rules: Rules) -> tuple[list[Found], dict]:
@@ -226,10 +245,10 @@ def store(organization_id: int, found: list[Found], replaced: list[tuple[int, fl
     if not found:
         return []
     existing = set()
-    for device, kind, time, key in Event.objects.filter(
+    for device, kind, time, key in Event.objects.filter(  # the times as stored: rounded to the millisecond
         device_id__in={f.device for f in found},
-        time__gte=datetime.fromtimestamp(min(f.t for f in found), UTC),
-        time__lte=datetime.fromtimestamp(max(f.t for f in found), UTC),
+        time__gte=_when(min(f.t for f in found)),
+        time__lte=_when(max(f.t for f in found)),
     ).values_list("device_id", "type", "time", "key"):
         existing.add((device, kind, time, key))
     fresh = []

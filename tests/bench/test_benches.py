@@ -111,3 +111,12 @@ def test_soak_bench():
     assert feed["given"] == feed["stored"] > 0 and feed["missed"] == feed["foreign"] == feed["twice"] == 0
     assert figures["stuck_accounts"] == [] and figures["lock_expired"] == 0
     assert figures["reconnects"] > 0  # the web process killed under its clients: they came back
+    events = figures["events"]  # the engine's events = those recomputed offline from the stored positions
+    assert events["geofence_events"] > 0 and events["missing"] == events["extra"] == 0, events
+    retention = figures["retention"]
+    assert "error" not in retention["uploaded"] and retention["ahead_after"] == retention["days_ahead"], retention
+    assert retention["old_partitions_before"] and retention["old_partitions_after"] == [], retention
+    assert retention["old_positions_before"] == retention["dropped_positions"] > 0, retention
+    assert retention["old_positions_after"] == retention["old_archived_after"] == 0 < retention["old_archived_before"]
+    same, reports = retention["boundary_reports_same"].split("/")
+    assert same == reports != "0" and retention["boundary_trips"] > 0, retention

@@ -174,3 +174,57 @@ def test_a_vendor_event_and_ours_for_the_same_happening_are_stored_once(org_a):
         ("geofenceExit", "vendor", START + timedelta(seconds=55)),
         ("ignitionOn", "vendor", START + timedelta(seconds=12)),
     ]
+
+
+def test_a_late_fix_in_a_long_gap_replaces_the_events_of_the_segment_it_splits(org_a):
+    """The crossing of the gap's segment is timed long before the late fix: the replay reaches back to it."""
+    van = make_device(org_a)
+    yard = square(org_a, x0=0, x1=20)
+    key = f"geofence:{yard.pk}"
+    west, late, east = records(van, [-100], step_s=4), records(van, [-50], 600, 4), records(van, [100], 720, 4)
+    ingest.positions(org_a.pk, None, west)
+    ingest.positions(org_a.pk, None, east)  # 48 minutes later, across the yard
+    assert [e for e in stored(van) if e[2] == key] == [("geofenceEnter", 1440, key), ("geofenceExit", 1728, key)]
+    ingest.positions(org_a.pk, None, late)  # buffered: still west of the yard at 2400 s
+    assert [e for e in stored(van) if e[2] == key] == [("geofenceEnter", 2560, key), ("geofenceExit", 2624, key)]
+    batch = run.fixes_of_stored([ingest.Stored(0, van.pk, r) for r in west + late + east])
+    offline, _ = engine.evaluate(places.index_for(org_a.pk), batch, {}, lambda d: engine.Rules())
+    assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van)
+
+
+def test_an_event_timed_between_two_milliseconds_is_stored_once(org_a):
+    """Stored times are rounded to the millisecond: the check for events already stored compares those."""
+    van = make_device(org_a)
+    found = [engine.Found(van.pk, engine.IGNITION_ON, START.timestamp() + 0.1234)]
+    assert len(run.store(org_a.pk, found, [])) == 1
+    assert run.store(org_a.pk, found, []) == []
+    assert Event.objects.filter(device=van).count() == 1
+
+
+def test_a_fix_the_vendor_marks_invalid_is_not_evaluated_as_a_replay_would_not(org_a):
+    van = make_device(org_a)
+    yard = square(org_a)
+    batch = records(van, [-100, 10, 150])
+    batch[1].valid = False  # no GPS lock: its place is not believed
+    ingest.positions(org_a.pk, None, batch)
+    key = f"geofence:{yard.pk}"
+    assert stored(van) == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]  # crossed between the others
+    ingest.positions(org_a.pk, None, records(van, [-200], first=-1))  # a late fix: the replay finds the same
+    assert [e for e in stored(van) if e[2] == key] == [("geofenceEnter", 8, key), ("geofenceExit", 16, key)]
+
+
+def test_the_engine_runs_while_the_shared_cache_is_down(org_a, monkeypatch):
+    """A Redis restart: the zones' version cannot be read, the batch is evaluated all the same."""
+    van = make_device(org_a)
+    yard = square(org_a)
+    ingest.positions(org_a.pk, None, records(van, [-100]))
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(places.cache, "get", down)
+    ingest.positions(org_a.pk, None, records(van, [10, 150], first=1))
+    assert stored(van) == [("geofenceEnter", 10, f"geofence:{yard.pk}"), ("geofenceExit", 20, f"geofence:{yard.pk}")]
+    places.forget()  # and with no index built yet
+    ingest.positions(org_a.pk, None, records(van, [10], first=3))
+    assert stored(van)[-1] == ("geofenceEnter", 30, f"geofence:{yard.pk}")
