@@ -4,6 +4,7 @@ current tasks, current driver assignments), and
 sent as `snapshot.part` frames and a final `snapshot` so no frame outgrows the server's message limit."""
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -22,7 +23,8 @@ from fleet.vendors.registry import CONNECTORS
 ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
 CURRENT_TASK = lifecycle.OPEN
 PART_DEVICES = 500  # devices in one snapshot frame at most
-PART_BYTES = 256 * 1024  # and about this many bytes (a quarter of Daphne's default message limit)
+PART_BYTES = 256 * 1024  # and at most this many bytes (a quarter of Daphne's default message limit)
+NO_FIX = (None,) * 7  # fix, lat, lon, speed, course, valid, ignition of a device that never reported
 
 
 def visible_org_ids(user: User) -> list[int]:
@@ -56,31 +58,92 @@ def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
     return frame, {o.pk: rules_from(o) for o in orgs}
 
 
-def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> dict:
+def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> "Snapshot":
     now = datetime.now(UTC)
     tasks = current_tasks(org_ids)
-    devices, rows = [], devices_of(org_ids)
+    rows = devices_of(org_ids)
     timelines = drivers.timelines(rows, now, now, org_ids=org_ids)
-    for d in rows:
-        state = state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid)
-        devices.append(device_entry(d, tasks.get(d.pk), state, timelines[d.pk].at(now)))
-    return {"type": "snapshot", "server_time": now.timestamp(), "devices": devices}
+    entries = [
+        device_entry(
+            d,
+            tasks.get(d.pk),
+            state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid),
+            timelines[d.pk].at(now),
+        )
+        for d in rows
+    ]
+    columns = zip(*entries, strict=True) if entries else ([] for _ in FIELDS)
+    return Snapshot.of(now.timestamp(), dict(zip(FIELDS, map(list, columns), strict=True)))
 
 
-def encode(frame: dict) -> list[bytes]:
-    """A snapshot as JSON frames: `snapshot.part`s of at most PART_DEVICES devices and about PART_BYTES,
-    then `snapshot` with the rest; a small fleet's snapshot is the one `snapshot` frame."""
-    frames, chunk, size = [], [], 0
-    for device in frame["devices"]:
-        raw = orjson.dumps(device)
-        if chunk and (len(chunk) >= PART_DEVICES or size + len(raw) > PART_BYTES):
-            frames.append(b'{"type":"snapshot.part","devices":[' + b",".join(chunk) + b"]}")
-            chunk, size = [], 0
-        chunk.append(raw)
-        size += len(raw) + 1
-    head = orjson.dumps({"type": "snapshot", "server_time": frame["server_time"]})[:-1]
-    frames.append(head + b',"devices":[' + b",".join(chunk) + b"]}")
+def encode(snap: "Snapshot") -> list[bytes]:
+    """A snapshot as JSON frames: `snapshot.part`s of at most PART_DEVICES devices and at most PART_BYTES (a part
+    over it is halved until it fits), then `snapshot` with the rest; a small fleet's is the one `snapshot`."""
+    frames, start, sent = [], 0, 0
+    while not frames or start < len(snap):
+        end = min(len(snap), start + PART_DEVICES)
+        raw, top = snap.frame(start, end, sent)
+        while len(raw) > PART_BYTES and end - start > 1:
+            end = start + (end - start) // 2
+            raw, top = snap.frame(start, end, sent)
+        frames.append(raw)
+        start, sent = end, top
     return frames
+
+
+DENSE = ("id", "org", "name", "unique_id", "group", "fix", "lat", "lon", "speed", "course", "valid", "ignition")
+CODED = ("category", "vendor", "vendor_label", "account", "group_name", "state", "status")  # few distinct values
+SPARSE = ("plate", "driver", "attrs", "task", "battery_health")  # mostly empty
+FIELDS = DENSE + CODED + SPARSE  # the order of device_entry's tuple
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Every device of a snapshot as columns, ready to be cut into frames (docs/live-protocol.md): coded columns
+    are indices into `strings` (numbered in order of first use), sparse ones the (row, value) pairs of the rows
+    whose value is set."""
+
+    server_time: float
+    cols: dict[str, list]
+    codes: dict[str, list[int]]
+    strings: list[str | None]
+    sparse: dict[str, list[tuple[int, object]]]
+    sparse_rows: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, server_time: float, columns: dict[str, list]) -> "Snapshot":
+        index: dict[str | None, int] = {}
+        codes = {f: [index.setdefault(s, len(index)) for s in columns[f]] for f in CODED}
+        sparse = {f: [(i, v) for i, v in enumerate(columns[f]) if v] for f in SPARSE}
+        rows = {f: [i for i, _ in pairs] for f, pairs in sparse.items()}
+        return cls(server_time, {f: columns[f] for f in DENSE}, codes, list(index), sparse, rows)
+
+    def __len__(self) -> int:
+        return len(self.cols["id"])
+
+    def fixes(self) -> dict[int, float]:
+        """Device id -> the fix the snapshot gives it."""
+        return {i: fix for i, fix in zip(self.cols["id"], self.cols["fix"], strict=True) if fix is not None}
+
+    def frame(self, start: int, end: int, sent: int) -> tuple[bytes, int]:
+        """Devices [start, end) as one frame, with the strings they use that the frames before (which sent
+        strings[:sent]) did not; and how many strings the browser has after it."""
+        codes = {f: c[start:end] for f, c in self.codes.items()}
+        top = max([sent, *(max(c) + 1 for c in codes.values() if c)])
+        head = {"type": "snapshot", "server_time": self.server_time} if end == len(self) else {"type": "snapshot.part"}
+        sparse = {}
+        for f, pairs in self.sparse.items():
+            lo, hi = bisect_left(self.sparse_rows[f], start), bisect_left(self.sparse_rows[f], end)
+            if lo < hi:
+                sparse[f] = [(i - start, v) for i, v in pairs[lo:hi]]
+        body = {
+            **head,
+            "strings": self.strings[sent:top],
+            "cols": {f: c[start:end] for f, c in self.cols.items()},
+            "codes": codes,
+            "sparse": sparse,
+        }
+        return orjson.dumps(body), top
 
 
 @dataclass(slots=True)
@@ -157,36 +220,36 @@ def current_tasks(org_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def device_entry(d: Row, task: dict | None, state: str, driver) -> dict:
+def device_entry(d: Row, task: dict | None, state: str, driver) -> tuple:
+    """One device's values in FIELDS order."""
     attrs = d.last_attributes or {}
-    has_fix = d.last_fix_time is not None
     kind = d.account_kind
-    return {
-        "id": d.pk,
-        "org": d.organization_id,
-        "name": d.name,
-        "unique_id": d.unique_id,
-        "plate": d.plate,
-        "category": d.category,
-        "vendor": kind,
-        "vendor_label": CONNECTORS[kind][0] if kind in CONNECTORS else None,
-        "account": d.account_name,
-        "group": d.group_id,
-        "group_name": d.group_name,
-        "driver": driver.name if driver else None,
-        "fix": d.last_fix_time.timestamp() if has_fix else None,
-        "lat": d.last_latitude if has_fix else None,
-        "lon": d.last_longitude if has_fix else None,
-        "speed": d.last_speed if has_fix else None,
-        "course": d.last_course if has_fix else None,
-        "valid": (d.valid if d.valid is not None else True) if has_fix else None,
-        "ignition": attrs.get("ignition") if has_fix else None,
-        "state": state,
-        "status": d.status,
-        "attrs": {k: attrs[k] for k in ATTRS if k in attrs},
-        "task": task,
-        "battery_health": battery_health(d.attributes),
-    }
+    if d.last_fix_time is None:
+        fix = NO_FIX
+    else:
+        valid = d.valid if d.valid is not None else True
+        position = (d.last_latitude, d.last_longitude, d.last_speed, d.last_course)
+        fix = (d.last_fix_time.timestamp(), *position, valid, attrs.get("ignition"))
+    return (
+        d.pk,
+        d.organization_id,
+        d.name,
+        d.unique_id,
+        d.group_id,
+        *fix,
+        d.category,
+        kind,
+        CONNECTORS[kind][0] if kind in CONNECTORS else None,
+        d.account_name,
+        d.group_name,
+        state,
+        d.status,
+        d.plate,
+        driver.name if driver else None,
+        {k: attrs[k] for k in ATTRS if k in attrs},
+        task,
+        battery_health(d.attributes),
+    )
 
 
 def battery_health(attributes: dict | None) -> str | None:
