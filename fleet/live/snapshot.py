@@ -62,13 +62,13 @@ def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> "Snapshot":
     now = datetime.now(UTC)
     tasks = current_tasks(org_ids)
     rows = devices_of(org_ids)
-    timelines = drivers.timelines(rows, now, now, org_ids=org_ids)
+    assigned = drivers.assigned_at(org_ids, now)
     entries = [
         device_entry(
             d,
             tasks.get(d.pk),
             state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid),
-            timelines[d.pk].at(now),
+            assigned.get(d.pk, d.driver_name),
         )
         for d in rows
     ]
@@ -147,13 +147,6 @@ class Snapshot:
 
 
 @dataclass(slots=True)
-class Named:
-    """A joined row's name (a driver's): what ``Timeline`` and the entry read of it."""
-
-    name: str
-
-
-@dataclass(slots=True)
 class Row:
     """One device as the snapshot reads it: plain values, no model instances (50,000 devices with their account,
     group and driver are 200,000 model objects: most of a big fleet's snapshot time)."""
@@ -171,22 +164,18 @@ class Row:
     last_speed: float | None
     last_course: float | None
     last_attributes: dict | None
-    attributes: dict | None
+    battery_health: dict | None  # the one key of the device's attributes the snapshot shows
     account_kind: str | None
     account_name: str | None
     group_id: int | None
     group_name: str | None
-    driver_id: int | None
-    driver_name: str | None
+    driver_name: str | None  # the fixed driver's
     valid: bool | None
-    driver: Named | None = None
-
-    def __post_init__(self) -> None:
-        self.driver = Named(self.driver_name) if self.driver_id is not None else None
 
 
-DEVICE_VALUES = [f.name for f in fields(Row) if f.name != "driver"]
+DEVICE_VALUES = [f.name for f in fields(Row)]
 _LOOKUPS = {
+    "battery_health": "attributes__battery_health",
     "account_kind": "account__kind",
     "account_name": "account__name",
     "group_name": "group__name",
@@ -220,7 +209,7 @@ def current_tasks(org_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def device_entry(d: Row, task: dict | None, state: str, driver) -> tuple:
+def device_entry(d: Row, task: dict | None, state: str, driver: str | None) -> tuple:
     """One device's values in FIELDS order."""
     attrs = d.last_attributes or {}
     kind = d.account_kind
@@ -245,16 +234,16 @@ def device_entry(d: Row, task: dict | None, state: str, driver) -> tuple:
         state,
         d.status,
         d.plate,
-        driver.name if driver else None,
+        driver,
         {k: attrs[k] for k in ATTRS if k in attrs},
         task,
-        battery_health(d.attributes),
+        battery_health(d.battery_health),
     )
 
 
-def battery_health(attributes: dict | None) -> str | None:
-    """A vendor's battery health of the device (fleet-v2), in a few words: "Check · 12.31 V · score 58"."""
-    health = (attributes or {}).get("battery_health")
+def battery_health(health: object) -> str | None:
+    """A vendor's battery health of the device (fleet-v2, its `battery_health` attribute), in a few words:
+    "Check · 12.31 V · score 58"."""
     if not isinstance(health, dict):
         return None
     parts = [str(health["prediction"])] if health.get("prediction") else []
