@@ -5,11 +5,13 @@ sent as `snapshot.part` frames and a final `snapshot` so no frame outgrows the s
 
 import time
 from bisect import bisect_left
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, TextField
+from django.db.models.functions import Cast
 
 from fleet.core.models import Organization
 from fleet.core.scoping import User, org_ids_for_user
@@ -17,14 +19,13 @@ from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
 from fleet.tracking import drivers
 from fleet.tracking.models import Device, Position
-from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, rules_from, state_of_device
+from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, device_state, rules_from
 from fleet.vendors.registry import CONNECTORS
 
 ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
 CURRENT_TASK = lifecycle.OPEN
 PART_DEVICES = 500  # devices in one snapshot frame at most
 PART_BYTES = 256 * 1024  # and at most this many bytes (a quarter of Daphne's default message limit)
-NO_FIX = (None,) * 7  # fix, lat, lon, speed, course, valid, ignition of a device that never reported
 
 
 def visible_org_ids(user: User) -> list[int]:
@@ -60,20 +61,8 @@ def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
 
 def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> "Snapshot":
     now = datetime.now(UTC)
-    tasks = current_tasks(org_ids)
-    rows = devices_of(org_ids)
-    assigned = drivers.assigned_at(org_ids, now)
-    entries = [
-        device_entry(
-            d,
-            tasks.get(d.pk),
-            state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid),
-            assigned.get(d.pk, d.driver_name),
-        )
-        for d in rows
-    ]
-    columns = zip(*entries, strict=True) if entries else ([] for _ in FIELDS)
-    return Snapshot.of(now.timestamp(), dict(zip(FIELDS, map(list, columns), strict=True)))
+    tasks, assigned = current_tasks(org_ids), drivers.assigned_at(org_ids, now)
+    return Snapshot.of(now.timestamp(), columns(devices_of(org_ids), tasks, assigned, rules, now.timestamp()))
 
 
 def encode(snap: "Snapshot") -> list[bytes]:
@@ -94,7 +83,7 @@ def encode(snap: "Snapshot") -> list[bytes]:
 DENSE = ("id", "org", "name", "unique_id", "group", "fix", "lat", "lon", "speed", "course", "valid", "ignition")
 CODED = ("category", "vendor", "vendor_label", "account", "group_name", "state", "status")  # few distinct values
 SPARSE = ("plate", "driver", "attrs", "task", "battery_health")  # mostly empty
-FIELDS = DENSE + CODED + SPARSE  # the order of device_entry's tuple
+FIELDS = DENSE + CODED + SPARSE
 
 
 @dataclass(slots=True)
@@ -104,16 +93,19 @@ class Snapshot:
     whose value is set."""
 
     server_time: float
-    cols: dict[str, list]
+    cols: dict[str, Sequence]
     codes: dict[str, list[int]]
     strings: list[str | None]
     sparse: dict[str, list[tuple[int, object]]]
     sparse_rows: dict[str, list[int]]
 
     @classmethod
-    def of(cls, server_time: float, columns: dict[str, list]) -> "Snapshot":
+    def of(cls, server_time: float, columns: dict[str, Sequence]) -> "Snapshot":
         index: dict[str | None, int] = {}
-        codes = {f: [index.setdefault(s, len(index)) for s in columns[f]] for f in CODED}
+        for f in CODED:
+            for s in dict.fromkeys(columns[f]):  # each distinct value once, in order of first use
+                index.setdefault(s, len(index))
+        codes = {f: list(map(index.__getitem__, columns[f])) for f in CODED}
         sparse = {f: [(i, v) for i, v in enumerate(columns[f]) if v] for f in SPARSE}
         rows = {f: [i for i, _ in pairs] for f, pairs in sparse.items()}
         return cls(server_time, {f: columns[f] for f in DENSE}, codes, list(index), sparse, rows)
@@ -146,53 +138,87 @@ class Snapshot:
         return orjson.dumps(body), top
 
 
-@dataclass(slots=True)
-class Row:
-    """One device as the snapshot reads it: plain values, no model instances (50,000 devices with their account,
-    group and driver are 200,000 model objects: most of a big fleet's snapshot time)."""
-
-    pk: int
-    organization_id: int
-    name: str
-    unique_id: str
-    plate: str
-    category: str
-    status: str
-    last_fix_time: datetime | None
-    last_latitude: float | None
-    last_longitude: float | None
-    last_speed: float | None
-    last_course: float | None
-    last_attributes: dict | None
-    battery_health: dict | None  # the one key of the device's attributes the snapshot shows
-    account_kind: str | None
-    account_name: str | None
-    group_id: int | None
-    group_name: str | None
-    driver_name: str | None  # the fixed driver's
-    valid: bool | None
-
-
-DEVICE_VALUES = [f.name for f in fields(Row)]
-_LOOKUPS = {
-    "battery_health": "attributes__battery_health",
+# What the snapshot reads of a device, by the name the code uses: plain values, no model instances (50,000
+# devices with their account, group and driver would be 200,000 model objects), handled a column at a time.
+DEVICE_VALUES = {
+    "pk": "pk",
+    "organization_id": "organization_id",
+    "name": "name",
+    "unique_id": "unique_id",
+    "plate": "plate",
+    "category": "category",
+    "status": "status",
+    "last_fix_time": "last_fix_time",
+    "last_latitude": "last_latitude",
+    "last_longitude": "last_longitude",
+    "last_speed": "last_speed",
+    "last_course": "last_course",
+    "last_attributes": "last_attributes_json",  # as text, parsed by orjson: faster than the JSONField's json
+    "battery_health": "attributes__battery_health",  # the one key of the device's attributes it shows
     "account_kind": "account__kind",
     "account_name": "account__name",
+    "group_id": "group_id",
     "group_name": "group__name",
-    "driver_name": "driver__name",
+    "driver_name": "driver__name",  # the fixed driver's
+    "valid": "valid",  # of the newest fix
 }
 
 
-def devices_of(org_ids: list[int]) -> list[Row]:
+def devices_of(org_ids: list[int]) -> dict[str, tuple]:
+    """DEVICE_VALUES of the organisations' devices in the snapshot's order, as one tuple per value."""
     last_valid = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
     last_valid = last_valid.order_by().values("valid")  # no default ordering: it would join Device
     rows = (
         Device.objects.filter(organization_id__in=org_ids, retired__isnull=True)
-        .annotate(valid=Subquery(last_valid[:1]))
+        .annotate(valid=Subquery(last_valid[:1]), last_attributes_json=Cast("last_attributes", TextField()))
         .order_by("name", "pk")
-        .values_list(*(_LOOKUPS.get(name, name) for name in DEVICE_VALUES))
+        .values_list(*DEVICE_VALUES.values())
     )
-    return [Row(*values) for values in rows]
+    values = list(zip(*rows, strict=True)) or [()] * len(DEVICE_VALUES)
+    return dict(zip(DEVICE_VALUES, values, strict=True))
+
+
+def columns(v: dict[str, tuple], tasks: dict, assigned: dict[int, str], rules: dict[int, Rules], now: float) -> dict:
+    """The snapshot's FIELDS, one sequence each, from the devices' values."""
+    has_fix = [t is not None for t in v["last_fix_time"]]
+    attrs = [(orjson.loads(a) if a else None) or {} for a in v["last_attributes"]]
+    fix = [t.timestamp() if t is not None else None for t in v["last_fix_time"]]
+    ignition = [a.get("ignition") for a in attrs]
+    limits = {o: (r.speed_threshold_kmh, r.stale_after_s) for o, r in rules.items()}
+    default = (DEFAULT_RULES.speed_threshold_kmh, DEFAULT_RULES.stale_after_s)
+    per_device = zip(fix, v["valid"], v["last_speed"], ignition, v["organization_id"], strict=True)
+    labels = {kind: connector[0] for kind, connector in CONNECTORS.items()}
+    return {
+        "id": v["pk"],
+        "org": v["organization_id"],
+        "name": v["name"],
+        "unique_id": v["unique_id"],
+        "group": v["group_id"],
+        "fix": fix,
+        "lat": if_fixed(v["last_latitude"], has_fix),
+        "lon": if_fixed(v["last_longitude"], has_fix),
+        "speed": if_fixed(v["last_speed"], has_fix),
+        "course": if_fixed(v["last_course"], has_fix),
+        "valid": if_fixed([ok is not False for ok in v["valid"]], has_fix),  # no stored position: valid
+        "ignition": if_fixed(ignition, has_fix),
+        "category": v["category"],
+        "vendor": v["account_kind"],
+        "vendor_label": [labels.get(kind) for kind in v["account_kind"]],
+        "account": v["account_name"],
+        "group_name": v["group_name"],
+        "state": [device_state(t, ok, speed, on, now, *limits.get(o, default)) for t, ok, speed, on, o in per_device],
+        "status": v["status"],
+        "plate": v["plate"],
+        "driver": [assigned.get(pk, name) for pk, name in zip(v["pk"], v["driver_name"], strict=True)],
+        "attrs": [{k: a[k] for k in ATTRS if k in a} for a in attrs],
+        "task": [tasks.get(pk) for pk in v["pk"]],
+        "battery_health": [battery_health(health) for health in v["battery_health"]],
+    }
+
+
+def if_fixed(values: Sequence, has_fix: list[bool]) -> list:
+    """The values of the devices that have a fix, None for the others."""
+    return [x if fixed else None for x, fixed in zip(values, has_fix, strict=True)]
 
 
 def current_tasks(org_ids: list[int]) -> dict[int, dict]:
@@ -207,38 +233,6 @@ def current_tasks(org_ids: list[int]) -> dict[int, dict]:
         if device_id not in out:
             out[device_id] = {"id": pk, "order_ref": ref, "status": status, "lat": point.y, "lon": point.x}
     return out
-
-
-def device_entry(d: Row, task: dict | None, state: str, driver: str | None) -> tuple:
-    """One device's values in FIELDS order."""
-    attrs = d.last_attributes or {}
-    kind = d.account_kind
-    if d.last_fix_time is None:
-        fix = NO_FIX
-    else:
-        valid = d.valid if d.valid is not None else True
-        position = (d.last_latitude, d.last_longitude, d.last_speed, d.last_course)
-        fix = (d.last_fix_time.timestamp(), *position, valid, attrs.get("ignition"))
-    return (
-        d.pk,
-        d.organization_id,
-        d.name,
-        d.unique_id,
-        d.group_id,
-        *fix,
-        d.category,
-        kind,
-        CONNECTORS[kind][0] if kind in CONNECTORS else None,
-        d.account_name,
-        d.group_name,
-        state,
-        d.status,
-        d.plate,
-        driver,
-        {k: attrs[k] for k in ATTRS if k in attrs},
-        task,
-        battery_health(d.battery_health),
-    )
 
 
 def battery_health(health: object) -> str | None:

@@ -4,6 +4,7 @@ import orjson
 import pytest
 
 from fleet.live import broadcast
+from fleet.live import snapshot as live_snapshot
 from fleet.live.snapshot import config, encode, snapshot, visible_org_ids
 from fleet.tracking import drivers, ingest
 from fleet.tracking.models import Driver, DriverAssignment
@@ -84,3 +85,18 @@ def test_a_vendors_battery_health_reaches_the_device_card_in_a_few_words(org_a):
     cards = {d["name"]: d for d in devices([org_a.pk])}
     assert cards["Hino"]["battery_health"] == "Check · 12.31 V · score 58"
     assert cards["Van"]["battery_health"] is None
+
+
+def test_a_part_over_the_byte_bound_is_halved_and_each_string_is_sent_once(org_a, monkeypatch):
+    account = make_account(org_a)
+    for i in range(40):
+        make_device(org_a, f"Van {i:02}", account, vendor_id=str(i), category="van", plate=f"P-{i}" * (i % 3))
+    whole = devices([org_a.pk])
+    monkeypatch.setattr(live_snapshot, "PART_BYTES", 1500)
+    _, rules = config([org_a.pk])
+    frames = [orjson.loads(f) for f in encode(snapshot([org_a.pk], rules))]
+    assert len(frames) > 2 and all(len(orjson.dumps(f)) <= 1500 for f in frames)
+    assert decode_snapshot(frames) == whole and [d["name"] for d in whole] == [f"Van {i:02}" for i in range(40)]
+    strings = [s for f in frames for s in f["strings"]]
+    assert len(strings) == len(set(strings)) and "van" in strings
+    assert sum(len(f["sparse"].get("plate", [])) for f in frames) == 26  # the devices that have one
