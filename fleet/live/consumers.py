@@ -219,10 +219,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             config, rules = await database_sync_to_async(snapshot.config)(self.org_ids)
             await self.send_frame(config)
-            frame = await database_sync_to_async(snapshot.snapshot)(self.org_ids, rules)
-            for part in snapshot.encode(frame):
+            snap = await database_sync_to_async(snapshot.snapshot)(self.org_ids, rules)
+            for part in snapshot.encode(snap):
                 await self.send_text(part)
-            self.sent_fix = sent = {d["id"]: d["fix"] for d in frame["devices"] if d["fix"] is not None}
+            self.sent_fix = sent = snap.fixes()
             self.pending = {k: p for k, p in self.pending.items() if p[1] > sent.get(k, float("-inf"))}
             self.last_snapshot = time.monotonic()
         finally:

@@ -4,11 +4,14 @@ current tasks, current driver assignments), and
 sent as `snapshot.part` frames and a final `snapshot` so no frame outgrows the server's message limit."""
 
 import time
-from dataclasses import dataclass, fields
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, TextField
+from django.db.models.functions import Cast
 
 from fleet.core.models import Organization
 from fleet.core.scoping import User, org_ids_for_user
@@ -16,13 +19,13 @@ from fleet.dispatch import lifecycle
 from fleet.dispatch.models import Task
 from fleet.tracking import drivers
 from fleet.tracking.models import Device, Position
-from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, rules_from, state_of_device
+from fleet.tracking.state import DEFAULT_RULES, STATES, Rules, device_state, rules_from
 from fleet.vendors.registry import CONNECTORS
 
 ATTRS = ("battery_level", "fuel_l", "temperatures", "rssi", "floor", "address", "power_v")
 CURRENT_TASK = lifecycle.OPEN
 PART_DEVICES = 500  # devices in one snapshot frame at most
-PART_BYTES = 256 * 1024  # and about this many bytes (a quarter of Daphne's default message limit)
+PART_BYTES = 256 * 1024  # and at most this many bytes (a quarter of Daphne's default message limit)
 
 
 def visible_org_ids(user: User) -> list[int]:
@@ -56,91 +59,166 @@ def config(org_ids: list[int]) -> tuple[dict, dict[int, Rules]]:
     return frame, {o.pk: rules_from(o) for o in orgs}
 
 
-def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> dict:
+def snapshot(org_ids: list[int], rules: dict[int, Rules]) -> "Snapshot":
     now = datetime.now(UTC)
-    tasks = current_tasks(org_ids)
-    devices, rows = [], devices_of(org_ids)
-    timelines = drivers.timelines(rows, now, now, org_ids=org_ids)
-    for d in rows:
-        state = state_of_device(d, now, rules.get(d.organization_id, DEFAULT_RULES), d.valid)
-        devices.append(device_entry(d, tasks.get(d.pk), state, timelines[d.pk].at(now)))
-    return {"type": "snapshot", "server_time": now.timestamp(), "devices": devices}
+    tasks, assigned = current_tasks(org_ids), drivers.assigned_at(org_ids, now)
+    return Snapshot.of(now.timestamp(), columns(devices_of(org_ids), tasks, assigned, rules, now.timestamp()))
 
 
-def encode(frame: dict) -> list[bytes]:
-    """A snapshot as JSON frames: `snapshot.part`s of at most PART_DEVICES devices and about PART_BYTES,
-    then `snapshot` with the rest; a small fleet's snapshot is the one `snapshot` frame."""
-    frames, chunk, size = [], [], 0
-    for device in frame["devices"]:
-        raw = orjson.dumps(device)
-        if chunk and (len(chunk) >= PART_DEVICES or size + len(raw) > PART_BYTES):
-            frames.append(b'{"type":"snapshot.part","devices":[' + b",".join(chunk) + b"]}")
-            chunk, size = [], 0
-        chunk.append(raw)
-        size += len(raw) + 1
-    head = orjson.dumps({"type": "snapshot", "server_time": frame["server_time"]})[:-1]
-    frames.append(head + b',"devices":[' + b",".join(chunk) + b"]}")
+def encode(snap: "Snapshot") -> list[bytes]:
+    """A snapshot as JSON frames: `snapshot.part`s of at most PART_DEVICES devices and at most PART_BYTES (a part
+    over it is halved until it fits), then `snapshot` with the rest; a small fleet's is the one `snapshot`."""
+    frames, start, sent = [], 0, 0
+    while not frames or start < len(snap):
+        end = min(len(snap), start + PART_DEVICES)
+        raw, top = snap.frame(start, end, sent)
+        while len(raw) > PART_BYTES and end - start > 1:
+            end = start + (end - start) // 2
+            raw, top = snap.frame(start, end, sent)
+        frames.append(raw)
+        start, sent = end, top
     return frames
 
 
+DENSE = ("id", "org", "name", "unique_id", "group", "fix", "lat", "lon", "speed", "course", "valid", "ignition")
+CODED = ("category", "vendor", "vendor_label", "account", "group_name", "state", "status")  # few distinct values
+SPARSE = ("plate", "driver", "attrs", "task", "battery_health")  # mostly empty
+FIELDS = DENSE + CODED + SPARSE
+
+
 @dataclass(slots=True)
-class Named:
-    """A joined row's name (a driver's): what ``Timeline`` and the entry read of it."""
+class Snapshot:
+    """Every device of a snapshot as columns, ready to be cut into frames (docs/live-protocol.md): coded columns
+    are indices into `strings` (numbered in order of first use), sparse ones the (row, value) pairs of the rows
+    whose value is set."""
 
-    name: str
+    server_time: float
+    cols: dict[str, Sequence]
+    codes: dict[str, list[int]]
+    strings: list[str | None]
+    sparse: dict[str, list[tuple[int, object]]]
+    sparse_rows: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, server_time: float, columns: dict[str, Sequence]) -> "Snapshot":
+        index: dict[str | None, int] = {}
+        for f in CODED:
+            for s in dict.fromkeys(columns[f]):  # each distinct value once, in order of first use
+                index.setdefault(s, len(index))
+        codes = {f: list(map(index.__getitem__, columns[f])) for f in CODED}
+        sparse = {f: [(i, v) for i, v in enumerate(columns[f]) if v] for f in SPARSE}
+        rows = {f: [i for i, _ in pairs] for f, pairs in sparse.items()}
+        return cls(server_time, {f: columns[f] for f in DENSE}, codes, list(index), sparse, rows)
+
+    def __len__(self) -> int:
+        return len(self.cols["id"])
+
+    def fixes(self) -> dict[int, float]:
+        """Device id -> the fix the snapshot gives it."""
+        return {i: fix for i, fix in zip(self.cols["id"], self.cols["fix"], strict=True) if fix is not None}
+
+    def frame(self, start: int, end: int, sent: int) -> tuple[bytes, int]:
+        """Devices [start, end) as one frame, with the strings they use that the frames before (which sent
+        strings[:sent]) did not; and how many strings the browser has after it."""
+        codes = {f: c[start:end] for f, c in self.codes.items()}
+        top = max([sent, *(max(c) + 1 for c in codes.values() if c)])
+        head = {"type": "snapshot", "server_time": self.server_time} if end == len(self) else {"type": "snapshot.part"}
+        sparse = {}
+        for f, pairs in self.sparse.items():
+            lo, hi = bisect_left(self.sparse_rows[f], start), bisect_left(self.sparse_rows[f], end)
+            if lo < hi:
+                sparse[f] = [(i - start, v) for i, v in pairs[lo:hi]]
+        body = {
+            **head,
+            "strings": self.strings[sent:top],
+            "cols": {f: c[start:end] for f, c in self.cols.items()},
+            "codes": codes,
+            "sparse": sparse,
+        }
+        return orjson.dumps(body), top
 
 
-@dataclass(slots=True)
-class Row:
-    """One device as the snapshot reads it: plain values, no model instances (50,000 devices with their account,
-    group and driver are 200,000 model objects: most of a big fleet's snapshot time)."""
-
-    pk: int
-    organization_id: int
-    name: str
-    unique_id: str
-    plate: str
-    category: str
-    status: str
-    last_fix_time: datetime | None
-    last_latitude: float | None
-    last_longitude: float | None
-    last_speed: float | None
-    last_course: float | None
-    last_attributes: dict | None
-    attributes: dict | None
-    account_kind: str | None
-    account_name: str | None
-    group_id: int | None
-    group_name: str | None
-    driver_id: int | None
-    driver_name: str | None
-    valid: bool | None
-    driver: Named | None = None
-
-    def __post_init__(self) -> None:
-        self.driver = Named(self.driver_name) if self.driver_id is not None else None
-
-
-DEVICE_VALUES = [f.name for f in fields(Row) if f.name != "driver"]
-_LOOKUPS = {
+# What the snapshot reads of a device, by the name the code uses: plain values, no model instances (50,000
+# devices with their account, group and driver would be 200,000 model objects), handled a column at a time.
+DEVICE_VALUES = {
+    "pk": "pk",
+    "organization_id": "organization_id",
+    "name": "name",
+    "unique_id": "unique_id",
+    "plate": "plate",
+    "category": "category",
+    "status": "status",
+    "last_fix_time": "last_fix_time",
+    "last_latitude": "last_latitude",
+    "last_longitude": "last_longitude",
+    "last_speed": "last_speed",
+    "last_course": "last_course",
+    "last_attributes": "last_attributes_json",  # as text, parsed by orjson: faster than the JSONField's json
+    "battery_health": "attributes__battery_health",  # the one key of the device's attributes it shows
     "account_kind": "account__kind",
     "account_name": "account__name",
+    "group_id": "group_id",
     "group_name": "group__name",
-    "driver_name": "driver__name",
+    "driver_name": "driver__name",  # the fixed driver's
+    "valid": "valid",  # of the newest fix
 }
 
 
-def devices_of(org_ids: list[int]) -> list[Row]:
+def devices_of(org_ids: list[int]) -> dict[str, tuple]:
+    """DEVICE_VALUES of the organisations' devices in the snapshot's order, as one tuple per value."""
     last_valid = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
     last_valid = last_valid.order_by().values("valid")  # no default ordering: it would join Device
     rows = (
         Device.objects.filter(organization_id__in=org_ids, retired__isnull=True)
-        .annotate(valid=Subquery(last_valid[:1]))
+        .annotate(valid=Subquery(last_valid[:1]), last_attributes_json=Cast("last_attributes", TextField()))
         .order_by("name", "pk")
-        .values_list(*(_LOOKUPS.get(name, name) for name in DEVICE_VALUES))
+        .values_list(*DEVICE_VALUES.values())
     )
-    return [Row(*values) for values in rows]
+    values = list(zip(*rows, strict=True)) or [()] * len(DEVICE_VALUES)
+    return dict(zip(DEVICE_VALUES, values, strict=True))
+
+
+def columns(v: dict[str, tuple], tasks: dict, assigned: dict[int, str], rules: dict[int, Rules], now: float) -> dict:
+    """The snapshot's FIELDS, one sequence each, from the devices' values."""
+    has_fix = [t is not None for t in v["last_fix_time"]]
+    attrs = [(orjson.loads(a) if a else None) or {} for a in v["last_attributes"]]
+    fix = [t.timestamp() if t is not None else None for t in v["last_fix_time"]]
+    ignition = [a.get("ignition") for a in attrs]
+    limits = {o: (r.speed_threshold_kmh, r.stale_after_s) for o, r in rules.items()}
+    default = (DEFAULT_RULES.speed_threshold_kmh, DEFAULT_RULES.stale_after_s)
+    per_device = zip(fix, v["valid"], v["last_speed"], ignition, v["organization_id"], strict=True)
+    labels = {kind: connector[0] for kind, connector in CONNECTORS.items()}
+    return {
+        "id": v["pk"],
+        "org": v["organization_id"],
+        "name": v["name"],
+        "unique_id": v["unique_id"],
+        "group": v["group_id"],
+        "fix": fix,
+        "lat": if_fixed(v["last_latitude"], has_fix),
+        "lon": if_fixed(v["last_longitude"], has_fix),
+        "speed": if_fixed(v["last_speed"], has_fix),
+        "course": if_fixed(v["last_course"], has_fix),
+        "valid": if_fixed([ok is not False for ok in v["valid"]], has_fix),  # no stored position: valid
+        "ignition": if_fixed(ignition, has_fix),
+        "category": v["category"],
+        "vendor": v["account_kind"],
+        "vendor_label": [labels.get(kind) for kind in v["account_kind"]],
+        "account": v["account_name"],
+        "group_name": v["group_name"],
+        "state": [device_state(t, ok, speed, on, now, *limits.get(o, default)) for t, ok, speed, on, o in per_device],
+        "status": v["status"],
+        "plate": v["plate"],
+        "driver": [assigned.get(pk, name) for pk, name in zip(v["pk"], v["driver_name"], strict=True)],
+        "attrs": [{k: a[k] for k in ATTRS if k in a} for a in attrs],
+        "task": [tasks.get(pk) for pk in v["pk"]],
+        "battery_health": [battery_health(health) for health in v["battery_health"]],
+    }
+
+
+def if_fixed(values: Sequence, has_fix: list[bool]) -> list:
+    """The values of the devices that have a fix, None for the others."""
+    return [x if fixed else None for x, fixed in zip(values, has_fix, strict=True)]
 
 
 def current_tasks(org_ids: list[int]) -> dict[int, dict]:
@@ -157,41 +235,9 @@ def current_tasks(org_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def device_entry(d: Row, task: dict | None, state: str, driver) -> dict:
-    attrs = d.last_attributes or {}
-    has_fix = d.last_fix_time is not None
-    kind = d.account_kind
-    return {
-        "id": d.pk,
-        "org": d.organization_id,
-        "name": d.name,
-        "unique_id": d.unique_id,
-        "plate": d.plate,
-        "category": d.category,
-        "vendor": kind,
-        "vendor_label": CONNECTORS[kind][0] if kind in CONNECTORS else None,
-        "account": d.account_name,
-        "group": d.group_id,
-        "group_name": d.group_name,
-        "driver": driver.name if driver else None,
-        "fix": d.last_fix_time.timestamp() if has_fix else None,
-        "lat": d.last_latitude if has_fix else None,
-        "lon": d.last_longitude if has_fix else None,
-        "speed": d.last_speed if has_fix else None,
-        "course": d.last_course if has_fix else None,
-        "valid": (d.valid if d.valid is not None else True) if has_fix else None,
-        "ignition": attrs.get("ignition") if has_fix else None,
-        "state": state,
-        "status": d.status,
-        "attrs": {k: attrs[k] for k in ATTRS if k in attrs},
-        "task": task,
-        "battery_health": battery_health(d.attributes),
-    }
-
-
-def battery_health(attributes: dict | None) -> str | None:
-    """A vendor's battery health of the device (fleet-v2), in a few words: "Check · 12.31 V · score 58"."""
-    health = (attributes or {}).get("battery_health")
+def battery_health(health: object) -> str | None:
+    """A vendor's battery health of the device (fleet-v2, its `battery_health` attribute), in a few words:
+    "Check · 12.31 V · score 58"."""
     if not isinstance(health, dict):
         return None
     parts = [str(health["prediction"])] if health.get("prediction") else []

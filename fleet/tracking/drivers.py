@@ -86,6 +86,15 @@ def timelines(
     return {d.pk: Timeline(by_device[d.pk], d.driver if d.driver_id else None) for d in devices}
 
 
+def assigned_at(org_ids: list[int], when: datetime) -> dict[int, str]:
+    """Device pk -> the name of the driver an assignment covering ``when`` names (the latest started, as
+    ``Timeline.at``), for every vehicle of these organisations; the others have their fixed driver. The live map's
+    answer for a whole fleet at once, without a timeline per vehicle."""
+    rows = DriverAssignment.objects.filter(organization_id__in=org_ids, start__lte=when)
+    rows = rows.filter(Q(end__isnull=True) | Q(end__gt=when)).order_by("start", "pk")
+    return dict(rows.values_list("device_id", "driver__name"))
+
+
 def driver_at(device: Device, when: datetime) -> Driver | None:
     return timelines([device], when, when)[device.pk].at(when)
 

@@ -1,5 +1,7 @@
 // The /ws/live/ socket (docs/live-protocol.md): reconnect with backoff, heartbeat watchdog, status; a
-// snapshot sent in parts reaches onFrame as one `snapshot` frame.
+// snapshot sent in parts reaches onFrame as one `snapshot` frame with its decoded `devices`.
+
+import { decodeDevices } from "./store.js";
 
 const SILENCE_MS = 15000; // heartbeat every 10 s: 15 s of silence means the link is gone
 const MAX_BACKOFF_MS = 30000;
@@ -29,7 +31,7 @@ export class LiveSocket {
     window.fleetEarlySocket = null;
     const ws = early ? early.socket : new WebSocket(this.url);
     this.ws = ws;
-    this.parts = [];
+    this.parts = null;
     ws.onopen = () => { this.lastFrame = Date.now(); this.openedAt = performance.now(); };
     if (ws.readyState === WebSocket.OPEN) ws.onopen();
     ws.onmessage = (event) => {
@@ -52,13 +54,16 @@ export class LiveSocket {
     }
   }
 
-  // `snapshot.part` frames collect until their `snapshot`, which carries the last devices.
+  // `snapshot.part` frames are decoded as they arrive (the next ones are still on their way) until their
+  // `snapshot`, which carries the last devices; a `config` starts a new snapshot.
   deliver(frame) {
-    if (frame.type === "config") this.parts = [];
-    if (frame.type === "snapshot.part") { this.parts.push(frame.devices); return; }
-    if (frame.type === "snapshot" && this.parts.length) {
-      frame.devices = this.parts.flat().concat(frame.devices);
-      this.parts = [];
+    if (frame.type === "config") this.parts = null;
+    if (frame.type === "snapshot.part" || frame.type === "snapshot") {
+      const parts = this.parts || (this.parts = { strings: [], devices: [] });
+      decodeDevices(frame, parts.strings, parts.devices);
+      if (frame.type === "snapshot.part") return;
+      this.parts = null;
+      frame = { type: "snapshot", server_time: frame.server_time, devices: parts.devices };
     }
     this.onFrame(frame);
   }

@@ -8,6 +8,33 @@ function searchKey(d) {
   return [d.name, d.plate, d.unique_id].filter(Boolean).join(" ").toLowerCase();
 }
 
+const SPARSE = ["plate", "driver", "attrs", "task", "battery_health"];
+
+/**
+ * Append a snapshot frame's devices (docs/live-protocol.md: columns, coded strings, sparse fields) to `out` as
+ * the device objects the page keeps, all of one shape; `strings` is the snapshot's string table, which the
+ * frame extends.
+ */
+export function decodeDevices(frame, strings, out) {
+  for (const s of frame.strings) strings.push(s);
+  const c = frame.cols;
+  const k = frame.codes;
+  const base = out.length;
+  for (let i = 0; i < c.id.length; i++) {
+    out.push({
+      id: c.id[i], org: c.org[i], name: c.name[i], unique_id: c.unique_id[i], plate: "",
+      category: strings[k.category[i]], vendor: strings[k.vendor[i]], vendor_label: strings[k.vendor_label[i]],
+      account: strings[k.account[i]], group: c.group[i], group_name: strings[k.group_name[i]], driver: null,
+      fix: c.fix[i], lat: c.lat[i], lon: c.lon[i], speed: c.speed[i], course: c.course[i], valid: c.valid[i],
+      ignition: c.ignition[i], state: strings[k.state[i]], status: strings[k.status[i]],
+      attrs: {}, task: null, battery_health: null, search: "", moved: false,
+    });
+  }
+  for (const name of SPARSE) {
+    for (const [i, value] of frame.sparse[name] || []) out[base + i][name] = value;
+  }
+}
+
 export class DeviceStore {
   constructor() {
     this.devices = new Map();

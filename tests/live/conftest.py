@@ -46,7 +46,31 @@ async def connect(user=None, expect_accept: bool = True) -> WebsocketCommunicato
 
 
 async def receive(communicator: WebsocketCommunicator, timeout: float = TIMEOUT) -> dict:
-    return await communicator.receive_json_from(timeout=timeout)
+    """The next frame; a snapshot's parts are gathered and decoded, as the page does, into one `snapshot`
+    frame with `devices`."""
+    frame = await communicator.receive_json_from(timeout=timeout)
+    if frame["type"] not in ("snapshot.part", "snapshot"):
+        return frame
+    frames = [frame]
+    while frames[-1]["type"] == "snapshot.part":
+        frames.append(await communicator.receive_json_from(timeout=timeout))
+    return {"type": "snapshot", "server_time": frames[-1]["server_time"], "devices": decode_snapshot(frames)}
+
+
+def decode_snapshot(frames: list[dict]) -> list[dict]:
+    """The devices of a snapshot's frames (docs/live-protocol.md), in order, as the page's device objects."""
+    strings, devices = [], []
+    for frame in frames:
+        strings += frame["strings"]
+        part = [dict(zip(frame["cols"], values, strict=True)) for values in zip(*frame["cols"].values(), strict=True)]
+        for d, codes in zip(part, zip(*frame["codes"].values(), strict=True), strict=True):
+            d.update((name, strings[code]) for name, code in zip(frame["codes"], codes, strict=True))
+            d.update({"plate": "", "driver": None, "attrs": {}, "task": None, "battery_health": None})
+        for name, pairs in frame["sparse"].items():
+            for i, value in pairs:
+                part[i][name] = value
+        devices += part
+    return devices
 
 
 async def receive_type(communicator: WebsocketCommunicator, kind: str, timeout: float = TIMEOUT) -> dict:

@@ -1,15 +1,24 @@
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from fleet.live import broadcast
-from fleet.live.snapshot import config, snapshot, visible_org_ids
+from fleet.live import snapshot as live_snapshot
+from fleet.live.snapshot import config, encode, snapshot, visible_org_ids
 from fleet.tracking import drivers, ingest
 from fleet.tracking.models import Driver, DriverAssignment
 from fleet.tracking.records import PositionRecord
 from tests.conftest import make_account, make_device
+from tests.live.conftest import decode_snapshot
 
 pytestmark = pytest.mark.django_db
+
+
+def devices(org_ids: list[int]) -> list[dict]:
+    """The snapshot's devices as the page decodes its frames."""
+    _, rules = config(org_ids)
+    return decode_snapshot([orjson.loads(f) for f in encode(snapshot(org_ids, rules))])
 
 
 def test_the_snapshot_takes_three_queries_whatever_the_fleet_size(org_a, django_assert_num_queries):
@@ -19,7 +28,7 @@ def test_the_snapshot_takes_three_queries_whatever_the_fleet_size(org_a, django_
     _, rules = config([org_a.pk])
     with django_assert_num_queries(3):  # devices, current tasks, current driver assignments
         frame = snapshot([org_a.pk], rules)
-    assert len(frame["devices"]) == 20
+    assert len(frame) == 20
 
 
 def test_the_card_names_the_driver_assigned_now_else_the_fixed_driver(org_a):
@@ -32,8 +41,7 @@ def test_the_card_names_the_driver_assigned_now_else_the_fixed_driver(org_a):
     drivers.save_assignment(DriverAssignment(device=van, driver=aino, start=now - timedelta(hours=1)), UTC)
     done = DriverAssignment(device=truck, driver=aino, start=now - timedelta(hours=3), end=now - timedelta(hours=2))
     drivers.save_assignment(done, UTC)
-    _, rules = config([org_a.pk])
-    cards = {d["name"]: d["driver"] for d in snapshot([org_a.pk], rules)["devices"]}
+    cards = {d["name"]: d["driver"] for d in devices([org_a.pk])}
     assert cards == {"Van": "Aino", "Truck": "Fixed"}
 
 
@@ -47,8 +55,7 @@ def test_an_invalid_newest_fix_shows_as_nofix_in_the_snapshot(org_a):
     make_device(org_a, "Van", account, vendor_id="1")
     fix = datetime.now(UTC) - timedelta(seconds=5)
     ingest.positions(org_a.pk, account.pk, [PositionRecord("1", fix, 60.0, 24.0, speed=50.0, valid=False)])
-    _, rules = config([org_a.pk])
-    [device] = snapshot([org_a.pk], rules)["devices"]
+    [device] = devices([org_a.pk])
     assert (device["valid"], device["state"], device["fix"]) == (False, "nofix", fix.timestamp())
 
 
@@ -75,7 +82,21 @@ def test_a_vendors_battery_health_reaches_the_device_card_in_a_few_words(org_a):
     health = {"prediction": "Check", "voltage": 12.314, "score": 58, "forecast": "<b>soon</b>"}
     make_device(org_a, "Hino", account, vendor_id="1", attributes={"battery_health": health})
     make_device(org_a, "Van", account, vendor_id="2")
+    cards = {d["name"]: d for d in devices([org_a.pk])}
+    assert cards["Hino"]["battery_health"] == "Check · 12.31 V · score 58"
+    assert cards["Van"]["battery_health"] is None
+
+
+def test_a_part_over_the_byte_bound_is_halved_and_each_string_is_sent_once(org_a, monkeypatch):
+    account = make_account(org_a)
+    for i in range(40):
+        make_device(org_a, f"Van {i:02}", account, vendor_id=str(i), category="van", plate=f"P-{i}" * (i % 3))
+    whole = devices([org_a.pk])
+    monkeypatch.setattr(live_snapshot, "PART_BYTES", 1500)
     _, rules = config([org_a.pk])
-    devices = {d["name"]: d for d in snapshot([org_a.pk], rules)["devices"]}
-    assert devices["Hino"]["battery_health"] == "Check · 12.31 V · score 58"
-    assert devices["Van"]["battery_health"] is None
+    frames = [orjson.loads(f) for f in encode(snapshot([org_a.pk], rules))]
+    assert len(frames) > 2 and all(len(orjson.dumps(f)) <= 1500 for f in frames)
+    assert decode_snapshot(frames) == whole and [d["name"] for d in whole] == [f"Van {i:02}" for i in range(40)]
+    strings = [s for f in frames for s in f["strings"]]
+    assert len(strings) == len(set(strings)) and "van" in strings
+    assert sum(len(f["sparse"].get("plate", [])) for f in frames) == 26  # the devices that have one

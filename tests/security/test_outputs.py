@@ -19,7 +19,7 @@ from django.urls import reverse
 from fleet.geo.models import Geofence
 from fleet.tracking.models import Device, Position
 from tests.conftest import make_device
-from tests.live.conftest import close_layer, connect, private_channel_layer  # noqa: F401 - a fixture
+from tests.live.conftest import close_layer, connect, decode_snapshot, private_channel_layer  # noqa: F401 - a fixture
 from tests.reports.test_kinds import at, drive_day
 
 INF = float("inf")
@@ -165,5 +165,5 @@ async def test_the_live_snapshot_writes_null_for_a_non_finite_course(user_a, org
     finally:
         await communicator.disconnect()
         await close_layer()
-    [entry] = [d for d in snapshot["devices"] if d["id"] == device.pk]
+    [entry] = [d for d in decode_snapshot([snapshot]) if d["id"] == device.pk]
     assert entry["course"] is None and entry["lat"] is not None
