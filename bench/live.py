@@ -172,7 +172,8 @@ class Client:
                     seen[p[0]] = p[1]
             self.delivered += len(frame["p"])
         elif frame["type"] in ("snapshot.part", "snapshot"):  # a large snapshot comes in parts, then `snapshot`
-            seen.update({d["id"]: d["fix"] for d in frame["devices"] if d["fix"]})
+            cols = frame["cols"]  # docs/live-protocol.md: one array per field
+            seen.update({pk: fix for pk, fix in zip(cols["id"], cols["fix"], strict=True) if fix})
             if frame["type"] == "snapshot":
                 self.ready.set()
 

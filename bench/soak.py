@@ -384,10 +384,11 @@ class Client:
                 self.latencies.append((p[0], now - p[1]))
             self.delivered += len(frame["p"])
         elif kind in ("snapshot.part", "snapshot"):
-            for d in frame["devices"]:
-                self.devices_seen.add(d["id"])
-                if d["fix"] and self.seen.get(d["id"], 0.0) < d["fix"]:
-                    self.seen[d["id"]] = d["fix"]
+            cols = frame["cols"]  # docs/live-protocol.md: one array per field
+            for pk, fix in zip(cols["id"], cols["fix"], strict=True):
+                self.devices_seen.add(pk)
+                if fix and self.seen.get(pk, 0.0) < fix:
+                    self.seen[pk] = fix
 
 
 async def run_clients(clients: list[Client], stop: threading.Event) -> None:
