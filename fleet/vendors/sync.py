@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from redis import exceptions as redis_exceptions
 
 from fleet.geo.models import Geofence
 from fleet.tracking import ingest, services
@@ -51,22 +52,58 @@ def connector_for(account: VendorAccount) -> base.Connector:
     return cls(account.pk, account.base_url, account.credentials or {})
 
 
-LOCK_TTL_S = 60  # renewed after every chunk: a killed worker blocks its account for a minute at most
+LOCK_TTL_S = 60  # renewed by a thread while the run lives: a killed worker blocks its account for a minute at most
 
 
 def lock_key(account_id: int) -> str:
     return f"fleet:sync-lock:{account_id}"
 
 
+class LockLost(Exception):
+    """The account's lock expired or vanished under a running sync (Redis restarted, or the worker was starved
+    past the lock's life): another worker may be syncing it now, so this run stops."""
+
+
+class LockKeeper(threading.Thread):
+    """Renews a lock every quarter of its life while the run holds it, whatever the run is doing (a batch that
+    takes minutes on a loaded machine, a vendor's rate limit); its ``check`` raises LockLost once renewal failed.
+    The keeper dies with its process, so a killed worker's lock still expires after LOCK_TTL_S."""
+
+    def __init__(self, lock) -> None:
+        super().__init__(daemon=True, name="sync-lock-keeper")
+        self.lock, self.stopped, self.lost = lock, threading.Event(), False
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.lock.timeout / 4):
+            try:
+                self.lock.reacquire()
+            except redis_exceptions.LockError:  # expired, or another holder now
+                self.lost = True
+                return
+            except redis_exceptions.RedisError:  # unreachable for now: try again at the next tick
+                log.info("sync lock: renewal failed, trying again", exc_info=True)
+
+    def check(self) -> None:
+        if self.lost:
+            raise LockLost("the account's sync lock was lost (a Redis restart, or a worker starved past its life)")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
 @contextmanager
 def account_lock(account_id: int) -> Iterator[Callable[[], None]]:
-    """Hold the account's lock; yields a heartbeat that renews it."""
-    lock = ratelimit.client().lock(lock_key(account_id), timeout=LOCK_TTL_S)
+    """Hold the account's lock (renewed by a LockKeeper); yields a check that raises LockLost when it is gone."""
+    lock = ratelimit.client().lock(lock_key(account_id), timeout=LOCK_TTL_S, thread_local=False)
     if not lock.acquire(blocking=False):
         raise Busy(f"account {account_id} is being synced")
+    keeper = LockKeeper(lock)
+    keeper.start()
     try:
-        yield lambda: lock.reacquire()
+        yield keeper.check
     finally:
+        keeper.stop()
         try:
             lock.release()
         except Exception:  # expired: nothing to release
@@ -125,6 +162,8 @@ def sync_account(account: VendorAccount) -> SyncRun:
         try:
             with connector_for(account) as connector:
                 walk(account, connector, progress)
+        except LockLost as exc:
+            _lock_lost(account, run, exc)
         except RateLimited as exc:
             if progress.total("received"):  # what it stored is kept: the rest follows after Retry-After
                 _rate_limited_after_progress(account, run, progress, exc)
@@ -168,6 +207,8 @@ def walk(account: VendorAccount, connector: base.Connector, progress: Progress) 
         try:
             if (tally := step()) is not None:
                 progress.tally(resource).add(tally)
+        except LockLost:
+            raise
         except VendorError as exc:
             if exc.permanent or isinstance(exc, RateLimited | AuthExpired):
                 raise
@@ -372,6 +413,16 @@ def _succeeded(account: VendorAccount, run: SyncRun, progress: Progress) -> None
         fields += ["last_error", "last_error_at"]
     account.schedule_next(CATCH_UP_S if progress.deferred else poll_interval(account))
     account.save(update_fields=fields)
+
+
+def _lock_lost(account: VendorAccount, run: SyncRun, exc: LockLost) -> None:
+    """Not the vendor's fault: no error counted, no backoff; whoever holds the lock now goes on (what this run
+    stored is kept, its cursors saved per chunk)."""
+    run.status, run.error = SyncRun.Status.ERROR, str(exc)
+    account.last_error, account.last_error_at = run.error, timezone.now()
+    account.schedule_next(CATCH_UP_S)
+    account.save(update_fields=["last_error", "last_error_at", "next_run"])
+    log.warning("sync of account %s (%s) stopped: %s", account.pk, account.kind, exc)
 
 
 def _rate_limited_after_progress(account: VendorAccount, run: SyncRun, progress: Progress, exc: RateLimited) -> None:

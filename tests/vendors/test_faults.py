@@ -221,3 +221,54 @@ def test_prefetching_hands_over_the_producers_error_and_stops_with_the_consumer(
         if item == 3:
             break
     assert len(produced) < 10  # the producer stopped soon after the consumer did
+
+
+def test_a_step_longer_than_the_locks_life_keeps_the_lock(datatrak, monkeypatch):
+    """The lock is renewed by a thread while the run lives, not only between batches: a step slowed past the
+    lock's life (a loaded machine) neither loses the lock nor lets a second worker in."""
+    sim, account = datatrak
+    monkeypatch.setattr(sync, "LOCK_TTL_S", 1)
+    from fleet.vendors.traccar import TraccarConnector
+
+    devices = TraccarConnector.devices
+    second: list = []
+
+    def slow_devices(self):
+        time.sleep(2.5)
+        try:
+            sync.sync_account(VendorAccount.objects.get(pk=account.pk))
+        except sync.Busy:
+            second.append("busy")
+        return devices(self)
+
+    monkeypatch.setattr(TraccarConnector, "devices", slow_devices)
+    run = sync.sync_account(account)
+    assert run.status == "ok", run.error
+    assert second == ["busy"]
+    assert not ratelimit.client().exists(sync.lock_key(account.pk))  # released at the end
+    assert_matches_truth(sim, account)
+
+
+def test_a_run_whose_lock_vanished_stops_without_counting_an_error(datatrak, monkeypatch):
+    """Redis restarted under the run (its lock gone): the run stops at its next check, is recorded with the
+    reason, counts no vendor error and the next run is due at once; nothing stored is lost."""
+    sim, account = datatrak
+    monkeypatch.setattr(sync, "LOCK_TTL_S", 1)
+    from fleet.vendors.traccar import TraccarConnector
+
+    devices = TraccarConnector.devices
+
+    def devices_then_lock_gone(self):
+        ratelimit.client().delete(sync.lock_key(account.pk))
+        time.sleep(0.6)  # the keeper's next renewal finds it gone
+        return devices(self)
+
+    monkeypatch.setattr(TraccarConnector, "devices", devices_then_lock_gone)
+    run = sync.sync_account(account)
+    account.refresh_from_db()
+    assert run.status == "error" and "sync lock was lost" in run.error, run.error
+    assert account.consecutive_errors == 0 and not account.disabled_by_error
+    assert account.next_run - timezone.now() <= timedelta(seconds=sync.CATCH_UP_S)
+    monkeypatch.setattr(TraccarConnector, "devices", devices)
+    assert sync_until_ok(account)[-1].status == "ok"
+    assert_matches_truth(sim, account)
