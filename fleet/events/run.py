@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -78,11 +79,12 @@ def process(organization_id: int, stored: list) -> list[Event]:
         fresh = [s for s in stored if s.device_id not in late]
         found, new_states = engine.evaluate(index, fixes_of_stored(fresh), states, rules.get)
         replaced: list[tuple[int, float]] = []
-        for device in sorted(late):
-            since = replay_start(device, first[device], max((z.dwell_s for z in index.zones), default=0.0))
-            more, new_states[device] = replay(index, device, since, rules.get(device))
+        if late:
+            dwell = max((z.dwell_s for z in index.zones), default=0.0)
+            more, replayed, starts = replay_many(index, {d: first[d] for d in sorted(late)}, dwell, rules.get)
             found += more
-            replaced.append((device, since))
+            new_states.update(replayed)
+            replaced = sorted(starts.items())
         created = store(organization_id, found, replaced)
         save_states(rows, new_states)
     return created
@@ -170,49 +172,135 @@ def replay_start(device: int, first: float, dwell_s: float) -> float:
 
 def replay(index, device: int, since: float, rules: Rules) -> tuple[list[Found], dict]:
     """Events of ``device`` from ``since`` on, recomputed over its stored fixes, and its state after them."""
-    start = datetime.fromtimestamp(since, UTC)
-    state = _state_at(index, device, start)
-    rows = list(
-        Position.objects.filter(device_id=device, fix_time__gte=start)
-        .order_by("fix_time")
-        .values_list("id", "fix_time", "latitude", "longitude", "speed", "accuracy", "attributes", "valid")
-    )
-    rows = [r for r in rows if r[7]]
-    n = len(rows)
+    found, states, _starts = replay_many(index, {device: since}, None, lambda d: rules)
+    return found, states[device]
+
+
+def replay_many(
+    index, late: dict[int, float], dwell_s: float | None, rules: Callable[[int], Rules]
+) -> tuple[list[Found], dict[int, dict], dict[int, float]]:
+    """The replays of a batch's late devices (``late``: device -> its first late fix; with ``dwell_s`` None,
+    the replay's start itself), evaluated together (the engine takes each device apart). Their starts, start
+    states and stored fixes are read in a constant number of statements on PostgreSQL, whatever the number of
+    devices (a stream's gap filled by a poll makes thousands late at once); one device at a time elsewhere.
+    Returns the events, each device's state after its fixes, and each replay's start."""
+    if connection.vendor == "postgresql":
+        starts = late if dwell_s is None else _pg_replay_starts(late, dwell_s)
+        begin, rows = _pg_replay_reads(starts)
+    else:
+        starts = late if dwell_s is None else {d: replay_start(d, t, dwell_s) for d, t in late.items()}
+        begin, rows = {}, []
+        for device, since in starts.items():
+            begin[device], more = _replay_reads(device, datetime.fromtimestamp(since, UTC))
+            rows += more
+    states = {device: _state_from(*begin.get(device, ([], None))) for device in starts}
+    rows = [r for r in rows if r[8]]
     fixes = Fixes(
-        device=np.full(n, device, dtype=np.int64),
-        t=np.array([r[1].timestamp() for r in rows], dtype=float),
-        lat=np.array([r[2] for r in rows], dtype=float),
-        lon=np.array([r[3] for r in rows], dtype=float),
-        speed=np.array([r[4] for r in rows], dtype=float),
-        accuracy=_floats(r[5] for r in rows),
-        ignition=_floats((r[6] or {}).get("ignition") for r in rows),
-        battery=_floats((r[6] or {}).get("battery_level") for r in rows),
-        pid=np.array([r[0] for r in rows], dtype=np.int64),
+        device=np.array([r[0] for r in rows], dtype=np.int64),
+        t=np.array([r[2].timestamp() for r in rows], dtype=float),
+        lat=np.array([r[3] for r in rows], dtype=float),
+        lon=np.array([r[4] for r in rows], dtype=float),
+        speed=np.array([r[5] for r in rows], dtype=float),
+        accuracy=_floats(r[6] for r in rows),
+        ignition=_floats((r[7] or {}).get("ignition") for r in rows),
+        battery=_floats((r[7] or {}).get("battery_level") for r in rows),
+        pid=np.array([r[1] for r in rows], dtype=np.int64),
     )
-    found, states = engine.evaluate(index, fixes, {device: state}, lambda d: rules)
-    return found, states.get(device, state)
+    found, after = engine.evaluate(index, fixes, states, rules)
+    return found, {device: after.get(device, states[device]) for device in starts}, starts
 
 
-def _state_at(index, device: int, start: datetime) -> dict:
-    """The state a replay from ``start`` begins with: the zones the device's own events put it in, and its last
-    fix before ``start`` (its ignition and battery, and runs treated as already reported)."""
-    zones = {}
-    events = (
+def _replay_reads(device: int, start: datetime) -> tuple[tuple[list, tuple | None], list[tuple]]:
+    """One device's replay reads: its zone events before ``start`` (per key, newest first), its last valid fix
+    before it, and its fixes from it on as (device, id, fix_time, lat, lon, speed, accuracy, attributes, valid)."""
+    events = list(
         Event.objects.filter(device_id=device, source=Event.Source.FLEET, type__in=ZONE_TYPES, time__lt=start)
         .order_by("key", "-time")
         .values_list("key", "type")
     )
-    for key, kind in events:
-        if key not in zones:
-            zones[key] = kind in engine.ENTER.values()
-    state: dict = {"zones": {k: {"in": True, "p": None, "pid": 0} for k, inside in zones.items() if inside}}
     last = (
         Position.objects.filter(device_id=device, fix_time__lt=start, valid=True)
         .order_by("-fix_time")
         .values_list("fix_time", "latitude", "longitude", "speed", "attributes")
         .first()
     )
+    rows = [
+        (device, *r)
+        for r in Position.objects.filter(device_id=device, fix_time__gte=start)
+        .order_by("fix_time")
+        .values_list("id", "fix_time", "latitude", "longitude", "speed", "accuracy", "attributes", "valid")
+    ]
+    return (events, last), rows
+
+
+POSITIONS, EVENTS = Position._meta.db_table, Event._meta.db_table
+PG_STARTS = f"""
+SELECT v.d, (SELECT p.fix_time FROM {POSITIONS} p WHERE p.device_id = v.d AND p.fix_time < v.t AND p.valid
+             ORDER BY p.fix_time DESC LIMIT 1)
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, t)
+"""
+PG_ZONE_EVENTS = f"""
+SELECT DISTINCT ON (e.device_id, e.key) e.device_id, e.key, e.type
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, s)
+JOIN {EVENTS} e ON e.device_id = v.d AND e.time < v.s
+WHERE e.source = %s AND e.type = ANY(%s)
+ORDER BY e.device_id, e.key, e.time DESC
+"""
+PG_LAST = f"""
+SELECT v.d, l.fix_time, l.latitude, l.longitude, l.speed, l.attributes::text
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, s)
+JOIN LATERAL (SELECT fix_time, latitude, longitude, speed, attributes FROM {POSITIONS} p
+              WHERE p.device_id = v.d AND p.fix_time < v.s AND p.valid ORDER BY p.fix_time DESC LIMIT 1) l ON true
+"""
+PG_FIXES = f"""
+SELECT v.d, f.id, f.fix_time, f.latitude, f.longitude, f.speed, f.accuracy, f.attributes::text, f.valid
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, s)
+JOIN LATERAL (SELECT id, fix_time, latitude, longitude, speed, accuracy, attributes, valid FROM {POSITIONS} p
+              WHERE p.device_id = v.d AND p.fix_time >= v.s ORDER BY p.fix_time) f ON true
+ORDER BY v.d, f.fix_time
+"""
+
+
+def _pg_replay_starts(late: dict[int, float], dwell_s: float) -> dict[int, float]:
+    """``replay_start`` of every late device in one statement (each probe pruned to its partitions as it runs)."""
+    devices = list(late)
+    with connection.cursor() as cursor:
+        cursor.execute(PG_STARTS, [devices, [datetime.fromtimestamp(late[d], UTC) for d in devices]])
+        before = dict(cursor.fetchall())
+    out = {}
+    for device, first in late.items():
+        since = first - REPLAY_MARGIN_S - dwell_s
+        out[device] = min(since, before[device].timestamp()) if before.get(device) is not None else since
+    return out
+
+
+def _pg_replay_reads(starts: dict[int, float]) -> tuple[dict[int, tuple[list, tuple | None]], list[tuple]]:
+    """``_replay_reads`` of every device in three statements."""
+    devices = sorted(starts)
+    args = [devices, [datetime.fromtimestamp(starts[d], UTC) for d in devices]]
+    begin: dict[int, tuple[list, tuple | None]] = {d: ([], None) for d in devices}
+    with connection.cursor() as cursor:
+        cursor.execute(PG_ZONE_EVENTS, [*args, Event.Source.FLEET.value, sorted(ZONE_TYPES)])
+        for device, key, kind in cursor.fetchall():
+            begin[device][0].append((key, kind))
+        cursor.execute(PG_LAST, args)
+        for device, *last in cursor.fetchall():
+            last[-1] = orjson.loads(last[-1]) if last[-1] else None
+            begin[device] = (begin[device][0], tuple(last))
+        cursor.execute(PG_FIXES, args)
+        rows = [(*r[:7], orjson.loads(r[7]) if r[7] else None, r[8]) for r in cursor.fetchall()]
+    return begin, rows
+
+
+def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
+    """The state a replay begins with: the zones the device's own events put it in (``events``: its zone events
+    before the start, per key newest first), and its last fix before the start (its ignition and battery, and
+    runs treated as already reported)."""
+    zones = {}
+    for key, kind in events:
+        if key not in zones:
+            zones[key] = kind in engine.ENTER.values()
+    state: dict = {"zones": {k: {"in": True, "p": None, "pid": 0} for k, inside in zones.items() if inside}}
     if last:
         t, lat, lon, speed, attributes = last
         attributes = attributes or {}
@@ -231,15 +319,16 @@ def store(organization_id: int, found: list[Found], replaced: list[tuple[int, fl
     """Insert the events found (once each: device, type, time, key), after removing the engine's events of the
     replayed spans that the replay did not find again. Returns the events that are new."""
     keep = {(f.device, f.type, _when(f.t), f.key) for f in found}
-    for device, since in replaced:
+    if replaced:  # one read for every replayed span: the events from the earliest start, each kept to its own
+        since = {device: datetime.fromtimestamp(t, UTC) for device, t in replaced}
         old = (
-            Event.objects.filter(
-                device_id=device, source=Event.Source.FLEET, time__gte=datetime.fromtimestamp(since, UTC)
-            )
+            Event.objects.filter(device_id__in=since, source=Event.Source.FLEET, time__gte=min(since.values()))
             .exclude(type__in=engine.NOT_FROM_FIXES)
-            .values_list("pk", "type", "time", "key")
+            .values_list("pk", "device_id", "type", "time", "key")
         )
-        gone = [pk for pk, kind, time, key in old if (device, kind, time, key) not in keep]
+        gone = [
+            pk for pk, device, kind, time, key in old if time >= since[device] and (device, kind, time, key) not in keep
+        ]
         if gone:
             Event.objects.filter(pk__in=gone).delete()
     if not found:

@@ -93,6 +93,34 @@ def test_a_late_fix_is_replayed_and_the_events_equal_those_of_all_fixes_in_order
     assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van)
 
 
+def test_many_devices_late_in_one_batch_are_replayed_together_and_equal_all_fixes_in_order(
+    org_a, django_assert_max_num_queries
+):
+    """A stream's gap filled by one poll makes every device of the batch late: their replays are read and
+    evaluated together (a constant number of statements on PostgreSQL), each device's events still equal to
+    those of its fixes in order, its state and the other devices' events untouched."""
+    square(org_a, x0=0, x1=20)
+    xs = [-120, -80, -40, 10, 60, 100, 140]
+    vans = [make_device(org_a, name=f"Van {k}") for k in range(12)]
+    for van in vans:  # each drove across without the fix inside, which comes late
+        on_time = [r for k, r in enumerate(records(van, xs)) if k != 3]
+        ingest.positions(org_a.pk, None, on_time)
+    before = {van.pk: EngineState.objects.get(device=van).state["t"] for van in vans}
+    late = [records(van, xs)[3] for van in vans]
+    from django.db import connection
+
+    bound = 25 if connection.vendor == "postgresql" else 25 + 4 * len(vans)  # SQLite: 4 reads per device
+    with django_assert_max_num_queries(bound):
+        ingest.positions(org_a.pk, None, late)
+    index = places.index_for(org_a.pk)
+    for van in vans:
+        batch = run.fixes_of_stored([ingest.Stored(0, van.pk, r) for r in records(van, xs)])
+        offline, _ = engine.evaluate(index, batch, {}, lambda d: engine.Rules())
+        assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van)
+        assert [t for t, _s, _k in stored(van)] == ["geofenceEnter", "geofenceExit"]
+        assert EngineState.objects.get(device=van).state["t"] == before[van.pk]  # the newest fix is still the last
+
+
 def test_a_geofence_drawn_after_a_batch_is_used_by_the_next(org_a):
     van = make_device(org_a)
     square(org_a, name="Far", x0=5000, x1=5100)
