@@ -68,7 +68,7 @@ def process(organization_id: int, stored: list) -> list[Event]:
         return []
     index = places.index_for(organization_id)
     rules = rules_for(organization_id, {s.device_id for s in stored})
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # in ingest's batch, already in a savepoint of its own
         devices = sorted({s.device_id for s in stored})
         rows = locked(devices)
         states = {d: rows[d].state for d in devices}

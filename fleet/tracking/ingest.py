@@ -51,12 +51,17 @@ class IngestResult(Tally):
 
 Subscriber = Callable[[int, list[Stored]], None]
 _subscribers: list[Subscriber] = []
+_in_batch: list[Subscriber] = []
 
 
-def subscribe(fn: Subscriber) -> None:
-    """Register a callable(organization_id, stored) run after every batch (apps do it in ready())."""
-    if fn not in _subscribers:
-        _subscribers.append(fn)
+def subscribe(fn: Subscriber, in_batch: bool = False) -> None:
+    """Register a callable(organization_id, stored) run after every batch (apps do it in ready()). ``in_batch``:
+    run inside the batch's transaction, in a savepoint of its own, so that what it writes commits with the
+    positions or not at all (the event engine: a process killed between the two would leave stored fixes
+    never evaluated); its failure still never loses the batch. The others run after the commit."""
+    subscribers = _in_batch if in_batch else _subscribers
+    if fn not in subscribers:
+        subscribers.append(fn)
 
 
 def _validate(records: Iterable[PositionRecord], result: IngestResult, max_speed: float):
@@ -209,10 +214,10 @@ def _positions(
     if not valid and not null_island:
         return result
     try:
-        result.stored = _store(organization_id, account_id, valid, null_island, result)
+        result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
     except IntegrityError:  # a cached device was deleted meanwhile
         forget_devices(account_id)
-        result.stored = _store(organization_id, account_id, valid, null_island, result)
+        result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
     result.created = len(result.stored)
     result.duplicates = result.received - result.created - result.rejected
     if notify:
@@ -221,9 +226,10 @@ def _positions(
 
 
 def _store(
-    organization_id: int, account_id: int | None, valid: list, null_island: list, result: IngestResult
+    organization_id: int, account_id: int | None, valid: list, null_island: list, result: IngestResult, notify: bool
 ) -> list[Stored]:
-    """Insert in one transaction what names a known device; count the rest as rejected."""
+    """Insert in one transaction what names a known device, with what the ``in_batch`` subscribers write about
+    it; count the rest as rejected."""
     result.unknown_devices.clear()
     before = result.rejected, result.reasons.copy()
     with transaction.atomic():
@@ -235,10 +241,14 @@ def _store(
                 result.reject("unknown device", record.device_id)
                 result.unknown_devices.add(record.device_id)
         try:
-            return store.insert(known, devices)
+            stored = store.insert(known, devices)
         except IntegrityError:
             result.rejected, result.reasons = before  # counted again on the retry
             raise
+        if notify and stored:
+            stored.sort(key=_fix_time)
+            _tell(_in_batch, organization_id, stored, savepoint=True)
+        return stored
 
 
 _fix_time = attrgetter("record.fix_time")
@@ -248,8 +258,16 @@ def _notify(organization_id: int, result: IngestResult) -> None:
     if not result.stored:
         return
     result.stored.sort(key=_fix_time)
-    for fn in _subscribers:
+    _tell(_subscribers, organization_id, result.stored)
+
+
+def _tell(subscribers: list[Subscriber], organization_id: int, stored: list[Stored], savepoint: bool = False) -> None:
+    for fn in subscribers:
         try:
-            fn(organization_id, result.stored)
-        except Exception:  # a subscriber must never lose the batch that is already stored
+            if savepoint:
+                with transaction.atomic():  # a failing subscriber's writes go, the batch's stay
+                    fn(organization_id, stored)
+            else:
+                fn(organization_id, stored)
+        except Exception:  # a subscriber must never lose the batch
             log.exception("position subscriber %s failed", getattr(fn, "__qualname__", fn))

@@ -175,6 +175,34 @@ def test_a_failing_engine_never_fails_the_batch(org_a, monkeypatch, caplog):
     assert result.created == 2 and "event engine failed" in caplog.text
 
 
+class Killed(BaseException):
+    """Stands for the process dying mid-batch: nothing catches it on the way out."""
+
+
+def test_a_batch_is_stored_with_its_evaluation_or_not_at_all(org_a, monkeypatch):
+    """The engine runs in the positions' transaction: a process killed while it evaluates leaves neither the
+    fixes nor their events (the vendor's cursor has not moved: they are fetched and evaluated again), never
+    fixes that no evaluation will see (their segment would be skipped: a crossing found from the fixes around
+    them that the drive never made)."""
+    van = make_device(org_a)
+    yard = square(org_a)
+    process = run.process
+
+    def dies(*args):
+        process(*args)  # its events written, then the process dies before the commit
+        raise Killed
+
+    monkeypatch.setattr(run, "process", dies)
+    with pytest.raises(Killed):
+        ingest.positions(org_a.pk, None, records(van, [-100, 10, 150]))
+    assert not van.positions.exists() and not Event.objects.filter(device=van).exists()
+    assert not EngineState.objects.filter(device=van, state__has_key="t").exists()
+    monkeypatch.setattr(run, "process", process)
+    assert ingest.positions(org_a.pk, None, records(van, [-100, 10, 150])).created == 3  # fetched again
+    key = f"geofence:{yard.pk}"
+    assert stored(van) == [("geofenceEnter", 10, key), ("geofenceExit", 20, key)]
+
+
 def test_a_vendor_event_and_ours_for_the_same_happening_are_stored_once(org_a):
     from fleet.tracking import services
     from fleet.tracking.records import EventRecord
