@@ -12,6 +12,7 @@ import hashlib
 import logging
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.core.cache import caches
@@ -19,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from fleet.reports import ranges, serial
-from fleet.reports.engine import Params, WindowResult, day_windows, join_windows
+from fleet.reports.engine import Params, SummaryRow, WindowResult, day_windows, join_windows
 from fleet.reports.ranges import DEFAULT_MARGIN
 from fleet.tracking import store
 
@@ -95,6 +96,14 @@ class CachedRange:
         return sum(1 for ws, _we, is_closed in self.windows if is_closed and self.keys[ws] not in self.hits)
 
     def result(self) -> WindowResult:
+        return self._joined(ends=False)
+
+    def rows(self) -> list[SummaryRow]:
+        """``result().rows``, decoding of each cached day only its summary rows and its first and last trip and
+        stop (what joining the days needs): a fleet's cached day costs a fraction of ``result()``."""
+        return self._joined(ends=True).rows
+
+    def _joined(self, ends: bool) -> WindowResult:
         reader = store.WindowReader(self.device_id)
         params, zone = self.params, self.zone
 
@@ -102,7 +111,7 @@ class CachedRange:
             for win_start, win_end, is_closed in self.windows:
                 if not is_closed:
                     yield ranges.compute_window(reader, params, win_start, win_end, zone)
-                elif (hit := _decoded(self.hits.get(self.keys[win_start]))) is not None:
+                elif (hit := _decoded(self.hits.get(self.keys[win_start]), ends)) is not None:
                     yield hit
                 else:
                     yield _computed_closed_day(reader, params, win_start, win_end, zone, self.keys[win_start])
@@ -183,25 +192,35 @@ def day_key(
         win_end.timestamp(),
         str(zone),
         margin.total_seconds(),
-        astuple(params),
+        _fields(params),
         stamp,
     )
     digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
     return f"reports:day:{device_id}:{digest}"
 
 
+@lru_cache(maxsize=64)
+def _fields(params: Params) -> tuple:
+    """The parameters as a plain tuple for the key, worked out once per parameter set, not once per device."""
+    return astuple(params)
+
+
 def _now() -> datetime:
     return timezone.now()
 
 
-def _decoded(entry: bytes | None):
-    """A cached day's result; None for a miss or an entry this version cannot read."""
+def _decoded(entry: bytes | None, ends: bool = False):
+    """A cached day's result (with ``ends``, of its trips, stops and no-data spans only the first and last:
+    ``serial.loads_ends``); None for a miss or an entry this version cannot read."""
     if entry is None:
         return None
     try:
-        return WindowResult(*serial.loads(entry))
+        return WindowResult(*(serial.loads_ends(entry, whole=(ROWS,)) if ends else serial.loads(entry)))
     except (serial.FormatError, ValueError, TypeError):
         return None
+
+
+ROWS = WindowResult._fields.index("rows")
 
 
 def _get_many(keys: list[str]) -> dict[str, bytes]:

@@ -325,8 +325,12 @@ def test_many_devices_planned_together_get_the_keys_entries_and_results_of_each_
     assert [m.keys for m in many] == [a.keys for a in alone]
     assert [m.hits for m in many] == [a.hits for a in alone]
     assert [m.closed_misses for m in many] == [0, 3, 3, 3]  # Van 2's change: its UTC day is read by all three
+    expected = [ranges.detect_range(i, params, start, end, tz=TZ) for i in ids]
     with django_capture_on_commit_callbacks(execute=True):
-        assert [m.result() for m in many] == [ranges.detect_range(i, params, start, end, tz=TZ) for i in ids]
+        assert [m.result() for m in many] == expected
+    again = cache.CachedRange.many(ids, params, start, end, TZ)
+    assert [m.closed_misses for m in again] == [0, 0, 0, 0]
+    assert [m.rows() for m in again] == [result.rows for result in expected]  # the summary's cheaper decoding
 
     with CaptureQueriesContext(connection) as one:
         cache.CachedRange.many(ids[:1], params, start, end, TZ)

@@ -46,7 +46,7 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     devices = list(devices)
     planned = CachedRange.many([d.pk for d in devices], params, start, end, organization.timezone)
     for device, cached in zip(each(devices, progress, device_table, day_table), planned, strict=True):
-        _trips, _stops, rows, _gaps = cached.result()
+        rows = cached.rows()
         if not rows:
             continue
         whole = combine_summaries(rows)
