@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url as parse_redis_url
@@ -259,7 +260,9 @@ CELERY_BEAT_SCHEDULE = {
     "check-maintenance": {"task": "fleet.events.tasks.check_maintenance", "schedule": 900.0},
     "prune-report-jobs": {"task": "fleet.reports.tasks.prune_report_jobs", "schedule": 86400.0},
     "prune-gpx-imports": {"task": "fleet.tracking.tasks.prune_gpx_imports", "schedule": 86400.0},
-    "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": 3600.0},
+    # At :05 and :35: within minutes of each local midnight (whole and half-hour offsets), and of 01:00 UTC,
+    # when the archive closes the UTC day and the keys of the days that read it change.
+    "warm-report-cache": {"task": "fleet.reports.tasks.warm_report_cache", "schedule": crontab(minute="5,35")},
     "send-scheduled-reports": {"task": "fleet.reports.tasks.send_scheduled_reports", "schedule": 300.0},
     "archive-closed-days": {"task": "fleet.tracking.tasks.archive_closed_days", "schedule": 86400.0},
     "deliver-overdue-webhooks": {"task": "fleet.webhooks.tasks.deliver_overdue", "schedule": 60.0},

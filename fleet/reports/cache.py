@@ -12,6 +12,7 @@ import hashlib
 import logging
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.core.cache import caches
@@ -19,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from fleet.reports import ranges, serial
-from fleet.reports.engine import Params, WindowResult, day_windows, join_windows
+from fleet.reports.engine import Params, SummaryRow, WindowResult, day_windows, join_windows
 from fleet.reports.ranges import DEFAULT_MARGIN
 from fleet.tracking import store
 
@@ -41,30 +42,47 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
 
 class CachedRange:
     """One device's range as ``detect_range_cached`` walks it: its local-day windows, the cache keys of the
-    closed ones and the entries found (one ``store.around`` query, one stamp call, one cache round trip).
-    ``to_compute`` says what ``result()`` will still have to compute, before anything is computed."""
+    closed ones and the entries found (one ``store.around`` query, one stamp call, one cache round trip;
+    ``CachedRange.many`` plans many devices in as many queries as one). ``to_compute`` says what ``result()``
+    will still have to compute, before anything is computed."""
 
     def __init__(self, device_id: int, params: Params, start: datetime, end: datetime, tz) -> None:
+        self._set_windows(device_id, params, tz, _day_windows(start, end, tz))
+        margin = DEFAULT_MARGIN
+        reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in self.closed])  # what each reads
+        self._keyed(store.stamps(device_id, reads))
+        self.hits = _get_many(list(self.keys.values()))
+
+    @classmethod
+    def many(cls, device_ids: list[int], params: Params, start: datetime, end: datetime, tz) -> list[CachedRange]:
+        """The ranges of many devices over the same range, planned together: one batched ``store.around``,
+        one batched stamp call and one cache round trip for all of them (the same keys and entries as planning
+        each alone)."""
+        windows = _day_windows(start, end, tz)
+        ranges = [cls.__new__(cls) for _ in device_ids]
+        for device_id, planned in zip(device_ids, ranges, strict=True):
+            planned._set_windows(device_id, params, tz, windows)
+        margin = DEFAULT_MARGIN
+        spans = [(ws - margin, we + margin) for ws, we, is_closed in windows if is_closed]
+        stamps = store.stamps_many(store.around_many(list(device_ids), spans))
+        for planned in ranges:
+            planned._keyed(stamps[planned.device_id])
+        hits = _get_many([key for planned in ranges for key in planned.keys.values()])
+        for planned in ranges:
+            planned.hits = {key: hits[key] for key in planned.keys.values() if key in hits}
+        return ranges
+
+    def _set_windows(self, device_id: int, params: Params, tz, windows: list[tuple]) -> None:
         self.device_id, self.params = device_id, params
         self.zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-        now = _now().timestamp()
-        self.windows = [
-            (
-                datetime.fromtimestamp(a, UTC),
-                datetime.fromtimestamp(b, UTC),
-                _whole_day(a, b, day, self.zone) and b <= now,
-            )
-            for a, b, day in day_windows(start, end, self.zone)
-        ]
-        closed = [(ws, we) for ws, we, is_closed in self.windows if is_closed]
-        margin = DEFAULT_MARGIN
-        reads = store.around(device_id, [(ws - margin, we + margin) for ws, we in closed])  # what each day reads
-        stamps = store.stamps(device_id, reads)
+        self.windows = windows
+        self.closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
+
+    def _keyed(self, stamps: list[tuple]) -> None:
         self.keys = {
-            ws: day_key(device_id, params, ws, we, self.zone, stamp)
-            for (ws, we), stamp in zip(closed, stamps, strict=True)
+            ws: day_key(self.device_id, self.params, ws, we, self.zone, stamp)
+            for (ws, we), stamp in zip(self.closed, stamps, strict=True)
         }
-        self.hits = _get_many(list(self.keys.values()))
 
     @property
     def to_compute(self) -> list[tuple[datetime, datetime]]:
@@ -78,6 +96,14 @@ class CachedRange:
         return sum(1 for ws, _we, is_closed in self.windows if is_closed and self.keys[ws] not in self.hits)
 
     def result(self) -> WindowResult:
+        return self._joined(ends=False)
+
+    def rows(self) -> list[SummaryRow]:
+        """``result().rows``, decoding of each cached day only its summary rows and its first and last trip and
+        stop (what joining the days needs): a fleet's cached day costs a fraction of ``result()``."""
+        return self._joined(ends=True).rows
+
+    def _joined(self, ends: bool) -> WindowResult:
         reader = store.WindowReader(self.device_id)
         params, zone = self.params, self.zone
 
@@ -85,12 +111,51 @@ class CachedRange:
             for win_start, win_end, is_closed in self.windows:
                 if not is_closed:
                     yield ranges.compute_window(reader, params, win_start, win_end, zone)
-                elif (hit := _decoded(self.hits.get(self.keys[win_start]))) is not None:
+                elif (hit := _decoded(self.hits.get(self.keys[win_start]), ends)) is not None:
                     yield hit
                 else:
                     yield _computed_closed_day(reader, params, win_start, win_end, zone, self.keys[win_start])
 
         return join_windows(results())
+
+
+# Ranges are computed in the request when the closed days the cache does not hold, and the positions of every
+# window left to compute (those days, today), are at most this many (docs/reports-engine.md, Background jobs);
+# otherwise they run as a background job. The fleet charts and the summary decide by this rule.
+MAX_INLINE_DEVICE_DAYS = 62
+MAX_INLINE_POSITIONS = 500_000
+
+
+def positions_to_compute(planned: list[CachedRange], limit: int) -> int:
+    """Positions in the windows the ranges leave to compute, counted up to about ``limit`` (one bounded count
+    per distinct window: today is one count for every device)."""
+    by_window: dict[tuple[datetime, datetime], list[int]] = {}
+    for r in planned:
+        for window in r.to_compute:
+            by_window.setdefault(window, []).append(r.device_id)
+    total = 0
+    for (lo, hi), ids in sorted(by_window.items()):
+        total += store.count(ids, lo, hi, limit - total + 1)
+        if total > limit:
+            break
+    return total
+
+
+def cheap(planned: list[CachedRange]) -> bool:
+    """Whether the ranges may be computed in a request: few closed days to compute and few positions to read."""
+    if sum(r.closed_misses for r in planned) > MAX_INLINE_DEVICE_DAYS:
+        return False
+    return positions_to_compute(planned, MAX_INLINE_POSITIONS) <= MAX_INLINE_POSITIONS
+
+
+def _day_windows(start: datetime, end: datetime, tz) -> list[tuple[datetime, datetime, bool]]:
+    """(start, end, closed) of each local-day window of the range: closed when a whole local day that is over."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    now = _now().timestamp()
+    return [
+        (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), _whole_day(a, b, day, zone) and b <= now)
+        for a, b, day in day_windows(start, end, zone)
+    ]
 
 
 def _whole_day(a: float, b: float, day: date, zone: ZoneInfo) -> bool:
@@ -127,25 +192,35 @@ def day_key(
         win_end.timestamp(),
         str(zone),
         margin.total_seconds(),
-        astuple(params),
+        _fields(params),
         stamp,
     )
     digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
     return f"reports:day:{device_id}:{digest}"
 
 
+@lru_cache(maxsize=64)
+def _fields(params: Params) -> tuple:
+    """The parameters as a plain tuple for the key, worked out once per parameter set, not once per device."""
+    return astuple(params)
+
+
 def _now() -> datetime:
     return timezone.now()
 
 
-def _decoded(entry: bytes | None):
-    """A cached day's result; None for a miss or an entry this version cannot read."""
+def _decoded(entry: bytes | None, ends: bool = False):
+    """A cached day's result (with ``ends``, of its trips, stops and no-data spans only the first and last:
+    ``serial.loads_ends``); None for a miss or an entry this version cannot read."""
     if entry is None:
         return None
     try:
-        return WindowResult(*serial.loads(entry))
+        return WindowResult(*(serial.loads_ends(entry, whole=(ROWS,)) if ends else serial.loads(entry)))
     except (serial.FormatError, ValueError, TypeError):
         return None
+
+
+ROWS = WindowResult._fields.index("rows")
 
 
 def _get_many(keys: list[str]) -> dict[str, bytes]:
@@ -166,10 +241,11 @@ def _set(key: str, value: bytes) -> None:
 
 
 def warm_yesterday(organization, now: datetime | None = None) -> int:
-    """Compute (or confirm) the cached results of the organisation's last closed local day for every device
-    that may have reported in it (last fix at or after its start), so the first report over past days of a
-    morning reads them from the cache. Returns how many devices were visited (a device whose day is cached
-    already costs one stamp query and one cache read)."""
+    """Compute the cached results of the organisation's last closed local day that the cache lacks, for every
+    device that may have reported in it (last fix at or after its start), so the first report over past days
+    of a morning reads them from the cache. The devices are planned together (``CachedRange.many``: a few
+    queries and one cache round trip for all of them), so a run that finds everything cached is cheap.
+    Returns how many devices had their day computed."""
     from fleet.tracking.models import Device
 
     zone = ZoneInfo(organization.timezone)
@@ -178,9 +254,10 @@ def warm_yesterday(organization, now: datetime | None = None) -> int:
     end = datetime.combine(local_today, datetime.min.time(), tzinfo=zone).astimezone(UTC)
     params = Params.for_org(organization)
     devices = Device.objects.filter(organization=organization, last_fix_time__gte=start).values_list("pk", flat=True)
-    visited = 0
-    for device_id in devices:
-        with transaction.atomic():  # the entry is stored on commit
-            detect_range_cached(device_id, params, start, end, tz=zone)
-        visited += 1
-    return visited
+    computed = 0
+    for planned in CachedRange.many(list(devices), params, start, end, zone):
+        if planned.closed_misses:
+            with transaction.atomic():  # the entry is stored on commit
+                planned.result()
+            computed += 1
+    return computed

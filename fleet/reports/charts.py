@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from fleet.reports import cache
 from fleet.reports.cache import CachedRange
 from fleet.reports.engine import Params, day_windows
 from fleet.reports.tables import DATE, DISTANCE, DURATION, Column, Report, Table, Units
@@ -148,12 +149,6 @@ def device_payload(device, organization, start: datetime, end: datetime, max_poi
 
 # ---------------------------------------------------------------------------------------- fleet days
 
-# A group or fleet chart is computed in the request when the closed days the cache does not hold, and the
-# positions of every window left to compute (those days, today), are at most this many (docs/reports-engine.md,
-# Charts); otherwise it runs as a background job.
-MAX_INLINE_DEVICE_DAYS = 62
-MAX_INLINE_POSITIONS = 500_000
-
 
 @dataclass
 class Day:
@@ -189,33 +184,17 @@ class FleetPlan:
     @classmethod
     def make(cls, organization, devices, start: datetime, end: datetime) -> FleetPlan:
         params, zone = Params.for_org(organization), ZoneInfo(organization.timezone)
-        ranges = [CachedRange(d.pk, params, start, end, zone) for d in devices]
+        ranges = CachedRange.many([d.pk for d in devices], params, start, end, zone)
         return cls(organization, list(devices), start, end, ranges)
 
     @property
     def closed_misses(self) -> int:
         return sum(r.closed_misses for r in self.ranges)
 
-    def positions_to_read(self, limit: int) -> int:
-        """Positions in the windows left to compute, counted up to about ``limit`` (one bounded count per
-        distinct window: today is one count for every device)."""
-        by_window: dict[tuple[datetime, datetime], list[int]] = {}
-        for r in self.ranges:
-            for window in r.to_compute:
-                by_window.setdefault(window, []).append(r.device_id)
-        total = 0
-        for (lo, hi), ids in sorted(by_window.items()):
-            total += store.count(ids, lo, hi, limit - total + 1)
-            if total > limit:
-                break
-        return total
-
     @property
     def cheap(self) -> bool:
-        """Whether the chart may be computed in the request."""
-        if self.closed_misses > MAX_INLINE_DEVICE_DAYS:
-            return False
-        return self.positions_to_read(MAX_INLINE_POSITIONS) <= MAX_INLINE_POSITIONS
+        """Whether the chart may be computed in the request (``cache.cheap``: the rule the summary shares)."""
+        return cache.cheap(self.ranges)
 
     def days(self, progress=None) -> list[Day]:
         """Per local day of the organisation: the devices' distance and driving / idle / stopped time, the rest

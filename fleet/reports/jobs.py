@@ -1,6 +1,6 @@
 """Long reports as Celery jobs: whether a report is too big to compute inside a request (device-days, then a
-bounded count of positions), starting one, running it and pruning old ones. The thresholds and their reasons
-are in docs/reports-engine.md (Background jobs)."""
+bounded count of positions; for the summary, what the closed-day cache leaves to compute), starting one, running
+it and pruning old ones. The thresholds and their reasons are in docs/reports-engine.md (Background jobs)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from django.http import QueryDict
 from django.utils.module_loading import import_string
 
 from fleet.core import jobs
+from fleet.reports import cache
+from fleet.reports.engine import Params
 from fleet.reports.models import ReportJob
 from fleet.tracking import store
 
@@ -50,8 +52,16 @@ def position_count(devices, start: datetime, end: datetime, limit: int) -> int:
     return store.count(_ids(devices), start, end, limit)
 
 
+# Kinds that read every device's range through the closed-day cache, planned for all devices at once: they
+# decide by what the cache leaves to compute (``cache.cheap``, as the fleet charts do), not by device-days.
+CACHED_KINDS = {"summary"}
+
+
 def should_run_in_background(organization, devices, start: datetime, end: datetime, kind: str | None = None) -> bool:
     """True when the report is too big for a request (see the module docstring for the thresholds)."""
+    if kind in CACHED_KINDS:
+        params = Params.for_org(organization)
+        return not cache.cheap(cache.CachedRange.many(_ids(devices), params, start, end, organization.timezone))
     if device_days(devices, start, end) > MAX_DEVICE_DAYS:
         return True
     limit = MAX_ROUTE_POSITIONS if kind == "route" else MAX_POSITIONS

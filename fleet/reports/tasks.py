@@ -22,8 +22,9 @@ def prune_report_jobs(keep_days: int = jobs.KEEP_DAYS) -> int:
 
 @shared_task(time_limit=3300, soft_time_limit=3240, ignore_result=True)
 def warm_report_cache() -> int:
-    """Beat, hourly: each organisation's last closed local day into the reports' day cache (after local
-    midnight it is yesterday; until then the runs find it cached and cost one stamp query per device)."""
+    """Beat, at :05 and :35 of every hour (soon after any local midnight): each organisation's last closed local
+    day into the reports' day cache, computing only the devices whose day the cache lacks (after local
+    midnight it is yesterday; until then the runs find it cached and cost a few queries per organisation)."""
     from fleet.core.models import Organization
     from fleet.reports.cache import warm_yesterday
 

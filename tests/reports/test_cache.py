@@ -2,10 +2,12 @@
 
 import math
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache as default_cache
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fleet.core.geodesy import EARTH_RADIUS_M
 from fleet.reports import cache, ranges
@@ -280,3 +282,58 @@ def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
     assert loads == []  # served from the cache the warm-up filled
     assert warm == ranges.detect_range(van.id, Params.for_org(org_a), *day, tz=TZ)
     assert [r.trips for r in warm[2]] == [1]
+
+    # The next runs compute only what the cache lacks: nothing, then the day a late fix changed.
+    loads.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cache.warm_yesterday(org_a, now=morning + timedelta(hours=1)) == 0
+    assert loads == []
+    Position.objects.create(device=van, fix_time=day[0] + timedelta(hours=20), latitude=60, longitude=25)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cache.warm_yesterday(org_a, now=morning + timedelta(hours=2)) == 1
+    assert loads == [day]
+
+
+def test_many_devices_planned_together_get_the_keys_entries_and_results_of_each_alone(
+    org_a, django_capture_on_commit_callbacks
+):
+    """Batched = per device: fixes across midnights and into today (the part after the archive), one device's
+    days archived, one cached and then changed, one without fixes."""
+    zone = ZoneInfo(TZ)
+    today = datetime.now(zone).date()
+    end = datetime.combine(today, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    start = end - timedelta(days=3)
+    vans = [make_device(org_a, f"Van {i}") for i in range(4)]
+    for i, van in enumerate(vans[:3]):
+        lat = drive(van, start + timedelta(hours=8 + i), 30)
+        lat = drive(van, start + timedelta(hours=23, minutes=40), 40, lat=lat)  # across the first midnight
+        drive(van, end - timedelta(minutes=20), 40, lat=lat)  # across the last one, into today
+    store.window(vans[1].id, start - timedelta(days=1), end)  # Van 1's closed UTC days archived
+    params, ids = Params.for_org(org_a), [van.id for van in vans]
+    for van in (vans[0], vans[2]):
+        cached(van, params, start, end, capture=django_capture_on_commit_callbacks)
+    Position.objects.create(device=vans[2], fix_time=start + timedelta(hours=30), latitude=61, longitude=25)
+
+    margin = ranges.DEFAULT_MARGIN
+    spans = [(a - margin, b + margin) for a, b, _ in cache._day_windows(start, end, TZ)]
+    assert store.around_many(ids, spans) == {i: store.around(i, spans) for i in ids}
+    reads = {i: store.around(i, spans) for i in ids}
+    assert store.stamps_many(reads) == {i: store.stamps(i, reads[i]) for i in ids}
+
+    many = cache.CachedRange.many(ids, params, start, end, TZ)
+    alone = [cache.CachedRange(i, params, start, end, TZ) for i in ids]
+    assert [m.keys for m in many] == [a.keys for a in alone]
+    assert [m.hits for m in many] == [a.hits for a in alone]
+    assert [m.closed_misses for m in many] == [0, 3, 3, 3]  # Van 2's change: its UTC day is read by all three
+    expected = [ranges.detect_range(i, params, start, end, tz=TZ) for i in ids]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [m.result() for m in many] == expected
+    again = cache.CachedRange.many(ids, params, start, end, TZ)
+    assert [m.closed_misses for m in again] == [0, 0, 0, 0]
+    assert [m.rows() for m in again] == [result.rows for result in expected]  # the summary's cheaper decoding
+
+    with CaptureQueriesContext(connection) as one:
+        cache.CachedRange.many(ids[:1], params, start, end, TZ)
+    with CaptureQueriesContext(connection) as four:
+        cache.CachedRange.many(ids, params, start, end, TZ)
+    assert len(four) == len(one) <= 4  # around, the archive versions, the data stamps (and PostgreSQL's clock)

@@ -352,12 +352,12 @@ def test_too_many_chart_jobs_is_a_429_with_the_reason(client, user_a, vans, sett
 def test_today_is_computed_in_the_request_when_its_positions_are_few_however_many_devices(
     client, user_a, vans, monkeypatch
 ):
-    monkeypatch.setattr(charts, "MAX_INLINE_DEVICE_DAYS", 0)  # any closed day not cached: a job
+    monkeypatch.setattr(charts.cache, "MAX_INLINE_DEVICE_DAYS", 0)  # any closed day not cached: a job
     client.force_login(user_a)
     today = client.get(URL, {"preset": "today", "group": vans.pk})
     assert today.status_code == 200 and today.json()["devices"] == 3  # open days are bounded by their positions
     assert client.get(URL, custom(DAY) | {"group": vans.pk}).status_code == 202  # one closed day, not cached
 
-    monkeypatch.setattr(charts, "MAX_INLINE_DEVICE_DAYS", 62)
-    monkeypatch.setattr(charts, "MAX_INLINE_POSITIONS", 10)  # the 21st holds 70 positions of Van 2
+    monkeypatch.setattr(charts.cache, "MAX_INLINE_DEVICE_DAYS", 62)
+    monkeypatch.setattr(charts.cache, "MAX_INLINE_POSITIONS", 10)  # the 21st holds 70 positions of Van 2
     assert client.get(URL, custom(DAY + timedelta(days=1)) | {"group": vans.pk}).status_code == 202

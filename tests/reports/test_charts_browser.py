@@ -49,15 +49,15 @@ def drive(van, start: datetime, minutes: int, temps: bool = False) -> None:
 class ChartsAndJobsTests(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls._saved = jobs.MAX_DEVICE_DAYS, charts.MAX_INLINE_DEVICE_DAYS
+        cls._saved = jobs.MAX_DEVICE_DAYS, charts.cache.MAX_INLINE_DEVICE_DAYS
         jobs.MAX_DEVICE_DAYS = 10  # before the fork too: a month of two devices is a background report
-        charts.MAX_INLINE_DEVICE_DAYS = 10  # and a month's chart of them, uncached, a background chart
+        charts.cache.MAX_INLINE_DEVICE_DAYS = 10  # and a month's chart of them, uncached, a background chart
         super().setUpClass()
 
     @classmethod
     def tearDownClass(cls) -> None:
         super().tearDownClass()
-        jobs.MAX_DEVICE_DAYS, charts.MAX_INLINE_DEVICE_DAYS = cls._saved
+        jobs.MAX_DEVICE_DAYS, charts.cache.MAX_INLINE_DEVICE_DAYS = cls._saved
 
     def setUp(self) -> None:
         super().setUp()

@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from fleet.celery import app as celery_app
 from fleet.core.geodesy import EARTH_RADIUS_M
-from fleet.reports import exports, jobs, tasks
+from fleet.reports import cache, exports, jobs, tasks
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import build_report
 from fleet.reports.models import ReportJob
@@ -171,6 +171,46 @@ def test_only_big_reports_go_to_the_background(org_a, monkeypatch):
     monkeypatch.setattr(jobs, "MAX_ROUTE_POSITIONS", 5)
     assert jobs.should_run_in_background(org_a, vans[:2], start, start + timedelta(days=1), kind="route")
     assert not jobs.should_run_in_background(org_a, vans[:2], start, start + timedelta(days=1), kind="trips")
+
+
+def test_the_summary_runs_in_the_request_when_the_cache_holds_its_closed_days(
+    org_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Whatever its device-days, the summary decides by what the closed-day cache leaves to compute."""
+    monkeypatch.setattr(cache, "MAX_INLINE_DEVICE_DAYS", 4)
+    org_a.timezone = "UTC"
+    org_a.save()
+    vans = [make_device(org_a, f"Van {i}") for i in range(3)]
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=30)
+    for van in vans:  # a fix every noon
+        for day in range(30):
+            Position.objects.create(
+                device=van, fix_time=start + timedelta(days=day, hours=12), latitude=60, longitude=25
+            )
+    assert jobs.should_run_in_background(org_a, vans, start, today, kind="summary")  # 90 closed days to compute
+    with django_capture_on_commit_callbacks(execute=True):
+        build_report("summary", org_a, vans, start, today)  # computes and caches them
+    assert not jobs.should_run_in_background(org_a, vans, start, today, kind="summary")  # 90 device-days, cached
+    assert jobs.should_run_in_background(org_a, vans, start, today, kind="trips")  # other kinds: device-days
+
+    # A late fix: the days that read its UTC day (3) are computed again, in the request while they are few.
+    late = start + timedelta(days=20, hours=13)
+    Position.objects.create(device=vans[0], fix_time=late, latitude=60, longitude=25)
+    assert not jobs.should_run_in_background(org_a, vans, start, today, kind="summary")
+    Position.objects.create(device=vans[1], fix_time=late, latitude=60, longitude=25)
+    assert jobs.should_run_in_background(org_a, vans, start, today, kind="summary")
+
+    # Today is never cached: its positions decide.
+    now = datetime.now(UTC)
+    for seconds in (1, 2, 3):
+        Position.objects.create(device=vans[2], fix_time=now - timedelta(seconds=seconds), latitude=60, longitude=25)
+    with django_capture_on_commit_callbacks(execute=True):
+        build_report("summary", org_a, vans, start, now)  # every closed day cached again
+    monkeypatch.setattr(cache, "MAX_INLINE_POSITIONS", 2)
+    assert jobs.should_run_in_background(org_a, vans, start, now, kind="summary")
+    monkeypatch.setattr(cache, "MAX_INLINE_POSITIONS", 3)
+    assert not jobs.should_run_in_background(org_a, vans, start, now, kind="summary")
 
 
 def test_the_task_has_explicit_limits_soft_below_hard():

@@ -1,6 +1,7 @@
 """Stored reports and cached day results: versioned msgpack that gives back what was stored, and never
 unpickles anything."""
 
+import dataclasses
 import math
 import pickle
 from datetime import UTC, date, datetime, timedelta
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from fleet.reports import serial
-from fleet.reports.engine import Stop, SummaryRow, Trip
+from fleet.reports.engine import Stop, SummaryRow, Trip, WindowResult
 from fleet.reports.models import ReportJob
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, LATLON, Column, Report, Table, TrackLine
 
@@ -94,6 +95,14 @@ def test_a_days_engine_result_comes_back_equal():
     )
     result = ([trip], [stop], [row])
     assert serial.loads(serial.dumps(result)) == result
+
+    # A summary decodes of the trips, stops and no-data spans only the first and last; the rows it asks for whole.
+    trips = [dataclasses.replace(trip, distance_m=float(k)) for k in range(5)]
+    day = WindowResult(trips, [stop], [row, dataclasses.replace(row, trips=7), row], [])
+    for stored in (serial.dumps(day), serial.dumps(day, compress=True), serial.dumps(list(day))):
+        assert serial.loads_ends(stored, whole=(2,)) == [[trips[0], trips[4]], [stop], day.rows, []]
+    with pytest.raises(serial.FormatError):
+        serial.loads_ends(b"FRS-\x00" + serial._pack([1]))
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ KINDS: dict[str, Kind] = {
         f"{__name__}.summary.summary_report",
         "Distance, driving, idle and fuel per device or day.",
         vendor_tab=True,
+        page_rows=500,  # a fleet's summary: thousands of rows, rendered a page at a time
     ),
     "events": Kind(
         "Events", f"{__name__}.events.events_report", "Ignition, geofence, alarm and other events.", page_rows=100

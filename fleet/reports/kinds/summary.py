@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date
 from itertools import pairwise
 
-from fleet.reports.cache import detect_range_cached
+from fleet.reports.cache import CachedRange, detect_range_cached
 from fleet.reports.engine import Params, SummaryRow, WindowResult, combine_summaries, continues
 from fleet.reports.kinds.common import each, implausible_note, report
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, DURATION, INT, SPEED, VOLUME, Column, Report, Table
@@ -43,8 +43,10 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     device_table = Table("summary", "Summary", [Column("device", "Device"), *SUMMARY_COLUMNS])
     day_table = Table("days", "Per day", [Column("device", "Device"), Column("day", "Day", DATE), *SUMMARY_COLUMNS])
     totals: list[SummaryRow] = []
-    for device in each(devices, progress, device_table, day_table):
-        _trips, _stops, rows, _gaps = detect_range_cached(device.pk, params, start, end, tz=organization.timezone)
+    devices = list(devices)
+    planned = CachedRange.many([d.pk for d in devices], params, start, end, organization.timezone)
+    for device, cached in zip(each(devices, progress, device_table, day_table), planned, strict=True):
+        rows = cached.rows()
         if not rows:
             continue
         whole = combine_summaries(rows)

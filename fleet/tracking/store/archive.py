@@ -109,6 +109,20 @@ def versions(device_id: int, first: date, last: date, with_data: bool = False) -
     return {_date(row[0]): row[1:] for row in rows}
 
 
+def versions_many(device_ids: list[int], first: date, last: date) -> dict[tuple[int, date], int]:
+    """{(device, day): version} of the devices' archive rows from ``first`` to ``last``, in one query (per
+    few thousand devices on SQLite); a day without a row is absent (version 0)."""
+    out = {}
+    for lo in range(0, len(device_ids), VERSIONS_DEVICES):
+        rows = TrackDay.objects.filter(device_id__in=device_ids[lo : lo + VERSIONS_DEVICES], day__gte=first)
+        for device_id, day, version in rows.filter(day__lte=last).values_list("device_id", "day", "version"):
+            out[(device_id, _date(day))] = version
+    return out
+
+
+VERSIONS_DEVICES = 5000  # under SQLite's 32766 variables
+
+
 def _date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 

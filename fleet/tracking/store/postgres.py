@@ -250,6 +250,51 @@ def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple
         return cursor.fetchall()
 
 
+AROUND_MANY = f"""
+SELECT d.id, s.k,
+       (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = d.id AND p.fix_time < s.lo
+        ORDER BY fix_time DESC LIMIT 1),
+       (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = d.id AND p.fix_time >= s.hi
+        ORDER BY fix_time LIMIT 1)
+FROM unnest(%s::int8[]) AS d(id)
+CROSS JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS s(lo, hi, k)
+ORDER BY d.id, s.k
+"""
+
+
+def around_many(device_ids: list[int], spans: list[tuple[datetime, datetime]]) -> dict[int, list[tuple]]:
+    """``around`` of every device over the same spans: one statement, the same two probes per device and span."""
+    out: dict[int, list[tuple]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(AROUND_MANY, [device_ids, [lo for lo, _ in spans], [hi for _, hi in spans]])
+        for device_id, _k, before, after in cursor.fetchall():
+            out.setdefault(device_id, []).append((before, after))
+    return out
+
+
+# One aggregate per (device, window), each an index range scan pruned to its partitions as it runs.
+DATA_STAMPS = f"""
+SELECT a.n, a.last_id, a.last_server, a.first, a.last
+FROM unnest(%s::int8[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS w(d, lo, hi, k)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, max(id) AS last_id, max(server_time) AS last_server, min(fix_time) AS first,
+           max(fix_time) AS last
+    FROM {POSITIONS} p WHERE p.device_id = w.d AND p.fix_time >= w.lo AND p.fix_time < w.hi
+) a
+ORDER BY w.k
+"""
+
+
+def data_stamps_many(windows: list[tuple[int, datetime, datetime]]) -> list[tuple]:
+    """``data_stamp`` of each (device, lo, hi), in one statement."""
+    if not windows:
+        return []
+    devices, los, his = (list(column) for column in zip(*windows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(DATA_STAMPS, [devices, los, his])
+        return cursor.fetchall()
+
+
 def now() -> datetime:
     """The database's clock (the one the archive's triggers use)."""
     with connection.cursor() as cursor:

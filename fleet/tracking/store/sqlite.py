@@ -220,6 +220,38 @@ def points(device_id: int, start: datetime, end: datetime, spans: list[tuple[dat
     return [m[:, 0] / 1e6, *m[:, 1:].T]
 
 
+STAMP_WINDOWS = 1000  # 4 parameters a window stays under SQLite's 32766 variables
+
+
+def data_stamps_many(windows: list[tuple[int, datetime, datetime]]) -> list[tuple]:
+    """``data_stamp`` of each (device, lo, hi): one join over a VALUES list per ``STAMP_WINDOWS`` windows,
+    the (device, fix_time) index probed per window. Times come back as UTC epoch seconds."""
+    adapt = connection.ops.adapt_datetimefield_value
+    out = []
+    for lo in range(0, len(windows), STAMP_WINDOWS):
+        part = windows[lo : lo + STAMP_WINDOWS]
+        values = ", ".join("(%s, %s, %s, %s)" for _ in part)
+        query = (
+            f"WITH w(k, d, lo, hi) AS (VALUES {values}) "
+            "SELECT count(p.id), max(p.id), max(p.server_time), min(p.fix_time), max(p.fix_time) "
+            f"FROM w LEFT JOIN {POSITIONS} p ON p.device_id = w.d AND p.fix_time >= w.lo AND p.fix_time < w.hi "
+            "GROUP BY w.k ORDER BY w.k"
+        )
+        args = [value for k, (d, a, b) in enumerate(part) for value in (k, d, adapt(a), adapt(b))]
+        with connection.cursor() as cursor:
+            cursor.execute(query, args)
+            out.extend((n, last_id, *map(_epoch, times)) for n, last_id, *times in cursor.fetchall())
+    return out
+
+
+def _epoch(value) -> float | None:
+    """A stored UTC time (text, or a datetime when SQLite knew the column's type) as epoch seconds."""
+    if value is None:
+        return None
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC).timestamp()
+
+
 def now() -> datetime:
     """SQLite runs in this process: its clock is ours."""
     return datetime.now(UTC)
