@@ -44,7 +44,7 @@ Not yet here (issue 21): API feed consumers other than the one cursor.
 
 Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
   --quick: ~200 vehicles, 12 clients, 500 geofences, about 5 minutes (CI); default: 10,000 vehicles, 50 clients,
-  10,000 geofences, one hour.
+  10,000 geofences, one hour. --keep leaves the scratch database (fleet_bench_soak next to DATABASE_URL's) to look into.
 """
 
 from __future__ import annotations
@@ -754,6 +754,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int)
     parser.add_argument("--rate", type=float, help="positions/s handed to ingest by the load process")
     parser.add_argument("--geofences", type=int, help="geofences of the event engine (default 10,000; --quick 500)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (to look into it)")
     args = parser.parse_args()
     soak = Soak(args.quick, args.minutes)
     n_clients = args.clients or (12 if args.quick else 50)
@@ -897,7 +898,8 @@ def main() -> None:
         for proc in soak.sim_procs.values():
             proc.terminate()
         soak.redis.stop()
-        drop("soak")
+        if not args.keep:
+            drop("soak")
     load_pks = world["load_pks"]
     lat = sorted(x for c in clients for pk, x in c.latencies if pk in load_pks)
     delivered = sum(c.delivered for c in clients)
