@@ -88,13 +88,16 @@ def evaluate(
     ends = np.r_[starts[1:], n]
     # segments: each fix and the one before it (the device's last known fix for its first of the batch)
     prev_lat, prev_lon, prev_t = np.roll(fixes.lat, 1), np.roll(fixes.lon, 1), np.roll(fixes.t, 1)
+    prev_acc = np.roll(fixes.accuracy, 1)
     has_prev = np.ones(n, dtype=bool)
     for s in starts:
         last = states.get(int(fixes.device[s])) or {}
         has_prev[s] = "lat" in last
         prev_lat[s], prev_lon[s], prev_t[s] = last.get("lat", 0.0), last.get("lon", 0.0), last.get("t", 0.0)
+        prev_acc[s] = _nan(last.get("acc"))
     seg = np.flatnonzero(has_prev & ((prev_lat != fixes.lat) | (prev_lon != fixes.lon)))
-    crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, touching)
+    at_start = _state_ends_touching(index, seg, starts, prev_lat, prev_lon, prev_acc)
+    crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, touching, at_start)
     names = [name for name in _Columns.__dataclass_fields__ if name != "prev_t"]
     columns = _Columns(*(getattr(fixes, name).tolist() for name in names), prev_t.tolist())
     found: list[Found] = []
@@ -118,11 +121,28 @@ class _Columns:
     t: list
     lat: list
     lon: list
+    accuracy: list
     speed: list
     ignition: list
     battery: list
     pid: list
     prev_t: list
+
+
+def _nan(value) -> float:
+    return float(value) if isinstance(value, int | float) else np.nan
+
+
+def _state_ends_touching(index, seg, starts, prev_lat, prev_lon, prev_acc) -> np.ndarray:
+    """Sorted keys ``fix * zones + zone``: for each device's first fix of the batch, the zones its state's last
+    fix (the previous batch's) was inside or near. A segment from there is then no crossing, as it would not be
+    with both fixes in one batch: where a batch is cut must not change the events (a pending dwell that the
+    next fix outside ends, a fix within its accuracy of the edge)."""
+    first = np.intersect1d(seg, starts)
+    if not len(first) or not len(index):
+        return np.empty(0, dtype=np.int64)
+    k, zone, where = index.locate(prev_lat[first], prev_lon[first], prev_acc[first])
+    return np.sort(first[k[where != 1]].astype(np.int64) * len(index) + zone[where != 1])
 
 
 def _per_fix(n: int, fix: np.ndarray, zone: np.ndarray, where: np.ndarray) -> list[dict[int, int] | None]:
@@ -138,7 +158,7 @@ def _per_fix(n: int, fix: np.ndarray, zone: np.ndarray, where: np.ndarray) -> li
     return near
 
 
-def _crossings(index, seg, prev_lat, prev_lon, fixes, touching) -> dict[int, list[tuple[int, float, float]]]:
+def _crossings(index, seg, prev_lat, prev_lon, fixes, touching, at_start) -> dict[int, list[tuple[int, float, float]]]:
     """fix index -> [(zone, enter fraction, leave fraction)] for segments that pass through a zone with
     neither end inside nor near it (``touching``: sorted keys fix * zones + zone of the fixes inside or near)."""
     out: dict[int, list[tuple[int, float, float]]] = {}
@@ -151,7 +171,8 @@ def _crossings(index, seg, prev_lat, prev_lon, fixes, touching) -> dict[int, lis
         s = seg[k]
         here = _member(touching, s.astype(np.int64) * n_zones + z)
         before = same_device[s] & _member(touching, (s.astype(np.int64) - 1) * n_zones + z)
-        return here | before
+        first = ~same_device[s] & _member(at_start, s.astype(np.int64) * n_zones + z)  # the state's last fix
+        return here | before | first
 
     k, zones = index.crossings(prev_lat[seg], prev_lon[seg], fixes.lat[seg], fixes.lon[seg], near_an_end)
     if not len(k):
@@ -224,6 +245,8 @@ def _step(index, device, state, cols: _Columns, s, e, near, crossing, rules: Rul
         last_t, last = t, i
     if last is not None:
         state["t"], state["lat"], state["lon"] = last_t, cols.lat[last], cols.lon[last]
+        acc = cols.accuracy[last]
+        state["acc"] = acc if acc == acc else None  # (NaN: unknown) where the next batch's segment starts
     state["off"] = off
     return found
 

@@ -221,7 +221,7 @@ def _replay_reads(device: int, start: datetime) -> tuple[tuple[list, tuple | Non
     last = (
         Position.objects.filter(device_id=device, fix_time__lt=start, valid=True)
         .order_by("-fix_time")
-        .values_list("fix_time", "latitude", "longitude", "speed", "attributes")
+        .values_list("fix_time", "latitude", "longitude", "speed", "attributes", "accuracy")
         .first()
     )
     rows = [
@@ -247,9 +247,9 @@ WHERE e.source = %s AND e.type = ANY(%s)
 ORDER BY e.device_id, e.key, e.time DESC
 """
 PG_LAST = f"""
-SELECT v.d, l.fix_time, l.latitude, l.longitude, l.speed, l.attributes::text
+SELECT v.d, l.fix_time, l.latitude, l.longitude, l.speed, l.attributes::text, l.accuracy
 FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, s)
-JOIN LATERAL (SELECT fix_time, latitude, longitude, speed, attributes FROM {POSITIONS} p
+JOIN LATERAL (SELECT fix_time, latitude, longitude, speed, attributes, accuracy FROM {POSITIONS} p
               WHERE p.device_id = v.d AND p.fix_time < v.s AND p.valid ORDER BY p.fix_time DESC LIMIT 1) l ON true
 """
 PG_FIXES = f"""
@@ -285,7 +285,7 @@ def _pg_replay_reads(starts: dict[int, float]) -> tuple[dict[int, tuple[list, tu
             begin[device][0].append((key, kind))
         cursor.execute(PG_LAST, args)
         for device, *last in cursor.fetchall():
-            last[-1] = orjson.loads(last[-1]) if last[-1] else None
+            last[4] = orjson.loads(last[4]) if last[4] else None
             begin[device] = (begin[device][0], tuple(last))
         cursor.execute(PG_FIXES, args)
         rows = [(*r[:7], orjson.loads(r[7]) if r[7] else None, r[8]) for r in cursor.fetchall()]
@@ -302,9 +302,9 @@ def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
             zones[key] = kind in engine.ENTER.values()
     state: dict = {"zones": {k: {"in": True, "p": None, "pid": 0} for k, inside in zones.items() if inside}}
     if last:
-        t, lat, lon, speed, attributes = last
+        t, lat, lon, speed, attributes, accuracy = last
         attributes = attributes or {}
-        state.update(t=t.timestamp(), lat=lat, lon=lon)
+        state.update(t=t.timestamp(), lat=lat, lon=lon, acc=accuracy)
         if isinstance(attributes.get("ignition"), bool):
             state["ign"] = attributes["ignition"]
         level = attributes.get("battery_level")

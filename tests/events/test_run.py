@@ -175,6 +175,34 @@ def test_a_failing_engine_never_fails_the_batch(org_a, monkeypatch, caplog):
     assert result.created == 2 and "event engine failed" in caplog.text
 
 
+@pytest.mark.parametrize("cut", [[4], [1, 2], [2], []], ids=["after-near", "after-each", "after-inside", "one-batch"])
+def test_where_batches_are_cut_never_changes_the_events(org_a, cut):
+    """A pending dwell ended by the next fix outside, and a fix within its accuracy of an edge, give the same
+    events whether the fixes come in one batch or cut anywhere: a batch's first segment starts at its state's
+    last fix, which is inside or near the zone as the fix before would be within one batch (the soak's offline
+    recomputation found a crossing stored only because a poll had cut the batch there)."""
+    van = make_device(org_a)
+    square(org_a, name="Dock", x0=0, x1=100, dwell_s=15)  # a stay shorter than 15 s is no visit
+    square(org_a, name="Gate", x0=300, x1=310)
+    # 0 s outside, 30 s inside the dock (alone: gone by the next fix), 60 s out, then 90 s 5 m short of the
+    # gate with 20 m accuracy (cannot tell), 120 s past it
+    batch = records(van, [-100, 10, 150], step_s=30) + records(van, [295, 400], first=3, step_s=30)
+    batch[3] = PositionRecord(
+        batch[3].device_id, batch[3].fix_time, batch[3].latitude, batch[3].longitude, speed=30.0, accuracy=20.0
+    )
+    parts, start = [], 0
+    for end in [*cut, len(batch)]:
+        parts.append(batch[start:end])
+        start = end
+    for part in parts:
+        if part:
+            ingest.positions(org_a.pk, None, part)
+    index = places.index_for(org_a.pk)
+    fixes = run.fixes_of_stored([ingest.Stored(0, van.pk, r) for r in batch])
+    offline, _ = engine.evaluate(index, fixes, {}, lambda d: engine.Rules())
+    assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van) == []
+
+
 class Killed(BaseException):
     """Stands for the process dying mid-batch: nothing catches it on the way out."""
 
