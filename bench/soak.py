@@ -935,6 +935,7 @@ def main() -> None:
         "redis_mb": redis_mb,
         "report_ms_max": round(max(soak.report_ms), 1) if soak.report_ms else None,
         "report_ms_median": round(statistics.median(soak.report_ms), 1) if soak.report_ms else None,
+        "report_ms": [round(ms) for ms in soak.report_ms],  # in order: which ones were slow, and when
         "warm_up_s": soak.warm_up_s,
         "reports": len(soak.report_ms),
         "report_failures": soak.report_failures,
