@@ -560,7 +560,15 @@ class Soak:
         beat's warm-up of yesterday's results (at :05 and :35, so done long before anyone asks in the morning),
         sent to the workers and waited for."""
         from fleet.celery import app
+        from fleet.vendors.models import SyncRun, VendorAccount
 
+        # yesterday's key of a device changes once, with its first fix of today (the day's read reaches it): as
+        # overnight, the warm-up that counts comes after every account's first sync stored those
+        first_syncs = time.monotonic() + 600
+        while not stop.wait(5) and time.monotonic() < first_syncs:
+            done = SyncRun.objects.filter(status__in=["ok", "partial"]).values("account_id").distinct().count()
+            if done >= VendorAccount.objects.filter(enabled=True).count():
+                break
         t0 = time.monotonic()
         try:
             warmed = app.send_task("fleet.reports.tasks.warm_report_cache").get(timeout=1800)

@@ -242,8 +242,9 @@ def _set(key: str, value: bytes) -> None:
 
 def warm_yesterday(organization, now: datetime | None = None) -> int:
     """Compute the cached results of the organisation's last closed local day that the cache lacks, for every
-    device that may have reported in it (last fix at or after its start), so the first report over past days
-    of a morning reads them from the cache. The devices are planned together (``CachedRange.many``: a few
+    device (one silent for weeks has a day too, of no data: cheap to compute, and a report over the fleet
+    decides by the days the cache lacks), so the first report over past days of a morning reads them from
+    the cache. The devices are planned together (``CachedRange.many``: a few
     queries and one cache round trip for all of them), so a run that finds everything cached is cheap.
     Returns how many devices had their day computed."""
     from fleet.tracking.models import Device
@@ -253,7 +254,7 @@ def warm_yesterday(organization, now: datetime | None = None) -> int:
     start = datetime.combine(local_today - timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(local_today, datetime.min.time(), tzinfo=zone).astimezone(UTC)
     params = Params.for_org(organization)
-    devices = Device.objects.filter(organization=organization, last_fix_time__gte=start).values_list("pk", flat=True)
+    devices = Device.objects.filter(organization=organization).values_list("pk", flat=True)
     computed = 0
     for planned in CachedRange.many(list(devices), params, start, end, zone):
         if planned.closed_misses:

@@ -260,7 +260,7 @@ def test_without_a_timezone_it_is_detect_range(org_a, loads):
     assert cache.detect_range_cached(van.id, params, START, END) == ranges.detect_range(van.id, params, START, END)
 
 
-def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
+def test_the_hourly_warm_up_caches_yesterday_for_every_device(
     org_a, frozen_now, loads, django_capture_on_commit_callbacks
 ):
     org_a.timezone = TZ
@@ -269,12 +269,12 @@ def test_the_hourly_warm_up_caches_yesterday_for_devices_that_reported(
     week_of_driving(van)
     van.last_fix_time = datetime(2026, 11, 22, 12, 20, tzinfo=UTC)
     van.save()
-    idle.last_fix_time = datetime(2026, 11, 1, tzinfo=UTC)  # silent for weeks: nothing to warm
+    idle.last_fix_time = datetime(2026, 11, 1, tzinfo=UTC)  # silent for weeks: a day of no data, cached too
     idle.save()
     morning = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 08:00 in Helsinki: yesterday is 2026-11-22
     with django_capture_on_commit_callbacks(execute=True):
-        assert cache.warm_yesterday(org_a, now=morning) == 1
-    assert len(loads) == 1  # the van's one day
+        assert cache.warm_yesterday(org_a, now=morning) == 2
+    assert len(loads) == 2  # each van's one day
     loads.clear()
 
     day = (START + timedelta(days=2), START + timedelta(days=3))  # local 2026-11-22
