@@ -564,9 +564,9 @@ class Soak:
 
         # yesterday's key of a device changes once, with its first fix of today (the day's read reaches it): as
         # overnight, the warm-up that counts comes after every account's first sync stored those
-        first_syncs = time.monotonic() + 600
+        first_syncs = time.monotonic() + min(600.0, self.seconds / 4)  # a quarter of the loaded phase at most
         while not stop.wait(5) and time.monotonic() < first_syncs:
-            done = SyncRun.objects.filter(status__in=["ok", "partial"]).values("account_id").distinct().count()
+            done = SyncRun.objects.filter(finished__isnull=False).values("account_id").distinct().count()
             if done >= VendorAccount.objects.filter(enabled=True).count():
                 break
         t0 = time.monotonic()
