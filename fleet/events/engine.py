@@ -94,7 +94,7 @@ def evaluate(
         last = states.get(int(fixes.device[s])) or {}
         has_prev[s] = "lat" in last
         prev_lat[s], prev_lon[s], prev_t[s] = last.get("lat", 0.0), last.get("lon", 0.0), last.get("t", 0.0)
-        prev_acc[s] = _nan(last.get("acc"))
+        prev_acc[s] = as_float(last.get("acc"))
     seg = np.flatnonzero(has_prev & ((prev_lat != fixes.lat) | (prev_lon != fixes.lon)))
     at_start = _state_ends_touching(index, seg, starts, prev_lat, prev_lon, prev_acc)
     crossing = _crossings(index, seg, prev_lat, prev_lon, fixes, touching, at_start)
@@ -129,7 +129,8 @@ class _Columns:
     prev_t: list
 
 
-def _nan(value) -> float:
+def as_float(value) -> float:
+    """A number (a flag as 0 / 1) as a float, NaN for anything else (missing, a word)."""
     return float(value) if isinstance(value, int | float) else np.nan
 
 

@@ -148,11 +148,7 @@ _device_of = attrgetter("device_id")
 
 def _floats(values) -> np.ndarray:
     """Numbers (flags as 0 / 1) as floats, NaN for anything else (missing, a word)."""
-    return np.array([v if v.__class__ is float else _float(v) for v in values], dtype=float)
-
-
-def _float(value) -> float:
-    return float(value) if isinstance(value, int | float) else np.nan
+    return np.array([v if v.__class__ is float else engine.as_float(v) for v in values], dtype=float)
 
 
 def replay_start(device: int, first: float, dwell_s: float) -> float:

@@ -135,7 +135,10 @@ def around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple
     asleep through the night leaves no fix in any fixed margin). One query (two index probes per span)."""
     if not spans:
         return []
-    found = backend().around(device_id, spans) if connection.vendor == "postgresql" else _around(device_id, spans)
+    if connection.vendor == "postgresql":
+        found = backend().around(device_id, spans)
+    else:
+        found = _around_devices([device_id], spans).get(device_id) or [(None, None)] * len(spans)
     return _widened(spans, found)
 
 
@@ -162,30 +165,12 @@ def _widened(spans: list[tuple[datetime, datetime]], found: list[tuple]) -> list
     return out
 
 
-def _around(device_id: int, spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime | None, datetime | None]]:
-    """``around``'s probes as subqueries of one query (SQLite plans them cheaply)."""
-    from django.db.models import OuterRef, Subquery
-
-    from fleet.tracking.models import Device
-
-    def probe(**where):
-        order = "-fix_time" if "fix_time__lt" in where else "fix_time"
-        fixes = _positions().filter(device_id=OuterRef("pk"), **where).order_by(order).values("fix_time")[:1]
-        return Subquery(fixes)
-
-    probes = {}
-    for k, (lo, hi) in enumerate(spans):
-        probes[f"b{k}"] = probe(fix_time__lt=lo)
-        probes[f"a{k}"] = probe(fix_time__gte=hi)
-    found = Device.objects.filter(pk=device_id).annotate(**probes).values(*probes).first() or {}
-    return [(found.get(f"b{k}"), found.get(f"a{k}")) for k in range(len(spans))]
-
-
 AROUND_DEVICES = 500  # devices per SQLite query of ``around_many``
 
 
 def _around_devices(device_ids: list[int], spans: list[tuple[datetime, datetime]]) -> dict[int, list[tuple]]:
-    """``_around`` of several devices in one query: a row per device, its probes as subqueries."""
+    """``around``'s probes on SQLite, for one device or several in one query: a row per device, its probes as
+    subqueries (SQLite plans them cheaply)."""
     from django.db.models import OuterRef, Subquery
 
     from fleet.tracking.models import Device
