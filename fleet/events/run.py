@@ -156,35 +156,34 @@ def replay_start(device: int, first: float, dwell_s: float) -> float:
     it, or the device's stored fix before it if that is earlier. A crossing's time lies between the two fixes
     of its segment, so the events of the segment the late fix splits can be far older than the fix itself;
     the replay must reach back to that segment's start to replace them."""
-    since = first - REPLAY_MARGIN_S - dwell_s
     before = (
         Position.objects.filter(device_id=device, fix_time__lt=datetime.fromtimestamp(first, UTC), valid=True)
         .order_by("-fix_time")
         .values_list("fix_time", flat=True)
         .first()
     )
+    return _start(first, dwell_s, before)
+
+
+def _start(first: float, dwell_s: float, before: datetime | None) -> float:
+    """The replay's start, given the device's stored fix before its first late one (None: none)."""
+    since = first - REPLAY_MARGIN_S - dwell_s
     return min(since, before.timestamp()) if before is not None else since
 
 
-def replay(index, device: int, since: float, rules: Rules) -> tuple[list[Found], dict]:
-    """Events of ``device`` from ``since`` on, recomputed over its stored fixes, and its state after them."""
-    found, states, _starts = replay_many(index, {device: since}, None, lambda d: rules)
-    return found, states[device]
-
-
 def replay_many(
-    index, late: dict[int, float], dwell_s: float | None, rules: Callable[[int], Rules]
+    index, late: dict[int, float], dwell_s: float, rules: Callable[[int], Rules]
 ) -> tuple[list[Found], dict[int, dict], dict[int, float]]:
-    """The replays of a batch's late devices (``late``: device -> its first late fix; with ``dwell_s`` None,
-    the replay's start itself), evaluated together (the engine takes each device apart). Their starts, start
+    """The replays of a batch's late devices (``late``: device -> its first late fix; ``dwell_s``: the longest
+    dwell of the organisation's zones), evaluated together (the engine takes each device apart). Their starts, start
     states and stored fixes are read in a constant number of statements on PostgreSQL, whatever the number of
     devices (a stream's gap filled by a poll makes thousands late at once); one device at a time elsewhere.
     Returns the events, each device's state after its fixes, and each replay's start."""
     if connection.vendor == "postgresql":
-        starts = late if dwell_s is None else _pg_replay_starts(late, dwell_s)
+        starts = _pg_replay_starts(late, dwell_s)
         begin, rows = _pg_replay_reads(starts)
     else:
-        starts = late if dwell_s is None else {d: replay_start(d, t, dwell_s) for d, t in late.items()}
+        starts = {d: replay_start(d, t, dwell_s) for d, t in late.items()}
         begin, rows = {}, []
         for device, since in starts.items():
             begin[device], more = _replay_reads(device, datetime.fromtimestamp(since, UTC))
@@ -263,11 +262,7 @@ def _pg_replay_starts(late: dict[int, float], dwell_s: float) -> dict[int, float
     with connection.cursor() as cursor:
         cursor.execute(PG_STARTS, [devices, [datetime.fromtimestamp(late[d], UTC) for d in devices]])
         before = dict(cursor.fetchall())
-    out = {}
-    for device, first in late.items():
-        since = first - REPLAY_MARGIN_S - dwell_s
-        out[device] = min(since, before[device].timestamp()) if before.get(device) is not None else since
-    return out
+    return {device: _start(first, dwell_s, before.get(device)) for device, first in late.items()}
 
 
 def _pg_replay_reads(starts: dict[int, float]) -> tuple[dict[int, tuple[list, tuple | None]], list[tuple]]:
