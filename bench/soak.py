@@ -9,8 +9,9 @@ the target rate; WebSocket clients spread over both web processes and three orga
 re-snapshotting by themselves like the browser page.
 
 Before the stack starts: 10,000 geofences (500 with --quick) for the three organisations, circles and polygons
-(convex and star-shaped, some overlapping, some with a dwell or a speed limit) where their vehicles drive, so the
-event engine in the ingest path has zones to find (bench/soak_events.py).
+(convex and star-shaped, some overlapping, some with a dwell or a speed limit) over the 60 km square around where
+their vehicles drive, one in a hundred on their routes, so the event engine in the ingest path searches 10,000 zones
+and finds some (bench/soak_events.py; it prints the engine's events per 1,000 fixes).
 
 Meanwhile: the combined fault mode on the simulators (429s, 5xx, slow answers, truncated bodies, expired
 sessions, dropped sockets, missed pongs, duplicates, out-of-order and bad rows), the fleet summary report of

@@ -16,25 +16,35 @@ from collections import Counter
 DWELL_S = 20  # one geofence in six enters / exits only after this long inside / outside
 SPEED_LIMIT_KMH = 30.0  # one in eight has a speed limit: the overspeed rule on the same fixes
 CHUNK = 200  # devices recomputed at once
+REGION_KM = 60.0  # the fences of an organisation spread over at least this square around where it drives
+ON_ROUTE = 100  # one fence in this many centred near a driven point
 
 
 def seed_geofences(points: dict[int, list[tuple[float, float]]], total: int, seed: int = 21) -> dict[int, set[str]]:
-    """``total`` geofences spread over the organisations (org pk -> points their vehicles drove through):
-    circles and polygons (convex and star-shaped) centred near those points, so vehicles cross them; every fifth
-    one a wider circle around its organisation's last one (overlapping); some with a dwell, some with a speed limit.
-    Returns org pk -> the engine keys of its geofences."""
+    """``total`` geofences spread over the organisations (org pk -> points their vehicles drove through), as a
+    real fleet has them: depots and customer sites of 50-400 m over the whole region it serves (at least
+    ``REGION_KM`` across, around where its vehicles drive), one in ``ON_ROUTE`` centred near a driven point so
+    vehicles cross them; every fifth one a wider circle around its organisation's last one (overlapping);
+    circles and polygons (convex and star-shaped); some with a dwell, some with a speed limit. A position lies
+    in a fraction of a zone on average, not in dozens (10,000 fences on the few km² the simulators drive would
+    make every fix an event storm no fleet has). Returns org pk -> the engine keys of its geofences."""
     from django.contrib.gis.geos import Point, Polygon
 
     from fleet.geo.models import Geofence
 
     rnd, rows, orgs = random.Random(seed), [], [org for org, p in points.items() if p]
+    regions = {org: _region(points[org]) for org in orgs}
     circles: dict[int, Geofence] = {}
     for k in range(total):
         org = orgs[k % len(orgs)]
-        lat, lon = rnd.choice(points[org])
-        lat += rnd.uniform(-0.002, 0.002)
-        lon += rnd.uniform(-0.004, 0.004)
-        radius = rnd.uniform(80, 600)
+        if k % ON_ROUTE == 0:
+            lat, lon = rnd.choice(points[org])
+            lat += rnd.uniform(-0.002, 0.002)
+            lon += rnd.uniform(-0.004, 0.004)
+        else:
+            (lat0, lat1), (lon0, lon1) = regions[org]
+            lat, lon = rnd.uniform(lat0, lat1), rnd.uniform(lon0, lon1)
+        radius = rnd.uniform(50, 400)
         common = {
             "organization_id": org,
             "name": f"soak fence {k:05}",
@@ -58,6 +68,15 @@ def seed_geofences(points: dict[int, list[tuple[float, float]]], total: int, see
     return keys
 
 
+def _region(points: list[tuple[float, float]]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (lat, lon) ranges around the driven points, widened to ``REGION_KM`` across where they are narrower."""
+    lats, lons = [p[0] for p in points], [p[1] for p in points]
+    mid_lat, mid_lon = (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
+    half_lat = max((max(lats) - min(lats)) / 2, REGION_KM * 500 / 111_320.0)
+    half_lon = max((max(lons) - min(lons)) / 2, REGION_KM * 500 / (111_320.0 * math.cos(math.radians(mid_lat))))
+    return (mid_lat - half_lat, mid_lat + half_lat), (mid_lon - half_lon, mid_lon + half_lon)
+
+
 def _ring(rnd: random.Random, lat: float, lon: float, radius: float) -> list[tuple[float, float]]:
     """A closed ring of 3-8 corners around (lat, lon), every other corner pulled in for a star (concave)."""
     corners, star, turn = rnd.randint(3, 8), rnd.random() < 0.3, rnd.uniform(0, 2 * math.pi)
@@ -73,7 +92,7 @@ def _ring(rnd: random.Random, lat: float, lon: float, radius: float) -> list[tup
 def compared(fence_keys: dict[int, set[str]]) -> dict:
     """The engine's stored events against those recomputed offline, per type, with examples of each side."""
     from fleet.events import engine
-    from fleet.tracking.models import Device
+    from fleet.tracking.models import Device, Position
 
     stored, recomputed, silent = _stored(fence_keys), Counter(), 0
     for org, keys in fence_keys.items():
@@ -85,9 +104,11 @@ def compared(fence_keys: dict[int, set[str]]) -> dict:
     missing = Counter({k: n for k, n in missing.items() if k not in said})
     by_type = Counter(k[1] for k in recomputed.elements())
     kinds = dict(Device.objects.filter(organization_id__in=fence_keys).values_list("pk", "account__kind"))
+    fixes = Position.objects.filter(device__organization_id__in=fence_keys, valid=True).count()
     return {
         "stored": sum(stored.values()),
         "recomputed": sum(recomputed.values()),
+        "per_1000_fixes": round(1000 * sum(recomputed.values()) / max(fixes, 1), 1),
         "by_type": dict(sorted(by_type.items())),
         "geofence_events": by_type[engine.ENTER["geofence"]] + by_type[engine.LEAVE["geofence"]],
         "missing": sum(missing.values()),
