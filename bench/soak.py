@@ -26,7 +26,7 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
   another organisation's device ever reached it;
 - live latency from ingest to client (the load process's positions: fix time = the moment it handed them to
   ingest), p50 / p99, and the delivered rate;
-- an API client following the positions feed of one organisation with its cursor, across every kill: every
+- an API client per organisation following its positions feed with its cursor, across every kill: every
   stored position of that organisation given once, none of another;
 - "sync lock had expired" warnings in the workers' logs (a lock held past its TTL) and accounts whose last
   successful sync is older than a few intervals (a stuck worker);
@@ -41,7 +41,6 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
   (the migration made 7): the partitions ahead all exist, day 41's partition is dropped and day 40's rows
   deleted, the archived old days pruned (the others kept), and the trips / stops / summary of each device over
   yesterday's midnight the same before and after.
-Not yet here (issue 21): API feed consumers other than the one cursor.
 
 Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
   --quick: ~200 vehicles, 12 clients, 500 geofences, about 5 minutes (CI); default: 10,000 vehicles, 50 clients,
@@ -51,6 +50,7 @@ Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python ben
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import base64
 import contextlib
@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import orjson
 import soak_events
 import soak_retention
@@ -339,14 +340,44 @@ def run_history(env: dict, org_id: int, account_id: int, vendor_ids: list[str], 
 # ------------------------------------------------------------------------------------------------ clients
 
 
-class Client:
-    """One browser-like live socket: reconnects after a drop and takes the new snapshot, as the page does."""
+class Latencies:
+    """Ingest -> client latencies as a histogram of 0.1 ms bins up to ``TOP_S`` (and one bin for the rest): an
+    hour at 50,000 deliveries a second is 180 million of them, which a list would hold in some 20 GB."""
 
-    def __init__(self, port: int, cookie: str, org_index: int) -> None:
+    TOP_S = 120.0
+
+    def __init__(self) -> None:
+        self.bins = [0] * (int(self.TOP_S * 10_000) + 1)
+        self.top = len(self.bins) - 1
+
+    def add(self, seconds: float) -> None:
+        self.bins[min(max(int(seconds * 10_000), 0), self.top)] += 1
+
+    def count(self) -> int:
+        return sum(self.bins)
+
+    def pct(self, q: float) -> float:
+        """The q-quantile in ms (the lower edge of its bin; NaN with no samples)."""
+        total, rank, seen = self.count(), 0, 0
+        if not total:
+            return float("nan")
+        rank = min(total - 1, int(q * total))
+        for k, n in enumerate(self.bins):
+            seen += n
+            if seen > rank:
+                return round(k / 10, 1)
+        return round(self.top / 10, 1)
+
+
+class Client:
+    """One browser-like live socket: reconnects after a drop and takes the new snapshot, as the page does. The
+    latencies of the load process's devices (``timed``) go to ``latencies``, shared by the clients."""
+
+    def __init__(self, port: int, cookie: str, org_index: int, timed: set[int], latencies: Latencies) -> None:
         self.port, self.cookie, self.org_index = port, cookie, org_index
         self.seen: dict[int, float] = {}  # device pk -> newest fix seen
         self.devices_seen: set[int] = set()
-        self.latencies: list[float] = []
+        self.timed, self.latencies = timed, latencies
         self.delivered = 0
         self.connects = 0
         self.stop = False
@@ -382,7 +413,8 @@ class Client:
                 self.devices_seen.add(p[0])
                 if self.seen.get(p[0], 0.0) < p[1]:
                     self.seen[p[0]] = p[1]
-                self.latencies.append((p[0], now - p[1]))
+                if p[0] in self.timed:
+                    self.latencies.add(now - p[1])
             self.delivered += len(frame["p"])
         elif kind in ("snapshot.part", "snapshot"):
             cols = frame["cols"]  # docs/live-protocol.md: one array per field
@@ -602,7 +634,8 @@ class Soak:
 
     def feed(self, stop: threading.Event, ports: list[int], token: str, seen: dict) -> None:
         """An integrator following /api/v1/positions/feed/ with its cursor through everything (web processes
-        killed, Redis restarted): every position id it is given, and how often."""
+        killed, Redis restarted): every position id it is given (``seen["ids"]``, an array: the load
+        organisation's feed gives millions)."""
         cursor, k = 0, 0
         while True:
             k += 1
@@ -620,8 +653,7 @@ class Soak:
                 seen["errors"] = seen.get("errors", 0) + 1
                 stop.wait(1.0)
                 continue
-            for row in page["results"]:
-                seen["ids"][row["id"]] = seen["ids"].get(row["id"], 0) + 1
+            seen["ids"].extend(row["id"] for row in page["results"])
             cursor = page["next"]
             if not page["more"] and stop.wait(1.0):
                 return
@@ -788,8 +820,10 @@ def main() -> None:
 
     # stop: everything; loaded: the chaos and the kills (over when the loaded phase ends, before the drain)
     stop, loaded, threads, clients, load = threading.Event(), threading.Event(), [], [], None
+    latencies = Latencies()
     usage: dict = {"cpu_s": {}, "harness_cpu_s": {}}  # CPU seconds per process, read before they stop
-    feed_done, feed_seen = threading.Event(), {"ids": {}, "errors": 0}  # the feed follows until after the drain
+    feed_done = threading.Event()  # the feeds follow until after the drain
+    feed_seen = [{"ids": array.array("q"), "errors": 0} for _ in ORGS]
     uploaded: dict = {}
     try:
         soak.start_simulators()
@@ -807,7 +841,9 @@ def main() -> None:
         ports = soak.start_stack(env)
         usage["started"] = time.monotonic()
         soak.say(f"stack up: {len(soak.roles)} processes, simulators {sorted(soak.sim_urls)}; logs in {soak.dir}")
-        clients = [Client(ports[i % 2], world["cookies"][i % 3], i % 3) for i in range(n_clients)]
+        clients = [
+            Client(ports[i % 2], world["cookies"][i % 3], i % 3, world["load_pks"], latencies) for i in range(n_clients)
+        ]
         client_thread = threading.Thread(target=lambda: asyncio.run(run_clients(clients, stop)), daemon=True)
         client_thread.start()
         ctx = multiprocessing.get_context("spawn")
@@ -825,7 +861,10 @@ def main() -> None:
             (soak.reports, (stop, ports[0], world["cookies"][0], 20.0 if args.quick else 60.0)),
             (soak.kills, (loaded,)),
             (soak.supervise, (stop,)),
-            (soak.feed, (feed_done, ports, world["tokens"][1], feed_seen)),
+            *(
+                (soak.feed, (feed_done, ports, token, seen))
+                for token, seen in zip(world["tokens"], feed_seen, strict=True)
+            ),
             (soak.history, (loaded, env, world, uploaded)),
         ):
             threads.append(threading.Thread(target=target, args=targs, daemon=True, name=target.__name__))
@@ -870,17 +909,21 @@ def main() -> None:
         redis_mb = soak.redis.used_memory_mb()
         from fleet.tracking.models import Position
 
-        feed_org = world["orgs"][1]
-        stored_ids = set(Position.objects.filter(device__organization_id=feed_org).values_list("pk", flat=True))
-        fed = feed_seen["ids"]
-        feed = {
-            "stored": len(stored_ids),
-            "given": len(fed),
-            "missed": len(stored_ids - fed.keys()),
-            "foreign": len(fed.keys() - stored_ids),
-            "twice": sum(1 for n in fed.values() if n > 1),
-            "errors": feed_seen["errors"],
-        }
+        by_org = {}
+        for org, slug, seen in zip(world["orgs"], ORGS, feed_seen, strict=True):
+            ids = Position.objects.filter(device__organization_id=org).values_list("pk", flat=True)
+            stored_ids = np.fromiter(ids.iterator(chunk_size=100_000), dtype=np.int64)
+            given, times = np.unique(np.frombuffer(seen["ids"], dtype=np.int64), return_counts=True)
+            by_org[slug] = {
+                "stored": int(stored_ids.size),
+                "given": len(seen["ids"]),
+                "missed": int(np.setdiff1d(stored_ids, given).size),
+                "foreign": int(np.setdiff1d(given, stored_ids).size),
+                "twice": int((times > 1).sum()),
+                "errors": seen["errors"],
+            }
+        feed = {k: sum(o[k] for o in by_org.values()) for k in ("stored", "given", "missed", "foreign", "twice")}
+        feed["by_org"] = by_org
         soak.say("comparing the engine's events with those recomputed offline")
         t0 = time.monotonic()
         events = {"geofences": n_fences, **soak_events.compared(fence_keys)}
@@ -909,8 +952,6 @@ def main() -> None:
         soak.redis.stop()
         if not args.keep:
             drop("soak")
-    load_pks = world["load_pks"]
-    lat = sorted(x for c in clients for pk, x in c.latencies if pk in load_pks)
     delivered = sum(c.delivered for c in clients)
     figures = {
         "vehicles": sum(FLEET[k][1 if args.quick else 0] for k in FLEET),
@@ -918,8 +959,9 @@ def main() -> None:
         "clients": n_clients,
         "load_handed": handed,
         "delivered_per_s": round(delivered / soak.seconds),
-        "p50_ms": _pct(lat, 0.50),
-        "p99_ms": _pct(lat, 0.99),
+        "p50_ms": latencies.pct(0.50),
+        "p99_ms": latencies.pct(0.99),
+        "timed": latencies.count(),
         "accounts": compared,
         # at the end of the loaded phase: positions the vendors had that fleet had not stored yet, and the age
         # of the oldest of them (how far each account's sync was behind)
@@ -984,10 +1026,6 @@ def _utc(epoch: float):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC)
-
-
-def _pct(values: list[float], q: float) -> float:
-    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1) if values else float("nan")
 
 
 if __name__ == "__main__":
