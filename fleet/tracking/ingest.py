@@ -213,11 +213,19 @@ def _positions(
     valid, null_island = _validate(records, result, max_speed(organization_id))
     if not valid and not null_island:
         return result
-    try:
-        result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
-    except IntegrityError:  # a cached device was deleted meanwhile
-        forget_devices(account_id)
-        result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
+            break
+        except IntegrityError:  # a cached device was deleted meanwhile
+            forget_devices(account_id)
+            result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
+            break
+        except Exception as exc:
+            if attempt == DEADLOCK_RETRIES or not _deadlock(exc):
+                raise
+            log.warning("ingest batch of %d positions chosen as a deadlock's victim: again", len(valid))
+            time.sleep(0.05 * (attempt + 1))
     result.created = len(result.stored)
     result.duplicates = result.received - result.created - result.rejected
     if notify:
@@ -242,7 +250,7 @@ def _store(
                 result.unknown_devices.add(record.device_id)
         try:
             stored = store.insert(known, devices)
-        except IntegrityError:
+        except Exception:
             result.rejected, result.reasons = before  # counted again on the retry
             raise
         if notify and stored:
@@ -252,6 +260,14 @@ def _store(
 
 
 _fix_time = attrgetter("record.fix_time")
+# Two batches with fixes of the same devices in another order (a stream and a poll, a late upload) can each
+# wait for a row the other inserted: PostgreSQL aborts one (SQLSTATE 40P01), which then runs again.
+DEADLOCK_RETRIES = 3
+
+
+def _deadlock(exc: Exception) -> bool:
+    """PostgreSQL's deadlock error, raised by psycopg itself (the store's raw cursor) or wrapped by Django."""
+    return "40P01" in (getattr(exc, "sqlstate", None), getattr(exc.__cause__, "sqlstate", None))
 
 
 def _notify(organization_id: int, result: IngestResult) -> None:

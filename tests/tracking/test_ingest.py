@@ -137,3 +137,46 @@ def test_a_deleted_device_in_the_cache_costs_a_retry_not_the_batch(account):
     result = store(account, [rec("1", 10), rec("2", 10)])  # the cached pk of "1" is gone: the insert fails once
     assert (result.created, result.rejected, result.reasons) == (1, 1, {"unknown device": 1})
     assert Device.objects.get(vendor_id="2").positions.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_chosen_as_a_deadlock_victim_runs_again(account, caplog):
+    """Another transaction holds a fix of device 2 and then wants device 1's, which this batch inserted first
+    while it waits for device 2's: PostgreSQL aborts the batch (it waited first) and ingest runs it again once
+    the other has committed; every fix is stored once."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and deadlock detection are PostgreSQL's")
+    out = {}
+
+    def batch():
+        try:
+            out["result"] = store(account, [rec("1", 10), rec("2", 10)])
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            out["error"] = exc
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=batch)
+    with transaction.atomic():
+        store(account, [rec("2", 10)])
+        other.start()
+        with connection.cursor() as cur:
+            for _ in range(200):
+                cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")  # live, unlike pg_stat_activity
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"the batch never waited for the held fix: {out}")
+        time.sleep(0.2)  # it waits first, so its deadlock check (after deadlock_timeout) finds the cycle
+        store(account, [rec("1", 10)])
+    other.join(30)
+    assert "error" not in out, out.get("error")
+    assert "deadlock's victim" in caplog.text
+    assert (out["result"].created, out["result"].duplicates) == (0, 2)
+    assert Position.objects.filter(device__account=account).count() == 2

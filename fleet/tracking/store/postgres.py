@@ -56,13 +56,14 @@ SET_LAST = (
     "last_position_id = v.pid, last_fix_time = v.fix, last_latitude = v.lat, last_longitude = v.lon, "
     "last_speed = v.speed, last_course = v.course, last_attributes = v.attrs, status = 'online'"
 )
-# One statement, one round trip: insert what is new; move each device's last position to its newest new fix
-# when that is newer than the one it has; name the stored rows by their place in the batch (ord), as two
-# arrays in fix-time order. RETURNING keeps only the key: the newest rows' values are read back from the
-# batch (one row per device) rather than materialising every inserted row's attributes.
+# One statement, one round trip: insert what is new (in key order, so that two batches with fixes of the
+# same devices wait for each other's rows in one order, not in a cycle); move each device's last position to
+# its newest new fix when that is newer than the one it has; name the stored rows by their place in the batch
+# (ord), as two arrays in fix-time order. RETURNING keeps only the key: the newest rows' values are read back
+# from the batch (one row per device) rather than materialising every inserted row's attributes.
 STORE = f"""
 WITH new AS (
-    INSERT INTO {POSITIONS} ({COLUMNS}) SELECT {COLUMNS} FROM ingest_batch
+    INSERT INTO {POSITIONS} ({COLUMNS}) SELECT {COLUMNS} FROM ingest_batch ORDER BY device_id, fix_time
     ON CONFLICT (device_id, fix_time) DO NOTHING
     RETURNING id, device_id, fix_time
 ), newest AS (
