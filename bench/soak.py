@@ -358,7 +358,7 @@ class Latencies:
 
     def pct(self, q: float) -> float:
         """The q-quantile in ms (the lower edge of its bin; NaN with no samples)."""
-        total, rank, seen = self.count(), 0, 0
+        total, seen = self.count(), 0
         if not total:
             return float("nan")
         rank = min(total - 1, int(q * total))
