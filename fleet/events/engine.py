@@ -277,12 +277,12 @@ def _cross(found, device, zone: Zone, zones: dict, t0: float, t1: float, f0: flo
     when the time inside is at least the zone's dwell."""
     if not zone.applies(device) or (zones.get(zone.key) or {}).get("in"):
         return
-    enter, leave = t0 + f0 * (t1 - t0), t0 + f1 * (t1 - t0)
-    if leave - enter < zone.dwell_s or not (zone.active(enter) and zone.active(leave)):
-        return
+    enter, leave = round(t0 + f0 * (t1 - t0), 3), round(t0 + f1 * (t1 - t0), 3)  # stored to the millisecond
+    if leave <= enter or leave - enter < zone.dwell_s or not (zone.active(enter) and zone.active(leave)):
+        return  # a graze shorter than a millisecond would enter and leave at one stored instant: no visit
     attrs = {"crossing": True}
-    found.append(Found(device, ENTER[zone.kind], round(enter, 3), zone.key, zone, 0, attrs))
-    found.append(Found(device, LEAVE[zone.kind], round(leave, 3), zone.key, zone, 0, dict(attrs)))
+    found.append(Found(device, ENTER[zone.kind], enter, zone.key, zone, 0, attrs))
+    found.append(Found(device, LEAVE[zone.kind], leave, zone.key, zone, 0, dict(attrs)))
 
 
 def _overspeed(found, device, state, t, pid, speed, limit, rules: Rules) -> None:

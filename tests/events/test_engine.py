@@ -94,6 +94,42 @@ def test_a_crossing_is_also_found_between_two_batches():
     assert kinds(found) == [("geofenceEnter", 25.0), ("geofenceExit", 35.0)]
 
 
+def test_a_fix_on_a_circles_edge_is_inside_or_outside_by_the_same_measure_as_the_segments_through_it():
+    """The soak's recomputation found a vehicle on a 917 m circle's edge given an enter and an exit at one
+    instant, twice: the fix was outside by the great-circle distance but inside by the local frame the passages
+    are worked out in, so the segments to and from it each "crossed" the circle for a few millimetres. One
+    measure for both: the fix is inside, the vehicle enters there and leaves at the next fix."""
+    import math
+
+    from fleet.core.geodesy import haversine_m
+    from tests.events.helpers import at
+
+    r, d, bearing = 917.4, 917.38, math.radians(120)  # 2 cm inside the circle in the local frame
+    edge = (d * math.sin(bearing), d * math.cos(bearing))
+    far = (1100 * math.sin(bearing), 1100 * math.cos(bearing))
+    assert haversine_m(*at(0, 0), *at(*edge)) > r  # the great-circle distance alone would say outside
+    ring = circle(1, 0, 0, r)
+    found, _ = run([ring], fixes([far, edge, far], step_s=1))
+    assert kinds(found) == [("geofenceEnter", 1.0), ("geofenceExit", 2.0)]
+    assert not any(f.attributes.get("crossing") for f in found)
+    # fix by fix, the same
+    _, state = run([ring], fixes([far], step_s=1))
+    first, state = run([ring], fixes([edge], t0=T0 + 1), state)
+    second, _ = run([ring], fixes([far], t0=T0 + 2), state)
+    assert kinds(first + second) == kinds(found)
+
+
+def test_a_passage_shorter_than_a_millisecond_is_no_visit():
+    """A segment that grazes a zone gives no enter and exit at one stored instant (times are kept to the
+    millisecond: two such passages at one fix would be one event stored and two found)."""
+    ring = circle(1, 0, 0, 100)
+    graze = [(-300, 99.99999), (300, 99.99999)]  # a chord of 9 cm, covered in 0.15 ms
+    found, _ = run([ring], fixes(graze, step_s=1))
+    assert found == []
+    found, _ = run([ring], fixes([(-300, 90), (300, 90)], step_s=1))  # 87 m of chord: a passage
+    assert [f.type for f in found] == ["geofenceEnter", "geofenceExit"]
+
+
 def test_a_geofence_is_there_only_while_its_calendar_is_active():
     active = calendar.parse(_ics(T0 + 45, 3600))  # from 45 s after the first fix, for an hour
     fence = square(1, 0, 0, 100, 100, calendar=active)
