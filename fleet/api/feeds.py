@@ -1,6 +1,7 @@
 """The cursor feeds (positions, events): every row stored after the cursor, in storage order (ids), up to
-``limit``; the next cursor is the last id sent. Only rows stored at least FEED_SETTLE_S ago are served, so a batch
-still being stored is never skipped (docs/api.md, the feed's guarantee). Positions are read by the positions
+``limit``; the next cursor is the last id sent. Only ids below which every row is committed are served (on
+PostgreSQL: sampled before the oldest transaction in flight began; elsewhere stored at least FEED_SETTLE_S ago),
+so a batch still being stored is never skipped (docs/api.md, the feed's guarantee). Positions are read by the positions
 store in one statement and written with orjson (their attributes sent as stored), not through a serializer."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 
 import orjson
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Max
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
@@ -102,7 +104,11 @@ def _organizations(user) -> list[int] | None:
 
 
 def settled_max(model) -> int:
-    """The highest id that was already stored FEED_SETTLE_S seconds ago (samples of the max id in the cache)."""
+    """The highest id below which every row is committed: the highest id that was already stored FEED_SETTLE_S
+    seconds ago (samples of the max id in the cache), on PostgreSQL also sampled before the oldest transaction
+    still in flight began (``_pg_settled_max``)."""
+    if connection.vendor == "postgresql":
+        return _pg_settled_max(model)
     key = f"api:feed:max:{model._meta.label_lower}"
     now = time.time()
     samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
@@ -112,3 +118,39 @@ def settled_max(model) -> int:
         cache.set(key, samples[-600:], 3600)
     old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
     return max(old) if old else 0
+
+
+# Transactions of this database that may hold ids not committed yet: writing (an xid) or running a statement
+# (an INSERT takes its ids before its xid). A read-only session idle in a transaction holds none.
+IN_FLIGHT = """
+SELECT clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
+                           WHERE datname = current_database() AND pid <> pg_backend_pid()
+                             AND (backend_xid IS NOT NULL OR state = 'active'))
+"""
+SAMPLES = 600  # kept per model: ten minutes at one a second
+
+
+def _pg_settled_max(model) -> int:
+    """The max id sampled before the oldest transaction still in flight began, and at least FEED_SETTLE_S ago
+    (the rule elsewhere, kept as a floor: a writer under another role is not in pg_stat_activity). Ids come from
+    a sequence in the order they are taken, so every id up to a sample's max was taken before the sample, by a
+    transaction that began before it: if none of those is still running, each such row is committed (or rolled back) and
+    the feed may pass it. A fixed settle time is not enough: the event engine runs inside ingest's
+    transaction, and on a loaded machine (the soak) a batch committed more than FEED_SETTLE_S after taking its
+    ids, so the feed had already moved past them (45,931 positions never given in a 15-minute run). A
+    transaction open for longer than the samples reach holds the feed back until it ends."""
+    key = f"api:feed:pgmax:{model._meta.label_lower}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(id) FROM {model._meta.db_table}")  # noqa: S608 - a model's own table
+        current = cursor.fetchone()[0] or 0
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity live even inside a transaction
+        cursor.execute(IN_FLIGHT)
+        sampled_at, oldest = cursor.fetchone()  # the sample's time: after its snapshot
+    now = sampled_at.timestamp()
+    samples = cache.get(key) or []
+    if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
+        samples = [*samples[-(SAMPLES - 1) :], (now, current)]
+        cache.set(key, samples, 3600)
+    before = now - FEED_SETTLE_S if oldest is None else min(oldest.timestamp(), now - FEED_SETTLE_S)
+    settled = [m for t, m in samples if t <= before]
+    return max(settled) if settled else 0

@@ -283,3 +283,51 @@ def test_a_devices_fast_answer_is_the_model_serializers(alice, org_a):
         fast = serializer.child.to_representation(device)
         assert fast == serializers.ModelSerializer.to_representation(serializer.child, device)
     assert fast["vendor"] == "datatrak" and fast["last_update"] and fast["state"] == "moving"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_feed_never_passes_a_batch_that_commits_after_a_later_one(alice, org_a, monkeypatch):
+    """A batch takes its ids, then its transaction stays open (the event engine runs in it; on a loaded machine
+    for longer than any fixed settle time) while a later batch commits: the feed must not move its cursor past
+    the open batch's ids, or the consumer never gets them. With the settle time alone (set to 0 here) it did."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("in-flight transactions are read from PostgreSQL's pg_stat_activity (SQLite has one writer)")
+    monkeypatch.setattr(feeds, "FEED_SETTLE_S", 0.0)
+    vans = [make_device(org_a, f"Van {k}") for k in range(2)]  # two: the open batch locks its device's row
+    client, _ = api(alice)
+    start = timezone.now() - timedelta(hours=1)
+
+    def rec(minute: int) -> PositionRecord:
+        return PositionRecord(str(vans[minute - 1].pk), start + timedelta(minutes=minute), 60.1, 24.9)
+
+    taken, release, out = threading.Event(), threading.Event(), {}
+
+    def slow_batch():
+        try:
+            with transaction.atomic():
+                out["id"] = ingest.positions(org_a.pk, None, [rec(1)]).created
+                taken.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=slow_batch)
+    other.start()
+    assert taken.wait(30)
+    ingest.positions(org_a.pk, None, [rec(2)])  # a later batch, committed at once
+    given, cursor = [], 0
+    for _ in range(3):
+        page = client.get("/api/v1/positions/feed/", {"after": cursor}).json()
+        given += [row["id"] for row in page["results"]]
+        cursor = page["next"]
+    assert given == [], "the feed passed a batch still in flight"
+    release.set()
+    other.join(30)
+    page = client.get("/api/v1/positions/feed/", {"after": cursor}).json()
+    given += [row["id"] for row in page["results"]]
+    stored = list(Position.objects.filter(device__in=vans).order_by("pk").values_list("pk", flat=True))
+    assert len(stored) == 2 and given == stored
