@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -40,6 +42,21 @@ def detect_range_cached(device_id: int, params: Params, start: datetime, end: da
     return CachedRange(device_id, params, start, end, tz).result()
 
 
+_plans: ContextVar[dict | None] = ContextVar("report_plans", default=None)
+
+
+@contextmanager
+def reuse_plans():
+    """Within the block, ``CachedRange.many`` plans each (devices, parameters, range) once: a page that first
+    asks whether a fleet's report is cheap enough for the request, then builds it, reads the stamps and the
+    cache once (for 5,800 devices, 1.1 s of the page's 2.5 s on the soak's data)."""
+    token = _plans.set({})
+    try:
+        yield
+    finally:
+        _plans.reset(token)
+
+
 class CachedRange:
     """One device's range as ``detect_range_cached`` walks it: its local-day windows, the cache keys of the
     closed ones and the entries found (one ``store.around`` query, one stamp call, one cache round trip;
@@ -57,7 +74,11 @@ class CachedRange:
     def many(cls, device_ids: list[int], params: Params, start: datetime, end: datetime, tz) -> list[CachedRange]:
         """The ranges of many devices over the same range, planned together: one batched ``store.around``,
         one batched stamp call and one cache round trip for all of them (the same keys and entries as planning
-        each alone)."""
+        each alone). Inside ``reuse_plans()`` the same plan asked again is the one made first."""
+        memo = _plans.get()
+        asked = (tuple(device_ids), params, start, end, str(tz))
+        if memo is not None and asked in memo:
+            return memo[asked]
         windows = _day_windows(start, end, tz)
         ranges = [cls.__new__(cls) for _ in device_ids]
         for device_id, planned in zip(device_ids, ranges, strict=True):
@@ -70,6 +91,8 @@ class CachedRange:
         hits = _get_many([key for planned in ranges for key in planned.keys.values()])
         for planned in ranges:
             planned.hits = {key: hits[key] for key in planned.keys.values() if key in hits}
+        if memo is not None:
+            memo[asked] = ranges
         return ranges
 
     def _set_windows(self, device_id: int, params: Params, tz, windows: list[tuple]) -> None:

@@ -337,3 +337,25 @@ def test_many_devices_planned_together_get_the_keys_entries_and_results_of_each_
     with CaptureQueriesContext(connection) as four:
         cache.CachedRange.many(ids, params, start, end, TZ)
     assert len(four) == len(one) <= 4  # around, the archive versions, the data stamps (and PostgreSQL's clock)
+
+
+def test_a_page_plans_the_fleets_days_once_for_its_question_and_its_report(org_a, frozen_now, monkeypatch):
+    """The summary page first asks whether the fleet's report fits the request (``jobs.should_run_in_background``
+    plans every device's days through the cache), then builds it: inside ``reuse_plans`` the second plan is the
+    first, outside it each call plans again."""
+    from fleet.reports import jobs
+
+    vans = [make_device(org_a, name=f"Van {k}") for k in range(3)]
+    for van in vans:
+        week_of_driving(van)
+    stamps, real = [], store.stamps_many
+    monkeypatch.setattr(store, "stamps_many", lambda reads: stamps.append(len(reads)) or real(reads))
+    params = Params.for_org(org_a)
+    with cache.reuse_plans():
+        jobs.should_run_in_background(org_a, vans, START, END, "summary")
+        first = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
+        again = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
+        other = cache.CachedRange.many([vans[0].pk], params, START, END, org_a.timezone)  # other devices: planned
+    assert first is again and stamps == [3, 1]
+    cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
+    assert stamps == [3, 1, 3] and len(other) == 1

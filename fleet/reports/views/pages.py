@@ -25,6 +25,7 @@ from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
 from fleet.core.scoping import EDITORS, org_ids_where, parse_pk
 from fleet.reports import exports, jobs
+from fleet.reports.cache import reuse_plans
 from fleet.reports.forms import ReportForm
 from fleet.reports.kinds import KINDS, build_report
 from fleet.reports.tables import DATETIME, LATLON, LINK, NUMBER, Column, Report, Table, Units
@@ -178,10 +179,11 @@ def _compute(request: HttpRequest, kind: str, data: dict) -> Report | HttpRespon
     """The report, or a redirect to a background job when it is too big to compute in this request (raises
     ``jobs.TooManyJobs`` when no more jobs may start: the callers answer 429)."""
     org, devices, start, end = data["organization"], data["devices"], data["start"], data["end"]
-    if jobs.should_run_in_background(org, devices, start, end, kind):
-        return redirect(jobs.start(request.user, kind, request.GET))
-    options = {k: v for k, v in data.items() if k not in ("organization", "devices", "start", "end", "preset")}
-    return build_report(kind, org, devices, start, end, options=options)
+    with reuse_plans():  # the summary's plan of every device's days: made by the first question, used by both
+        if jobs.should_run_in_background(org, devices, start, end, kind):
+            return redirect(jobs.start(request.user, kind, request.GET))
+        options = {k: v for k, v in data.items() if k not in ("organization", "devices", "start", "end", "preset")}
+        return build_report(kind, org, devices, start, end, options=options)
 
 
 def _filename(kind: str, data: dict, fmt: str) -> str:
