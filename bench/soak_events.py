@@ -89,8 +89,14 @@ def _ring(rnd: random.Random, lat: float, lon: float, radius: float) -> list[tup
     return [*ring, ring[0]]
 
 
-def compared(fence_keys: dict[int, set[str]]) -> dict:
-    """The engine's stored events against those recomputed offline, per type, with examples of each side."""
+def compared(fence_keys: dict[int, set[str]], since: float, cut: list[int]) -> dict:
+    """The engine's stored events against those recomputed offline, per type, with examples of each side; both
+    from ``since`` (epoch s: the retention's cutoff) on, and for the devices ``cut`` (the retention dropped their
+    old days during the run) after their first fix kept: what the engine found from fixes that are gone (a
+    crossing of the segment from the last dropped fix, an exit or a "back online" at the first fix kept) cannot
+    be recomputed from the positions that stay."""
+    from django.db.models import Min
+
     from fleet.events import engine
     from fleet.tracking.models import Device, Position
 
@@ -99,6 +105,16 @@ def compared(fence_keys: dict[int, set[str]]) -> dict:
         found, quiet = _recompute(org, keys)
         recomputed.update(found)
         silent += quiet
+    kept = Position.objects.filter(device_id__in=cut, valid=True, fix_time__gte=_utc(since))
+    first = {
+        d: t.timestamp() for d, t in kept.values("device_id").annotate(t=Min("fix_time")).values_list("device_id", "t")
+    }
+
+    def comparable(key: tuple) -> bool:
+        return key[2] >= since and key[2] > first.get(key[0], float("-inf"))
+
+    stored = Counter({k: n for k, n in stored.items() if comparable(k)})
+    recomputed = Counter({k: n for k, n in recomputed.items() if comparable(k)})
     missing, extra = recomputed - stored, stored - recomputed
     said = _said_by_vendor(list(missing))
     missing = Counter({k: n for k, n in missing.items() if k not in said})
@@ -188,7 +204,7 @@ def _recompute(org: int, keys: set[str]) -> tuple[Counter, int]:
     )
     offline = Event.objects.filter(organization_id=org, source=Event.Source.FLEET, type=engine.OFFLINE)
     for device, t in offline.values_list("device_id", "time"):
-        if device in last and t == last[device] + stale:  # the check's event: the last fix + the stale time
+        if device in last and t == run._when((last[device] + stale).timestamp()):  # the last fix + the stale time
             out[(device, engine.OFFLINE, t.timestamp(), "")] += 1
             quiet += 1
     return out, quiet
@@ -214,3 +230,9 @@ def _show(key: tuple, kinds: dict[int, str]) -> str:
     device, kind, t, zone = key
     when = f"{datetime.fromtimestamp(t, UTC):%m-%d %H:%M:%S.%f}"[:-3]
     return f"{kind} device {device} ({kinds.get(device)}) {when} {zone}".rstrip()
+
+
+def _utc(epoch: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)

@@ -31,6 +31,11 @@ def midnight() -> datetime:
     return datetime.combine(today() - timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def cutoff() -> datetime:
+    """Where the retention cuts: positions before it go."""
+    return datetime.combine(today() - timedelta(days=RETENTION_DAYS), time.min, tzinfo=UTC)
+
+
 def prepare() -> None:
     from fleet.tracking import partitions
 
@@ -72,9 +77,10 @@ def snapshot(device_ids: list[int]) -> dict:
     from fleet.tracking.models import Position, TrackDay
 
     names = partitions.existing_partitions()
-    cutoff = datetime.combine(today() - timedelta(days=RETENTION_DAYS), time.min, tzinfo=UTC)
+    cut = cutoff()
+    old = Position.objects.filter(device_id__in=device_ids, fix_time__lt=cut)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM {partitions.DEFAULT_PARTITION} WHERE fix_time < %s", [cutoff])
+        cur.execute(f"SELECT count(*) FROM {partitions.DEFAULT_PARTITION} WHERE fix_time < %s", [cut])
         in_default = cur.fetchone()[0]
     # within the drive: a window starting before its first fix would show a no-data span since the last fix
     # before it, which the retention drops (from day 40 on, it becomes no span at all)
@@ -86,15 +92,16 @@ def snapshot(device_ids: list[int]) -> dict:
         trips += len(result.trips)
     return {
         "old_partitions": sorted(
-            n for n in names if n != partitions.DEFAULT_PARTITION and n < partitions.partition_name(cutoff.date())
+            n for n in names if n != partitions.DEFAULT_PARTITION and n < partitions.partition_name(cut.date())
         ),
         "ahead": [partitions.partition_name(today() + timedelta(days=d)) in names for d in range(DAYS_AHEAD + 1)].count(
             True
         ),
-        "old_positions": Position.objects.filter(device_id__in=device_ids, fix_time__lt=cutoff).count(),
+        "old_positions": len(old_ids := list(old.values_list("pk", flat=True))),
+        "old_ids": old_ids,
         "old_in_default": in_default,
-        "old_archived": TrackDay.objects.filter(device_id__in=device_ids, day__lt=cutoff.date()).count(),
-        "kept_archived": TrackDay.objects.filter(device_id__in=device_ids, day__gte=cutoff.date()).count(),
+        "old_archived": TrackDay.objects.filter(device_id__in=device_ids, day__lt=cut.date()).count(),
+        "kept_archived": TrackDay.objects.filter(device_id__in=device_ids, day__gte=cut.date()).count(),
         "reports": reports,
         "trips": trips,
     }
@@ -117,7 +124,8 @@ def archive(device_ids: list[int]) -> None:
 
 def run_tasks(app, device_ids: list[int], limit: float = 300) -> dict:
     """The beat tasks that keep partitions and the archive, sent to the stack's workers: maintain_partitions'
-    answer, and how long archive_closed_days (which keeps no result) took to prune the old archived days."""
+    answer (what it dropped itself: the beat's hourly run may have been first), and how long
+    archive_closed_days (which keeps no result) took to prune the old archived days."""
     from fleet.tracking.models import TrackDay
 
     answer = app.send_task("fleet.tracking.tasks.maintain_partitions").get(timeout=limit)
@@ -140,7 +148,9 @@ def figures(before: dict, after: dict, task: dict) -> dict:
         "old_positions_before": before["old_positions"],
         "old_positions_after": after["old_positions"],
         "old_in_default_before": before["old_in_default"],
-        "dropped_positions": task.get("dropped_positions"),
+        # by the stack's beat during the run (hourly) or by the task run at the end: the before is what was there
+        "dropped_positions": before["old_positions"] - after["old_positions"],
+        "dropped_by_final_task": task.get("dropped_positions"),
         "archive_prune_s": task.get("archive_prune_s"),
         "old_archived_before": before["old_archived"],
         "old_archived_after": after["old_archived"],
