@@ -1,7 +1,7 @@
 """The cursor feeds (positions, events): every row stored after the cursor, in storage order (ids), up to
-``limit``; the next cursor is the last id sent. Only ids below which every row is committed are served (on
-PostgreSQL: sampled before the oldest transaction in flight began; elsewhere stored at least FEED_SETTLE_S ago),
-so a batch still being stored is never skipped (docs/api.md, the feed's guarantee). Positions are read by the positions
+``limit``; the next cursor is the last id sent. Only ids below which every row is committed are served (stored
+at least FEED_SETTLE_S ago, and on PostgreSQL sampled before the oldest transaction in flight began), so a batch
+still being stored is never skipped (docs/api.md, the feed's guarantee). Positions are read by the positions
 store in one statement and written with orjson (their attributes sent as stored), not through a serializer."""
 
 from __future__ import annotations
