@@ -100,6 +100,7 @@ GOAL_P99_MS = 250
 # 17 clients of its organisation (16,000+ deliveries a second) on top of the simulators' vehicles. Handing it
 # 4,000 a second (64,000+ deliveries) saturated both cores on 2026-12-05 (p99 940 ms; it managed 2,333/s).
 GOAL_DELIVERED_PER_S = 5000
+FEED_QUIET_S = 15.0  # after the drain, a feed follower stops once its feed gave nothing new for this long
 FAULTS = [  # (kinds it applies to or None for all, knobs) taken in turn by the chaos thread
     (None, {"rate_limit": {"every": 7, "retry_after": 1}}),
     (None, {"errors": {"status": 503, "count": 3}}),
@@ -685,8 +686,10 @@ class Soak:
     def feed(self, stop: threading.Event, ports: list[int], token: str, seen: dict) -> None:
         """An integrator following /api/v1/positions/feed/ with its cursor through everything (web processes
         killed, Redis restarted): every position id it is given (``seen["ids"]``, an array: the load
-        organisation's feed gives millions)."""
-        cursor, k = 0, 0
+        organisation's feed gives millions). Once ``stop`` is set it reads on until the feed has given nothing
+        new for ``FEED_QUIET_S``: the feed holds a row back for its settle time (and while older transactions
+        are in flight), so the last rows stored come a few seconds after they were stored."""
+        cursor, k, quiet_since = 0, 0, None
         while True:
             k += 1
             try:
@@ -705,8 +708,12 @@ class Soak:
                 continue
             seen["ids"].extend(row["id"] for row in page["results"])
             cursor = page["next"]
+            if page["results"]:
+                quiet_since = None
             if not page["more"] and stop.wait(1.0):
-                return
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > FEED_QUIET_S:
+                    return
 
     def kills(self, stop: threading.Event) -> None:
         plan = [

@@ -16,6 +16,7 @@ from collections import Counter
 DWELL_S = 20  # one geofence in six enters / exits only after this long inside / outside
 SPEED_LIMIT_KMH = 30.0  # one in eight has a speed limit: the overspeed rule on the same fixes
 CHUNK = 200  # devices recomputed at once
+SETTLED_S = 180.0  # "offline" events timed later than this before the comparison are left out (being stored)
 REGION_KM = 60.0  # the fences of an organisation spread over at least this square around where it drives
 ON_ROUTE = 100  # one fence in this many centred near a driven point
 
@@ -94,12 +95,18 @@ def compared(fence_keys: dict[int, set[str]], since: float, cut: list[int]) -> d
     from ``since`` (epoch s: the retention's cutoff) on, and for the devices ``cut`` (the retention dropped their
     old days during the run) after their first fix kept: what the engine found from fixes that are gone (a
     crossing of the segment from the last dropped fix, an exit or a "back online" at the first fix kept) cannot
-    be recomputed from the positions that stay."""
+    be recomputed from the positions that stay. "Offline" events timed later than ``SETTLED_S`` before the
+    comparison began are left out on both sides: the stack still runs meanwhile, and its offline check stores a
+    silent device's event (timed at its last fix + the stale time) within a minute of that time, between this
+    function's two reads of the stored events."""
+    import time
+
     from django.db.models import Min
 
     from fleet.events import engine
     from fleet.tracking.models import Device, Position
 
+    until = time.time() - SETTLED_S
     stored, recomputed, silent = _stored(fence_keys), Counter(), 0
     for org, keys in fence_keys.items():
         found, quiet = _recompute(org, keys)
@@ -111,7 +118,8 @@ def compared(fence_keys: dict[int, set[str]], since: float, cut: list[int]) -> d
     }
 
     def comparable(key: tuple) -> bool:
-        return key[2] >= since and key[2] > first.get(key[0], float("-inf"))
+        settled = key[2] <= until or key[1] != engine.OFFLINE
+        return settled and key[2] >= since and key[2] > first.get(key[0], float("-inf"))
 
     stored = Counter({k: n for k, n in stored.items() if comparable(k)})
     recomputed = Counter({k: n for k, n in recomputed.items() if comparable(k)})
