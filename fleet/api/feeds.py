@@ -109,15 +109,20 @@ def settled_max(model) -> int:
     still in flight began (``_pg_settled_max``)."""
     if connection.vendor == "postgresql":
         return _pg_settled_max(model)
-    key = f"api:feed:max:{model._meta.label_lower}"
     now = time.time()
-    samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
     current = model.objects.aggregate(m=Max("pk"))["m"] or 0
+    return _sampled(f"api:feed:max:{model._meta.label_lower}", now, current, now - FEED_SETTLE_S)
+
+
+def _sampled(key: str, now: float, current: int, before: float) -> int:
+    """Record ``current`` (the table's max id at ``now``) among the cached samples, at most one a
+    ``min(1, FEED_SETTLE_S / 2)`` seconds and the last ``SAMPLES``; return the highest sampled at or before
+    ``before`` (0 when none is that old)."""
+    samples = [(t, m) for t, m in (cache.get(key) or []) if now - t < 3600]
     if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
-        samples.append((now, current))
-        cache.set(key, samples[-600:], 3600)
-    old = [m for t, m in samples if now - t >= FEED_SETTLE_S]
-    return max(old) if old else 0
+        samples = [*samples[-(SAMPLES - 1) :], (now, current)]
+        cache.set(key, samples, 3600)
+    return max((m for t, m in samples if t <= before), default=0)
 
 
 # Transactions of this database that may hold ids not committed yet: writing (an xid) or running a statement
@@ -147,10 +152,5 @@ def _pg_settled_max(model) -> int:
         cursor.execute(IN_FLIGHT)
         sampled_at, oldest = cursor.fetchone()  # the sample's time: after its snapshot
     now = sampled_at.timestamp()
-    samples = cache.get(key) or []
-    if not samples or now - samples[-1][0] >= min(1.0, FEED_SETTLE_S / 2):
-        samples = [*samples[-(SAMPLES - 1) :], (now, current)]
-        cache.set(key, samples, 3600)
     before = now - FEED_SETTLE_S if oldest is None else min(oldest.timestamp(), now - FEED_SETTLE_S)
-    settled = [m for t, m in samples if t <= before]
-    return max(settled) if settled else 0
+    return _sampled(key, now, current, before)
