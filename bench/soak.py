@@ -294,6 +294,7 @@ def run_load(env: dict, org_id: int, account_id: int, devices: int, rate: float,
     from fleet.tracking import ingest
     from fleet.tracking.records import PositionRecord
 
+    stages = _time_ingest_stages(ingest)
     rnd, per_batch, handed, tick = random.Random(5), max(1, int(rate / 10)), 0, 0
     where = [[rnd.uniform(*LOAD_LAT), rnd.uniform(*LOAD_LON)] for _ in range(devices)]
     start = time.time()
@@ -320,11 +321,55 @@ def run_load(env: dict, org_id: int, account_id: int, devices: int, rate: float,
                     attributes={"ignition": True},
                 )
             )
-        with contextlib.suppress(Exception):  # Redis restarting: the batch is stored, its push may be lost
+        with contextlib.suppress(Exception), stages.timing("total"):  # Redis restarting: its push may be lost
             ingest.positions(org_id, account_id, records)
             handed += len(records)
         tick += 1
-    out.put({"handed": handed})
+    out.put({"handed": handed, "stage_ms": stages.figures()})
+
+
+class StageTimes:
+    """Durations of the load process's ingest stages, per stage: where a slow push spent its time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def timing(self, stage: str):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds.setdefault(stage, []).append(time.perf_counter() - began)
+
+    def wrap(self, stage: str, fn):
+        def timed(*args, **kwargs):
+            with self.timing(stage):
+                return fn(*args, **kwargs)
+
+        return timed
+
+    def figures(self) -> dict:
+        out = {}
+        for stage, values in self.seconds.items():
+            values.sort()
+            n = len(values)
+            out[stage] = {q: round(values[min(n - 1, int(n * p))] * 1000, 1) for q, p in (("p50", 0.5), ("p99", 0.99))}
+            out[stage]["max"] = round(values[-1] * 1000, 1)
+        return out
+
+
+def _time_ingest_stages(ingest) -> StageTimes:
+    """Time ingest's stages in this process: the insert, each in-transaction subscriber (the event engine, ...),
+    the transaction as a whole (insert + subscribers + commit) and the after-commit push."""
+    from fleet.tracking import store
+
+    stages = StageTimes()
+    store.insert = stages.wrap("insert", store.insert)
+    ingest._in_batch[:] = [stages.wrap(getattr(fn, "__qualname__", "in_batch"), fn) for fn in ingest._in_batch]
+    ingest._store = stages.wrap("transaction", ingest._store)
+    ingest._notify = stages.wrap("push", ingest._notify)
+    return stages
 
 
 def _within(value: float, lo: float, hi: float) -> float:
@@ -932,7 +977,8 @@ def main() -> None:
             threads.append(threading.Thread(target=target, args=targs, daemon=True, name=target.__name__))
             threads[-1].start()
         time.sleep(max(0.0, stop_at - time.time()))
-        handed = out.get(timeout=60)["handed"]
+        load_out = out.get(timeout=60)
+        handed = load_out["handed"]
         soak.say("loaded phase over: faults off, simulator clocks frozen, draining")
         loaded.set()
         for t in threads:
@@ -1040,6 +1086,7 @@ def main() -> None:
         "seconds": soak.seconds,
         "clients": n_clients,
         "load_handed": handed,
+        "load_stage_ms": load_out.get("stage_ms"),
         "delivered_per_s": round(delivered / soak.seconds),
         "p50_ms": latencies.pct(0.50),
         "p99_ms": latencies.pct(0.99),
