@@ -360,15 +360,16 @@ class StageTimes:
 
 
 def _time_ingest_stages(ingest) -> StageTimes:
-    """Time ingest's stages in this process: the insert, each in-transaction subscriber (the event engine, ...),
-    the transaction as a whole (insert + subscribers + commit) and the after-commit push."""
+    """Time ingest's stages in this process: the insert, the insert's transaction as a whole (with its commit),
+    the after-commit push (the live map's and the others) and the deferred subscribers' transaction (the
+    event engine)."""
     from fleet.tracking import store
 
     stages = StageTimes()
     store.insert = stages.wrap("insert", store.insert)
-    ingest._in_batch[:] = [stages.wrap(getattr(fn, "__qualname__", "in_batch"), fn) for fn in ingest._in_batch]
     ingest._store = stages.wrap("transaction", ingest._store)
     ingest._notify = stages.wrap("push", ingest._notify)
+    ingest._run_deferred = stages.wrap("deferred", ingest._run_deferred)
     return stages
 
 

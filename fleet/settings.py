@@ -253,6 +253,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
     "enqueue-due-syncs": {"task": "fleet.vendors.tasks.enqueue_due_syncs", "schedule": 5.0},
     "prune-sync-runs": {"task": "fleet.vendors.tasks.prune_sync_runs", "schedule": 86400.0},
+    "recover-ingest-backlog": {"task": "fleet.tracking.tasks.recover_ingest_backlog", "schedule": 60.0},
     "maintain-position-partitions": {"task": "fleet.tracking.tasks.maintain_partitions", "schedule": 3600.0},
     "refresh-device-states": {"task": "fleet.live.tasks.refresh_device_states", "schedule": 15.0},
     "report-offline-devices": {"task": "fleet.events.tasks.report_offline", "schedule": 60.0},

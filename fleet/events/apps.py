@@ -9,7 +9,7 @@ class EventsConfig(AppConfig):
         from fleet.events import notify, places, progress, run
         from fleet.tracking import ingest
 
-        ingest.subscribe(run.on_positions, in_batch=True)  # evaluated with the positions or not at all
+        ingest.subscribe(run.on_positions, deferred=run.recover, enabled=run.enabled)  # after the push; never skipped
         run.listen(progress.on_events)
         run.listen(notify.deliver)
         places.connect_signals()

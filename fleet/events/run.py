@@ -41,15 +41,28 @@ def listen(fn: Listener) -> None:
         _listeners.append(fn)
 
 
+def enabled() -> bool:
+    return bool(settings.EVENTS_ENGINE)
+
+
 def on_positions(organization_id: int, stored: list) -> None:
-    """The ingest subscriber (``stored``: ``ingest.Stored`` sorted by fix time)."""
+    """The ingest subscriber, deferred (``stored``: ``ingest.Stored`` sorted by fix time): it runs after the live
+    push, in its own transaction; an error is ingest's to log (the batch's backlog row stays, ``recover`` runs
+    later)."""
     if not settings.EVENTS_ENGINE or not stored:
         return
-    try:
-        events = process(organization_id, stored)
-    except Exception:  # the positions are stored; a failing engine must not fail the batch
-        log.exception("event engine failed on a batch of %d positions", len(stored))
-        return
+    _told(organization_id, process(organization_id, stored))
+
+
+def recover(organization_id: int, since: dict[int, float]) -> None:
+    """Ingest's recovery of a stored batch whose evaluation never ran (its process died): each device replayed
+    from its first fix in the batch (``since``: device pk -> epoch seconds) over every stored fix since, as a
+    late fix is, so the events are those of all its fixes in order whatever ran meanwhile."""
+    if settings.EVENTS_ENGINE and since:
+        _told(organization_id, evaluate(organization_id, since, [], replay=True))
+
+
+def _told(organization_id: int, events: list[Event]) -> None:
     if events:
         transaction.on_commit(lambda: tell(organization_id, events))
 
@@ -64,18 +77,25 @@ def tell(organization_id: int, events: list[Event]) -> None:
 
 def process(organization_id: int, stored: list) -> list[Event]:
     stored = [s for s in stored if s.record.valid]  # as a replay reads them: a fix without a GPS lock is not one
-    if not stored:
+    first: dict[int, float] = {}
+    for s in stored:
+        first.setdefault(s.device_id, s.record.fix_time.timestamp())
+    return evaluate(organization_id, first, stored)
+
+
+def evaluate(organization_id: int, first: dict[int, float], stored: list, replay: bool = False) -> list[Event]:
+    """Evaluate the devices of ``first`` (device -> its first fix to evaluate): ``stored`` (the new fixes) on
+    from each device's state, or, for a device whose state has seen a fix as late (or every device, with
+    ``replay``), a replay from that fix over the stored ones. Returns the events stored."""
+    if not first:
         return []
     index = places.index_for(organization_id)
-    rules = rules_for(organization_id, {s.device_id for s in stored})
-    with transaction.atomic(savepoint=False):  # in ingest's batch, already in a savepoint of its own
-        devices = sorted({s.device_id for s in stored})
+    rules = rules_for(organization_id, set(first))
+    with transaction.atomic(savepoint=False):  # in the batch's savepoint of its own
+        devices = sorted(first)
         rows = locked(devices)
         states = {d: rows[d].state for d in devices}
-        first = {}
-        for s in stored:
-            first.setdefault(s.device_id, s.record.fix_time.timestamp())
-        late = {d for d in devices if states[d].get("t") is not None and first[d] <= states[d]["t"]}
+        late = set(devices) if replay else {d for d in devices if _seen(states[d], first[d])}
         fresh = [s for s in stored if s.device_id not in late]
         found, new_states = engine.evaluate(index, fixes_of_stored(fresh), states, rules.get)
         replaced: list[tuple[int, float]] = []
@@ -88,6 +108,10 @@ def process(organization_id: int, stored: list) -> list[Event]:
         created = store(organization_id, found, replaced)
         save_states(rows, new_states)
     return created
+
+
+def _seen(state: dict, t: float) -> bool:
+    return state.get("t") is not None and t <= state["t"]
 
 
 def locked(devices: list[int]) -> dict[int, EngineState]:

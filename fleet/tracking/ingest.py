@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
 from django.db import IntegrityError, transaction
@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from fleet.core.geodesy import haversine_m
 from fleet.tracking import store, validate
 from fleet.tracking.attributes import canonical, is_canonical
-from fleet.tracking.models import Device
+from fleet.tracking.models import Device, IngestBacklog
 from fleet.tracking.records import PositionRecord
 from fleet.tracking.validate import Tally
 
@@ -50,18 +50,31 @@ class IngestResult(Tally):
 
 
 Subscriber = Callable[[int, list[Stored]], None]
+Recover = Callable[[int, dict[int, float]], None]
 _subscribers: list[Subscriber] = []
-_in_batch: list[Subscriber] = []
+_deferred: list[tuple[Subscriber, Recover, Callable[[], bool]]] = []
 
 
-def subscribe(fn: Subscriber, in_batch: bool = False) -> None:
-    """Register a callable(organization_id, stored) run after every batch (apps do it in ready()). ``in_batch``:
-    run inside the batch's transaction, in a savepoint of its own, so that what it writes commits with the
-    positions or not at all (the event engine: a process killed between the two would leave stored fixes
-    never evaluated); its failure still never loses the batch. The others run after the commit."""
-    subscribers = _in_batch if in_batch else _subscribers
-    if fn not in subscribers:
-        subscribers.append(fn)
+def subscribe(fn: Subscriber, deferred: Recover | None = None, enabled: Callable[[], bool] = lambda: True) -> None:
+    """Register a callable(organization_id, stored) run after every batch's commit (apps do it in ready()).
+
+    With ``deferred`` (a callable(organization_id, {device pk: epoch seconds of its first fix in the batch})),
+    ``fn`` runs after the others (the live push goes first), in a transaction of its own, and a batch's run is
+    guaranteed: the insert's transaction also writes an ``IngestBacklog`` row, deleted in ``fn``'s; a process
+    killed in between (a worker, the stream process) leaves it, and ``recover_backlog`` calls ``deferred`` with
+    it. The event engine is one: its fixes are evaluated after the map has them, not before (it was inside the
+    insert's transaction: the push waited for it), and never skipped. A failing subscriber never loses the
+    batch; a failing deferred one leaves its backlog row to ``recover_backlog``. ``enabled()`` says whether a
+    deferred subscriber is switched on (no backlog row is written for a batch none of them will see)."""
+    if deferred is None:
+        if fn not in _subscribers:
+            _subscribers.append(fn)
+    elif all(fn is not f for f, _, _ in _deferred):
+        _deferred.append((fn, deferred, enabled))
+
+
+def _deferred_on() -> list[tuple[Subscriber, Recover, Callable[[], bool]]]:
+    return [d for d in _deferred if d[2]()]
 
 
 def _validate(records: Iterable[PositionRecord], result: IngestResult, max_speed: float):
@@ -213,13 +226,14 @@ def _positions(
     valid, null_island = _validate(records, result, max_speed(organization_id))
     if not valid and not null_island:
         return result
+    backlog = None
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
-            result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
+            result.stored, backlog = _store(organization_id, account_id, valid, null_island, result, notify)
             break
         except IntegrityError:  # a cached device was deleted meanwhile
             forget_devices(account_id)
-            result.stored = _store(organization_id, account_id, valid, null_island, result, notify)
+            result.stored, backlog = _store(organization_id, account_id, valid, null_island, result, notify)
             break
         except Exception as exc:
             if attempt == DEADLOCK_RETRIES or not _deadlock(exc):
@@ -230,14 +244,17 @@ def _positions(
     result.duplicates = result.received - result.created - result.rejected
     if notify:
         _notify(organization_id, result)
+        if backlog is not None:
+            _run_deferred(organization_id, result.stored, backlog)
     return result
 
 
 def _store(
     organization_id: int, account_id: int | None, valid: list, null_island: list, result: IngestResult, notify: bool
-) -> list[Stored]:
-    """Insert in one transaction what names a known device, with what the ``in_batch`` subscribers write about
-    it; count the rest as rejected."""
+) -> tuple[list[Stored], int | None]:
+    """Insert in one transaction what names a known device, and the batch's ``IngestBacklog`` row when deferred
+    subscribers will evaluate it (its pk is returned beside the stored positions); count the rest as
+    rejected."""
     result.unknown_devices.clear()
     before = result.rejected, result.reasons.copy()
     with transaction.atomic():
@@ -253,10 +270,15 @@ def _store(
         except Exception:
             result.rejected, result.reasons = before  # counted again on the retry
             raise
-        if notify and stored:
-            stored.sort(key=_fix_time)
-            _tell(_in_batch, organization_id, stored, savepoint=True)
-        return stored
+        backlog = None
+        if notify and stored and _deferred_on():
+            since: dict[str, float] = {}
+            for s in stored:
+                t = s.record.fix_time.timestamp()
+                if since.get(key := str(s.device_id), t) >= t:
+                    since[key] = t
+            backlog = IngestBacklog.objects.create(organization_id=organization_id, since=since).pk
+        return stored, backlog
 
 
 _fix_time = attrgetter("record.fix_time")
@@ -277,13 +299,53 @@ def _notify(organization_id: int, result: IngestResult) -> None:
     _tell(_subscribers, organization_id, result.stored)
 
 
-def _tell(subscribers: list[Subscriber], organization_id: int, stored: list[Stored], savepoint: bool = False) -> None:
+def _tell(subscribers: list[Subscriber], organization_id: int, stored: list[Stored]) -> None:
     for fn in subscribers:
         try:
-            if savepoint:
-                with transaction.atomic():  # a failing subscriber's writes go, the batch's stay
-                    fn(organization_id, stored)
-            else:
-                fn(organization_id, stored)
+            fn(organization_id, stored)
         except Exception:  # a subscriber must never lose the batch
             log.exception("position subscriber %s failed", getattr(fn, "__qualname__", fn))
+
+
+def _run_deferred(organization_id: int, stored: list[Stored], backlog: int) -> None:
+    """The deferred subscribers over the batch in one transaction that deletes the batch's backlog row: all of
+    it commits, or nothing and the row stays for ``recover_backlog`` (a recovery must bear being run again)."""
+    try:
+        with transaction.atomic():
+            for fn, _recover, _enabled in _deferred_on():
+                fn(organization_id, stored)
+            IngestBacklog.objects.filter(pk=backlog).delete()
+    except Exception:
+        log.exception("deferred position subscriber failed on %d positions: left to the backlog", len(stored))
+
+
+# A backlog row this old is taken for a batch whose process died before evaluating it (a live batch deletes its
+# row within a second or so; a loaded machine may take tens).
+BACKLOG_AFTER_S = 60.0
+
+
+def recover_backlog(older_than_s: float = BACKLOG_AFTER_S, limit: int = 500) -> int:
+    """Run the deferred subscribers' ``recover`` for the backlog rows older than ``older_than_s`` (oldest first,
+    up to ``limit``), each row locked (rows another worker is recovering are skipped) and deleted with the
+    recovery's writes. A row whose recovery fails is logged and deleted: it was tried twice (by its batch and
+    here), and the device's next batch or a later one that reaches back replays over its fixes anyway.
+    Returns how many rows were recovered."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    done = 0
+    for pk in IngestBacklog.objects.filter(created__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            row = IngestBacklog.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if row is None:  # its batch is evaluating it right now, or another worker took it
+                continue
+            since = {int(device): float(t) for device, t in row.since.items()}
+            for fn, recover, _enabled in _deferred_on():
+                try:
+                    with transaction.atomic():
+                        recover(row.organization_id, since)
+                except Exception:
+                    log.exception("recovering %s with %s failed", row, getattr(fn, "__qualname__", fn))
+            row.delete()
+            done += 1
+    if done:
+        log.warning("recovered %d ingest batches whose evaluation had not run", done)
+    return done

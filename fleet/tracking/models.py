@@ -207,6 +207,19 @@ class Event(OrgOwned):
         return f"{self.type} {self.device} {self.time:%Y-%m-%d %H:%M:%S}"
 
 
+class IngestBacklog(OrgOwned):
+    """A stored batch whose deferred subscribers (the event engine) have not run yet (``ingest``): written in
+    the transaction that inserts the positions, deleted in the one that evaluates them, so a process that dies
+    in between leaves it here and ``ingest.recover_backlog`` (beat, every minute) has the work done.
+    ``since``: device pk (as text) -> the epoch seconds of its first fix in the batch."""
+
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    since = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"backlog {self.pk}: {len(self.since)} devices"
+
+
 class TrackDay(models.Model):
     """One device's closed UTC day of positions, column by column (``fleet.tracking.store.archive``).
 

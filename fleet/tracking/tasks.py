@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from fleet.tracking import gpxjobs, partitions
+from fleet.tracking import gpxjobs, ingest, partitions
 from fleet.tracking.store import archive
 
 
@@ -10,6 +10,12 @@ def maintain_partitions() -> dict:
     created = partitions.ensure_partitions(settings.POSITION_PARTITION_DAYS_AHEAD)
     dropped = partitions.drop_expired(settings.POSITION_RETENTION_DAYS)
     return {"created": created, "dropped_positions": dropped}
+
+
+@shared_task(time_limit=300, soft_time_limit=280, ignore_result=True)
+def recover_ingest_backlog() -> int:
+    """Beat, every minute: evaluate the stored batches whose process died before their event engine ran."""
+    return ingest.recover_backlog()
 
 
 @shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, ignore_result=True)

@@ -172,7 +172,10 @@ def test_a_failing_engine_never_fails_the_batch(org_a, monkeypatch, caplog):
     van = make_device(org_a)
     monkeypatch.setattr(run, "process", lambda *a: 1 / 0)
     result = ingest.positions(org_a.pk, None, records(van, [-100, 50]))
-    assert result.created == 2 and "event engine failed" in caplog.text
+    assert result.created == 2 and "deferred position subscriber failed on 2 positions" in caplog.text
+    from fleet.tracking.models import IngestBacklog
+
+    assert IngestBacklog.objects.count() == 1  # left to the sweep
 
 
 @pytest.mark.parametrize("cut", [[4], [1, 2], [2], []], ids=["after-near", "after-each", "after-inside", "one-batch"])
@@ -207,28 +210,57 @@ class Killed(BaseException):
     """Stands for the process dying mid-batch: nothing catches it on the way out."""
 
 
-def test_a_batch_is_stored_with_its_evaluation_or_not_at_all(org_a, monkeypatch):
-    """The engine runs in the positions' transaction: a process killed while it evaluates leaves neither the
-    fixes nor their events (the vendor's cursor has not moved: they are fetched and evaluated again), never
-    fixes that no evaluation will see (their segment would be skipped: a crossing found from the fixes around
-    them that the drive never made)."""
+@pytest.mark.parametrize("dies_in", ["push", "engine"])
+def test_a_stored_batch_is_evaluated_even_if_its_process_dies_before(org_a, monkeypatch, dies_in):
+    """The engine runs after the positions' commit and the live push: a process killed in between (at the push,
+    or while it evaluates, its writes rolled back) leaves the fixes stored, unevaluated, and the batch's backlog
+    row; the sweep evaluates them, so no fix is skipped (its segment skipped would be a crossing found from the
+    fixes around it that the drive never made). The device's next batch, already evaluated before the sweep
+    came, changes nothing: the events are those of all the fixes in order."""
+    from fleet.tracking.models import IngestBacklog
+
     van = make_device(org_a)
     yard = square(org_a)
-    process = run.process
+    where, real = (ingest, ingest._notify) if dies_in == "push" else (run, run.process)
 
     def dies(*args):
-        process(*args)  # its events written, then the process dies before the commit
+        real(*args)  # the push sent / the events written, then the process dies
         raise Killed
 
-    monkeypatch.setattr(run, "process", dies)
+    monkeypatch.setattr(where, "_notify" if dies_in == "push" else "process", dies)
     with pytest.raises(Killed):
         ingest.positions(org_a.pk, None, records(van, [-100, 10, 150]))
-    assert not van.positions.exists() and not Event.objects.filter(device=van).exists()
-    assert not EngineState.objects.filter(device=van, state__has_key="t").exists()
-    monkeypatch.setattr(run, "process", process)
-    assert ingest.positions(org_a.pk, None, records(van, [-100, 10, 150])).created == 3  # fetched again
+    monkeypatch.undo()
+    assert van.positions.count() == 3 and not Event.objects.filter(device=van).exists()
+    assert IngestBacklog.objects.count() == 1
+    assert ingest.recover_backlog(older_than_s=3600) == 0  # a live batch's row is not the sweep's yet
+    ingest.positions(org_a.pk, None, records(van, [300], first=3))  # the next batch: evaluated from the state
+    assert ingest.recover_backlog(older_than_s=0) == 1
+    assert not IngestBacklog.objects.exists()
     key = f"geofence:{yard.pk}"
     assert stored(van) == [("geofenceEnter", 10, key), ("geofenceExit", 20, key)]
+    assert ingest.recover_backlog(older_than_s=0) == 0
+
+
+def test_the_push_does_not_wait_for_the_evaluation(org_a):
+    """The live push (an ordinary subscriber) runs before the engine: when it has the fixes, their events are not
+    found yet and the batch's backlog row is there; once ingest returns, the events are stored and the row gone."""
+    from fleet.tracking.models import IngestBacklog
+
+    van = make_device(org_a)
+    square(org_a)
+    at_push = []
+
+    def pushed(org, batch):
+        at_push.append((len(batch), Event.objects.filter(device=van).count(), IngestBacklog.objects.count()))
+
+    ingest.subscribe(pushed)
+    try:
+        ingest.positions(org_a.pk, None, records(van, [-100, 10, 150]))
+    finally:
+        ingest._subscribers.remove(pushed)
+    assert at_push == [(3, 0, 1)]
+    assert len(stored(van)) == 2 and not IngestBacklog.objects.exists()
 
 
 def test_a_vendor_event_and_ours_for_the_same_happening_are_stored_once(org_a):
