@@ -30,6 +30,9 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
   stored position of that organisation given once, none of another;
 - "sync lock had expired" warnings in the workers' logs (a lock held past its TTL) and accounts whose last
   successful sync is older than a few intervals (a stuck worker);
+- ingest backlog: stored batches whose event engine never ran (a killed process) left at the end (goal 0), and
+  how many the workers' minute sweep evaluated;
+- the load process's ingest stages (insert, its transaction, the push, the deferred engine): p50 / p99 / max ms;
 - RSS of every process sampled every minute (every 10 s with --quick): flat when the last quarter's median is
   within 10 % of the second quarter's (judged on runs of 20 minutes or more);
 - PostgreSQL bytes per million positions (table + indexes), Redis memory, report page times;
@@ -57,6 +60,7 @@ import contextlib
 import multiprocessing
 import os
 import random
+import re
 import secrets
 import signal
 import statistics
@@ -779,6 +783,16 @@ class Soak:
         self.redis_restarted_at = time.time()
         self.redis.restart()
 
+    def backlog_recovered(self) -> int:
+        """Batches the workers' backlog sweep evaluated (their process died before it: the kills)."""
+        count = 0
+        for role in self.roles:
+            if role.name.startswith("worker"):
+                for line in role.log.read_text(errors="replace").splitlines():
+                    if (found := re.search(r"recovered (\d+) ingest batches", line)) is not None:
+                        count += int(found[1])
+        return count
+
     def expired_locks(self) -> int:
         """Workers' "sync lock ... had expired" warnings: a sync that outlived its lock, except in the lock's TTL
         after the Redis restart (every lock vanished with it: that is the restart, not a stuck sync)."""
@@ -1010,6 +1024,10 @@ def main() -> None:
             t.join(10)
         latest = latest_check(clients, world["orgs"])
         lock_expired = soak.expired_locks()
+        from fleet.tracking.models import IngestBacklog
+
+        # stored batches whose evaluation never ran (a killed process) that the minute's sweep has not caught up
+        backlog_left = IngestBacklog.objects.count()
         recent = time.time() - (120 if args.quick else 300)
         stuck = [
             kind
@@ -1104,6 +1122,8 @@ def main() -> None:
         "feed": feed,
         "reconnects": sum(max(0, c.connects - 1) for c in clients),
         "lock_expired": lock_expired,
+        "ingest_backlog_left": backlog_left,
+        "ingest_backlog_recovered": soak.backlog_recovered(),
         "stuck_accounts": stuck,
         "crashes": {r.name: r.crashes for r in soak.roles if r.crashes},
         "rss_mb": {r.name: r.rss_mb for r in soak.roles},
@@ -1135,6 +1155,7 @@ def main() -> None:
         and (args.quick or figures["delivered_per_s"] >= GOAL_DELIVERED_PER_S)  # --quick has 12 clients
         and not stuck
         and lock_expired == 0
+        and backlog_left == 0
         and soak.report_ms
         and not soak.report_failures
         and figures["report_ms_max"] < 2000
