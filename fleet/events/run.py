@@ -231,18 +231,19 @@ def replay_many(
 
 def _replay_reads(device: int, start: datetime) -> tuple[tuple[list, tuple | None], list[tuple]]:
     """One device's replay reads: its zone events before ``start`` (per key, newest first), its last valid fix
-    before it, and its fixes from it on as (device, id, fix_time, lat, lon, speed, accuracy, attributes, valid)."""
+    before it (``_carried``), and its fixes from it on as (device, id, fix_time, lat, lon, speed, accuracy,
+    attributes, valid)."""
     events = list(
         Event.objects.filter(device_id=device, source=Event.Source.FLEET, type__in=ZONE_TYPES, time__lt=start)
         .order_by("key", "-time")
         .values_list("key", "type")
     )
-    last = (
+    recent = list(
         Position.objects.filter(device_id=device, fix_time__lt=start, valid=True)
         .order_by("-fix_time")
-        .values_list("fix_time", "latitude", "longitude", "speed", "attributes", "accuracy")
-        .first()
+        .values_list("fix_time", "latitude", "longitude", "speed", "attributes", "accuracy")[:CARRIED_FIXES]
     )
+    last = _carried(recent)
     rows = [
         (device, *r)
         for r in Position.objects.filter(device_id=device, fix_time__gte=start)
@@ -269,7 +270,8 @@ PG_LAST = f"""
 SELECT v.d, l.fix_time, l.latitude, l.longitude, l.speed, l.attributes::text, l.accuracy
 FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, s)
 JOIN LATERAL (SELECT fix_time, latitude, longitude, speed, attributes, accuracy FROM {POSITIONS} p
-              WHERE p.device_id = v.d AND p.fix_time < v.s AND p.valid ORDER BY p.fix_time DESC LIMIT 1) l ON true
+              WHERE p.device_id = v.d AND p.fix_time < v.s AND p.valid ORDER BY p.fix_time DESC LIMIT %s) l ON true
+ORDER BY v.d, l.fix_time DESC
 """
 PG_FIXES = f"""
 SELECT v.d, f.id, f.fix_time, f.latitude, f.longitude, f.speed, f.accuracy, f.attributes::text, f.valid
@@ -298,13 +300,46 @@ def _pg_replay_reads(starts: dict[int, float]) -> tuple[dict[int, tuple[list, tu
         cursor.execute(PG_ZONE_EVENTS, [*args, Event.Source.FLEET.value, sorted(ZONE_TYPES)])
         for device, key, kind in cursor.fetchall():
             begin[device][0].append((key, kind))
-        cursor.execute(PG_LAST, args)
+        cursor.execute(PG_LAST, [*args, CARRIED_FIXES])
+        recent: dict[int, list[tuple]] = {}
         for device, *last in cursor.fetchall():
             last[4] = orjson.loads(last[4]) if last[4] else None
-            begin[device] = (begin[device][0], tuple(last))
+            recent.setdefault(device, []).append(tuple(last))
+        for device, fixes in recent.items():
+            begin[device] = (begin[device][0], _carried(fixes))
         cursor.execute(PG_FIXES, args)
         rows = [(*r[:7], orjson.loads(r[7]) if r[7] else None, r[8]) for r in cursor.fetchall()]
     return begin, rows
+
+
+# A replay's start state carries the ignition and the low-battery flag from the device's last fixes that said
+# them (the engine keeps both over fixes that do not: a vendor that reports ignition on every other fix), looked
+# for among this many fixes before the start.
+CARRIED_FIXES = 50
+
+
+def _carried(recent: list[tuple]) -> tuple | None:
+    """The last fix of ``recent`` (valid fixes before a replay's start, newest first: time, lat, lon, speed,
+    attributes, accuracy), its attributes' ignition and battery level replaced by what the engine's state
+    carried at it: the newest ignition of them, and the newest battery level that sets the low-battery flag
+    either way (below ``Rules.low_battery`` or at least ``Rules.battery_ok``; a level between leaves it), so
+    a replay starts where evaluating every fix in order would be."""
+    if not recent:
+        return None
+    t, lat, lon, speed, attributes, accuracy = recent[0]
+    attributes = dict(attributes or {})
+    ignition = next((a["ignition"] for *_, a, _acc in recent if _number((a or {}).get("ignition")) is not None), None)
+    attributes["ignition"] = ignition
+    levels = (_number((a or {}).get("battery_level")) for *_, a, _acc in recent)
+    decisive = (v for v in levels if v is not None and (v < Rules.low_battery or v >= Rules.battery_ok))
+    attributes["battery_level"] = next(decisive, None)
+    return t, lat, lon, speed, attributes, accuracy
+
+
+def _number(value) -> float | None:
+    """A fix's attribute as the engine reads it (``engine.as_float``: True is 1), None where it reads NaN."""
+    number = engine.as_float(value)
+    return None if number != number else number
 
 
 def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
@@ -320,8 +355,8 @@ def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
         t, lat, lon, speed, attributes, accuracy = last
         attributes = attributes or {}
         state.update(t=t.timestamp(), lat=lat, lon=lon, acc=accuracy)
-        if isinstance(attributes.get("ignition"), bool):
-            state["ign"] = attributes["ignition"]
+        if (ignition := _number(attributes.get("ignition"))) is not None:
+            state["ign"] = ignition >= 0.5
         level = attributes.get("battery_level")
         state["batt"] = isinstance(level, int | float) and level < Rules.low_battery
         fired = {"t": t.timestamp(), "pid": 0, "fired": True, "max": speed, "limit": 0.0}

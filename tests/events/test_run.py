@@ -344,3 +344,43 @@ def test_the_engine_runs_while_the_shared_cache_is_down(org_a, monkeypatch):
     places.forget()  # and with no index built yet
     ingest.positions(org_a.pk, None, records(van, [10], first=3))
     assert stored(van)[-1] == ("geofenceEnter", 30, f"geofence:{yard.pk}")
+
+
+def _alternating(device, times, off_from, late=()):
+    """Fixes a minute apart whose ignition is said on every other one only (on before ``off_from``, off from it),
+    a low battery (15 %) on the first, 22 % on the other odd ones up to ``off_from`` and 18 % after, and
+    ``late`` left out (sent later)."""
+    out = []
+    for k, t in enumerate(times):
+        if t in late:
+            continue
+        attributes = {"ignition": t < off_from} if k % 2 == 0 else {}
+        if k == 0:
+            attributes["battery_level"] = 15
+        elif k % 2:  # 22 %: between the two thresholds, the low flag stays as it was; 18 %: low, still
+            attributes["battery_level"] = 22 if t <= off_from else 18
+        lat, lon = at(-1000, 50)
+        out.append(PositionRecord(str(device.pk), START + timedelta(seconds=t), lat, lon, 30.0, attributes=attributes))
+    return out
+
+
+def test_a_replay_starts_with_the_ignition_and_battery_the_fixes_before_it_carried(org_a):
+    """A late fix's replay begins just after a fix that says no ignition and a battery level between the two
+    thresholds: the ignition and the low-battery flag it starts with are those of the last fixes that said them
+    (as evaluating every fix in order carries them), so the ignitionOff found before is found again, not
+    deleted, and the 18 % after it raise no second lowBattery. It began with the last fix's own attributes: no
+    ignition (the ignitionOff deleted) and 22 % read as not low (a second alarm)."""
+    times = [60 * k for k in range(46)]
+    late = 1560 + run.REPLAY_MARGIN_S - 30  # its replay starts 30 s before the first fix that says off
+    times.insert(times.index(2400) + 1, late)
+    in_order, replayed = make_device(org_a, "in order"), make_device(org_a, "late")
+    ingest.positions(org_a.pk, None, _alternating(in_order, times, off_from=1500))
+    ingest.positions(org_a.pk, None, _alternating(replayed, times, off_from=1500, late={late}))
+    assert stored(replayed) == stored(in_order)
+    ingest.positions(
+        org_a.pk,
+        None,
+        [r for r in _alternating(replayed, times, off_from=1500) if r.fix_time == START + timedelta(seconds=late)],
+    )
+    assert stored(in_order) == [("alarm", 0, "lowBattery"), ("ignitionOff", 1560, "")]
+    assert stored(replayed) == stored(in_order)
