@@ -255,11 +255,12 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
     until = timezone.now().replace(microsecond=0)
     device_ids = Device.objects.filter(account=account, disabled=False).values_list("vendor_id", flat=True)
     cursors: dict[str, str] = dict(account.cursors.get("positions") or {})
-    ordered = sorted(device_ids, key=lambda d: cursors.get(d, ""))
+    latest = connector.latest_positions()
+    ordered = _fetch_order(device_ids, cursors, latest)
     chunks = [ordered[i : i + connector.position_chunk] for i in range(0, len(ordered), connector.position_chunk)]
     windows = [(min(_window_start(cursors.get(d), until) for d in chunk), chunk) for chunk in chunks]
     tally = progress.tally(base.POSITIONS)
-    if latest := connector.latest_positions():  # cursors stay: the history up to these is still fetched
+    if latest:  # cursors stay: the history up to these is still fetched
         tally.add(ingest.positions(account.organization_id, account.pk, latest))
         progress.heartbeat()
     deadline = time.monotonic() + settings.SYNC_POSITIONS_BUDGET_S
@@ -278,6 +279,25 @@ def _positions(account: VendorAccount, connector: base.Connector, progress: Prog
         tally.add(result)
         _advance(cursors, batch, until, result.unknown_devices)
         progress.heartbeat()  # a chunk may take minutes at a vendor's rate limit: keep the lock meanwhile
+
+
+def _fetch_order(device_ids, cursors: dict[str, str], latest: list) -> list[str]:
+    """Devices furthest behind first; with the vendor's latest positions (``latest``), those that have a fix
+    newer than their cursor come before those that have none (their fetch only re-reads the lookback). A run
+    that the budget ends after some devices otherwise gave its requests to the same caught-up devices every
+    time (the oldest cursors are those of devices that stopped), and the others were never fetched again: the
+    soak's fleet-v2, 60 of 200 vehicles a run, the same 60 for 20 minutes."""
+    newest: dict[str, str] = {}
+    for record in latest:
+        if isinstance(record.fix_time, datetime):
+            iso = record.fix_time.astimezone(UTC).isoformat()
+            newest[record.device_id] = max(iso, newest.get(record.device_id, iso))
+
+    def key(device: str) -> tuple[bool, str]:
+        cursor = cursors.get(device, "")
+        return (bool(newest) and newest.get(device, "") <= cursor, cursor)
+
+    return sorted(device_ids, key=key)
 
 
 CHUNK_DONE = object()

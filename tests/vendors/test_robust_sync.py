@@ -191,3 +191,21 @@ def test_nul_characters_never_reach_the_database():
     assert van.positions.get().attributes == {"alarm": "sos", "address": "xy"}
     event = EventRecord("1", "alarm\x00", when, vendor_id="e\x001", attributes={"note": "\x00"})
     assert services.store_events(org.pk, account.pk, [event], {}).created == 1
+
+
+def test_devices_with_a_newer_latest_fix_are_fetched_before_caught_up_ones():
+    """Furthest behind first, but a device whose latest fix (the vendor's vehicle list) is no newer than its
+    cursor has nothing new: it goes after every device that has. By cursors alone a device that stopped keeps
+    the oldest cursor and took a budget-bound run's first chunk every time (the soak's fleet-v2: the same 60 of
+    200 vehicles a run for 20 minutes, the others never fetched again)."""
+    at = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+
+    def fix(device, minutes):
+        return PositionRecord(device, at + timedelta(minutes=minutes), 52.0, 13.0)
+
+    cursors = {d: (at + timedelta(minutes=m)).isoformat() for d, m in (("parked", 0), ("driving", 10), ("old", 5))}
+    latest = [fix("parked", 0), fix("driving", 20), fix("new", 15)]
+    devices = ["driving", "new", "old", "parked"]
+    assert sync._fetch_order(devices, cursors, latest) == ["new", "driving", "parked", "old"]
+    assert sorted(devices, key=lambda d: cursors.get(d, "")) == ["new", "parked", "old", "driving"]  # before
+    assert sync._fetch_order(devices, cursors, []) == ["new", "parked", "old", "driving"]  # no latest: cursors
