@@ -49,16 +49,15 @@ def on_positions(organization_id: int, stored: list) -> None:
     """The ingest subscriber, deferred (``stored``: ``ingest.Stored`` sorted by fix time): it runs after the live
     push, in its own transaction; an error is ingest's to log (the batch's backlog row stays, ``recover`` runs
     later)."""
-    if not settings.EVENTS_ENGINE or not stored:
-        return
-    _told(organization_id, process(organization_id, stored))
+    if enabled() and stored:
+        _told(organization_id, process(organization_id, stored))
 
 
 def recover(organization_id: int, since: dict[int, float]) -> None:
     """Ingest's recovery of a stored batch whose evaluation never ran (its process died): each device replayed
     from its first fix in the batch (``since``: device pk -> epoch seconds) over every stored fix since, as a
     late fix is, so the events are those of all its fixes in order whatever ran meanwhile."""
-    if settings.EVENTS_ENGINE and since:
+    if enabled() and since:
         _told(organization_id, evaluate(organization_id, since, [], replay=True))
 
 
@@ -91,7 +90,7 @@ def evaluate(organization_id: int, first: dict[int, float], stored: list, replay
         return []
     index = places.index_for(organization_id)
     rules = rules_for(organization_id, set(first))
-    with transaction.atomic(savepoint=False):  # in the batch's savepoint of its own
+    with transaction.atomic(savepoint=False):  # inside ingest's deferred transaction, or the sweep's savepoint
         devices = sorted(first)
         rows = locked(devices)
         states = {d: rows[d].state for d in devices}
