@@ -10,7 +10,7 @@ from django.contrib.gis.geos import LineString, Point, Polygon
 from fleet.core.models import Membership, Organization
 from fleet.dispatch.models import Task
 from fleet.geo.models import POI, Geofence
-from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, Position
+from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, Event, IngestBacklog, Position
 from fleet.vendors.models import SyncRun, VendorAccount, VendorLink
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -85,6 +85,7 @@ def populate(org: Organization) -> dict:
     beacon = Beacon.objects.create(organization=org, account=account, vendor_id="b1", uuid="ab" * 16, major=1, minor=2)
     run = SyncRun.objects.create(account=account)
     link = VendorLink.objects.create(account=account, target=geofence, vendor_id="7")
+    backlog = IngestBacklog.objects.create(organization=org, since={str(device.pk): T0.timestamp()})
     membership = (
         Membership.objects.get(organization=org) if Membership.objects.filter(organization=org).exists() else None
     )
@@ -104,6 +105,7 @@ def populate(org: Organization) -> dict:
         "beacon": beacon,
         "syncrun": run,
         "vendorlink": link,
+        "ingestbacklog": backlog,
     }
 
 

@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from fleet.core.admin import OrgScopedAdmin
+from fleet.core.admin import OrgScopedAdmin, ReadOnlyAdmin
 from fleet.reports.models import ReportJob, ScheduledReport
 from fleet.reports.schedules import schedule_next
 
 
 @admin.register(ReportJob)
-class ReportJobAdmin(OrgScopedAdmin):
+class ReportJobAdmin(ReadOnlyAdmin):
     """Background report jobs, read-only: they are created by the report pages and written by the worker."""
 
     list_display = ["id", "kind", "status", "done", "total", "rows", "user", "organization", "created", "finished"]
@@ -31,12 +31,6 @@ class ReportJobAdmin(OrgScopedAdmin):
         "error",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ReportJob | None = None) -> bool:
-        return False
 
 
 @admin.register(ScheduledReport)

@@ -1,9 +1,21 @@
+from datetime import UTC, datetime
+
 from django.contrib import admin
 from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
-from fleet.core.admin import OrgScopedAdmin, RetiredFilter
-from fleet.tracking.models import Beacon, Device, DeviceGroup, Driver, DriverAssignment, Event, GpxImport, Position
+from fleet.core.admin import OrgScopedAdmin, ReadOnlyAdmin, RetiredFilter
+from fleet.tracking.models import (
+    Beacon,
+    Device,
+    DeviceGroup,
+    Driver,
+    DriverAssignment,
+    Event,
+    GpxImport,
+    IngestBacklog,
+    Position,
+)
 
 
 @admin.register(DeviceGroup)
@@ -90,7 +102,7 @@ class EventAdmin(OrgScopedAdmin):
 
 
 @admin.register(GpxImport)
-class GpxImportAdmin(OrgScopedAdmin):
+class GpxImportAdmin(ReadOnlyAdmin):
     """GPX import jobs, read-only: created by the upload page and written by the worker (the file is not shown)."""
 
     list_display = ["id", "file_name", "device", "status", "done", "total", "user", "organization", "created"]
@@ -120,8 +132,27 @@ class GpxImportAdmin(OrgScopedAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).defer("data")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: GpxImport | None = None) -> bool:
-        return False
+@admin.register(IngestBacklog)
+class IngestBacklogAdmin(ReadOnlyAdmin):
+    """Stored batches the event engine has not evaluated yet (``ingest``). A row older than a minute or two means
+    a process died between storing and evaluating, or the engine failed on the batch: the beat's
+    ``recover_ingest_backlog`` replays it and deletes the row (its log says so). A row that stays is a batch the
+    engine fails on every time; deleting it gives up on evaluating those fixes."""
+
+    list_display = ["id", "organization", "created", "devices", "first_fix"]
+    list_filter = ["organization"]
+    list_select_related = ["organization"]
+    date_hierarchy = "created"
+    ordering = ["created"]
+    fields = ["organization", "created", "since"]
+    readonly_fields = fields
+
+    @admin.display(description="devices")
+    def devices(self, obj: IngestBacklog) -> int:
+        return len(obj.since or {})
+
+    @admin.display(description="first fix (UTC)")
+    def first_fix(self, obj: IngestBacklog) -> str:
+        epochs = [v for v in (obj.since or {}).values() if isinstance(v, int | float)]
+        return datetime.fromtimestamp(min(epochs), UTC).strftime("%Y-%m-%d %H:%M:%S") if epochs else "-"

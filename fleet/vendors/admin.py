@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import escape, format_html
 
-from fleet.core.admin import OrgScopedAdmin
+from fleet.core.admin import OrgScopedAdmin, ReadOnlyAdmin
 from fleet.core.scoping import is_org_scoped, org_lookup
 from fleet.vendors.models import CommandLog, PoiReport, SyncRun, VendorAccount, VendorLink
 from fleet.vendors.registry import CONNECTORS
@@ -167,16 +167,10 @@ class PoiReportAdmin(OrgScopedAdmin):
 
 
 @admin.register(CommandLog)
-class CommandLogAdmin(OrgScopedAdmin):
+class CommandLogAdmin(ReadOnlyAdmin):
     """Read only: a command is sent from its device's Commands page, and its log entry is what happened."""
 
     list_display = ["sent_at", "device", "type", "status", "user", "response"]
     list_filter = ["status", "type"]
     search_fields = ["device__name", "type", "response"]
     list_select_related = ["device", "user"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: CommandLog | None = None) -> bool:
-        return False

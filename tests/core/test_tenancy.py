@@ -28,6 +28,7 @@ OBJECTS = [
     "syncrun",
     "vendorlink",
     "membership",
+    "ingestbacklog",
 ]
 
 

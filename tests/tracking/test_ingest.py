@@ -181,3 +181,24 @@ def test_a_batch_chosen_as_a_deadlock_victim_runs_again(account):
     assert "error" not in out, out.get("error")
     assert (out["result"].created, out["result"].duplicates) == (0, 2)
     assert Position.objects.filter(device__account=account).count() == 2
+
+
+def test_the_admin_lists_the_ingest_backlog_read_only(client, user_a, world_a, world_b):
+    """An operator sees what the event engine still owes, in their organisation only, and cannot edit it."""
+    from django.urls import reverse
+
+    from fleet.tracking.models import IngestBacklog
+
+    mine = world_a["ingestbacklog"]
+    other_device = make_device(world_a["organization"], "second van", world_a["vendoraccount"])
+    mine.since[str(other_device.pk)] = mine.since[str(world_a["device"].pk)] - 3600
+    mine.save()
+    client.force_login(user_a)
+    listing = client.get(reverse("admin:tracking_ingestbacklog_changelist")).content.decode()
+    first = datetime.fromtimestamp(min(mine.since.values()), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert '<td class="field-devices">2</td>' in listing and first in listing
+    assert list(IngestBacklog.objects.filter(organization=world_b["organization"])) == [world_b["ingestbacklog"]]
+    assert f"/{world_b['ingestbacklog'].pk}/change/" not in listing
+    page = client.get(reverse("admin:tracking_ingestbacklog_change", args=[mine.pk])).content.decode()
+    assert 'name="_save"' not in page
+    assert client.get(reverse("admin:tracking_ingestbacklog_add")).status_code == 403

@@ -114,6 +114,17 @@ class OrgScopedAdmin(OrgScoped, admin.ModelAdmin):
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
 
 
+class ReadOnlyAdmin(OrgScopedAdmin):
+    """Records the application writes (jobs, logs, queues): listed and shown, deletable where the model allows,
+    never added or edited here."""
+
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
 class OrgScopedInline(OrgScoped, admin.TabularInline):
     """A tabular inline with the same limits as ``OrgScopedAdmin``."""
 
