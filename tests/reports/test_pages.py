@@ -259,6 +259,27 @@ def test_a_group_includes_its_subgroups(alice, world_a):
     assert deep.group == grandchild
 
 
+def test_the_device_select_lists_the_users_devices_escaped_in_name_order_from_one_query(
+    world_a, world_b, django_assert_num_queries
+):
+    org = world_a["organization"]
+    hostile = make_device(org, '<b onmouseover="x">&amp; van</b>')
+    twin = make_device(org, "a van")  # the same name as world_a's device: ordered by pk after it
+    make_device(world_b["organization"], "b's van")
+    form = ReportForm({"device": twin.pk}, user=world_a["membership"].user)
+    assert form.is_valid(), form.errors
+    with django_assert_num_queries(1):  # the options' (pk, name) rows; no model instances
+        html = str(form["device"])
+    assert html.startswith('<select id="id_device" name="device">')
+    options = html.split("<option ")[1:]
+    assert options == [
+        'value="">All devices</option>',
+        f'value="{hostile.pk}">&lt;b onmouseover=&quot;x&quot;&gt;&amp;amp; van&lt;/b&gt;</option>',
+        f'value="{world_a["device"].pk}">a van</option>',
+        f'value="{twin.pk}" selected>a van</option></select>',
+    ]
+
+
 def test_a_member_of_two_organisations_chooses_one(client, world_a, world_b):
     user = world_a["membership"].user
     Membership.objects.create(user=user, organization=world_b["organization"])
