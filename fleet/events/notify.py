@@ -9,7 +9,6 @@ sent is kept (``Notification``): the rule page shows what went to whom."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from fleet.events import places
+from fleet.events.kept import Kept
 from fleet.events.labels import label
 from fleet.events.models import Notification, NotificationRule
 from fleet.geo import calendar
@@ -51,7 +51,6 @@ class _Rule:
         )
 
 
-_rules: dict[int, tuple[float, int, list[_Rule]]] = {}  # organisation -> (built at, version, rules)
 FeedHook = Callable[[int, list[Event], set[int]], None]
 _feeds: list[FeedHook] = []
 NoticeHook = Callable[[int, list[tuple[int, str, Event]]], None]
@@ -79,23 +78,20 @@ def _tell_notices(organization_id: int, notices: list[tuple[int, str, Event]]) -
             log.exception("notice hook %s failed", getattr(fn, "__qualname__", fn))
 
 
-def _version_key(organization_id: int) -> str:
-    return f"events:rules:{organization_id}"
-
-
 def rules_changed(organization_id: int) -> None:
-    try:
-        cache.incr(_version_key(organization_id))
-    except ValueError:
-        cache.set(_version_key(organization_id), 1, None)
+    _rules.changed(organization_id)
+
+
+def forget() -> None:
+    _rules.forget()
 
 
 def rules_of(organization_id: int) -> list[_Rule]:
-    version = cache.get(_version_key(organization_id)) or 0
-    cached = _rules.get(organization_id)
-    if cached and cached[1] == version and time.monotonic() - cached[0] < RULES_TTL_S:
-        return cached[2]
+    """The organisation's enabled rules, kept by this process (``kept.Kept``)."""
+    return _rules.get(organization_id)
 
+
+def _build_rules(organization_id: int) -> list[_Rule]:
     zone, members = places.org_zone(organization_id), places.group_members(organization_id)
     out = []
     query = NotificationRule.objects.filter(organization_id=organization_id, enabled=True).prefetch_related(
@@ -122,15 +118,21 @@ def rules_of(organization_id: int) -> list[_Rule]:
                 rule.min_interval_s,
             )
         )
-    _rules[organization_id] = (time.monotonic(), version, out)
     return out
+
+
+_rules: Kept[list[_Rule]] = Kept("rules", RULES_TTL_S, _build_rules)
 
 
 def _claim(rule: _Rule, event: Event) -> bool:
     """The rule's slot for this device and type, if free (the first notice of an interval takes it)."""
     if rule.interval_s <= 0:
         return True
-    return cache.add(f"events:sent:{rule.pk}:{event.device_id}:{event.type}", 1, rule.interval_s)
+    try:
+        return cache.add(f"events:sent:{rule.pk}:{event.device_id}:{event.type}", 1, rule.interval_s)
+    except Exception:  # Redis restarting: a notice sent twice beats one never sent
+        log.warning("rule %s: the shared cache is unreachable, the notice goes out without its interval", rule.pk)
+        return True
 
 
 def deliver(organization_id: int, events: list[Event]) -> set[int]:
@@ -138,8 +140,9 @@ def deliver(organization_id: int, events: list[Event]) -> set[int]:
     alerts: set[int] = set()
     sent: list[Notification] = []
     hooked: list[tuple[int, str, Event]] = []
+    rules = rules_of(organization_id)
     for event in events:
-        for rule in rules_of(organization_id):
+        for rule in rules:
             if not rule.matches(event) or not _claim(rule, event):
                 continue
             if rule.web:

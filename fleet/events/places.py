@@ -5,13 +5,11 @@ it) or at the latest after ``TTL_S`` (for changes that bypass signals, such as a
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from fleet.events.kept import Kept
 from fleet.events.zones import GEOFENCE, POI, TASK, Zone, ZoneIndex
 from fleet.geo import calendar
 from fleet.geo.shapes import Circle, geofence_shape
@@ -21,49 +19,19 @@ TTL_S = 60.0
 OPEN_TASKS = ("assigned", "en_route", "arrived", "in_progress")  # dispatch.lifecycle.TRACKED
 
 
-@dataclass
-class _Cached:
-    version: int
-    built: float
-    index: ZoneIndex
-
-
-_indexes: dict[int, _Cached] = {}
-
-
-def _version_key(organization_id: int) -> str:
-    return f"events:zones:{organization_id}"
+def index_for(organization_id: int) -> ZoneIndex:
+    """The organisation's zones, kept by this process (``kept.Kept``: while the shared cache cannot be read the
+    index goes by ``TTL_S`` alone, as failing here would leave the batch's fixes unevaluated for good)."""
+    return _indexes.get(organization_id)
 
 
 def changed(organization_id: int) -> None:
     """Tell every process that the organisation's zones changed."""
-    key = _version_key(organization_id)
-    try:
-        cache.incr(key)
-    except ValueError:  # not set yet
-        cache.set(key, 1, None)
-
-
-def index_for(organization_id: int) -> ZoneIndex:
-    """The organisation's zones. While the shared cache cannot be read (Redis restarting) the index goes by
-    ``TTL_S`` alone: failing here would leave the batch's fixes unevaluated for good (the engine's state moves
-    on with the next batch)."""
-    try:
-        version = cache.get(_version_key(organization_id)) or 0
-    except Exception:
-        log.warning("zones of organisation %s: the shared cache is unreachable, going by the TTL", organization_id)
-        version = None
-    cached = _indexes.get(organization_id)
-    fresh = cached and time.monotonic() - cached.built < TTL_S
-    if fresh and version in (None, cached.version):
-        return cached.index
-    index = ZoneIndex(load(organization_id))
-    _indexes[organization_id] = _Cached(-1 if version is None else version, time.monotonic(), index)
-    return index
+    _indexes.changed(organization_id)
 
 
 def forget() -> None:
-    _indexes.clear()
+    _indexes.forget()
 
 
 def org_zone(organization_id: int) -> str:
@@ -155,3 +123,6 @@ def connect_signals() -> None:
         post_delete.connect(_on_change, sender=model, dispatch_uid=f"events-zones-delete-{model.__name__}")
     for through in (Geofence.devices.through, Geofence.groups.through):
         m2m_changed.connect(_on_change, sender=through, dispatch_uid=f"events-zones-m2m-{through.__name__}")
+
+
+_indexes: Kept[ZoneIndex] = Kept("zones", TTL_S, lambda organization_id: ZoneIndex(load(organization_id)))

@@ -27,10 +27,10 @@ def eager_and_clean(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}"}}
     app.conf.task_always_eager = True
     places.forget()
-    notify._rules.clear()
+    notify.forget()
     yield
     app.conf.task_always_eager = False
-    notify._rules.clear()
+    notify.forget()
 
 
 def rule(org, name="Yard alerts", **kw) -> NotificationRule:
@@ -89,6 +89,32 @@ def test_a_rate_limited_rule_sends_once_per_device_and_type(org_a, django_captur
         "geofenceEnter",
         "geofenceExit",
     ]  # ...one notice per type
+
+
+def test_notices_go_out_while_the_shared_cache_is_down(org_a, monkeypatch, django_capture_on_commit_callbacks):
+    """A Redis restart: the rules' version and the interval's slot cannot be read; the events' notices are sent
+    all the same (a rule's interval is not kept then: a notice twice rather than none), and once the cache answers
+    again the interval holds."""
+    from fleet.events import kept
+
+    van = make_device(org_a)
+    square(org_a)
+    flapping = rule(org_a, event_types=["geofenceEnter", "geofenceExit"], min_interval_s=600)
+    notify.rules_of(org_a.pk)  # built while the cache answered
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is restarting")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(kept.cache, "get", down)
+        outage.setattr(notify.cache, "add", down)
+        with django_capture_on_commit_callbacks(execute=True):
+            drive(org_a, van, [-100, 50, 150, 50])
+    sent = Notification.objects.filter(rule=flapping).order_by("event__time")
+    assert list(sent.values_list("event__type", flat=True)) == ["geofenceEnter", "geofenceExit", "geofenceEnter"]
+    with django_capture_on_commit_callbacks(execute=True):
+        drive(org_a, van, [150, 50, 150], first=4)
+    assert sent.count() == 5  # the first exit and enter after the outage claim their slots, the next exit does not
 
 
 def test_rules_filter_by_device_and_never_reach_another_organisation(org_a, org_b, django_capture_on_commit_callbacks):

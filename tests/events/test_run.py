@@ -331,6 +331,8 @@ def test_a_fix_the_vendor_marks_invalid_is_not_evaluated_as_a_replay_would_not(o
 
 def test_the_engine_runs_while_the_shared_cache_is_down(org_a, monkeypatch):
     """A Redis restart: the zones' version cannot be read, the batch is evaluated all the same."""
+    from fleet.events import kept
+
     van = make_device(org_a)
     yard = square(org_a)
     ingest.positions(org_a.pk, None, records(van, [-100]))
@@ -338,7 +340,7 @@ def test_the_engine_runs_while_the_shared_cache_is_down(org_a, monkeypatch):
     def down(*args, **kwargs):
         raise ConnectionError("Redis is restarting")
 
-    monkeypatch.setattr(places.cache, "get", down)
+    monkeypatch.setattr(kept.cache, "get", down)
     ingest.positions(org_a.pk, None, records(van, [10, 150], first=1))
     assert stored(van) == [("geofenceEnter", 10, f"geofence:{yard.pk}"), ("geofenceExit", 20, f"geofence:{yard.pk}")]
     places.forget()  # and with no index built yet

@@ -21,7 +21,7 @@ class AlertTests(BrowserTestCase):
     def setUp(self) -> None:
         super().setUp()
         places.forget()
-        notify._rules.clear()
+        notify.forget()
         self.make_world()
         NotificationRule.objects.create(organization=self.org, name="Depot", event_types=["geofenceEnter"])
         make_user(get_user_model(), "bob", self.org, role=Membership.Role.DISPATCHER, staff=False)
