@@ -3,8 +3,8 @@
 states saved, in one transaction; the events then go to whoever subscribed (notification rules, the live map).
 
 A device whose batch holds a fix older than the last one its state has seen (a buffered upload, a slow vendor)
-is replayed instead: from ``REPLAY_MARGIN_S`` plus the longest dwell before that fix (or from the stored fix
-before it, if older: ``replay_start``), from the zones its own events say it was in then, over every stored fix
+is replayed instead: from just after its last stored fix at or before ``REPLAY_MARGIN_S`` plus the longest dwell
+before that fix (``replay_start``), from the zones its own events say it was in then, over every stored fix
 since; the events it finds replace the engine's events of that span, so a late fix never leaves a false enter or
 exit behind (docs/events.md)."""
 
@@ -175,23 +175,29 @@ def _floats(values) -> np.ndarray:
 
 
 def replay_start(device: int, first: float, dwell_s: float) -> float:
-    """Where the replay for a late fix at ``first`` begins: ``REPLAY_MARGIN_S`` plus the longest dwell before
-    it, or the device's stored fix before it if that is earlier. A crossing's time lies between the two fixes
-    of its segment, so the events of the segment the late fix splits can be far older than the fix itself;
-    the replay must reach back to that segment's start to replace them."""
+    """Where the replay for a late fix at ``first`` begins: just after the device's last valid stored fix at or
+    before ``REPLAY_MARGIN_S`` plus the longest dwell before it (that margin's start if it has none). A
+    crossing's time lies between the two fixes of its segment, so the events of the segment the late fix splits
+    can be far older than the fix itself: the replay reaches back to that segment's start to replace them. And
+    it starts at a fix, so that its start state (the zones its events put it in by then, its position) is the
+    one the engine had there: from a time inside a segment it would begin with a crossing's enter and re-evaluate
+    the segment from its first fix as if inside already, finding the exit at the next fix, not the crossing."""
+    since = first - REPLAY_MARGIN_S - dwell_s
     before = (
-        Position.objects.filter(device_id=device, fix_time__lt=datetime.fromtimestamp(first, UTC), valid=True)
+        Position.objects.filter(device_id=device, fix_time__lte=datetime.fromtimestamp(since, UTC), valid=True)
         .order_by("-fix_time")
         .values_list("fix_time", flat=True)
         .first()
     )
-    return _start(first, dwell_s, before)
+    return _start(since, before)
 
 
-def _start(first: float, dwell_s: float, before: datetime | None) -> float:
-    """The replay's start, given the device's stored fix before its first late one (None: none)."""
-    since = first - REPLAY_MARGIN_S - dwell_s
-    return min(since, before.timestamp()) if before is not None else since
+def _start(since: float, before: datetime | None) -> float:
+    """The replay's start, given the device's last valid stored fix at or before ``since`` (None: none)."""
+    return before.timestamp() + AFTER_FIX_S if before is not None else since
+
+
+AFTER_FIX_S = 0.001  # a replay starts this long after its fix: events stored at that fix's time are before it
 
 
 def replay_many(
@@ -254,7 +260,7 @@ def _replay_reads(device: int, start: datetime) -> tuple[tuple[list, tuple | Non
 
 POSITIONS, EVENTS = Position._meta.db_table, Event._meta.db_table
 PG_STARTS = f"""
-SELECT v.d, (SELECT p.fix_time FROM {POSITIONS} p WHERE p.device_id = v.d AND p.fix_time < v.t AND p.valid
+SELECT v.d, (SELECT p.fix_time FROM {POSITIONS} p WHERE p.device_id = v.d AND p.fix_time <= v.t AND p.valid
              ORDER BY p.fix_time DESC LIMIT 1)
 FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(d, t)
 """
@@ -283,11 +289,12 @@ ORDER BY v.d, f.fix_time
 
 def _pg_replay_starts(late: dict[int, float], dwell_s: float) -> dict[int, float]:
     """``replay_start`` of every late device in one statement (each probe pruned to its partitions as it runs)."""
-    devices = list(late)
+    since = {device: first - REPLAY_MARGIN_S - dwell_s for device, first in late.items()}
+    devices = list(since)
     with connection.cursor() as cursor:
-        cursor.execute(PG_STARTS, [devices, [datetime.fromtimestamp(late[d], UTC) for d in devices]])
+        cursor.execute(PG_STARTS, [devices, [datetime.fromtimestamp(since[d], UTC) for d in devices]])
         before = dict(cursor.fetchall())
-    return {device: _start(first, dwell_s, before.get(device)) for device, first in late.items()}
+    return {device: _start(since[device], before.get(device)) for device in devices}
 
 
 def _pg_replay_reads(starts: dict[int, float]) -> tuple[dict[int, tuple[list, tuple | None]], list[tuple]]:

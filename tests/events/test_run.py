@@ -308,6 +308,28 @@ def test_a_late_fix_in_a_long_gap_replaces_the_events_of_the_segment_it_splits(o
     assert [(f.type, round(f.t - START.timestamp()), f.key) for f in offline] == stored(van)
 
 
+def test_a_replay_starting_inside_a_crossed_segment_starts_from_the_fix_before_it(org_a):
+    """The replay's margin before a late fix ends between two fixes whose segment crosses a zone, after the
+    crossing's enter and before its exit (the hour's soak: iTrack exits stored at the next fix instead of the
+    crossing). The replay begins just after the last fix before the margin, with the zones its events say the
+    device was in at that fix, so it finds the crossing again instead of an exit at the next fix."""
+    van = make_device(org_a)
+    yard = square(org_a, x0=0, x1=100)
+    key = f"geofence:{yard.pk}"
+    west, east, further = records(van, [-100], 0, 1000), records(van, [200], 1, 1000), records(van, [300], 2, 1000)
+    for batch in (west, east, further):
+        ingest.positions(org_a.pk, None, batch)
+    zone = [("geofenceEnter", 333, key), ("geofenceExit", 666, key)]  # crossed between 0 and 1000 s
+    assert [e for e in stored(van) if e[2] == key] == zone
+    late = records(van, [250], 15, 100)  # at 1500 s: its margin reaches back to 600 s, inside the crossing
+    assert 333 < 1500 - run.REPLAY_MARGIN_S < 666
+    ingest.positions(org_a.pk, None, late)
+    assert [e for e in stored(van) if e[2] == key] == zone
+    batch = run.fixes_of_stored([ingest.Stored(0, van.pk, r) for r in west + east + late + further])
+    offline, _ = engine.evaluate(places.index_for(org_a.pk), batch, {}, lambda d: engine.Rules())
+    assert sorted((f.type, int(f.t - START.timestamp()), f.key) for f in offline) == sorted(stored(van))
+
+
 def test_an_event_timed_between_two_milliseconds_is_stored_once(org_a):
     """Stored times are rounded to the millisecond: the check for events already stored compares those."""
     van = make_device(org_a)
