@@ -285,6 +285,37 @@ def _cross(found, device, zone: Zone, zones: dict, t0: float, t1: float, f0: flo
     found.append(Found(device, LEAVE[zone.kind], leave, zone.key, zone, 0, dict(attrs)))
 
 
+def limit_at(index: ZoneIndex, device: int, lat: float, lon: float, acc, t: float, rules: Rules) -> float | None:
+    """The speed limit ``_step`` applies to a fix of the device there and then: its own, lowered by a zone the
+    fix is inside that applies to it (while the zone's calendar is active)."""
+    limit = rules.speed_limit_kmh
+    _fix, zones, where = index.locate(np.array([lat]), np.array([lon]), np.array([as_float(acc)]))
+    for z, w in zip(zones.tolist(), where.tolist(), strict=True):
+        zone = index.zones[z]
+        inside = w == -1 and zone.applies(device) and (zone.calendar is None or zone.active(t))
+        if inside and zone.speed_limit_kmh and (limit is None or zone.speed_limit_kmh < limit):
+            limit = zone.speed_limit_kmh
+    return limit
+
+
+def runs_at(index: ZoneIndex, device: int, state: dict, speed: float, rules: Rules) -> None:
+    """A replay's start state (its last fix: ``state``'s t, lat, lon, acc and ignition; ``speed``) gets the
+    overspeed and idle runs that fix was in, each as already reported (its event is timed at the run's start,
+    before the replay's, and kept), and none that it was not in: a run beginning at the replay's first fix is a
+    new one (the full-size soak: 24 overspeed events lost when a replay began just after a fix under the limit
+    and carried a run all the same)."""
+    state.pop("over", None)
+    state.pop("idle", None)
+    if "t" not in state or not math.isfinite(speed):
+        return
+    t = state["t"]
+    limit = limit_at(index, device, state["lat"], state["lon"], state.get("acc"), t, rules)
+    if limit is not None and speed > limit:
+        state["over"] = {"t": t, "pid": 0, "max": speed, "fired": True, "limit": limit}
+    if state.get("ign") and speed < rules.moving_kmh:
+        state["idle"] = {"t": t, "pid": 0, "fired": True}
+
+
 def _overspeed(found, device, state, t, pid, speed, limit, rules: Rules) -> None:
     run = state.get("over")
     if limit is None or not math.isfinite(speed) or speed <= limit:

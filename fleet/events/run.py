@@ -11,6 +11,7 @@ exit behind (docs/events.md)."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -218,6 +219,9 @@ def replay_many(
             begin[device], more = _replay_reads(device, datetime.fromtimestamp(since, UTC))
             rows += more
     states = {device: _state_from(*begin.get(device, ([], None))) for device in starts}
+    for device, state in states.items():
+        speed = _number(state.pop("v", None))
+        engine.runs_at(index, device, state, math.nan if speed is None else speed, rules(device))
     rows = [r for r in rows if r[8]]
     fixes = Fixes(
         device=np.array([r[0] for r in rows], dtype=np.int64),
@@ -350,8 +354,8 @@ def _number(value) -> float | None:
 
 def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
     """The state a replay begins with: the zones the device's own events put it in (``events``: its zone events
-    before the start, per key newest first), and its last fix before the start (its ignition and battery, and
-    runs treated as already reported)."""
+    before the start, per key newest first), and its last fix before the start (its ignition and battery; its
+    overspeed and idle runs are ``engine.runs_at``'s)."""
     zones = {}
     for key, kind in events:
         if key not in zones:
@@ -365,9 +369,7 @@ def _state_from(events: list[tuple[str, str]], last: tuple | None) -> dict:
             state["ign"] = ignition >= 0.5
         level = attributes.get("battery_level")
         state["batt"] = isinstance(level, int | float) and level < Rules.low_battery
-        fired = {"t": t.timestamp(), "pid": 0, "fired": True, "max": speed, "limit": 0.0}
-        state["over"] = fired
-        state["idle"] = dict(fired)
+        state["v"] = speed  # for engine.runs_at, which replay_many calls with the zones and rules
     return state
 
 

@@ -330,6 +330,29 @@ def test_a_replay_starting_inside_a_crossed_segment_starts_from_the_fix_before_i
     assert sorted((f.type, int(f.t - START.timestamp()), f.key) for f in offline) == sorted(stored(van))
 
 
+def test_a_replay_starting_just_after_a_fix_under_the_limit_reports_the_run_after_it(org_a):
+    """The last fix before a replay's start was under the zone's speed limit and the next one over it: the
+    overspeed run begins inside the replay and is reported again, not carried as one reported already (the
+    full-size soak: 24 overspeed events deleted by replays). A run the start fix was in stays reported once."""
+    van = make_device(org_a)
+    square(org_a, x0=-10000, x1=10000, speed_limit_kmh=30)
+
+    def fix(t, speed):
+        lat, lon = at(t / 10, 50)
+        return PositionRecord(str(van.pk), START + timedelta(seconds=t), lat, lon, speed)
+
+    speeds = {t: 50.0 if 610 <= t <= 700 or 1200 <= t <= 1300 else 20.0 for t in range(0, 2500, 10)}
+    late_at = 1505  # its margin begins at 605 s: the replay starts just after the fix at 600 s (20 km/h)
+    ingest.positions(org_a.pk, None, [fix(t, v) for t, v in speeds.items() if t < 1500])
+    ingest.positions(org_a.pk, None, [fix(t, v) for t, v in speeds.items() if t >= 1500])
+    over = [e for e in stored(van) if e[0] == "deviceOverspeed"]
+    assert over == [("deviceOverspeed", 610, ""), ("deviceOverspeed", 1200, "")]
+    ingest.positions(org_a.pk, None, [fix(late_at, 20.0)])
+    assert [e for e in stored(van) if e[0] == "deviceOverspeed"] == over
+    ingest.positions(org_a.pk, None, [fix(1215 + run.REPLAY_MARGIN_S, 20.0)])  # from 1210 s: inside the run
+    assert [e for e in stored(van) if e[0] == "deviceOverspeed"] == over
+
+
 def test_an_event_timed_between_two_milliseconds_is_stored_once(org_a):
     """Stored times are rounded to the millisecond: the check for events already stored compares those."""
     van = make_device(org_a)
