@@ -29,7 +29,7 @@ START = timezone.now().replace(microsecond=0) - timedelta(hours=1)
 def fresh(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}"}}
     places.forget()
-    notify._rules.clear()
+    notify.forget()
     yield
     places.forget()
 

@@ -14,11 +14,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.urls import reverse
 
-from fleet.core.admin import OrgScopedAdmin, ScopedRelatedFieldListFilter
+from fleet.core.admin import OrgScopedAdmin, ReadOnlyAdmin, ScopedRelatedFieldListFilter
 from fleet.core.admin.users import SuperuserOnly
 from fleet.core.models import Membership, Organization
 from fleet.reports.models import ReportJob, ScheduledReport
-from fleet.tracking.models import DriverAssignment, Event, GpxImport
+from fleet.tracking.models import DriverAssignment, Event
 from fleet.vendors.models import CommandLog, SyncRun, VendorLink
 from tests.conftest import T0, make_org, make_user
 
@@ -32,7 +32,9 @@ def page(response) -> str:
 
 SCOPED = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrgScopedAdmin)]
 # Written by fleet itself, added by superusers only (organisations) or on the Members page (memberships).
-NO_ADD = {ReportJob, ScheduledReport, SyncRun, Organization, Membership, GpxImport, CommandLog}
+NO_ADD = {ScheduledReport, SyncRun, Organization, Membership} | {
+    model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, ReadOnlyAdmin)
+}
 
 
 @pytest.fixture

@@ -267,7 +267,7 @@ def test_a_rule_with_the_webhook_channel_sends_its_notices_once_per_interval(
     from fleet.events.models import Notification, NotificationRule
     from fleet.tracking import ingest
 
-    notify._rules.clear()
+    notify.forget()
     van, other = make_device(org_a), make_device(org_a, "Van 2")
     square(org_a)
     endpoint(org_a, receiver, types=["ruleMatched"])
@@ -278,7 +278,7 @@ def test_a_rule_with_the_webhook_channel_sends_its_notices_once_per_interval(
     with django_capture_on_commit_callbacks(execute=True):
         ingest.positions(org_a.pk, None, records(van, [-100, 50, 150, 50, 150]))  # enters twice
         ingest.positions(org_a.pk, None, records(other, [-100, 50]))  # not a device of the rule
-    notify._rules.clear()
+    notify.forget()
     [got] = receiver.got  # the second entry is within the rule's interval
     assert got["verified"] and got["event"] == "ruleMatched"
     data = got["body"]["data"]
