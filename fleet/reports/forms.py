@@ -94,18 +94,7 @@ class ListSelect(forms.Select):
 
 # Device fields no report reads (the live state and the JSON attributes): a fleet's thousands of devices are
 # loaded without them (the soak's summary of 6,000 devices: building the instances was a fifth of the page).
-UNREPORTED = (
-    "attributes",
-    "last_update",
-    "last_position",
-    "last_fix_time",
-    "last_latitude",
-    "last_longitude",
-    "last_speed",
-    "last_course",
-    "last_attributes",
-    "driver__attributes",
-)
+UNREPORTED = ("attributes", *Device.LIVE_FIELDS, "driver__attributes")
 
 
 class ReportForm(forms.Form):

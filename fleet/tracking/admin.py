@@ -58,16 +58,7 @@ class DeviceAdmin(OrgScopedAdmin):
     list_filter = ["status", RetiredFilter, "organization", "account__kind", "account", "category", "disabled"]
     search_fields = ["name", "unique_id", "plate", "vendor_id", "phone"]
     list_select_related = ["account", "group"]
-    readonly_fields = [
-        "last_update",
-        "last_position",
-        "last_fix_time",
-        "last_latitude",
-        "last_longitude",
-        "last_speed",
-        "last_course",
-        "last_attributes",
-    ]
+    readonly_fields = Device.LIVE_FIELDS
 
 
 @admin.register(Beacon)

@@ -85,6 +85,18 @@ class Device(VendorOwned):
     last_course = models.FloatField(null=True, blank=True)
     last_attributes = models.JSONField(default=dict, blank=True)
 
+    # The denormalised latest fix: written by ingest only (read-only in the admin, not loaded by reports).
+    LIVE_FIELDS = (
+        "last_update",
+        "last_position",
+        "last_fix_time",
+        "last_latitude",
+        "last_longitude",
+        "last_speed",
+        "last_course",
+        "last_attributes",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [unique_vendor_id("device")]
