@@ -99,7 +99,8 @@ def test_today_is_read_from_the_positions_table_and_never_archived(org_a, table_
     reads.clear()  # from here on
     assert len(store.window(van.id, today - timedelta(days=3), now + timedelta(hours=1))) == 3
     assert reads[-1][1] == now + timedelta(hours=1)
-    assert not TrackDay.objects.filter(device_id=van.id, day=today.date()).exists()
+    # today's fixes dated more than archive.SETTLE ago have a version (below), never an archived day
+    assert not TrackDay.objects.filter(device_id=van.id, day=today.date(), built_version__isnull=False).exists()
 
 
 @pytest.mark.django_db
@@ -136,6 +137,27 @@ def test_live_fixes_of_today_leave_the_archive_alone(org_a):
     now = datetime.now(UTC).replace(microsecond=0)
     ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), now - timedelta(seconds=s), 60, 25) for s in (1, 2)])
     assert not TrackDay.objects.filter(device_id=van.id).exists()
+
+
+@pytest.mark.django_db
+def test_a_fix_dated_before_the_settled_bound_raises_its_days_version_a_later_one_does_not(org_a):
+    """The triggers' bound is ``archive.settled_until``: the later of the current UTC day's start and SETTLE
+    ago. A fix dated 30 s before it raises its day's version (today's too), one dated 30 s after it does not."""
+    van = make_device(org_a)
+    settled = archive.settled_until(store.backend().now())
+    after = settled + timedelta(seconds=30)
+    ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), after, 60, 25)])
+    assert not TrackDay.objects.filter(device_id=van.id).exists()
+    late = settled - timedelta(seconds=30)
+    assert ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), late, 60, 25)]).created == 1
+    day = TrackDay.objects.get(device_id=van.id)
+    assert (day.day, day.version, day.built_version) == (late.date(), 1, None)
+    versions = []
+    for change in (lambda fix: fix.update(speed=5.0), lambda fix: fix.delete()):
+        change(Position.objects.filter(device=van, fix_time=late))
+        versions.append(TrackDay.objects.get(device_id=van.id).version)
+    assert 1 < versions[0] < versions[1]  # (SQLite's row triggers raise an update twice: old and new row)
+    assert Position.objects.filter(device=van).count() == 1  # the later fix, which raised nothing
 
 
 @pytest.mark.django_db

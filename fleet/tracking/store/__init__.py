@@ -324,42 +324,36 @@ STAMP_FIELDS = ("n", "last_id", "last_server", "first", "last")
 
 
 def stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
-    """For each window, a value that changes whenever the device's fixes in it change: the archive versions
-    of the closed UTC days it touches (any change to a closed day raises its version) and ``data_stamp`` of
-    its part after them. Read before the fixes themselves."""
-    if not windows:
-        return []
-    closed = archive.closed_until()
-    utc_days = archive.utc_days(min(lo for lo, _ in windows), min(max(hi for _, hi in windows), closed))
-    known = archive.versions(device_id, utc_days[0], utc_days[-1]) if utc_days else {}
-    recent = [(max(lo, closed), hi) for lo, hi in windows if hi > closed]
-    recent_stamps = dict(zip(recent, data_stamps(device_id, recent), strict=True))
-    out = []
-    for lo, hi in windows:
-        closed_days = archive.utc_days(lo, min(hi, closed))
-        versions = tuple((day.toordinal(), known.get(day, (0,))[0]) for day in closed_days)
-        out.append((versions, recent_stamps.get((max(lo, closed), hi))))
-    return out
+    """For each window, a value that changes whenever the device's fixes in it change: ``stamps_many`` of one
+    device. Read before the fixes themselves."""
+    return stamps_many({device_id: windows})[device_id]
 
 
 def stamps_many(reads: dict[int, list[tuple[datetime, datetime]]]) -> dict[int, list[tuple]]:
-    """``stamps`` of many devices' windows ({device: windows}) in a constant number of queries: one for the
-    archive versions, one for the data stamps of the parts after the archive (per few hundred windows on
-    SQLite)."""
+    """For each of many devices' windows ({device: windows}), a value that changes whenever the device's fixes
+    in it change: (the archive versions of the UTC days it touches, None) for a window that ends by
+    ``archive.settled_until`` (any later change to its fixes raises a version), else (the versions of its closed
+    days, ``data_stamp`` of its part after them). In a constant number of queries: the database's clock, the
+    versions, and the data stamps of the windows still open (per few hundred windows on SQLite)."""
     windows = [span for spans in reads.values() for span in spans]
     if not windows:
         return {device_id: [] for device_id in reads}
-    closed = archive.closed_until()
-    utc_days = archive.utc_days(min(lo for lo, _ in windows), min(max(hi for _, hi in windows), closed))
+    now = backend().now()
+    closed, settled = archive.closed_until(now), archive.settled_until(now)
+
+    def versioned(hi: datetime) -> datetime:  # the window's part its days' versions describe
+        return hi if hi <= settled else min(hi, closed)
+
+    utc_days = archive.utc_days(min(lo for lo, _ in windows), max(versioned(hi) for _, hi in windows))
     known = archive.versions_many(list(reads), utc_days[0], utc_days[-1]) if utc_days else {}
-    recent = sorted({(d, max(lo, closed), hi) for d, spans in reads.items() for lo, hi in spans if hi > closed})
+    recent = sorted({(d, max(lo, closed), hi) for d, spans in reads.items() for lo, hi in spans if hi > settled})
     recent_stamps = dict(zip(recent, backend().data_stamps_many(recent), strict=True))
     out = {}
     for device_id, spans in reads.items():
         out[device_id] = []
         for lo, hi in spans:
-            closed_days = archive.utc_days(lo, min(hi, closed))
-            versions = tuple((day.toordinal(), known.get((device_id, day), 0)) for day in closed_days)
+            days = archive.utc_days(lo, versioned(hi))
+            versions = tuple((day.toordinal(), known.get((device_id, day), 0)) for day in days)
             stamp = recent_stamps.get((device_id, max(lo, closed), hi))
             out[device_id].append((versions, None if stamp is None else tuple(_plain(v) for v in stamp)))
     return out
@@ -381,33 +375,6 @@ def data_stamp(device_id: int, start: datetime, end: datetime) -> tuple:
         )
     )
     return tuple(_plain(stats[k]) for k in STAMP_FIELDS)
-
-
-def data_stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tuple]:
-    """``data_stamp`` of each window; on PostgreSQL in one query whatever the number of windows (their edges
-    cut the range into buckets; a window's stamp combines the buckets it spans)."""
-    if not windows:
-        return []
-    if connection.vendor != "postgresql":
-        return [data_stamp(device_id, lo, hi) for lo, hi in windows]
-    edges = sorted({edge for span in windows for edge in span})
-    buckets = backend().bucket_stamps(device_id, edges)  # bucket k holds [edges[k-1], edges[k])
-    index = {edge: k for k, edge in enumerate(edges)}
-    out = []
-    for lo, hi in windows:
-        parts = [buckets[k] for k in range(index[lo] + 1, index[hi] + 1) if k in buckets]
-        columns = list(zip(*parts, strict=True)) or [()] * 5
-        n, last_id, last_server = sum(columns[0]), _max(columns[1]), _max(columns[2])
-        out.append((n, last_id, _plain(last_server), _plain(_min(columns[3])), _plain(_max(columns[4]))))
-    return out
-
-
-def _max(values):
-    return max((v for v in values if v is not None), default=None)
-
-
-def _min(values):
-    return min((v for v in values if v is not None), default=None)
 
 
 def _plain(value):

@@ -27,6 +27,10 @@ from fleet.tracking.track import Track
 logger = logging.getLogger(__name__)
 
 GRACE = timedelta(hours=1)
+# A change of a fix dated more than this long ago, or before the current UTC day, raises its day's version (the
+# triggers of migrations tracking/0004 and 0011 hard-code the same ten minutes): live fixes, dated seconds ago,
+# raise nothing; a day's part that ended this long ago has a version as a closed day has.
+SETTLE = timedelta(minutes=10)
 DAY = timedelta(days=1)
 _MAGIC = b"FTD2"  # FTD1 had no battery column: such rows are rebuilt
 _FLOATS = ("lat", "lon", "speed", "altitude", "ignition", "odometer", "fuel", "hours", "battery")
@@ -87,10 +91,16 @@ def _backend():
     return backend()
 
 
-def closed_until() -> datetime:
+def closed_until(now: datetime | None = None) -> datetime:
     """The start of the first UTC day that is not archived yet: days ending before it ended ``GRACE`` ago,
-    by the database's clock (the one the triggers use)."""
-    return day_start((_backend().now() - GRACE).astimezone(UTC).date())
+    by the database's clock (the one the triggers use; ``now``: a reading of it)."""
+    return day_start(((now or _backend().now()) - GRACE).astimezone(UTC).date())
+
+
+def settled_until(now: datetime) -> datetime:
+    """The triggers' bound at the database's time ``now``: every change to a fix dated before it, from then
+    on, raises the version of the fix's (device, UTC day), today's included. It only grows."""
+    return max(day_start(now.astimezone(UTC).date()), now - SETTLE)
 
 
 def versions(device_id: int, first: date, last: date, with_data: bool = False) -> dict[date, tuple]:
@@ -112,6 +122,11 @@ def versions(device_id: int, first: date, last: date, with_data: bool = False) -
 def versions_many(device_ids: list[int], first: date, last: date) -> dict[tuple[int, date], int]:
     """{(device, day): version} of the devices' archive rows from ``first`` to ``last``, in one query (per
     few thousand devices on SQLite); a day without a row is absent (version 0)."""
+    if connection.vendor == "postgresql":  # the ids as one array parameter (an IN list costs Django more)
+        query = f"SELECT device_id, day, version FROM {DAYS} WHERE device_id = ANY(%s) AND day >= %s AND day <= %s"
+        with connection.cursor() as cursor:
+            cursor.execute(query, [device_ids, first, last])
+            return {(device_id, day): version for device_id, day, version in cursor.fetchall()}
     out = {}
     for lo in range(0, len(device_ids), VERSIONS_DEVICES):
         rows = TrackDay.objects.filter(device_id__in=device_ids[lo : lo + VERSIONS_DEVICES], day__gte=first)

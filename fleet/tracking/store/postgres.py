@@ -220,21 +220,6 @@ def points(device_id: int, start: datetime, end: datetime, spans: list[tuple[dat
 
 # ---------------------------------------------------------------------------------- stamps and the archive
 
-# Per bucket between consecutive window edges, in one pass over the range.
-BUCKET_STAMPS = (
-    "SELECT width_bucket(fix_time, %s::timestamptz[]), count(*), max(id), max(server_time), min(fix_time), "
-    f"max(fix_time) FROM {POSITIONS} WHERE device_id = %s AND fix_time >= %s AND fix_time < %s GROUP BY 1"
-)
-
-
-def bucket_stamps(device_id: int, edges: list[datetime]) -> dict[int, tuple]:
-    """{bucket k: (count, max id, max server time, min fix time, max fix time)} of the fixes in
-    [edges[k-1], edges[k]), in one query."""
-    with connection.cursor() as cursor:
-        cursor.execute(BUCKET_STAMPS, [edges, device_id, edges[0], edges[-1]])
-        return {row[0]: row[1:] for row in cursor.fetchall()}
-
-
 AROUND = f"""
 SELECT (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = %s AND p.fix_time < s.lo ORDER BY fix_time DESC LIMIT 1),
        (SELECT fix_time FROM {POSITIONS} p WHERE p.device_id = %s AND p.fix_time >= s.hi ORDER BY fix_time LIMIT 1)
@@ -266,8 +251,8 @@ ORDER BY d.id, s.k
 def around_many(device_ids: list[int], spans: list[tuple[datetime, datetime]]) -> dict[int, list[tuple]]:
     """``around`` of every device over the same spans: one statement, the same two probes per device and span."""
     out: dict[int, list[tuple]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(AROUND_MANY, [device_ids, [lo for lo, _ in spans], [hi for _, hi in spans]])
+    with _cursor() as cursor:  # binary: 2 timestamps per device and span, not parsed from text
+        cursor.execute(AROUND_MANY, [device_ids, [lo for lo, _ in spans], [hi for _, hi in spans]], binary=True)
         for device_id, _k, before, after in cursor.fetchall():
             out.setdefault(device_id, []).append((before, after))
     return out

@@ -1,0 +1,74 @@
+"""The archive's triggers (tracking/0004) raise a (device, day)'s ``version`` for a change of any fix dated
+before the later of the current UTC day's start and ten minutes ago (``archive.SETTLE``), not only before the
+current UTC day: today's settled part then has versions too, and a report's change stamp of a window that ends
+before that bound is its days' versions, one indexed read for a whole fleet, rather than an aggregate over each
+device's fixes of today (docs/positions-store.md, Change stamps). A batch of live fixes, dated seconds ago,
+still finds nothing to do; a late fix dated more than ten minutes ago raises its day's version.
+"""
+
+from django.db import migrations
+
+TABLE = "tracking_trackday"
+EVENTS = {  # event -> the changed rows, as in tracking/0004
+    "insert": "SELECT device_id, fix_time FROM changed_new",
+    "delete": "SELECT device_id, fix_time FROM changed_old",
+    "update": "SELECT device_id, fix_time FROM changed_new UNION ALL SELECT device_id, fix_time FROM changed_old",
+}
+TODAY = "date_trunc('day', clock_timestamp() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+BOUNDS = {  # 0: this migration's bound (= archive.SETTLE), 1: tracking/0004's
+    0: f"greatest({TODAY}, clock_timestamp() - interval '10 minutes')",
+    1: TODAY,
+}
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION {table}_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    settled timestamptz := {bound};
+BEGIN
+    INSERT INTO {table} (device_id, day, version, count)
+    SELECT DISTINCT device_id, (fix_time AT TIME ZONE 'UTC')::date, 1, 0 FROM ({rows}) AS changed
+    WHERE fix_time < settled
+    ON CONFLICT (device_id, day) DO UPDATE SET version = {table}.version + 1;
+    RETURN NULL;
+END $$;
+"""
+# SQLite stores fix_time as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC: text comparison orders it.
+SQLITE_BOUNDS = {0: "max(date('now'), datetime('now', '-10 minutes'))", 1: "date('now')"}
+_SQLITE_TOUCH = (
+    f"INSERT INTO {TABLE} (device_id, day, version, count) "
+    "VALUES ({row}.device_id, date({row}.fix_time), 1, 0) "
+    "ON CONFLICT (device_id, day) DO UPDATE SET version = version + 1;"
+)
+_SQLITE_TRIGGERS = (("insert", "NEW"), ("delete", "OLD"), ("update", "OLD"), ("update", "NEW"))
+
+
+def _statements(vendor: str, direction: int) -> list[str]:
+    if vendor == "postgresql":
+        return [
+            _PG_FUNCTION.format(table=TABLE, event=event, rows=rows, bound=BOUNDS[direction])
+            for event, rows in EVENTS.items()
+        ]
+    if vendor == "sqlite":
+        out = []
+        for event, row in _SQLITE_TRIGGERS:
+            name = f"{TABLE}_{event}_{row.lower()}"
+            out.append(f"DROP TRIGGER IF EXISTS {name}")
+            out.append(
+                f"CREATE TRIGGER {name} AFTER {event.upper()} ON tracking_position "
+                f"WHEN {row}.fix_time < {SQLITE_BOUNDS[direction]} BEGIN {_SQLITE_TOUCH.format(row=row)} END"
+            )
+        return out
+    return []
+
+
+def run(direction: int):
+    def statements(apps, schema_editor) -> None:
+        for statement in _statements(schema_editor.connection.vendor, direction):
+            schema_editor.execute(statement)
+
+    return statements
+
+
+class Migration(migrations.Migration):
+    dependencies = [("tracking", "0010_ingest_backlog")]
+
+    operations = [migrations.RunPython(run(0), run(1))]
