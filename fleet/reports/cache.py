@@ -18,11 +18,12 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.core.cache import caches
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from fleet.reports import ranges, serial
 from fleet.reports.engine import Params, SummaryRow, WindowResult, day_windows, join_windows
+from fleet.reports.models import FleetRows
 from fleet.reports.ranges import DEFAULT_MARGIN
 from fleet.tracking import store
 
@@ -71,12 +72,18 @@ class CachedRange:
         self.hits = _get_many(list(self.keys.values()))
 
     @classmethod
-    def many(cls, device_ids: list[int], params: Params, start: datetime, end: datetime, tz) -> list[CachedRange]:
+    def many(
+        cls, device_ids: list[int], params: Params, start: datetime, end: datetime, tz, rows_only: bool = False
+    ) -> list[CachedRange]:
         """The ranges of many devices over the same range, planned together: one batched ``store.around``,
         one batched stamp call and one cache round trip for all of them (the same keys and entries as planning
-        each alone). Inside ``reuse_plans()`` the same plan asked again is the one made first."""
+        each alone). Inside ``reuse_plans()`` the same plan asked again is the one made first.
+
+        ``rows_only`` (the summary: only ``rows()`` will be asked) over closed days: first the fleet's rows
+        entry (``keep_rows``), one cache read, gives the rows of every device whose day keys are those it was
+        stored with; only the other devices' days are read from the cache."""
         memo = _plans.get()
-        asked = (tuple(device_ids), params, start, end, str(tz))
+        asked = (tuple(device_ids), params, start, end, str(tz), rows_only)
         if memo is not None and asked in memo:
             return memo[asked]
         windows = _day_windows(start, end, tz)
@@ -88,12 +95,27 @@ class CachedRange:
         stamps = store.stamps_many(store.around_many(list(device_ids), spans))
         for planned in ranges:
             planned._keyed(stamps[planned.device_id])
-        hits = _get_many([key for planned in ranges for key in planned.keys.values()])
+        wanted = ranges
+        if rows_only and all(is_closed for *_, is_closed in windows):
+            fleet = _fleet_key(device_ids, params, windows, tz)
+            known = _decoded_rows(FleetRows.objects.filter(key=fleet).values_list("data", flat=True).first())
+            for planned in ranges:
+                planned.fleet_key, planned.known_rows = fleet, known.get(planned.signature)
+            wanted = [planned for planned in ranges if planned.known_rows is None]
+        hits = _get_many([key for planned in wanted for key in planned.keys.values()])
         for planned in ranges:
             planned.hits = {key: hits[key] for key in planned.keys.values() if key in hits}
         if memo is not None:
             memo[asked] = ranges
         return ranges
+
+    fleet_key: str | None = None  # the fleet's rows entry this range was planned with (``many``, ``rows_only``)
+    known_rows: list[SummaryRow] | None = None  # its rows, from that entry
+
+    @property
+    def signature(self) -> str:
+        """The range's day keys: its rows are the same while these are."""
+        return "|".join(self.keys[ws] for ws, _we in self.closed)
 
     def _set_windows(self, device_id: int, params: Params, tz, windows: list[tuple]) -> None:
         self.device_id, self.params = device_id, params
@@ -110,20 +132,28 @@ class CachedRange:
     @property
     def to_compute(self) -> list[tuple[datetime, datetime]]:
         """The windows ``result()`` computes: the open ones (today, partial days) and the closed days the cache
-        does not hold."""
+        does not hold (none when the fleet's rows entry gave the rows: only closed days, all computed)."""
+        if self.known_rows is not None:
+            return []
         return [(ws, we) for ws, we, is_closed in self.windows if not is_closed or self.keys[ws] not in self.hits]
 
     @property
     def closed_misses(self) -> int:
         """Closed days the cache does not hold (each is computed, then stored)."""
+        if self.known_rows is not None:
+            return 0
         return sum(1 for ws, _we, is_closed in self.windows if is_closed and self.keys[ws] not in self.hits)
 
     def result(self) -> WindowResult:
+        if self.known_rows is not None and not self.hits:  # planned for its rows only: read its days now
+            self.hits = _get_many(list(self.keys.values()))
         return self._joined(ends=False)
 
     def rows(self) -> list[SummaryRow]:
         """``result().rows``, decoding of each cached day only its summary rows and its first and last trip and
         stop (what joining the days needs): a fleet's cached day costs a fraction of ``result()``."""
+        if self.known_rows is not None:
+            return list(self.known_rows)
         return self._joined(ends=True).rows
 
     def _joined(self, ends: bool) -> WindowResult:
@@ -140,6 +170,57 @@ class CachedRange:
                     yield _computed_closed_day(reader, params, win_start, win_end, zone, self.keys[win_start])
 
         return join_windows(results())
+
+
+def keep_rows(planned: list[CachedRange], rows: list[list[SummaryRow]]) -> None:
+    """Store the fleet's rows entry of ranges planned with ``many(..., rows_only=True)``: each range's
+    ``rows()`` under its day keys, in one ``FleetRows`` row (on commit, as the days are stored), so that the next
+    plan of the same devices over the same days reads one row instead of a day entry per device, and still
+    does after the cache lost its entries. Nothing when every range's rows came from that entry already, or
+    the ranges were not planned for it."""
+    if not planned or planned[0].fleet_key is None or all(p.known_rows is not None for p in planned):
+        return
+    entry = serial.dumps({p.signature: r for p, r in zip(planned, rows, strict=True)}, compress=True)
+    key = planned[0].fleet_key
+
+    def store_entry() -> None:
+        try:
+            FleetRows.objects.update_or_create(key=key, defaults={"data": entry})
+        except DatabaseError:  # a read-only replica: the report is given all the same
+            logger.warning("reports: the fleet's rows were not stored", exc_info=True)
+
+    transaction.on_commit(store_entry)
+
+
+def prune_fleet_rows() -> int:
+    """Delete the fleet rows entries not written for ``TIMEOUT`` (their days' entries are gone from the cache
+    by then too)."""
+    deleted, _ = FleetRows.objects.filter(updated__lt=_now() - timedelta(seconds=TIMEOUT)).delete()
+    return deleted
+
+
+def _fleet_key(device_ids: list[int], params: Params, windows: list[tuple], tz) -> str:
+    parts = (
+        ENGINE_VERSION,
+        serial.FORMAT,
+        connection.settings_dict.get("NAME"),
+        tuple(device_ids),
+        astuple(params),
+        tuple((ws.timestamp(), we.timestamp()) for ws, we, _ in windows),
+        str(tz),
+    )
+    return f"reports:fleet:{hashlib.sha256(repr(parts).encode()).hexdigest()[:40]}"
+
+
+def _decoded_rows(entry: bytes | None) -> dict[str, list[SummaryRow]]:
+    """A fleet's rows entry: {signature: rows}; empty for a miss or an entry this version cannot read."""
+    if entry is None:
+        return {}
+    try:
+        rows = serial.loads(entry)
+    except serial.FormatError:
+        return {}
+    return rows if isinstance(rows, dict) else {}
 
 
 # Ranges are computed in the request when the closed days the cache does not hold, and the positions of every
@@ -206,26 +287,28 @@ def day_key(
     margin = DEFAULT_MARGIN
     if stamp is None:
         (stamp,) = store.stamps(device_id, [ranges.read_bounds(device_id, win_start, win_end, margin)])
-    parts = (
+    database = connection.settings_dict.get("NAME")
+    digest = _day_hash(database, params, win_start.timestamp(), win_end.timestamp(), str(zone)).copy()
+    digest.update(repr((device_id, stamp)).encode())
+    return f"reports:day:{device_id}:{digest.hexdigest()[:40]}"
+
+
+@lru_cache(maxsize=256)
+def _day_hash(database: str, params: Params, win_start: float, win_end: float, zone: str):
+    """The hash of what every device's key of one day shares (a fleet's keys hash it once, then each its own
+    device and stamp): the engine and format versions, the database, the window, the zone, the margin and the
+    parameters."""
+    shared = (
         ENGINE_VERSION,
         serial.FORMAT,
-        connection.settings_dict.get("NAME"),
-        device_id,
-        win_start.timestamp(),
-        win_end.timestamp(),
-        str(zone),
-        margin.total_seconds(),
-        _fields(params),
-        stamp,
+        database,
+        win_start,
+        win_end,
+        zone,
+        DEFAULT_MARGIN.total_seconds(),
+        astuple(params),
     )
-    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
-    return f"reports:day:{device_id}:{digest}"
-
-
-@lru_cache(maxsize=64)
-def _fields(params: Params) -> tuple:
-    """The parameters as a plain tuple for the key, worked out once per parameter set, not once per device."""
-    return astuple(params)
+    return hashlib.sha256(repr(shared).encode())
 
 
 def _now() -> datetime:

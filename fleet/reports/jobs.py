@@ -61,7 +61,8 @@ def should_run_in_background(organization, devices, start: datetime, end: dateti
     """True when the report is too big for a request (see the module docstring for the thresholds)."""
     if kind in CACHED_KINDS:
         params = Params.for_org(organization)
-        return not cache.cheap(cache.CachedRange.many(_ids(devices), params, start, end, organization.timezone))
+        planned = cache.CachedRange.many(_ids(devices), params, start, end, organization.timezone, rows_only=True)
+        return not cache.cheap(planned)
     if device_days(devices, start, end) > MAX_DEVICE_DAYS:
         return True
     limit = MAX_ROUTE_POSITIONS if kind == "route" else MAX_POSITIONS

@@ -135,3 +135,21 @@ class ScheduledReport(models.Model):
     @property
     def recipient_list(self) -> list[str]:
         return [r for r in RECIPIENT_SEPARATORS.split(self.recipients) if r]
+
+
+class FleetRows(models.Model):
+    """A fleet's summary rows over closed local days (``fleet.reports.cache.keep_rows``): each device's rows
+    under the day keys they were computed at, one row per (devices, days, parameters). Kept in the database
+    rather than in the cache, so that after a cache (Redis) restart the next summary of a big fleet still reads
+    one row instead of computing every device's days again. Rows not written for ``cache.TIMEOUT`` are pruned
+    daily (``tasks.prune_report_jobs``)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    data = models.BinaryField()
+    updated = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "fleet rows"
+
+    def __str__(self) -> str:
+        return self.key

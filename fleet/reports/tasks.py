@@ -16,8 +16,11 @@ def run_report_job(job_id: int) -> str | None:
 
 @shared_task(time_limit=120, soft_time_limit=110, ignore_result=True)
 def prune_report_jobs(keep_days: int = jobs.KEEP_DAYS) -> int:
-    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``."""
-    return jobs.prune(keep_days)
+    """Beat, daily: drop finished jobs (and their stored reports) older than ``keep_days``, and the fleet rows
+    entries no summary wrote for a month."""
+    from fleet.reports.cache import prune_fleet_rows
+
+    return jobs.prune(keep_days) + prune_fleet_rows()
 
 
 @shared_task(time_limit=3300, soft_time_limit=3240)  # its count kept: bench/soak.py waits for it

@@ -14,6 +14,7 @@ from fleet.reports import cache, ranges
 from fleet.reports.engine import Params
 from fleet.tracking import store
 from fleet.tracking.models import Position
+from fleet.tracking.store import archive
 from tests.conftest import make_device
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
@@ -128,9 +129,30 @@ def test_the_stamps_of_many_windows_equal_their_one_by_one_stamps(org_a):
         (START + 100 * hour, START + 101 * hour),
         (START - 50 * hour, START - 40 * hour),
     ]
-    stamps = store.data_stamps(van.id, windows)
+    batched = store.backend().data_stamps_many([(van.id, lo, hi) for lo, hi in windows])
+    stamps = [tuple(store._plain(v) for v in stamp) for stamp in batched]
     assert stamps == [store.data_stamp(van.id, lo, hi) for lo, hi in windows]
     assert stamps[0][0] > 0 and stamps[3] == (0, None, None, None, None)
+
+
+@pytest.mark.django_db
+def test_a_window_ending_in_todays_settled_part_is_stamped_by_versions_that_a_late_fix_raises(org_a):
+    """A window that ends before ``archive.settled_until`` (today's included) is stamped by its days' versions
+    alone, no aggregate over its fixes; a late fix into it changes the stamp. A window still open has a data
+    stamp."""
+    van = make_device(org_a)
+    settled = archive.settled_until(store.backend().now())
+    settled_window = (settled - timedelta(hours=30), settled - timedelta(minutes=1))
+    open_window = (settled - timedelta(hours=1), settled + timedelta(hours=1))
+    Position.objects.create(device=van, fix_time=settled - timedelta(hours=2), latitude=60, longitude=25)
+    before, still_open = store.stamps(van.id, [settled_window, open_window])
+    raised = (settled - timedelta(hours=2)).date()  # the fix's day: its version is 1, the others' 0
+    days = archive.utc_days(*settled_window)
+    assert before == (tuple((day.toordinal(), int(day == raised)) for day in days), None)
+    assert len(still_open[1]) == len(store.STAMP_FIELDS)  # count, max id, ... of its part after the archive
+    Position.objects.create(device=van, fix_time=settled - timedelta(minutes=5), latitude=60.1, longitude=25)
+    after, _ = store.stamps(van.id, [settled_window, open_window])
+    assert after[1] is None and after != before
 
 
 def test_a_position_inserted_into_a_closed_day_is_never_served_stale(
@@ -353,9 +375,67 @@ def test_a_page_plans_the_fleets_days_once_for_its_question_and_its_report(org_a
     params = Params.for_org(org_a)
     with cache.reuse_plans():
         jobs.should_run_in_background(org_a, vans, START, END, "summary")
-        first = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
-        again = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
+        first = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone, rows_only=True)
+        again = cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone, rows_only=True)
         other = cache.CachedRange.many([vans[0].pk], params, START, END, org_a.timezone)  # other devices: planned
     assert first is again and stamps == [3, 1]
     cache.CachedRange.many([v.pk for v in vans], params, START, END, org_a.timezone)
     assert stamps == [3, 1, 3] and len(other) == 1
+
+
+def test_a_fleets_rows_come_from_one_entry_and_a_changed_device_is_read_again(
+    org_a, frozen_now, loads, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The summary's plan (``rows_only``) reads the fleet's rows entry (a database row) first: after one
+    summary, the next reads that row alone (no day entry from the cache, nothing computed), even after the
+    cache lost everything; a fix added to one device's day changes that device's day key, so its days alone
+    are read (and computed) again, and every row equals the engine's."""
+    from fleet.reports.kinds.summary import summary_report
+    from fleet.reports.models import FleetRows
+
+    org_a.timezone = TZ  # the report's local days are START's
+    org_a.save()
+    vans = [make_device(org_a, name=f"Van {k}") for k in range(3)]
+    for van in vans:
+        week_of_driving(van)
+    reads = []
+    real = cache._get_many
+    monkeypatch.setattr(cache, "_get_many", lambda keys: reads.append(len(keys)) or real(keys))
+    params, ids = Params.for_org(org_a), [van.pk for van in vans]
+
+    def planned():
+        return cache.CachedRange.many(ids, params, START, END, TZ, rows_only=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = summary_report(org_a, vans, START, END)
+    assert reads == [9] and len(loads) == 9 and FleetRows.objects.count() == 1  # 3 days of 3 vans computed
+    default_cache.clear()  # a Redis restart: the day entries are gone, the fleet's rows are not
+    reads.clear(), loads.clear()
+    again = planned()
+    assert reads == [0] and [len(p.known_rows) for p in again] == [3, 3, 3] and loads == []
+    assert sum(p.closed_misses for p in again) == 0 and [p.to_compute for p in again] == [[], [], []]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert summary_report(org_a, vans, START, END).tables == first.tables
+    assert loads == []
+
+    Position.objects.create(device=vans[1], fix_time=START + timedelta(hours=30), latitude=61, longitude=25)
+    reads.clear()
+    changed = planned()
+    assert [p.known_rows is None for p in changed] == [False, True, False] and reads == [3]
+    expected = [ranges.detect_range(i, params, START, END, tz=TZ).rows for i in ids]
+    assert [p.rows() for p in changed] == expected
+    assert changed[1].result() == ranges.detect_range(ids[1], params, START, END, tz=TZ)
+    assert changed[0].result() == ranges.detect_range(ids[0], params, START, END, tz=TZ)  # its days read now
+
+
+@pytest.mark.django_db
+def test_fleet_rows_entries_not_written_for_the_cache_timeout_are_pruned(frozen_now):
+    from fleet.reports.models import FleetRows
+    from fleet.reports.tasks import prune_report_jobs
+
+    FleetRows.objects.create(key="old", data=b"x")
+    FleetRows.objects.create(key="new", data=b"y")
+    FleetRows.objects.filter(key="old").update(updated=NOW - timedelta(seconds=cache.TIMEOUT + 60))
+    FleetRows.objects.filter(key="new").update(updated=NOW - timedelta(seconds=cache.TIMEOUT - 60))
+    assert prune_report_jobs() == 1
+    assert list(FleetRows.objects.values_list("key", flat=True)) == ["new"]

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date
 from itertools import pairwise
 
-from fleet.reports.cache import CachedRange, detect_range_cached
+from fleet.reports.cache import CachedRange, detect_range_cached, keep_rows
 from fleet.reports.engine import Params, SummaryRow, WindowResult, combine_summaries, continues
 from fleet.reports.kinds.common import each, implausible_note, report
 from fleet.reports.tables import DATE, DATETIME, DISTANCE, DURATION, INT, SPEED, VOLUME, Column, Report, Table
@@ -44,9 +44,11 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
     day_table = Table("days", "Per day", [Column("device", "Device"), Column("day", "Day", DATE), *SUMMARY_COLUMNS])
     totals: list[SummaryRow] = []
     devices = list(devices)
-    planned = CachedRange.many([d.pk for d in devices], params, start, end, organization.timezone)
+    planned = CachedRange.many([d.pk for d in devices], params, start, end, organization.timezone, rows_only=True)
+    each_rows = []
     for device, cached in zip(each(devices, progress, device_table, day_table), planned, strict=True):
         rows = cached.rows()
+        each_rows.append(rows)
         if not rows:
             continue
         whole = combine_summaries(rows)
@@ -54,6 +56,7 @@ def summary_report(organization, devices, start, end, options=None, progress=Non
         device_table.rows.append(_summary_row(whole, device=device.name))
         if by_day:
             day_table.rows.extend(_summary_row(row, device=device.name, day=row.day) for row in rows)
+    keep_rows(planned, each_rows)
     if totals:
         everything = _summary_row(combine_summaries(totals), device="Total")
         device_table.totals = day_table.totals = everything
