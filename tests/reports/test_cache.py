@@ -148,11 +148,34 @@ def test_a_window_ending_in_todays_settled_part_is_stamped_by_versions_that_a_la
     before, still_open = store.stamps(van.id, [settled_window, open_window])
     raised = (settled - timedelta(hours=2)).date()  # the fix's day: its version is 1, the others' 0
     days = archive.utc_days(*settled_window)
-    assert before == (tuple((day.toordinal(), int(day == raised)) for day in days), None)
+    versions = tuple((day.toordinal(), int(day == raised)) for day in days)
+    assert before == (versions, None, settled_window[0].timestamp(), settled_window[1].timestamp())
     assert len(still_open[1]) == len(store.STAMP_FIELDS)  # count, max id, ... of its part after the archive
     Position.objects.create(device=van, fix_time=settled - timedelta(minutes=5), latitude=60.1, longitude=25)
     after, _ = store.stamps(van.id, [settled_window, open_window])
     assert after[1] is None and after != before
+
+
+@pytest.mark.django_db
+def test_a_settled_windows_stamp_changes_when_a_fix_appears_after_it_without_raising_a_version(org_a):
+    """A day is read up to the first fix after its margin. A fix that arrived while it was fresh (dated
+    minutes ago: no version raised) and is settled by now moves what the day reads: the stamp changes with the
+    read's bounds though the versions do not."""
+    from fleet.tracking.models import TrackDay
+
+    van = make_device(org_a)
+    settled = archive.settled_until(store.backend().now())
+    Position.objects.create(device=van, fix_time=settled - timedelta(hours=4), latitude=60, longitude=25)
+    window = [(settled - timedelta(hours=5), settled - timedelta(hours=2))]
+    (before,) = store.stamps(van.id, store.around(van.id, window))
+    versions = dict(TrackDay.objects.filter(device_id=van.id).values_list("day", "version"))
+    Position.objects.create(device=van, fix_time=settled - timedelta(hours=1), latitude=60.2, longitude=25)
+    for day, version in versions.items():  # as it was before the fix: the fix came in fresh, raising nothing
+        TrackDay.objects.filter(device_id=van.id, day=day).update(version=version)
+    TrackDay.objects.filter(device_id=van.id).exclude(day__in=list(versions)).delete()
+    (after,) = store.stamps(van.id, store.around(van.id, window))
+    assert before[1] is None and after[1] is None  # both settled: versions, no data stamp
+    assert after[0] == before[0] and after[3] > before[3]  # the same versions, a later end of the read
 
 
 def test_a_position_inserted_into_a_closed_day_is_never_served_stale(

@@ -331,10 +331,12 @@ def stamps(device_id: int, windows: list[tuple[datetime, datetime]]) -> list[tup
 
 def stamps_many(reads: dict[int, list[tuple[datetime, datetime]]]) -> dict[int, list[tuple]]:
     """For each of many devices' windows ({device: windows}), a value that changes whenever the device's fixes
-    in it change: (the archive versions of the UTC days it touches, None) for a window that ends by
+    in it change: (the archive versions of the UTC days it touches, None, its bounds) for a window that ends by
     ``archive.settled_until`` (any later change to its fixes raises a version), else (the versions of its closed
-    days, ``data_stamp`` of its part after them). In a constant number of queries: the database's clock, the
-    versions, and the data stamps of the windows still open (per few hundred windows on SQLite)."""
+    days, ``data_stamp`` of its part after them, its bounds). The bounds are the window's own: a caller's window
+    widened to the fixes around it (``around``) moves when a fix appears beyond it, whatever the versions say.
+    In a constant number of queries: the database's clock, the versions, and the data stamps of the windows
+    still open (per few hundred windows on SQLite)."""
     windows = [span for spans in reads.values() for span in spans]
     if not windows:
         return {device_id: [] for device_id in reads}
@@ -355,7 +357,8 @@ def stamps_many(reads: dict[int, list[tuple[datetime, datetime]]]) -> dict[int, 
             days = archive.utc_days(lo, versioned(hi))
             versions = tuple((day.toordinal(), known.get((device_id, day), 0)) for day in days)
             stamp = recent_stamps.get((device_id, max(lo, closed), hi))
-            out[device_id].append((versions, None if stamp is None else tuple(_plain(v) for v in stamp)))
+            data = None if stamp is None else tuple(_plain(v) for v in stamp)
+            out[device_id].append((versions, data, lo.timestamp(), hi.timestamp()))
     return out
 
 
