@@ -3,7 +3,9 @@ before the later of the current UTC day's start and ten minutes ago (``archive.S
 current UTC day: today's settled part then has versions too, and a report's change stamp of a window that ends
 before that bound is its days' versions, one indexed read for a whole fleet, rather than an aggregate over each
 device's fixes of today (docs/positions-store.md, Change stamps). A batch of live fixes, dated seconds ago,
-still finds nothing to do; a late fix dated more than ten minutes ago raises its day's version.
+still finds nothing to do; a late fix dated more than ten minutes ago raises its day's version. The rows are
+raised in (device, day) order, as the positions are inserted in key order: two batches raising the same days
+wait for each other in one order, not in a cycle.
 """
 
 from django.db import migrations
@@ -27,6 +29,7 @@ BEGIN
     INSERT INTO {table} (device_id, day, version, count)
     SELECT DISTINCT device_id, (fix_time AT TIME ZONE 'UTC')::date, 1, 0 FROM ({rows}) AS changed
     WHERE fix_time < settled
+    ORDER BY 1, 2
     ON CONFLICT (device_id, day) DO UPDATE SET version = {table}.version + 1;
     RETURN NULL;
 END $$;
