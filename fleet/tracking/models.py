@@ -235,10 +235,13 @@ class IngestBacklog(OrgOwned):
 class TrackDay(models.Model):
     """One device's closed UTC day of positions, column by column (``fleet.tracking.store.archive``).
 
-    ``version`` counts the changes to that day's positions once the day is over: triggers on the positions
-    table raise it on every insert, update or delete of a fix dated before the current UTC day. ``data`` is
-    valid while ``built_version`` equals it. The device is not a database foreign key: the triggers may
-    touch a day of a device whose deletion is under way; ``archive.prune`` removes such rows.
+    ``version`` counts the changes to that day's positions once they have settled: triggers on the positions
+    table raise it on every insert, update or delete of a fix dated before the later of the current UTC day's
+    start and ten minutes ago (``archive.settled_until``; today's row then has a version and no data yet), and
+    ``first_change`` keeps the earliest fix time such a change touched (a window of the day ending before it
+    was never changed). ``data`` is valid while ``built_version`` equals ``version``. The device is not a
+    database foreign key: the triggers may touch a day of a device whose deletion is under way;
+    ``archive.prune`` removes such rows.
     """
 
     device = models.ForeignKey(
@@ -249,6 +252,7 @@ class TrackDay(models.Model):
     built_version = models.IntegerField(null=True, blank=True)
     count = models.IntegerField(default=0)
     data = models.BinaryField(null=True, blank=True)
+    first_change = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "day"], name="tracking_trackday_device_day")]

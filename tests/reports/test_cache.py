@@ -157,6 +157,21 @@ def test_a_window_ending_in_todays_settled_part_is_stamped_by_versions_that_a_la
 
 
 @pytest.mark.django_db
+def test_a_late_fix_after_a_settled_windows_end_leaves_its_stamp_one_before_its_end_changes_it(org_a):
+    """Versions are per UTC day, but each day keeps the earliest fix time a change touched (``first_change``):
+    a late fix dated after a window's end leaves its stamp alone, one dated inside it changes it."""
+    van = make_device(org_a)
+    settled = archive.settled_until(store.backend().now())
+    window = [(settled - timedelta(hours=3), settled - timedelta(hours=1))]
+    (before,) = store.stamps(van.id, window)
+    Position.objects.create(device=van, fix_time=settled - timedelta(minutes=30), latitude=60, longitude=25)
+    assert store.stamps(van.id, window) == [before]  # a day's version raised, by a fix after the window
+    Position.objects.create(device=van, fix_time=settled - timedelta(hours=2), latitude=60, longitude=25)
+    (after,) = store.stamps(van.id, window)
+    assert after != before and after[1] is None
+
+
+@pytest.mark.django_db
 def test_a_settled_windows_stamp_changes_when_a_fix_appears_after_it_without_raising_a_version(org_a):
     """A day is read up to the first fix after its margin. A fix that arrived while it was fresh (dated
     minutes ago: no version raised) and is settled by now moves what the day reads: the stamp changes with the

@@ -151,7 +151,7 @@ def test_a_fix_dated_before_the_settled_bound_raises_its_days_version_a_later_on
     late = settled - timedelta(seconds=30)
     assert ingest.positions(org_a.pk, None, [PositionRecord(str(van.pk), late, 60, 25)]).created == 1
     day = TrackDay.objects.get(device_id=van.id)
-    assert (day.day, day.version, day.built_version) == (late.date(), 1, None)
+    assert (day.day, day.version, day.built_version, day.first_change) == (late.date(), 1, None, late)
     versions = []
     for change in (lambda fix: fix.update(speed=5.0), lambda fix: fix.delete()):
         change(Position.objects.filter(device=van, fix_time=late))

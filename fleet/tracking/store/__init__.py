@@ -333,7 +333,9 @@ def stamps_many(reads: dict[int, list[tuple[datetime, datetime]]]) -> dict[int, 
     """For each of many devices' windows ({device: windows}), a value that changes whenever the device's fixes
     in it change: (the archive versions of the UTC days it touches, None, its bounds) for a window that ends by
     ``archive.settled_until`` (any later change to its fixes raises a version), else (the versions of its closed
-    days, ``data_stamp`` of its part after them, its bounds). The bounds are the window's own: a caller's window
+    days, ``data_stamp`` of its part after them, its bounds). A day whose changes all touched fixes at or after
+    the window's end counts as version 0 (``first_change``: a late fix this afternoon leaves this morning's
+    read alone). The bounds are the window's own: a caller's window
     widened to the fixes around it (``around``) moves when a fix appears beyond it, whatever the versions say.
     In a constant number of queries: the database's clock, the versions, and the data stamps of the windows
     still open (per few hundred windows on SQLite)."""
@@ -355,11 +357,21 @@ def stamps_many(reads: dict[int, list[tuple[datetime, datetime]]]) -> dict[int, 
         out[device_id] = []
         for lo, hi in spans:
             days = archive.utc_days(lo, versioned(hi))
-            versions = tuple((day.toordinal(), known.get((device_id, day), 0)) for day in days)
+            versions = tuple((day.toordinal(), _version(known.get((device_id, day)), hi)) for day in days)
             stamp = recent_stamps.get((device_id, max(lo, closed), hi))
             data = None if stamp is None else tuple(_plain(v) for v in stamp)
             out[device_id].append((versions, data, lo.timestamp(), hi.timestamp()))
     return out
+
+
+def _version(row: tuple | None, end: datetime) -> int:
+    """A day's version as the stamp of a window ending at ``end``: 0 when no change ever touched a fix of the
+    day before ``end`` (none at all, or all at or after it); the version when one did, or when that is unknown
+    (a change before the archive kept ``first_change``)."""
+    if row is None:
+        return 0
+    version, first_change = row
+    return 0 if first_change is not None and first_change >= end else version
 
 
 def data_stamp(device_id: int, start: datetime, end: datetime) -> tuple:

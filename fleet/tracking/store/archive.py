@@ -119,19 +119,23 @@ def versions(device_id: int, first: date, last: date, with_data: bool = False) -
     return {_date(row[0]): row[1:] for row in rows}
 
 
-def versions_many(device_ids: list[int], first: date, last: date) -> dict[tuple[int, date], int]:
-    """{(device, day): version} of the devices' archive rows from ``first`` to ``last``, in one query (per
-    few thousand devices on SQLite); a day without a row is absent (version 0)."""
+def versions_many(device_ids: list[int], first: date, last: date) -> dict[tuple[int, date], tuple]:
+    """{(device, day): (version, first_change)} of the devices' archive rows from ``first`` to ``last``, in one
+    query (per few thousand devices on SQLite); a day without a row is absent (version 0, never changed)."""
     if connection.vendor == "postgresql":  # the ids as one array parameter (an IN list costs Django more)
-        query = f"SELECT device_id, day, version FROM {DAYS} WHERE device_id = ANY(%s) AND day >= %s AND day <= %s"
+        query = (
+            f"SELECT device_id, day, version, first_change FROM {DAYS} "
+            "WHERE device_id = ANY(%s) AND day >= %s AND day <= %s"
+        )
         with connection.cursor() as cursor:
             cursor.execute(query, [device_ids, first, last])
-            return {(device_id, day): version for device_id, day, version in cursor.fetchall()}
+            return {(device_id, day): (version, changed) for device_id, day, version, changed in cursor.fetchall()}
     out = {}
     for lo in range(0, len(device_ids), VERSIONS_DEVICES):
         rows = TrackDay.objects.filter(device_id__in=device_ids[lo : lo + VERSIONS_DEVICES], day__gte=first)
-        for device_id, day, version in rows.filter(day__lte=last).values_list("device_id", "day", "version"):
-            out[(device_id, _date(day))] = version
+        fields = ("device_id", "day", "version", "first_change")
+        for device_id, day, version, changed in rows.filter(day__lte=last).values_list(*fields):
+            out[(device_id, _date(day))] = (version, changed)
     return out
 
 
