@@ -80,8 +80,8 @@ class CachedRange:
         each alone). Inside ``reuse_plans()`` the same plan asked again is the one made first.
 
         ``rows_only`` (the summary: only ``rows()`` will be asked) over closed days: first the fleet's rows
-        entry (``keep_rows``), one cache read, gives the rows of every device whose day keys are those it was
-        stored with; only the other devices' days are read from the cache."""
+        entry (``keep_rows``: one ``FleetRows`` row) gives the rows of every device whose day keys are those it
+        was stored with; only the other devices' days are read from the cache."""
         memo = _plans.get()
         asked = (tuple(device_ids), params, start, end, str(tz), rows_only)
         if memo is not None and asked in memo:
