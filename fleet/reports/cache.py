@@ -348,23 +348,27 @@ def _set(key: str, value: bytes) -> None:
 
 def warm_yesterday(organization, now: datetime | None = None) -> int:
     """Compute the cached results of the organisation's last closed local day that the cache lacks, for every
-    device (one silent for weeks has a day too, of no data: cheap to compute, and a report over the fleet
-    decides by the days the cache lacks), so the first report over past days of a morning reads them from
-    the cache. The devices are planned together (``CachedRange.many``: a few
-    queries and one cache round trip for all of them), so a run that finds everything cached is cheap.
-    Returns how many devices had their day computed."""
-    from fleet.tracking.models import Device
+    device a report covers (``forms.reported_devices``; one silent for weeks has a day too, of no data: cheap
+    to compute, and a report over the fleet decides by the days the cache lacks), so the first report over
+    past days of a morning reads them from the cache; and keep the whole fleet's summary rows of that day in
+    one ``FleetRows`` row (``keep_rows``), so that the first summary of the whole fleet reads that row, not a
+    day per device. The devices are planned together (``CachedRange.many``: a few queries, one row and one
+    cache round trip for all of them), so a run that finds everything cached is cheap. Returns how many devices
+    had their day computed."""
+    from fleet.reports.forms import reported_devices
 
     zone = ZoneInfo(organization.timezone)
     local_today = (now or _now()).astimezone(zone).date()
     start = datetime.combine(local_today - timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(local_today, datetime.min.time(), tzinfo=zone).astimezone(UTC)
     params = Params.for_org(organization)
-    devices = Device.objects.filter(organization=organization).values_list("pk", flat=True)
-    computed = 0
-    for planned in CachedRange.many(list(devices), params, start, end, zone):
-        if planned.closed_misses:
-            with transaction.atomic():  # the entry is stored on commit
-                planned.result()
-            computed += 1
+    devices = list(reported_devices(organization).values_list("pk", flat=True))
+    planned = CachedRange.many(devices, params, start, end, zone, rows_only=True)
+    computed, rows = 0, []
+    for cached in planned:
+        computed += bool(cached.closed_misses)
+        with transaction.atomic():  # a computed day's entry is stored on commit
+            rows.append(cached.rows())
+    with transaction.atomic():
+        keep_rows(planned, rows)
     return computed

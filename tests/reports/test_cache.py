@@ -342,6 +342,13 @@ def test_the_hourly_warm_up_caches_yesterday_for_every_device(
     assert loads == []  # served from the cache the warm-up filled
     assert warm == ranges.detect_range(van.id, Params.for_org(org_a), *day, tz=TZ)
     assert [r.trips for r in warm[2]] == [1]
+    # and the whole fleet's rows of that day in one row: the summary of "All devices" (by name) reads that
+    from fleet.reports.models import FleetRows
+
+    assert FleetRows.objects.count() == 1
+    fleet = cache.CachedRange.many([idle.pk, van.pk], Params.for_org(org_a), *day, TZ, rows_only=True)
+    assert [p.rows() for p in fleet] == [p.known_rows for p in fleet] and None not in [p.known_rows for p in fleet]
+    assert fleet[1].known_rows == warm[2]
 
     # The next runs compute only what the cache lacks: nothing, then the day a late fix changed.
     loads.clear()
