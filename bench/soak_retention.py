@@ -77,7 +77,7 @@ def snapshot(device_ids: list[int]) -> dict:
     from fleet.tracking.models import Position, TrackDay
 
     names = partitions.existing_partitions()
-    cut = cutoff()
+    cut, yesterday = cutoff(), today() - timedelta(days=1)
     old = Position.objects.filter(device_id__in=device_ids, fix_time__lt=cut)
     with connection.cursor() as cur:
         cur.execute(f"SELECT count(*) FROM {partitions.DEFAULT_PARTITION} WHERE fix_time < %s", [cut])
@@ -101,7 +101,8 @@ def snapshot(device_ids: list[int]) -> dict:
         "old_ids": old_ids,
         "old_in_default": in_default,
         "old_archived": TrackDay.objects.filter(device_id__in=device_ids, day__lt=cut.date()).count(),
-        "kept_archived": TrackDay.objects.filter(device_id__in=device_ids, day__gte=cut.date()).count(),
+        # closed days: today's row, if any, only counts late fixes' changes (docs/positions-store.md)
+        "kept_archived": TrackDay.objects.filter(device_id__in=device_ids, day__range=(cut.date(), yesterday)).count(),
         "reports": reports,
         "trips": trips,
     }
