@@ -14,3 +14,37 @@ def test_equal_bytes_from_another_message_are_decoded_afresh():
     message = {"type": "states.batch", "d": [[1, "stale", "offline"]]}
     first = layer.deserialize(layer.serialize(message))
     assert layer.deserialize(layer.serialize(message)) is not first
+
+
+def test_the_layer_counts_what_waits_in_its_queues_and_logs_it_once_a_minute(settings, monkeypatch, caplog):
+    import asyncio
+    import logging
+
+    from fleet.live import layers
+
+    async def scenario():
+        layer = SharedDecodePubSubLayer(hosts=[settings.REDIS_URL], prefix="fleet-test-stats")
+        reader, idle = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("org-1", reader)
+        await layer.group_add("org-1", idle)
+        for n in range(5):
+            await layer.group_send("org-1", {"type": "positions.batch", "n": n})
+        deadline = asyncio.get_running_loop().time() + 10
+        while layer.stats()["queued"] < 10 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        before = layer.stats()
+        monkeypatch.setattr(layers, "STATS_EVERY_S", 0.0)
+        with caplog.at_level(logging.INFO, logger="fleet.live.layers"):
+            first = await layer.receive(reader)  # the idle socket's queue keeps what it was sent
+        after = layer.stats()
+        await layer.flush()
+        return before, first, after
+
+    before, first, after = asyncio.run(scenario())
+    assert first == {"type": "positions.batch", "n": 0}
+    assert before["channels"] == 2 and before["groups"] == 1 and before["members"] == 2
+    assert (before["queued"], before["longest"]) == (10, 5)
+    assert (after["queued"], after["longest"]) == (9, 5)
+    assert before["blocks"] > 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "fleet.live.layers"]
+    assert logged and "'queued': 10" in logged[0] and "'longest': 5" in logged[0]
