@@ -617,7 +617,8 @@ class Soak:
         size = ["--websocket-max-message-size", "1048576"]
         for i, port in enumerate(ports):
             cmd = [str(BIN / "daphne"), *size, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
-            self.roles.append(Role(f"web{i + 1}", cmd, env, self.dir / f"web{i + 1}.log"))
+            web_env = {**env, "LOG_LEVEL": "INFO"}  # the channel layer's minute figures (fleet/live/layers.py)
+            self.roles.append(Role(f"web{i + 1}", cmd, web_env, self.dir / f"web{i + 1}.log"))
         for i in range(2):
             cmd = [*NICE_WORKER, str(BIN / "celery"), "-A", "fleet", "worker", "-l", "warning", "--concurrency", "2"]
             worker_env = {**env, "MALLOC_ARENA_MAX": "2"}  # as the Procfile's worker (README "Scaling out")

@@ -6,8 +6,9 @@ largest cost of a web process. Consumers must treat layer messages as read-only 
 
 The stock layer's per-channel queues are unbounded (its ``capacity`` applies to the list-based layer only):
 a socket whose consumer stops reading keeps every message of its groups. Once a minute, while sockets
-receive, the process logs its channels, groups and queued messages, so that an operator (and the soak) can
-tell a web process's growing memory from such a queue.
+receive, the process logs its channels, groups and queued messages (a warning when one socket has
+``LONG_QUEUE`` waiting), so that an operator (and the soak) can tell a web process's growing memory from
+such a queue.
 """
 
 import logging
@@ -19,6 +20,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 60.0
+LONG_QUEUE = 1000  # messages waiting for one socket: logged as a warning (a socket that stopped reading)
 
 
 class SharedDecodePubSubLayer(RedisPubSubChannelLayer):
@@ -40,7 +42,9 @@ class SharedDecodePubSubLayer(RedisPubSubChannelLayer):
     async def receive(self, channel):
         if time.monotonic() - self._stats_at >= STATS_EVERY_S:
             self._stats_at = time.monotonic()
-            log.info("channel layer: %s", self.stats())
+            stats = self.stats()
+            level = logging.WARNING if stats["longest"] >= LONG_QUEUE else logging.INFO
+            log.log(level, "channel layer: %s", stats)
         return await self._get_layer().receive(channel)  # what the stock layer's proxy does
 
     def stats(self) -> dict:

@@ -62,7 +62,17 @@ def should_run_in_background(organization, devices, start: datetime, end: dateti
     if kind in CACHED_KINDS:
         params = Params.for_org(organization)
         planned = cache.CachedRange.many(_ids(devices), params, start, end, organization.timezone, rows_only=True)
-        return not cache.cheap(planned)
+        if cache.cheap(planned):
+            return False
+        logger.info(
+            "reports: the %s of %d devices runs as a job: %d closed days not cached (%d devices' rows from the "
+            "fleet's entry)",
+            kind,
+            len(planned),
+            sum(p.closed_misses for p in planned),
+            sum(p.known_rows is not None for p in planned),
+        )
+        return True
     if device_days(devices, start, end) > MAX_DEVICE_DAYS:
         return True
     limit = MAX_ROUTE_POSITIONS if kind == "route" else MAX_POSITIONS

@@ -37,6 +37,10 @@ def test_the_layer_counts_what_waits_in_its_queues_and_logs_it_once_a_minute(set
         with caplog.at_level(logging.INFO, logger="fleet.live.layers"):
             first = await layer.receive(reader)  # the idle socket's queue keeps what it was sent
         after = layer.stats()
+        monkeypatch.setattr(layers, "LONG_QUEUE", 5)
+        with caplog.at_level(logging.INFO, logger="fleet.live.layers"):
+            await layer.receive(reader)
+        monkeypatch.setattr(layers, "STATS_EVERY_S", 60.0)
         await layer.flush()
         return before, first, after
 
@@ -46,5 +50,6 @@ def test_the_layer_counts_what_waits_in_its_queues_and_logs_it_once_a_minute(set
     assert (before["queued"], before["longest"]) == (10, 5)
     assert (after["queued"], after["longest"]) == (9, 5)
     assert before["blocks"] > 0
-    logged = [r.getMessage() for r in caplog.records if r.name == "fleet.live.layers"]
-    assert logged and "'queued': 10" in logged[0] and "'longest': 5" in logged[0]
+    logged = [r for r in caplog.records if r.name == "fleet.live.layers"]
+    assert [r.levelno for r in logged] == [logging.INFO, logging.WARNING]  # then 5 waited for one socket
+    assert "'queued': 10" in logged[0].getMessage() and "'longest': 5" in logged[0].getMessage()

@@ -7,6 +7,7 @@ test's own, so no other worker on the shared Redis (a dev server, another test r
 """
 
 import io
+import logging
 import math
 import time
 import uuid
@@ -174,7 +175,7 @@ def test_only_big_reports_go_to_the_background(org_a, monkeypatch):
 
 
 def test_the_summary_runs_in_the_request_when_the_cache_holds_its_closed_days(
-    org_a, monkeypatch, django_capture_on_commit_callbacks
+    org_a, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
     """Whatever its device-days, the summary decides by what the closed-day cache leaves to compute."""
     monkeypatch.setattr(cache, "MAX_INLINE_DEVICE_DAYS", 4)
@@ -188,7 +189,9 @@ def test_the_summary_runs_in_the_request_when_the_cache_holds_its_closed_days(
             Position.objects.create(
                 device=van, fix_time=start + timedelta(days=day, hours=12), latitude=60, longitude=25
             )
-    assert jobs.should_run_in_background(org_a, vans, start, today, kind="summary")  # 90 closed days to compute
+    with caplog.at_level(logging.INFO, logger="fleet.reports.jobs"):
+        assert jobs.should_run_in_background(org_a, vans, start, today, kind="summary")  # 90 closed days
+    assert "the summary of 3 devices runs as a job: 90 closed days not cached (0 devices' rows" in caplog.text
     with django_capture_on_commit_callbacks(execute=True):
         build_report("summary", org_a, vans, start, today)  # computes and caches them
     assert not jobs.should_run_in_background(org_a, vans, start, today, kind="summary")  # 90 device-days, cached
