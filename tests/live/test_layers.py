@@ -19,11 +19,12 @@ def test_equal_bytes_from_another_message_are_decoded_afresh():
 def test_the_layer_counts_what_waits_in_its_queues_and_logs_it_once_a_minute(settings, monkeypatch, caplog):
     import asyncio
     import logging
+    import uuid
 
     from fleet.live import layers
 
     async def scenario():
-        layer = SharedDecodePubSubLayer(hosts=[settings.REDIS_URL], prefix="fleet-test-stats")
+        layer = SharedDecodePubSubLayer(hosts=[settings.REDIS_URL], prefix=f"fleet-test-{uuid.uuid4().hex}")
         reader, idle = await layer.new_channel(), await layer.new_channel()
         await layer.group_add("org-1", reader)
         await layer.group_add("org-1", idle)
@@ -40,7 +41,6 @@ def test_the_layer_counts_what_waits_in_its_queues_and_logs_it_once_a_minute(set
         monkeypatch.setattr(layers, "LONG_QUEUE", 5)
         with caplog.at_level(logging.INFO, logger="fleet.live.layers"):
             await layer.receive(reader)
-        monkeypatch.setattr(layers, "STATS_EVERY_S", 60.0)
         await layer.flush()
         return before, first, after
 
