@@ -20,15 +20,20 @@ def scratch_postgis(name: str) -> str:
     if not url.startswith(("postgis://", "postgres://", "postgresql://")):
         sys.exit(json.dumps({"bench": name, "error": "set DATABASE_URL to a PostGIS server", "goal_met": False}))
     parts = urlsplit(url)
-    admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
     scratch = SCRATCH[name] = _scratch_name(parts.path, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
         conn.execute(f'CREATE DATABASE "{scratch}"')
     bench_url = urlunsplit(("postgis", parts.netloc, f"/{scratch}", "", ""))
     with psycopg.connect(urlunsplit(("postgresql", parts.netloc, f"/{scratch}", "", ""))) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return bench_url
+
+
+def admin_url() -> str:
+    """DATABASE_URL's server, its maintenance database ``postgres``, as a libpq URL."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
 
 
 def _scratch_name(path: str, name: str) -> str:
@@ -52,8 +57,7 @@ def drop(name: str) -> None:
     from django.db import connections
 
     connections.close_all()
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    with psycopg.connect(urlunsplit(("postgresql", parts.netloc, "/postgres", "", "")), autocommit=True) as conn:
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH[name]}" WITH (FORCE)')
 
 

@@ -77,7 +77,7 @@ import numpy as np
 import orjson
 import soak_events
 import soak_retention
-from _db import ROOT, drop, result, scratch_postgis, setup_django
+from _db import ROOT, admin_url, drop, result, scratch_postgis, setup_django
 from live import free_port, wait_listening
 
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -617,7 +617,8 @@ class Soak:
         size = ["--websocket-max-message-size", "1048576"]
         for i, port in enumerate(ports):
             cmd = [str(BIN / "daphne"), *size, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
-            web_env = {**env, "LOG_LEVEL": "INFO"}  # the channel layer's minute figures (fleet/live/layers.py)
+            # INFO: the channel layer's minute figures (fleet/live/layers.py); the arena limit as the Procfile's web
+            web_env = {**env, "LOG_LEVEL": "INFO", "MALLOC_ARENA_MAX": "2"}
             self.roles.append(Role(f"web{i + 1}", cmd, web_env, self.dir / f"web{i + 1}.log"))
         for i in range(2):
             cmd = [*NICE_WORKER, str(BIN / "celery"), "-A", "fleet", "worker", "-l", "warning", "--concurrency", "2"]
@@ -695,7 +696,7 @@ class Soak:
             for role in self.roles:
                 role.sample_rss()
 
-    def reports(self, stop: threading.Event, port: int, cookie: str, every: float) -> None:
+    def reports(self, stop: threading.Event, port: int, cookie: str, org_id: int, every: float) -> None:
         """The whole fleet's summary of yesterday, as a dispatcher asks for it: the page, or (a big fleet) the
         background job it redirects to, followed until its result is ready; timed to the result. First the
         beat's warm-up of yesterday's results (at :05 and :35, so done long before anyone asks in the morning),
@@ -703,13 +704,24 @@ class Soak:
         from fleet.celery import app
         from fleet.vendors.models import SyncRun, VendorAccount
 
-        # yesterday's key of a device changes once, with its first fix of today (the day's read reaches it): as
-        # overnight, the warm-up that counts comes after every account's first sync stored those
-        first_syncs = time.monotonic() + min(600.0, self.seconds / 4)  # a quarter of the loaded phase at most
-        while not stop.wait(5) and time.monotonic() < first_syncs:
+        # yesterday's key of a device changes once, with its first fix of today (the day's read reaches it: a
+        # vehicle new to fleet has none before the run). As overnight, the warm-up that counts comes after every
+        # account's first sync and after every vehicle of the report's organisation has its first fix stored (or
+        # the count of those without one stopped falling for two minutes: one the vendor never locates)
+        first_fixes = time.monotonic() + min(1200.0, self.seconds / 3)  # a third of the loaded phase at most
+        waiting, fell_at = None, 0.0
+        while not stop.wait(5) and time.monotonic() < first_fixes:
             done = SyncRun.objects.filter(finished__isnull=False).values("account_id").distinct().count()
-            if done >= VendorAccount.objects.filter(enabled=True).count():
+            if done < VendorAccount.objects.filter(enabled=True).count():
+                continue
+            unlocated = self.unlocated(org_id)
+            if unlocated == 0:
                 break
+            if waiting is None or unlocated < waiting:
+                waiting, fell_at = unlocated, time.monotonic()
+            elif time.monotonic() - fell_at > 120:
+                break
+        self.say(f"warm-up of yesterday starts: {self.unlocated(org_id)} vehicles of the report's org without a fix")
         t0 = time.monotonic()
         try:
             warmed = app.send_task("fleet.reports.tasks.warm_report_cache").get(timeout=1800)
@@ -739,6 +751,13 @@ class Soak:
                     self.report_ms.append((time.perf_counter() - t0) * 1000)
                 else:
                     self.report_failures.append(f"HTTP {answer.status_code} {job}")
+
+    @staticmethod
+    def unlocated(org_id: int) -> int:
+        """Devices of the organisation with no position stored yet (no latest fix)."""
+        from fleet.tracking.models import Device
+
+        return Device.objects.filter(organization_id=org_id, last_fix_time__isnull=True).count()
 
     def feed(self, stop: threading.Event, ports: list[int], token: str, seen: dict) -> None:
         """An integrator following /api/v1/positions/feed/ with its cursor through everything (web processes
@@ -913,6 +932,50 @@ def flat(samples: list[float]) -> bool | None:
     return last <= second * 1.10
 
 
+# PostgreSQL's checkpoints for the run (README "Scaling out"): with the defaults (max_wal_size 1 GB,
+# checkpoint_timeout 5 min) the soak's WAL forced a checkpoint every ~4.5 minutes, each followed by a surge of
+# full-page writes, and 9 of the fifth hour's 13 latency spikes fell on one. Set server-wide with ALTER SYSTEM
+# for the run (reloaded, no restart) and reset after it.
+CHECKPOINTS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "wal_compression": "on"}
+BGWRITER = (
+    "SELECT checkpoints_timed, checkpoints_req, round(checkpoint_write_time), round(checkpoint_sync_time), "
+    "buffers_checkpoint, buffers_backend FROM pg_stat_bgwriter"
+)
+
+
+@contextlib.contextmanager
+def checkpoint_settings(out: dict):
+    """``CHECKPOINTS`` on DATABASE_URL's server while the block runs; ``out`` gets the settings in force and the
+    checkpoints taken meanwhile (pg_stat_bgwriter: timed, requested = forced by WAL, write and sync ms,
+    buffers written by checkpoints and by backends). A server that refuses (not a superuser) runs as it is."""
+    import psycopg
+
+    def stats(conn) -> list[int]:
+        return [int(v) for v in conn.execute(BGWRITER).fetchone()]
+
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        try:
+            for name, value in CHECKPOINTS.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(1)  # the postmaster signals its children
+        except psycopg.Error as exc:
+            out["error"] = f"{type(exc).__name__}: {exc}".strip()
+        out["settings"] = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in CHECKPOINTS}
+        before = stats(conn)
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin_url(), autocommit=True) as conn:
+            after = stats(conn)
+            names = ("timed", "requested", "write_ms", "sync_ms", "buffers_checkpoint", "buffers_backend")
+            out["checkpoints"] = {k: b - a for k, a, b in zip(names, before, after, strict=True)}
+            if "error" not in out:
+                for name in CHECKPOINTS:
+                    conn.execute(f"ALTER SYSTEM RESET {name}")
+                conn.execute("SELECT pg_reload_conf()")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -950,7 +1013,10 @@ def main() -> None:
     feed_done = threading.Event()  # the feeds follow until after the drain
     feed_seen = [{"ids": array.array("q"), "errors": 0} for _ in ORGS]
     uploaded: dict = {}
+    postgres: dict = {}
+    server = contextlib.ExitStack()
     try:
+        server.enter_context(checkpoint_settings(postgres))
         soak.start_simulators()
         load_devices = 500 if args.quick else 5000
         world = seed({k: soak.account_url(k) for k in soak.sim_urls}, 10 if args.quick else 30, load_devices)
@@ -987,7 +1053,7 @@ def main() -> None:
         for target, targs in (
             (soak.chaos, (loaded, 15.0 if args.quick else 30.0)),
             (soak.sampler, (stop, sample_every)),
-            (soak.reports, (stop, ports[0], world["cookies"][0], 20.0 if args.quick else 60.0)),
+            (soak.reports, (stop, ports[0], world["cookies"][0], world["orgs"][0], 20.0 if args.quick else 60.0)),
             (soak.kills, (loaded,)),
             (soak.supervise, (stop,)),
             *(
@@ -1104,6 +1170,7 @@ def main() -> None:
         for proc in soak.sim_procs.values():
             proc.terminate()
         soak.redis.stop()
+        server.close()
         if not args.keep:
             drop("soak")
     delivered = sum(c.delivered for c in clients)
@@ -1142,6 +1209,7 @@ def main() -> None:
         "position_mb_per_million": round(position_bytes / 2**20 / max(positions, 1) * 1e6, 1),
         "positions": positions,
         "redis_mb": redis_mb,
+        "postgres": postgres,
         "report_ms_max": round(max(soak.report_ms), 1) if soak.report_ms else None,
         "report_ms_median": round(statistics.median(soak.report_ms), 1) if soak.report_ms else None,
         "report_ms": [round(ms) for ms in soak.report_ms],  # in order: which ones were slow, and when
