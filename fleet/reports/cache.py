@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from django.core.cache import caches
@@ -114,8 +114,10 @@ class CachedRange:
 
     @property
     def signature(self) -> str:
-        """The range's day keys: its rows are the same while these are."""
-        return "|".join(self.keys[ws] for ws, _we in self.closed)
+        """The device and the change stamps of its closed days' reads: within one fleet entry (whose key holds
+        the rest of what the day keys hold: parameters, windows, zone, database, versions) its rows are the same
+        while these are. Not hashed: a fleet's plan compares 6,000 of them and hashes none."""
+        return repr((self.device_id, self.stamps))
 
     def _set_windows(self, device_id: int, params: Params, tz, windows: list[tuple]) -> None:
         self.device_id, self.params = device_id, params
@@ -124,9 +126,15 @@ class CachedRange:
         self.closed = [(ws, we) for ws, we, is_closed in windows if is_closed]
 
     def _keyed(self, stamps: list[tuple]) -> None:
-        self.keys = {
+        self.stamps = stamps  # the keys are hashed when first asked for (not for rows the fleet's entry gives)
+        self.__dict__.pop("keys", None)
+
+    @cached_property
+    def keys(self) -> dict[datetime, str]:
+        """The cache key of each closed day, by its start."""
+        return {
             ws: day_key(self.device_id, self.params, ws, we, self.zone, stamp)
-            for (ws, we), stamp in zip(self.closed, stamps, strict=True)
+            for (ws, we), stamp in zip(self.closed, self.stamps, strict=True)
         }
 
     @property
@@ -180,7 +188,7 @@ def keep_rows(planned: list[CachedRange], rows: list[list[SummaryRow]]) -> None:
     the ranges were not planned for it."""
     if not planned or planned[0].fleet_key is None or all(p.known_rows is not None for p in planned):
         return
-    entry = serial.dumps({p.signature: r for p, r in zip(planned, rows, strict=True)}, compress=True)
+    entry = serial.dumps_rows({p.signature: r for p, r in zip(planned, rows, strict=True)})
     key = planned[0].fleet_key
 
     def store_entry() -> None:
@@ -199,10 +207,15 @@ def prune_fleet_rows() -> int:
     return deleted
 
 
+# Raise it whenever the fleet entry's signatures or encoding change (2: unhashed signatures, plain rows).
+FLEET_FORMAT = 2
+
+
 def _fleet_key(device_ids: list[int], params: Params, windows: list[tuple], tz) -> str:
     parts = (
         ENGINE_VERSION,
         serial.FORMAT,
+        FLEET_FORMAT,
         connection.settings_dict.get("NAME"),
         tuple(device_ids),
         astuple(params),
@@ -217,10 +230,9 @@ def _decoded_rows(entry: bytes | None) -> dict[str, list[SummaryRow]]:
     if entry is None:
         return {}
     try:
-        rows = serial.loads(entry)
+        return serial.loads_rows(entry)
     except serial.FormatError:
         return {}
-    return rows if isinstance(rows, dict) else {}
 
 
 # Ranges are computed in the request when the closed days the cache does not hold, and the positions of every

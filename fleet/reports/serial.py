@@ -123,6 +123,54 @@ def loads_ends(data: bytes, whole: tuple[int, ...] = ()) -> list:
         raise FormatError(f"unreadable stored report: {exc}") from exc
 
 
+# SummaryRow's fields stored as other than plain msgpack values by ``dumps_rows``
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(SummaryRow))
+_ROW_TIMES = frozenset({"start", "end", "first_start", "last_stop"})  # datetimes: UTC microseconds
+_ROW_DATES = frozenset({"day"})  # dates: ordinals
+_ROW_TIME_AT = tuple(k for k, name in enumerate(_ROW_FIELDS) if name in _ROW_TIMES)
+_ROW_DATE_AT = tuple(k for k, name in enumerate(_ROW_FIELDS) if name in _ROW_DATES)
+_MICRO = timedelta(microseconds=1)
+
+
+def dumps_rows(rows: dict[str, list[SummaryRow]]) -> bytes:
+    """Summary rows by key (a fleet's rows entry), compressed, each row a plain list of its fields in order
+    (datetimes as UTC microseconds, dates as ordinals): no extension type per row, so ``loads_rows`` reads
+    6,000 devices' rows in a few tens of milliseconds (``loads`` of the same as dataclasses: ~0.2 s)."""
+
+    def plain(row: SummaryRow) -> list:
+        values = [getattr(row, name) for name in _ROW_FIELDS]
+        for k in _ROW_TIME_AT:
+            if values[k] is not None:
+                values[k] = (values[k] - _EPOCH) // _MICRO
+        for k in _ROW_DATE_AT:
+            if values[k] is not None:
+                values[k] = values[k].toordinal()
+        return values
+
+    return dumps({key: [plain(row) for row in day] for key, day in rows.items()}, compress=True)
+
+
+def loads_rows(data: bytes) -> dict[str, list[SummaryRow]]:
+    """What ``dumps_rows`` stored; raises FormatError for bytes of another format or shape."""
+    stored = loads(data)
+    if not isinstance(stored, dict):
+        raise FormatError("not a rows entry")
+
+    def row(values: list) -> SummaryRow:
+        for k in _ROW_TIME_AT:
+            if values[k] is not None:
+                values[k] = _EPOCH + timedelta(microseconds=values[k])
+        for k in _ROW_DATE_AT:
+            if values[k] is not None:
+                values[k] = date.fromordinal(values[k])
+        return SummaryRow(*values)
+
+    try:
+        return {key: [row(values) for values in day] for key, day in stored.items()}
+    except (TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise FormatError(f"unreadable rows entry: {exc}") from exc
+
+
 def _body(data: bytes) -> bytes:
     data = bytes(data)
     if len(data) < 5 or data[:3] != MAGIC or data[4] != FORMAT or data[3:4] not in (b"z", b"-"):
