@@ -704,24 +704,26 @@ class Soak:
         from fleet.celery import app
         from fleet.vendors.models import SyncRun, VendorAccount
 
-        # yesterday's key of a device changes once, with its first fix of today (the day's read reaches it: a
-        # vehicle new to fleet has none before the run). As overnight, the warm-up that counts comes after every
-        # account's first sync and after every vehicle of the report's organisation has its first fix stored (or
-        # the count of those without one stopped falling for two minutes: one the vendor never locates)
-        first_fixes = time.monotonic() + min(1200.0, self.seconds / 3)  # a third of the loaded phase at most
+        # A device's key of yesterday holds its read: the day, its margins and the fixes around (docs/reports-
+        # engine.md). The read reaches the device's first fix after the margin, so the key changes with that fix
+        # (a vehicle new to fleet has none before the run), and once more when that fix is SETTLE old (the stamp
+        # of a read that ends within the last ten minutes is its data's, then the archive's versions). As on a
+        # morning after, the warm-up that counts comes after every account's first sync, every vehicle of the
+        # report's organisation located (or the count of those that are not stopped falling for two minutes: one
+        # the vendor never locates) and every read of yesterday settled.
+        ready_by = time.monotonic() + min(1200.0, self.seconds / 3)  # a third of the loaded phase at most
         waiting, fell_at = None, 0.0
-        while not stop.wait(5) and time.monotonic() < first_fixes:
+        while not stop.wait(10) and time.monotonic() < ready_by:
             done = SyncRun.objects.filter(finished__isnull=False).values("account_id").distinct().count()
             if done < VendorAccount.objects.filter(enabled=True).count():
                 continue
-            unlocated = self.unlocated(org_id)
-            if unlocated == 0:
-                break
+            unlocated, unsettled = self.unready(org_id)
             if waiting is None or unlocated < waiting:
                 waiting, fell_at = unlocated, time.monotonic()
-            elif time.monotonic() - fell_at > 120:
+            if unsettled == 0 and (unlocated == 0 or time.monotonic() - fell_at > 120):
                 break
-        self.say(f"warm-up of yesterday starts: {self.unlocated(org_id)} vehicles of the report's org without a fix")
+        unlocated, unsettled = self.unready(org_id)
+        self.say(f"warm-up of yesterday starts: of the report's org {unlocated} unlocated, {unsettled} unsettled")
         t0 = time.monotonic()
         try:
             warmed = app.send_task("fleet.reports.tasks.warm_report_cache").get(timeout=1800)
@@ -753,11 +755,25 @@ class Soak:
                     self.report_failures.append(f"HTTP {answer.status_code} {job}")
 
     @staticmethod
-    def unlocated(org_id: int) -> int:
-        """Devices of the organisation with no position stored yet (no latest fix)."""
+    def unready(org_id: int) -> tuple[int, int]:
+        """Devices of the organisation with no position stored yet (no latest fix), and those whose read of
+        yesterday (``store.around_many``, as the reports' cache plans it) ends after ``archive.settled_until``."""
+        from fleet.core.models import Organization
+        from fleet.reports import periods
+        from fleet.reports.ranges import DEFAULT_MARGIN
+        from fleet.tracking import store
         from fleet.tracking.models import Device
+        from fleet.tracking.store import archive
 
-        return Device.objects.filter(organization_id=org_id, last_fix_time__isnull=True).count()
+        org = Organization.objects.get(pk=org_id)
+        devices = Device.objects.filter(organization_id=org_id)
+        start, end = periods.resolve("yesterday", org.timezone)
+        reads = store.around_many(
+            list(devices.values_list("pk", flat=True)), [(start - DEFAULT_MARGIN, end + DEFAULT_MARGIN)]
+        )
+        settled = archive.settled_until(store.backend().now())
+        unsettled = sum(1 for spans in reads.values() for _lo, hi in spans if hi > settled)
+        return devices.filter(last_fix_time__isnull=True).count(), unsettled
 
     def feed(self, stop: threading.Event, ports: list[int], token: str, seen: dict) -> None:
         """An integrator following /api/v1/positions/feed/ with its cursor through everything (web processes
