@@ -103,7 +103,9 @@ class CachedRange:
                 planned.fleet_key, planned.known_rows = fleet, known.get(planned.signature)
             wanted = [planned for planned in ranges if planned.known_rows is None]
         hits = _get_many([key for planned in wanted for key in planned.keys.values()])
-        for planned in ranges:
+        for planned in ranges:  # those the fleet's entry gives: no key hashed, days read if result() is asked
+            planned.hits = {}
+        for planned in wanted:
             planned.hits = {key: hits[key] for key in planned.keys.values() if key in hits}
         if memo is not None:
             memo[asked] = ranges

@@ -458,6 +458,7 @@ def test_a_fleets_rows_come_from_one_entry_and_a_changed_device_is_read_again(
     reads.clear(), loads.clear()
     again = planned()
     assert reads == [0] and [len(p.known_rows) for p in again] == [3, 3, 3] and loads == []
+    assert not any("keys" in vars(p) for p in again)  # no day key hashed for rows the entry gives
     assert sum(p.closed_misses for p in again) == 0 and [p.to_compute for p in again] == [[], [], []]
     with django_capture_on_commit_callbacks(execute=True):
         assert summary_report(org_a, vans, START, END).tables == first.tables
@@ -467,6 +468,7 @@ def test_a_fleets_rows_come_from_one_entry_and_a_changed_device_is_read_again(
     reads.clear()
     changed = planned()
     assert [p.known_rows is None for p in changed] == [False, True, False] and reads == [3]
+    assert ["keys" in vars(p) for p in changed] == [False, True, False]
     expected = [ranges.detect_range(i, params, START, END, tz=TZ).rows for i in ids]
     assert [p.rows() for p in changed] == expected
     assert changed[1].result() == ranges.detect_range(ids[1], params, START, END, tz=TZ)
