@@ -963,14 +963,31 @@ BGWRITER = (
 def checkpoint_settings(out: dict):
     """``CHECKPOINTS`` on DATABASE_URL's server while the block runs; ``out`` gets the settings in force and the
     checkpoints taken meanwhile (pg_stat_bgwriter: timed, requested = forced by WAL, write and sync ms,
-    buffers written by checkpoints and by backends). A server that refuses (not a superuser) runs as it is."""
+    buffers written by checkpoints and by backends). Afterwards each setting is what the server's
+    postgresql.auto.conf said before (an operator's own ALTER SYSTEM kept), or reset. A server that refuses (not
+    a superuser) runs as it is. A soak killed with -9 leaves them set (``ALTER SYSTEM RESET`` them by hand)."""
     import psycopg
 
     def stats(conn) -> list[int]:
         return [int(v) for v in conn.execute(BGWRITER).fetchone()]
 
+    def restore(conn, earlier: dict) -> None:
+        for name in CHECKPOINTS:
+            if name in earlier:
+                conn.execute(f"ALTER SYSTEM SET {name} = '{earlier[name]}'")
+            else:
+                conn.execute(f"ALTER SYSTEM RESET {name}")
+        conn.execute("SELECT pg_reload_conf()")
+
+    earlier = None
     with psycopg.connect(admin_url(), autocommit=True) as conn:
         try:
+            rows = conn.execute(
+                "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%%postgresql.auto.conf' "
+                "AND name = ANY(%s) AND applied",
+                [list(CHECKPOINTS)],
+            ).fetchall()
+            earlier = dict(rows)
             for name, value in CHECKPOINTS.items():
                 conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             conn.execute("SELECT pg_reload_conf()")
@@ -986,10 +1003,11 @@ def checkpoint_settings(out: dict):
             after = stats(conn)
             names = ("timed", "requested", "write_ms", "sync_ms", "buffers_checkpoint", "buffers_backend")
             out["checkpoints"] = {k: b - a for k, a, b in zip(names, before, after, strict=True)}
-            if "error" not in out:
-                for name in CHECKPOINTS:
-                    conn.execute(f"ALTER SYSTEM RESET {name}")
-                conn.execute("SELECT pg_reload_conf()")
+            if earlier is not None:
+                try:
+                    restore(conn, earlier)
+                except psycopg.Error as exc:
+                    out["restore_error"] = f"{type(exc).__name__}: {exc}".strip()
 
 
 def main() -> None:
