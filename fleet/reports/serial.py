@@ -31,12 +31,20 @@ class FormatError(ValueError):
     """Bytes that are not this format and version."""
 
 
+def _micros(value: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (UTC)."""
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
 def _default(value: Any) -> msgpack.ExtType:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise TypeError("naive datetimes are not stored: reports hold aware UTC datetimes")
-        micros = (value - _EPOCH) // timedelta(microseconds=1)
-        return msgpack.ExtType(_DATETIME, micros.to_bytes(8, "little", signed=True))
+        return msgpack.ExtType(_DATETIME, _micros(value).to_bytes(8, "little", signed=True))
     if isinstance(value, date):
         return msgpack.ExtType(_DATE, value.toordinal().to_bytes(4, "little"))
     if isinstance(value, tuple):
@@ -54,7 +62,7 @@ def _default(value: Any) -> msgpack.ExtType:
 
 def _ext(code: int, data: bytes) -> Any:
     if code == _DATETIME:
-        return _EPOCH + timedelta(microseconds=int.from_bytes(data, "little", signed=True))
+        return _from_micros(int.from_bytes(data, "little", signed=True))
     if code == _DATE:
         return date.fromordinal(int.from_bytes(data, "little"))
     if code == _TUPLE:
@@ -129,7 +137,6 @@ _ROW_TIMES = frozenset({"start", "end", "first_start", "last_stop"})  # datetime
 _ROW_DATES = frozenset({"day"})  # dates: ordinals
 _ROW_TIME_AT = tuple(k for k, name in enumerate(_ROW_FIELDS) if name in _ROW_TIMES)
 _ROW_DATE_AT = tuple(k for k, name in enumerate(_ROW_FIELDS) if name in _ROW_DATES)
-_MICRO = timedelta(microseconds=1)
 
 
 def dumps_rows(rows: dict[str, list[SummaryRow]]) -> bytes:
@@ -141,7 +148,7 @@ def dumps_rows(rows: dict[str, list[SummaryRow]]) -> bytes:
         values = [getattr(row, name) for name in _ROW_FIELDS]
         for k in _ROW_TIME_AT:
             if values[k] is not None:
-                values[k] = (values[k] - _EPOCH) // _MICRO
+                values[k] = _micros(values[k])
         for k in _ROW_DATE_AT:
             if values[k] is not None:
                 values[k] = values[k].toordinal()
@@ -159,7 +166,7 @@ def loads_rows(data: bytes) -> dict[str, list[SummaryRow]]:
     def row(values: list) -> SummaryRow:
         for k in _ROW_TIME_AT:
             if values[k] is not None:
-                values[k] = _EPOCH + timedelta(microseconds=values[k])
+                values[k] = _from_micros(values[k])
         for k in _ROW_DATE_AT:
             if values[k] is not None:
                 values[k] = date.fromordinal(values[k])

@@ -151,7 +151,10 @@ def test_a_fleets_rows_entry_comes_back_equal_as_plain_lists():
     )  # fmt: skip
     empty = SummaryRow(T, T + timedelta(days=1), None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None, None, 0, 0, None, None)
     rows = {"(7, [(3, 99)])": [full, empty], "(8, [])": []}
-    back = serial.loads_rows(serial.dumps_rows(rows))
+    stored = serial.dumps_rows(rows)
+    plain = serial.loads(stored)["(7, [(3, 99)])"][0]  # stored without an extension type: ints, not datetimes
+    assert type(plain) is list and plain[:3] == [serial._micros(T), serial._micros(T + timedelta(days=1)), 739940]
+    back = serial.loads_rows(stored)
     assert back == rows and back["(7, [(3, 99)])"][0].last_stop == T + timedelta(hours=20, microseconds=7)
     # the fields held as other than plain values are exactly SummaryRow's datetime and date fields
     hints = {f.name: str(f.type) for f in dataclasses.fields(SummaryRow)}
