@@ -3,17 +3,16 @@ hand what was stored to the subscribers (the live broadcaster), in a constant nu
 The rules are in docs/positions-store.md (Ingest).
 """
 
-import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
 from django.db import IntegrityError, transaction
 
+from fleet.core.gcpause import gc_paused
 from fleet.core.geodesy import haversine_m
 from fleet.tracking import store, validate
 from fleet.tracking.attributes import canonical, is_canonical
@@ -198,25 +197,8 @@ def positions(
     """Store a batch of positions for one account (or, with no account, for fleet device pks). ``notify=False``
     stores history that is not news (the demo's past week): the subscribers (live map, event engine, driver
     assignment) are not told."""
-    with _gc_paused():
+    with gc_paused():  # a batch's containers live until it ends: no full collections meanwhile
         return _positions(organization_id, account_id, records, notify)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold back the cyclic GC for one batch. A batch allocates a few containers per position (Stored,
-    broadcast rows) that live until the batch ends: each automatic collection that finds them alive
-    promotes them, and the promotions trigger full collections over the whole process heap, a cost that
-    grows with every object the process holds. Ingest builds no reference cycles; anything cyclic
-    allocated meanwhile is collected at the next automatic collection after the batch."""
-    if not gc.isenabled():  # disabled by the caller, or by a concurrent batch in another thread
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _positions(

@@ -309,3 +309,28 @@ def test_a_big_report_goes_to_a_background_job(alice, world_a, monkeypatch):
     response = alice.get(page("summary", **DAY))
     assert response.status_code == 302 and response.url == "/reports/jobs/42/"
     assert asked == [("summary", {**DAY})]
+
+
+@pytest.mark.parametrize("fmt", [None, "csv"])
+def test_a_report_is_built_with_the_garbage_collector_paused(alice, world_a, monkeypatch, fmt):
+    """The page and its downloads build the report without the cyclic collector's full passes (a fleet's
+    summary met several, a third of the page: fleet/core/gcpause.py); it runs again after."""
+    import gc
+
+    from fleet.reports import kinds
+
+    seen = []
+
+    def build(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return kinds.build_report(*args, **kwargs)
+
+    monkeypatch.setattr(report_views, "build_report", build)
+    gc.enable()
+    url = page("summary", **DAY)
+    if fmt:
+        url = reverse("reports:export", args=["summary", fmt]) + "?" + urlencode(DAY)
+    response = alice.get(url)
+    assert response.status_code == 200
+    assert seen == [False]
+    assert gc.isenabled()

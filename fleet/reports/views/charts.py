@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from fleet.core.gcpause import with_gc_paused
 from fleet.core.jsonout import JsonResponse, json_script
 from fleet.core.scoping import for_user, get_for_user, organizations_for_user, parse_pk
 from fleet.reports import charts, jobs
@@ -28,6 +29,7 @@ MAX_CHART_POSITIONS = 1_000_000  # one device: closed days come from the positio
 
 @require_GET
 @login_required
+@with_gc_paused
 def charts_page(request: HttpRequest) -> HttpResponse:
     form = ReportForm(request.GET or None, user=request.user, kind=CHART_KIND)
     context = {"form": form, "query": request.GET.urlencode()}
@@ -82,6 +84,7 @@ def _finished_job_report(request: HttpRequest, org) -> Report | None:
 
 @require_GET
 @login_required
+@with_gc_paused
 def chart_data(request: HttpRequest) -> HttpResponse:
     """One device's series (``device`` given) or the days of a group / the fleet, as columnar JSON. A group or
     fleet chart too big for the request answers 202 with its background job's page and status URLs."""

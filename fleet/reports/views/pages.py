@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from fleet.core.gcpause import with_gc_paused
 from fleet.core.jsonout import json_script
 from fleet.core.maps import map_settings
 from fleet.core.scoping import EDITORS, org_ids_where, parse_pk
@@ -230,6 +231,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@with_gc_paused  # a fleet's report allocates much that lives until the page is rendered
 def report(request: HttpRequest, kind: str) -> HttpResponse:
     spec = KINDS[kind]
     query = urlencode({k: v for k, v in request.GET.lists() if k != "page"}, doseq=True)
@@ -286,6 +288,7 @@ def _export_links(kind: str, result: Report, query: str) -> list[dict]:
 
 @require_GET
 @login_required
+@with_gc_paused
 def export(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
     if fmt in ("gpx", "kml") and not KINDS[kind].tracks:
         return HttpResponseBadRequest("GPX and KML exist for the route and trips reports only.\n")

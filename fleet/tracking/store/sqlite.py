@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db import connection
 
+from fleet.core.gcpause import gc_paused
 from fleet.tracking.models import Device, Position, TrackDay
 from fleet.tracking.track import Track, attribute_values
 
@@ -26,19 +25,6 @@ SET_LAST = (
     "last_position_id = v.pid, last_fix_time = v.fix, last_latitude = v.lat, last_longitude = v.lon, "
     "last_speed = v.speed, last_course = v.course, last_attributes = v.attrs, status = 'online'"
 )
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the hundred thousand row tuples a chunk allocates would otherwise
-    set off collections that walk every tracked object. Nothing here makes reference cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ------------------------------------------------------------------------------------------------ insert
@@ -187,7 +173,7 @@ def chunks(device_id: int, start: datetime, end: datetime, chunk: int) -> Iterat
     try:
         cursor.execute(WINDOW, (device_id, adapt(start), adapt(end)))
         while True:
-            with _no_gc():
+            with gc_paused():
                 rows = cursor.fetchmany(chunk)
                 track = _track(rows) if rows else None
                 del rows
@@ -211,7 +197,7 @@ def points(device_id: int, start: datetime, end: datetime, spans: list[tuple[dat
     connection.ensure_connection()
     cursor = connection.connection.cursor()
     try:
-        with _no_gc():
+        with gc_paused():
             rows = cursor.execute(POINTS, (device_id, adapt(start), adapt(end))).fetchall()
             m = np.array(rows, dtype=np.float64).reshape(-1, 5)
             del rows
