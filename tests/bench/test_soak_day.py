@@ -1,0 +1,49 @@
+"""bench/soak.py keeps a run within one UTC day: its "yesterday" and its retention days are the clock's, so a run
+that would cross 00:00 UTC waits for the new day first (the eighth full hour crossed it and failed two checks)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.bench.test_benches import ROOT
+
+
+@pytest.fixture
+def soak(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import soak
+
+    return soak
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.t = at.timestamp()
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def test_a_run_that_ends_before_midnight_starts_at_once(soak):
+    clock = Clock(datetime(2026, 12, 7, 22, 0, tzinfo=UTC))
+    day = soak.within_one_utc_day(3600 + soak.OVERHEAD_FULL_S, clock.now, clock.sleep)
+    assert clock.slept == [] and day.isoformat() == "2026-12-07"
+
+
+def test_a_run_that_would_cross_midnight_waits_for_the_new_day(soak, capsys):
+    clock = Clock(datetime(2026, 12, 7, 23, 50, tzinfo=UTC))
+    day = soak.within_one_utc_day(150 + soak.OVERHEAD_QUICK_S, clock.now, clock.sleep)
+    assert clock.slept == [11 * 60] and day.isoformat() == "2026-12-08"  # ten minutes to midnight, one after
+    assert "would cross 00:00 UTC" in capsys.readouterr().out
+
+
+def test_the_bound_is_the_whole_run_not_its_loaded_phase(soak):
+    # at 22:50 the loaded hour alone would end at 23:50, but with its drain and checks it may not
+    clock = Clock(datetime(2026, 12, 7, 22, 50, tzinfo=UTC))
+    assert soak.within_one_utc_day(3600 + soak.OVERHEAD_FULL_S, clock.now, clock.sleep).isoformat() == "2026-12-08"
+    assert len(clock.slept) == 1 and 70 * 60 < clock.slept[0] < 72 * 60
