@@ -245,6 +245,9 @@ CACHES = {
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a worker's exit at a Redis restart mended (fleet/core/broker.py)
+    CELERY_BROKER_TRANSPORT = "fleet.core.broker:Transport"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
