@@ -71,6 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import httpx
@@ -544,6 +545,7 @@ class Soak:
         self.timeline: list[str] = []
         self.report_ms: list[float] = []
         self.warm_up_s: float | None = None
+        self.unsettled_at_warm_up: int | None = None  # devices whose read of yesterday was still open then
         self.report_failures: list[str] = []
         self.retention_before: dict | None = None  # soak_retention.snapshot right after the old history came
         self.redis_restarted_at: float | None = None
@@ -724,7 +726,10 @@ class Soak:
             if unsettled == 0 and (unlocated == 0 or time.monotonic() - fell_at > 120):
                 break
         unlocated, unsettled = self.unready(org_id)
+        self.unsettled_at_warm_up = unsettled
         self.say(f"warm-up of yesterday starts: of the report's org {unlocated} unlocated, {unsettled} unsettled")
+        if unsettled:
+            self.say(READS_OPEN)
         t0 = time.monotonic()
         try:
             warmed = app.send_task("fleet.reports.tasks.warm_report_cache").get(timeout=1800)
@@ -1020,6 +1025,8 @@ def main() -> None:
     args = parser.parse_args()
     soak = Soak(args.quick, args.minutes)
     day = within_one_utc_day(soak.seconds + (OVERHEAD_QUICK_S if args.quick else OVERHEAD_FULL_S))
+    if not args.quick and _utc(time.time()).time() < READS_SETTLED_UTC:
+        print(f"soak: {READS_OPEN}", flush=True)
     n_clients = args.clients or (12 if args.quick else 50)
     rate = args.rate or (300.0 if args.quick else 1000.0)
     url = scratch_postgis("soak")
@@ -1248,6 +1255,7 @@ def main() -> None:
         "report_ms_median": round(statistics.median(soak.report_ms), 1) if soak.report_ms else None,
         "report_ms": [round(ms) for ms in soak.report_ms],  # in order: which ones were slow, and when
         "warm_up_s": soak.warm_up_s,
+        "unsettled_at_warm_up": soak.unsettled_at_warm_up,
         "reports": len(soak.report_ms),
         "report_failures": soak.report_failures,
         "events": events,
@@ -1286,6 +1294,18 @@ def main() -> None:
 # recomputation and the retention check. A full run is ~72 minutes on this machine; the bound leaves room.
 OVERHEAD_QUICK_S = 600
 OVERHEAD_FULL_S = 2700
+
+
+# A device's read of yesterday ends at its first fix after today 06:00 (reports.ranges.DEFAULT_MARGIN) and takes
+# its change stamp from the archive's versions ten minutes later (tracking.store.archive.SETTLE); before, its stamp
+# is its data's, which every new fix changes (docs/reports-engine.md, "When yesterday's key changes by itself").
+# The soak's organisations keep UTC.
+READS_SETTLED_UTC = dtime(6, 10)
+READS_OPEN = (
+    "before 06:10 UTC every device's read of yesterday is still open (it ends at the first fix after 06:00 and "
+    "settles ten minutes later): each summary of yesterday computes the devices that sent a fix since the last, "
+    "a 6,000-device fleet's as a background job, so the summary goal cannot be met by a run that starts before then"
+)
 
 
 def within_one_utc_day(estimate_s: float, now=time.time, sleep=time.sleep):

@@ -47,3 +47,13 @@ def test_the_bound_is_the_whole_run_not_its_loaded_phase(soak):
     clock = Clock(datetime(2026, 12, 7, 22, 50, tzinfo=UTC))
     assert soak.within_one_utc_day(3600 + soak.OVERHEAD_FULL_S, clock.now, clock.sleep).isoformat() == "2026-12-08"
     assert len(clock.slept) == 1 and 70 * 60 < clock.slept[0] < 72 * 60
+
+
+def test_the_hour_yesterdays_reads_settle_is_the_engines(soak):
+    """The soak warns a full run that starts before yesterday's reads settle: that hour is the reports' margin
+    after midnight plus the archive's settle time, not a number of its own."""
+    from fleet.reports.ranges import DEFAULT_MARGIN
+    from fleet.tracking.store.archive import SETTLE
+
+    midnight = datetime(2026, 12, 7, tzinfo=UTC)
+    assert datetime.combine(midnight.date(), soak.READS_SETTLED_UTC, UTC) == midnight + DEFAULT_MARGIN + SETTLE
