@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from django.db.models import OuterRef, Subquery, TextField
+from django.db import connection
+from django.db.models import F, FloatField, Func, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 
 from fleet.core.models import Organization
@@ -164,25 +165,36 @@ DEVICE_VALUES = {
 }
 
 
+# On PostgreSQL the newest fix's time as epoch seconds, computed by the database: Django's timestamptz loader
+# parses each value in Python (~6 us a row: 0.3 s of a 50,000-device snapshot). Both this cast and
+# datetime.timestamp() round the exact microseconds once, so the float is the one the live pushes carry.
+FIX_EPOCH = Func(
+    F("last_fix_time"), template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", output_field=FloatField()
+)
+
+
 def devices_of(org_ids: list[int]) -> dict[str, tuple]:
-    """DEVICE_VALUES of the organisations' devices in the snapshot's order, as one tuple per value."""
+    """DEVICE_VALUES of the organisations' devices in the snapshot's order, as one tuple per value (the newest
+    fix's time as a datetime, or on PostgreSQL as epoch seconds: ``columns`` takes either)."""
     last_valid = Position.objects.filter(device_id=OuterRef("pk"), fix_time=OuterRef("last_fix_time"))
     last_valid = last_valid.order_by().values("valid")  # no default ordering: it would join Device
-    rows = (
-        Device.objects.filter(organization_id__in=org_ids, retired__isnull=True)
-        .annotate(valid=Subquery(last_valid[:1]), last_attributes_json=Cast("last_attributes", TextField()))
-        .order_by("name", "pk")
-        .values_list(*DEVICE_VALUES.values())
+    devices = Device.objects.filter(organization_id__in=org_ids, retired__isnull=True).annotate(
+        valid=Subquery(last_valid[:1]), last_attributes_json=Cast("last_attributes", TextField())
     )
-    values = list(zip(*rows, strict=True)) or [()] * len(DEVICE_VALUES)
-    return dict(zip(DEVICE_VALUES, values, strict=True))
+    fields = dict(DEVICE_VALUES)
+    if connection.vendor == "postgresql":
+        devices = devices.annotate(last_fix_epoch=FIX_EPOCH)
+        fields["last_fix_time"] = "last_fix_epoch"
+    rows = devices.order_by("name", "pk").values_list(*fields.values())
+    values = list(zip(*rows, strict=True)) or [()] * len(fields)
+    return dict(zip(fields, values, strict=True))
 
 
 def columns(v: dict[str, tuple], tasks: dict, assigned: dict[int, str], rules: dict[int, Rules], now: float) -> dict:
     """The snapshot's FIELDS, one sequence each, from the devices' values."""
     has_fix = [t is not None for t in v["last_fix_time"]]
     attrs = [(orjson.loads(a) if a else None) or {} for a in v["last_attributes"]]
-    fix = [t.timestamp() if t is not None else None for t in v["last_fix_time"]]
+    fix = [t.timestamp() if isinstance(t, datetime) else t for t in v["last_fix_time"]]
     ignition = [a.get("ignition") for a in attrs]
     limits = {o: (r.speed_threshold_kmh, r.stale_after_s) for o, r in rules.items()}
     default = (DEFAULT_RULES.speed_threshold_kmh, DEFAULT_RULES.stale_after_s)

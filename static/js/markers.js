@@ -181,7 +181,11 @@ export const MarkerLayer = L.Layer.extend({
     const points = [];
     for (const d of this.store.devices.values()) {
       if (d.lat === null || d.lat === undefined || !this.filter.matches(d)) continue;
-      points.push({ properties: { id: d.id, state: d.state }, geometry: { coordinates: [d.lon, d.lat] } });
+      // one feature per device, kept and updated in place: a rebuild per batch allocates no 50,000 objects
+      let f = d._feature;
+      if (!f) f = d._feature = { properties: { id: d.id, state: d.state }, geometry: { coordinates: [d.lon, d.lat] } };
+      else { f.properties.state = d.state; f.geometry.coordinates[0] = d.lon; f.geometry.coordinates[1] = d.lat; }
+      points.push(f);
     }
     this.index = new Supercluster({
       radius: 60, minZoom: zoom, maxZoom: zoom, minPoints: 3,

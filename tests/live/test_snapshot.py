@@ -45,6 +45,23 @@ def test_the_card_names_the_driver_assigned_now_else_the_fixed_driver(org_a):
     assert cards == {"Van": "Aino", "Truck": "Fixed"}
 
 
+def test_the_snapshot_gives_each_fix_time_as_the_live_pushes_do_to_the_microsecond(org_a):
+    """On PostgreSQL the database computes the epoch seconds (snapshot.FIX_EPOCH), elsewhere Python: either way
+    the float equals ``datetime.timestamp()``, the value ingest pushes, or a pushed position would look newer or
+    older than the same fix in the snapshot."""
+    account = make_account(org_a)
+    base = datetime(2026, 12, 7, 1, 2, 3, tzinfo=UTC)
+    micros = [0, 1, 7, 499_999, 500_000, 654_321, 999_999, 123_457]
+    fixes = {}
+    for i, us in enumerate(micros):
+        fix = base + timedelta(days=i * 37, seconds=i * 1_234, microseconds=us)
+        make_device(org_a, f"Van {i}", account, vendor_id=str(i), last_fix_time=fix, last_latitude=60.0)
+        fixes[f"Van {i}"] = fix.timestamp()
+    make_device(org_a, "Never", account, vendor_id="never")
+    got = {d["name"]: d["fix"] for d in devices([org_a.pk])}
+    assert got == {**fixes, "Never": None}
+
+
 def test_a_member_sees_only_their_organisations_and_a_superuser_all(user_a, org_b, superuser):
     assert visible_org_ids(user_a) == [user_a.memberships.get().organization_id]
     assert set(visible_org_ids(superuser)) == {user_a.memberships.get().organization_id, org_b.pk}
