@@ -48,6 +48,8 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
 Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
   --quick: ~200 vehicles, 12 clients, 500 geofences, about 5 minutes (CI); default: 10,000 vehicles, 50 clients,
   10,000 geofences, one hour. --keep leaves the scratch database (fleet_bench_soak next to DATABASE_URL's) to look into.
+A run that could cross 00:00 UTC waits for the new day first (within_one_utc_day); a full run started before 06:10
+UTC is told that yesterday's reads are still open, so its summary goal cannot be met (READS_OPEN).
 """
 
 from __future__ import annotations

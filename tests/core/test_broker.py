@@ -2,13 +2,12 @@
 (fleet/core/broker.py). With kombu's own Redis transport the worker exits here ("Unrecoverable error:
 AttributeError ... 'hostname'"), as two of the soak's workers did at its Redis restart.
 
-Real processes: a private redis-server (so it can be restarted), ``celery worker`` with the prefork pool and two
-children as deployed, and the task in tests/core/broker_tasks.py."""
+Real processes: a private redis-server (bench/soak.py's, so it can be restarted), ``celery worker`` with the
+prefork pool and two children as deployed, and the task in tests/core/broker_tasks.py."""
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,36 +23,16 @@ QUEUE = "test-broker-restart"
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def redis_server(tmp_path, monkeypatch):
+    """The soak's private redis-server (bench/soak.py ``Redis``: a free port, no persistence, restartable)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from soak import Redis
 
-
-class RedisServer:
-    def __init__(self, log: Path) -> None:
-        self.port, self.log, self.proc = free_port(), log, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, self.log.read_text()
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+    server = Redis(tmp_path / "redis.log")
+    server.start()
+    yield server
+    server.stop()
 
 
 @contextmanager
@@ -87,27 +66,23 @@ def nap(broker: str, seconds: float, marker: str = "", timeout: float = 60):
         client.close()
 
 
-def test_a_worker_outlives_a_redis_restart_with_a_task_in_flight_and_serves_the_next(tmp_path):
-    redis = RedisServer(tmp_path / "redis.log")
-    redis.start()
-    try:
-        with worker(redis.url, tmp_path) as (proc, log):
-            assert nap(redis.url, 0) == "rested"  # up and consuming
-            client = Celery(broker=redis.url, backend=redis.url)
-            marker = tmp_path / "started"
-            client.send_task("tests.nap", args=(6, str(marker)), queue=QUEUE)  # in flight, unacknowledged
-            client.close()
-            deadline = time.monotonic() + 30
-            while not marker.exists():
-                assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-                time.sleep(0.05)
-            redis.stop()
-            time.sleep(1.0)  # the worker's consumer sees its connection drop with the task still running
-            redis.start()
-            time.sleep(8.0)  # past the task's end and the consumer's reconnect
-            assert proc.poll() is None, log.read_text()[-4000:]
-            assert nap(redis.url, 0) == "rested", log.read_text()[-4000:]  # and it consumes again
-            text = log.read_text()
-            assert "Unrecoverable error" not in text and "Connection to broker lost" in text, text[-4000:]
-    finally:
+def test_a_worker_outlives_a_redis_restart_with_a_task_in_flight_and_serves_the_next(redis_server, tmp_path):
+    redis = redis_server
+    with worker(redis.url, tmp_path) as (proc, log):
+        assert nap(redis.url, 0) == "rested"  # up and consuming
+        client = Celery(broker=redis.url, backend=redis.url)
+        marker = tmp_path / "started"
+        client.send_task("tests.nap", args=(6, str(marker)), queue=QUEUE)  # in flight, unacknowledged
+        client.close()
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.05)
         redis.stop()
+        time.sleep(1.0)  # the worker's consumer sees its connection drop with the task still running
+        redis.start()
+        time.sleep(8.0)  # past the task's end and the consumer's reconnect
+        assert proc.poll() is None, log.read_text()[-4000:]
+        assert nap(redis.url, 0) == "rested", log.read_text()[-4000:]  # and it consumes again
+        text = log.read_text()
+        assert "Unrecoverable error" not in text and "Connection to broker lost" in text, text[-4000:]
