@@ -135,8 +135,11 @@ function apply() {
   const draws = markers.stats.draws;
   if (fresh) onSnapshot(); // fitting the map to a new snapshot already redraws the markers
   const t1 = performance.now();
-  markers.invalidate();
-  if (!fresh || markers.stats.draws === draws) markers.redraw();
+  if (!fresh) markers.refresh(changed); // only the changed dots, when it can
+  else {
+    markers.invalidate();
+    if (markers.stats.draws === draws) markers.redraw();
+  }
   const t2 = performance.now();
   overlays.extendTrails(changed);
   overlays.refreshTaskLines();

@@ -1,6 +1,7 @@
 // All device markers on ONE canvas: projected once per zoom, redrawn in place, clustered with
 // supercluster when zoomed out. Hit-testing is ours (the canvas takes no pointer events).
 
+import { DotPixels } from "./dots.js";
 import { STATE_COLORS, STATES } from "./format.js";
 
 const L = window.L;
@@ -54,7 +55,7 @@ function mercator(lat, lon, zoom) {
 const DENSE = 1500; // more markers than this in view: draw dots
 const DOT = 10;
 const RING = 1.5; // a dot's white ring
-const DOTS_PER_PATH = 256; // dots drawn over each other stay apart by their rings
+const SELECTED_R = 16; // the selected device's halo (14, stroked 2) and marker (SIZE / 2), CSS pixels
 const ANGLE_STEP = 10; // arrows are pre-rendered every 10 degrees: no per-marker transform when drawing
 
 function sprite(color, angle, dpr) {
@@ -96,6 +97,9 @@ export const MarkerLayer = L.Layer.extend({
     this.labels = { shown: [], hidden: [] }; // the last draw's label boxes (canvas CSS pixels) and left-out ids
     this.widths = new Map(); // measured label widths by name
     this.indexDirty = true;
+    this.dots = new DotPixels((state) => STATE_COLORS[state] || STATE_COLORS.stale, DOT / 2 - 1, RING);
+    this.stale = true; // filters changed since the last draw: the next one draws everything
+    this.selectedAt = null; // canvas CSS pixel of the selected device's overlay, when drawn
   },
 
   onAdd(map) {
@@ -143,9 +147,54 @@ export const MarkerLayer = L.Layer.extend({
     this.redraw();
   },
 
-  /** Data or filters changed: rebuild the cluster index on the next draw. */
+  /** Data or filters changed: rebuild the cluster index and draw everything on the next draw. */
   invalidate() {
     this.indexDirty = true;
+    this.stale = true;
+  },
+
+  /** A batch changed these devices. When the last draw was dots (thousands in view, unclustered) and nothing else
+   * changed since, only their dots are re-stamped and put; otherwise everything is redrawn. */
+  refresh(changed) {
+    this.indexDirty = true;
+    if (!this.canPatch(changed)) { this.redraw(); return; }
+    const t0 = performance.now();
+    const ox = this.origin.x, oy = this.origin.y;
+    for (const d of changed) {
+      if (!this.dots.has(d)) continue;
+      this.dots.move(d, ox, oy);
+      this.hits.x[d._dot.hit] = d._x - ox; this.hits.y[d._dot.hit] = d._y - oy;
+    }
+    const sel = this.selectedAt && this.store.devices.get(this.selected);
+    const dpr = this.dpr, r = SELECTED_R * dpr;
+    const box = sel ? [this.selectedAt.x * dpr - r, this.selectedAt.y * dpr - r, this.selectedAt.x * dpr + r, this.selectedAt.y * dpr + r].map(Math.round) : null;
+    const put = this.dots.flush(this.ctx, box);
+    if (put && box && put[0] < box[2] && put[2] > box[0] && put[1] < box[3] && put[3] > box[1]) {
+      this.drawSelected(this.ctx, sel, this.selectedAt.x, this.selectedAt.y);
+    }
+    this.stats.drawMs = performance.now() - t0;
+    this.stats.patches = (this.stats.patches || 0) + 1;
+  },
+
+  /** Can a batch's devices be re-stamped in place? Dots drawn, the same view, none of them selected, and each
+   * still drawn exactly when it was (located, matching the filters, on the canvas). */
+  canPatch(changed) {
+    if (this.stale || !this.stats.dense || !this.origin || this.clusterActive() || changed.length > this.stats.drawn / 4) return false;
+    const view = this.view();
+    if (view.key !== this.viewKey) return false;
+    const zoom = this._map.getZoom();
+    const ox = this.origin.x, oy = this.origin.y, half = SIZE / 2;
+    for (const d of changed) {
+      if (d.id === this.selected) return false;
+      let shown = d.lat !== null && d.lat !== undefined && this.filter.matches(d);
+      if (shown) {
+        this.project(d, zoom);
+        const x = d._x - ox, y = d._y - oy;
+        shown = !(x < -half || y < -half || x > view.w + half || y > view.h + half);
+      }
+      if (shown !== this.dots.has(d)) return false;
+    }
+    return true;
   },
 
   onZoom() {
@@ -197,14 +246,22 @@ export const MarkerLayer = L.Layer.extend({
     this.stats.indexMs = performance.now() - t0;
   },
 
+  /** The canvas for the map's current view: its size (CSS pixels, padded), top-left layer point, world origin. */
+  view() {
+    const map = this._map;
+    const size = map.getSize();
+    const pad = size.multiplyBy(PAD).round();
+    const topLeft = map.containerPointToLayerPoint([0, 0]).subtract(pad);
+    const origin = map.getPixelOrigin().add(topLeft);
+    const w = size.x + 2 * pad.x, h = size.y + 2 * pad.y;
+    return { w, h, pad, topLeft, origin, key: `${map.getZoom()}|${origin.x}|${origin.y}|${w}|${h}|${this.dpr}` };
+  },
+
   redraw() {
     const map = this._map;
     if (!map) return;
     const t0 = performance.now();
-    const size = map.getSize();
-    const pad = size.multiplyBy(PAD).round();
-    const topLeft = map.containerPointToLayerPoint([0, 0]).subtract(pad);
-    const w = size.x + 2 * pad.x, h = size.y + 2 * pad.y;
+    const { w, h, pad, topLeft, origin, key } = this.view();
     const dpr = this.dpr;
     if (this.canvas.width !== w * dpr || this.canvas.height !== h * dpr) {
       this.canvas.width = w * dpr; this.canvas.height = h * dpr;
@@ -214,7 +271,12 @@ export const MarkerLayer = L.Layer.extend({
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    this.origin = map.getPixelOrigin().add(topLeft); // world pixel of the canvas' top-left corner
+    this.origin = origin; // world pixel of the canvas' top-left corner
+    this.viewKey = key;
+    this.stale = false;
+    this.dots.reset();
+    this.selectedAt = null;
+    this.stats.dense = false;
     this.hits = { x: [], y: [], id: [] };
     this.clusterHits = [];
     this.labels = { shown: [], hidden: [] };
@@ -245,13 +307,9 @@ export const MarkerLayer = L.Layer.extend({
     else for (const d of visible) this.drawOne(ctx, d, d._x - ox, d._y - oy);
     if (selected) {
       const x = selected._x - ox, y = selected._y - oy;
-      const dpr = this.dpr;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.beginPath(); ctx.arc(x, y, 14, 0, 2 * Math.PI);
-      ctx.fillStyle = "rgba(31,111,235,.18)"; ctx.fill();
-      ctx.lineWidth = 2; ctx.strokeStyle = "#1f6feb"; ctx.stroke();
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      this.drawOne(ctx, selected, x, y, false);
+      this.drawSelected(ctx, selected, x, y);
+      this.hits.x.push(x); this.hits.y.push(y); this.hits.id.push(selected.id);
+      this.selectedAt = { x, y };
       visible.push(selected);
     }
     this.stats.drawn = visible.length;
@@ -259,45 +317,32 @@ export const MarkerLayer = L.Layer.extend({
     if (zoom >= LABEL_ZOOM && visible.length <= LABEL_MAX) this.drawLabels(ctx, visible, ox, oy);
   },
 
-  /** Many markers: dots, a white disc under each coloured one for the ring, a few hundred to a path (a software
-   * canvas fills 10,000 arcs in ~10 ms, but blits 10,000 sprites in ~50 ms; stroking thousands of overlapping
-   * circles, or filling them as one huge path, costs its rasteriser far more). */
+  /** Many markers: dots (a white ring around the state's colour) stamped as pixels (dots.js). */
   drawDots(ctx, devices, ox, oy) {
-    const dpr = this.dpr;
-    const r = DOT / 2 - 1;
-    const byState = new Map();
-    for (const d of devices) {
-      let list = byState.get(d.state);
-      if (!list) byState.set(d.state, (list = []));
-      list.push(d);
-      this.hits.x.push(d._x - ox); this.hits.y.push(d._y - oy); this.hits.id.push(d.id);
-    }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    for (const [state, list] of byState) {
-      for (let i = 0; i < list.length; i += DOTS_PER_PATH) {
-        const some = list.slice(i, i + DOTS_PER_PATH);
-        this.fillDiscs(ctx, some, ox, oy, r + RING / 2, "#fff");
-        this.fillDiscs(ctx, some, ox, oy, r - RING / 2, STATE_COLORS[state] || STATE_COLORS.stale);
-      }
-    }
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const hit = this.hits.x.length;
+    for (const d of devices) { this.hits.x.push(d._x - ox); this.hits.y.push(d._y - oy); this.hits.id.push(d.id); }
+    this.dots.draw(ctx, devices, ox, oy, this.dpr, this.canvas.width, this.canvas.height, hit);
   },
 
-  fillDiscs(ctx, devices, ox, oy, r, color) {
-    ctx.beginPath();
-    for (const d of devices) {
-      const x = d._x - ox, y = d._y - oy;
-      ctx.moveTo(x + r, y);
-      ctx.arc(x, y, r, 0, 2 * Math.PI);
-    }
-    ctx.fillStyle = color;
-    ctx.fill();
+  /** The selected device: a halo and its marker over everything (canvas CSS pixel x, y; identity transform). */
+  drawSelected(ctx, d, x, y) {
+    const dpr = this.dpr;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.beginPath(); ctx.arc(x, y, 14, 0, 2 * Math.PI);
+    ctx.fillStyle = "rgba(31,111,235,.18)"; ctx.fill();
+    ctx.lineWidth = 2; ctx.strokeStyle = "#1f6feb"; ctx.stroke();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const img = this.spriteFor(d.state, this.arrowOf(d));
+    ctx.drawImage(img, Math.round(x * dpr - img.width / 2), Math.round(y * dpr - img.height / 2));
+  },
+
+  arrowOf(d) {
+    return d.course !== null && d.course !== undefined && d.state === "moving" ? d.course : null;
   },
 
   /** Draw one device at canvas CSS pixel (x, y); the context has the identity transform. */
   drawOne(ctx, d, x, y) {
-    const arrow = d.course !== null && d.course !== undefined && d.state === "moving";
-    const img = this.spriteFor(d.state, arrow ? d.course : null);
+    const img = this.spriteFor(d.state, this.arrowOf(d));
     ctx.drawImage(img, Math.round(x * this.dpr - img.width / 2), Math.round(y * this.dpr - img.height / 2));
     this.hits.x.push(x); this.hits.y.push(y); this.hits.id.push(d.id);
   },
