@@ -1,6 +1,6 @@
 """Python's cyclic garbage collector paused while a large short-lived result is built: a report page or
-download (``with_gc_paused`` on the views), an ingest batch (its containers per position live until the batch
-ends), a chunk of rows read from SQLite.
+download (``with_gc_paused`` on the views), a live map's snapshot, an ingest batch (its containers per position
+live until the batch ends), a chunk of rows read from SQLite.
 
 A fleet's report allocates hundreds of thousands of objects that live until the page is rendered (6,000
 devices, their summary rows, the decoded cache entries): each time the survivors grow by a quarter of the
