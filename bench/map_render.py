@@ -3,8 +3,10 @@
 drawing the same points as canvas circle markers in the same run (the reference).
 
 A scratch database gets N devices with a last position around Helsinki (PostGIS when DATABASE_URL
-points at one, else a SpatiaLite file under .run/); Daphne serves the real app on it; Chromium logs in
-and opens the map, which receives config + snapshot over /ws/live/ like any browser.
+points at one, else a SpatiaLite file under .run/); Daphne serves the real app on it as in production (DEBUG
+off, collected static files, no offline basemap: the reference draws none); Chromium logs in, lets the map the
+login lands on finish loading (so the measured load has the server to itself, as the plain page has), and opens
+the map again, which receives config + snapshot over /ws/live/ like any browser.
 
 - first_render_ms: navigation start -> the first draw with every device on the canvas (in-page
   performance.now(); includes the socket connect and the server building the snapshot).
@@ -120,7 +122,23 @@ def free_port() -> int:
 
 def serve(database_url: str, port: int) -> subprocess.Popen:
     subprocess.run(["bash", str(ROOT / "scripts" / "ensure-redis.sh")], check=True)
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    # Served as in production (DEBUG off, hashed static files by WhiteNoise: scripts/serve.env), over plain HTTP;
+    # no offline street map: the reference page draws no basemap either (the tile server's requests are aborted).
+    static = ROOT / ".run" / "map_render_static"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_COOKIES": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_ROOT": str(static),
+        "LOG_LEVEL": "WARNING",
+        "MAP_OFFLINE_PMTILES": "",
+    }
+    python = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([python, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     size = ["--websocket-max-message-size", str(MESSAGE_LIMIT)]
     cmd = [str(ROOT / ".venv" / "bin" / "daphne"), *size, "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -158,6 +176,17 @@ BATCH_JS = """async ([size, rounds]) => {
     await new Promise((ok) => setTimeout(ok, 100));
   }
   return {times, frames, parts};
+}"""
+
+
+# Where the page's boot goes (BENCH_VERBOSE): the document's response and DOM milestones, the slowest resources.
+NAV_JS = """() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  const r = performance.getEntriesByType("resource").map((e) => [e.name.split("/").pop(), Math.round(e.startTime),
+    Math.round(e.responseEnd)]).sort((a, b) => b[2] - a[2]).slice(0, 6);
+  return { responseStart: Math.round(n.responseStart), responseEnd: Math.round(n.responseEnd),
+           domInteractive: Math.round(n.domInteractive), domContentLoaded: Math.round(n.domContentLoadedEventEnd),
+           slowest: r };
 }"""
 
 
@@ -255,6 +284,9 @@ def measure(browser, base: str, n: int, clustering: bool, batches: bool = True) 
     page.fill("#id_password", "bench-pw")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+    # the login lands on the map, which asks for its snapshot: let that finish, or the measured load would share
+    # the server with it
+    page.wait_for_function("() => window.fleetMap && fleetMap.stats.firstRenderMs !== null", timeout=120_000)
     page.evaluate(f"localStorage.setItem('fleet.cluster', '{'on' if clustering else 'off'}')")
     page.add_init_script(ALL_DRAWN_JS % n)
     page.goto(f"{base}/", wait_until="domcontentloaded")
@@ -270,7 +302,8 @@ def measure(browser, base: str, n: int, clustering: bool, batches: bool = True) 
     batches = page.evaluate(BATCH_JS, [1000, 20])
     times = batches["times"]
     if os.environ.get("BENCH_VERBOSE"):
-        print(json.dumps({"page": stats, "batches": batches["parts"][-3:]}), file=sys.stderr)
+        timing = page.evaluate(NAV_JS)
+        print(json.dumps({"page": stats, "timing": timing, "batches": batches["parts"][-3:]}), file=sys.stderr)
     context.close()
     return {
         "first_render_ms": round(stats["snapshotAt"] + stats["firstRenderMs"], 1),
