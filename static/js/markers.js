@@ -58,6 +58,12 @@ const RING = 1.5; // a dot's white ring
 const SELECTED_R = 16; // the selected device's halo (14, stroked 2) and marker (SIZE / 2), CSS pixels
 const ANGLE_STEP = 10; // arrows are pre-rendered every 10 degrees: no per-marker transform when drawing
 
+/** Is a marker centred at canvas CSS pixel (x, y) on a w x h canvas, even partly? */
+function onCanvas(x, y, w, h) {
+  const half = SIZE / 2;
+  return x >= -half && y >= -half && x <= w + half && y <= h + half;
+}
+
 function sprite(color, angle, dpr) {
   const c = document.createElement("canvas");
   c.width = c.height = Math.ceil(SIZE * dpr);
@@ -183,18 +189,22 @@ export const MarkerLayer = L.Layer.extend({
     const view = this.view();
     if (view.key !== this.viewKey) return false;
     const zoom = this._map.getZoom();
-    const ox = this.origin.x, oy = this.origin.y, half = SIZE / 2;
+    const ox = this.origin.x, oy = this.origin.y;
     for (const d of changed) {
       if (d.id === this.selected) return false;
-      let shown = d.lat !== null && d.lat !== undefined && this.filter.matches(d);
+      let shown = this.shows(d);
       if (shown) {
         this.project(d, zoom);
-        const x = d._x - ox, y = d._y - oy;
-        shown = !(x < -half || y < -half || x > view.w + half || y > view.h + half);
+        shown = onCanvas(d._x - ox, d._y - oy, view.w, view.h);
       }
       if (shown !== this.dots.has(d)) return false;
     }
     return true;
+  },
+
+  /** Is the device on the map at all: located and matching the filters? */
+  shows(d) {
+    return d.lat !== null && d.lat !== undefined && this.filter.matches(d);
   },
 
   onZoom() {
@@ -229,7 +239,7 @@ export const MarkerLayer = L.Layer.extend({
     const zoom = Math.round(this._map.getZoom());
     const points = [];
     for (const d of this.store.devices.values()) {
-      if (d.lat === null || d.lat === undefined || !this.filter.matches(d)) continue;
+      if (!this.shows(d)) continue;
       // one feature per device, kept and updated in place: a rebuild per batch allocates no 50,000 objects
       let f = d._feature;
       if (!f) f = d._feature = { properties: { id: d.id, state: d.state }, geometry: { coordinates: [d.lon, d.lat] } };
@@ -290,14 +300,12 @@ export const MarkerLayer = L.Layer.extend({
   drawMarkers(ctx, w, h) {
     const zoom = this._map.getZoom();
     const ox = this.origin.x, oy = this.origin.y;
-    const half = SIZE / 2;
     const visible = [];
     let selected = null;
     for (const d of this.store.devices.values()) {
-      if (d.lat === null || d.lat === undefined || !this.filter.matches(d)) continue;
+      if (!this.shows(d)) continue;
       this.project(d, zoom);
-      const x = d._x - ox, y = d._y - oy;
-      if (x < -half || y < -half || x > w + half || y > h + half) continue;
+      if (!onCanvas(d._x - ox, d._y - oy, w, h)) continue;
       if (d.id === this.selected) selected = d;
       else visible.push(d);
     }
