@@ -48,8 +48,9 @@ At the end the faults stop, the simulators' clocks freeze and the stack drains; 
 Usage: DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleet .venv/bin/python bench/soak.py [--quick]
   --quick: ~200 vehicles, 12 clients, 500 geofences, about 5 minutes (CI); default: 10,000 vehicles, 50 clients,
   10,000 geofences, one hour. --keep leaves the scratch database (fleet_bench_soak next to DATABASE_URL's) to look into.
-A run that could cross 00:00 UTC waits for the new day first (within_one_utc_day); a full run started before 06:10
-UTC is told that yesterday's reads are still open, so its summary goal cannot be met (READS_OPEN).
+A run that could cross 00:00 UTC waits for the new day first (within_one_utc_day); the summaries wait for
+yesterday's reads to settle (at 06:10 UTC) up to ready_wait_s, and a full run whose wait would end before then is
+told that its summary goal cannot be met (READS_OPEN): start a full hour between ~05:55 and ~22:15 UTC.
 """
 
 from __future__ import annotations
@@ -716,7 +717,7 @@ class Soak:
         # morning after, the warm-up that counts comes after every account's first sync, every vehicle of the
         # report's organisation located (or the count of those that are not stopped falling for two minutes: one
         # the vendor never locates) and every read of yesterday settled.
-        ready_by = time.monotonic() + min(1200.0, self.seconds / 3)  # a third of the loaded phase at most
+        ready_by = time.monotonic() + ready_wait_s(self.seconds)
         waiting, fell_at = None, 0.0
         while not stop.wait(10) and time.monotonic() < ready_by:
             done = SyncRun.objects.filter(finished__isnull=False).values("account_id").distinct().count()
@@ -1027,7 +1028,7 @@ def main() -> None:
     args = parser.parse_args()
     soak = Soak(args.quick, args.minutes)
     day = within_one_utc_day(soak.seconds + (OVERHEAD_QUICK_S if args.quick else OVERHEAD_FULL_S))
-    if not args.quick and _utc(time.time()).time() < READS_SETTLED_UTC:
+    if not args.quick and reads_open_after_wait(time.time(), soak.seconds):
         print(f"soak: {READS_OPEN}", flush=True)
     n_clients = args.clients or (12 if args.quick else 50)
     rate = args.rate or (300.0 if args.quick else 1000.0)
@@ -1306,8 +1307,21 @@ READS_SETTLED_UTC = dtime(6, 10)
 READS_OPEN = (
     "before 06:10 UTC every device's read of yesterday is still open (it ends at the first fix after 06:00 and "
     "settles ten minutes later): each summary of yesterday computes the devices that sent a fix since the last, "
-    "a 6,000-device fleet's as a background job, so the summary goal cannot be met by a run that starts before then"
+    "a 6,000-device fleet's as a background job, and this run's summaries stop waiting for the reads before then: "
+    "its summary goal cannot be met"
 )
+
+
+def ready_wait_s(loaded_s: float) -> float:
+    """How long the summaries wait (from the loaded phase's start) for the report organisation's vehicles to be
+    located and their reads of yesterday settled: 20 minutes, a third of a shorter loaded phase."""
+    return min(1200.0, loaded_s / 3)
+
+
+def reads_open_after_wait(start: float, loaded_s: float) -> bool:
+    """Would a run starting at `start` (epoch seconds) still find yesterday's reads open when its summaries stop
+    waiting for them?"""
+    return _utc(start + ready_wait_s(loaded_s)).time() < READS_SETTLED_UTC
 
 
 def within_one_utc_day(estimate_s: float, now=time.time, sleep=time.sleep):

@@ -1,7 +1,7 @@
 """bench/soak.py keeps a run within one UTC day: its "yesterday" and its retention days are the clock's, so a run
 that would cross 00:00 UTC waits for the new day first (the eighth full hour crossed it and failed two checks)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,3 +57,15 @@ def test_the_hour_yesterdays_reads_settle_is_the_engines(soak):
 
     midnight = datetime(2026, 12, 7, tzinfo=UTC)
     assert datetime.combine(midnight.date(), soak.READS_SETTLED_UTC, UTC) == midnight + DEFAULT_MARGIN + SETTLE
+
+
+def test_a_full_hour_may_start_once_its_summaries_wait_would_see_the_reads_settle(soak):
+    """The summaries wait up to 20 minutes for the reads (the tenth hour started at 05:54:30, warmed up at 06:11
+    with none open, and met the goal): a full run is warned only when that wait ends before 06:10."""
+    day = datetime(2026, 12, 7, tzinfo=UTC)
+    hour = 3600.0
+    assert soak.ready_wait_s(hour) == 1200 and soak.ready_wait_s(150) == 50
+    assert soak.reads_open_after_wait((day + timedelta(hours=5, minutes=45)).timestamp(), hour)
+    assert not soak.reads_open_after_wait((day + timedelta(hours=5, minutes=54, seconds=30)).timestamp(), hour)
+    assert not soak.reads_open_after_wait((day + timedelta(hours=14)).timestamp(), hour)
+    assert soak.reads_open_after_wait((day + timedelta(hours=1, minutes=49)).timestamp(), hour)  # the ninth attempt
