@@ -11,7 +11,9 @@ pytestmark = pytest.mark.browser
 # 3,000 devices copied from a real one (so the filters treat them as the page's own), on a dense patch of Helsinki,
 # unclustered: more than the 1,500 that switch the map to dots.
 CROWD_JS = """() => {
-  const template = [...fleetMap.store.devices.values()].find((d) => d.lat !== null);
+  // the page's own fields only: not the template's projection (_x, _y, _z) or draw state (_dot, _feature)
+  const real = [...fleetMap.store.devices.values()].find((d) => d.lat !== null);
+  const template = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith("_")));
   const states = ["moving", "idle", "stopped", "offline"];
   const devices = [];
   let seed = 7;
