@@ -15,7 +15,6 @@ Usage: DATABASE_URL=postgis://user@host/db .venv/bin/python bench/api.py [--quic
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from _db import ROOT, drop, result, scratch_postgis, setup_django
+from _net import free_port
 
 FEED_PAGE = 10_000
 DEVICE_PAGE = 1_000
@@ -68,12 +68,6 @@ def seed(n_devices: int, n_positions: int) -> str:
         ]
         ingest.positions(org.pk, account.pk, batch)
     return ApiToken.issue(user, "bench", "read")[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # Production settings (DEBUG off) for this process and the server: one secret and encryption key for both.

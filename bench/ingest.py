@@ -24,7 +24,6 @@ Usage: DATABASE_URL=postgis://user@host/db .venv/bin/python bench/ingest.py [--q
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from _db import ROOT, drop, result, scratch_postgis, setup_django
+from _net import free_port
 
 
 def records(n_devices: int, per_device: int):
@@ -166,12 +166,6 @@ def part_a(quick: bool) -> dict:
         "burst_ratio": round(best["copy"] / best["burst"], 3),
         "no_engine_ratio": round(best["copy"] / best["no_engine"], 3),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def part_b(quick: bool) -> dict:

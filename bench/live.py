@@ -17,7 +17,6 @@ import asyncio
 import multiprocessing
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 
 import orjson
 from _db import ROOT, drop, result, scratch_postgis, setup_django
+from _net import free_port, wait_listening
 
 BATCHES_PER_S = 10
 DRAIN_S = 2.0
@@ -111,27 +111,10 @@ def run_ingest(database_url: str, org_id: int, account_id: int, n_devices: int, 
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_daphne(port: int, database_url: str, log) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "true", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def wait_listening(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"daphne on port {port} did not start")
 
 
 class Client:

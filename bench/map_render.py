@@ -44,6 +44,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from _db import ROOT, drop, result, scratch_postgis, setup_django
+from _net import free_port
 
 GOAL_FIRST_RATIO = 1.5  # our first render / the plain Leaflet page's
 GOAL_BATCH_MS = 50
@@ -112,12 +113,6 @@ def populate(n: int) -> list[tuple[float, float]]:
         )
     Device.objects.bulk_create(devices, batch_size=2000)
     return [(d.last_latitude, d.last_longitude) for d in devices]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(database_url: str, port: int) -> subprocess.Popen:

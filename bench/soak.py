@@ -83,7 +83,7 @@ import orjson
 import soak_events
 import soak_retention
 from _db import ROOT, admin_url, drop, result, scratch_postgis, setup_django
-from live import free_port, wait_listening
+from _net import free_port, wait_listening
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 BIN = ROOT / ".venv" / "bin"
@@ -223,7 +223,7 @@ class Redis:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         out.close()
-        wait_listening(self.port)
+        wait_listening(self.port, what="redis")
 
     def restart(self) -> None:
         self.stop()
@@ -563,35 +563,38 @@ class Soak:
 
     # ---- start
     def start_simulators(self) -> None:
-        for kind, (full, quick, interval, _org) in FLEET.items():
-            port = free_port()
-            cmd = [
-                *NICE_REMOTE,
-                PY,
-                "-m",
-                "fleet.simulators",
-                kind,
-                "--port",
-                str(port),
-                "--devices",
-                str(quick if self.quick else full),
-            ]
-            cmd += [
-                "--seed",
-                str(len(self.sim_procs) + 11),
-                "--history",
-                "300",
-                "--lag",
-                "0",
-                "--interval",
-                str(interval),
-            ]
-            out = (self.dir / f"sim_{kind}.log").open("ab")
-            self.sim_procs[kind] = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-            out.close()
-            self.sim_urls[kind] = f"http://127.0.0.1:{port}"
-        for url in self.sim_urls.values():
-            wait_listening(int(url.rsplit(":", 1)[1]), timeout=60)
+        for kind in FLEET:
+            self.start_simulator(kind)
+        for kind in FLEET:
+            for attempt in range(3):
+                if self.simulator_answers(kind):
+                    break
+                self.say(f"the {kind} simulator lost its port (attempt {attempt + 1}): started again on another")
+                self.sim_procs[kind].kill()
+                self.sim_procs[kind].wait(10)
+                self.start_simulator(kind)
+            else:
+                raise RuntimeError(f"the {kind} simulator did not start: see {self.dir}/sim_{kind}.log")
+
+    def start_simulator(self, kind: str) -> None:
+        full, quick, interval, _org = FLEET[kind]
+        port = free_port()
+        cmd = [*NICE_REMOTE, PY, "-m", "fleet.simulators", kind, "--port", str(port)]
+        cmd += ["--devices", str(quick if self.quick else full), "--seed", str(list(FLEET).index(kind) + 11)]
+        cmd += ["--history", "300", "--lag", "0", "--interval", str(interval)]
+        out = (self.dir / f"sim_{kind}.log").open("ab")
+        self.sim_procs[kind] = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        self.sim_urls[kind] = f"http://127.0.0.1:{port}"
+
+    def simulator_answers(self, kind: str) -> bool:
+        """Whether ``kind``'s URL is served by its own simulator process. A simulator that could not bind its port
+        exits, and the port may be another's: the URL must answer as ``kind``, its process still running."""
+        url = self.sim_urls[kind]
+        wait_listening(int(url.rsplit(":", 1)[1]), timeout=60, what=f"the {kind} simulator")
+        said = httpx.get(f"{url}/__sim__/stats", timeout=30).json().get("kind")
+        time.sleep(0.5)  # a loser exits within a moment of its bind failing
+        return said == kind and self.sim_procs[kind].poll() is None
 
     def account_url(self, kind: str) -> str:
         return self.sim_urls[kind] + API_ROOT.get(kind, "")

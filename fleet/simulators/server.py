@@ -316,6 +316,7 @@ class SimCore:
 
     async def stats_view(self, request: Request) -> Response:
         body = {
+            "kind": self.kind,
             **self.stats,
             "positions_generated": len(self.store.fixes),
             "positions_served": sum(self.store.served),

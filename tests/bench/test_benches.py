@@ -107,7 +107,7 @@ def test_soak_bench():
     assert figures["crossed_utc_midnight"] is False
     assert figures["positions"] > 0 and figures["delivered_per_s"] > 0 and figures["reports"] > 0
     for kind, account in figures["accounts"].items():
-        assert account["truth"] > 0 and account["lost"] == account["extra"] == account["twice"] == 0, kind
+        assert account["truth"] > 0 and account["lost"] == account["extra"] == account["twice"] == 0, (kind, account)
     assert figures["cross_org_devices"] == 0 and figures["latest_not_delivered"] == 0, figures["stale_clients"]
     feed = figures["feed"]
     assert feed["given"] == feed["stored"] > 0 and feed["missed"] == feed["foreign"] == feed["twice"] == 0
