@@ -24,24 +24,30 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="ne
 
 
 @pytest.fixture
-def redis_server(tmp_path, monkeypatch):
-    """The soak's private redis-server (bench/soak.py ``Redis``: a free port, no persistence, restartable)."""
+def soak(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    from soak import Redis
+    import soak
 
-    server = Redis(tmp_path / "redis.log")
+    return soak
+
+
+@pytest.fixture
+def redis_server(tmp_path, soak):
+    """The soak's private redis-server (bench/soak.py ``Redis``: a free port, no persistence, restartable)."""
+
+    server = soak.Redis(tmp_path / "redis.log")
     server.start()
     yield server
     server.stop()
 
 
 @contextmanager
-def worker(broker: str, tmp: Path):
+def worker(broker: str, tmp: Path, switches: list[str]):
     env = {**os.environ, "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker, "REDIS_URL": broker}
     env["DATABASE_URL"] = f"spatialite:///{tmp / 'unused.sqlite3'}"  # the task touches no database
     command = [sys.executable, "-m", "celery", "-A", "fleet", "worker", "-I", "tests.core.broker_tasks"]
     command += ["--pool=prefork", "--concurrency=2", "-Q", QUEUE, "-n", f"{QUEUE}@%h", "--loglevel=INFO"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    command += switches  # the Procfile worker's (bench/soak.py worker_switches)
     log = tmp / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
@@ -66,9 +72,11 @@ def nap(broker: str, seconds: float, marker: str = "", timeout: float = 60):
         client.close()
 
 
-def test_a_worker_outlives_a_redis_restart_with_a_task_in_flight_and_serves_the_next(redis_server, tmp_path):
+def test_a_worker_outlives_a_redis_restart_with_a_task_in_flight_and_serves_the_next(redis_server, soak, tmp_path):
     redis = redis_server
-    with worker(redis.url, tmp_path) as (proc, log):
+    switches = soak.worker_switches()
+    assert "--without-gossip" in switches
+    with worker(redis.url, tmp_path, switches) as (proc, log):
         assert nap(redis.url, 0) == "rested"  # up and consuming
         client = Celery(broker=redis.url, backend=redis.url)
         marker = tmp_path / "started"
@@ -86,3 +94,4 @@ def test_a_worker_outlives_a_redis_restart_with_a_task_in_flight_and_serves_the_
         assert nap(redis.url, 0) == "rested", log.read_text()[-4000:]  # and it consumes again
         text = log.read_text()
         assert "Unrecoverable error" not in text and "Connection to broker lost" in text, text[-4000:]
+        assert "Error on restarting" not in text, text[-4000:]  # no step failed to restart (gossip did, with it on)
