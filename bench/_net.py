@@ -1,7 +1,12 @@
 """Bench plumbing: local ports for the servers a bench starts, and waiting for them to listen."""
 
+import os
 import socket
+import subprocess
+import sys
 import time
+
+from _db import ROOT
 
 _HANDED: set[int] = set()  # every port free_port gave out in this process
 
@@ -29,3 +34,10 @@ def wait_listening(port: int, timeout: float = 30.0, what: str = "daphne") -> No
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{what} on port {port} did not start")
+
+
+def start_daphne(port: int, database_url: str, log, **env: str) -> subprocess.Popen:
+    """fleet's ASGI app in a Daphne process on ``port``, against ``database_url`` (``env``: more settings)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **env}
+    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)

@@ -15,14 +15,13 @@ Usage: DATABASE_URL=postgis://user@host/db .venv/bin/python bench/api.py [--quic
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from _db import ROOT, drop, result, scratch_postgis, setup_django
-from _net import free_port
+from _db import drop, result, scratch_postgis, setup_django
+from _net import free_port, start_daphne
 
 FEED_PAGE = 10_000
 DEVICE_PAGE = 1_000
@@ -79,12 +78,6 @@ PRODUCTION = {
     "SECURE_SSL_REDIRECT": "false",
     "API_THROTTLE_RATE": "1000000/min",
 }
-
-
-def start_daphne(port: int, database_url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def wait_answering(client, path: str, timeout: float = 60.0) -> None:

@@ -24,8 +24,8 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-from _db import ROOT, drop, result, scratch_postgis, setup_django
-from _net import free_port, wait_listening
+from _db import drop, result, scratch_postgis, setup_django
+from _net import free_port, start_daphne, wait_listening
 
 BATCHES_PER_S = 10
 DRAIN_S = 2.0
@@ -111,12 +111,6 @@ def run_ingest(database_url: str, org_id: int, account_id: int, n_devices: int, 
     )
 
 
-def start_daphne(port: int, database_url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "true", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "fleet.asgi:application"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
 class Client:
     def __init__(self, port: int, cookie: str) -> None:
         self.port, self.cookie = port, cookie
@@ -195,7 +189,7 @@ def main() -> None:
         org_id, account_id, cookie, pks = seed(n_devices)
         connections.close_all()
         ports = [free_port(), free_port()]
-        procs += [start_daphne(port, url, log) for port in ports]
+        procs += [start_daphne(port, url, log, DEBUG="true") for port in ports]
         for port in ports:
             wait_listening(port)
         clients = [Client(ports[i % 2], cookie) for i in range(args.clients)]

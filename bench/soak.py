@@ -600,11 +600,19 @@ class Soak:
     def simulator_answers(self, kind: str) -> bool:
         """Whether ``kind``'s URL is served by its own simulator process. A simulator that could not bind its port
         exits, and the port may be another's: the URL must answer as ``kind``, its process still running."""
-        url = self.sim_urls[kind]
-        wait_listening(int(url.rsplit(":", 1)[1]), timeout=60, what=f"the {kind} simulator")
-        said = httpx.get(f"{url}/__sim__/stats", timeout=30).json().get("kind")
-        time.sleep(0.5)  # a loser exits within a moment of its bind failing
-        return said == kind and self.sim_procs[kind].poll() is None
+        url, proc = self.sim_urls[kind], self.sim_procs[kind]
+        deadline = time.monotonic() + 60
+        while proc.poll() is None:  # its process gone (nothing else may answer there): started again
+            try:
+                said = httpx.get(f"{url}/__sim__/stats", timeout=10).json().get("kind")
+            except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not a simulator answering
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.2)
+                continue
+            time.sleep(0.5)  # a loser exits within a moment of its bind failing
+            return said == kind and proc.poll() is None
+        return False
 
     def account_url(self, kind: str) -> str:
         return self.sim_urls[kind] + API_ROOT.get(kind, "")

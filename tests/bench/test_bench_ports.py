@@ -2,6 +2,8 @@
 simulator whose port another server answers on (CI, 2026-12-07: the quick soak's datatrak account talked to the
 metrotec simulator, which had been given the same port, and stored nothing)."""
 
+import socket
+
 import httpx
 import pytest
 
@@ -66,6 +68,30 @@ def test_a_simulator_whose_port_another_answers_on_is_started_again_on_another(b
             assert run.sim_procs["datatrak"].poll() is None
             assert any("the datatrak simulator lost its port (attempt 1)" in line for line in run.timeline)
             assert other.stats()["kind"] == "metrotec"  # the other one was left alone
+        finally:
+            for proc in run.sim_procs.values():
+                proc.kill()
+                proc.wait(10)
+
+
+def test_a_simulator_whose_port_something_else_holds_is_started_again_on_another(bench, monkeypatch):
+    """Not another simulator: a program that listens and never answers. The simulator cannot bind, exits, and is
+    started again on another port; nothing raises."""
+    _net, soak = bench
+    run = soak.Soak(quick=True, minutes=None)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        given = iter([squatter.getsockname()[1]])
+        real = soak.free_port
+        monkeypatch.setattr(soak, "free_port", lambda: next(given, None) or real())
+        monkeypatch.setattr(soak, "FLEET", {"itrack": soak.FLEET["itrack"]})
+        try:
+            run.start_simulators()
+            url = run.sim_urls["itrack"]
+            assert url != f"http://127.0.0.1:{squatter.getsockname()[1]}"
+            assert httpx.get(f"{url}/__sim__/stats", timeout=30).json()["kind"] == "itrack"
+            assert any("the itrack simulator lost its port (attempt 1)" in line for line in run.timeline)
         finally:
             for proc in run.sim_procs.values():
                 proc.kill()
