@@ -52,47 +52,39 @@ def test_free_port_skips_a_port_it_gave_out_before(bench, monkeypatch):
     assert [net.free_port(), net.free_port(), net.free_port()] == [41001, 41002, 41003]
 
 
+def start_on_a_taken_port(soak, monkeypatch, kind: str, taken: int) -> str:
+    """The soak's start of ``kind``'s simulator alone, the kernel's first free port being ``taken``: the URL it
+    ends with, checked to be ``kind``'s own simulator on another port, restarted once (the timeline says so)."""
+    run = soak.Soak(quick=True, minutes=None)
+    given = iter([taken])
+    real = soak.free_port
+    monkeypatch.setattr(soak, "free_port", lambda: next(given, None) or real())
+    monkeypatch.setattr(soak, "FLEET", {kind: soak.FLEET[kind]})
+    try:
+        run.start_simulators()
+        url = run.sim_urls[kind]
+        assert url != f"http://127.0.0.1:{taken}" and run.sim_procs[kind].poll() is None
+        assert httpx.get(f"{url}/__sim__/stats", timeout=30).json()["kind"] == kind
+        assert any(f"the {kind} simulator lost its port (attempt 1)" in line for line in run.timeline)
+        return url
+    finally:
+        for proc in run.sim_procs.values():
+            proc.kill()
+            proc.wait(10)
+
+
 def test_a_simulator_whose_port_another_answers_on_is_started_again_on_another(bench, monkeypatch):
     _net, soak = bench
-    with start_simulator("metrotec", devices=2, history=60) as other:
-        run = soak.Soak(quick=True, minutes=None)
-        given = iter([other.port])  # the port the kernel gave twice: metrotec is already on it
-        real = soak.free_port
-        monkeypatch.setattr(soak, "free_port", lambda: next(given, None) or real())
-        monkeypatch.setattr(soak, "FLEET", {"datatrak": soak.FLEET["datatrak"]})
-        try:
-            run.start_simulators()
-            url = run.sim_urls["datatrak"]
-            assert url != other.url
-            assert httpx.get(f"{url}/__sim__/stats", timeout=30).json()["kind"] == "datatrak"
-            assert run.sim_procs["datatrak"].poll() is None
-            assert any("the datatrak simulator lost its port (attempt 1)" in line for line in run.timeline)
-            assert other.stats()["kind"] == "metrotec"  # the other one was left alone
-        finally:
-            for proc in run.sim_procs.values():
-                proc.kill()
-                proc.wait(10)
+    with start_simulator("metrotec", devices=2, history=60) as other:  # already on the port given twice
+        start_on_a_taken_port(soak, monkeypatch, "datatrak", other.port)
+        assert other.stats()["kind"] == "metrotec"  # the other one was left alone
 
 
 def test_a_simulator_whose_port_something_else_holds_is_started_again_on_another(bench, monkeypatch):
     """Not another simulator: a program that listens and never answers. The simulator cannot bind, exits, and is
     started again on another port; nothing raises."""
     _net, soak = bench
-    run = soak.Soak(quick=True, minutes=None)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
-        given = iter([squatter.getsockname()[1]])
-        real = soak.free_port
-        monkeypatch.setattr(soak, "free_port", lambda: next(given, None) or real())
-        monkeypatch.setattr(soak, "FLEET", {"itrack": soak.FLEET["itrack"]})
-        try:
-            run.start_simulators()
-            url = run.sim_urls["itrack"]
-            assert url != f"http://127.0.0.1:{squatter.getsockname()[1]}"
-            assert httpx.get(f"{url}/__sim__/stats", timeout=30).json()["kind"] == "itrack"
-            assert any("the itrack simulator lost its port (attempt 1)" in line for line in run.timeline)
-        finally:
-            for proc in run.sim_procs.values():
-                proc.kill()
-                proc.wait(10)
+        start_on_a_taken_port(soak, monkeypatch, "itrack", squatter.getsockname()[1])
