@@ -9,6 +9,7 @@ The workers consume Redis at REDIS_URL, on a queue of the test's own (``IMPORTS_
 on the shared Redis takes the jobs.
 """
 
+import ctypes
 import json
 import os
 import resource
@@ -192,22 +193,46 @@ def test_importing_builds_no_tree_and_calls_neither_gpxpys_parser_nor_the_namesp
     assert tasks.run_gpx_import(job.pk) == "done"  # a Garmin file: five namespaces, extensions
 
 
+def heap_free_bytes() -> int:
+    """The bytes free inside glibc's heaps (mallinfo2's ``fordblks``, every arena): an allocation larger than them
+    cannot reuse memory the process already maps, so it needs new address space."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return 0
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+        ] + [("keepcost", ctypes.c_size_t)]
+
+    mallinfo2.restype = Mallinfo2
+    return mallinfo2().fordblks
+
+
 def test_the_memory_limit_refuses_an_allocation_past_it_and_is_restored_after():
-    # The limit binds the whole process: in this test process other threads (a live server's, a browser
-    # driver's) may unmap memory meanwhile (a thread's 64 MB malloc arena, a stack) and leave room for the
-    # allocation — once, in a full run, it did not raise. A forked child runs only this thread.
+    # The limit counts address space. A 64 MB allocation can be served from memory the process already maps: a
+    # free region of its heap, where many smaller objects were freed (in a full run it once went through). So the
+    # child first leaves such a region (~100 MB freed in 100 kB pieces), then asks for more than all the heaps'
+    # free bytes and 64 MB. In a forked child only this thread runs.
     pid = os.fork()
     if pid == 0:  # the child: exit 0 when the allocation was refused and the limit restored
         code = 1
         try:
+            hole = [bytearray(100_000) for _ in range(1000)]
+            keep = bytearray(100_000)  # above the hole: the heap's top is not trimmed back to it
+            del hole
+            size = heap_free_bytes() + 64 * 1024 * 1024
             limit = resource.getrlimit(resource.RLIMIT_AS)
             try:
                 with jobs.memory_limit(8 * 1024 * 1024):
-                    bytearray(64 * 1024 * 1024)  # past glibc's largest heap request: a new mapping
+                    bytearray(size)
                 code = 2  # not refused
             except MemoryError:
                 restored = resource.getrlimit(resource.RLIMIT_AS) == limit
                 code = 0 if restored and len(bytearray(64 * 1024 * 1024)) == 64 * 1024 * 1024 else 3
+            del keep
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
